@@ -1,0 +1,53 @@
+//! The domain model shared by every Butterfly crate.
+//!
+//! Butterfly is a toolkit for identity teams: SSO and SCIM provisioning for Rust
+//! services, and backup, diff, restore and compliance checks for identity provider
+//! configuration. This crate holds the vocabulary the others speak and depends on no
+//! HTTP framework, database or provider:
+//!
+//! - [`Team`], [`Member`], [`Role`] and [`Permission`]: who may do what
+//!   ([`Role::allows`] is the permission matrix).
+//! - [`Resource`], [`ResourceKind`], [`canonical_json`] and [`Digest`]: an identity
+//!   provider object kept exactly as the provider returned it, and its content address.
+//! - [`Snapshot`]: the manifest of one backup.
+//! - [`token`]: bearer secrets that are shown once and stored only as hashes.
+//! - [`store`]: the storage traits that `butterfly-store` implements.
+//! - [`Clock`]: injected time, so tests never sleep.
+//!
+//! # Example
+//!
+//! ```
+//! use butterfly_core::{Digest, Permission, Resource, ResourceKind, Role};
+//! use serde_json::json;
+//!
+//! // The permission matrix.
+//! assert!(Role::BackupOperator.allows(Permission::RunBackups));
+//! assert!(!Role::Auditor.allows(Permission::RestoreFromBackup));
+//!
+//! // Two spellings of the same object have one content address.
+//! let a = Resource::new(ResourceKind::new("group"), "00g1", json!({"name": "Ops", "id": "00g1"}));
+//! let b = Resource::new(ResourceKind::new("group"), "00g1", json!({"id": "00g1", "name": "Ops"}));
+//! assert_eq!(a.digest(), b.digest());
+//! let parsed: Digest = a.digest().to_string().parse()?;
+//! assert_eq!(parsed, a.digest());
+//! # Ok::<(), butterfly_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod canonical;
+mod clock;
+mod error;
+mod resource;
+mod role;
+mod snapshot;
+pub mod store;
+mod team;
+pub mod token;
+
+pub use canonical::{Digest, canonical_json};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::Error;
+pub use resource::{Resource, ResourceKind};
+pub use role::{Permission, Role};
+pub use snapshot::{ManifestEntry, Snapshot, SnapshotId, SnapshotStatus};
+pub use team::{Member, MemberId, Team, TeamId};

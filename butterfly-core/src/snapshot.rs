@@ -1,0 +1,265 @@
+//! The manifest of one backup.
+//!
+//! A snapshot stores no resource bodies itself: it lists, per kind, which resource ids
+//! it holds and the digest of each one's canonical JSON. The bodies live once each in
+//! the object repository, so an unchanged resource costs nothing in the next backup. The
+//! root digest covers provider, org and every (kind, id, digest) triple, so a manifest
+//! that was edited or truncated no longer matches it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Digest, Error, ResourceKind};
+
+/// A snapshot's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SnapshotId(Uuid);
+
+impl SnapshotId {
+    /// A fresh identifier.
+    pub fn new_random() -> Self {
+        SnapshotId(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl FromStr for SnapshotId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s)
+            .map(SnapshotId)
+            .map_err(|_| Error::InvalidId {
+                what: "snapshot id",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// Where a snapshot is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SnapshotStatus {
+    /// Still being written.
+    Running,
+    /// Every kind was fetched.
+    Complete,
+    /// Finished, but some kinds were skipped (see warnings).
+    Partial,
+    /// Stopped by an error; what was fetched is kept for inspection.
+    Failed,
+}
+
+/// One resource in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The provider's id for the resource.
+    pub id: String,
+    /// The digest of its canonical JSON.
+    pub digest: Digest,
+}
+
+/// The manifest of one backup of one org.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Identifier.
+    pub id: SnapshotId,
+    /// Provider name (`okta`, ...).
+    pub provider: String,
+    /// The org, as its base URL or tenant name.
+    pub org: String,
+    /// When the backup started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Its status.
+    pub status: SnapshotStatus,
+    /// Per kind, the resources it holds, sorted by id.
+    pub kinds: BTreeMap<ResourceKind, Vec<ManifestEntry>>,
+    /// Per kind, how many resources it holds.
+    pub counts: BTreeMap<ResourceKind, u64>,
+    /// Kinds skipped and other things an operator should know.
+    pub warnings: Vec<String>,
+    /// Digest over provider, org and every (kind, id, digest).
+    pub root_digest: Digest,
+}
+
+impl Snapshot {
+    /// Start a manifest; add entries with [`Snapshot::insert`], then [`Snapshot::seal`].
+    pub fn begin(
+        provider: impl Into<String>,
+        org: impl Into<String>,
+        started_at: OffsetDateTime,
+    ) -> Self {
+        Snapshot {
+            id: SnapshotId::new_random(),
+            provider: provider.into(),
+            org: org.into(),
+            started_at,
+            finished_at: None,
+            status: SnapshotStatus::Running,
+            kinds: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            warnings: Vec::new(),
+            root_digest: Digest::from_array([0; 32]),
+        }
+    }
+
+    /// Record one resource.
+    pub fn insert(&mut self, kind: ResourceKind, id: impl Into<String>, digest: Digest) {
+        self.kinds.entry(kind).or_default().push(ManifestEntry {
+            id: id.into(),
+            digest,
+        });
+    }
+
+    /// Sort entries, fill in counts, the finish time, the status and the root digest.
+    pub fn seal(&mut self, finished_at: OffsetDateTime, status: SnapshotStatus) {
+        for entries in self.kinds.values_mut() {
+            entries.sort();
+            entries.dedup();
+        }
+        self.counts = self
+            .kinds
+            .iter()
+            .map(|(kind, entries)| (kind.clone(), entries.len() as u64))
+            .collect();
+        self.finished_at = Some(finished_at);
+        self.status = status;
+        self.root_digest = self.compute_root_digest();
+    }
+
+    /// The root digest as it should be for the current entries.
+    pub fn compute_root_digest(&self) -> Digest {
+        let mut hasher = Sha256::new();
+        // Length-prefixed fields, so no two different manifests hash alike by shifting
+        // bytes between neighbouring fields.
+        let mut field = |bytes: &[u8]| {
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(bytes);
+        };
+        field(b"butterfly-snapshot-v1");
+        field(self.provider.as_bytes());
+        field(self.org.as_bytes());
+        for (kind, entries) in &self.kinds {
+            field(kind.as_str().as_bytes());
+            field(&(entries.len() as u64).to_be_bytes());
+            for entry in entries {
+                field(entry.id.as_bytes());
+                field(entry.digest.as_bytes());
+            }
+        }
+        Digest::from_array(hasher.finalize().into())
+    }
+
+    /// Check that the counts and the root digest match the entries.
+    pub fn check_consistency(&self) -> Result<(), Error> {
+        for (kind, entries) in &self.kinds {
+            let counted = self.counts.get(kind).copied().unwrap_or(0);
+            if counted != entries.len() as u64 {
+                return Err(Error::InconsistentManifest(format!(
+                    "kind {kind} lists {} resources but counts {counted}",
+                    entries.len()
+                )));
+            }
+        }
+        if self.counts.keys().any(|k| !self.kinds.contains_key(k)) {
+            return Err(Error::InconsistentManifest(
+                "a count names a kind with no entries".into(),
+            ));
+        }
+        if self.compute_root_digest() != self.root_digest {
+            return Err(Error::InconsistentManifest(
+                "root digest does not match the entries".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Total number of resources.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Snapshot {
+        let mut s = Snapshot::begin(
+            "okta",
+            "https://example.okta.com",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        s.insert(
+            ResourceKind::new("user"),
+            "00u2",
+            Digest::of_json(&json!({"id": "00u2"})),
+        );
+        s.insert(
+            ResourceKind::new("user"),
+            "00u1",
+            Digest::of_json(&json!({"id": "00u1"})),
+        );
+        s.insert(
+            ResourceKind::new("group"),
+            "00g1",
+            Digest::of_json(&json!({"id": "00g1"})),
+        );
+        s.seal(
+            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(5),
+            SnapshotStatus::Complete,
+        );
+        s
+    }
+
+    #[test]
+    fn seal_sorts_counts_and_digests() {
+        let s = sample();
+        let users = &s.kinds[&ResourceKind::new("user")];
+        assert_eq!(users[0].id, "00u1");
+        assert_eq!(s.counts[&ResourceKind::new("user")], 2);
+        assert_eq!(s.total(), 3);
+        s.check_consistency().unwrap();
+    }
+
+    #[test]
+    fn tampering_breaks_the_root_digest() {
+        let mut s = sample();
+        s.kinds.get_mut(&ResourceKind::new("group")).unwrap()[0].id = "00g9".into();
+        assert!(matches!(
+            s.check_consistency(),
+            Err(Error::InconsistentManifest(_))
+        ));
+
+        let mut s = sample();
+        s.counts.insert(ResourceKind::new("group"), 7);
+        assert!(s.check_consistency().is_err());
+    }
+
+    #[test]
+    fn manifest_round_trips_through_json() {
+        let s = sample();
+        let text = serde_json::to_string(&s).unwrap();
+        let back: Snapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, s);
+        back.check_consistency().unwrap();
+    }
+}

@@ -1,0 +1,388 @@
+//! Storage traits for what the server keeps in its database.
+//!
+//! `butterfly-store` implements them on SQLite and PostgreSQL; embedders may implement
+//! them on anything else. Every call that reads or writes a team's data takes the
+//! [`TeamId`], so an implementation cannot forget tenant isolation. Secrets (API keys,
+//! SCIM tokens, session ids) go in as [`RawToken`]s and only their hashes are kept.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::token::RawToken;
+use crate::{Member, MemberId, Role, Team, TeamId};
+
+/// Errors from a store.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The thing asked for does not exist (in this team).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A uniqueness rule was broken (team name, member email, ...).
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The stored data could not be read back (corrupt row, unknown enum value).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What it takes to create a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    /// Sign-in email.
+    pub email: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: Role,
+    /// Active or suspended.
+    pub active: bool,
+    /// Identifier known to the provisioning client.
+    pub external_id: Option<String>,
+}
+
+/// A change to a member; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MemberUpdate {
+    /// New email.
+    pub email: Option<String>,
+    /// New display name (`Some(None)` clears it).
+    pub display_name: Option<Option<String>>,
+    /// New role.
+    pub role: Option<Role>,
+    /// Suspend or reactivate.
+    pub active: Option<bool>,
+    /// New external id (`Some(None)` clears it).
+    pub external_id: Option<Option<String>>,
+}
+
+/// An API key's stored record (the secret itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning team.
+    pub team_id: TeamId,
+    /// The member it acts for, if any; suspending the member revokes it.
+    pub member_id: Option<MemberId>,
+    /// Human label.
+    pub name: String,
+    /// The role the key acts with.
+    pub role: Role,
+    /// Non-secret prefix of the key, to tell keys apart in lists.
+    pub hint: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A SCIM bearer token's stored record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScimToken {
+    /// Identifier.
+    pub id: Uuid,
+    /// Owning team: SCIM requests with this token act on this team only.
+    pub team_id: TeamId,
+    /// Human label.
+    pub name: String,
+    /// Non-secret prefix of the token.
+    pub hint: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A signed-in browser session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Identifier (not the cookie value, which is stored hashed).
+    pub id: Uuid,
+    /// Team.
+    pub team_id: TeamId,
+    /// Member signed in.
+    pub member_id: MemberId,
+    /// The identity provider's session id (`sid` claim), for back-channel logout.
+    pub idp_sid: Option<String>,
+    /// The identity provider's subject (`sub` claim).
+    pub idp_sub: Option<String>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Expiry.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What it takes to open a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// Team.
+    pub team_id: TeamId,
+    /// Member.
+    pub member_id: MemberId,
+    /// IdP session id.
+    pub idp_sid: Option<String>,
+    /// IdP subject.
+    pub idp_sub: Option<String>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobStatus {
+    /// Waiting to be claimed.
+    Queued,
+    /// Claimed by a worker.
+    Running,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished with an error.
+    Failed,
+}
+
+impl JobStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    /// From the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            JobStatus::Queued,
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::Failed,
+        ]
+        .into_iter()
+        .find(|j| j.as_str() == s)
+    }
+}
+
+/// A unit of background work (a backup, a scheduled export).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Identifier.
+    pub id: Uuid,
+    /// Team.
+    pub team_id: TeamId,
+    /// What to do (`backup`, ...).
+    pub kind: String,
+    /// Parameters.
+    pub payload: Value,
+    /// Status.
+    pub status: JobStatus,
+    /// Not to be started before this time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub run_at: OffsetDateTime,
+    /// How many times a worker claimed it.
+    pub attempts: u32,
+    /// The worker that holds it.
+    pub claimed_by: Option<String>,
+    /// Result or error, once finished.
+    pub outcome: Option<Value>,
+}
+
+/// Teams.
+pub trait TeamStore: Send + Sync {
+    /// Create a team; [`StoreError::Conflict`] if the name is taken.
+    fn create_team(&self, name: &str) -> impl Future<Output = Result<Team, StoreError>> + Send;
+    /// A team by id.
+    fn team(&self, id: TeamId) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
+    /// A team by name.
+    fn team_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Team>, StoreError>> + Send;
+    /// All teams, by name.
+    fn list_teams(&self) -> impl Future<Output = Result<Vec<Team>, StoreError>> + Send;
+}
+
+/// Members of a team.
+pub trait MemberStore: Send + Sync {
+    /// Add a member; [`StoreError::Conflict`] if the email is taken in the team.
+    fn create_member(
+        &self,
+        team: TeamId,
+        member: NewMember,
+    ) -> impl Future<Output = Result<Member, StoreError>> + Send;
+    /// A member by id.
+    fn member(
+        &self,
+        team: TeamId,
+        id: MemberId,
+    ) -> impl Future<Output = Result<Option<Member>, StoreError>> + Send;
+    /// A member by email, case-insensitively.
+    fn member_by_email(
+        &self,
+        team: TeamId,
+        email: &str,
+    ) -> impl Future<Output = Result<Option<Member>, StoreError>> + Send;
+    /// All members, by email.
+    fn list_members(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+    /// Change a member; [`StoreError::NotFound`] if absent.
+    fn update_member(
+        &self,
+        team: TeamId,
+        id: MemberId,
+        update: MemberUpdate,
+    ) -> impl Future<Output = Result<Member, StoreError>> + Send;
+    /// Remove a member; false if absent.
+    fn delete_member(
+        &self,
+        team: TeamId,
+        id: MemberId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// API keys.
+pub trait ApiKeyStore: Send + Sync {
+    /// Create a key; the raw secret is returned once and only its hash is kept.
+    fn create_api_key(
+        &self,
+        team: TeamId,
+        name: &str,
+        role: Role,
+        member: Option<MemberId>,
+    ) -> impl Future<Output = Result<(ApiKey, RawToken), StoreError>> + Send;
+    /// The team's keys, revoked ones included, newest first.
+    fn list_api_keys(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Vec<ApiKey>, StoreError>> + Send;
+    /// Revoke a key; false if absent or already revoked.
+    fn revoke_api_key(
+        &self,
+        team: TeamId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Revoke every key acting for a member; returns how many.
+    fn revoke_api_keys_of_member(
+        &self,
+        team: TeamId,
+        member: MemberId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The live key matching a presented secret.
+    fn authenticate_api_key(
+        &self,
+        presented: &RawToken,
+    ) -> impl Future<Output = Result<Option<ApiKey>, StoreError>> + Send;
+}
+
+/// SCIM bearer tokens.
+pub trait ScimTokenStore: Send + Sync {
+    /// Create a token; the raw secret is returned once.
+    fn create_scim_token(
+        &self,
+        team: TeamId,
+        name: &str,
+    ) -> impl Future<Output = Result<(ScimToken, RawToken), StoreError>> + Send;
+    /// The team's tokens, newest first.
+    fn list_scim_tokens(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Vec<ScimToken>, StoreError>> + Send;
+    /// Revoke a token; false if absent or already revoked.
+    fn revoke_scim_token(
+        &self,
+        team: TeamId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// The live token matching a presented secret.
+    fn authenticate_scim_token(
+        &self,
+        presented: &RawToken,
+    ) -> impl Future<Output = Result<Option<ScimToken>, StoreError>> + Send;
+}
+
+/// Browser sessions.
+pub trait SessionStore: Send + Sync {
+    /// Open a session; returns it and the cookie value.
+    fn create_session(
+        &self,
+        session: NewSession,
+    ) -> impl Future<Output = Result<(Session, RawToken), StoreError>> + Send;
+    /// The live (unrevoked, unexpired at `now`) session for a cookie value.
+    fn session_by_token(
+        &self,
+        presented: &RawToken,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
+    /// End one session.
+    fn revoke_session(&self, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// End every session with this IdP `sid`; returns how many.
+    fn revoke_sessions_by_sid(
+        &self,
+        team: TeamId,
+        sid: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// End every session with this IdP `sub`; returns how many.
+    fn revoke_sessions_by_sub(
+        &self,
+        team: TeamId,
+        sub: &str,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// End every session of a member; returns how many.
+    fn revoke_sessions_of_member(
+        &self,
+        team: TeamId,
+        member: MemberId,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Background jobs, claimed so that each runs exactly once across server replicas.
+pub trait JobStore: Send + Sync {
+    /// Queue a job.
+    fn enqueue_job(
+        &self,
+        team: TeamId,
+        kind: &str,
+        payload: Value,
+        run_at: OffsetDateTime,
+    ) -> impl Future<Output = Result<Job, StoreError>> + Send;
+    /// Claim the oldest due job for `worker`, or `None`.
+    fn claim_next_job(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+    /// Record a job's end.
+    fn finish_job(
+        &self,
+        id: Uuid,
+        succeeded: bool,
+        outcome: Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A job by id.
+    fn job(
+        &self,
+        team: TeamId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
