@@ -1,0 +1,560 @@
+//! The snapshot repository: content-addressed, deduplicated, encrypted objects.
+//!
+//! An [`ObjectRepository`] keeps each distinct resource body once per team, under the
+//! SHA-256 of its bytes, and each snapshot manifest under its id:
+//!
+//! ```text
+//! teams/{team id}/objects/{first 2 hex of digest}/{64 hex digest}
+//! teams/{team id}/snapshots/{snapshot id}.json
+//! ```
+//!
+//! Every stored file is zstd-compressed, then sealed with AES-256-GCM under a key
+//! derived for the team from the installation's [`MasterKey`], with the file's own path
+//! as associated data (see the format in the `envelope` module source). Reading checks,
+//! in order, that the file is one of ours, that it belongs to this team and key, that it
+//! is whole, that it was not modified or moved, and finally that the plaintext hashes to
+//! the digest it was asked for. Each failure has its own [`ObjectError`] variant; none
+//! returns garbage and none panics.
+//!
+//! Storage goes through [`object_store`], so the same code writes to a local directory
+//! today and to S3-compatible storage later. Writes use a single `put`, which on a local
+//! directory writes a temporary file and renames it: a crash never leaves half an object
+//! at its final path.
+
+mod envelope;
+mod key;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use butterfly_core::{Digest, Snapshot, SnapshotId, TeamId, canonical_json};
+use futures::TryStreamExt as _;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutMode, PutPayload};
+use serde_json::Value;
+use thiserror::Error;
+
+use envelope::{OpenError, SealError};
+pub use key::{KeyError, MASTER_KEY_FILE, MasterKey, TeamKey};
+
+/// Errors from the object repository.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ObjectError {
+    /// Nothing is stored at this path.
+    #[error("object {path} not found")]
+    NotFound {
+        /// The object's path in the store.
+        path: String,
+    },
+    /// The file does not start with the object format's magic bytes.
+    #[error("{path} is not a Butterfly object")]
+    NotAnObject {
+        /// The object's path.
+        path: String,
+    },
+    /// The file was written by a newer format version.
+    #[error("{path} uses object format version {version}, which this build cannot read")]
+    UnsupportedVersion {
+        /// The object's path.
+        path: String,
+        /// The version byte found.
+        version: u8,
+    },
+    /// The file belongs to another team (it was copied here from another team's area).
+    #[error("{path} belongs to team {found}, not to team {expected}")]
+    WrongTeam {
+        /// The object's path.
+        path: String,
+        /// The team whose area it was read from.
+        expected: TeamId,
+        /// The team recorded in the object.
+        found: TeamId,
+    },
+    /// The file was encrypted under another key: the master key is not the one it was
+    /// written with.
+    #[error("{path} was encrypted under a different key (is this the right master key?)")]
+    WrongKey {
+        /// The object's path.
+        path: String,
+    },
+    /// The file is shorter than its header says: an interrupted copy or a full disk.
+    #[error("{path} is truncated: {actual} of {expected} bytes")]
+    Truncated {
+        /// The object's path.
+        path: String,
+        /// Bytes the header promises (or the minimum for a header).
+        expected: u64,
+        /// Bytes found.
+        actual: u64,
+    },
+    /// Authentication failed: the ciphertext, the header or the object's address was
+    /// changed since it was written.
+    #[error("{path} failed authentication: it was modified or moved")]
+    Tampered {
+        /// The object's path.
+        path: String,
+    },
+    /// The content decrypted but did not decompress, which only a writer bug can cause.
+    #[error("{path} decrypted but does not decompress")]
+    Decompress {
+        /// The object's path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The content decrypted, but does not hash to the digest it is stored under.
+    #[error("{path} holds content with digest {actual}, not {expected}")]
+    DigestMismatch {
+        /// The object's path.
+        path: String,
+        /// The digest asked for.
+        expected: Digest,
+        /// The digest of what was found.
+        actual: Digest,
+    },
+    /// A manifest file holds another snapshot than its name says.
+    #[error("{path} holds snapshot {found}")]
+    ManifestMismatch {
+        /// The manifest's path.
+        path: String,
+        /// The id inside it.
+        found: SnapshotId,
+    },
+    /// Content could not be compressed.
+    #[error("cannot compress an object")]
+    Compress(#[source] std::io::Error),
+    /// Content could not be encrypted (it exceeds what AES-GCM may encrypt at once).
+    #[error("cannot encrypt an object")]
+    Encrypt,
+    /// Stored JSON did not parse, or a value did not serialize.
+    #[error("invalid JSON in {path}")]
+    Json {
+        /// The object's path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The underlying store failed.
+    #[error("object storage failed")]
+    Storage(#[from] object_store::Error),
+    /// The master key could not be loaded.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The repository URL is not one this build supports.
+    #[error("unsupported object store URL scheme `{scheme}`: only file:// is supported")]
+    UnsupportedUrl {
+        /// The scheme of the rejected URL (the rest is not kept: it may hold credentials).
+        scheme: String,
+    },
+    /// The repository URL did not parse, or names no local directory.
+    #[error("invalid object store URL: {0}")]
+    InvalidUrl(String),
+    /// The local directory could not be created.
+    #[error("cannot create the object directory {path}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ObjectError {
+    fn from_open(path: &ObjectPath, team: TeamId, e: OpenError) -> Self {
+        let path = path.to_string();
+        match e {
+            OpenError::NotAnObject => ObjectError::NotAnObject { path },
+            OpenError::UnsupportedVersion(version) => {
+                ObjectError::UnsupportedVersion { path, version }
+            }
+            OpenError::WrongTeam(found) => ObjectError::WrongTeam {
+                path,
+                expected: team,
+                found,
+            },
+            OpenError::WrongKey => ObjectError::WrongKey { path },
+            OpenError::Truncated { expected, actual } => ObjectError::Truncated {
+                path,
+                expected,
+                actual,
+            },
+            OpenError::Tampered => ObjectError::Tampered { path },
+            OpenError::Decompress(source) => ObjectError::Decompress { path, source },
+        }
+    }
+}
+
+impl From<SealError> for ObjectError {
+    fn from(e: SealError) -> Self {
+        match e {
+            SealError::Compress(source) => ObjectError::Compress(source),
+            SealError::Encrypt => ObjectError::Encrypt,
+        }
+    }
+}
+
+/// Encrypted, deduplicated storage of snapshot objects and manifests, per team.
+///
+/// Cheap to clone: clones share the store.
+#[derive(Debug, Clone)]
+pub struct ObjectRepository {
+    store: Arc<dyn ObjectStore>,
+    master: MasterKey,
+}
+
+impl ObjectRepository {
+    /// A repository over any [`ObjectStore`].
+    pub fn new(store: Arc<dyn ObjectStore>, master: MasterKey) -> Self {
+        ObjectRepository { store, master }
+    }
+
+    /// A repository in a local directory, created if missing.
+    pub fn local(dir: &Path, master: MasterKey) -> Result<Self, ObjectError> {
+        std::fs::create_dir_all(dir).map_err(|source| ObjectError::Directory {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let store = LocalFileSystem::new_with_prefix(dir)?;
+        Ok(ObjectRepository::new(Arc::new(store), master))
+    }
+
+    /// A repository at `url`, with the master key from `data_dir/master.key` (created
+    /// on first use, see [`MasterKey::load_or_create`]).
+    ///
+    /// Supported: `file:///absolute/path`. S3-compatible URLs are planned.
+    pub fn from_url(url: &str, data_dir: &Path) -> Result<Self, ObjectError> {
+        let dir = local_dir_of_url(url)?;
+        let master = MasterKey::load_or_create(data_dir)?;
+        ObjectRepository::local(&dir, master)
+    }
+
+    /// Where an object is stored.
+    pub fn object_path(team: TeamId, digest: &Digest) -> ObjectPath {
+        let hex = digest.to_hex();
+        ObjectPath::from(format!("teams/{team}/objects/{}/{hex}", &hex[..2]))
+    }
+
+    /// Where a snapshot manifest is stored.
+    pub fn manifest_path(team: TeamId, id: SnapshotId) -> ObjectPath {
+        ObjectPath::from(format!("teams/{team}/snapshots/{id}.json"))
+    }
+
+    /// Store `bytes` for `team`; returns their digest. Content already stored is not
+    /// written again.
+    pub async fn put(&self, team: TeamId, bytes: &[u8]) -> Result<Digest, ObjectError> {
+        let digest = Digest::of_bytes(bytes);
+        let path = Self::object_path(team, &digest);
+        // Most objects of an hourly backup are unchanged: a HEAD saves compressing and
+        // encrypting them again.
+        if self.exists(&path).await? {
+            return Ok(digest);
+        }
+        let sealed = envelope::seal(team, &self.master.team_key(team), path.as_ref(), bytes)?;
+        // Create-only, so two writers racing on the same content do not both replace
+        // the file; the loser finds it there, which is just as good.
+        // PutPayload shares its buffer: the clone for the fallback below copies nothing.
+        let payload = PutPayload::from(sealed);
+        let written = self
+            .store
+            .put_opts(&path, payload.clone(), PutMode::Create.into())
+            .await;
+        match written {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(digest),
+            // Stores without conditional writes: overwriting is harmless, the content
+            // is the same by definition.
+            Err(object_store::Error::NotImplemented) => {
+                self.store.put(&path, payload).await?;
+                Ok(digest)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The bytes stored for `team` under `digest`, checked against it.
+    pub async fn get(&self, team: TeamId, digest: &Digest) -> Result<Vec<u8>, ObjectError> {
+        let path = Self::object_path(team, digest);
+        let plain = self.read(team, &path).await?;
+        let actual = Digest::of_bytes(&plain);
+        if actual != *digest {
+            return Err(ObjectError::DigestMismatch {
+                path: path.to_string(),
+                expected: *digest,
+                actual,
+            });
+        }
+        Ok(plain)
+    }
+
+    /// Whether `team` has an object under `digest` (without reading or checking it).
+    pub async fn contains(&self, team: TeamId, digest: &Digest) -> Result<bool, ObjectError> {
+        self.exists(&Self::object_path(team, digest)).await
+    }
+
+    /// Store a JSON value in canonical form; returns [`Digest::of_json`] of it.
+    pub async fn put_json(&self, team: TeamId, value: &Value) -> Result<Digest, ObjectError> {
+        self.put(team, &canonical_json(value)).await
+    }
+
+    /// A JSON value stored with [`ObjectRepository::put_json`].
+    pub async fn get_json(&self, team: TeamId, digest: &Digest) -> Result<Value, ObjectError> {
+        let bytes = self.get(team, digest).await?;
+        serde_json::from_slice(&bytes).map_err(|source| ObjectError::Json {
+            path: Self::object_path(team, digest).to_string(),
+            source,
+        })
+    }
+
+    /// Store a snapshot manifest, replacing an earlier version of the same snapshot (a
+    /// running backup writes its manifest again when it seals it).
+    pub async fn put_manifest(&self, team: TeamId, snapshot: &Snapshot) -> Result<(), ObjectError> {
+        let path = Self::manifest_path(team, snapshot.id);
+        let value = serde_json::to_value(snapshot).map_err(|source| ObjectError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        let sealed = envelope::seal(
+            team,
+            &self.master.team_key(team),
+            path.as_ref(),
+            &canonical_json(&value),
+        )?;
+        self.store.put(&path, PutPayload::from(sealed)).await?;
+        Ok(())
+    }
+
+    /// A snapshot manifest. Its consistency (counts, root digest) is the caller's to
+    /// check with [`Snapshot::check_consistency`], since a running snapshot has none yet.
+    pub async fn get_manifest(
+        &self,
+        team: TeamId,
+        id: SnapshotId,
+    ) -> Result<Snapshot, ObjectError> {
+        let path = Self::manifest_path(team, id);
+        let plain = self.read(team, &path).await?;
+        let snapshot: Snapshot =
+            serde_json::from_slice(&plain).map_err(|source| ObjectError::Json {
+                path: path.to_string(),
+                source,
+            })?;
+        if snapshot.id != id {
+            return Err(ObjectError::ManifestMismatch {
+                path: path.to_string(),
+                found: snapshot.id,
+            });
+        }
+        Ok(snapshot)
+    }
+
+    /// The ids of `team`'s stored manifests, sorted by id (which says nothing of time:
+    /// read the manifests for their start times).
+    pub async fn list_manifests(&self, team: TeamId) -> Result<Vec<SnapshotId>, ObjectError> {
+        let prefix = ObjectPath::from(format!("teams/{team}/snapshots"));
+        let metas: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        let mut ids: Vec<SnapshotId> = metas
+            .iter()
+            .filter_map(|meta| {
+                meta.location
+                    .filename()?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    async fn exists(&self, path: &ObjectPath) -> Result<bool, ObjectError> {
+        match self.store.head(path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read(&self, team: TeamId, path: &ObjectPath) -> Result<Vec<u8>, ObjectError> {
+        let stored = match self.store.get(path).await {
+            Ok(result) => result.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(ObjectError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        envelope::open(team, &self.master.team_key(team), path.as_ref(), &stored)
+            .map_err(|e| ObjectError::from_open(path, team, e))
+    }
+}
+
+/// The directory a `file://` URL names.
+///
+/// Accepts `file:///absolute/path` and `file://localhost/absolute/path`, with
+/// percent-encoded characters; refuses other hosts, queries and fragments, and `.` or
+/// `..` segments. Other schemes are [`ObjectError::UnsupportedUrl`], reported by scheme
+/// only, since the rest of an object store URL may carry credentials.
+fn local_dir_of_url(url: &str) -> Result<PathBuf, ObjectError> {
+    let invalid = |why: &str| ObjectError::InvalidUrl(why.to_owned());
+    let (scheme, rest) = url
+        .split_once(':')
+        .ok_or_else(|| invalid("expected a URL such as file:///var/lib/butterfly/objects"))?;
+    if !scheme.eq_ignore_ascii_case("file") {
+        return Err(ObjectError::UnsupportedUrl {
+            scheme: scheme.to_owned(),
+        });
+    }
+    let authority_and_path = rest
+        .strip_prefix("//")
+        .ok_or_else(|| invalid("a file URL starts with file://"))?;
+    if authority_and_path.contains(['?', '#']) {
+        return Err(invalid("a file URL takes no query or fragment"));
+    }
+    let path_at = authority_and_path
+        .find('/')
+        .unwrap_or(authority_and_path.len());
+    let (host, path) = authority_and_path.split_at(path_at);
+    if !(host.is_empty() || host.eq_ignore_ascii_case("localhost")) {
+        return Err(invalid("a file URL must name a local path (no host)"));
+    }
+    if path.is_empty() {
+        return Err(invalid("a file URL must name an absolute path"));
+    }
+    // object_store's own decoder: percent-decoding plus its rules for path segments.
+    let decoded = ObjectPath::from_url_path(path)
+        .map_err(|e| ObjectError::InvalidUrl(format!("invalid path in file URL: {e}")))?;
+    let mut dir = PathBuf::from("/");
+    for part in decoded.parts() {
+        dir.push(part.as_ref());
+    }
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn file_urls_name_local_directories() {
+        for (url, dir) in [
+            (
+                "file:///var/lib/butterfly/objects",
+                "/var/lib/butterfly/objects",
+            ),
+            (
+                "file:///var/lib/butterfly/objects/",
+                "/var/lib/butterfly/objects",
+            ),
+            ("FILE://localhost/srv/my%20backups", "/srv/my backups"),
+            ("file:///", "/"),
+        ] {
+            assert_eq!(local_dir_of_url(url).unwrap(), PathBuf::from(dir), "{url}");
+        }
+        for bad in [
+            "file:relative",
+            "file://otherhost/x",
+            "file://",
+            "file:///a/../etc",
+            "file:///a?x=1",
+            "/no/scheme",
+        ] {
+            assert!(
+                matches!(local_dir_of_url(bad), Err(ObjectError::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    fn repo() -> (tempfile::TempDir, ObjectRepository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = ObjectRepository::local(dir.path(), MasterKey::from_bytes([3; 32])).unwrap();
+        (dir, repo)
+    }
+
+    #[tokio::test]
+    async fn json_round_trips_under_its_canonical_digest() {
+        let (_dir, repo) = repo();
+        let team = TeamId::new_random();
+        let value = json!({"b": 1, "a": [true, null]});
+        let digest = repo.put_json(team, &value).await.unwrap();
+        assert_eq!(digest, Digest::of_json(&value));
+        assert_eq!(repo.get_json(team, &digest).await.unwrap(), value);
+        assert!(repo.contains(team, &digest).await.unwrap());
+        assert!(!repo.contains(TeamId::new_random(), &digest).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn content_under_the_wrong_digest_is_a_digest_mismatch() {
+        // Only a holder of the key can produce this (the address is authenticated), so
+        // it stands for a writer bug; it must still be caught.
+        let (_dir, repo) = repo();
+        let team = TeamId::new_random();
+        let claimed = Digest::of_bytes(b"what the manifest expects");
+        let path = ObjectRepository::object_path(team, &claimed);
+        let sealed = envelope::seal(
+            team,
+            &repo.master.team_key(team),
+            path.as_ref(),
+            b"something else",
+        )
+        .unwrap();
+        repo.store.put(&path, sealed.into()).await.unwrap();
+        let err = repo.get(team, &claimed).await.unwrap_err();
+        assert!(
+            matches!(&err, ObjectError::DigestMismatch { expected, actual, .. }
+                if *expected == claimed && *actual == Digest::of_bytes(b"something else")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_object_is_not_found() {
+        let (_dir, repo) = repo();
+        let err = repo
+            .get(TeamId::new_random(), &Digest::of_bytes(b"never stored"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ObjectError::NotFound { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn manifest_under_another_id_is_refused() {
+        let (_dir, repo) = repo();
+        let team = TeamId::new_random();
+        let snapshot = Snapshot::begin(
+            "okta",
+            "https://x.okta.com",
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let other = SnapshotId::new_random();
+        let path = ObjectRepository::manifest_path(team, other);
+        let value = serde_json::to_value(&snapshot).unwrap();
+        let sealed = envelope::seal(
+            team,
+            &repo.master.team_key(team),
+            path.as_ref(),
+            &canonical_json(&value),
+        )
+        .unwrap();
+        repo.store.put(&path, sealed.into()).await.unwrap();
+        let err = repo.get_manifest(team, other).await.unwrap_err();
+        assert!(matches!(err, ObjectError::ManifestMismatch { found, .. } if found == snapshot.id));
+    }
+
+    #[test]
+    fn urls_other_than_file_are_refused_without_echoing_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ObjectRepository::from_url("s3://AKIA:secret@bucket/x", dir.path()).unwrap_err();
+        assert!(matches!(&err, ObjectError::UnsupportedUrl { scheme } if scheme == "s3"));
+        assert!(!err.to_string().contains("secret"));
+        assert!(matches!(
+            ObjectRepository::from_url("not a url", dir.path()),
+            Err(ObjectError::InvalidUrl(_))
+        ));
+    }
+}

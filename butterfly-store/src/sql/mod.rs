@@ -1,0 +1,350 @@
+//! The server's tables on SQLite or PostgreSQL, through one code path.
+//!
+//! [`SqlStore`] implements every trait in [`butterfly_core::store`]. It talks to the
+//! database through sqlx's `Any` driver, so each query is written once, with `$1`-style
+//! placeholders that both SQLite and PostgreSQL accept. That choice fixes the column
+//! types to what `Any` can decode on both databases: ids are UUIDs in `TEXT`, times are
+//! `BIGINT` unix milliseconds, booleans are small integers and JSON is `TEXT`. The one
+//! query that must differ between the databases, claiming a job, lives in
+//! [`Backend::claim_job_sql`].
+//!
+//! Secrets (API keys, SCIM tokens, session cookies) are stored only as the hex SHA-256
+//! of their text, under a unique index. A presented secret is looked up by its hash and
+//! then compared again in constant time with [`TokenHash::verify`], so the check does not
+//! rest on the database's string comparison.
+//!
+//! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
+
+mod jobs;
+mod rows;
+mod sessions;
+mod teams;
+mod tokens;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use butterfly_core::store::StoreError;
+use butterfly_core::{Clock, SystemClock};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::{AnyPool, ConnectOptions as _, Connection as _, Executor as _};
+use thiserror::Error;
+
+/// Migrations for SQLite, embedded in the binary.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// Migrations for PostgreSQL, embedded in the binary.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up. Writers
+/// queue on one lock; five seconds rides out a burst of job claims and token writes.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections per pool on a SQLite file: readers run in parallel under WAL, writers
+/// queue anyway, and the machine this targets has few cores.
+const SQLITE_POOL_SIZE: u32 = 4;
+/// Connections per pool on PostgreSQL.
+const POSTGRES_POOL_SIZE: u32 = 10;
+
+/// Errors from opening a database (beyond the ones every store call may return).
+///
+/// [`SqlStore::connect`] returns them inside [`StoreError::Backend`]; downcast the source
+/// to tell them apart.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    /// The URL names no database this crate supports. Only the scheme is kept, so a
+    /// password in the URL never reaches a log.
+    #[error("unsupported database URL scheme `{scheme}`: expected sqlite:... or postgres://...")]
+    UnsupportedUrl {
+        /// The scheme of the rejected URL.
+        scheme: String,
+    },
+    /// The database could not be opened.
+    #[error("cannot open the database")]
+    Connect(#[source] sqlx::Error),
+    /// The embedded migrations could not be applied.
+    #[error("cannot apply the database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Which database a [`SqlStore`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite: a file (or memory) on this machine; the default.
+    Sqlite,
+    /// PostgreSQL: shared by several server replicas.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names.
+    fn of_url(url: &str) -> Result<Backend, SqlError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(SqlError::UnsupportedUrl {
+                scheme: scheme.to_owned(),
+            }),
+        }
+    }
+
+    fn migrations(self) -> &'static Migrator {
+        match self {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// The statement that claims the oldest due job: the one place where the two
+    /// dialects must differ.
+    ///
+    /// Parameters: `$1` worker name, `$2` now (unix ms). Returns the claimed row.
+    ///
+    /// - PostgreSQL: the inner `SELECT ... FOR UPDATE SKIP LOCKED` locks one queued row
+    ///   that no other transaction holds, so concurrent claimers on several replicas
+    ///   each take a different job without waiting on each other; if a row was claimed
+    ///   and committed meanwhile, PostgreSQL re-checks `status = 'queued'` on the new
+    ///   version and moves on to the next row.
+    /// - SQLite: one `UPDATE` is one write transaction, and SQLite admits one writer at
+    ///   a time, so the sub-select and the update see the same state and no other
+    ///   claimer can slip between them.
+    pub fn claim_job_sql(self) -> &'static str {
+        match self {
+            Backend::Postgres => concat!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, ",
+                "claimed_by = $1, claimed_at = $2 ",
+                "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $2 ",
+                "ORDER BY run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED) ",
+                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome",
+            ),
+            Backend::Sqlite => concat!(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, ",
+                "claimed_by = $1, claimed_at = $2 ",
+                "WHERE status = 'queued' AND id = (SELECT id FROM jobs ",
+                "WHERE status = 'queued' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1) ",
+                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome",
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Teams, members, API keys, SCIM tokens, sessions and jobs in SQLite or PostgreSQL.
+///
+/// Cheap to clone: clones share one connection pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqlStore {
+    /// Open the database at `url` and bring its schema up to date.
+    ///
+    /// Accepted URLs:
+    ///
+    /// - `sqlite://PATH` or `sqlite:PATH` (with or without `?mode=rwc`): the file is
+    ///   created if missing and switched to WAL mode; every connection enforces foreign
+    ///   keys and waits up to five seconds for a busy database.
+    /// - `sqlite::memory:`: a private in-memory database, for tests and demos. It lives
+    ///   as long as the store, on a single connection.
+    /// - `postgres://...` or `postgresql://...`.
+    ///
+    /// Errors come back as [`StoreError::Backend`] around a [`SqlError`].
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        install_default_drivers();
+        let backend = Backend::of_url(url).map_err(boxed)?;
+        let options = match backend {
+            Backend::Sqlite => {
+                let in_memory = prepare_sqlite(url).await?;
+                let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // sqlx already defaults to both; stated here so the guarantees
+                        // do not hang on a library default.
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        Ok(())
+                    })
+                });
+                if in_memory {
+                    // Each connection to `:memory:` is a separate database: keep exactly
+                    // one, forever.
+                    options
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    options.max_connections(SQLITE_POOL_SIZE)
+                }
+            }
+            Backend::Postgres => AnyPoolOptions::new().max_connections(POSTGRES_POOL_SIZE),
+        };
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|e| boxed(SqlError::Connect(e)))?;
+        backend
+            .migrations()
+            .run(&pool)
+            .await
+            .map_err(|e| boxed(SqlError::Migrate(e)))?;
+        tracing::debug!(%backend, "database ready");
+        Ok(SqlStore {
+            pool,
+            backend,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Use `clock` for the times this store stamps (creation, revocation, update).
+    ///
+    /// Times that decide something (session expiry, job due time) are passed to each
+    /// call instead, so tests control them directly.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Check that the database answers (for a readiness probe).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        conn.ping().await.map_err(backend_error)
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for queries this crate does not provide (reports, admin
+    /// tools, tests). Write `$1`-style placeholders and keep to the column conventions
+    /// described in the [module docs](self).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Close every connection; later calls fail. Waits for checked-out connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Create the SQLite file if needed and switch it to WAL; returns whether the URL names
+/// an in-memory database.
+///
+/// The `Any` driver only takes a URL, which cannot say `journal_mode`. WAL is a property
+/// of the file, so one direct connection sets it for every later connection, and lets
+/// readers go on while a writer commits.
+async fn prepare_sqlite(url: &str) -> Result<bool, StoreError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| boxed(SqlError::Connect(e)))?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT);
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(true);
+    }
+    let conn = options
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .map_err(|e| boxed(SqlError::Connect(e)))?;
+    conn.close()
+        .await
+        .map_err(|e| boxed(SqlError::Connect(e)))?;
+    Ok(false)
+}
+
+fn boxed(e: SqlError) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Any other database failure.
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// Map a failed write: a unique violation means `conflict` already exists, a foreign
+/// key violation means the `parent` it points at does not (in this team).
+pub(crate) fn write_error(
+    conflict: &'static str,
+    parent: &'static str,
+) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(conflict),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound(parent),
+        _ => backend_error(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_their_backend() {
+        assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("sqlite:///var/lib/butterfly/db.sqlite?mode=rwc").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u:p@db/butterfly").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::of_url("mysql://user:hunter2@db/x").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn in_memory_store_connects_and_pings() {
+        let store = SqlStore::connect("sqlite::memory:").await.unwrap();
+        assert_eq!(store.backend(), Backend::Sqlite);
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_is_created_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqlStore::connect(&url).await.unwrap();
+        assert!(path.exists());
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode.to_ascii_lowercase(), "wal");
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(fk, 1);
+        store.close().await;
+        // Opening again runs no migration twice.
+        SqlStore::connect(&url).await.unwrap().close().await;
+        // The other spellings: no slashes, and an explicit create mode.
+        let other = dir.path().join("c.db");
+        let store = SqlStore::connect(&format!("sqlite:{}?mode=rwc", other.display()))
+            .await
+            .unwrap();
+        store.ping().await.unwrap();
+        assert!(other.exists());
+    }
+}

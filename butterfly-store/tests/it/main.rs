@@ -1,0 +1,55 @@
+//! Integration tests, in one binary so they link once.
+//!
+//! - `store`: the storage trait suite, written once as generic functions and run on
+//!   SQLite (a fresh file per test) and on PostgreSQL (a fresh database per test, on the
+//!   server named by `BUTTERFLY_TEST_DATABASE_URL`).
+//! - `objects`: the encrypted object repository on a local directory.
+
+// Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
+// helpers and generic suite functions of an integration test crate, which is test code
+// throughout: a failed expectation here should panic.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod objects;
+mod store;
+
+/// Run each named suite function on SQLite and on PostgreSQL.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::harness::on_sqlite(|s| async move { crate::store::$name(&s).await })
+                        .await;
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    crate::harness::on_postgres(|s| async move { crate::store::$name(&s).await })
+                        .await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    teams_are_unique_and_found_by_id_and_name,
+    members_are_created_updated_and_deleted,
+    member_emails_are_unique_per_team_ignoring_case,
+    teams_cannot_touch_each_others_rows,
+    api_keys_authenticate_until_revoked,
+    api_keys_of_suspended_members_do_not_authenticate,
+    scim_tokens_authenticate_until_revoked,
+    raw_secrets_never_reach_the_database,
+    sessions_expire_and_are_revoked_by_id_sid_sub_and_member,
+    jobs_are_claimed_only_when_due_and_finished_once,
+    concurrent_claimers_never_share_a_job,
+    fresh_database_has_every_table_empty,
+);

@@ -1,0 +1,749 @@
+//! The storage trait suite, written once over the traits of `butterfly_core::store`.
+//!
+//! Each function takes any store that implements the traits (plus [`RawTables`] where a
+//! test must look at what is at rest) and is run on every backend by `main.rs`.
+
+use std::collections::BTreeSet;
+
+use butterfly_core::store::{
+    ApiKeyStore, JobStatus, JobStore, MemberStore, MemberUpdate, NewMember, NewSession,
+    ScimTokenStore, SessionStore, StoreError, TeamStore,
+};
+use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
+use butterfly_core::{Member, MemberId, Role, Team, TeamId};
+use butterfly_store::SqlStore;
+use futures::future::join_all;
+use serde_json::json;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::harness::RawTables;
+
+/// Every storage trait at once.
+pub trait Stores:
+    TeamStore + MemberStore + ApiKeyStore + ScimTokenStore + SessionStore + JobStore + RawTables
+{
+}
+
+impl<S> Stores for S where
+    S: TeamStore + MemberStore + ApiKeyStore + ScimTokenStore + SessionStore + JobStore + RawTables
+{
+}
+
+/// A fixed "now", so expiry and due times do not depend on the test machine's clock.
+const NOW: OffsetDateTime = datetime!(2030-01-01 12:00:00 UTC);
+
+fn new_member(email: &str, role: Role) -> NewMember {
+    NewMember {
+        email: email.to_owned(),
+        display_name: Some(format!("Member {email}")),
+        role,
+        active: true,
+        external_id: None,
+    }
+}
+
+async fn team_with_member<S: Stores>(s: &S, name: &str) -> (Team, Member) {
+    let team = s.create_team(name).await.unwrap();
+    let member = s
+        .create_member(
+            team.id,
+            new_member(&format!("owner@{name}.example"), Role::Admin),
+        )
+        .await
+        .unwrap();
+    (team, member)
+}
+
+fn session_for(member: &Member, expires_at: OffsetDateTime) -> NewSession {
+    NewSession {
+        team_id: member.team_id,
+        member_id: member.id,
+        idp_sid: Some("sid-1".into()),
+        idp_sub: Some("sub-1".into()),
+        expires_at,
+    }
+}
+
+/// The presented secret with its last character changed.
+fn altered(secret: &RawToken) -> RawToken {
+    let mut text = secret.secret().to_owned();
+    let last = text.pop().unwrap();
+    text.push(if last == 'a' { 'b' } else { 'a' });
+    RawToken::from_presented(text)
+}
+
+pub async fn teams_are_unique_and_found_by_id_and_name<S: Stores>(s: &S) {
+    let acme = s.create_team("acme").await.unwrap();
+    let beta = s.create_team("beta").await.unwrap();
+    assert!(matches!(
+        s.create_team("acme").await,
+        Err(StoreError::Conflict("team"))
+    ));
+
+    assert_eq!(s.team(acme.id).await.unwrap(), Some(acme.clone()));
+    assert_eq!(s.team_by_name("beta").await.unwrap(), Some(beta.clone()));
+    assert_eq!(s.team(TeamId::new_random()).await.unwrap(), None);
+    assert_eq!(s.team_by_name("gamma").await.unwrap(), None);
+    assert_eq!(s.list_teams().await.unwrap(), vec![acme, beta]);
+}
+
+pub async fn members_are_created_updated_and_deleted<S: Stores>(s: &S) {
+    let team = s.create_team("acme").await.unwrap();
+    let ada = s
+        .create_member(
+            team.id,
+            NewMember {
+                external_id: Some("00u1".into()),
+                ..new_member("Ada@Example.com", Role::Auditor)
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ada.email, "Ada@Example.com", "the email is kept as given");
+    let bob = s
+        .create_member(team.id, new_member("bob@example.com", Role::ReadOnly))
+        .await
+        .unwrap();
+
+    assert_eq!(s.member(team.id, ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(
+        s.member_by_email(team.id, "ADA@example.COM").await.unwrap(),
+        Some(ada.clone())
+    );
+    assert_eq!(
+        s.list_members(team.id).await.unwrap(),
+        vec![ada.clone(), bob.clone()]
+    );
+
+    // Only the named fields change; `Some(None)` clears.
+    let mut update = MemberUpdate::default();
+    update.role = Some(Role::Admin);
+    update.active = Some(false);
+    update.external_id = Some(None);
+    let changed = s.update_member(team.id, ada.id, update).await.unwrap();
+    assert_eq!(changed.role, Role::Admin);
+    assert!(!changed.active);
+    assert_eq!(changed.external_id, None);
+    assert_eq!(changed.email, ada.email);
+    assert_eq!(changed.display_name, ada.display_name);
+    assert_eq!(changed.created_at, ada.created_at);
+    assert!(changed.updated_at >= ada.updated_at);
+    assert_eq!(s.member(team.id, ada.id).await.unwrap(), Some(changed));
+
+    let mut update = MemberUpdate::default();
+    update.email = Some("ada.lovelace@example.com".into());
+    update.display_name = Some(None);
+    let renamed = s.update_member(team.id, ada.id, update).await.unwrap();
+    assert_eq!(renamed.email, "ada.lovelace@example.com");
+    assert_eq!(renamed.display_name, None);
+    assert_eq!(
+        s.member_by_email(team.id, "ada@example.com").await.unwrap(),
+        None
+    );
+    assert!(
+        s.member_by_email(team.id, "Ada.Lovelace@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(matches!(
+        s.update_member(team.id, MemberId::new_random(), MemberUpdate::default())
+            .await,
+        Err(StoreError::NotFound("member"))
+    ));
+
+    assert!(s.delete_member(team.id, bob.id).await.unwrap());
+    assert!(!s.delete_member(team.id, bob.id).await.unwrap());
+    assert_eq!(s.member(team.id, bob.id).await.unwrap(), None);
+    assert_eq!(s.list_members(team.id).await.unwrap().len(), 1);
+
+    assert!(matches!(
+        s.create_member(
+            TeamId::new_random(),
+            new_member("x@example.com", Role::Admin)
+        )
+        .await,
+        Err(StoreError::NotFound("team"))
+    ));
+}
+
+pub async fn member_emails_are_unique_per_team_ignoring_case<S: Stores>(s: &S) {
+    let a = s.create_team("a").await.unwrap();
+    let b = s.create_team("b").await.unwrap();
+    let ada = s
+        .create_member(a.id, new_member("ada@example.com", Role::Admin))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_member(a.id, new_member("ADA@Example.COM", Role::Auditor))
+            .await,
+        Err(StoreError::Conflict("member"))
+    ));
+    // Another team may have the same address.
+    s.create_member(b.id, new_member("Ada@example.com", Role::Admin))
+        .await
+        .unwrap();
+
+    // Renaming onto a taken address conflicts too, whatever its case.
+    let bob = s
+        .create_member(a.id, new_member("bob@example.com", Role::Admin))
+        .await
+        .unwrap();
+    let mut update = MemberUpdate::default();
+    update.email = Some("Ada@EXAMPLE.com".into());
+    assert!(matches!(
+        s.update_member(a.id, bob.id, update).await,
+        Err(StoreError::Conflict("member"))
+    ));
+    assert_eq!(
+        s.member(a.id, bob.id).await.unwrap().unwrap().email,
+        "bob@example.com"
+    );
+    // A member may change the case of its own address.
+    let mut update = MemberUpdate::default();
+    update.email = Some("ADA@example.com".into());
+    let recased = s.update_member(a.id, ada.id, update).await.unwrap();
+    assert_eq!(recased.email, "ADA@example.com");
+}
+
+pub async fn teams_cannot_touch_each_others_rows<S: Stores>(s: &S) {
+    let (a, ada) = team_with_member(s, "a").await;
+    let (b, bea) = team_with_member(s, "b").await;
+
+    // Members.
+    assert_eq!(s.member(b.id, ada.id).await.unwrap(), None);
+    assert_eq!(s.member_by_email(b.id, &ada.email).await.unwrap(), None);
+    assert_eq!(s.list_members(b.id).await.unwrap(), vec![bea.clone()]);
+    let mut update = MemberUpdate::default();
+    update.role = Some(Role::ReadOnly);
+    assert!(matches!(
+        s.update_member(b.id, ada.id, update).await,
+        Err(StoreError::NotFound("member"))
+    ));
+    assert!(!s.delete_member(b.id, ada.id).await.unwrap());
+    assert_eq!(s.member(a.id, ada.id).await.unwrap(), Some(ada.clone()));
+
+    // API keys: team B can neither list nor revoke A's key, nor bind a key to A's member.
+    let (key, key_secret) = s
+        .create_api_key(a.id, "ci", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    assert!(s.list_api_keys(b.id).await.unwrap().is_empty());
+    assert!(!s.revoke_api_key(b.id, key.id).await.unwrap());
+    assert_eq!(s.revoke_api_keys_of_member(b.id, ada.id).await.unwrap(), 0);
+    assert!(matches!(
+        s.create_api_key(b.id, "steal", Role::SuperAdmin, Some(ada.id))
+            .await,
+        Err(StoreError::NotFound("member"))
+    ));
+    let authenticated = s.authenticate_api_key(&key_secret).await.unwrap().unwrap();
+    assert_eq!(authenticated.team_id, a.id);
+
+    // SCIM tokens.
+    let (token, token_secret) = s.create_scim_token(a.id, "okta").await.unwrap();
+    assert!(s.list_scim_tokens(b.id).await.unwrap().is_empty());
+    assert!(!s.revoke_scim_token(b.id, token.id).await.unwrap());
+    assert_eq!(
+        s.authenticate_scim_token(&token_secret)
+            .await
+            .unwrap()
+            .unwrap()
+            .team_id,
+        a.id
+    );
+
+    // Sessions: B's logout by sid, sub or member ends none of A's sessions, and a session
+    // cannot pair team B with A's member.
+    let (_, cookie) = s
+        .create_session(session_for(&ada, NOW + Duration::hours(1)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_session(NewSession {
+            team_id: b.id,
+            ..session_for(&ada, NOW + Duration::hours(1))
+        })
+        .await,
+        Err(StoreError::NotFound("member"))
+    ));
+    assert_eq!(s.revoke_sessions_by_sid(b.id, "sid-1").await.unwrap(), 0);
+    assert_eq!(s.revoke_sessions_by_sub(b.id, "sub-1").await.unwrap(), 0);
+    assert_eq!(s.revoke_sessions_of_member(b.id, ada.id).await.unwrap(), 0);
+    assert!(s.session_by_token(&cookie, NOW).await.unwrap().is_some());
+
+    // Jobs.
+    let job = s
+        .enqueue_job(a.id, "backup", json!({"connection": "okta"}), NOW)
+        .await
+        .unwrap();
+    assert_eq!(s.job(b.id, job.id).await.unwrap(), None);
+    assert_eq!(s.job(a.id, job.id).await.unwrap(), Some(job));
+}
+
+pub async fn api_keys_authenticate_until_revoked<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let (key, secret) = s
+        .create_api_key(team.id, "deploy", Role::BackupOperator, Some(ada.id))
+        .await
+        .unwrap();
+    assert!(secret.secret().starts_with(API_KEY_PREFIX));
+    assert_eq!(key.hint, secret.hint());
+    assert_eq!(key.member_id, Some(ada.id));
+    assert_eq!(key.revoked_at, None);
+
+    // The raw secret, re-presented as a client would, authenticates.
+    let presented = RawToken::from_presented(secret.secret());
+    assert_eq!(
+        s.authenticate_api_key(&presented).await.unwrap(),
+        Some(key.clone())
+    );
+    // Anything else does not.
+    for wrong in [
+        altered(&secret),
+        RawToken::from_presented(format!("{}x", secret.secret())),
+        RawToken::from_presented(""),
+        RawToken::from_presented(secret.hash().to_hex()),
+        RawToken::generate(API_KEY_PREFIX),
+    ] {
+        assert_eq!(s.authenticate_api_key(&wrong).await.unwrap(), None);
+    }
+    // An API key is not a SCIM token.
+    assert_eq!(s.authenticate_scim_token(&presented).await.unwrap(), None);
+
+    // Team-wide key (no member), listed newest first.
+    let (team_key, team_secret) = s
+        .create_api_key(team.id, "terraform", Role::Auditor, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.authenticate_api_key(&team_secret).await.unwrap(),
+        Some(team_key.clone())
+    );
+    let listed: Vec<Uuid> = s
+        .list_api_keys(team.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, vec![team_key.id, key.id]);
+
+    assert!(s.revoke_api_key(team.id, key.id).await.unwrap());
+    assert!(!s.revoke_api_key(team.id, key.id).await.unwrap());
+    assert_eq!(s.authenticate_api_key(&presented).await.unwrap(), None);
+    let listed = s.list_api_keys(team.id).await.unwrap();
+    assert!(
+        listed
+            .iter()
+            .any(|k| k.id == key.id && k.revoked_at.is_some())
+    );
+    assert!(
+        s.authenticate_api_key(&team_secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        !s.revoke_api_key(team.id, Uuid::new_v4()).await.unwrap(),
+        "unknown key"
+    );
+
+    // Revoking a member's keys leaves other keys alone.
+    let (_, s1) = s
+        .create_api_key(team.id, "k1", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    let (_, s2) = s
+        .create_api_key(team.id, "k2", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_api_keys_of_member(team.id, ada.id).await.unwrap(),
+        2
+    );
+    assert_eq!(s.authenticate_api_key(&s1).await.unwrap(), None);
+    assert_eq!(s.authenticate_api_key(&s2).await.unwrap(), None);
+    assert!(
+        s.authenticate_api_key(&team_secret)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Deleting the member deletes its keys.
+    let (_, s3) = s
+        .create_api_key(team.id, "k3", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    assert!(s.delete_member(team.id, ada.id).await.unwrap());
+    assert_eq!(s.authenticate_api_key(&s3).await.unwrap(), None);
+}
+
+pub async fn api_keys_of_suspended_members_do_not_authenticate<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let (_, secret) = s
+        .create_api_key(team.id, "laptop", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    let mut suspend = MemberUpdate::default();
+    suspend.active = Some(false);
+    s.update_member(team.id, ada.id, suspend).await.unwrap();
+    assert_eq!(s.authenticate_api_key(&secret).await.unwrap(), None);
+}
+
+pub async fn scim_tokens_authenticate_until_revoked<S: Stores>(s: &S) {
+    let team = s.create_team("acme").await.unwrap();
+    let (first, first_secret) = s.create_scim_token(team.id, "okta").await.unwrap();
+    let (second, second_secret) = s.create_scim_token(team.id, "entra").await.unwrap();
+    assert!(first_secret.secret().starts_with(SCIM_TOKEN_PREFIX));
+    assert_eq!(first.hint, first_secret.hint());
+
+    let presented = RawToken::from_presented(first_secret.secret());
+    assert_eq!(
+        s.authenticate_scim_token(&presented).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.authenticate_scim_token(&altered(&first_secret))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(s.authenticate_api_key(&presented).await.unwrap(), None);
+
+    let listed: Vec<Uuid> = s
+        .list_scim_tokens(team.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(listed, vec![second.id, first.id]);
+
+    assert!(s.revoke_scim_token(team.id, first.id).await.unwrap());
+    assert!(!s.revoke_scim_token(team.id, first.id).await.unwrap());
+    assert_eq!(s.authenticate_scim_token(&presented).await.unwrap(), None);
+    assert_eq!(
+        s.authenticate_scim_token(&second_secret)
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some(second.id)
+    );
+    let revoked = s.list_scim_tokens(team.id).await.unwrap();
+    assert!(
+        revoked
+            .iter()
+            .any(|t| t.id == first.id && t.revoked_at.is_some())
+    );
+}
+
+pub async fn raw_secrets_never_reach_the_database<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let (_, api) = s
+        .create_api_key(team.id, "k", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    let (_, scim) = s.create_scim_token(team.id, "t").await.unwrap();
+    let (_, cookie) = s
+        .create_session(session_for(&ada, NOW + Duration::hours(8)))
+        .await
+        .unwrap();
+
+    for (table, secret, prefix) in [
+        ("api_keys", &api, API_KEY_PREFIX),
+        ("scim_tokens", &scim, SCIM_TOKEN_PREFIX),
+        ("sessions", &cookie, SESSION_PREFIX),
+    ] {
+        let cells = s.cells(table).await;
+        assert!(!cells.is_empty(), "{table} has rows");
+        // Neither the secret nor its random part (which carries all of its entropy)
+        // is in any column; the hash is.
+        let random_part = &secret.secret()[prefix.len()..];
+        for cell in &cells {
+            assert!(
+                !cell.contains(random_part),
+                "{table} stores a secret: {cell}"
+            );
+        }
+        assert!(
+            cells.contains(&secret.hash().to_hex()),
+            "{table} stores the hash"
+        );
+    }
+    // And no other table holds them either.
+    for table in ["teams", "members", "jobs"] {
+        for cell in s.cells(table).await {
+            for secret in [&api, &scim, &cookie] {
+                assert!(!cell.contains(secret.secret()));
+            }
+        }
+    }
+}
+
+pub async fn sessions_expire_and_are_revoked_by_id_sid_sub_and_member<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let expires_at = NOW + Duration::hours(1);
+    let (session, cookie) = s
+        .create_session(session_for(&ada, expires_at))
+        .await
+        .unwrap();
+    assert!(cookie.secret().starts_with(SESSION_PREFIX));
+    assert_eq!(session.expires_at, expires_at);
+    assert_eq!(session.idp_sid.as_deref(), Some("sid-1"));
+
+    // Live strictly before its expiry, over at it.
+    let presented = RawToken::from_presented(cookie.secret());
+    assert_eq!(
+        s.session_by_token(&presented, NOW).await.unwrap(),
+        Some(session.clone())
+    );
+    assert!(
+        s.session_by_token(&presented, expires_at - Duration::milliseconds(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.session_by_token(&presented, expires_at).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        s.session_by_token(&altered(&cookie), NOW).await.unwrap(),
+        None
+    );
+
+    // By id.
+    assert!(s.revoke_session(session.id).await.unwrap());
+    assert!(!s.revoke_session(session.id).await.unwrap());
+    assert_eq!(s.session_by_token(&presented, NOW).await.unwrap(), None);
+    assert!(!s.revoke_session(Uuid::new_v4()).await.unwrap());
+
+    // By the IdP's sid (back-channel logout of one IdP session).
+    let bob = s
+        .create_member(team.id, new_member("bob@acme.example", Role::Auditor))
+        .await
+        .unwrap();
+    let (_, ada_1) = s
+        .create_session(session_for(&ada, expires_at))
+        .await
+        .unwrap();
+    let (_, ada_2) = s
+        .create_session(NewSession {
+            idp_sid: Some("sid-2".into()),
+            ..session_for(&ada, expires_at)
+        })
+        .await
+        .unwrap();
+    let (_, bob_1) = s
+        .create_session(NewSession {
+            idp_sid: Some("sid-3".into()),
+            idp_sub: Some("sub-bob".into()),
+            ..session_for(&bob, expires_at)
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.revoke_sessions_by_sid(team.id, "sid-1").await.unwrap(), 1);
+    assert_eq!(s.session_by_token(&ada_1, NOW).await.unwrap(), None);
+    assert!(s.session_by_token(&ada_2, NOW).await.unwrap().is_some());
+
+    // By the IdP's sub (logout of every session of that user).
+    assert_eq!(s.revoke_sessions_by_sub(team.id, "sub-1").await.unwrap(), 1);
+    assert_eq!(s.session_by_token(&ada_2, NOW).await.unwrap(), None);
+    assert!(s.session_by_token(&bob_1, NOW).await.unwrap().is_some());
+    assert_eq!(s.revoke_sessions_by_sub(team.id, "sub-1").await.unwrap(), 0);
+
+    // By member.
+    let (_, bob_2) = s
+        .create_session(session_for(&bob, expires_at))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.revoke_sessions_of_member(team.id, bob.id).await.unwrap(),
+        2
+    );
+    assert_eq!(s.session_by_token(&bob_1, NOW).await.unwrap(), None);
+    assert_eq!(s.session_by_token(&bob_2, NOW).await.unwrap(), None);
+
+    // A suspended member's session ends at once.
+    let (_, ada_3) = s
+        .create_session(session_for(&ada, expires_at))
+        .await
+        .unwrap();
+    let mut suspend = MemberUpdate::default();
+    suspend.active = Some(false);
+    s.update_member(team.id, ada.id, suspend).await.unwrap();
+    assert_eq!(s.session_by_token(&ada_3, NOW).await.unwrap(), None);
+
+    // A session for a member that does not exist is refused.
+    assert!(matches!(
+        s.create_session(NewSession {
+            member_id: MemberId::new_random(),
+            ..session_for(&ada, expires_at)
+        })
+        .await,
+        Err(StoreError::NotFound("member"))
+    ));
+}
+
+pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) {
+    let team = s.create_team("acme").await.unwrap();
+    let later = s
+        .enqueue_job(team.id, "export", json!({"n": 2}), NOW + Duration::hours(1))
+        .await
+        .unwrap();
+    let second = s
+        .enqueue_job(
+            team.id,
+            "backup",
+            json!({"n": 1}),
+            NOW - Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    let first = s
+        .enqueue_job(
+            team.id,
+            "backup",
+            json!({"n": 0}),
+            NOW - Duration::minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.status, JobStatus::Queued);
+    assert_eq!(first.attempts, 0);
+    assert_eq!(s.job(team.id, first.id).await.unwrap(), Some(first.clone()));
+
+    // Oldest due first; a job due later is not handed out early.
+    let claimed = s.claim_next_job("worker-1", NOW).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(claimed.status, JobStatus::Running);
+    assert_eq!(claimed.attempts, 1);
+    assert_eq!(claimed.claimed_by.as_deref(), Some("worker-1"));
+    assert_eq!(claimed.payload, json!({"n": 0}));
+    assert_eq!(
+        s.claim_next_job("worker-2", NOW).await.unwrap().unwrap().id,
+        second.id
+    );
+    assert_eq!(s.claim_next_job("worker-2", NOW).await.unwrap(), None);
+    let due_later = s
+        .claim_next_job("worker-2", NOW + Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(due_later.id, later.id);
+
+    s.finish_job(first.id, true, json!({"snapshot": "s1"}))
+        .await
+        .unwrap();
+    s.finish_job(second.id, false, json!({"error": "timeout"}))
+        .await
+        .unwrap();
+    let done = s.job(team.id, first.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.outcome, Some(json!({"snapshot": "s1"})));
+    let failed = s.job(team.id, second.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.outcome, Some(json!({"error": "timeout"})));
+
+    // A finished job stays finished: a second report does not overwrite the first.
+    assert!(matches!(
+        s.finish_job(first.id, false, json!({})).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.job(team.id, first.id).await.unwrap().unwrap().status,
+        JobStatus::Succeeded
+    );
+    assert!(matches!(
+        s.finish_job(Uuid::new_v4(), true, json!({})).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Finished jobs are never claimed again.
+    assert_eq!(
+        s.claim_next_job("worker-3", NOW + Duration::days(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        s.enqueue_job(TeamId::new_random(), "backup", json!({}), NOW)
+            .await,
+        Err(StoreError::NotFound("team"))
+    ));
+}
+
+pub async fn concurrent_claimers_never_share_a_job<S: Stores>(s: &S) {
+    const JOBS: usize = 24;
+    const CLAIMERS: usize = 40;
+    let a = s.create_team("a").await.unwrap();
+    let b = s.create_team("b").await.unwrap();
+    let mut queued = BTreeSet::new();
+    for i in 0..JOBS {
+        let team = if i % 2 == 0 { a.id } else { b.id };
+        let job = s
+            .enqueue_job(team, "backup", json!({"i": i}), NOW - Duration::seconds(1))
+            .await
+            .unwrap();
+        queued.insert(job.id);
+    }
+
+    // All claims in flight at once, over as many connections as the pool gives.
+    let claims = join_all((0..CLAIMERS).map(|i| {
+        let worker = format!("worker-{i}");
+        async move { s.claim_next_job(&worker, NOW).await }
+    }))
+    .await;
+    let mut claimed = Vec::new();
+    for claim in claims {
+        if let Some(job) = claim.unwrap() {
+            assert_eq!(job.attempts, 1, "claimed once");
+            claimed.push(job.id);
+        }
+    }
+    // Whatever a busy claimer missed is still there for a later claim.
+    while let Some(job) = s.claim_next_job("sweeper", NOW).await.unwrap() {
+        claimed.push(job.id);
+    }
+    let distinct: BTreeSet<Uuid> = claimed.iter().copied().collect();
+    assert_eq!(distinct.len(), claimed.len(), "a job was handed out twice");
+    assert_eq!(distinct, queued, "every job was handed out");
+}
+
+pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
+    // Every table the migrations create is there, and empty.
+    for table in [
+        "teams",
+        "members",
+        "api_keys",
+        "scim_tokens",
+        "sessions",
+        "jobs",
+    ] {
+        assert!(s.cells(table).await.is_empty(), "{table}");
+    }
+}
+
+/// Backend-specific checks that have no trait to go through.
+#[tokio::test]
+async fn sqlite_store_pings_and_reports_its_backend() {
+    crate::harness::on_sqlite(|s: SqlStore| async move {
+        s.ping().await.unwrap();
+        assert_eq!(s.backend(), butterfly_store::Backend::Sqlite);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_store_pings_and_reports_its_backend() {
+    crate::harness::on_postgres(|s: SqlStore| async move {
+        s.ping().await.unwrap();
+        assert_eq!(s.backend(), butterfly_store::Backend::Postgres);
+        // The claim statement on PostgreSQL skips locked rows.
+        assert!(s.backend().claim_job_sql().contains("SKIP LOCKED"));
+    })
+    .await;
+}
