@@ -1,0 +1,207 @@
+//! `butterfly`: the first-party command line.
+//!
+//! Server mode talks to a `butterfly-server` over its JSON API with an API key:
+//!
+//! ```text
+//! export BUTTERFLY_SERVER=http://127.0.0.1:8080 BUTTERFLY_API_KEY=bfs_api_...
+//! butterfly members list
+//! butterfly api-keys create --name ci --role backup_operator
+//! butterfly --output json api-keys list
+//! ```
+
+mod client;
+mod output;
+
+use std::process::ExitCode;
+
+use butterfly_core::Role;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::client::{ApiClient, CliError};
+use crate::output::{Column, print_records};
+
+/// Butterfly: SSO, SCIM provisioning and identity configuration backup.
+#[derive(Debug, Parser)]
+#[command(name = "butterfly", version, about)]
+struct Cli {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "BUTTERFLY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// API key (`bfs_api_...`).
+    #[arg(long, env = "BUTTERFLY_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable tables.
+    Table,
+    /// The server's JSON, for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Team members.
+    #[command(subcommand)]
+    Members(MembersCommand),
+    /// API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+    /// SCIM bearer tokens for Okta / Entra ID provisioning.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(ScimTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MembersCommand {
+    /// List the team's members.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeysCommand {
+    /// List API keys (secrets are never shown again).
+    List,
+    /// Create an API key; the secret is printed once, alone on the last line.
+    Create {
+        /// A label for the key.
+        #[arg(long)]
+        name: String,
+        /// The role the key acts with.
+        #[arg(long)]
+        role: Role,
+    },
+    /// Revoke an API key by id.
+    Revoke {
+        /// The key's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScimTokenCommand {
+    /// List SCIM tokens.
+    List,
+    /// Create a SCIM token; the secret is printed once, alone on the last line.
+    Create {
+        /// A label for the token.
+        #[arg(long, default_value = "scim")]
+        name: String,
+    },
+    /// Revoke a SCIM token by id.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const MEMBER_COLUMNS: &[Column] = &[
+    Column::new("ID", "/id"),
+    Column::new("EMAIL", "/email"),
+    Column::new("NAME", "/display_name"),
+    Column::new("ROLE", "/role"),
+    Column::new("ACTIVE", "/active"),
+];
+const API_KEY_COLUMNS: &[Column] = &[
+    Column::new("ID", "/id"),
+    Column::new("NAME", "/name"),
+    Column::new("ROLE", "/role"),
+    Column::new("HINT", "/hint"),
+    Column::new("CREATED", "/created_at"),
+    Column::new("REVOKED", "/revoked_at"),
+];
+const SCIM_TOKEN_COLUMNS: &[Column] = &[
+    Column::new("ID", "/id"),
+    Column::new("NAME", "/name"),
+    Column::new("HINT", "/hint"),
+    Column::new("CREATED", "/created_at"),
+    Column::new("REVOKED", "/revoked_at"),
+];
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let client = ApiClient::new(&cli.server, cli.api_key.as_deref())?;
+    let out = cli.output;
+    match cli.command {
+        Command::Members(MembersCommand::List) => {
+            let members = client.get("members").await?;
+            print_records(out, &members, MEMBER_COLUMNS);
+        }
+        Command::ApiKeys(ApiKeysCommand::List) => {
+            print_records(out, &client.get("api-keys").await?, API_KEY_COLUMNS);
+        }
+        Command::ApiKeys(ApiKeysCommand::Create { name, role }) => {
+            let created = client
+                .post("api-keys", &json!({"name": name, "role": role}))
+                .await?;
+            print_created(out, &created, "api_key", API_KEY_COLUMNS);
+        }
+        Command::ApiKeys(ApiKeysCommand::Revoke { id }) => {
+            client.delete(&format!("api-keys/{id}")).await?;
+            print_done(out, &format!("revoked API key {id}"));
+        }
+        Command::ScimToken(ScimTokenCommand::List) => {
+            print_records(out, &client.get("scim-tokens").await?, SCIM_TOKEN_COLUMNS);
+        }
+        Command::ScimToken(ScimTokenCommand::Create { name }) => {
+            let created = client.post("scim-tokens", &json!({"name": name})).await?;
+            print_created(out, &created, "scim_token", SCIM_TOKEN_COLUMNS);
+        }
+        Command::ScimToken(ScimTokenCommand::Revoke { id }) => {
+            client.delete(&format!("scim-tokens/{id}")).await?;
+            print_done(out, &format!("revoked SCIM token {id}"));
+        }
+    }
+    Ok(())
+}
+
+/// A created secret: in table mode the record, a warning, then the secret alone on the
+/// last line (so `| tail -n1` captures it); in JSON mode the server's answer.
+fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Column]) {
+    match out {
+        Output::Json => output::print_json(created),
+        Output::Table => {
+            let record = created.get(record_key).cloned().unwrap_or(Value::Null);
+            print_records(out, &Value::Array(vec![record]), columns);
+            println!("The secret is shown only now; store it safely:");
+            println!(
+                "{}",
+                created
+                    .get("secret")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            );
+        }
+    }
+}
+
+fn print_done(out: Output, message: &str) {
+    match out {
+        Output::Json => output::print_json(&json!({"ok": true, "message": message})),
+        Output::Table => println!("{message}"),
+    }
+}

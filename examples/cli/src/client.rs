@@ -1,0 +1,111 @@
+//! A small client for the server's JSON API.
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// Errors the CLI reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// No API key was given.
+    #[error("no API key: pass --api-key or set BUTTERFLY_API_KEY")]
+    MissingApiKey,
+    /// The server URL is not a URL.
+    #[error("invalid server URL `{0}`")]
+    BadServerUrl(String),
+    /// The server could not be reached or answered garbage.
+    #[error("cannot reach {url}: {source}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error.
+    #[error("server answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: StatusCode,
+        /// The error message from the body.
+        message: String,
+    },
+}
+
+/// Talks to `/api/v1` with a bearer API key.
+#[derive(Debug)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    api_key: String,
+}
+
+impl ApiClient {
+    /// A client for `server` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(server: &str, api_key: Option<&str>) -> Result<Self, CliError> {
+        let api_key = api_key
+            .filter(|k| !k.is_empty())
+            .ok_or(CliError::MissingApiKey)?;
+        let base = reqwest::Url::parse(&format!("{}/api/v1/", server.trim_end_matches('/')))
+            .map_err(|_| CliError::BadServerUrl(server.to_owned()))?;
+        Ok(ApiClient {
+            http: reqwest::Client::new(),
+            base,
+            api_key: api_key.to_owned(),
+        })
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| CliError::BadServerUrl(format!("{}{path}", self.base)))?;
+        let transport = |source| CliError::Transport {
+            url: url.to_string(),
+            source,
+        };
+        let mut request = self
+            .http
+            .request(method, url.clone())
+            .bearer_auth(&self.api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let text = response.text().await.map_err(transport)?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(value);
+        }
+        let message = value
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .map_or_else(|| value.to_string(), str::to_owned);
+        Err(CliError::Api { status, message })
+    }
+}

@@ -1,0 +1,146 @@
+//! The `butterfly` binary against a real server on a loopback port.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use butterfly_server::app::{bootstrap, build_router, open_state};
+use butterfly_server::config::Config;
+use serde_json::Value;
+
+struct Running {
+    url: String,
+    key: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_server() -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open_state(&Config::for_data_dir(dir.path())).await.unwrap();
+    let (_, key) = bootstrap(&state).await.unwrap().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, build_router(state)).await });
+    Running {
+        url,
+        key: key.secret().to_owned(),
+        _dir: dir,
+    }
+}
+
+async fn butterfly(server: &Running, key: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    cmd.env_remove("BUTTERFLY_API_KEY")
+        .env("BUTTERFLY_SERVER", &server.url)
+        .args(args);
+    if let Some(key) = key {
+        cmd.env("BUTTERFLY_API_KEY", key);
+    }
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_create_list_revoke_round_trip() {
+    let s = start_server().await;
+    let k = Some(s.key.as_str());
+
+    let created = butterfly(
+        &s,
+        k,
+        &["api-keys", "create", "--name", "ci", "--role", "auditor"],
+    )
+    .await;
+    assert!(created.status.success(), "{created:?}");
+    let out = stdout(&created);
+    let secret = out.lines().last().unwrap().to_owned();
+    assert!(
+        secret.starts_with("bfs_api_") && secret.len() == "bfs_api_".len() + 32,
+        "{out}"
+    );
+
+    let listed = butterfly(&s, k, &["--output", "json", "api-keys", "list"]).await;
+    let keys: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let ci = keys.iter().find(|k| k["name"] == "ci").unwrap();
+    assert_eq!(ci["role"], "auditor");
+    assert!(!stdout(&listed).contains(&secret));
+
+    // The auditor key can list members but not manage keys.
+    let members = butterfly(&s, Some(&secret), &["members", "list"]).await;
+    assert!(members.status.success(), "{members:?}");
+    assert!(stdout(&members).contains("EMAIL"));
+    let denied = butterfly(&s, Some(&secret), &["api-keys", "list"]).await;
+    assert!(!denied.status.success());
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        err.contains("403") && err.contains("manage_team_settings"),
+        "{err}"
+    );
+
+    let id = ci["id"].as_str().unwrap();
+    let revoked = butterfly(&s, k, &["api-keys", "revoke", id]).await;
+    assert!(revoked.status.success(), "{revoked:?}");
+    let after = butterfly(&s, Some(&secret), &["members", "list"]).await;
+    assert!(String::from_utf8_lossy(&after.stderr).contains("401"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_key_and_unreachable_server_are_clear_errors() {
+    let s = start_server().await;
+    let no_key = butterfly(&s, None, &["members", "list"]).await;
+    assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("BUTTERFLY_API_KEY"));
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    cmd.args([
+        "--server",
+        "http://127.0.0.1:9",
+        "--api-key",
+        "bfs_api_x",
+        "members",
+        "list",
+    ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim_tokens_can_be_created_and_revoked() {
+    let s = start_server().await;
+    let k = Some(s.key.as_str());
+    let created = butterfly(
+        &s,
+        k,
+        &["--output", "json", "scim-token", "create", "--name", "okta"],
+    )
+    .await;
+    let body: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert!(body["secret"].as_str().unwrap().starts_with("bfs_scim_"));
+    let id = body["scim_token"]["id"].as_str().unwrap();
+    let listed = butterfly(&s, k, &["scim-token", "list"]).await;
+    assert!(stdout(&listed).contains("okta"));
+    assert!(
+        butterfly(&s, k, &["scim-token", "revoke", id])
+            .await
+            .status
+            .success()
+    );
+    let listed: Value = serde_json::from_slice(
+        &butterfly(&s, k, &["--output", "json", "scim-token", "list"])
+            .await
+            .stdout,
+    )
+    .unwrap();
+    assert!(listed[0]["revoked_at"].is_string());
+}

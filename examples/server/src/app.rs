@@ -1,0 +1,103 @@
+//! Opening the stores and assembling the router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use butterfly_core::store::{ApiKeyStore, TeamStore};
+use butterfly_core::token::RawToken;
+use butterfly_core::{Role, Team};
+use butterfly_store::{ObjectRepository, SqlStore};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::routes;
+
+/// The team created on first start, and used by admin subcommands without `--team`.
+pub const DEFAULT_TEAM: &str = "default";
+
+/// Largest request body the API accepts.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Teams, members, keys, tokens, sessions, jobs.
+    pub store: Arc<SqlStore>,
+    /// Encrypted snapshot objects.
+    pub objects: Arc<ObjectRepository>,
+}
+
+/// Errors opening the server's state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("cannot open database: {0}")]
+    Database(#[from] butterfly_core::store::StoreError),
+    /// The object store or master key could not be opened.
+    #[error("cannot open object store: {0}")]
+    Objects(#[from] butterfly_store::ObjectError),
+}
+
+/// Open the database (running migrations) and the object repository.
+pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let store = SqlStore::connect(&config.database_url()).await?;
+    // The master key always lives in the data directory, wherever objects are kept.
+    let objects = ObjectRepository::from_url(&config.object_store_url(), &config.data_dir)?;
+    Ok(AppState {
+        store: Arc::new(store),
+        objects: Arc::new(objects),
+    })
+}
+
+/// On a fresh database, create the default team and a super_admin API key, and return
+/// the key's secret so it can be shown once. `None` when teams already exist.
+pub async fn bootstrap(state: &AppState) -> Result<Option<(Team, RawToken)>, ApiError> {
+    if !state.store.list_teams().await?.is_empty() {
+        return Ok(None);
+    }
+    let team = state.store.create_team(DEFAULT_TEAM).await?;
+    let (_, secret) = state
+        .store
+        .create_api_key(team.id, "bootstrap", Role::SuperAdmin, None)
+        .await?;
+    Ok(Some((team, secret)))
+}
+
+/// The whole HTTP surface.
+pub fn build_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .nest("/api/v1", routes::api(state.clone()).into_router())
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(
+                    serde_json::json!({"error": {"code": "not_found", "message": "no such route"}}),
+                ),
+            )
+                .into_response()
+        })
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,137 @@
+//! Command line and environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use butterfly_core::Role;
+use clap::{Args, Parser, Subcommand};
+
+/// The Butterfly server. With no subcommand it serves.
+#[derive(Debug, Parser)]
+#[command(name = "butterfly-server", version, about)]
+pub struct Cli {
+    /// Where the server and its data live.
+    #[command(flatten)]
+    pub config: Config,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings shared by serving and the admin subcommands.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "BUTTERFLY_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: SocketAddr,
+    /// Data directory: the SQLite database, local snapshot objects and the master key.
+    #[arg(
+        long,
+        env = "BUTTERFLY_DATA_DIR",
+        default_value = "./butterfly-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL; default `sqlite://<data-dir>/butterfly.db`. Use
+    /// `postgres://user@host/db` to share state between replicas.
+    #[arg(long, env = "BUTTERFLY_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Object store URL for snapshots; default `file://<data-dir>/objects`.
+    #[arg(long, env = "BUTTERFLY_OBJECT_STORE_URL", global = true)]
+    pub object_store_url: Option<String>,
+}
+
+impl Config {
+    /// A configuration with every default, for `dir` (used by tests).
+    pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: dir.into(),
+            database_url: None,
+            object_store_url: None,
+        }
+    }
+
+    /// The database URL, defaulted from the data directory.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("butterfly.db").display()
+            )
+        })
+    }
+
+    /// The object store URL, defaulted to `file://<absolute data-dir>/objects`.
+    pub fn object_store_url(&self) -> String {
+        self.object_store_url.clone().unwrap_or_else(|| {
+            let objects = self.data_dir.join("objects");
+            let absolute = std::path::absolute(&objects).unwrap_or(objects);
+            format!("file://{}", absolute.display())
+        })
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Manage teams.
+    #[command(subcommand)]
+    Team(TeamCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Manage SCIM bearer tokens.
+    #[command(subcommand, name = "scim-token")]
+    ScimToken(ScimTokenCommand),
+}
+
+/// `team ...`
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team.
+    Create {
+        /// Team name.
+        name: String,
+    },
+    /// List teams.
+    List,
+}
+
+/// `api-key ...`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key; prints the secret alone as the last line.
+    Create {
+        /// The role the key acts with.
+        #[arg(long)]
+        role: Role,
+        /// Team name (default team when omitted).
+        #[arg(long)]
+        team: Option<String>,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+/// `scim-token ...`
+#[derive(Debug, Subcommand)]
+pub enum ScimTokenCommand {
+    /// Create a SCIM token; prints the secret alone as the last line.
+    Create {
+        /// Team name (default team when omitted).
+        #[arg(long)]
+        team: Option<String>,
+        /// A label for the token.
+        #[arg(long, default_value = "scim")]
+        name: String,
+    },
+}

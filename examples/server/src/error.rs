@@ -1,0 +1,113 @@
+//! JSON API errors, built in one place.
+//!
+//! Every error answers `{"error": {"code": ..., "message": ...}}` with the right status.
+//! Internal failures are logged with their cause and answered with a generic message,
+//! so database details never reach a client.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use butterfly_core::store::StoreError;
+use butterfly_core::{Permission, Role};
+use serde_json::json;
+
+/// An error answered by the JSON API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No credentials, or credentials that do not authenticate.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Authenticated, but the role lacks the permission the route needs.
+    #[error("role `{role}` lacks permission `{permission}`")]
+    Forbidden {
+        /// The permission the route needs.
+        permission: Permission,
+        /// The caller's role.
+        role: Role,
+    },
+    /// The thing does not exist in the caller's team.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request body was refused before reaching the handler (not JSON, wrong
+    /// content type, too large); keeps the status axum chose (400, 413, 415, 422).
+    #[error("{message}")]
+    Rejected {
+        /// HTTP status.
+        status: StatusCode,
+        /// What was wrong.
+        message: String,
+    },
+    /// Something failed on our side.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Rejected { status, .. } => (
+                *status,
+                match status.as_u16() {
+                    413 => "payload_too_large",
+                    415 => "unsupported_media_type",
+                    _ => "bad_request",
+                },
+            ),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            other => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        ApiError::Rejected {
+            status: e.status(),
+            message: e.body_text(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let mut error = json!({ "code": code, "message": self.to_string() });
+        if let ApiError::Forbidden { permission, role } = &self {
+            error["permission"] = json!(permission);
+            error["role"] = json!(role);
+        }
+        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"butterfly\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,16 @@
+//! The first-party Butterfly server: wiring and configuration over the Butterfly crates.
+//!
+//! No business logic lives here. [`config`] reads flags and environment, [`app`] opens
+//! the stores and builds the router, [`rbac`] enforces the permission matrix on every
+//! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
+//! subcommands that work on the data directory directly.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod error;
+pub mod rbac;
+pub mod routes;
+
+pub use app::{AppState, build_router, open_state};
+pub use config::{Cli, Command, Config};

@@ -1,0 +1,85 @@
+//! `/api/v1/api-keys`: the team's API keys. The secret is in the creation response
+//! only; lists show a non-secret hint.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use butterfly_core::Role;
+use butterfly_core::store::{ApiKey, ApiKeyStore};
+use serde::{Deserialize, Serialize};
+
+use super::parse_id;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::rbac::Caller;
+
+/// `POST /api-keys` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// A label.
+    pub name: String,
+    /// The role the key acts with.
+    pub role: Role,
+}
+
+/// `POST /api-keys` response: the record and, this once, the secret.
+#[derive(Debug, Serialize)]
+pub struct CreatedApiKey {
+    /// The stored record.
+    pub api_key: ApiKey,
+    /// The secret. It is not stored and cannot be shown again.
+    pub secret: String,
+}
+
+/// List keys.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
+    Ok(Json(state.store.list_api_keys(caller.team_id).await?))
+}
+
+/// Create a key.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CreateApiKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    let Json(body) = body?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    let (api_key, secret) = state
+        .store
+        .create_api_key(caller.team_id, name, body.role, None)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApiKey {
+            api_key,
+            secret: secret.secret().to_owned(),
+        }),
+    ))
+}
+
+/// Revoke a key.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .revoke_api_key(caller.team_id, parse_id(&id)?)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("api key"))
+    }
+}

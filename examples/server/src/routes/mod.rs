@@ -1,0 +1,93 @@
+//! Thin HTTP handlers. Each module is one resource of `/api/v1`.
+
+pub mod api_keys;
+pub mod health;
+pub mod members;
+pub mod scim_tokens;
+pub mod team;
+
+use axum::routing::MethodFilter;
+use butterfly_core::Permission as P;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::rbac::{Access, ApiRoutes};
+
+/// Every `/api/v1` route with the access it needs. This table is the RBAC policy.
+pub fn api(state: AppState) -> ApiRoutes {
+    use Access::{Authenticated, Requires};
+    const GET: MethodFilter = MethodFilter::GET;
+    const POST: MethodFilter = MethodFilter::POST;
+    const PATCH: MethodFilter = MethodFilter::PATCH;
+    const DELETE: MethodFilter = MethodFilter::DELETE;
+    ApiRoutes::new(state)
+        .route(GET, "/me", Authenticated, team::me)
+        .route(GET, "/team", Authenticated, team::show)
+        .route(GET, "/members", Requires(P::ViewTeamMembers), members::list)
+        .route(
+            POST,
+            "/members",
+            Requires(P::ManageTeamSettings),
+            members::create,
+        )
+        .route(
+            GET,
+            "/members/{id}",
+            Requires(P::ViewTeamMembers),
+            members::show,
+        )
+        .route(
+            PATCH,
+            "/members/{id}",
+            Requires(P::ManageTeamSettings),
+            members::update,
+        )
+        .route(
+            DELETE,
+            "/members/{id}",
+            Requires(P::ManageTeamSettings),
+            members::remove,
+        )
+        .route(
+            GET,
+            "/api-keys",
+            Requires(P::ManageTeamSettings),
+            api_keys::list,
+        )
+        .route(
+            POST,
+            "/api-keys",
+            Requires(P::ManageTeamSettings),
+            api_keys::create,
+        )
+        .route(
+            DELETE,
+            "/api-keys/{id}",
+            Requires(P::ManageTeamSettings),
+            api_keys::revoke,
+        )
+        .route(
+            GET,
+            "/scim-tokens",
+            Requires(P::ConfigureSsoScim),
+            scim_tokens::list,
+        )
+        .route(
+            POST,
+            "/scim-tokens",
+            Requires(P::ConfigureSsoScim),
+            scim_tokens::create,
+        )
+        .route(
+            DELETE,
+            "/scim-tokens/{id}",
+            Requires(P::ConfigureSsoScim),
+            scim_tokens::revoke,
+        )
+}
+
+/// Parse an id from the path, with a JSON error rather than axum's plain-text one.
+pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest(format!("`{raw}` is not a valid id")))
+}

@@ -1,0 +1,80 @@
+//! `/api/v1/scim-tokens`: bearer tokens for SCIM clients (Okta, Entra ID). Several may
+//! be live at once so a token can be rotated without downtime.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use butterfly_core::store::{ScimToken, ScimTokenStore};
+use serde::{Deserialize, Serialize};
+
+use super::parse_id;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::rbac::Caller;
+
+/// `POST /scim-tokens` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScimToken {
+    /// A label (default `scim`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// `POST /scim-tokens` response.
+#[derive(Debug, Serialize)]
+pub struct CreatedScimToken {
+    /// The stored record.
+    pub scim_token: ScimToken,
+    /// The secret, shown this once.
+    pub secret: String,
+}
+
+/// List tokens.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ScimToken>>, ApiError> {
+    Ok(Json(state.store.list_scim_tokens(caller.team_id).await?))
+}
+
+/// Create a token.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CreateScimToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedScimToken>), ApiError> {
+    let Json(body) = body?;
+    let name = body.name.as_deref().map_or("scim", str::trim);
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    let (scim_token, secret) = state.store.create_scim_token(caller.team_id, name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedScimToken {
+            scim_token,
+            secret: secret.secret().to_owned(),
+        }),
+    ))
+}
+
+/// Revoke a token.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .revoke_scim_token(caller.team_id, parse_id(&id)?)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("scim token"))
+    }
+}

@@ -1,0 +1,205 @@
+//! The `butterfly-server` binary as an operator runs it.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly-server"));
+    for var in [
+        "BUTTERFLY_LISTEN",
+        "BUTTERFLY_DATA_DIR",
+        "BUTTERFLY_DATABASE_URL",
+        "BUTTERFLY_OBJECT_STORE_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A bare HTTP/1.1 GET, so the test depends on no HTTP client crate.
+fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn wait_until_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    child.wait().unwrap()
+}
+
+#[test]
+fn first_start_prints_a_one_time_key_and_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = bin()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut key = None;
+    let mut line = String::new();
+    while key.is_none() && stdout.read_line(&mut line).unwrap() > 0 {
+        key = line
+            .split_whitespace()
+            .find(|w| w.starts_with("bfs_api_"))
+            .map(str::to_owned);
+        line.clear();
+    }
+    let key = key.expect("the first start prints a super_admin API key");
+    wait_until_listening(port);
+
+    assert_eq!(
+        get(port, "/healthz", None),
+        (200, r#"{"status":"ok"}"#.to_owned())
+    );
+    assert_eq!(get(port, "/readyz", None).0, 200);
+    let (status, body) = get(port, "/api/v1/members", None);
+    assert_eq!(status, 401);
+    assert!(body.contains(r#""code":"unauthorized""#), "{body}");
+    let (status, body) = get(port, "/api/v1/me", Some(&key));
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""role":"super_admin""#), "{body}");
+
+    // The key is stored hashed: its text appears in no file of the data directory.
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{}",
+            entry.display()
+        );
+    }
+    assert!(
+        terminate(&mut child).success(),
+        "SIGTERM shuts down cleanly"
+    );
+
+    // A second start keeps the data and prints no new key.
+    let port = free_port();
+    let mut child = bin()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_listening(port);
+    assert_eq!(get(port, "/api/v1/me", Some(&key)).0, 200);
+    assert!(terminate(&mut child).success());
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    assert!(!rest.contains("bfs_api_"), "{rest}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn admin_subcommands_print_the_secret_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let run = |args: &[&str]| {
+        let out = bin()
+            .args(["--data-dir", data])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+
+    let (ok, out, _) = run(&["api-key", "create", "--role", "admin"]);
+    assert!(ok);
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("bfs_api_") && last.len() == 40, "{out}");
+
+    let (ok, _, _) = run(&["team", "create", "sales"]);
+    assert!(ok);
+    let (ok, out, _) = run(&["scim-token", "create", "--team", "sales"]);
+    assert!(ok);
+    assert!(
+        out.lines().last().unwrap().starts_with("bfs_scim_"),
+        "{out}"
+    );
+    let (_, teams, _) = run(&["team", "list"]);
+    assert!(
+        teams.contains("default") && teams.contains("sales"),
+        "{teams}"
+    );
+
+    let (ok, _, err) = run(&["api-key", "create", "--role", "admin", "--team", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no team named `nope`"), "{err}");
+    let (ok, _, err) = run(&["api-key", "create", "--role", "owner"]);
+    assert!(!ok);
+    assert!(err.contains("owner"), "{err}");
+    let (ok, _, err) = run(&["team", "create", "sales"]);
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+}
