@@ -55,6 +55,15 @@
 
 mod error;
 pub mod filter;
+mod memory;
+mod normalize;
+pub mod patch;
+pub mod schema;
 pub mod schemas;
+pub mod store;
 
 pub use error::{ScimError, ScimType};
+pub use memory::MemoryStore;
+pub use store::{
+    ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredMeta, StoredResource,
+};

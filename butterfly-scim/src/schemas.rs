@@ -20,3 +20,10 @@ pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRe
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 /// Bulk responses.
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
+/// `/ServiceProviderConfig` (RFC 7643 section 5).
+pub const SERVICE_PROVIDER_CONFIG: &str =
+    "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+/// `/ResourceTypes` entries (RFC 7643 section 6).
+pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+/// `/Schemas` entries (RFC 7643 section 7).
+pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
