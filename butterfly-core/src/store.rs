@@ -386,3 +386,54 @@ pub trait JobStore: Send + Sync {
         id: Uuid,
     ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 }
+
+/// A team's OpenID Connect SSO connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoConnection {
+    /// The team it signs in to.
+    pub team_id: TeamId,
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// The client secret, sealed by the caller (never stored or returned in clear).
+    #[serde(skip_serializing)]
+    pub client_secret_sealed: Vec<u8>,
+    /// Email domains routed to this connection, lowercased; each belongs to one team.
+    pub domains: Vec<String>,
+    /// Role given to members created just in time at first sign-in.
+    pub default_role: Role,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// SSO connections, one per team.
+pub trait SsoStore: Send + Sync {
+    /// Create or replace the team's connection; [`StoreError::Conflict`] if a domain
+    /// already belongs to another team.
+    fn put_sso_connection(
+        &self,
+        connection: SsoConnection,
+    ) -> impl Future<Output = Result<SsoConnection, StoreError>> + Send;
+    /// The team's connection.
+    fn sso_connection(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Option<SsoConnection>, StoreError>> + Send;
+    /// The connection an email domain routes to.
+    fn sso_connection_for_domain(
+        &self,
+        domain: &str,
+    ) -> impl Future<Output = Result<Option<SsoConnection>, StoreError>> + Send;
+    /// Every connection with this issuer (several teams may share one provider).
+    fn sso_connections_for_issuer(
+        &self,
+        issuer: &str,
+    ) -> impl Future<Output = Result<Vec<SsoConnection>, StoreError>> + Send;
+    /// Remove the team's connection; false if it had none.
+    fn delete_sso_connection(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}

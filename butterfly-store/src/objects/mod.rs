@@ -377,6 +377,37 @@ impl ObjectRepository {
         }
     }
 
+    /// Seal a small secret (an SSO client secret, a pending-login cookie) for `team`,
+    /// bound to `purpose`: the same envelope as objects (AES-256-GCM under the team's
+    /// key), so a value sealed for one team or purpose does not open as another.
+    pub fn seal_secret(
+        &self,
+        team: TeamId,
+        purpose: &str,
+        secret: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let address = format!("secret:{purpose}");
+        Ok(envelope::seal(
+            team,
+            &self.master.team_key(team),
+            &address,
+            secret,
+        )?)
+    }
+
+    /// Open what [`ObjectRepository::seal_secret`] sealed; any change, another team or
+    /// another purpose is an error.
+    pub fn open_secret(
+        &self,
+        team: TeamId,
+        purpose: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, ObjectError> {
+        let address = format!("secret:{purpose}");
+        envelope::open(team, &self.master.team_key(team), &address, sealed)
+            .map_err(|e| ObjectError::from_open(&ObjectPath::from(address.as_str()), team, e))
+    }
+
     async fn read(&self, team: TeamId, path: &ObjectPath) -> Result<Vec<u8>, ObjectError> {
         let stored = match self.store.get(path).await {
             Ok(result) => result.bytes().await?,

@@ -18,6 +18,7 @@
 mod jobs;
 mod rows;
 mod sessions;
+mod sso;
 mod teams;
 mod tokens;
 

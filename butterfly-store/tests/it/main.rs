@@ -52,4 +52,5 @@ on_every_backend!(
     jobs_are_claimed_only_when_due_and_finished_once,
     concurrent_claimers_never_share_a_job,
     fresh_database_has_every_table_empty,
+    sso_connections_route_domains_to_one_team,
 );

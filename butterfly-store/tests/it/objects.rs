@@ -274,3 +274,43 @@ async fn from_url_creates_a_private_master_key_and_refuses_a_readable_one() {
         "{err:?}"
     );
 }
+
+#[test]
+fn sealed_secrets_open_only_for_their_team_and_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = ObjectRepository::local(dir.path(), MasterKey::generate()).unwrap();
+    let (a, b) = (TeamId::new_random(), TeamId::new_random());
+    let sealed = repo
+        .seal_secret(a, "sso-client-secret", b"s3cret-value")
+        .unwrap();
+    assert!(
+        !sealed.windows(12).any(|w| w == b"s3cret-value"),
+        "sealed text is not readable"
+    );
+    assert_eq!(
+        repo.open_secret(a, "sso-client-secret", &sealed).unwrap(),
+        b"s3cret-value"
+    );
+    assert!(
+        repo.open_secret(b, "sso-client-secret", &sealed).is_err(),
+        "another team"
+    );
+    assert!(
+        repo.open_secret(a, "sso-pending-login", &sealed).is_err(),
+        "another purpose"
+    );
+    let mut flipped = sealed.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(
+        repo.open_secret(a, "sso-client-secret", &flipped).is_err(),
+        "tampered"
+    );
+    let other_key = ObjectRepository::local(dir.path(), MasterKey::generate()).unwrap();
+    assert!(
+        other_key
+            .open_secret(a, "sso-client-secret", &sealed)
+            .is_err(),
+        "wrong master key"
+    );
+}

@@ -747,3 +747,108 @@ async fn postgres_store_pings_and_reports_its_backend() {
     })
     .await;
 }
+
+fn sso_connection(
+    team: TeamId,
+    issuer: &str,
+    domains: &[&str],
+) -> butterfly_core::store::SsoConnection {
+    butterfly_core::store::SsoConnection {
+        team_id: team,
+        issuer: issuer.to_owned(),
+        client_id: "client-1".to_owned(),
+        client_secret_sealed: vec![1, 2, 3, 255],
+        domains: domains.iter().map(|d| (*d).to_owned()).collect(),
+        default_role: Role::ReadOnly,
+        updated_at: NOW,
+    }
+}
+
+pub async fn sso_connections_route_domains_to_one_team<
+    S: TeamStore + butterfly_core::store::SsoStore,
+>(
+    s: &S,
+) {
+    let a = s.create_team("a").await.unwrap();
+    let b = s.create_team("b").await.unwrap();
+    let saved = s
+        .put_sso_connection(sso_connection(
+            a.id,
+            "https://idp.example",
+            &["Example.COM", "example.org"],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(saved.domains, vec!["example.com", "example.org"]);
+
+    let found = s
+        .sso_connection_for_domain("EXAMPLE.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.team_id, a.id);
+    assert_eq!(found.client_secret_sealed, vec![1, 2, 3, 255]);
+    assert!(
+        s.sso_connection_for_domain("other.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A domain belongs to one team: team b cannot claim it, and the failed write
+    // leaves nothing of b's connection behind.
+    let err = s
+        .put_sso_connection(sso_connection(
+            b.id,
+            "https://idp.example",
+            &["b.example", "example.org"],
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("sso domain")), "{err:?}");
+    assert!(s.sso_connection(b.id).await.unwrap().is_none());
+    assert!(
+        s.sso_connection_for_domain("b.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Replacing a connection replaces its domains.
+    s.put_sso_connection(sso_connection(
+        a.id,
+        "https://idp2.example",
+        &["example.net"],
+    ))
+    .await
+    .unwrap();
+    assert!(
+        s.sso_connection_for_domain("example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.sso_connection(a.id).await.unwrap().unwrap().issuer,
+        "https://idp2.example"
+    );
+
+    // Several teams may share an issuer.
+    s.put_sso_connection(sso_connection(b.id, "https://idp2.example", &["b.example"]))
+        .await
+        .unwrap();
+    let shared = s
+        .sso_connections_for_issuer("https://idp2.example")
+        .await
+        .unwrap();
+    assert_eq!(shared.len(), 2);
+
+    assert!(s.delete_sso_connection(a.id).await.unwrap());
+    assert!(!s.delete_sso_connection(a.id).await.unwrap());
+    assert!(
+        s.sso_connection_for_domain("example.net")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
