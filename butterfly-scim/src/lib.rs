@@ -60,10 +60,12 @@ mod normalize;
 pub mod patch;
 pub mod schema;
 pub mod schemas;
+mod service;
 pub mod store;
 
 pub use error::{ScimError, ScimType};
 pub use memory::MemoryStore;
+pub use service::{SCIM_CONTENT_TYPE, ScimConfig, ScimService, error_response};
 pub use store::{
     ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredMeta, StoredResource,
 };

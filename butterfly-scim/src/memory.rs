@@ -229,7 +229,7 @@ impl MemoryStore {
         if let Some(path) = &query.sort_by {
             let mut keyed: Vec<(Option<SortKey>, &Entry)> = matches
                 .into_iter()
-                .map(|entry| (sort_key(&entry.stored.resource, path, &rules), entry))
+                .map(|entry| (sort_key(&entry.stored.resource, path, rules), entry))
                 .collect();
             // Stable, so ties keep creation order. Resources without a value sort last
             // ascending and first descending: the descending order is the exact reverse.
@@ -316,7 +316,7 @@ fn compare_keys(a: Option<&SortKey>, b: Option<&SortKey>) -> Ordering {
 
 /// The value to sort a resource by (RFC 7644 section 3.4.2.3): for a multi-valued
 /// attribute, the primary value, else the first.
-fn sort_key(resource: &Value, path: &AttrPath, rules: &SchemaRules) -> Option<SortKey> {
+fn sort_key(resource: &Value, path: &AttrPath, rules: SchemaRules) -> Option<SortKey> {
     let container = match path.urn.as_deref() {
         None => resource,
         Some(urn) => match get_ignore_case(resource, urn) {

@@ -391,13 +391,13 @@ mod tests {
     use crate::schemas;
     use crate::store::ResourceType;
 
-    fn user(body: Value) -> Result<Value, ScimError> {
-        normalize_resource(ResourceSchema::of(ResourceType::User), &body, true).map(Value::Object)
+    fn user(body: &Value) -> Result<Value, ScimError> {
+        normalize_resource(ResourceSchema::of(ResourceType::User), body, true).map(Value::Object)
     }
 
     #[test]
     fn names_take_canonical_spelling_and_extensions_round_trip() {
-        let out = user(json!({
+        let out = user(&json!({
             "SCHEMAS": ["URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER", schemas::ENTERPRISE_USER],
             "USERNAME": "bjensen",
             "Name": {"GivenName": "Barbara", "unknownPart": "x"},
@@ -473,7 +473,7 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let err = user(body.clone()).unwrap_err();
+            let err = user(&body).unwrap_err();
             assert_eq!(err.scim_type(), Some(expected), "{body}: {err}");
             assert_eq!(err.status(), 400);
         }
@@ -481,7 +481,7 @@ mod tests {
 
     #[test]
     fn one_primary_and_no_duplicates() {
-        let out = user(json!({
+        let out = user(&json!({
             "schemas": [schemas::USER],
             "userName": "a",
             "emails": [

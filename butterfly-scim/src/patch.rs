@@ -821,18 +821,17 @@ fn value_path_operation(
                         )));
                     }
                     let mut element = Value::Object(template);
-                    match sub_def {
-                        Some(def) => set_member(&mut element, def.name, Some(value.clone())),
-                        None => {
-                            let Value::Object(given) = value else {
-                                return Err(invalid_value(format!(
-                                    "a value of `{}` must be an object",
-                                    attribute.name
-                                )));
-                            };
-                            for (k, v) in given {
-                                set_member(&mut element, k, Some(v.clone()));
-                            }
+                    if let Some(def) = sub_def {
+                        set_member(&mut element, def.name, Some(value.clone()));
+                    } else {
+                        let Value::Object(given) = value else {
+                            return Err(invalid_value(format!(
+                                "a value of `{}` must be an object",
+                                attribute.name
+                            )));
+                        };
+                        for (k, v) in given {
+                            set_member(&mut element, k, Some(v.clone()));
                         }
                     }
                     if let Some(element) = normalize_single(attribute, &element)? {
@@ -840,32 +839,29 @@ fn value_path_operation(
                     }
                     return Ok(());
                 }
-                match sub_def {
-                    Some(def) => {
-                        let new = normalize_single(def, value)?;
-                        for &i in &hits {
-                            if let Some(item) = items.get_mut(i) {
-                                set_member(item, def.name, new.clone());
-                            }
+                if let Some(def) = sub_def {
+                    let new = normalize_single(def, value)?;
+                    for &i in &hits {
+                        if let Some(item) = items.get_mut(i) {
+                            set_member(item, def.name, new.clone());
                         }
                     }
-                    None => {
-                        let new = normalize_single(attribute, value)?;
-                        for &i in &hits {
-                            if let Some(item) = items.get_mut(i) {
-                                match (&new, op) {
-                                    (Some(Value::Object(given)), PatchOp::Add) => {
-                                        for (k, v) in given {
-                                            set_member(item, k, Some(v.clone()));
-                                        }
+                } else {
+                    let new = normalize_single(attribute, value)?;
+                    for &i in &hits {
+                        if let Some(item) = items.get_mut(i) {
+                            match (&new, op) {
+                                (Some(Value::Object(given)), PatchOp::Add) => {
+                                    for (k, v) in given {
+                                        set_member(item, k, Some(v.clone()));
                                     }
-                                    (Some(new), _) => *item = new.clone(),
-                                    (None, _) => *item = Value::Null,
                                 }
+                                (Some(new), _) => *item = new.clone(),
+                                (None, _) => *item = Value::Null,
                             }
                         }
-                        items.retain(|i| !is_unassigned(i));
                     }
+                    items.retain(|i| !is_unassigned(i));
                 }
                 Ok(())
             }
@@ -887,7 +883,7 @@ mod tests {
     fn patch(
         resource_type: ResourceType,
         resource: &Value,
-        ops: Value,
+        ops: &Value,
     ) -> Result<Value, ScimError> {
         let request = PatchRequest::parse(&json!({
             "schemas": [schemas::PATCH_OP],
@@ -911,7 +907,7 @@ mod tests {
         let out = patch(
             ResourceType::User,
             &user(),
-            json!([
+            &json!([
                 {"op": "Replace", "path": "active", "value": "False"},
                 {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "b@work.example"},
                 {"op": "Add", "value": {
@@ -953,7 +949,7 @@ mod tests {
         let out = patch(
             ResourceType::User,
             &user(),
-            json!([{"op": "replace", "value": {"active": false}}]),
+            &json!([{"op": "replace", "value": {"active": false}}]),
         )
         .unwrap();
         assert_eq!(out["active"], false);
@@ -966,7 +962,7 @@ mod tests {
         let renamed = patch(
             ResourceType::Group,
             &group,
-            json!([{"op": "replace", "value": {"id": "g1", "displayName": "Ops 2"}}]),
+            &json!([{"op": "replace", "value": {"id": "g1", "displayName": "Ops 2"}}]),
         )
         .unwrap();
         assert_eq!(renamed["displayName"], "Ops 2");
@@ -974,7 +970,7 @@ mod tests {
         let removed = patch(
             ResourceType::Group,
             &group,
-            json!([
+            &json!([
                 {"op": "remove", "path": "members[value eq \"u1\"]"},
                 {"op": "add", "path": "members", "value": [{"value": "u3", "display": "three"}, {"value": "u2"}]}
             ]),
@@ -996,14 +992,14 @@ mod tests {
         let out = patch(
             ResourceType::Group,
             &group,
-            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u3"}]}]),
+            &json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": "u1"}, {"value": "u3"}]}]),
         )
         .unwrap();
         assert_eq!(out["members"], json!([{"value": "u2"}]));
         let all = patch(
             ResourceType::Group,
             &group,
-            json!([{"op": "remove", "path": "members"}]),
+            &json!([{"op": "remove", "path": "members"}]),
         )
         .unwrap();
         assert!(all.get("members").is_none());
@@ -1068,7 +1064,7 @@ mod tests {
             (json!([]), ScimType::InvalidSyntax),
         ];
         for (ops, expected) in cases {
-            let err = patch(ResourceType::User, &user(), ops.clone()).unwrap_err();
+            let err = patch(ResourceType::User, &user(), &ops).unwrap_err();
             assert_eq!(err.scim_type(), Some(expected), "{ops}: {err}");
         }
     }
@@ -1078,7 +1074,7 @@ mod tests {
         let out = patch(
             ResourceType::User,
             &user(),
-            json!([
+            &json!([
                 {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:butterfly:2.0:User:favouriteColour", "value": "blue"},
                 {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:butterfly:2.0:User", "value": {"ButterflyRole": "Auditor"}}
             ]),
@@ -1091,7 +1087,7 @@ mod tests {
         let removed = patch(
             ResourceType::User,
             &out,
-            json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:butterfly:2.0:User"}]),
+            &json!([{"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:butterfly:2.0:User"}]),
         )
         .unwrap();
         assert!(removed.get(schemas::BUTTERFLY_USER).is_none());

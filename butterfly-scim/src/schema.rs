@@ -112,6 +112,8 @@ fn type_name(ty: AttributeType) -> &'static str {
 }
 
 /// One attribute definition (RFC 7643 section 7).
+// The booleans are RFC 7643's own characteristics, one field each, as `/Schemas` shows them.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Copy)]
 pub struct Attribute {
     /// The canonical name.
