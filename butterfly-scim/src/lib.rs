@@ -53,6 +53,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod error;
 pub mod filter;
 mod memory;

@@ -7,5 +7,7 @@ mod errors;
 mod isolation;
 mod okta;
 mod props;
+#[cfg(feature = "axum")]
+mod router;
 mod support;
 mod wire;
