@@ -192,6 +192,17 @@ impl JwksCache {
         self.len() == 0
     }
 
+    /// Make sure the key set is loaded, fetching it if it never was, within the same
+    /// rate limit as a miss; returns how many usable keys are held. For health checks
+    /// such as "is the provider's JWKS reachable".
+    pub async fn ensure_loaded(&self) -> Result<usize, JwksError> {
+        let snapshot = self.snapshot();
+        if snapshot.fetched_at.is_none() {
+            self.refresh_if_allowed(snapshot.generation).await?;
+        }
+        Ok(self.len())
+    }
+
     /// How many times the key set was fetched from the provider (for metrics and tests).
     pub fn fetch_count(&self) -> u64 {
         self.fetches.load(Ordering::Relaxed)

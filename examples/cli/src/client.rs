@@ -13,6 +13,15 @@ pub enum CliError {
     /// The server URL is not a URL.
     #[error("invalid server URL `{0}`")]
     BadServerUrl(String),
+    /// A local file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ReadFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server could not be reached or answered garbage.
     #[error("cannot reach {url}: {source}")]
     Transport {
@@ -63,6 +72,11 @@ impl ApiClient {
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
         self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.send(Method::PUT, path, Some(body)).await
     }
 
     /// `DELETE path`.

@@ -63,6 +63,35 @@ enum Command {
     /// SCIM bearer tokens for Okta / Entra ID provisioning.
     #[command(subcommand, name = "scim-token")]
     ScimToken(ScimTokenCommand),
+    /// The team's OpenID Connect single sign-on.
+    #[command(subcommand)]
+    Sso(SsoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SsoCommand {
+    /// Create or replace the SSO connection.
+    Set {
+        /// The provider's issuer URL.
+        #[arg(long)]
+        issuer: String,
+        /// Our client id at the provider.
+        #[arg(long)]
+        client_id: String,
+        /// A file holding the client secret (kept off the command line and shell history).
+        #[arg(long)]
+        client_secret_file: Option<std::path::PathBuf>,
+        /// An email domain routed to this team (repeat for several).
+        #[arg(long = "domain", required = true)]
+        domains: Vec<String>,
+        /// Role for members created at first sign-in.
+        #[arg(long)]
+        default_role: Option<Role>,
+    },
+    /// Show the SSO connection (never the secret).
+    Show,
+    /// Check that the provider's discovery document and keys are reachable.
+    Test,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +200,28 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let created = client.post("scim-tokens", &json!({"name": name})).await?;
             print_created(out, &created, "scim_token", SCIM_TOKEN_COLUMNS);
         }
+        Command::Sso(SsoCommand::Set {
+            issuer,
+            client_id,
+            client_secret_file,
+            domains,
+            default_role,
+        }) => {
+            let mut body = json!({"issuer": issuer, "client_id": client_id, "domains": domains});
+            if let Some(path) = client_secret_file {
+                let secret = std::fs::read_to_string(&path)
+                    .map_err(|source| CliError::ReadFile { path, source })?;
+                body["client_secret"] = json!(secret.trim());
+            }
+            if let Some(role) = default_role {
+                body["default_role"] = json!(role);
+            }
+            print_object(out, &client.put("sso", &body).await?);
+        }
+        Command::Sso(SsoCommand::Show) => print_object(out, &client.get("sso").await?),
+        Command::Sso(SsoCommand::Test) => {
+            print_object(out, &client.post("sso/test", &json!({})).await?);
+        }
         Command::ScimToken(ScimTokenCommand::Revoke { id }) => {
             client.delete(&format!("scim-tokens/{id}")).await?;
             print_done(out, &format!("revoked SCIM token {id}"));
@@ -195,6 +246,27 @@ fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Colu
                     .and_then(Value::as_str)
                     .unwrap_or_default()
             );
+        }
+    }
+}
+
+/// One object: `key: value` lines for people, JSON for scripts.
+fn print_object(out: Output, value: &Value) {
+    match out {
+        Output::Json => output::print_json(value),
+        Output::Table => {
+            for (key, item) in value.as_object().into_iter().flatten() {
+                let text = match item {
+                    Value::String(s) => s.clone(),
+                    Value::Array(items) => items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    other => other.to_string(),
+                };
+                println!("{key}: {text}");
+            }
         }
     }
 }

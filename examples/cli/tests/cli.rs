@@ -144,3 +144,90 @@ async fn scim_tokens_can_be_created_and_revoked() {
     .unwrap();
     assert!(listed[0]["revoked_at"].is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sso_set_show_and_test() {
+    let s = start_server().await;
+    let k = Some(s.key.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "very-secret-value\n").unwrap();
+    let set = butterfly(
+        &s,
+        k,
+        &[
+            "sso",
+            "set",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "cid",
+            "--client-secret-file",
+            secret_file.to_str().unwrap(),
+            "--domain",
+            "Example.com",
+            "--domain",
+            "example.org",
+            "--default-role",
+            "auditor",
+        ],
+    )
+    .await;
+    assert!(set.status.success(), "{set:?}");
+    assert!(!stdout(&set).contains("very-secret-value"));
+
+    let shown = butterfly(&s, k, &["--output", "json", "sso", "show"]).await;
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown["domains"],
+        serde_json::json!(["example.com", "example.org"])
+    );
+    assert_eq!(shown["default_role"], "auditor");
+    assert_eq!(shown["client_secret_set"], true);
+    assert!(!shown.to_string().contains("very-secret-value"));
+
+    // Nothing listens on port 9: the check fails with the provider named as the cause.
+    let tested = butterfly(&s, k, &["sso", "test"]).await;
+    assert!(!tested.status.success());
+    let err = String::from_utf8_lossy(&tested.stderr);
+    assert!(err.contains("502") && err.contains("discovery"), "{err}");
+
+    // A missing secret file is a clear local error, and a bad domain a server one.
+    let missing = butterfly(
+        &s,
+        k,
+        &[
+            "sso",
+            "set",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "c",
+            "--client-secret-file",
+            "/nonexistent",
+            "--domain",
+            "a.example",
+        ],
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /nonexistent"));
+    let bad = butterfly(
+        &s,
+        k,
+        &[
+            "sso",
+            "set",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--client-id",
+            "c",
+            "--domain",
+            "not a domain",
+        ],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("400"),
+        "{bad:?}"
+    );
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, Team};
@@ -16,6 +16,8 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
+use crate::sso::{self, ServerLogoutHandler, SsoRuntime};
+use url::Url;
 
 /// The team created on first start, and used by admin subcommands without `--team`.
 pub const DEFAULT_TEAM: &str = "default";
@@ -28,8 +30,14 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     /// Teams, members, keys, tokens, sessions, jobs.
     pub store: Arc<SqlStore>,
-    /// Encrypted snapshot objects.
+    /// Encrypted snapshot objects (and sealed small secrets).
     pub objects: Arc<ObjectRepository>,
+    /// Discovered SSO providers.
+    pub sso: Arc<SsoRuntime>,
+    /// Where users reach this server.
+    pub public_url: Url,
+    /// Whether cookies carry `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// Errors opening the server's state.
@@ -48,6 +56,9 @@ pub enum StartupError {
     /// The database could not be opened or migrated.
     #[error("cannot open database: {0}")]
     Database(#[from] butterfly_core::store::StoreError),
+    /// `--public-url` is not an absolute http(s) URL.
+    #[error("invalid --public-url `{0}`: expected an absolute http(s) URL")]
+    PublicUrl(String),
     /// The object store or master key could not be opened.
     #[error("cannot open object store: {0}")]
     Objects(#[from] butterfly_store::ObjectError),
@@ -62,9 +73,16 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     let store = SqlStore::connect(&config.database_url()).await?;
     // The master key always lives in the data directory, wherever objects are kept.
     let objects = ObjectRepository::from_url(&config.object_store_url(), &config.data_dir)?;
+    let public_url = Url::parse(&config.public_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| StartupError::PublicUrl(config.public_url.clone()))?;
     Ok(AppState {
         store: Arc::new(store),
         objects: Arc::new(objects),
+        sso: Arc::new(SsoRuntime::default()),
+        public_url,
+        secure_cookies: !config.insecure_cookies,
     })
 }
 
@@ -87,6 +105,16 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/auth/sso/login", post(sso::login))
+        .route("/auth/sso/callback", get(sso::callback))
+        .route("/auth/sso/initiate", get(sso::initiate).post(sso::initiate))
+        .route(
+            "/auth/sso/backchannel-logout",
+            butterfly_oidc::axum::backchannel_logout(Arc::new(ServerLogoutHandler {
+                state: state.clone(),
+            })),
+        )
+        .route("/auth/logout", post(sso::logout))
         .nest("/api/v1", routes::api(state.clone()).into_router())
         .fallback(|| async {
             (

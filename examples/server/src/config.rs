@@ -44,6 +44,19 @@ pub struct Config {
     /// Object store URL for snapshots; default `file://<data-dir>/objects`.
     #[arg(long, env = "BUTTERFLY_OBJECT_STORE_URL", global = true)]
     pub object_store_url: Option<String>,
+    /// The URL users reach this server at; SSO callbacks go to
+    /// `<public-url>/auth/sso/callback`.
+    #[arg(
+        long,
+        env = "BUTTERFLY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
+    /// Send session cookies without `Secure`, for plain-HTTP development on localhost
+    /// only. Never in production.
+    #[arg(long, env = "BUTTERFLY_INSECURE_COOKIES", global = true)]
+    pub insecure_cookies: bool,
 }
 
 impl Config {
@@ -54,6 +67,8 @@ impl Config {
             data_dir: dir.into(),
             database_url: None,
             object_store_url: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            insecure_cookies: false,
         }
     }
 

@@ -27,6 +27,16 @@ pub enum ApiError {
         /// The caller's role.
         role: Role,
     },
+    /// A sign-in could not be completed (bad code, state, token).
+    #[error("{0}")]
+    SignInFailed(String),
+    /// Refused for a reason other than a missing permission (suspended member,
+    /// unverified email, foreign domain).
+    #[error("{0}")]
+    Denied(String),
+    /// A dependency outside this server (the identity provider) failed.
+    #[error("{0}")]
+    Upstream(String),
     /// The thing does not exist in the caller's team.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -54,7 +64,11 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden { .. } | ApiError::Denied(_) => {
+                (StatusCode::FORBIDDEN, "forbidden")
+            }
+            ApiError::SignInFailed(_) => (StatusCode::UNAUTHORIZED, "sign_in_failed"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
@@ -93,6 +107,8 @@ impl From<JsonRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        // Only a missing or bad API key asks for Bearer credentials.
+        let self_is_unauthorized = matches!(self, ApiError::Unauthorized(_));
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = %cause, "internal error");
         }
@@ -102,7 +118,7 @@ impl IntoResponse for ApiError {
             error["role"] = json!(role);
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
+        if self_is_unauthorized {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"butterfly\""),

@@ -3,7 +3,8 @@
 //! No business logic lives here. [`config`] reads flags and environment, [`app`] opens
 //! the stores and builds the router, [`rbac`] enforces the permission matrix on every
 //! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
-//! subcommands that work on the data directory directly.
+//! subcommands that work on the data directory directly, and [`sso`] signs team members
+//! in with their OpenID provider.
 
 pub mod admin;
 pub mod app;
@@ -11,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod rbac;
 pub mod routes;
+pub mod sso;
 
 pub use app::{AppState, build_router, open_state};
 pub use config::{Cli, Command, Config};

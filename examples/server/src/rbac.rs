@@ -12,13 +12,15 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
 use axum::{Extension, Router};
-use butterfly_core::store::ApiKeyStore;
+use butterfly_core::store::{ApiKeyStore, MemberStore, SessionStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{MemberId, Permission, Role, TeamId};
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::sso::{SESSION_COOKIE, cookie_value};
+use time::OffsetDateTime;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +38,8 @@ pub struct Principal {
     pub team_id: TeamId,
     /// The caller's role.
     pub role: Role,
-    /// The API key used.
-    pub api_key_id: Uuid,
+    /// The API key used, when not signed in with a session.
+    pub api_key_id: Option<Uuid>,
     /// The member the key acts for, if any.
     pub member_id: Option<MemberId>,
 }
@@ -101,10 +103,10 @@ async fn enforce(
     mut req: Request,
     next: Next,
 ) -> Response {
-    // Read the header before awaiting: a `&Request` held across an await would make
-    // this future non-Send (the body is not Sync).
-    let presented = bearer_token(&req);
-    match authorize(&state, access, presented).await {
+    // Read the credentials before awaiting: a `&Request` held across an await would
+    // make this future non-Send (the body is not Sync).
+    let credential = credential(&req);
+    match authorize(&state, access, credential).await {
         Ok(principal) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -113,31 +115,79 @@ async fn enforce(
     }
 }
 
+/// What the caller presented: an API key in `Authorization: Bearer`, or else a
+/// session cookie from an SSO sign-in.
+enum Credential {
+    ApiKey(RawToken),
+    Session(RawToken),
+}
+
+fn credential(req: &Request) -> Result<Credential, ApiError> {
+    if req.headers().contains_key(AUTHORIZATION) {
+        return bearer_token(req).map(Credential::ApiKey);
+    }
+    cookie_value(req.headers(), SESSION_COOKIE)
+        .filter(|v| !v.is_empty())
+        .map(|v| Credential::Session(RawToken::from_presented(v)))
+        .ok_or(ApiError::Unauthorized(
+            "missing `Authorization: Bearer <API key>` header or session cookie",
+        ))
+}
+
 async fn authorize(
     state: &AppState,
     access: Access,
-    presented: Result<RawToken, ApiError>,
+    credential: Result<Credential, ApiError>,
 ) -> Result<Principal, ApiError> {
-    let presented = presented?;
-    let key = state
-        .store
-        .authenticate_api_key(&presented)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+    let principal = match credential? {
+        Credential::ApiKey(presented) => {
+            let key = state
+                .store
+                .authenticate_api_key(&presented)
+                .await?
+                .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
+            Principal {
+                team_id: key.team_id,
+                role: key.role,
+                api_key_id: Some(key.id),
+                member_id: key.member_id,
+            }
+        }
+        Credential::Session(presented) => {
+            // Looked up on every request, so a session ended by logout, suspension or
+            // back-channel logout fails on the very next one.
+            let session = state
+                .store
+                .session_by_token(&presented, OffsetDateTime::now_utc())
+                .await?
+                .ok_or(ApiError::Unauthorized(
+                    "session expired or ended: sign in again",
+                ))?;
+            let member = state
+                .store
+                .member(session.team_id, session.member_id)
+                .await?
+                .filter(|m| m.active)
+                .ok_or(ApiError::Unauthorized(
+                    "session expired or ended: sign in again",
+                ))?;
+            Principal {
+                team_id: member.team_id,
+                role: member.role,
+                api_key_id: None,
+                member_id: Some(member.id),
+            }
+        }
+    };
     if let Access::Requires(permission) = access
-        && !key.role.allows(permission)
+        && !principal.role.allows(permission)
     {
         return Err(ApiError::Forbidden {
             permission,
-            role: key.role,
+            role: principal.role,
         });
     }
-    Ok(Principal {
-        team_id: key.team_id,
-        role: key.role,
-        api_key_id: key.id,
-        member_id: key.member_id,
-    })
+    Ok(principal)
 }
 
 fn bearer_token(req: &Request) -> Result<RawToken, ApiError> {

@@ -132,10 +132,16 @@ async fn every_route_enforces_the_permission_matrix() {
     for role in Role::ALL {
         let key = s.key_with_role(s.team, role).await;
         for (method, path, access) in &declared {
-            let method = [Method::GET, Method::POST, Method::PATCH, Method::DELETE]
-                .into_iter()
-                .find(|m| axum::routing::MethodFilter::try_from(m.clone()).unwrap() == *method)
-                .unwrap();
+            let method = [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ]
+            .into_iter()
+            .find(|m| axum::routing::MethodFilter::try_from(m.clone()).unwrap() == *method)
+            .unwrap();
             let uri = format!(
                 "/api/v1{}",
                 path.replace("{id}", &uuid::Uuid::new_v4().to_string())

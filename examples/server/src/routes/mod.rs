@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod health;
 pub mod members;
 pub mod scim_tokens;
+pub mod sso_config;
 pub mod team;
 
 use axum::routing::MethodFilter;
@@ -21,6 +22,7 @@ pub fn api(state: AppState) -> ApiRoutes {
     const POST: MethodFilter = MethodFilter::POST;
     const PATCH: MethodFilter = MethodFilter::PATCH;
     const DELETE: MethodFilter = MethodFilter::DELETE;
+    const PUT: MethodFilter = MethodFilter::PUT;
     ApiRoutes::new(state)
         .route(GET, "/me", Authenticated, team::me)
         .route(GET, "/team", Authenticated, team::show)
@@ -78,6 +80,20 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/scim-tokens",
             Requires(P::ConfigureSsoScim),
             scim_tokens::create,
+        )
+        .route(GET, "/sso", Requires(P::ConfigureSsoScim), sso_config::show)
+        .route(PUT, "/sso", Requires(P::ConfigureSsoScim), sso_config::put)
+        .route(
+            DELETE,
+            "/sso",
+            Requires(P::ConfigureSsoScim),
+            sso_config::remove,
+        )
+        .route(
+            POST,
+            "/sso/test",
+            Requires(P::ConfigureSsoScim),
+            sso_config::test,
         )
         .route(
             DELETE,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use butterfly_core::Team;
-use butterfly_core::store::TeamStore;
+use butterfly_core::store::{MemberStore, TeamStore};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -27,11 +27,16 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
         .team(caller.team_id)
         .await?
         .ok_or(ApiError::NotFound("team"))?;
+    let member = match caller.member_id {
+        Some(id) => state.store.member(caller.team_id, id).await?,
+        None => None,
+    };
     Ok(Json(json!({
         "team": team,
         "role": caller.role,
         "permissions": caller.role.permissions(),
         "api_key_id": caller.api_key_id,
         "member_id": caller.member_id,
+        "member": member,
     })))
 }

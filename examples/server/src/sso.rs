@@ -1,0 +1,453 @@
+//! Team SSO over OpenID Connect: email-domain routing, SP- and IdP-initiated login,
+//! just-in-time members, server-side sessions and back-channel logout.
+//!
+//! The protocol work is `butterfly-oidc`'s; this module decides which team a login
+//! belongs to, keeps the pending login in a sealed cookie (AES-256-GCM under the team's
+//! key, so any replica can finish the login and the browser that started it is the only
+//! one that can), and turns a verified login into a member and a session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Form;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use butterfly_core::store::{
+    MemberStore, NewMember, NewSession, SessionStore, SsoConnection, SsoStore,
+};
+use butterfly_core::token::RawToken;
+use butterfly_core::{Member, TeamId};
+use butterfly_oidc::{
+    AuthorizeOptions, Callback, ClientId, ClientSecret, EmailDomain, EndSessionsError,
+    InitiateLogin, InitiateLoginPolicy, Issuer, LogoutHandler, LogoutRequest, LogoutTokenValidator,
+    OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
+};
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+
+/// The session cookie.
+pub const SESSION_COOKIE: &str = "bf_session";
+/// The sealed pending-login cookie, scoped to `/auth/sso`.
+const PENDING_COOKIE: &str = "bf_sso_pending";
+/// Seal purposes: a value sealed for one never opens as the other.
+pub const CLIENT_SECRET_PURPOSE: &str = "sso-client-secret";
+const PENDING_PURPOSE: &str = "sso-pending-login";
+/// How long a signed-in session lasts.
+const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// How long a user has to finish signing in at the provider.
+const PENDING_LIFETIME_SECS: i64 = 600;
+
+/// Discovered providers, per team, rebuilt when the team's connection changes.
+#[derive(Debug, Default)]
+pub struct SsoRuntime {
+    clients: Mutex<BTreeMap<TeamId, CachedClient>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedClient {
+    updated_at: OffsetDateTime,
+    client: Arc<OidcClient>,
+    /// One validator per client, so its replay cache sees every logout token.
+    logout: Arc<LogoutTokenValidator>,
+}
+
+impl SsoRuntime {
+    /// Forget a team's client (its connection changed or was removed).
+    pub async fn invalidate(&self, team: TeamId) {
+        self.clients.lock().await.remove(&team);
+    }
+}
+
+/// The OIDC client for a connection: discovered once, reused until the connection changes.
+async fn client_for(
+    state: &AppState,
+    connection: &SsoConnection,
+) -> Result<CachedClient, ApiError> {
+    if let Some(cached) = state.sso.clients.lock().await.get(&connection.team_id)
+        && cached.updated_at == connection.updated_at
+    {
+        return Ok(cached.clone());
+    }
+    let client = discover(state, connection).await?;
+    let cached = CachedClient {
+        updated_at: connection.updated_at,
+        logout: Arc::new(client.logout_validator()),
+        client: Arc::new(client),
+    };
+    state
+        .sso
+        .clients
+        .lock()
+        .await
+        .insert(connection.team_id, cached.clone());
+    Ok(cached)
+}
+
+/// Discover the provider of a connection (also used by `POST /api/v1/sso/test`).
+pub async fn discover(
+    state: &AppState,
+    connection: &SsoConnection,
+) -> Result<OidcClient, ApiError> {
+    let secret = state
+        .objects
+        .open_secret(
+            connection.team_id,
+            CLIENT_SECRET_PURPOSE,
+            &connection.client_secret_sealed,
+        )
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let secret = String::from_utf8(secret).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let issuer =
+        Issuer::new(&connection.issuer).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let client_id =
+        ClientId::new(&connection.client_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let redirect = callback_url(&state.public_url)?;
+    let config =
+        RelyingPartyConfig::new(issuer, client_id, Some(ClientSecret::new(secret)), redirect);
+    let http = OidcClient::http_client().map_err(|e| ApiError::Internal(Box::new(e)))?;
+    OidcClient::discover(config, http)
+        .await
+        .map_err(|e| ApiError::Upstream(format!("identity provider discovery failed: {e}")))
+}
+
+fn callback_url(public: &Url) -> Result<Url, ApiError> {
+    public
+        .join("/auth/sso/callback")
+        .map_err(|e| ApiError::Internal(Box::new(e)))
+}
+
+/// `POST /auth/sso/login` form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    /// The email the user typed.
+    pub email: String,
+}
+
+/// `POST /auth/sso/login`: route the email's domain to its team and redirect to the
+/// team's provider. An unknown domain says only that: nothing about who exists.
+pub async fn login(
+    State(state): State<AppState>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let domain =
+        EmailDomain::of_email(&form.email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let connection = state
+        .store
+        .sso_connection_for_domain(domain.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!("SSO is not configured for the domain `{domain}`"))
+        })?;
+    let options = AuthorizeOptions::new().login_hint(form.email.trim());
+    start_login(&state, &connection, options).await
+}
+
+/// `GET|POST /auth/sso/initiate`: third-party initiated login (OIDC Core section 4).
+/// `iss` must be a configured issuer and `target_link_uri` must be on this server.
+pub async fn initiate(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // Providers send the parameters in the query (GET) or a form body (POST).
+    let text = if body.is_empty() {
+        query.unwrap_or_default()
+    } else {
+        String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::BadRequest("the form body is not UTF-8".into()))?
+    };
+    let iss = url::form_urlencoded::parse(text.as_bytes())
+        .find(|(k, _)| k == "iss")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| ApiError::BadRequest("missing `iss`".into()))?;
+    let connections = state.store.sso_connections_for_issuer(&iss).await?;
+    let mut policy = InitiateLoginPolicy::new(state.public_url.clone());
+    for c in &connections {
+        if let Ok(issuer) = Issuer::new(&c.issuer) {
+            policy = policy.allow_issuer(issuer);
+        }
+    }
+    let request = InitiateLogin::from_query(&text, &policy)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Several teams may share one provider; the login hint's domain then decides.
+    let connection = match connections.as_slice() {
+        [only] => only.clone(),
+        many => {
+            let domain = request
+                .login_hint
+                .as_deref()
+                .and_then(|hint| EmailDomain::of_email(hint).ok())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "several teams use this issuer: a `login_hint` email is needed".into(),
+                    )
+                })?;
+            many.iter()
+                .find(|c| c.domains.iter().any(|d| d == domain.as_str()))
+                .cloned()
+                .ok_or_else(|| {
+                    ApiError::BadRequest(
+                        "no team of this issuer has the login hint's domain".into(),
+                    )
+                })?
+        }
+    };
+    start_login(&state, &connection, request.authorize_options()).await
+}
+
+async fn start_login(
+    state: &AppState,
+    connection: &SsoConnection,
+    options: AuthorizeOptions,
+) -> Result<Response, ApiError> {
+    let cached = client_for(state, connection).await?;
+    let (url, pending) = cached.client.authorize_url(options);
+    let json = serde_json::to_vec(&pending).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let sealed = state
+        .objects
+        .seal_secret(connection.team_id, PENDING_PURPOSE, &json)
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let value = format!("{}.{}", connection.team_id, URL_SAFE_NO_PAD.encode(sealed));
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, header_value(url.as_str())?);
+    headers.append(
+        SET_COOKIE,
+        header_value(&cookie(
+            state,
+            PENDING_COOKIE,
+            &value,
+            "/auth/sso",
+            PENDING_LIFETIME_SECS,
+        ))?,
+    );
+    Ok(response)
+}
+
+/// `GET /auth/sso/callback`: finish the login, provision the member just in time, open
+/// a session.
+pub async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let callback = Callback::from_query(query.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (team, pending) = read_pending(&state, &headers)?;
+    let connection = state.store.sso_connection(team).await?.ok_or_else(|| {
+        ApiError::BadRequest("the team's SSO connection was removed during sign-in".into())
+    })?;
+    let cached = client_for(&state, &connection).await?;
+    let login = cached
+        .client
+        .complete_login(&callback, &pending)
+        .await
+        .map_err(|e| ApiError::SignInFailed(format!("sign-in failed: {e}")))?;
+    let member = provision(&state, &connection, &login).await?;
+    let (_, token) = state
+        .store
+        .create_session(NewSession {
+            team_id: team,
+            member_id: member.id,
+            idp_sid: login.sid.clone(),
+            idp_sub: Some(login.subject.clone()),
+            expires_at: OffsetDateTime::now_utc() + SESSION_LIFETIME,
+        })
+        .await?;
+    tracing::info!(team = %team, member = %member.id, "SSO sign-in");
+    let target = pending
+        .return_to()
+        .map_or_else(|| "/".to_owned(), ToString::to_string);
+    let mut response = StatusCode::FOUND.into_response();
+    let h = response.headers_mut();
+    h.insert(LOCATION, header_value(&target)?);
+    h.append(
+        SET_COOKIE,
+        header_value(&cookie(
+            &state,
+            SESSION_COOKIE,
+            token.secret(),
+            "/",
+            SESSION_LIFETIME.whole_seconds(),
+        ))?,
+    );
+    h.append(
+        SET_COOKIE,
+        header_value(&cookie(&state, PENDING_COOKIE, "", "/auth/sso", 0))?,
+    );
+    Ok(response)
+}
+
+fn read_pending(state: &AppState, headers: &HeaderMap) -> Result<(TeamId, PendingLogin), ApiError> {
+    let missing = || {
+        ApiError::BadRequest(
+            "no sign-in in progress in this browser (missing or expired cookie)".into(),
+        )
+    };
+    let value = cookie_value(headers, PENDING_COOKIE).ok_or_else(missing)?;
+    let (team, sealed) = value.split_once('.').ok_or_else(missing)?;
+    let team: TeamId = team.parse().map_err(|_| missing())?;
+    let sealed = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| missing())?;
+    let json = state
+        .objects
+        .open_secret(team, PENDING_PURPOSE, &sealed)
+        .map_err(|_| missing())?;
+    let pending: PendingLogin = serde_json::from_slice(&json).map_err(|_| missing())?;
+    Ok((team, pending))
+}
+
+/// The member for a verified login: matched by verified email (so SCIM-provisioned
+/// members are never duplicated), or created with the connection's default role.
+async fn provision(
+    state: &AppState,
+    connection: &SsoConnection,
+    login: &VerifiedLogin,
+) -> Result<Member, ApiError> {
+    let email = login
+        .email
+        .as_deref()
+        .filter(|_| login.email_verified)
+        .ok_or_else(|| {
+            ApiError::Denied("the identity provider did not assert a verified email".into())
+        })?;
+    // The provider may only sign in people of the team's own domains.
+    let domain = EmailDomain::of_email(email).map_err(|e| ApiError::Denied(e.to_string()))?;
+    if !connection.domains.iter().any(|d| d == domain.as_str()) {
+        return Err(ApiError::Denied(format!(
+            "`{domain}` is not one of the team's SSO domains"
+        )));
+    }
+    let team = connection.team_id;
+    if let Some(member) = state.store.member_by_email(team, email).await? {
+        if !member.active {
+            return Err(ApiError::Denied("this member is suspended".into()));
+        }
+        return Ok(member);
+    }
+    let created = state
+        .store
+        .create_member(
+            team,
+            NewMember {
+                email: email.to_owned(),
+                display_name: login.name.clone(),
+                role: connection.default_role,
+                active: true,
+                external_id: None,
+            },
+        )
+        .await;
+    match created {
+        Ok(member) => {
+            tracing::info!(team = %team, member = %member.id, role = %member.role, "member created at first sign-in");
+            Ok(member)
+        }
+        // Two first sign-ins racing: the other one created the member.
+        Err(butterfly_core::store::StoreError::Conflict(_)) => state
+            .store
+            .member_by_email(team, email)
+            .await?
+            .ok_or(ApiError::NotFound("member")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /auth/logout`: end the local session.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(raw) = cookie_value(&headers, SESSION_COOKIE)
+        && let Some(session) = state
+            .store
+            .session_by_token(&RawToken::from_presented(raw), OffsetDateTime::now_utc())
+            .await?
+    {
+        state.store.revoke_session(session.id).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        header_value(&cookie(&state, SESSION_COOKIE, "", "/", 0))?,
+    );
+    Ok(response)
+}
+
+/// Ends sessions named by back-channel logout tokens.
+#[derive(Debug, Clone)]
+pub struct ServerLogoutHandler {
+    /// The server's state.
+    pub state: AppState,
+}
+
+impl LogoutHandler for ServerLogoutHandler {
+    async fn validator_for(&self, issuer: &str) -> Option<Arc<LogoutTokenValidator>> {
+        let connections = self
+            .state
+            .store
+            .sso_connections_for_issuer(issuer)
+            .await
+            .ok()?;
+        // Teams sharing an issuer share its keys; any of their validators will do.
+        let first = connections.first()?;
+        client_for(&self.state, first).await.ok().map(|c| c.logout)
+    }
+
+    async fn end_sessions(&self, request: LogoutRequest) -> Result<(), EndSessionsError> {
+        let connections = self
+            .state
+            .store
+            .sso_connections_for_issuer(request.issuer.as_str())
+            .await?;
+        let mut ended = 0;
+        for connection in connections {
+            ended += match (&request.sid, &request.subject) {
+                (Some(sid), _) => {
+                    self.state
+                        .store
+                        .revoke_sessions_by_sid(connection.team_id, sid)
+                        .await?
+                }
+                (None, Some(sub)) => {
+                    self.state
+                        .store
+                        .revoke_sessions_by_sub(connection.team_id, sub)
+                        .await?
+                }
+                (None, None) => 0,
+            };
+        }
+        tracing::info!(issuer = %request.issuer, sessions = ended, "back-channel logout");
+        Ok(())
+    }
+}
+
+/// The value of a cookie in the request.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn cookie(state: &AppState, name: &str, value: &str, path: &str, max_age: i64) -> String {
+    let secure = if state.secure_cookies { "; Secure" } else { "" };
+    format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(s).map_err(|e| ApiError::Internal(Box::new(e)))
+}
