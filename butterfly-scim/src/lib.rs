@@ -1,32 +1,85 @@
-//! A framework-agnostic SCIM 2.0 service provider (RFC 7643, RFC 7644).
+//! A framework-agnostic SCIM 2.0 service provider (RFC 7643, RFC 7644) that Okta and
+//! Microsoft Entra ID can provision into.
 //!
-//! This crate will hold the whole provider side of SCIM: the User and Group resources
-//! and their schemas, the filter grammar (parsed, evaluated and pushed down to SQL),
-//! PATCH with the dialects of Okta and Entra ID, list/query, bulk, ETags, and a
-//! `ScimService` over a `ScimStore` trait, with an axum router behind the `axum`
-//! feature. Today it holds:
+//! Give a [`ScimService`] a [`ScimStore`], hand it `http::Request`s with the team the
+//! caller authenticated as, and send back the `http::Response` it returns. It implements:
 //!
-//! - the error model every response is built on: [`ScimError`] and [`ScimType`];
-//! - the schema and message URNs, in [`schemas`];
-//! - the filter grammar, in [`filter`]: [`filter::Filter`] parses `filter=` text into a
-//!   tree, prints it back canonically and evaluates it against a resource held as JSON;
-//!   [`filter::PatchPath`] parses a PATCH operation's `path`. Syntax errors convert into
-//!   the 400 `invalidFilter` / `invalidPath` responses RFC 7644 asks for.
+//! - `/Users` and `/Groups`: create, read, replace, PATCH, delete, with weak ETags,
+//!   `If-Match` (412) and `If-None-Match` (304) (RFC 7644 sections 3.3 to 3.6, 3.14);
+//! - list and search with the full filter grammar, sorting, paging and
+//!   `attributes`/`excludedAttributes` (sections 3.4.2, 3.4.3), `/.search` included;
+//! - PATCH in the dialects real clients speak ([`patch`]): Entra ID's capitalised ops,
+//!   `"True"`/`"False"`, dotted and URN-qualified keys, members removed by value, and
+//!   Okta's path-less replace, all atomic;
+//! - `/Bulk` with `bulkId` references, `failOnErrors` and enforced limits (section 3.7);
+//! - discovery: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (section 4), for
+//!   the core User and Group schemas, the enterprise User extension and Butterfly's User
+//!   extension with `butterflyRole` ([`schema`]);
+//! - errors as SCIM error bodies with the right `status` and `scimType` ([`ScimError`]):
+//!   client mistakes are 4xx, never 500, and nothing panics.
+//!
+//! Attribute names and schema URNs are case-insensitive on input and stored in the
+//! schemas' canonical spelling, so a store can read them at fixed JSON paths. The store
+//! is a trait: [`MemoryStore`] keeps everything in memory; a SQL store lives in
+//! `butterfly-store`. With the `axum` feature, `axum::router` wraps the service in a
+//! router with bearer-token authentication.
+//!
+//! Passwords are accepted (Okta sends one) and discarded, never stored or returned:
+//! sign-in goes through the identity provider. `/Me` answers 501.
 //!
 //! # Example
 //!
-//! ```
-//! use butterfly_scim::{ScimError, ScimType};
+//! Provision a user the way Okta does, find it by `userName`, deactivate it:
 //!
-//! let err = ScimError::new(400, "unknown operator `eqq`").with_type(ScimType::InvalidFilter);
-//! assert_eq!(err.status(), 400);
-//! let body = err.to_json();
-//! assert_eq!(body["scimType"], "invalidFilter");
-//! assert_eq!(body["status"], "400");
-//! assert_eq!(body["schemas"][0], butterfly_scim::schemas::ERROR);
+//! ```
+//! use butterfly_core::TeamId;
+//! use butterfly_scim::{MemoryStore, ScimService};
+//! use bytes::Bytes;
+//! use futures::executor::block_on;
+//! use serde_json::{Value, json};
+//!
+//! let service = ScimService::new(MemoryStore::new());
+//! let team = TeamId::new_random();
+//! let base = "https://example.com/scim/v2";
+//! let send = |method: &str, uri: &str, body: Option<Value>| {
+//!     let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+//!     let request = http::Request::builder().method(method).uri(uri).body(body)?;
+//!     let response = block_on(service.handle(team, base, request));
+//!     let json = if response.body().is_empty() {
+//!         Value::Null
+//!     } else {
+//!         serde_json::from_slice(response.body())?
+//!     };
+//!     Ok::<_, Box<dyn std::error::Error>>((response.status().as_u16(), json))
+//! };
+//!
+//! let (status, user) = send("POST", "/Users", Some(json!({
+//!     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+//!     "userName": "bjensen@example.com",
+//!     "name": {"givenName": "Barbara", "familyName": "Jensen"},
+//!     "emails": [{"primary": true, "value": "bjensen@example.com", "type": "work"}],
+//!     "active": true
+//! })))?;
+//! assert_eq!(status, 201);
+//! let id = user["id"].as_str().unwrap_or_default();
+//! assert_eq!(user["meta"]["location"], format!("{base}/Users/{id}"));
+//!
+//! let (_, found) = send("GET", "/Users?filter=userName%20eq%20%22BJENSEN@example.com%22", None)?;
+//! assert_eq!(found["totalResults"], 1);
+//!
+//! let (status, user) = send("PATCH", &format!("/Users/{id}"), Some(json!({
+//!     "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+//!     "Operations": [{"op": "Replace", "path": "active", "value": "False"}]
+//! })))?;
+//! assert_eq!((status, &user["active"]), (200, &json!(false)));
+//!
+//! let (status, error) = send("GET", "/Users?filter=userName%20eqq%20%22x%22", None)?;
+//! assert_eq!((status, &error["scimType"]), (400, &json!("invalidFilter")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Filtering a resource, and turning a bad filter into the response a client should see:
+//! Filtering a resource directly, and turning a bad filter into the response a client
+//! should see:
 //!
 //! ```
 //! use butterfly_scim::ScimError;
@@ -51,6 +104,9 @@
 //! assert_eq!(response.to_json()["scimType"], "invalidFilter");
 //! # Ok::<(), butterfly_scim::filter::FilterError>(())
 //! ```
+//!
+//! Embedding the router in an axum application (feature `axum`): the `axum` module's
+//! documentation carries a complete, compile-checked example.
 #![deny(missing_docs)]
 
 #[cfg(feature = "axum")]
