@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bulk;
+mod concurrency;
 mod entra;
 mod errors;
 mod isolation;
@@ -9,5 +10,6 @@ mod okta;
 mod props;
 #[cfg(feature = "axum")]
 mod router;
+mod store_errors;
 mod support;
 mod wire;
