@@ -15,9 +15,9 @@ use tower::ServiceExt as _;
 use crate::support::{CLIENT_ID, ISSUER, NOW, clock_at, idp_key, jwks, logout_claims, sign};
 
 #[derive(Default)]
-struct Recorder {
+pub(crate) struct Recorder {
     validators: Vec<Arc<LogoutTokenValidator>>,
-    ended: Mutex<Vec<LogoutRequest>>,
+    pub(crate) ended: Mutex<Vec<LogoutRequest>>,
     fail: bool,
 }
 
@@ -36,6 +36,15 @@ impl LogoutHandler for Recorder {
         self.ended.lock().unwrap().push(request);
         Ok(())
     }
+}
+
+/// A handler that knows one validator and records what it ends.
+pub(crate) fn recorder_with(validator: Arc<LogoutTokenValidator>) -> Arc<Recorder> {
+    Arc::new(Recorder {
+        validators: vec![validator],
+        ended: Mutex::default(),
+        fail: false,
+    })
 }
 
 fn recorder(fail: bool) -> Arc<Recorder> {
@@ -60,7 +69,7 @@ fn recorder(fail: bool) -> Arc<Recorder> {
     })
 }
 
-async fn post(
+pub(crate) async fn post(
     handler: &Arc<Recorder>,
     content_type: &str,
     body: String,
@@ -87,7 +96,7 @@ async fn post(
     (status, cache, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
 #[tokio::test]
 async fn a_valid_logout_token_ends_sessions_with_200() {

@@ -1,5 +1,6 @@
 //! Back-Channel Logout 1.0 section 2.6, one forged token per rule.
 
+use axum::http::StatusCode;
 use std::sync::Arc;
 
 use butterfly_oidc::{
@@ -47,7 +48,7 @@ fn with(jti: &str, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Va
 
 #[tokio::test]
 async fn every_rule_of_section_2_6_is_enforced() {
-    let v = validator();
+    let v = Arc::new(validator());
     let key = idp_key();
     let none_header = json!({"alg": "none", "typ": "logout+jwt", "kid": key.kid});
     let cases: Vec<(&str, String, &str)> = vec![
@@ -246,6 +247,9 @@ async fn every_rule_of_section_2_6_is_enforced() {
         ),
     ];
 
+    // The same forged tokens through the HTTP route: each is a 400 with no-store, and
+    // no session is ended.
+    let route = crate::axum_route::recorder_with(Arc::clone(&v));
     for (name, token, expected) in cases {
         let result = v.validate(&token).await;
         let shown = format!("{result:?}");
@@ -253,7 +257,18 @@ async fn every_rule_of_section_2_6_is_enforced() {
             shown.starts_with(expected),
             "{name}: expected {expected}, got {shown}"
         );
+        if expected != "Ok" {
+            let (status, cache, text) = crate::axum_route::post(
+                &route,
+                crate::axum_route::FORM,
+                format!("logout_token={token}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {text}");
+            assert_eq!(cache.as_deref(), Some("no-store"), "{name}");
+        }
     }
+    assert!(route.ended.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
