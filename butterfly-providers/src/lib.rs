@@ -4,8 +4,11 @@
 //! (OAuth 2.0 service apps with `private_key_jwt`, Link-header pagination, per-bucket
 //! rate limiting, every resource kind, restore writers), then Entra ID, Auth0,
 //! PingOne, 1Password and Okta Workflows; and, behind the `simulator` feature, an
-//! Okta-compatible org simulator for tests, demos and benchmarks. Today it names the
-//! providers Butterfly knows.
+//! Okta-compatible org simulator for tests, demos and benchmarks.
+//!
+//! Today it names the providers Butterfly knows and holds the Okta groundwork in
+//! [`okta`]: the catalogue of resource kinds a backup covers ([`okta::kinds`]), Okta's
+//! rate-limit buckets, Link-header pagination, secret stripping and error bodies.
 //!
 //! # Example
 //!
@@ -20,6 +23,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod okta;
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,6 +37,20 @@ pub enum Error {
         "unknown provider `{0}`: expected one of okta, entra_id, auth0, pingone, onepassword, okta_workflows"
     )]
     UnknownProvider(String),
+    /// A listed item has no value where its kind's id rule looks.
+    #[error("a `{kind}` item has no id")]
+    MissingId {
+        /// The kind.
+        kind: String,
+    },
+    /// A list response does not have the shape its kind expects.
+    #[error("the `{kind}` list response is not {expected}")]
+    UnexpectedShape {
+        /// The kind.
+        kind: String,
+        /// What was expected.
+        expected: &'static str,
+    },
 }
 
 /// The identity providers Butterfly backs up.

@@ -1,0 +1,20 @@
+//! Okta: the resource catalogue, rate-limit buckets, pagination and error bodies.
+//!
+//! The pieces here are pure: they take and return plain values, so the fetcher, the
+//! simulator and the restore planner share them without sharing any I/O.
+//!
+//! - [`kinds`]: every resource kind a backup covers, with its endpoint, scope, bucket,
+//!   pagination, id rule, secrets and restore rank.
+//! - [`RateLimitBucket`]: which per-minute budget a request spends.
+//! - [`pagination`]: following `Link: <...>; rel="next"`.
+//! - [`secrets`]: stripping secrets and `_links` before storage.
+//! - [`OktaErrorBody`]: the error object every Okta API returns.
+
+pub mod error;
+pub mod kinds;
+pub mod pagination;
+mod rate_limit;
+pub mod secrets;
+
+pub use error::OktaErrorBody;
+pub use rate_limit::RateLimitBucket;
