@@ -59,6 +59,11 @@ pub enum StartupError {
     /// `--public-url` is not an absolute http(s) URL.
     #[error("invalid --public-url `{0}`: expected an absolute http(s) URL")]
     PublicUrl(String),
+    /// `--insecure-cookies` with a public URL that is not loopback.
+    #[error(
+        "--insecure-cookies is only allowed with a loopback --public-url (localhost, 127.0.0.1, [::1]), not `{0}`"
+    )]
+    InsecureCookies(String),
     /// The object store or master key could not be opened.
     #[error("cannot open object store: {0}")]
     Objects(#[from] butterfly_store::ObjectError),
@@ -77,6 +82,15 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         .ok_or_else(|| StartupError::PublicUrl(config.public_url.clone()))?;
+    let loopback = match public_url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if config.insecure_cookies && !loopback {
+        return Err(StartupError::InsecureCookies(config.public_url.clone()));
+    }
     Ok(AppState {
         store: Arc::new(store),
         objects: Arc::new(objects),

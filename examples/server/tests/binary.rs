@@ -203,3 +203,30 @@ fn admin_subcommands_print_the_secret_last() {
     assert!(!ok);
     assert!(err.contains("already exists"), "{err}");
 }
+
+#[test]
+fn insecure_cookies_are_refused_for_a_public_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["--data-dir", dir.path().to_str().unwrap()])
+        .args([
+            "--public-url",
+            "https://butterfly.example.com",
+            "--insecure-cookies",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--insecure-cookies is only allowed"), "{err}");
+    let out = bin()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--public-url",
+            "not a url",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --public-url"));
+}
