@@ -26,7 +26,8 @@
 //!   a member is identified by its `value`).
 //!
 //! Errors: an unparseable path is `invalidPath`, and so is a path naming an attribute the
-//! schemas do not know; a path naming a `readOnly` attribute (`id`, `meta`, `groups`) is
+//! schemas do not know; a path naming a `readOnly` attribute (`id`, `meta`, `groups`), or
+//! a change to an `immutable` value that is already set (a member's `value`), is
 //! `mutability`; `remove` without a path, or with a value filter that matches nothing, is
 //! `noTarget` (RFC 7644 section 3.5.2.2); a value of the wrong type is `invalidValue`; a
 //! malformed message is `invalidSyntax`.
@@ -841,6 +842,20 @@ fn value_path_operation(
                 }
                 if let Some(def) = sub_def {
                     let new = normalize_single(def, value)?;
+                    // RFC 7644 section 3.5.2: an immutable value may be set once, never changed.
+                    let changes_immutable = def.mutability == Mutability::Immutable
+                        && hits.iter().any(|&i| {
+                            items
+                                .get(i)
+                                .and_then(|item| item.get(def.name))
+                                .is_some_and(|old| Some(old) != new.as_ref())
+                        });
+                    if changes_immutable {
+                        return Err(mutability(format!(
+                            "`{}.{}` is immutable",
+                            attribute.name, def.name
+                        )));
+                    }
                     for &i in &hits {
                         if let Some(item) = items.get_mut(i) {
                             set_member(item, def.name, new.clone());
@@ -996,6 +1011,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out["members"], json!([{"value": "u2"}]));
+        let err = patch(
+            ResourceType::Group,
+            &group,
+            &json!([{"op": "replace", "path": "members[value eq \"u1\"].value", "value": "u9"}]),
+        )
+        .unwrap_err();
+        assert_eq!(err.scim_type(), Some(ScimType::Mutability));
         let all = patch(
             ResourceType::Group,
             &group,

@@ -221,12 +221,14 @@ impl<S: ScimStore> ScimService<S> {
                 .find(|m| m.get("value").and_then(Value::as_str) == Some(id.as_str()))
             {
                 Some(previous) if previous.get("type").is_some() => {
-                    for key in ["type", "display"] {
-                        if !object.contains_key(key)
-                            && let Some(v) = previous.get(key)
-                        {
-                            object.insert(key.into(), v.clone());
-                        }
+                    // The type is the service's finding, not the client's claim.
+                    if let Some(t) = previous.get("type") {
+                        object.insert("type".into(), t.clone());
+                    }
+                    if !object.contains_key("display")
+                        && let Some(d) = previous.get("display")
+                    {
+                        object.insert("display".into(), d.clone());
                     }
                 }
                 _ => unknown.push(id),
