@@ -16,7 +16,9 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
+use crate::scim::{MemberLinkedStore, ScimTokens};
 use crate::sso::{self, ServerLogoutHandler, SsoRuntime};
+use butterfly_scim::ScimService;
 use url::Url;
 
 /// The team created on first start, and used by admin subcommands without `--team`.
@@ -38,7 +40,15 @@ pub struct AppState {
     pub public_url: Url,
     /// Whether cookies carry `Secure`.
     pub secure_cookies: bool,
+    /// The SCIM service, over resources linked to team members.
+    pub scim: Arc<ScimService<MemberLinkedStore<ScimResources>>>,
 }
+
+/// Where SCIM resources live.
+///
+/// NOTE: in-memory until the SQL SCIM store lands in `butterfly-store`; members (the
+/// part that grants access) are already persisted through [`MemberLinkedStore`].
+pub type ScimResources = butterfly_scim::MemoryStore;
 
 /// Errors opening the server's state.
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +101,14 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     if config.insecure_cookies && !loopback {
         return Err(StartupError::InsecureCookies(config.public_url.clone()));
     }
+    let store = Arc::new(store);
+    let scim = Arc::new(ScimService::new(MemberLinkedStore::new(
+        ScimResources::default(),
+        Arc::clone(&store),
+    )));
     Ok(AppState {
-        store: Arc::new(store),
+        scim,
+        store,
         objects: Arc::new(objects),
         sso: Arc::new(SsoRuntime::default()),
         public_url,
@@ -116,6 +132,10 @@ pub async fn bootstrap(state: &AppState) -> Result<Option<(Team, RawToken)>, Api
 
 /// The whole HTTP surface.
 pub fn build_router(state: AppState) -> Router {
+    let scim = butterfly_scim::axum::router(
+        Arc::clone(&state.scim),
+        ScimTokens(Arc::clone(&state.store)),
+    );
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -139,7 +159,10 @@ pub fn build_router(state: AppState) -> Router {
             )
                 .into_response()
         })
+        // The body limit guards the JSON API; SCIM enforces its own limit (advertised in
+        // ServiceProviderConfig) and answers with SCIM errors, so it is nested after.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .nest_service("/scim/v2", scim)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

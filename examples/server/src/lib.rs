@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod rbac;
 pub mod routes;
+pub mod scim;
 pub mod sso;
 
 pub use app::{AppState, build_router, open_state};

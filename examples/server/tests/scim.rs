@@ -1,0 +1,405 @@
+//! SCIM at `/scim/v2` as Okta and Entra ID reach it: bearer tokens per team, Users kept
+//! in step with team members (role, suspension, deletion), the last super_admin
+//! protected, and teams isolated.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use butterfly_core::store::{
+    ApiKeyStore, MemberStore, NewSession, ScimTokenStore, SessionStore, TeamStore,
+};
+use butterfly_core::{Role, TeamId};
+use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
+use butterfly_server::config::Config;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const EXT: &str = "urn:ietf:params:scim:schemas:extension:butterfly:2.0:User";
+const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+struct Scim {
+    state: AppState,
+    router: Router,
+    team: TeamId,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn scim() -> Scim {
+    let dir = tempfile::tempdir().unwrap();
+    let state = open_state(&Config::for_data_dir(dir.path())).await.unwrap();
+    let (team, _) = bootstrap(&state).await.unwrap().unwrap();
+    let (_, token) = state
+        .store
+        .create_scim_token(team.id, "okta")
+        .await
+        .unwrap();
+    Scim {
+        router: build_router(state.clone()),
+        state,
+        team: team.id,
+        token: token.secret().to_owned(),
+        _dir: dir,
+    }
+}
+
+impl Scim {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("/scim/v2{path}"))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/scim+json");
+        let req = req
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn create_user(&self, user_name: &str, role: Option<&str>) -> Value {
+        let mut body = json!({
+            "schemas": [USER, EXT],
+            "userName": user_name,
+            "name": {"givenName": "Test", "familyName": "User"},
+            "emails": [{"primary": true, "value": user_name, "type": "work"}],
+            "active": true,
+        });
+        if let Some(role) = role {
+            body[EXT] = json!({"butterflyRole": role});
+        }
+        let (status, user) = self
+            .call(Method::POST, "/Users", &self.token, Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        user
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_a_scim_401() {
+    let s = scim().await;
+    for token in ["", "bfs_scim_wrong"] {
+        let (status, body) = s.call(Method::GET, "/Users", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    // An API key is not a SCIM token.
+    let (_, key) = s
+        .state
+        .store
+        .create_api_key(s.team, "k", Role::SuperAdmin, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.call(Method::GET, "/Users", key.secret(), None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn users_become_members_with_their_role() {
+    let s = scim().await;
+    let user = s.create_user("ada@example.com", Some("admin")).await;
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((member.role, member.active), (Role::Admin, true));
+
+    // Okta changes the role with a PUT of the whole user.
+    let id = user["id"].as_str().unwrap();
+    let mut replaced = user.clone();
+    replaced[EXT] = json!({"butterflyRole": "auditor"});
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(replaced),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(member.role, Role::Auditor);
+
+    // A User without a role is read_only; an unknown role is refused.
+    s.create_user("bob@example.com", None).await;
+    let bob = s
+        .state
+        .store
+        .member_by_email(s.team, "bob@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bob.role, Role::ReadOnly);
+    let (status, body) = s
+        .call(Method::POST, "/Users", &s.token, Some(json!({"schemas": [USER, EXT], "userName": "eve@example.com", EXT: {"butterflyRole": "owner"}})))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        s.state
+            .store
+            .member_by_email(s.team, "eve@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
+    let s = scim().await;
+    let user = s
+        .create_user("carol@example.com", Some("backup_operator"))
+        .await;
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "carol@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, key) = s
+        .state
+        .store
+        .create_api_key(s.team, "carol's", Role::BackupOperator, Some(member.id))
+        .await
+        .unwrap();
+    let (_, session) = s
+        .state
+        .store
+        .create_session(NewSession {
+            team_id: s.team,
+            member_id: member.id,
+            idp_sid: Some("sid-1".into()),
+            idp_sub: None,
+            expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        })
+        .await
+        .unwrap();
+
+    // Okta deactivates with a path-less replace of `active`.
+    let id = user["id"].as_str().unwrap();
+    let patch =
+        json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]});
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(patch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["active"], false);
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "carol@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!member.active);
+    assert!(
+        s.state
+            .store
+            .authenticate_api_key(&key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.state
+            .store
+            .session_by_token(&session, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Reactivation restores membership (new credentials are needed).
+    let patch =
+        json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "value": {"active": "True"}}]});
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(patch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        s.state
+            .store
+            .member_by_email(s.team, "carol@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+
+    // DELETE removes the member.
+    assert_eq!(
+        s.call(Method::DELETE, &format!("/Users/{id}"), &s.token, None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert!(
+        s.state
+            .store
+            .member_by_email(s.team, "carol@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_last_super_admin_cannot_be_demoted_deactivated_or_deleted() {
+    let s = scim().await;
+    let root = s.create_user("root@example.com", Some("super_admin")).await;
+    let id = root["id"].as_str().unwrap();
+    let demote = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": format!("{EXT}:butterflyRole"), "value": "admin"}]});
+    let deactivate = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    for patch in [demote.clone(), deactivate] {
+        let (status, body) = s
+            .call(
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                &s.token,
+                Some(patch),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["scimType"], "mutability", "{body}");
+    }
+    assert_eq!(
+        s.call(Method::DELETE, &format!("/Users/{id}"), &s.token, None)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((member.role, member.active), (Role::SuperAdmin, true));
+
+    // With a second super_admin, the first may go.
+    s.create_user("root2@example.com", Some("super_admin"))
+        .await;
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(demote),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let member = s
+        .state
+        .store
+        .member_by_email(s.team, "root@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(member.role, Role::Admin);
+}
+
+#[tokio::test]
+async fn a_team_never_sees_another_teams_users() {
+    let s = scim().await;
+    let user = s.create_user("dan@example.com", None).await;
+    let other = s.state.store.create_team("other").await.unwrap();
+    let (_, other_token) = s
+        .state
+        .store
+        .create_scim_token(other.id, "entra")
+        .await
+        .unwrap();
+    let t = other_token.secret();
+    let id = user["id"].as_str().unwrap();
+    assert_eq!(
+        s.call(Method::GET, &format!("/Users/{id}"), t, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.call(Method::DELETE, &format!("/Users/{id}"), t, None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = s
+        .call(
+            Method::GET,
+            "/Users?filter=userName%20eq%20%22dan@example.com%22",
+            t,
+            None,
+        )
+        .await;
+    assert_eq!(list["totalResults"], 0);
+    // The same userName is free in the other team, and its member lives there.
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/Users",
+            t,
+            Some(json!({"schemas": [USER], "userName": "dan@example.com"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(
+        s.state
+            .store
+            .member_by_email(other.id, "dan@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.state
+            .store
+            .member_by_email(s.team, "dan@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
