@@ -34,8 +34,10 @@ struct Membership {
 }
 
 impl Membership {
-    /// Read the membership out of a User's (normalised) attributes.
-    fn of_user(user: &Value) -> Result<Self, ScimStoreError> {
+    /// Read the membership out of a User's (normalised) attributes: `None` for a User
+    /// with no email (RFC 7643 requires only `userName`), which is kept as a SCIM
+    /// resource but grants no access until it has one.
+    fn of_user(user: &Value) -> Result<Option<Self>, ScimStoreError> {
         let emails = user.get("emails").and_then(Value::as_array);
         let primary = emails.and_then(|list| {
             list.iter()
@@ -45,9 +47,9 @@ impl Membership {
                 .and_then(Value::as_str)
         });
         let user_name = user.get("userName").and_then(Value::as_str);
-        let email = primary
-            .or(user_name.filter(|u| u.contains('@')))
-            .ok_or_else(|| rejected(400, ScimType::InvalidValue, "a User needs an email (in `emails` or an email-shaped `userName`) to be a team member"))?;
+        let Some(email) = primary.or(user_name.filter(|u| u.contains('@'))) else {
+            return Ok(None);
+        };
         let role = match user
             .get(schemas::BUTTERFLY_USER)
             .and_then(|ext| ext.get("butterflyRole"))
@@ -73,7 +75,7 @@ impl Membership {
             .and_then(Value::as_str)
             .or_else(|| user.pointer("/name/formatted").and_then(Value::as_str))
             .map(str::to_owned);
-        Ok(Membership {
+        Ok(Some(Membership {
             email: email.to_owned(),
             display_name,
             role,
@@ -82,7 +84,7 @@ impl Membership {
                 .get("externalId")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
-        })
+        }))
     }
 
     fn holds_super_admin(&self) -> bool {
@@ -205,6 +207,17 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         Ok(())
     }
 
+    /// The membership a stored User stands for (a stored User whose role no longer
+    /// parses is treated as having none, so it can still be fixed or deleted).
+    async fn membership_of(
+        &self,
+        team: TeamId,
+        id: &str,
+    ) -> Result<Option<Membership>, ScimStoreError> {
+        let stored = self.inner.get(team, ResourceType::User, id).await?;
+        Ok(Membership::of_user(&stored.resource).ok().flatten())
+    }
+
     async fn guard_change(
         &self,
         team: TeamId,
@@ -237,7 +250,9 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         if resource_type != ResourceType::User {
             return self.inner.create(team, resource_type, attributes).await;
         }
-        let membership = Membership::of_user(&attributes)?;
+        let Some(membership) = Membership::of_user(&attributes)? else {
+            return self.inner.create(team, resource_type, attributes).await;
+        };
         let created = self.inner.create(team, resource_type, attributes).await?;
         if let Err(e) = self.sync(team, None, &membership).await {
             // Keep the two in step: no SCIM User without its member.
@@ -273,17 +288,18 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
                 .replace(team, resource_type, id, attributes, expected_version)
                 .await;
         }
-        let before =
-            Membership::of_user(&self.inner.get(team, resource_type, id).await?.resource).ok();
+        let before = self.membership_of(team, id).await?;
         let after = Membership::of_user(&attributes)?;
         if let Some(before) = &before {
-            self.guard_change(team, before, Some(&after)).await?;
+            self.guard_change(team, before, after.as_ref()).await?;
         }
         let replaced = self
             .inner
             .replace(team, resource_type, id, attributes, expected_version)
             .await?;
-        self.sync(team, before.as_ref(), &after).await?;
+        if let Some(after) = &after {
+            self.sync(team, before.as_ref(), after).await?;
+        }
         Ok(replaced)
     }
 
@@ -296,8 +312,7 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         if resource_type != ResourceType::User {
             return self.inner.delete(team, resource_type, id).await;
         }
-        let before =
-            Membership::of_user(&self.inner.get(team, resource_type, id).await?.resource).ok();
+        let before = self.membership_of(team, id).await?;
         if let Some(before) = &before {
             self.guard_change(team, before, None).await?;
         }

@@ -403,3 +403,42 @@ async fn a_team_never_sees_another_teams_users() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_user_without_an_email_is_kept_but_grants_no_membership() {
+    let s = scim().await;
+    let before = s.state.store.list_members(s.team).await.unwrap().len();
+    let (status, user) = s
+        .call(
+            Method::POST,
+            "/Users",
+            &s.token,
+            Some(json!({"schemas": [USER], "userName": "svc-backup"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    assert_eq!(
+        s.state.store.list_members(s.team).await.unwrap().len(),
+        before
+    );
+    // Once it has an email, it becomes a member.
+    let id = user["id"].as_str().unwrap();
+    let patch = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails", "value": [{"value": "svc@example.com", "primary": true}]}]});
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(patch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        s.state
+            .store
+            .member_by_email(s.team, "svc@example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
