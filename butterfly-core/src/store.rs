@@ -437,3 +437,20 @@ pub trait SsoStore: Send + Sync {
         team: TeamId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// Group push: which role membership of a provisioned group grants, per team. Group
+/// names compare case-insensitively; a member's role is the highest one their groups
+/// (and their own `butterflyRole`, if set) grant.
+pub trait GroupRoleStore: Send + Sync {
+    /// Replace the team's whole mapping (group display name -> role).
+    fn set_group_roles(
+        &self,
+        team: TeamId,
+        roles: std::collections::BTreeMap<String, Role>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The team's mapping, keyed by the names as they were set.
+    fn group_roles(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Role>, StoreError>> + Send;
+}

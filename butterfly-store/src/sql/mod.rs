@@ -15,6 +15,7 @@
 //!
 //! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
 
+mod group_roles;
 mod jobs;
 mod rows;
 mod sessions;

@@ -53,4 +53,5 @@ on_every_backend!(
     concurrent_claimers_never_share_a_job,
     fresh_database_has_every_table_empty,
     sso_connections_route_domains_to_one_team,
+    group_roles_are_replaced_whole_per_team,
 );

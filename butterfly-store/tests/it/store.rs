@@ -852,3 +852,36 @@ pub async fn sso_connections_route_domains_to_one_team<
             .is_none()
     );
 }
+
+pub async fn group_roles_are_replaced_whole_per_team<
+    S: TeamStore + butterfly_core::store::GroupRoleStore,
+>(
+    s: &S,
+) {
+    use std::collections::BTreeMap;
+    let a = s.create_team("a").await.unwrap();
+    let b = s.create_team("b").await.unwrap();
+    let mapping = BTreeMap::from([
+        ("Butterfly Admins".to_owned(), Role::Admin),
+        ("Auditors".to_owned(), Role::Auditor),
+    ]);
+    s.set_group_roles(a.id, mapping.clone()).await.unwrap();
+    assert_eq!(s.group_roles(a.id).await.unwrap(), mapping);
+    assert!(s.group_roles(b.id).await.unwrap().is_empty());
+    // Two spellings of one group are one group.
+    let clash = BTreeMap::from([
+        ("Ops".to_owned(), Role::Admin),
+        ("OPS".to_owned(), Role::ReadOnly),
+    ]);
+    assert!(matches!(
+        s.set_group_roles(a.id, clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.group_roles(a.id).await.unwrap(),
+        mapping,
+        "a failed replace changes nothing"
+    );
+    s.set_group_roles(a.id, BTreeMap::new()).await.unwrap();
+    assert!(s.group_roles(a.id).await.unwrap().is_empty());
+}
