@@ -24,6 +24,8 @@
 #![deny(missing_docs)]
 
 pub mod okta;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,371 @@
+//! An Okta-compatible org simulator: a real HTTP server for tests, demos and benchmarks.
+//!
+//! It generates an org from a seed (every kind in [`crate::okta::kinds`], shaped like the
+//! OpenAPI spec's schemas, `_links` and planted secrets included) and serves it the way
+//! Okta does:
+//!
+//! - `POST /oauth2/v1/token`: client credentials for one service app with a
+//!   `private_key_jwt` client assertion, checked as Okta checks it (see [`oauth`](self)).
+//! - Every catalogue list endpoint, with Okta's scopes enforced (`403` and `E0000006` for a
+//!   missing scope, `401` and `E0000011` for a missing or expired token), Link-header
+//!   pagination with `limit` capped at each endpoint's maximum, and objects by id.
+//! - Per-bucket rate limits with `X-Rate-Limit-*` headers and `429 E0000047`, on a clock
+//!   that `time_scale` speeds up.
+//! - Faults on demand: 429 storms, 5xx, slow responses, dropped connections, truncated
+//!   pages, and expiring every token mid-run.
+//!
+//! Test harness endpoints live under `/__sim` and need no token (bind the simulator to
+//! loopback): `GET|POST|DELETE /__sim/faults`, `GET|DELETE /__sim/requests`,
+//! `GET /__sim/lower-bound`, `GET|POST /__sim/clock`, `GET /__sim/org`.
+//!
+//! ```no_run
+//! use butterfly_providers::simulator::{Simulator, SimulatorConfig};
+//!
+//! # async fn run() -> Result<(), butterfly_providers::simulator::SimulatorError> {
+//! let running = Simulator::bind(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
+//! let credentials = running.simulator().client_credentials();
+//! println!("{} as {}", credentials.org_url, credentials.client_id);
+//! running.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod admin;
+mod api;
+mod clock;
+mod faults;
+mod generate;
+mod limits;
+mod oauth;
+mod org;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use admin::{BucketBound, LowerBound, RequestLogSnapshot};
+pub use clock::SimClock;
+pub use faults::{FaultKind, FaultRule};
+pub use generate::OrgConfig;
+pub use oauth::JWT_BEARER_ASSERTION;
+pub use org::{Org, SECRET_MARKER};
+
+use crate::okta::RateLimitBucket;
+use crate::okta::kinds;
+
+/// Errors starting the simulator.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimulatorError {
+    /// Binding or serving failed.
+    #[error("simulator I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The client key could not be generated, read or encoded.
+    #[error("client key: {0}")]
+    Key(String),
+    /// The configuration is not usable.
+    #[error("invalid simulator configuration: {0}")]
+    Config(String),
+}
+
+/// How to run a simulator.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// The org to generate.
+    pub org: OrgConfig,
+    /// How much faster than real time the simulated clock runs (rate-limit windows and
+    /// token lifetimes); 1 is real time.
+    pub time_scale: f64,
+    /// Access-token lifetime in simulated seconds (Okta's default is one hour).
+    pub token_ttl_seconds: u64,
+    /// Per-minute limits per bucket; buckets not named keep Okta's defaults.
+    pub rate_limits: BTreeMap<RateLimitBucket, u32>,
+    /// Faults active from the start.
+    pub faults: Vec<FaultRule>,
+    /// Scopes granted to the service app; `None` grants every scope a backup needs.
+    pub granted_scopes: Option<BTreeSet<String>>,
+    /// The base URL clients reach the server at; `None` means `http://{bound address}`.
+    /// Assertions must name `{org_url}/oauth2/v1/token` as their audience.
+    pub org_url: Option<String>,
+    /// The service app's public key (PEM, PKCS#1 or SPKI); `None` generates a key pair,
+    /// whose private half [`Simulator::client_credentials`] returns.
+    pub client_public_key_pem: Option<String>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            org: OrgConfig::default(),
+            time_scale: 1.0,
+            token_ttl_seconds: 3600,
+            rate_limits: BTreeMap::new(),
+            faults: Vec::new(),
+            granted_scopes: None,
+            org_url: None,
+            client_public_key_pem: None,
+        }
+    }
+}
+
+/// What a client needs to sign in as the simulator's service app.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientCredentials {
+    /// The org's base URL.
+    pub org_url: String,
+    /// The service app's client id (the assertion's `iss` and `sub`).
+    pub client_id: String,
+    /// The key id registered for the client (the assertion header's optional `kid`).
+    pub key_id: String,
+    /// The token endpoint (the assertion's `aud`).
+    pub token_url: String,
+    /// Scopes granted to the client.
+    pub scopes: Vec<String>,
+    /// The private key (PKCS#8 PEM), when the simulator generated it.
+    #[serde(skip)]
+    pub private_key_pem: Option<String>,
+}
+
+/// Generate an RSA key pair for a service app: `(private PKCS#8 PEM, public key)`.
+pub fn generate_client_key() -> Result<(String, RsaPublicKey), SimulatorError> {
+    let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+        .map_err(|e| SimulatorError::Key(e.to_string()))?;
+    let pem = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| SimulatorError::Key(e.to_string()))?;
+    Ok((pem.to_string(), private.to_public_key()))
+}
+
+fn parse_public_key(pem: &str) -> Result<RsaPublicKey, SimulatorError> {
+    RsaPublicKey::from_public_key_pem(pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem))
+        .map_err(|e| SimulatorError::Key(format!("not an RSA public key PEM: {e}")))
+}
+
+/// Shared server state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub org: Org,
+    pub clock: SimClock,
+    pub auth: oauth::AuthServer,
+    pub limiter: limits::RateLimiter,
+    pub faults: Mutex<faults::Faults>,
+    pub log: Mutex<admin::RequestLog>,
+    pub routes: api::Routes,
+    pub private_key_pem: Option<String>,
+    pub request_counter: std::sync::atomic::AtomicU64,
+}
+
+impl State {
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/v1/token", self.org.org_url())
+    }
+}
+
+/// A simulator: the org and everything the server needs, shareable across handlers.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: Arc<State>,
+}
+
+impl Simulator {
+    /// Generate the org and set up the server state for `org_url`.
+    pub fn new(config: &SimulatorConfig, org_url: &str) -> Result<Self, SimulatorError> {
+        if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
+            return Err(SimulatorError::Config("time_scale must be positive".into()));
+        }
+        if config.token_ttl_seconds == 0 {
+            return Err(SimulatorError::Config(
+                "token_ttl_seconds must be positive".into(),
+            ));
+        }
+        let (private_key_pem, public) = if let Some(pem) = &config.client_public_key_pem {
+            (None, parse_public_key(pem)?)
+        } else {
+            let (private, public) = generate_client_key()?;
+            (Some(private), public)
+        };
+        let org = generate::generate(&config.org, org_url);
+        let granted = config.granted_scopes.clone().unwrap_or_else(|| {
+            kinds::backup_scopes()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
+        let key = jsonwebtoken::DecodingKey::from_rsa_raw_components(
+            &public.n().to_bytes_be(),
+            &public.e().to_bytes_be(),
+        );
+        let client = oauth::Client {
+            id: org.service_app.client_id.clone(),
+            key_id: org.service_app.key_id.clone(),
+            key,
+            granted,
+        };
+        let ttl = i64::try_from(config.token_ttl_seconds)
+            .map_err(|_| SimulatorError::Config("token_ttl_seconds is too large".into()))?;
+        let state = State {
+            auth: oauth::AuthServer::new(client, time::Duration::seconds(ttl)),
+            clock: SimClock::new(config.time_scale),
+            limiter: limits::RateLimiter::new(&config.rate_limits),
+            faults: Mutex::new(faults::Faults::new(config.org.seed, config.faults.clone())),
+            log: Mutex::new(admin::RequestLog::default()),
+            routes: api::Routes::new(),
+            private_key_pem,
+            request_counter: std::sync::atomic::AtomicU64::new(0),
+            org,
+        };
+        Ok(Simulator {
+            state: Arc::new(state),
+        })
+    }
+
+    /// Bind `addr`, generate the org for the bound address, and serve in the background.
+    pub async fn bind(
+        config: SimulatorConfig,
+        addr: SocketAddr,
+    ) -> Result<RunningSimulator, SimulatorError> {
+        let listener = TcpListener::bind(addr).await?;
+        Simulator::serve(config, listener).await
+    }
+
+    /// Serve on an already bound listener, in the background.
+    pub async fn serve(
+        config: SimulatorConfig,
+        listener: TcpListener,
+    ) -> Result<RunningSimulator, SimulatorError> {
+        let addr = listener.local_addr()?;
+        let org_url = config
+            .org_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        // Key generation and a large org take a while: keep them off the async workers.
+        let simulator = tokio::task::spawn_blocking(move || Simulator::new(&config, &org_url))
+            .await
+            .map_err(|e| SimulatorError::Config(format!("org generation failed: {e}")))??;
+        let router = simulator.router();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        Ok(RunningSimulator {
+            simulator,
+            addr,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The axum router serving the org and the `/__sim` endpoints.
+    pub fn router(&self) -> Router {
+        admin::router()
+            .fallback(api::handle)
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// The generated org.
+    pub fn org(&self) -> &Org {
+        &self.state.org
+    }
+
+    /// The simulated clock.
+    pub fn clock(&self) -> &SimClock {
+        &self.state.clock
+    }
+
+    /// What a client needs to sign in as the service app.
+    pub fn client_credentials(&self) -> ClientCredentials {
+        let client = &self.state.auth.client;
+        ClientCredentials {
+            org_url: self.state.org.org_url().to_owned(),
+            client_id: client.id.clone(),
+            key_id: client.key_id.clone(),
+            token_url: self.state.token_url(),
+            scopes: client.granted.iter().cloned().collect(),
+            private_key_pem: self.state.private_key_pem.clone(),
+        }
+    }
+
+    /// Requests served so far.
+    pub fn request_log(&self) -> RequestLogSnapshot {
+        admin::snapshot(&self.state)
+    }
+
+    /// Add fault rules.
+    pub fn add_faults(&self, rules: impl IntoIterator<Item = FaultRule>) {
+        admin::add_faults(&self.state, rules);
+    }
+
+    /// Remove every fault rule.
+    pub fn clear_faults(&self) {
+        admin::clear_faults(&self.state);
+    }
+
+    /// Expire every access token issued so far; returns how many.
+    pub fn expire_tokens(&self) -> usize {
+        self.state.auth.expire_all()
+    }
+
+    /// The least time a full backup of this org can take under its rate limits.
+    pub fn lower_bound(&self) -> LowerBound {
+        admin::lower_bound(&self.state)
+    }
+}
+
+/// A simulator serving in the background.
+#[derive(Debug)]
+pub struct RunningSimulator {
+    simulator: Simulator,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningSimulator {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The simulator.
+    pub fn simulator(&self) -> &Simulator {
+        &self.simulator
+    }
+
+    /// The org's base URL.
+    pub fn org_url(&self) -> &str {
+        self.simulator.org().org_url()
+    }
+
+    /// Stop serving and wait for open connections to finish.
+    pub async fn shutdown(mut self) -> Result<(), SimulatorError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(SimulatorError::Io(std::io::Error::other(e))),
+        }
+    }
+
+    /// Serve until the task ends (for the binary).
+    pub async fn wait(mut self) -> Result<(), SimulatorError> {
+        match (&mut self.task).await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(SimulatorError::Io(std::io::Error::other(e))),
+        }
+    }
+}
