@@ -2,19 +2,29 @@
 //! team members kept in step with SCIM Users.
 //!
 //! [`MemberLinkedStore`] wraps the SCIM resource store. Every User write also writes the
-//! team member with the same email: the role comes from the Butterfly extension's
-//! `butterflyRole` (default `read_only`), `active: false` suspends the member and at
-//! once ends their sessions and revokes their API keys, and deleting the User removes
-//! the member. The last active super_admin of a team can be neither demoted,
-//! deactivated nor deleted through SCIM.
+//! team member with the same email:
+//!
+//! - the role is the highest of the User's own `butterflyRole` (Butterfly extension)
+//!   and the roles the team's group-push mapping gives the Groups the User is in
+//!   (`read_only` when neither says anything); adding a User to a mapped Group promotes
+//!   it, removing it demotes it;
+//! - `active: false` suspends the member and at once ends their sessions and revokes
+//!   their API keys; deleting the User removes the member;
+//! - the last active super_admin of a team can be neither demoted, deactivated nor
+//!   deleted through SCIM, whether by a User or a Group change.
+//!
+//! A User with no email (RFC 7643 requires only `userName`) is kept as a SCIM resource
+//! but grants no access until it has one.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use butterfly_core::store::{
-    ApiKeyStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore, SessionStore, StoreError,
+    ApiKeyStore, GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore,
+    SessionStore, StoreError,
 };
 use butterfly_core::token::RawToken;
-use butterfly_core::{Member, Role, TeamId};
+use butterfly_core::{Role, TeamId};
 use butterfly_scim::axum::TokenAuthenticator;
 use butterfly_scim::store::{
     ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredResource,
@@ -23,20 +33,25 @@ use butterfly_scim::{ScimType, schemas};
 use butterfly_store::SqlStore;
 use serde_json::Value;
 
+/// Group display name (lower-cased) -> role.
+type GroupRoles = BTreeMap<String, Role>;
+
 /// What a SCIM User means for team membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Membership {
     email: String,
     display_name: Option<String>,
+    /// The User's own `butterflyRole`, if set.
+    own_role: Option<Role>,
+    /// The role in effect, once groups are taken into account.
     role: Role,
     active: bool,
     external_id: Option<String>,
 }
 
 impl Membership {
-    /// Read the membership out of a User's (normalised) attributes: `None` for a User
-    /// with no email (RFC 7643 requires only `userName`), which is kept as a SCIM
-    /// resource but grants no access until it has one.
+    /// Read the membership out of a User's (normalised) attributes; `None` for a User
+    /// with no email.
     fn of_user(user: &Value) -> Result<Option<Self>, ScimStoreError> {
         let emails = user.get("emails").and_then(Value::as_array);
         let primary = emails.and_then(|list| {
@@ -50,18 +65,18 @@ impl Membership {
         let Some(email) = primary.or(user_name.filter(|u| u.contains('@'))) else {
             return Ok(None);
         };
-        let role = match user
+        let own_role = match user
             .get(schemas::BUTTERFLY_USER)
             .and_then(|ext| ext.get("butterflyRole"))
         {
-            None | Some(Value::Null) => Role::ReadOnly,
-            Some(Value::String(name)) => name.parse().map_err(|_| {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.parse().map_err(|_| {
                 rejected(
                     400,
                     ScimType::InvalidValue,
                     &format!("unknown butterflyRole `{name}`"),
                 )
-            })?,
+            })?),
             Some(_) => {
                 return Err(rejected(
                     400,
@@ -78,7 +93,8 @@ impl Membership {
         Ok(Some(Membership {
             email: email.to_owned(),
             display_name,
-            role,
+            own_role,
+            role: own_role.unwrap_or(Role::ReadOnly),
             active: user.get("active").and_then(Value::as_bool).unwrap_or(true),
             external_id: user
                 .get("externalId")
@@ -87,10 +103,30 @@ impl Membership {
         }))
     }
 
+    /// Set the role in effect for membership of `groups` (id, display name).
+    #[must_use]
+    fn in_groups(mut self, groups: &[(String, String)], mapping: &GroupRoles) -> Self {
+        // `Role`'s order puts the most privileged first, so the highest role is the least.
+        self.role = self
+            .own_role
+            .into_iter()
+            .chain(
+                groups
+                    .iter()
+                    .filter_map(|(_, name)| mapping.get(&name.to_lowercase()).copied()),
+            )
+            .min()
+            .unwrap_or(Role::ReadOnly);
+        self
+    }
+
     fn holds_super_admin(&self) -> bool {
         self.active && self.role == Role::SuperAdmin
     }
 }
+
+/// A member's membership before and after one change.
+type Change = (Option<Membership>, Membership);
 
 fn rejected(status: u16, scim_type: ScimType, detail: &str) -> ScimStoreError {
     ScimStoreError::Rejected {
@@ -107,6 +143,17 @@ fn backend(e: StoreError) -> ScimStoreError {
     }
 }
 
+/// The ids in a Group's `members`.
+fn member_ids(group: Option<&Value>) -> BTreeSet<String> {
+    group
+        .and_then(|g| g.get("members"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
 /// A SCIM store whose Users are also the team's members.
 #[derive(Debug, Clone)]
 pub struct MemberLinkedStore<S> {
@@ -120,19 +167,73 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         MemberLinkedStore { inner, members }
     }
 
-    /// Refuse a change that would leave the team without an active super_admin member.
-    async fn keep_a_super_admin(
-        &self,
-        team: TeamId,
-        leaving: &Member,
-    ) -> Result<(), ScimStoreError> {
-        let others = self
+    async fn mapping(&self, team: TeamId) -> Result<GroupRoles, ScimStoreError> {
+        Ok(self
             .members
-            .list_members(team)
+            .group_roles(team)
             .await
             .map_err(backend)?
             .into_iter()
-            .filter(|m| m.id != leaving.id && m.active && m.role == Role::SuperAdmin)
+            .map(|(name, role)| (name.to_lowercase(), role))
+            .collect())
+    }
+
+    /// The membership a stored User stands for, with its current groups.
+    async fn membership_of(
+        &self,
+        team: TeamId,
+        id: &str,
+        mapping: &GroupRoles,
+    ) -> Result<Option<Membership>, ScimStoreError> {
+        let stored = match self.inner.get(team, ResourceType::User, id).await {
+            Ok(stored) => stored,
+            Err(ScimStoreError::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // A stored User whose role no longer parses counts as having none, so it can
+        // still be fixed or deleted.
+        let Some(membership) = Membership::of_user(&stored.resource).ok().flatten() else {
+            return Ok(None);
+        };
+        let groups = self.inner.groups_of_user(team, id).await?;
+        Ok(Some(membership.in_groups(&groups, mapping)))
+    }
+
+    /// Refuse changes that would leave the team without an active super_admin member.
+    async fn keep_a_super_admin(
+        &self,
+        team: TeamId,
+        changes: &[Change],
+    ) -> Result<(), ScimStoreError> {
+        let losing: BTreeSet<String> = changes
+            .iter()
+            .filter(|(before, after)| {
+                before.as_ref().is_some_and(Membership::holds_super_admin)
+                    && !after.holds_super_admin()
+            })
+            .map(|(before, _)| {
+                before
+                    .as_ref()
+                    .map(|b| b.email.to_lowercase())
+                    .unwrap_or_default()
+            })
+            .collect();
+        if losing.is_empty() || changes.iter().any(|(_, after)| after.holds_super_admin()) {
+            return Ok(());
+        }
+        let members = self.members.list_members(team).await.map_err(backend)?;
+        let losing_members = members.iter().filter(|m| {
+            m.active && m.role == Role::SuperAdmin && losing.contains(&m.email.to_lowercase())
+        });
+        if losing_members.count() == 0 {
+            // They were not super_admins as members (e.g. changed outside SCIM).
+            return Ok(());
+        }
+        let others = members
+            .iter()
+            .filter(|m| {
+                m.active && m.role == Role::SuperAdmin && !losing.contains(&m.email.to_lowercase())
+            })
             .count();
         if others == 0 {
             return Err(rejected(
@@ -151,22 +252,21 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         before: Option<&Membership>,
         now: &Membership,
     ) -> Result<(), ScimStoreError> {
-        let existing = match before {
-            Some(b) => self
+        let mut existing = None;
+        for email in before
+            .map(|b| b.email.as_str())
+            .into_iter()
+            .chain([now.email.as_str()])
+        {
+            existing = self
                 .members
-                .member_by_email(team, &b.email)
+                .member_by_email(team, email)
                 .await
-                .map_err(backend)?,
-            None => None,
-        };
-        let existing = match existing {
-            Some(m) => Some(m),
-            None => self
-                .members
-                .member_by_email(team, &now.email)
-                .await
-                .map_err(backend)?,
-        };
+                .map_err(backend)?;
+            if existing.is_some() {
+                break;
+            }
+        }
         let Some(member) = existing else {
             self.members
                 .create_member(
@@ -207,36 +307,106 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         Ok(())
     }
 
-    /// The membership a stored User stands for (a stored User whose role no longer
-    /// parses is treated as having none, so it can still be fixed or deleted).
-    async fn membership_of(
+    /// The role changes a Group write causes: for every User in the Group before or
+    /// after, its membership with the Group's old and new state. `group_id` is `None`
+    /// for a Group being created, `new` is `None` for one being deleted.
+    async fn group_changes(
         &self,
         team: TeamId,
-        id: &str,
-    ) -> Result<Option<Membership>, ScimStoreError> {
-        let stored = self.inner.get(team, ResourceType::User, id).await?;
-        Ok(Membership::of_user(&stored.resource).ok().flatten())
+        group_id: Option<&str>,
+        new: Option<&Value>,
+    ) -> Result<Vec<Change>, ScimStoreError> {
+        let mapping = self.mapping(team).await?;
+        if mapping.is_empty() {
+            return Ok(Vec::new());
+        }
+        let old = match group_id {
+            Some(id) => Some(
+                self.inner
+                    .get(team, ResourceType::Group, id)
+                    .await?
+                    .resource,
+            ),
+            None => None,
+        };
+        let new_name = new
+            .and_then(|g| g.get("displayName"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let new_members = member_ids(new);
+        let mut changes = Vec::new();
+        for uid in member_ids(old.as_ref()).union(&new_members) {
+            let Ok(user) = self.inner.get(team, ResourceType::User, uid).await else {
+                continue; // a nested Group, or a member that no longer exists
+            };
+            let Some(membership) = Membership::of_user(&user.resource).ok().flatten() else {
+                continue;
+            };
+            let mut groups = self.inner.groups_of_user(team, uid).await?;
+            let before = membership.clone().in_groups(&groups, &mapping);
+            groups.retain(|(gid, _)| Some(gid.as_str()) != group_id);
+            if new_members.contains(uid) {
+                groups.push((group_id.unwrap_or_default().to_owned(), new_name.to_owned()));
+            }
+            let after = membership.in_groups(&groups, &mapping);
+            if before.role != after.role {
+                changes.push((Some(before), after));
+            }
+        }
+        Ok(changes)
     }
 
-    async fn guard_change(
-        &self,
-        team: TeamId,
-        before: &Membership,
-        after: Option<&Membership>,
-    ) -> Result<(), ScimStoreError> {
-        let loses = before.holds_super_admin() && !after.is_some_and(Membership::holds_super_admin);
-        if loses
-            && let Some(member) = self
-                .members
-                .member_by_email(team, &before.email)
-                .await
-                .map_err(backend)?
-            && member.active
-            && member.role == Role::SuperAdmin
-        {
-            self.keep_a_super_admin(team, &member).await?;
+    async fn apply(&self, team: TeamId, changes: &[Change]) -> Result<(), ScimStoreError> {
+        for (before, after) in changes {
+            self.sync(team, before.as_ref(), after).await?;
         }
         Ok(())
+    }
+
+    /// Bring every member's role in line with the current group-push mapping (after it
+    /// changed). Refused, changing nothing, if it would leave no super_admin.
+    pub async fn recompute_roles(&self, team: TeamId) -> Result<usize, ScimStoreError> {
+        let mapping = self.mapping(team).await?;
+        let mut changes = Vec::new();
+        let mut start_index = 1;
+        loop {
+            let query = ListQuery {
+                filter: None,
+                sort_by: None,
+                descending: false,
+                start_index,
+                count: 500,
+            };
+            let (total, page) = self.inner.query(team, ResourceType::User, &query).await?;
+            for user in &page {
+                let Some(membership) = Membership::of_user(&user.resource).ok().flatten() else {
+                    continue;
+                };
+                let Some(member) = self
+                    .members
+                    .member_by_email(team, &membership.email)
+                    .await
+                    .map_err(backend)?
+                else {
+                    continue;
+                };
+                let groups = self.inner.groups_of_user(team, &user.meta.id).await?;
+                let after = membership.in_groups(&groups, &mapping);
+                if member.role != after.role {
+                    let mut before = after.clone();
+                    before.role = member.role;
+                    before.active = member.active;
+                    changes.push((Some(before), after));
+                }
+            }
+            start_index += page.len();
+            if page.is_empty() || start_index > total {
+                break;
+            }
+        }
+        self.keep_a_super_admin(team, &changes).await?;
+        self.apply(team, &changes).await?;
+        Ok(changes.len())
     }
 }
 
@@ -247,8 +417,12 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         resource_type: ResourceType,
         attributes: Value,
     ) -> Result<StoredResource, ScimStoreError> {
-        if resource_type != ResourceType::User {
-            return self.inner.create(team, resource_type, attributes).await;
+        if resource_type == ResourceType::Group {
+            let changes = self.group_changes(team, None, Some(&attributes)).await?;
+            self.keep_a_super_admin(team, &changes).await?;
+            let created = self.inner.create(team, resource_type, attributes).await?;
+            self.apply(team, &changes).await?;
+            return Ok(created);
         }
         let Some(membership) = Membership::of_user(&attributes)? else {
             return self.inner.create(team, resource_type, attributes).await;
@@ -282,16 +456,26 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         attributes: Value,
         expected_version: Option<&str>,
     ) -> Result<StoredResource, ScimStoreError> {
-        if resource_type != ResourceType::User {
-            return self
+        if resource_type == ResourceType::Group {
+            let changes = self
+                .group_changes(team, Some(id), Some(&attributes))
+                .await?;
+            self.keep_a_super_admin(team, &changes).await?;
+            let replaced = self
                 .inner
                 .replace(team, resource_type, id, attributes, expected_version)
-                .await;
+                .await?;
+            self.apply(team, &changes).await?;
+            return Ok(replaced);
         }
-        let before = self.membership_of(team, id).await?;
-        let after = Membership::of_user(&attributes)?;
-        if let Some(before) = &before {
-            self.guard_change(team, before, after.as_ref()).await?;
+        let mapping = self.mapping(team).await?;
+        let before = self.membership_of(team, id, &mapping).await?;
+        let groups = self.inner.groups_of_user(team, id).await?;
+        let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
+        // A User that lost its email keeps its member, unchanged (`after` is `None`).
+        if let Some(after) = &after {
+            self.keep_a_super_admin(team, &[(before.clone(), after.clone())])
+                .await?;
         }
         let replaced = self
             .inner
@@ -309,12 +493,19 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         resource_type: ResourceType,
         id: &str,
     ) -> Result<(), ScimStoreError> {
-        if resource_type != ResourceType::User {
-            return self.inner.delete(team, resource_type, id).await;
+        if resource_type == ResourceType::Group {
+            let changes = self.group_changes(team, Some(id), None).await?;
+            self.keep_a_super_admin(team, &changes).await?;
+            self.inner.delete(team, resource_type, id).await?;
+            return self.apply(team, &changes).await;
         }
-        let before = self.membership_of(team, id).await?;
+        let mapping = self.mapping(team).await?;
+        let before = self.membership_of(team, id, &mapping).await?;
         if let Some(before) = &before {
-            self.guard_change(team, before, None).await?;
+            let mut gone = before.clone();
+            gone.active = false;
+            self.keep_a_super_admin(team, &[(Some(before.clone()), gone)])
+                .await?;
         }
         self.inner.delete(team, resource_type, id).await?;
         if let Some(before) = before

@@ -442,3 +442,175 @@ async fn a_user_without_an_email_is_kept_but_grants_no_membership() {
             .is_some()
     );
 }
+
+async fn add_to_group(s: &Scim, group: &str, user: &str) -> (StatusCode, Value) {
+    let patch = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]});
+    s.call(
+        Method::PATCH,
+        &format!("/Groups/{group}"),
+        &s.token,
+        Some(patch),
+    )
+    .await
+}
+
+async fn role_of(s: &Scim, email: &str) -> Role {
+    s.state
+        .store
+        .member_by_email(s.team, email)
+        .await
+        .unwrap()
+        .unwrap()
+        .role
+}
+
+#[tokio::test]
+async fn group_push_grants_the_highest_mapped_role_and_removal_demotes() {
+    use butterfly_core::store::GroupRoleStore;
+    let s = scim().await;
+    // A human super_admin exists before provisioning, as in a real team.
+    s.state
+        .store
+        .create_member(
+            s.team,
+            butterfly_core::store::NewMember {
+                email: "owner@example.com".into(),
+                display_name: None,
+                role: Role::SuperAdmin,
+                active: true,
+                external_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    s.state
+        .store
+        .set_group_roles(
+            s.team,
+            [
+                ("Butterfly Admins".to_owned(), Role::Admin),
+                ("Butterfly Auditors".to_owned(), Role::Auditor),
+            ]
+            .into(),
+        )
+        .await
+        .unwrap();
+    let user = s.create_user("gus@example.com", None).await;
+    let uid = user["id"].as_str().unwrap();
+    assert_eq!(role_of(&s, "gus@example.com").await, Role::ReadOnly);
+
+    // Okta group push: create the group (names compare case-insensitively), then add members.
+    let (status, auditors) = s.call(Method::POST, "/Groups", &s.token, Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "butterfly auditors", "members": [{"value": uid}]}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{auditors}");
+    assert_eq!(role_of(&s, "gus@example.com").await, Role::Auditor);
+    let (_, admins) = s.call(Method::POST, "/Groups", &s.token, Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Butterfly Admins"}))).await;
+    let admins_id = admins["id"].as_str().unwrap();
+    assert_eq!(add_to_group(&s, admins_id, uid).await.0, StatusCode::OK);
+    assert_eq!(
+        role_of(&s, "gus@example.com").await,
+        Role::Admin,
+        "the highest role wins"
+    );
+
+    // Removal from the admins group demotes to what remains.
+    let remove = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": format!("members[value eq \"{uid}\"]")}]});
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{admins_id}"),
+            &s.token,
+            Some(remove),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(role_of(&s, "gus@example.com").await, Role::Auditor);
+    // Deleting the auditors group leaves the User's own role (none: read_only).
+    let auditors_id = auditors["id"].as_str().unwrap();
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            &format!("/Groups/{auditors_id}"),
+            &s.token,
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(role_of(&s, "gus@example.com").await, Role::ReadOnly);
+    // An unmapped group changes nothing.
+    let (status, _) = s.call(Method::POST, "/Groups", &s.token, Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Everyone", "members": [{"value": uid}]}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(role_of(&s, "gus@example.com").await, Role::ReadOnly);
+}
+
+#[tokio::test]
+async fn changing_the_mapping_applies_at_once_and_cannot_strand_the_team() {
+    let s = scim().await;
+    let (_, key) = s
+        .state
+        .store
+        .create_api_key(s.team, "admin", Role::SuperAdmin, None)
+        .await
+        .unwrap();
+    let api = |method: Method, body: Option<Value>| {
+        let req = Request::builder()
+            .method(method)
+            .uri("/api/v1/scim/group-roles")
+            .header("authorization", format!("Bearer {}", key.secret()))
+            .header("content-type", "application/json")
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let router = s.router.clone();
+        async move {
+            let res = router.oneshot(req).await.unwrap();
+            let status = res.status();
+            let bytes = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let user = s.create_user("hal@example.com", None).await;
+    let uid = user["id"].as_str().unwrap();
+    let (status, _) = s.call(Method::POST, "/Groups", &s.token, Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Owners", "members": [{"value": uid}]}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(role_of(&s, "hal@example.com").await, Role::ReadOnly);
+
+    let (status, body) = api(Method::PUT, Some(json!({"Owners": "super_admin"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["members_changed"], 1);
+    assert_eq!(role_of(&s, "hal@example.com").await, Role::SuperAdmin);
+    let (_, shown) = api(Method::GET, None).await;
+    assert_eq!(shown, json!({"Owners": "super_admin"}));
+
+    // Hal is now the only super_admin member: a mapping that would demote him is
+    // refused and the old mapping stays.
+    let (status, body) = api(Method::PUT, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(role_of(&s, "hal@example.com").await, Role::SuperAdmin);
+    assert_eq!(
+        api(Method::GET, None).await.1,
+        json!({"Owners": "super_admin"})
+    );
+    // So is removing him from the group.
+    let gid = s.call(Method::GET, "/Groups", &s.token, None).await.1["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let remove = json!({"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]});
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            &format!("/Groups/{gid}"),
+            &s.token,
+            Some(remove),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["scimType"], "mutability");
+    // A bad role name is a 4xx, not a change.
+    let (status, _) = api(Method::PUT, Some(json!({"Owners": "owner"}))).await;
+    assert!(status.is_client_error());
+}

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod health;
 pub mod members;
+pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
 pub mod team;
@@ -80,6 +81,18 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/scim-tokens",
             Requires(P::ConfigureSsoScim),
             scim_tokens::create,
+        )
+        .route(
+            GET,
+            "/scim/group-roles",
+            Requires(P::ConfigureSsoScim),
+            scim_config::show,
+        )
+        .route(
+            PUT,
+            "/scim/group-roles",
+            Requires(P::ConfigureSsoScim),
+            scim_config::put,
         )
         .route(GET, "/sso", Requires(P::ConfigureSsoScim), sso_config::show)
         .route(PUT, "/sso", Requires(P::ConfigureSsoScim), sso_config::put)
