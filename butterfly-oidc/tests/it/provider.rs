@@ -4,9 +4,6 @@
 //! claims; then RP-initiated logout at the provider -> back-channel logout POST to our
 //! axum route -> validated logout request naming the session.
 
-use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,85 +12,16 @@ use butterfly_oidc::{
     AuthorizeOptions, Callback, ClientId, ClientSecret, EndSessionsError, Issuer, LogoutHandler,
     LogoutRequest, LogoutTokenValidator, OidcClient, RelyingPartyConfig,
 };
+use butterfly_test_oidc_provider::{
+    ClientRegistration, TestProvider, USER_EMAIL, USER_PASSWORD, html_attribute, interaction_uid,
+    location,
+};
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use url::Url;
 
 const CLIENT: &str = "butterfly-test";
 const SECRET: &str = "butterfly-test-secret-0123456789abcdef";
-const HOW_TO_INSTALL: &str = "run scripts/test, or npm ci in tests-support/oidc-provider";
-
-fn provider_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests-support/oidc-provider")
-}
-
-/// The provider process, killed when dropped.
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_provider(redirect_uri: &str, backchannel_uri: &str, post_logout_uri: &str) -> Provider {
-    let dir = provider_dir();
-    assert!(
-        Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success()),
-        "node is not installed: {HOW_TO_INSTALL}"
-    );
-    assert!(
-        dir.join("node_modules/oidc-provider").is_dir(),
-        "{} has no node_modules/oidc-provider: {HOW_TO_INSTALL}",
-        dir.display()
-    );
-    let mut child = Command::new("node")
-        .current_dir(&dir)
-        .args([
-            "provider.mjs",
-            "--port",
-            "0",
-            "--client-id",
-            CLIENT,
-            "--client-secret",
-            SECRET,
-            "--redirect-uri",
-            redirect_uri,
-            "--backchannel-logout-uri",
-            backchannel_uri,
-            "--post-logout-redirect-uri",
-            post_logout_uri,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("node provider.mjs did not start");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("issuer=") {
-                let _ = tx.send(issuer.to_owned());
-            }
-        }
-    });
-    let mut provider = Provider {
-        child,
-        issuer: String::new(),
-    };
-    provider.issuer = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the provider did not print its issuer within 30 s (see its stderr above)");
-    provider
-}
 
 /// Ends sessions by sending the request to the test.
 struct Sessions {
@@ -112,36 +40,6 @@ impl LogoutHandler for Sessions {
     }
 }
 
-/// GET or POST without following redirects; the `Location`, resolved, if any.
-async fn location(response: reqwest::Response) -> Url {
-    let status = response.status();
-    let base = response.url().clone();
-    let Some(location) = response.headers().get("location").cloned() else {
-        let body = response.text().await.unwrap_or_default();
-        panic!("expected a redirect from {base}, got {status}: {body}");
-    };
-    assert!(status.is_redirection(), "{status} from {base}");
-    base.join(location.to_str().unwrap()).unwrap()
-}
-
-fn interaction_uid(url: &Url) -> String {
-    let path = url.path();
-    path.strip_prefix("/interaction/")
-        .unwrap_or_else(|| panic!("expected an interaction URL, got {url}"))
-        .to_owned()
-}
-
-/// The value of `attribute="..."` in an HTML snippet.
-fn attribute(html: &str, attribute: &str) -> String {
-    let needle = format!("{attribute}=\"");
-    let start = html
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {attribute} in {html}"))
-        + needle.len();
-    let end = start + html[start..].find('"').unwrap();
-    html[start..end].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_and_back_channel_logout_against_a_real_provider() {
     tokio::time::timeout(Duration::from_secs(90), flow())
@@ -157,7 +55,13 @@ async fn flow() {
     let redirect_uri = format!("{rp}/callback");
     let backchannel_uri = format!("{rp}/logout/backchannel");
     let post_logout_uri = format!("{rp}/signed-out");
-    let provider = start_provider(&redirect_uri, &backchannel_uri, &post_logout_uri);
+    let provider = TestProvider::start(ClientRegistration {
+        client_id: CLIENT,
+        client_secret: SECRET,
+        redirect_uri: &redirect_uri,
+        backchannel_logout_uri: &backchannel_uri,
+        post_logout_redirect_uri: &post_logout_uri,
+    });
 
     let config = RelyingPartyConfig::new(
         Issuer::new(provider.issuer.clone()).unwrap(),
@@ -210,7 +114,7 @@ async fn flow() {
 
     // 2. Login interaction.
     let login_url = location(browser.get(authorize).send().await.unwrap()).await;
-    let uid = interaction_uid(&login_url);
+    let uid = interaction_uid(&login_url).expect("a login interaction");
     let details: serde_json::Value = browser
         .get(login_url.clone())
         .send()
@@ -231,10 +135,7 @@ async fn flow() {
     let resume = location(
         browser
             .post(format!("{}/interaction/{uid}/login", provider.issuer))
-            .form(&[
-                ("email", "jane@example.com"),
-                ("password", "correct horse battery staple"),
-            ])
+            .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)])
             .send()
             .await
             .unwrap(),
@@ -243,7 +144,7 @@ async fn flow() {
 
     // 3. Consent interaction.
     let consent_url = location(browser.get(resume).send().await.unwrap()).await;
-    let uid = interaction_uid(&consent_url);
+    let uid = interaction_uid(&consent_url).expect("a consent interaction");
     let details: serde_json::Value = browser
         .get(consent_url)
         .send()
@@ -296,9 +197,9 @@ async fn flow() {
     let form = page.text().await.unwrap();
     let action = Url::parse(&provider.issuer)
         .unwrap()
-        .join(&attribute(&form, "action"))
+        .join(&html_attribute(&form, "action"))
         .unwrap();
-    let xsrf = attribute(&form, "value");
+    let xsrf = html_attribute(&form, "value");
     let signed_out = location(
         browser
             .post(action)

@@ -6,13 +6,12 @@
 // Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use butterfly_server::app::{bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
+use butterfly_test_oidc_provider::{
+    ClientRegistration, TestProvider, USER_EMAIL, USER_PASSWORD, html_attribute, interaction_uid,
+    location,
+};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
@@ -20,75 +19,14 @@ use url::Url;
 
 const CLIENT: &str = "butterfly-server-test";
 const SECRET: &str = "butterfly-server-test-secret-0123456789";
-const HOW_TO_INSTALL: &str = "run scripts/test, or npm ci in tests-support/oidc-provider";
-
-struct Provider {
-    child: Child,
-    issuer: String,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_provider(server: &str) -> Provider {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests-support/oidc-provider");
-    assert!(
-        dir.join("node_modules/oidc-provider").is_dir(),
-        "{}: {HOW_TO_INSTALL}",
-        dir.display()
-    );
-    let mut child = Command::new("node")
-        .current_dir(&dir)
-        .args([
-            "provider.mjs",
-            "--port",
-            "0",
-            "--client-id",
-            CLIENT,
-            "--client-secret",
-            SECRET,
-        ])
-        .args(["--redirect-uri", &format!("{server}/auth/sso/callback")])
-        .args([
-            "--backchannel-logout-uri",
-            &format!("{server}/auth/sso/backchannel-logout"),
-        ])
-        .args(["--post-logout-redirect-uri", &format!("{server}/")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run node: {e}: {HOW_TO_INSTALL}"));
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(issuer) = line.strip_prefix("issuer=") {
-                let _ = tx.send(issuer.to_owned());
-            }
-        }
-    });
-    let issuer = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("provider did not start");
-    Provider { child, issuer }
-}
-
-/// The resolved `Location` of a redirect.
-async fn location(response: reqwest::Response) -> Url {
-    let status = response.status();
-    let base = response.url().clone();
-    let Some(location) = response.headers().get("location").cloned() else {
-        panic!(
-            "expected a redirect from {base}, got {status}: {}",
-            response.text().await.unwrap_or_default()
-        );
-    };
-    assert!(status.is_redirection(), "{status} from {base}");
-    base.join(location.to_str().unwrap()).unwrap()
+fn start_provider(server: &str) -> TestProvider {
+    TestProvider::start(ClientRegistration {
+        client_id: CLIENT,
+        client_secret: SECRET,
+        redirect_uri: &format!("{server}/auth/sso/callback"),
+        backchannel_logout_uri: &format!("{server}/auth/sso/backchannel-logout"),
+        post_logout_redirect_uri: &format!("{server}/"),
+    })
 }
 
 /// From the provider's authorize URL to our callback URL: log in as Jane and consent
@@ -104,7 +42,7 @@ async fn sign_in_at_provider(
         if next.as_str().starts_with(server) {
             return next;
         }
-        let Some(uid) = next.path().strip_prefix("/interaction/").map(str::to_owned) else {
+        let Some(uid) = interaction_uid(&next) else {
             next = location(browser.get(next).send().await.unwrap()).await;
             continue;
         };
@@ -119,10 +57,7 @@ async fn sign_in_at_provider(
         let resume = match details["prompt"].as_str() {
             Some("login") => browser
                 .post(format!("{issuer}/interaction/{uid}/login"))
-                .form(&[
-                    ("email", "jane@example.com"),
-                    ("password", "correct horse battery staple"),
-                ]),
+                .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)]),
             Some("consent") => browser.post(format!("{issuer}/interaction/{uid}/confirm")),
             other => panic!("unexpected prompt {other:?}: {details}"),
         };
@@ -130,15 +65,6 @@ async fn sign_in_at_provider(
         next = location(browser.get(resume).send().await.unwrap()).await;
     }
     panic!("the provider never sent us back");
-}
-
-fn attribute(html: &str, name: &str) -> String {
-    let needle = format!("{name}=\"");
-    let start = html
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + needle.len();
-    html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,9 +216,9 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
     let form = page.text().await.unwrap();
     let action = Url::parse(&issuer)
         .unwrap()
-        .join(&attribute(&form, "action"))
+        .join(&html_attribute(&form, "action"))
         .unwrap();
-    let xsrf = attribute(&form, "value");
+    let xsrf = html_attribute(&form, "value");
     let ended = browser
         .post(action)
         .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
