@@ -9,7 +9,7 @@ use butterfly_core::Role;
 use butterfly_core::store::{ApiKey, ApiKeyStore};
 use serde::{Deserialize, Serialize};
 
-use super::parse_id;
+use super::{label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -48,12 +48,7 @@ pub async fn create(
     body: Result<Json<CreateApiKey>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let Json(body) = body?;
-    let name = body.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 200 characters".into(),
-        ));
-    }
+    let name = label(&body.name)?;
     let (api_key, secret) = state
         .store
         .create_api_key(caller.team_id, name, body.role, None)
@@ -73,13 +68,11 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .store
-        .revoke_api_key(caller.team_id, parse_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("api key"))
-    }
+    no_content_or_not_found(
+        state
+            .store
+            .revoke_api_key(caller.team_id, parse_id(&id)?)
+            .await?,
+        "api key",
+    )
 }

@@ -116,6 +116,29 @@ pub fn api(state: AppState) -> ApiRoutes {
         )
 }
 
+/// A human label for a key or token: trimmed, 1 to 200 characters.
+pub(crate) fn label(raw: &str) -> Result<&str, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::BadRequest(
+            "name must be 1 to 200 characters".into(),
+        ));
+    }
+    Ok(name)
+}
+
+/// 204 when a delete or revoke found its target, 404 naming `what` when it did not.
+pub(crate) fn no_content_or_not_found(
+    found: bool,
+    what: &'static str,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if found {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(what))
+    }
+}
+
 /// Parse an id from the path, with a JSON error rather than axum's plain-text one.
 pub(crate) fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::BadRequest(format!("`{raw}` is not a valid id")))

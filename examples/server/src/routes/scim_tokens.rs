@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use butterfly_core::store::{ScimToken, ScimTokenStore};
 use serde::{Deserialize, Serialize};
 
-use super::parse_id;
+use super::{label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -46,12 +46,7 @@ pub async fn create(
     body: Result<Json<CreateScimToken>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedScimToken>), ApiError> {
     let Json(body) = body?;
-    let name = body.name.as_deref().map_or("scim", str::trim);
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::BadRequest(
-            "name must be 1 to 200 characters".into(),
-        ));
-    }
+    let name = label(body.name.as_deref().unwrap_or("scim"))?;
     let (scim_token, secret) = state.store.create_scim_token(caller.team_id, name).await?;
     Ok((
         StatusCode::CREATED,
@@ -68,13 +63,11 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if state
-        .store
-        .revoke_scim_token(caller.team_id, parse_id(&id)?)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("scim token"))
-    }
+    no_content_or_not_found(
+        state
+            .store
+            .revoke_scim_token(caller.team_id, parse_id(&id)?)
+            .await?,
+        "scim token",
+    )
 }
