@@ -76,6 +76,15 @@ impl Org {
         counts
     }
 
+    /// The paths at which `kind` is listed (a nested kind has one per parent), leaving
+    /// out those that answer 404 (optional sub-resources that are not set up).
+    pub fn listing_paths<'a>(&'a self, kind: &'a str) -> Vec<&'a str> {
+        self.listings_of(kind)
+            .filter(|(_, l)| l.present)
+            .map(|(path, _)| path)
+            .collect()
+    }
+
     /// Every listing of `kind` with its path, for tests and the lower bound.
     pub(crate) fn listings_of<'a>(
         &'a self,
@@ -127,10 +136,10 @@ impl Org {
         if !matches!(kind.shape, ListShape::Object) && !matches!(kind.id, IdRule::Member { .. }) {
             for item in &items {
                 if !item.id.is_empty() {
-                    self.objects.insert(
-                        format!("{path}/{}", item.id),
-                        (kind, Arc::clone(&item.body)),
-                    );
+                    // A richer detail view recorded first wins over the list entry.
+                    self.objects
+                        .entry(format!("{path}/{}", item.id))
+                        .or_insert_with(|| (kind, Arc::clone(&item.body)));
                 }
             }
         }

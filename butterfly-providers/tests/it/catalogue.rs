@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The Okta catalogue against Okta's own OpenAPI spec (`shared/reference/okta-management-api.yaml`,
 //! next to the clone): every list path, scope, pagination parameter and policy type must be
 //! in the spec, so a typo or a renamed endpoint fails here rather than in a customer's org.
@@ -300,7 +299,7 @@ fn the_kinds_table_is_up_to_date() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/OKTA_KINDS.md");
     let expected = format!(
         "# Okta resource kinds\n\nGenerated from `butterfly_providers::okta::kinds` by \
-         `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test okta_catalogue`.\n\n{}",
+         `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test it`.\n\n{}",
         kinds::markdown_table()
     );
     if std::env::var_os("BUTTERFLY_BLESS").is_some() {
@@ -309,6 +308,6 @@ fn the_kinds_table_is_up_to_date() {
     let actual = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         actual == expected,
-        "{path} is stale: run `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test okta_catalogue`"
+        "{path} is stale: run `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test it`"
     );
 }

@@ -1,0 +1,7 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Integration tests, in one binary: the Okta catalogue against the OpenAPI spec, and the
+//! simulator over real HTTP.
+
+mod catalogue;
+#[cfg(feature = "simulator")]
+mod simulator;
