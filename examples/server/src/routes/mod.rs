@@ -8,6 +8,7 @@ pub mod scim_tokens;
 pub mod sso_config;
 pub mod team;
 
+use axum::http::StatusCode;
 use axum::routing::MethodFilter;
 use butterfly_core::Permission as P;
 use uuid::Uuid;
@@ -131,9 +132,9 @@ pub(crate) fn label(raw: &str) -> Result<&str, ApiError> {
 pub(crate) fn no_content_or_not_found(
     found: bool,
     what: &'static str,
-) -> Result<axum::http::StatusCode, ApiError> {
+) -> Result<StatusCode, ApiError> {
     if found {
-        Ok(axum::http::StatusCode::NO_CONTENT)
+        Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(what))
     }
