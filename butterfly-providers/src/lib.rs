@@ -8,7 +8,10 @@
 //!
 //! Today it names the providers Butterfly knows and holds the Okta groundwork in
 //! [`okta`]: the catalogue of resource kinds a backup covers ([`okta::kinds`]), Okta's
-//! rate-limit buckets, Link-header pagination, secret stripping and error bodies.
+//! rate-limit buckets, Link-header pagination, secret stripping and error bodies. With
+//! the `simulator` feature, `simulator` serves a generated org over HTTP the way Okta
+//! does (token endpoint, scopes, pagination, rate limits, faults), and the
+//! `butterfly-okta-sim` binary runs it from the command line.
 //!
 //! # Example
 //!
