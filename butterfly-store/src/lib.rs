@@ -60,6 +60,7 @@
 #![deny(missing_docs)]
 
 pub mod objects;
+pub mod scim;
 pub mod sql;
 
 pub use objects::{MasterKey, ObjectError, ObjectRepository};

@@ -4,14 +4,18 @@
 //!   SQLite (a fresh file per test) and on PostgreSQL (a fresh database per test, on the
 //!   server named by `BUTTERFLY_TEST_DATABASE_URL`).
 //! - `objects`: the encrypted object repository on a local directory.
+//! - `filter_sql`: SCIM filters compiled to SQL, checked against the in-memory evaluator
+//!   on both databases, over a scratch table (`probe`).
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
 // throughout: a failed expectation here should panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod filter_sql;
 mod harness;
 mod objects;
+mod probe;
 mod store;
 
 /// Run each named suite function on SQLite and on PostgreSQL.
@@ -54,4 +58,39 @@ on_every_backend!(
     fresh_database_has_every_table_empty,
     sso_connections_route_domains_to_one_team,
     group_roles_are_replaced_whole_per_team,
+);
+
+/// Run each named function of suite `$suite` on SQLite and on PostgreSQL, as
+/// `$wrapper::sqlite::name` and `$wrapper::postgres::name`.
+macro_rules! suite_on_every_backend {
+    ($wrapper:ident => $suite:ident: $($name:ident),* $(,)?) => {
+        mod $wrapper {
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        crate::harness::on_sqlite(|s| async move { crate::$suite::$name(&s).await })
+                            .await;
+                    }
+                )*
+            }
+
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        crate::harness::on_postgres(|s| async move { crate::$suite::$name(&s).await })
+                            .await;
+                    }
+                )*
+            }
+        }
+    };
+}
+
+suite_on_every_backend!(scim_filter => filter_sql:
+    every_construct_matches_the_evaluator,
+    custom_rules_are_honoured,
+    deep_and_long_filters_run,
+    awkward_values_are_bound_safely,
 );
