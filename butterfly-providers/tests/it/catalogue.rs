@@ -1,5 +1,5 @@
-//! The Okta catalogue against Okta's own OpenAPI spec (`shared/reference/okta-management-api.yaml`,
-//! next to the clone): every list path, scope, pagination parameter and policy type must be
+//! The Okta catalogue against Okta's own OpenAPI spec (vendored, unmodified, as
+//! `tests/fixtures/okta-management-api.yaml`): every list path, scope, pagination parameter and policy type must be
 //! in the spec, so a typo or a renamed endpoint fails here rather than in a customer's org.
 //!
 //! The spec is 3.4 MB of YAML; rather than pull a YAML parser into the build for one test,
@@ -12,7 +12,7 @@ use butterfly_providers::okta::kinds::{self, POLICY_TYPES};
 
 const SPEC_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/okta-management-api.yaml"
+    "/tests/fixtures/okta-management-api.yaml"
 );
 
 /// What the test needs from one `get` operation.
@@ -48,8 +48,7 @@ fn key_at(line: &str, level: usize) -> Option<&str> {
 fn load_spec() -> Spec {
     let text = std::fs::read_to_string(SPEC_PATH).unwrap_or_else(|e| {
         panic!(
-            "the Okta OpenAPI spec is missing at {SPEC_PATH} ({e}); CI checks the catalogue \
-             against it, so keep `shared/` beside the clone"
+            "the Okta OpenAPI spec is missing at {SPEC_PATH} ({e}); it is committed with the tests"
         )
     });
     let lines: Vec<&str> = text.lines().collect();
