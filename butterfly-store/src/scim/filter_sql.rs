@@ -87,10 +87,12 @@ pub enum FilterSqlError {
 
 /// An attribute kept in its own, indexed column beside the JSON body.
 ///
-/// A comparison that can be answered from the column is, and falls back to the JSON
-/// body for rows where the column is NULL, so the column need not cover every resource;
-/// but where it is not NULL it must hold exactly what [`value_of`](Self::value_of)
-/// computes from that row's body.
+/// A comparison on the attribute, with its path spelled as the schema spells it
+/// (`userName`, `meta.created`; a client's `USERNAME` is answered from the body), is
+/// answered from the column where the semantics allow, and from the JSON body for rows
+/// where the column is NULL, so the column need not cover every resource; but where it is
+/// not NULL it must hold exactly what [`value_of`](Self::value_of) computes from that
+/// row's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IndexedAttribute {
@@ -832,23 +834,16 @@ impl Compiler<'_> {
         let CompValue::String(wanted) = value else {
             return Ok(false);
         };
-        let name = path.name.as_str();
-        let attribute = match path.sub.as_deref() {
-            None if name.eq_ignore_ascii_case("id") => IndexedAttribute::Id,
-            None if name.eq_ignore_ascii_case("externalId") => IndexedAttribute::ExternalId,
-            None if name.eq_ignore_ascii_case("userName") => IndexedAttribute::UserNameLower,
-            None if name.eq_ignore_ascii_case("displayName") => IndexedAttribute::DisplayNameLower,
-            Some(sub)
-                if name.eq_ignore_ascii_case("meta") && sub.eq_ignore_ascii_case("created") =>
-            {
-                IndexedAttribute::CreatedMillis
-            }
-            Some(sub)
-                if name.eq_ignore_ascii_case("meta")
-                    && sub.eq_ignore_ascii_case("lastModified") =>
-            {
-                IndexedAttribute::LastModifiedMillis
-            }
+        // Only the schema's own spelling: the evaluator resolves a name to the member
+        // spelled exactly like it first, so `USERNAME` finds a `USERNAME` member before
+        // `userName`, which is all the column knows about.
+        let attribute = match (path.name.as_str(), path.sub.as_deref()) {
+            ("id", None) => IndexedAttribute::Id,
+            ("externalId", None) => IndexedAttribute::ExternalId,
+            ("userName", None) => IndexedAttribute::UserNameLower,
+            ("displayName", None) => IndexedAttribute::DisplayNameLower,
+            ("meta", Some("created")) => IndexedAttribute::CreatedMillis,
+            ("meta", Some("lastModified")) => IndexedAttribute::LastModifiedMillis,
             _ => return Ok(false),
         };
         let Some(column) = self.columns.column(attribute) else {

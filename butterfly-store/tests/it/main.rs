@@ -5,13 +5,15 @@
 //!   server named by `BUTTERFLY_TEST_DATABASE_URL`).
 //! - `objects`: the encrypted object repository on a local directory.
 //! - `filter_sql`: SCIM filters compiled to SQL, checked against the in-memory evaluator
-//!   on both databases, over a scratch table (`probe`).
+//!   on both databases, over a scratch table (`probe`); `filter_props` does the same
+//!   with random resources and filters.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
 // throughout: a failed expectation here should panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod filter_props;
 mod filter_sql;
 mod harness;
 mod objects;
@@ -93,4 +95,8 @@ suite_on_every_backend!(scim_filter => filter_sql:
     custom_rules_are_honoured,
     deep_and_long_filters_run,
     awkward_values_are_bound_safely,
+);
+
+suite_on_every_backend!(scim_filter_differential => filter_props:
+    random_filters_match_the_evaluator,
 );
