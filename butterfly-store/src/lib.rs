@@ -61,6 +61,7 @@
 
 pub mod objects;
 pub mod scim;
+pub mod snapshots;
 pub mod sql;
 
 pub use objects::{MasterKey, ObjectError, ObjectRepository};

@@ -9,8 +9,12 @@
 //! - [`pagination`]: following `Link: <...>; rel="next"`.
 //! - [`secrets`]: stripping secrets and `_links` before storage.
 //! - [`OktaErrorBody`]: the error object every Okta API returns.
+//! - `fetcher` (feature `fetcher`, on by default): the backup fetcher, the one part here
+//!   that does I/O.
 
 pub mod error;
+#[cfg(feature = "fetcher")]
+pub mod fetcher;
 pub mod kinds;
 pub mod pagination;
 mod rate_limit;

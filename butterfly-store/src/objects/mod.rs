@@ -23,6 +23,7 @@
 
 mod envelope;
 mod key;
+pub mod pack;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -421,6 +422,30 @@ impl ObjectRepository {
         envelope::open(team, &self.master.team_key(team), path.as_ref(), &stored)
             .map_err(|e| ObjectError::from_open(path, team, e))
     }
+}
+
+/// Seal `plaintext` for `team` under `address` (for files outside the object layout,
+/// such as snapshot manifests in a local repository).
+pub(crate) fn seal_bytes(
+    team: TeamId,
+    key: &TeamKey,
+    address: &str,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, String> {
+    envelope::seal(team, key, address, plaintext).map_err(|e| match e {
+        SealError::Compress(e) => format!("cannot compress: {e}"),
+        SealError::Encrypt => "cannot encrypt".to_owned(),
+    })
+}
+
+/// Open what [`seal_bytes`] sealed, saying precisely what is wrong if it does not open.
+pub(crate) fn open_sealed_bytes(
+    team: TeamId,
+    key: &TeamKey,
+    address: &str,
+    sealed: &[u8],
+) -> Result<Vec<u8>, String> {
+    envelope::open(team, key, address, sealed).map_err(|e| pack::describe_open_error(&e))
 }
 
 /// The directory a `file://` URL names.

@@ -315,6 +315,12 @@ pub fn backup_scopes() -> BTreeSet<&'static str> {
     all().flat_map(|k| k.read_scopes.iter().copied()).collect()
 }
 
+/// A path template (a list or detail path) with its `{placeholders}` filled in from
+/// `params` (values are percent-encoded), or `None` when a placeholder has no value.
+pub fn fill_path(template: &str, params: &BTreeMap<String, String>) -> Option<String> {
+    fill(template, params)
+}
+
 /// A Markdown table of the catalogue (kind, endpoint, scope), one section per family,
 /// for the README.
 pub fn markdown_table() -> String {

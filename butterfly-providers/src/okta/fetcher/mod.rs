@@ -1,0 +1,940 @@
+//! The backup fetcher: every catalogue kind of an org, over HTTP, within its rate limits.
+//!
+//! [`OktaFetcher::run`] signs in as a service app (`private_key_jwt`), then walks the
+//! [catalogue](super::kinds): every top-level kind at once, and each nested kind as soon
+//! as its parent is listed, with up to [`FetchOptions::concurrency`] parents listed at
+//! once. It emits what it finds as [`FetchEvent`]s on a channel and stores nothing itself:
+//! the caller decides where resources go (`butterfly-store` writes snapshots), so this
+//! crate depends on no storage.
+//!
+//! Behaviour an operator can rely on:
+//!
+//! - **Dynamic detection.** Scopes the app was not granted are dropped from the token
+//!   request (Okta names them in `invalid_scope`), and kinds that need them are skipped;
+//!   a list answering `403` (no permission) or `404` (feature off) skips its kind. A
+//!   skipped kind is a [`FetchEvent::KindSkipped`] with the reason, never a failure.
+//! - **Rate limits.** One budget per bucket: requests are paced at
+//!   [`FetchOptions::rate_limit_share`] of the bucket's limit, a bucket pauses when the
+//!   `X-Rate-Limit-Remaining` header says only the other share is left, and a `429` pauses
+//!   it until `X-Rate-Limit-Reset`. Buckets are independent, so they are spent in parallel.
+//! - **Faults.** `5xx`, timeouts, dropped connections and unreadable pages are retried
+//!   with exponential backoff; a `401` re-authenticates once, then retries.
+//! - **What is kept.** Each item as Okta returned it, less `_links` and the kind's secrets
+//!   ([`KindSpec::sanitize`](super::kinds::KindSpec::sanitize)).
+//!
+//! ```no_run
+//! use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey};
+//!
+//! # async fn run(pem: &str) -> Result<(), butterfly_providers::okta::fetcher::FetchError> {
+//! let credentials = OktaCredentials {
+//!     org_url: "https://example.okta.com".into(),
+//!     client_id: "0oa1".into(),
+//!     key_id: None,
+//!     private_key: PrivateKey::from_pem(pem)?,
+//! };
+//! let fetcher = OktaFetcher::new(credentials, FetchOptions::default())?;
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+//! let fetch = tokio::spawn(async move { fetcher.run(tx).await });
+//! while let Some(event) = rx.recv().await {
+//!     if let FetchEvent::Resources { kind, resources } = event {
+//!         println!("{kind}: {} more", resources.len());
+//!     }
+//! }
+//! let report = fetch.await.expect("fetch task")?;
+//! println!("{} requests", report.requests);
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+mod budget;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use backon::{BackoffBuilder as _, ExponentialBuilder};
+use butterfly_core::Resource;
+use futures::future::BoxFuture;
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
+use reqwest::header::{ACCEPT, HeaderMap, LINK};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{RwLock, mpsc};
+
+use auth::{AccessToken, TokenOutcome, request_token};
+pub use auth::{OktaCredentials, PrivateKey};
+use budget::{Budget, LimitHeaders};
+
+use super::RateLimitBucket;
+use super::kinds::{self, KindSpec, Pagination, ParentIds};
+use super::pagination::{next_body_link, next_link};
+
+/// Errors that stop a whole fetch. Problems with one kind do not: they are reported as
+/// [`FetchEvent::KindSkipped`] or [`FetchEvent::KindFailed`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The private key could not be read or used.
+    #[error("invalid private key: {0}")]
+    InvalidKey(String),
+    /// The token endpoint refused the client (wrong client id or key, no scope granted).
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    /// An option is out of range.
+    #[error("invalid fetch options: {0}")]
+    InvalidOptions(String),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Client(String),
+    /// The receiver of [`FetchEvent`]s went away.
+    #[error("the resource receiver closed")]
+    ReceiverClosed,
+}
+
+/// How to fetch.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// The share of each bucket's per-minute limit the backup may use, in `(0, 1]`;
+    /// the rest is left to production traffic. Default `0.5`.
+    pub rate_limit_share: f64,
+    /// The scopes to request instead of every scope the catalogue needs.
+    pub scopes: Option<BTreeSet<String>>,
+    /// How much faster than real time the server's clock runs (only simulators run
+    /// fast): rate-limit waits are divided by it. Default `1`.
+    pub time_scale: f64,
+    /// Parents of one nested kind listed at once. Default `8`.
+    pub concurrency: usize,
+    /// Per-request timeout. Default 30 seconds.
+    pub request_timeout: Duration,
+    /// Retries of one request after `5xx`, timeouts and broken responses. Default `6`.
+    pub max_retries: usize,
+    /// The shortest backoff between retries. Default 200 ms.
+    pub min_backoff: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        FetchOptions {
+            rate_limit_share: 0.5,
+            scopes: None,
+            time_scale: 1.0,
+            concurrency: 8,
+            request_timeout: Duration::from_secs(30),
+            max_retries: 6,
+            min_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What the fetcher reports while it runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FetchEvent {
+    /// A kind's listing begins.
+    KindStarted {
+        /// The kind.
+        kind: &'static str,
+        /// How many listings it takes (one per parent for nested kinds).
+        listings: usize,
+    },
+    /// Resources of a kind, sanitized, one page at a time.
+    Resources {
+        /// The kind.
+        kind: &'static str,
+        /// The resources.
+        resources: Vec<Resource>,
+    },
+    /// A kind is complete.
+    KindFinished {
+        /// The kind.
+        kind: &'static str,
+        /// How many resources it holds.
+        count: u64,
+    },
+    /// A kind was not fetched, and why: a scope not granted, `403`, `404`, or a skipped parent.
+    KindSkipped {
+        /// The kind.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A kind could not be fetched in full despite retries; what it sent is incomplete.
+    KindFailed {
+        /// The kind.
+        kind: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters of one fetch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FetchReport {
+    /// HTTP requests sent to the API (token requests included).
+    pub requests: u64,
+    /// Requests per rate-limit bucket.
+    pub requests_per_bucket: BTreeMap<String, u64>,
+    /// Requests retried after a `5xx`, a timeout or a broken response.
+    pub retries: u64,
+    /// `429` answers (each was waited out).
+    pub rate_limited: u64,
+    /// Times a bucket paused to leave headroom.
+    pub headroom_pauses: u64,
+    /// Times the token was renewed after a `401`.
+    pub reauthentications: u64,
+    /// The scopes the token was granted.
+    pub granted_scopes: BTreeSet<String>,
+    /// Kinds skipped, with the reason.
+    pub skipped: BTreeMap<String, String>,
+    /// Kinds that failed, with the reason.
+    pub failed: BTreeMap<String, String>,
+    /// Resources per kind.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// Fetches every kind of one org. See the [module docs](self).
+#[derive(Debug)]
+pub struct OktaFetcher {
+    credentials: OktaCredentials,
+    options: FetchOptions,
+    http: reqwest::Client,
+}
+
+impl OktaFetcher {
+    /// A fetcher for the org in `credentials`.
+    pub fn new(
+        mut credentials: OktaCredentials,
+        options: FetchOptions,
+    ) -> Result<Self, FetchError> {
+        let share = options.rate_limit_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return Err(FetchError::InvalidOptions(format!(
+                "rate-limit share must be in (0, 1], not {share}"
+            )));
+        }
+        if !(options.time_scale.is_finite() && options.time_scale > 0.0) {
+            return Err(FetchError::InvalidOptions(
+                "time scale must be positive".into(),
+            ));
+        }
+        if options.concurrency == 0 {
+            return Err(FetchError::InvalidOptions(
+                "concurrency must be at least 1".into(),
+            ));
+        }
+        credentials.org_url = credentials.org_url.trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .timeout(options.request_timeout)
+            // The org is the only host this client talks to; a redirect elsewhere would
+            // carry the bearer token with it.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("butterfly/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Client(e.to_string()))?;
+        Ok(OktaFetcher {
+            credentials,
+            options,
+            http,
+        })
+    }
+
+    /// Fetch every kind, sending what is found to `events`; returns the counters once
+    /// every kind is finished, skipped or failed.
+    pub async fn run(&self, events: mpsc::Sender<FetchEvent>) -> Result<FetchReport, FetchError> {
+        let wanted: BTreeSet<String> = self.options.scopes.clone().unwrap_or_else(|| {
+            kinds::backup_scopes()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
+        let budgets = RateLimitBucket::ALL
+            .iter()
+            .map(|b| {
+                (
+                    *b,
+                    Budget::new(
+                        b.default_limit_per_minute(),
+                        self.options.rate_limit_share,
+                        self.options.time_scale,
+                    ),
+                )
+            })
+            .collect();
+        let mut shared = Shared {
+            fetcher: self,
+            budgets,
+            token: RwLock::new((AccessToken(String::new()), 0)),
+            granted: BTreeSet::new(),
+            stats: Mutex::new(FetchReport::default()),
+            events,
+        };
+        let (token, granted) = shared.authenticate(wanted).await?;
+        shared.token = RwLock::new((token, 1));
+        shared.granted = granted;
+        shared
+            .lock_stats()
+            .granted_scopes
+            .clone_from(&shared.granted);
+
+        let shared = &shared;
+        let roots = kinds::all().filter(|k| k.parent.is_none());
+        futures::future::try_join_all(roots.map(|kind| shared.fetch_tree(kind, None))).await?;
+        let report = shared.lock_stats().clone();
+        Ok(report)
+    }
+}
+
+/// One parent's place, as its children see it.
+#[derive(Debug, Clone)]
+struct ParentContext {
+    /// The parent's snapshot id.
+    resource_id: String,
+    /// Every placeholder value from the root down to this parent.
+    params: BTreeMap<String, String>,
+}
+
+/// Why a kind stopped.
+enum KindStop {
+    Skip(String),
+    Fail(String),
+    Fatal(FetchError),
+}
+
+/// Why one request did not produce a page.
+enum GetError {
+    /// `403` or `404`.
+    Refused { status: u16 },
+    /// Retries ran out, or the server answered something unusable.
+    Failed(String),
+}
+
+struct Page {
+    body: Value,
+    next: Option<String>,
+}
+
+struct Shared<'a> {
+    fetcher: &'a OktaFetcher,
+    budgets: BTreeMap<RateLimitBucket, Budget>,
+    /// The bearer token and its generation, so concurrent `401`s renew it once.
+    token: RwLock<(AccessToken, u64)>,
+    granted: BTreeSet<String>,
+    stats: Mutex<FetchReport>,
+    events: mpsc::Sender<FetchEvent>,
+}
+
+impl Shared<'_> {
+    fn options(&self) -> &FetchOptions {
+        &self.fetcher.options
+    }
+
+    fn lock_stats(&self) -> std::sync::MutexGuard<'_, FetchReport> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn budget(&self, bucket: RateLimitBucket) -> &Budget {
+        // Every bucket has a budget (built from `RateLimitBucket::ALL`); `Other` is a
+        // fallback that cannot be missing either.
+        self.budgets
+            .get(&bucket)
+            .or_else(|| self.budgets.values().next())
+            .unwrap_or_else(|| unreachable!("budgets are built for every bucket"))
+    }
+
+    fn backoff(&self) -> impl Iterator<Item = Duration> {
+        ExponentialBuilder::default()
+            .with_min_delay(self.options().min_backoff)
+            .with_max_delay(Duration::from_secs(10))
+            .with_max_times(self.options().max_retries)
+            .with_jitter()
+            .build()
+    }
+
+    async fn send(&self, event: FetchEvent) -> Result<(), FetchError> {
+        self.events
+            .send(event)
+            .await
+            .map_err(|_| FetchError::ReceiverClosed)
+    }
+
+    /// A token for as many of `wanted` as the app was granted.
+    async fn authenticate(
+        &self,
+        mut wanted: BTreeSet<String>,
+    ) -> Result<(AccessToken, BTreeSet<String>), FetchError> {
+        let bucket = RateLimitBucket::OrgAuthorizationServer;
+        let mut backoff = self.backoff();
+        loop {
+            if wanted.is_empty() {
+                return Err(FetchError::Authentication(
+                    "the app was granted none of the scopes a backup reads".into(),
+                ));
+            }
+            self.budget(bucket).acquire().await;
+            self.count_request(bucket);
+            let outcome =
+                request_token(&self.fetcher.http, &self.fetcher.credentials, &wanted).await?;
+            match outcome {
+                TokenOutcome::Token(token) => return Ok((token, wanted)),
+                TokenOutcome::ScopesRefused(Some(refused)) => {
+                    let before = wanted.len();
+                    wanted.retain(|s| !refused.contains(s));
+                    if wanted.len() == before {
+                        return Err(FetchError::Authentication(format!(
+                            "scopes refused: {}",
+                            refused.into_iter().collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                    tracing::warn!(
+                        ?refused,
+                        "scopes not granted to the app; their kinds are skipped"
+                    );
+                }
+                TokenOutcome::ScopesRefused(None) => {
+                    wanted = self.probe_scopes(&wanted).await?;
+                }
+                TokenOutcome::RateLimited(seconds) => {
+                    let wait = self.budget(bucket).pause_until_reset(seconds);
+                    self.lock_stats().rate_limited += 1;
+                    tracing::debug!(?wait, "token endpoint rate limited");
+                }
+                TokenOutcome::Transient(why) => match backoff.next() {
+                    Some(wait) => {
+                        self.lock_stats().retries += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => return Err(FetchError::Authentication(why)),
+                },
+            }
+        }
+    }
+
+    /// When the server refuses scopes without naming them, ask for each alone.
+    async fn probe_scopes(
+        &self,
+        wanted: &BTreeSet<String>,
+    ) -> Result<BTreeSet<String>, FetchError> {
+        let mut granted = BTreeSet::new();
+        for scope in wanted {
+            let one = BTreeSet::from([scope.clone()]);
+            self.budget(RateLimitBucket::OrgAuthorizationServer)
+                .acquire()
+                .await;
+            self.count_request(RateLimitBucket::OrgAuthorizationServer);
+            if let TokenOutcome::Token(_) =
+                request_token(&self.fetcher.http, &self.fetcher.credentials, &one).await?
+            {
+                granted.insert(scope.clone());
+            }
+        }
+        if granted.len() == wanted.len() {
+            return Err(FetchError::Authentication(
+                "the token endpoint refuses the scopes together but grants each alone".into(),
+            ));
+        }
+        Ok(granted)
+    }
+
+    /// Renew the token after a `401` on a request made with token `generation`, unless
+    /// another request already renewed it.
+    async fn reauthenticate(&self, generation: u64) -> Result<(), String> {
+        let mut token = self.token.write().await;
+        if token.1 != generation {
+            return Ok(());
+        }
+        let (fresh, _) = self
+            .authenticate(self.granted.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        *token = (fresh, generation + 1);
+        self.lock_stats().reauthentications += 1;
+        tracing::info!("access token expired; signed in again");
+        Ok(())
+    }
+
+    fn count_request(&self, bucket: RateLimitBucket) {
+        let mut stats = self.lock_stats();
+        stats.requests += 1;
+        *stats
+            .requests_per_bucket
+            .entry(bucket.as_str().to_owned())
+            .or_default() += 1;
+    }
+
+    /// GET one page, within the bucket's budget, retrying what is worth retrying.
+    async fn get(&self, url: &str, bucket: RateLimitBucket) -> Result<Page, GetError> {
+        let budget = self.budget(bucket);
+        let mut backoff = self.backoff();
+        let mut reauthenticated = false;
+        let mut rate_limited = 0u32;
+        loop {
+            budget.acquire().await;
+            let (token, generation) = {
+                let guard = self.token.read().await;
+                (guard.0.clone(), guard.1)
+            };
+            self.count_request(bucket);
+            let sent = self
+                .fetcher
+                .http
+                .get(url)
+                .bearer_auth(&token.0)
+                .header(ACCEPT, "application/json")
+                .send()
+                .await;
+            let failure = match sent {
+                Err(e) => format!("request failed: {e}"),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let limits = limit_headers(response.headers());
+                    if let Some(limits) = limits
+                        && budget.observe(limits).is_some()
+                        && status != 429
+                    {
+                        self.lock_stats().headroom_pauses += 1;
+                    }
+                    let next = next_link(
+                        response
+                            .headers()
+                            .get_all(LINK)
+                            .iter()
+                            .filter_map(|v| v.to_str().ok()),
+                    );
+                    match status {
+                        200..=299 => match response.bytes().await {
+                            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
+                                Ok(body) => return Ok(Page { body, next }),
+                                // A truncated page: valid HTTP, broken JSON. Ask again.
+                                Err(e) => format!("unreadable page: {e}"),
+                            },
+                            Err(e) => format!("response broke off: {e}"),
+                        },
+                        429 => {
+                            rate_limited += 1;
+                            self.lock_stats().rate_limited += 1;
+                            // A storm that never ends is an outage, not a limit.
+                            if rate_limited > 100 {
+                                return Err(GetError::Failed(
+                                    "still rate limited after 100 waits".into(),
+                                ));
+                            }
+                            let seconds = limits.map_or(60, |l| l.reset_in_seconds);
+                            let wait = budget.pause_until_reset(seconds);
+                            tracing::debug!(url, ?wait, "429: waiting for the window to reset");
+                            continue;
+                        }
+                        401 => {
+                            if reauthenticated {
+                                return Err(GetError::Failed(
+                                    "401 Unauthorized even with a fresh token".into(),
+                                ));
+                            }
+                            self.reauthenticate(generation)
+                                .await
+                                .map_err(GetError::Failed)?;
+                            reauthenticated = true;
+                            continue;
+                        }
+                        403 | 404 => return Err(GetError::Refused { status }),
+                        500..=599 => format!("server error {status}"),
+                        _ => return Err(GetError::Failed(format!("unexpected status {status}"))),
+                    }
+                }
+            };
+            match backoff.next() {
+                Some(wait) => {
+                    self.lock_stats().retries += 1;
+                    tracing::debug!(url, %failure, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(GetError::Failed(failure)),
+            }
+        }
+    }
+
+    /// Fetch `kind`, then its children, then theirs.
+    fn fetch_tree<'s>(
+        &'s self,
+        kind: &'static KindSpec,
+        parents: Option<Vec<ParentContext>>,
+    ) -> BoxFuture<'s, Result<(), FetchError>> {
+        async move {
+            let children: Vec<&'static KindSpec> = kinds::all()
+                .filter(|k| k.parent.is_some_and(|p| p.kind == kind.name))
+                .collect();
+            match self.fetch_kind(kind, parents, &children).await {
+                Ok((count, mut child_parents)) => {
+                    self.lock_stats().counts.insert(kind.name.to_owned(), count);
+                    self.send(FetchEvent::KindFinished {
+                        kind: kind.name,
+                        count,
+                    })
+                    .await?;
+                    let subtrees = children.iter().map(|child| {
+                        let parents = child_parents.remove(child.name).unwrap_or_default();
+                        self.fetch_tree(child, Some(parents))
+                    });
+                    futures::future::try_join_all(subtrees).await?;
+                    Ok(())
+                }
+                Err(KindStop::Fatal(e)) => Err(e),
+                Err(KindStop::Skip(reason)) => {
+                    tracing::warn!(kind = kind.name, %reason, "kind skipped");
+                    self.skip_tree(kind, reason, false).await
+                }
+                Err(KindStop::Fail(reason)) => {
+                    tracing::warn!(kind = kind.name, %reason, "kind failed");
+                    self.skip_tree(kind, reason, true).await
+                }
+            }
+        }
+        .boxed()
+    }
+
+    /// Report `kind` skipped (or failed) and its descendants skipped.
+    async fn skip_tree(
+        &self,
+        kind: &'static KindSpec,
+        reason: String,
+        failed: bool,
+    ) -> Result<(), FetchError> {
+        {
+            let mut stats = self.lock_stats();
+            if failed {
+                stats.failed.insert(kind.name.to_owned(), reason.clone());
+            } else {
+                stats.skipped.insert(kind.name.to_owned(), reason.clone());
+            }
+        }
+        let event = if failed {
+            FetchEvent::KindFailed {
+                kind: kind.name,
+                reason,
+            }
+        } else {
+            FetchEvent::KindSkipped {
+                kind: kind.name,
+                reason,
+            }
+        };
+        self.send(event).await?;
+        let mut pending: Vec<&'static KindSpec> = vec![kind];
+        while let Some(parent) = pending.pop() {
+            for child in kinds::all().filter(|k| k.parent.is_some_and(|p| p.kind == parent.name)) {
+                let reason = format!("its parent kind `{}` was not fetched", parent.name);
+                self.lock_stats()
+                    .skipped
+                    .insert(child.name.to_owned(), reason.clone());
+                self.send(FetchEvent::KindSkipped {
+                    kind: child.name,
+                    reason,
+                })
+                .await?;
+                pending.push(child);
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetch one kind under every parent; returns its count and its children's parents.
+    async fn fetch_kind(
+        &self,
+        kind: &'static KindSpec,
+        parents: Option<Vec<ParentContext>>,
+        children: &[&'static KindSpec],
+    ) -> Result<(u64, BTreeMap<&'static str, Vec<ParentContext>>), KindStop> {
+        if let Some(missing) = kind
+            .read_scopes
+            .iter()
+            .find(|s| !self.granted.contains(**s))
+        {
+            return Err(KindStop::Skip(format!("scope `{missing}` not granted")));
+        }
+        let contexts: Vec<Option<ParentContext>> = match parents {
+            None => vec![None],
+            Some(parents) => parents.into_iter().map(Some).collect(),
+        };
+        self.send(FetchEvent::KindStarted {
+            kind: kind.name,
+            listings: contexts.len(),
+        })
+        .await
+        .map_err(KindStop::Fatal)?;
+        let mut child_parents: BTreeMap<&'static str, Vec<ParentContext>> = BTreeMap::new();
+        let mut count = 0u64;
+        let mut listings = futures::stream::iter(contexts)
+            .map(|context| self.list_under(kind, context, children))
+            .buffer_unordered(self.options().concurrency);
+        while let Some((listed, found)) = listings.try_next().await? {
+            count += listed;
+            for (child, mut contexts) in found {
+                child_parents
+                    .entry(child)
+                    .or_default()
+                    .append(&mut contexts);
+            }
+        }
+        Ok((count, child_parents))
+    }
+
+    /// List `kind` under one parent (or at the top), every query and every page.
+    async fn list_under(
+        &self,
+        kind: &'static KindSpec,
+        parent: Option<ParentContext>,
+        children: &[&'static KindSpec],
+    ) -> Result<(u64, Vec<(&'static str, Vec<ParentContext>)>), KindStop> {
+        let params = parent
+            .as_ref()
+            .map(|p| p.params.clone())
+            .unwrap_or_default();
+        let Some(path) = kind.path_for(&params) else {
+            return Err(KindStop::Fail(format!(
+                "no value for a placeholder of {}",
+                kind.list_path
+            )));
+        };
+        let parent_ids = parent
+            .as_ref()
+            .zip(kind.parent)
+            .map(|(p, parent_ref)| ParentIds {
+                resource_id: p.resource_id.clone(),
+                param_value: p.params.get(parent_ref.param).cloned().unwrap_or_default(),
+            });
+        let queries: &[&str] = if kind.list_queries.is_empty() {
+            &[""]
+        } else {
+            kind.list_queries
+        };
+        let mut count = 0u64;
+        let mut found: Vec<(&'static str, Vec<ParentContext>)> =
+            children.iter().map(|c| (c.name, Vec::new())).collect();
+        for query in queries {
+            let mut url = Some(self.list_url(kind, &path, query)?);
+            while let Some(current) = url.take() {
+                let page = match self.get(&current, kind.bucket).await {
+                    Ok(page) => page,
+                    Err(GetError::Refused { status: 404 }) if parent.is_some() => {
+                        // An optional sub-resource (`absent_ok`), or a parent deleted while
+                        // the backup ran: nothing to keep under this parent.
+                        if !kind.absent_ok {
+                            tracing::debug!(kind = kind.name, path, "404 under a parent");
+                        }
+                        break;
+                    }
+                    Err(GetError::Refused { status: 403 }) => {
+                        return Err(KindStop::Skip(
+                            "403 Forbidden: the app's admin role may not read it".into(),
+                        ));
+                    }
+                    Err(GetError::Refused { status }) => {
+                        return Err(KindStop::Skip(format!(
+                            "{status}: not available in this org (feature not enabled?)"
+                        )));
+                    }
+                    Err(GetError::Failed(why)) => return Err(KindStop::Fail(why)),
+                };
+                let next = match kind.pagination {
+                    Pagination::LinkHeader { .. } => page.next,
+                    Pagination::BodyLink { .. } => next_body_link(&page.body),
+                    _ => None,
+                };
+                if let Some(next) = next {
+                    url = Some(self.checked_next(kind, next)?);
+                }
+                let items = kind
+                    .items(page.body)
+                    .map_err(|e| KindStop::Fail(e.to_string()))?;
+                let mut resources = Vec::with_capacity(items.len());
+                for item in items {
+                    let item = match kind.detail_path {
+                        Some(detail) => self.detail(kind, detail, &params, &item).await?,
+                        None => item,
+                    };
+                    for (child, contexts) in &mut found {
+                        let Some(spec) = kinds::by_name(child) else {
+                            continue;
+                        };
+                        if let Some(context) = child_context(kind, spec, parent.as_ref(), &item) {
+                            contexts.push(context);
+                        }
+                    }
+                    let resource = kind
+                        .to_resource(parent_ids.as_ref(), item)
+                        .map_err(|e| KindStop::Fail(e.to_string()))?;
+                    resources.push(resource);
+                }
+                count += resources.len() as u64;
+                if !resources.is_empty() {
+                    self.send(FetchEvent::Resources {
+                        kind: kind.name,
+                        resources,
+                    })
+                    .await
+                    .map_err(KindStop::Fatal)?;
+                }
+            }
+        }
+        Ok((count, found))
+    }
+
+    /// The whole object behind a list summary.
+    async fn detail(
+        &self,
+        kind: &'static KindSpec,
+        detail: &'static str,
+        params: &BTreeMap<String, String>,
+        item: &Value,
+    ) -> Result<Value, KindStop> {
+        let own = kind
+            .own_id(item)
+            .ok_or_else(|| KindStop::Fail(format!("a `{}` item has no id", kind.name)))?;
+        let mut params = params.clone();
+        if let Some(last) = detail
+            .rsplit('/')
+            .next()
+            .and_then(|s| s.strip_prefix('{'))
+            .and_then(|s| s.strip_suffix('}'))
+        {
+            params.insert(last.to_owned(), own);
+        }
+        let path = kinds::fill_path(detail, &params)
+            .ok_or_else(|| KindStop::Fail(format!("cannot fill {detail}")))?;
+        let url = format!("{}{path}", self.fetcher.credentials.org_url);
+        match self
+            .get(&url, RateLimitBucket::for_request("GET", &path))
+            .await
+        {
+            Ok(page) => Ok(page.body),
+            Err(GetError::Refused { status }) => Err(KindStop::Fail(format!(
+                "{status} on {path} after it was listed"
+            ))),
+            Err(GetError::Failed(why)) => Err(KindStop::Fail(why)),
+        }
+    }
+
+    fn list_url(&self, kind: &KindSpec, path: &str, query: &str) -> Result<String, KindStop> {
+        let base = format!("{}{path}", self.fetcher.credentials.org_url);
+        let mut url = reqwest::Url::parse(&base)
+            .map_err(|e| KindStop::Fatal(FetchError::InvalidOptions(format!("org URL: {e}"))))?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for part in query.split('&').filter(|p| !p.is_empty()) {
+                let (name, value) = part.split_once('=').unwrap_or((part, ""));
+                pairs.append_pair(name, value);
+            }
+            if kind.pagination.accepts_limit()
+                && let Some(max) = kind.pagination.max_limit()
+            {
+                pairs.append_pair("limit", &max.to_string());
+            }
+        }
+        let mut url = String::from(url);
+        // `query_pairs_mut` leaves a bare `?` when nothing was appended.
+        if url.ends_with('?') {
+            url.pop();
+        }
+        Ok(url)
+    }
+
+    /// A `next` link, only if it stays on the org: the bearer token goes with it.
+    fn checked_next(&self, kind: &KindSpec, next: String) -> Result<String, KindStop> {
+        let org = &self.fetcher.credentials.org_url;
+        if next.starts_with(org.as_str()) && next[org.len()..].starts_with('/') {
+            Ok(next)
+        } else {
+            Err(KindStop::Fail(format!(
+                "`{}`: the next page link leaves the org ({next})",
+                kind.name
+            )))
+        }
+    }
+}
+
+/// The context children of `child` get from one `parent_kind` item.
+fn child_context(
+    parent_kind: &KindSpec,
+    child: &KindSpec,
+    grandparent: Option<&ParentContext>,
+    item: &Value,
+) -> Option<ParentContext> {
+    let parent_ref = child.parent?;
+    let value = parent_ref.value_from(parent_kind, item)?;
+    let resource_id = parent_kind.resource_id(grandparent.map(|g| g.resource_id.as_str()), item)?;
+    let mut params = grandparent.map(|g| g.params.clone()).unwrap_or_default();
+    params.insert(parent_ref.param.to_owned(), value);
+    Some(ParentContext {
+        resource_id,
+        params,
+    })
+}
+
+/// The rate-limit headers of a response, with the reset as seconds on the server's clock.
+fn limit_headers(headers: &HeaderMap) -> Option<LimitHeaders> {
+    let number =
+        |name: &str| -> Option<i64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+    let limit = u32::try_from(number("x-rate-limit-limit")?).ok()?;
+    let remaining = u32::try_from(number("x-rate-limit-remaining")?.max(0)).ok()?;
+    Some(LimitHeaders {
+        limit,
+        remaining,
+        reset_in_seconds: reset_in_seconds(headers)?,
+    })
+}
+
+/// `X-Rate-Limit-Reset − Date`: seconds until the window resets, on the server's clock.
+pub(crate) fn reset_in_seconds(headers: &HeaderMap) -> Option<i64> {
+    let reset: i64 = headers
+        .get("x-rate-limit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let now = headers
+        .get(reqwest::header::DATE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+    Some(reset - now)
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch seconds.
+fn parse_http_date(value: &str) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), format)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn reset_is_measured_on_the_server_clock() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-limit", "600".parse().unwrap());
+        headers.insert("x-rate-limit-remaining", "0".parse().unwrap());
+        headers.insert("x-rate-limit-reset", "784111800".parse().unwrap());
+        headers.insert(
+            reqwest::header::DATE,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        let limits = limit_headers(&headers).unwrap();
+        assert_eq!(limits.reset_in_seconds, 23);
+        assert_eq!(limits.remaining, 0);
+    }
+}

@@ -1,0 +1,427 @@
+//! Pack files: many sealed objects in one file, found through a sealed index.
+//!
+//! A backup of a 50,000-user org must not leave 50,000 files, so new objects are
+//! appended to a pack of up to [`PACK_TARGET_BYTES`], and each pack gets an index:
+//!
+//! ```text
+//! packs/{pack id}.pack   "BFPK" 0x01, pack id (16 bytes), then sealed objects back to back
+//! index/{pack id}.idx    sealed: per object, digest (32) + offset (8, BE) + length (4, BE)
+//! ```
+//!
+//! Each object is sealed on its own (zstd, then AES-256-GCM under the team key, see the
+//! `envelope` module) with `pack/{pack id}/{digest}` as its address, so an object is read
+//! without decrypting its neighbours, and one moved to another offset or pack, or
+//! changed, fails authentication. The index is sealed too: digests of known content would
+//! otherwise say what an org contains.
+//!
+//! **Crash safety.** Every file is written under a temporary name, synced, renamed into
+//! place, and the directory synced ([`write_atomically`]); the pack before its index, and
+//! a snapshot's manifest after all its packs. A crash at any moment leaves at worst a
+//! temporary file or a pack without an index: both are ignored by readers (the objects
+//! in an unindexed pack are written again by the next backup), so the repository stays
+//! valid.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use butterfly_core::{Digest, TeamId};
+use rand::RngCore as _;
+use rand::rngs::OsRng;
+
+use super::envelope::{self, OpenError, SealError};
+use super::key::TeamKey;
+
+/// Packs are closed once they hold this many bytes.
+pub const PACK_TARGET_BYTES: usize = 16 * 1024 * 1024;
+const PACK_MAGIC: &[u8; 4] = b"BFPK";
+const PACK_VERSION: u8 = 1;
+/// Magic, version, pack id.
+pub const PACK_HEADER_LEN: usize = 4 + 1 + 16;
+const INDEX_ENTRY_LEN: usize = 32 + 8 + 4;
+
+/// A pack's identifier: 16 random bytes, as 32 hex characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackId([u8; 16]);
+
+impl PackId {
+    /// A fresh random id.
+    pub fn new_random() -> Self {
+        let mut bytes = [0u8; 16];
+        OsRng.fill_bytes(&mut bytes);
+        PackId(bytes)
+    }
+
+    /// Parse 32 hex characters.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(PackId(bytes))
+    }
+}
+
+impl std::fmt::Display for PackId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// Where an object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    /// The pack.
+    pub pack: PackId,
+    /// Offset of the sealed object in the pack file.
+    pub offset: u64,
+    /// Length of the sealed object.
+    pub length: u32,
+}
+
+/// Why a pack object or index did not open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Content could not be sealed.
+    #[error("cannot compress or encrypt an object")]
+    Seal,
+    /// The bytes are not what was written (see the reason).
+    #[error("{what}: {reason}")]
+    Damaged {
+        /// Which object or file.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
+    move |source| PackError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Say what an envelope failure means, precisely.
+pub(crate) fn describe_open_error(e: &OpenError) -> String {
+    match e {
+        OpenError::NotAnObject => "not a Butterfly object (bad magic)".into(),
+        OpenError::UnsupportedVersion(v) => format!("unsupported format version {v}"),
+        OpenError::WrongTeam(team) => format!("belongs to team {team}"),
+        OpenError::WrongKey => "encrypted under a different key (wrong master key?)".into(),
+        OpenError::Truncated { expected, actual } => {
+            format!("truncated: {actual} of {expected} bytes")
+        }
+        OpenError::Tampered => "failed authentication: modified or moved".into(),
+        OpenError::Decompress(e) => format!("decrypted but does not decompress: {e}"),
+    }
+}
+
+/// The address a pack object is sealed under.
+fn object_address(pack: PackId, digest: &Digest) -> String {
+    format!("pack/{pack}/{}", digest.to_hex())
+}
+
+fn index_address(pack: PackId) -> String {
+    format!("index/{pack}")
+}
+
+/// Write `bytes` to `path` so that a crash leaves either the old state or the whole file:
+/// temporary file in the same directory, fsync, rename, fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PackError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).map_err(io_error(dir))?;
+    let mut suffix = [0u8; 8];
+    OsRng.fill_bytes(&mut suffix);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(suffix)));
+    let result = (|| {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map_err(io_error(path))
+}
+
+/// Objects waiting to be written as one pack.
+#[derive(Debug)]
+pub struct PackBuilder {
+    id: PackId,
+    bytes: Vec<u8>,
+    entries: Vec<(Digest, Location)>,
+}
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackBuilder {
+    /// An empty pack with a fresh id.
+    pub fn new() -> Self {
+        let id = PackId::new_random();
+        let mut bytes = Vec::with_capacity(1024 * 1024);
+        bytes.extend_from_slice(PACK_MAGIC);
+        bytes.push(PACK_VERSION);
+        bytes.extend_from_slice(&id.0);
+        PackBuilder {
+            id,
+            bytes,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Seal `plaintext` (whose digest is `digest`) into the pack.
+    pub fn add(
+        &mut self,
+        team: TeamId,
+        key: &TeamKey,
+        digest: Digest,
+        plaintext: &[u8],
+    ) -> Result<Location, PackError> {
+        let sealed = envelope::seal(team, key, &object_address(self.id, &digest), plaintext)
+            .map_err(|e: SealError| {
+                let _ = e;
+                PackError::Seal
+            })?;
+        let location = Location {
+            pack: self.id,
+            offset: self.bytes.len() as u64,
+            length: u32::try_from(sealed.len()).map_err(|_| PackError::Seal)?,
+        };
+        self.bytes.extend_from_slice(&sealed);
+        self.entries.push((digest, location));
+        Ok(location)
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes the pack file will have.
+    pub fn len_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Write the pack, then its index, each atomically; returns the bytes written.
+    pub fn write(
+        self,
+        dir: &Path,
+        team: TeamId,
+        key: &TeamKey,
+    ) -> Result<(u64, Vec<(Digest, Location)>), PackError> {
+        let mut index = Vec::with_capacity(self.entries.len() * INDEX_ENTRY_LEN);
+        for (digest, location) in &self.entries {
+            index.extend_from_slice(digest.as_bytes());
+            index.extend_from_slice(&location.offset.to_be_bytes());
+            index.extend_from_slice(&location.length.to_be_bytes());
+        }
+        let sealed_index = envelope::seal(team, key, &index_address(self.id), &index)
+            .map_err(|_| PackError::Seal)?;
+        write_atomically(&pack_path(dir, self.id), &self.bytes)?;
+        write_atomically(&index_path(dir, self.id), &sealed_index)?;
+        Ok(((self.bytes.len() + sealed_index.len()) as u64, self.entries))
+    }
+}
+
+/// Where a pack file is.
+pub fn pack_path(dir: &Path, id: PackId) -> PathBuf {
+    dir.join("packs").join(format!("{id}.pack"))
+}
+
+/// Where a pack's index is.
+pub fn index_path(dir: &Path, id: PackId) -> PathBuf {
+    dir.join("index").join(format!("{id}.idx"))
+}
+
+/// The ids of every indexed pack (temporary files and stray names are ignored).
+pub fn list_indexes(dir: &Path) -> Result<Vec<PackId>, PackError> {
+    list_ids(&dir.join("index"), ".idx")
+}
+
+/// The ids of every pack file, indexed or not.
+pub fn list_packs(dir: &Path) -> Result<Vec<PackId>, PackError> {
+    list_ids(&dir.join("packs"), ".pack")
+}
+
+fn list_ids(dir: &Path, suffix: &str) -> Result<Vec<PackId>, PackError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error(dir)(e)),
+    };
+    let mut ids = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io_error(dir))?;
+        let name = entry.file_name();
+        if let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(PackId::parse)
+        {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Read and open one pack's index.
+pub fn read_index(
+    dir: &Path,
+    id: PackId,
+    team: TeamId,
+    key: &TeamKey,
+) -> Result<Vec<(Digest, Location)>, PackError> {
+    let path = index_path(dir, id);
+    let sealed = fs::read(&path).map_err(io_error(&path))?;
+    let plain =
+        envelope::open(team, key, &index_address(id), &sealed).map_err(|e| PackError::Damaged {
+            what: format!("index {id}"),
+            reason: describe_open_error(&e),
+        })?;
+    if plain.len() % INDEX_ENTRY_LEN != 0 {
+        return Err(PackError::Damaged {
+            what: format!("index {id}"),
+            reason: "length is not a whole number of entries".into(),
+        });
+    }
+    Ok(plain
+        .chunks_exact(INDEX_ENTRY_LEN)
+        .map(|entry| {
+            let mut digest = [0u8; 32];
+            digest.copy_from_slice(&entry[..32]);
+            let mut offset = [0u8; 8];
+            offset.copy_from_slice(&entry[32..40]);
+            let mut length = [0u8; 4];
+            length.copy_from_slice(&entry[40..44]);
+            (
+                Digest::from_array(digest),
+                Location {
+                    pack: id,
+                    offset: u64::from_be_bytes(offset),
+                    length: u32::from_be_bytes(length),
+                },
+            )
+        })
+        .collect())
+}
+
+fn object_what(digest: &Digest, location: Location) -> String {
+    format!(
+        "object {} in pack {} at offset {}",
+        digest.to_hex(),
+        location.pack,
+        location.offset
+    )
+}
+
+fn check_header(header: &[u8], pack: PackId) -> Result<(), PackError> {
+    if header.len() < PACK_HEADER_LEN
+        || &header[..4] != PACK_MAGIC
+        || header[5..PACK_HEADER_LEN] != pack.0
+    {
+        return Err(PackError::Damaged {
+            what: format!("pack {pack}"),
+            reason: "bad pack header".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Open one object out of a whole pack file's bytes, checked against `digest`.
+pub fn open_object(
+    pack_bytes: &[u8],
+    digest: &Digest,
+    location: Location,
+    team: TeamId,
+    key: &TeamKey,
+) -> Result<Vec<u8>, PackError> {
+    check_header(pack_bytes, location.pack)?;
+    let start = usize::try_from(location.offset).unwrap_or(usize::MAX);
+    let end = start.saturating_add(location.length as usize);
+    let Some(sealed) = pack_bytes.get(start..end) else {
+        return Err(PackError::Damaged {
+            what: object_what(digest, location),
+            reason: format!(
+                "truncated: the pack has {} bytes, the object ends at {end}",
+                pack_bytes.len()
+            ),
+        });
+    };
+    open_sealed(sealed, digest, location, team, key)
+}
+
+/// Open one sealed object, checked against `digest`.
+pub fn open_sealed(
+    sealed: &[u8],
+    digest: &Digest,
+    location: Location,
+    team: TeamId,
+    key: &TeamKey,
+) -> Result<Vec<u8>, PackError> {
+    let plain =
+        envelope::open(team, key, &object_address(location.pack, digest), sealed).map_err(|e| {
+            PackError::Damaged {
+                what: object_what(digest, location),
+                reason: describe_open_error(&e),
+            }
+        })?;
+    let actual = Digest::of_bytes(&plain);
+    if actual != *digest {
+        return Err(PackError::Damaged {
+            what: object_what(digest, location),
+            reason: format!("content has digest {actual}"),
+        });
+    }
+    Ok(plain)
+}
+
+/// Read a whole pack file.
+pub fn read_pack(dir: &Path, id: PackId) -> Result<Vec<u8>, PackError> {
+    let path = pack_path(dir, id);
+    fs::read(&path).map_err(io_error(&path))
+}
+
+/// Read one object's sealed bytes from its pack without reading the rest.
+pub fn read_sealed(dir: &Path, digest: &Digest, location: Location) -> Result<Vec<u8>, PackError> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let path = pack_path(dir, location.pack);
+    let mut file = File::open(&path).map_err(io_error(&path))?;
+    let mut header = [0u8; PACK_HEADER_LEN];
+    file.read_exact(&mut header).map_err(io_error(&path))?;
+    check_header(&header, location.pack)?;
+    file.seek(SeekFrom::Start(location.offset))
+        .map_err(io_error(&path))?;
+    let mut sealed = vec![0u8; location.length as usize];
+    file.read_exact(&mut sealed).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            PackError::Damaged {
+                what: object_what(digest, location),
+                reason: "truncated: the pack ends inside the object".into(),
+            }
+        } else {
+            io_error(&path)(e)
+        }
+    })?;
+    Ok(sealed)
+}
