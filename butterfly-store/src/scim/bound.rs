@@ -21,6 +21,14 @@ pub enum SqlValue {
     Integer(i64),
     /// `DOUBLE PRECISION` / `REAL`.
     Real(f64),
+    /// SQL NULL, typed as text.
+    Null,
+}
+
+impl From<Option<String>> for SqlValue {
+    fn from(value: Option<String>) -> Self {
+        value.map_or(SqlValue::Null, SqlValue::Text)
+    }
 }
 
 impl From<String> for SqlValue {
@@ -109,6 +117,7 @@ impl BoundQuery {
                 SqlValue::Text(text) => query.bind(text.as_str()),
                 SqlValue::Integer(n) => query.bind(*n),
                 SqlValue::Real(x) => query.bind(*x),
+                SqlValue::Null => query.bind(None::<String>),
             };
         }
         query

@@ -123,6 +123,44 @@ pub(crate) trait JsonDialect: Sync {
 
     /// The non-negative integer `expr` as 13 digits, zero-padded.
     fn zero_pad13(&self, expr: &str) -> String;
+
+    // Scalar walks, for sort keys: a value is a column holding a path into the body
+    // (SQLite) or the value itself (PostgreSQL), NULL where there is none.
+
+    /// The whole resource, as a scalar value.
+    fn scalar_root(&self, body: &str) -> String;
+
+    /// The member `name` of the object `value` resolves to (as in `member_is`), or NULL.
+    fn scalar_member(&self, q: &mut BoundQuery, body: &str, value: &str, name: &str);
+
+    /// For an array: its first element whose `primary` member is `true`, else its first
+    /// element (NULL if empty). Anything else: itself.
+    fn scalar_primary_item(&self, body: &str, value: &str) -> String;
+
+    /// `'object'`, `'boolean'`, `'number'`, `'string'`, or NULL for anything else.
+    fn scalar_kind(&self, body: &str, value: &str) -> String;
+
+    /// A boolean value as something that orders false before true.
+    fn scalar_bool(&self, body: &str, value: &str) -> String;
+
+    /// A number value as a double (only where `scalar_kind` says number).
+    fn scalar_number(&self, body: &str, value: &str) -> String;
+
+    /// A string value's text.
+    fn scalar_text(&self, body: &str, value: &str) -> String;
+
+    /// The body column as JSON text, for reading a resource back.
+    fn body_text(&self, body: &str) -> String;
+
+    /// Append a placeholder for JSON text, as the body column stores it.
+    fn push_json(&self, q: &mut BoundQuery, json: String);
+
+    /// What keeps the planner from merging a derived table into the query around it (so
+    /// an expression computed once per row is not copied into every use).
+    fn fence(&self) -> &'static str;
+
+    /// What a SELECT ends with to lock the rows of `table` it reads until commit.
+    fn lock_rows(&self, table: &str) -> String;
 }
 
 /// SQLite: JSON as text, walked by path with `json_each` / `json_tree`.
@@ -301,6 +339,69 @@ impl JsonDialect for Sqlite {
     fn zero_pad13(&self, expr: &str) -> String {
         format!("printf('%013d', {expr})")
     }
+    fn scalar_root(&self, _body: &str) -> String {
+        "'$'".to_owned()
+    }
+
+    fn scalar_member(&self, q: &mut BoundQuery, body: &str, value: &str, name: &str) {
+        q.push(&format!(
+            "(SELECT k.fullkey FROM json_each({body}, {value}) AS k WHERE json_type({body}, {value}) = 'object' \
+             AND lower(k.key) = "
+        ))
+        .push_bind(name.to_ascii_lowercase())
+        .push(" ORDER BY k.key <> ")
+        .push_bind(name)
+        .push(", k.key LIMIT 1)");
+    }
+
+    fn scalar_primary_item(&self, body: &str, value: &str) -> String {
+        // `primary` by its exact name, as the in-memory store looks it up.
+        format!(
+            "(CASE WHEN json_type({body}, {value}) = 'array' THEN COALESCE(\
+             (SELECT e.fullkey FROM json_each({body}, {value}) AS e \
+             WHERE json_type({body}, e.fullkey || '.primary') = 'true' ORDER BY e.key LIMIT 1), \
+             (SELECT e.fullkey FROM json_each({body}, {value}) AS e ORDER BY e.key LIMIT 1)) \
+             ELSE {value} END)"
+        )
+    }
+
+    fn scalar_kind(&self, body: &str, value: &str) -> String {
+        format!(
+            "(CASE json_type({body}, {value}) WHEN 'object' THEN 'object' WHEN 'true' THEN 'boolean' \
+             WHEN 'false' THEN 'boolean' WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' \
+             WHEN 'text' THEN 'string' END)"
+        )
+    }
+
+    fn scalar_bool(&self, body: &str, value: &str) -> String {
+        format!("json_extract({body}, {value})")
+    }
+
+    fn scalar_number(&self, body: &str, value: &str) -> String {
+        format!("json_extract({body}, {value})")
+    }
+
+    fn scalar_text(&self, body: &str, value: &str) -> String {
+        format!("json_extract({body}, {value})")
+    }
+
+    fn body_text(&self, body: &str) -> String {
+        body.to_owned()
+    }
+
+    fn push_json(&self, q: &mut BoundQuery, json: String) {
+        q.push_bind(json);
+    }
+
+    fn fence(&self) -> &'static str {
+        // SQLite does not flatten a subquery that has an OFFSET; -1 means no limit.
+        " LIMIT -1 OFFSET 0"
+    }
+
+    fn lock_rows(&self, _table: &str) -> String {
+        // A SQLite write transaction already excludes every other writer.
+        String::new()
+    }
 }
 
 impl Postgres {
@@ -448,5 +549,67 @@ impl JsonDialect for Postgres {
 
     fn zero_pad13(&self, expr: &str) -> String {
         format!("lpad(CAST({expr} AS text), 13, '0')")
+    }
+    fn scalar_root(&self, body: &str) -> String {
+        body.to_owned()
+    }
+
+    fn scalar_member(&self, q: &mut BoundQuery, _body: &str, value: &str, name: &str) {
+        q.push(&format!(
+            "(SELECT k.value FROM jsonb_each(CASE WHEN jsonb_typeof({value}) = 'object' THEN {value} END) AS k \
+             WHERE lower(k.key COLLATE \"C\") = "
+        ))
+        .push_bind(name.to_ascii_lowercase())
+        .push(" ORDER BY k.key <> ")
+        .push_bind(name)
+        .push(", k.key COLLATE \"C\" LIMIT 1)");
+    }
+
+    fn scalar_primary_item(&self, _body: &str, value: &str) -> String {
+        // `->` on an element that is not an object answers NULL, never an error.
+        format!(
+            "(CASE WHEN jsonb_typeof({value}) = 'array' THEN COALESCE(\
+             (SELECT e.value FROM jsonb_array_elements(CASE WHEN jsonb_typeof({value}) = 'array' THEN {value} END) \
+             WITH ORDINALITY AS e(value, n) WHERE e.value -> 'primary' = 'true'::jsonb ORDER BY e.n LIMIT 1), \
+             {value} -> 0) ELSE {value} END)"
+        )
+    }
+
+    fn scalar_kind(&self, _body: &str, value: &str) -> String {
+        format!(
+            "(CASE jsonb_typeof({value}) WHEN 'object' THEN 'object' WHEN 'boolean' THEN 'boolean' \
+             WHEN 'number' THEN 'number' WHEN 'string' THEN 'string' END)"
+        )
+    }
+
+    fn scalar_bool(&self, _body: &str, value: &str) -> String {
+        format!("(CASE WHEN jsonb_typeof({value}) = 'boolean' THEN {value} = 'true'::jsonb END)")
+    }
+
+    fn scalar_number(&self, _body: &str, value: &str) -> String {
+        format!(
+            "(CASE WHEN jsonb_typeof({value}) = 'number' THEN CAST({value} AS double precision) END)"
+        )
+    }
+
+    fn scalar_text(&self, _body: &str, value: &str) -> String {
+        format!("(CASE WHEN jsonb_typeof({value}) = 'string' THEN {value} #>> '{{}}' END)")
+    }
+
+    fn body_text(&self, body: &str) -> String {
+        format!("CAST({body} AS text)")
+    }
+
+    fn push_json(&self, q: &mut BoundQuery, json: String) {
+        q.push("CAST(").push_bind(json).push(" AS jsonb)");
+    }
+
+    fn fence(&self) -> &'static str {
+        // PostgreSQL does not pull up a subquery that has an OFFSET.
+        " OFFSET 0"
+    }
+
+    fn lock_rows(&self, table: &str) -> String {
+        format!(" FOR UPDATE OF {table}")
     }
 }

@@ -15,6 +15,7 @@ mod bound;
 mod datetime;
 pub(crate) mod dialect;
 pub mod filter_sql;
+pub(crate) mod sort_sql;
 
 pub use bound::{BoundQuery, SqlValue};
 pub use filter_sql::{FilterSqlError, IndexedAttribute, MAX_NESTING, ResourceColumns, push_filter};

@@ -18,6 +18,7 @@
 mod group_roles;
 mod jobs;
 mod rows;
+mod scim;
 mod sessions;
 mod sso;
 mod teams;

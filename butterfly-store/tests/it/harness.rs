@@ -103,3 +103,11 @@ impl RawTables for SqlStore {
         cells
     }
 }
+
+/// Two teams, created in `store`, for the SCIM store suite.
+pub async fn two_teams(store: &SqlStore) -> [butterfly_core::TeamId; 2] {
+    use butterfly_core::store::TeamStore as _;
+    let a = store.create_team("team-a").await.expect("create team a");
+    let b = store.create_team("team-b").await.expect("create team b");
+    [a.id, b.id]
+}

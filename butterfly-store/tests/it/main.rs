@@ -7,6 +7,8 @@
 //! - `filter_sql`: SCIM filters compiled to SQL, checked against the in-memory evaluator
 //!   on both databases, over a scratch table (`probe`); `filter_props` does the same
 //!   with random resources and filters.
+//! - `scim_store`: the `ScimStore` contract, run on `MemoryStore` (the reference) and on
+//!   `SqlStore` over both databases.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -18,6 +20,7 @@ mod filter_sql;
 mod harness;
 mod objects;
 mod probe;
+mod scim_store;
 mod store;
 
 /// Run each named suite function on SQLite and on PostgreSQL.
@@ -99,4 +102,59 @@ suite_on_every_backend!(scim_filter => filter_sql:
 
 suite_on_every_backend!(scim_filter_differential => filter_props:
     random_filters_match_the_evaluator,
+);
+
+/// Run each named `ScimStore` suite function on `MemoryStore`, and on `SqlStore` over
+/// SQLite and PostgreSQL, each with two teams.
+macro_rules! scim_store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod scim_store_on {
+            mod memory {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        let store = butterfly_scim::MemoryStore::new();
+                        let teams = [butterfly_core::TeamId::new_random(), butterfly_core::TeamId::new_random()];
+                        crate::scim_store::$name(&store, teams).await;
+                    }
+                )*
+            }
+
+            mod sqlite {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        crate::harness::on_sqlite(|s| async move {
+                            let teams = crate::harness::two_teams(&s).await;
+                            crate::scim_store::$name(&s, teams).await
+                        })
+                        .await;
+                    }
+                )*
+            }
+
+            mod postgres {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                    async fn $name() {
+                        crate::harness::on_postgres(|s| async move {
+                            let teams = crate::harness::two_teams(&s).await;
+                            crate::scim_store::$name(&s, teams).await
+                        })
+                        .await;
+                    }
+                )*
+            }
+        }
+    };
+}
+
+scim_store_suite!(
+    resources_are_created_read_replaced_and_deleted,
+    names_are_unique_per_team_ignoring_case,
+    teams_never_see_each_other,
+    groups_track_their_members,
+    large_groups_change_one_member_at_a_time,
+    queries_filter_sort_and_page,
+    concurrent_writers_cannot_both_win,
 );

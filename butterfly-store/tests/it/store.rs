@@ -722,6 +722,8 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "scim_tokens",
         "sessions",
         "jobs",
+        "scim_resources",
+        "scim_group_members",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }

@@ -1,0 +1,726 @@
+//! [`ScimStore`] on SQLite or PostgreSQL: SCIM Users and Groups of every team.
+//!
+//! Each resource is one row of `scim_resources`: the full representation as JSON, and
+//! beside it the columns its indexes need (see the migration). Group membership is also
+//! kept in `scim_group_members`, one row per (group, member), so the Groups of a User
+//! are an index lookup and a PATCH that adds one member to a Group of thousands writes one
+//! membership row (plus the Group's JSON, which the trait hands over whole).
+//!
+//! - **Queries** compile the filter to SQL ([`push_filter`]) with the schemas' rules,
+//!   answer `userName`, `displayName`, `id`, `externalId` and `meta` times from indexed
+//!   columns where the semantics allow, push `sortBy` down ([`sort_sql`]), page with
+//!   LIMIT/OFFSET and count with `COUNT(*) OVER ()` in the same statement.
+//! - **Uniqueness** of a User's `userName` and a Group's `displayName` (ignoring case,
+//!   lowercased in Rust as the in-memory store does) is a unique index, so it holds under
+//!   concurrent writers; a violation becomes [`ScimStoreError::Uniqueness`].
+//! - **Versions** count writes per resource. `replace` is a compare-and-swap: the UPDATE
+//!   names the version it read, so a concurrent write makes it change nothing.
+//! - **Tenancy**: every statement names the team.
+//!
+//! [`sort_sql`]: crate::scim::sort_sql
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use butterfly_core::TeamId;
+use butterfly_core::store::StoreError;
+use butterfly_scim::filter::Filter;
+use butterfly_scim::schema::SchemaRules;
+use butterfly_scim::{
+    ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, ScimType, StoredMeta,
+    StoredResource,
+};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row as _, Transaction};
+use uuid::Uuid;
+
+use super::{SqlStore, rows};
+use crate::scim::dialect::JsonDialect;
+use crate::scim::{
+    BoundQuery, FilterSqlError, IndexedAttribute, ResourceColumns, SqlValue, push_filter, sort_sql,
+};
+
+/// Rows per statement when writing or reading many members at once: far below SQLite's
+/// 32 766 and PostgreSQL's 65 535 parameters.
+const CHUNK: usize = 500;
+
+/// How often `replace` without an expected version re-reads and retries after losing a
+/// race with another writer, before giving up with a version mismatch.
+const REPLACE_ATTEMPTS: usize = 8;
+
+/// The columns `get` and `query` read.
+const RESOURCE_COLUMNS: &str = "id, version, created_ms, modified_ms";
+
+fn backend(e: sqlx::Error) -> ScimStoreError {
+    ScimStoreError::Backend(Box::new(e))
+}
+
+fn corrupt(e: StoreError) -> ScimStoreError {
+    ScimStoreError::Backend(Box::new(e))
+}
+
+/// The attribute that is unique per team, for each type.
+fn unique_attribute(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::User => "userName",
+        ResourceType::Group => "displayName",
+    }
+}
+
+/// A failed write: a unique violation is the type's uniqueness rule (the only unique
+/// index a write can break, ids being fresh UUIDs).
+fn write_error(
+    resource_type: ResourceType,
+    resource: &Value,
+) -> impl FnOnce(sqlx::Error) -> ScimStoreError {
+    let attribute = unique_attribute(resource_type);
+    let wanted = resource
+        .get(attribute)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => ScimStoreError::Uniqueness(
+            format!("{attribute} `{wanted}` is already taken in this team"),
+        ),
+        _ => backend(e),
+    }
+}
+
+/// Where filters find things in `scim_resources AS r`, per type.
+fn filter_columns(resource_type: ResourceType) -> ResourceColumns {
+    let columns = ResourceColumns::new("r.body")
+        .with(IndexedAttribute::Id, "r.id")
+        .with(IndexedAttribute::ExternalId, "r.external_id")
+        .with(IndexedAttribute::CreatedMillis, "r.created_ms")
+        .with(IndexedAttribute::LastModifiedMillis, "r.modified_ms");
+    match resource_type {
+        ResourceType::User => columns.with(IndexedAttribute::UserNameLower, "r.user_name_ci"),
+        ResourceType::Group => {
+            columns.with(IndexedAttribute::DisplayNameLower, "r.display_name_ci")
+        }
+    }
+}
+
+/// The indexed copies of a resource's attributes, as the migration describes them.
+struct IndexedCopies {
+    user_name_ci: Option<String>,
+    display_name_ci: Option<String>,
+    display_name: Option<String>,
+    external_id: Option<String>,
+}
+
+impl IndexedCopies {
+    fn of(resource_type: ResourceType, resource: &Value) -> IndexedCopies {
+        let text = |attribute: IndexedAttribute| match attribute.value_of(resource) {
+            Some(SqlValue::Text(s)) => Some(s),
+            _ => None,
+        };
+        let is_group = resource_type == ResourceType::Group;
+        IndexedCopies {
+            user_name_ci: (!is_group)
+                .then(|| text(IndexedAttribute::UserNameLower))
+                .flatten(),
+            display_name_ci: is_group
+                .then(|| text(IndexedAttribute::DisplayNameLower))
+                .flatten(),
+            display_name: is_group
+                .then(|| resource.get("displayName").and_then(Value::as_str))
+                .flatten()
+                .map(str::to_owned),
+            external_id: text(IndexedAttribute::ExternalId),
+        }
+    }
+}
+
+/// The member ids a Group lists, as the in-memory store reads them.
+fn member_ids(group: &Value) -> BTreeSet<String> {
+    group
+        .get("members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("value").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A resource read back: its columns and JSON.
+fn stored(row: &AnyRow) -> Result<StoredResource, ScimStoreError> {
+    let version: i64 = row.try_get("version").map_err(backend)?;
+    let meta = StoredMeta {
+        id: rows::text(row, "id").map_err(corrupt)?,
+        created: rows::time(row, "created_ms").map_err(corrupt)?,
+        last_modified: rows::time(row, "modified_ms").map_err(corrupt)?,
+        version: version.to_string(),
+    };
+    let body = rows::text(row, "body").map_err(corrupt)?;
+    let resource = serde_json::from_str(&body)
+        .map_err(|e| corrupt(StoreError::Corrupt(format!("column body: {e}"))))?;
+    Ok(StoredResource { meta, resource })
+}
+
+fn rejected_filter(e: &FilterSqlError) -> ScimStoreError {
+    ScimStoreError::Rejected {
+        status: 400,
+        scim_type: Some(ScimType::InvalidFilter),
+        detail: e.to_string(),
+    }
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl SqlStore {
+    fn dialect(&self) -> &'static dyn JsonDialect {
+        self.backend.json_dialect()
+    }
+
+    fn select_resources(&self) -> String {
+        format!(
+            "SELECT {RESOURCE_COLUMNS}, {} AS body FROM scim_resources AS r",
+            self.dialect().body_text("r.body")
+        )
+    }
+
+    /// Add the membership rows of `group_id` for `ids`.
+    async fn insert_members(
+        tx: &mut Transaction<'_, Any>,
+        team: &str,
+        group_id: &str,
+        ids: &[&String],
+    ) -> Result<(), ScimStoreError> {
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = BoundQuery::new(
+                "INSERT INTO scim_group_members (team_id, group_id, member_id) VALUES ",
+            );
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push("(")
+                    .push_bind(team)
+                    .push(", ")
+                    .push_bind(group_id)
+                    .push(", ")
+                    .push_bind(id.as_str())
+                    .push(")");
+            }
+            q.query().execute(&mut **tx).await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Make the membership rows of `group_id` those of `members`, writing only changes.
+    async fn sync_members(
+        tx: &mut Transaction<'_, Any>,
+        team: &str,
+        group_id: &str,
+        members: &BTreeSet<String>,
+    ) -> Result<(), ScimStoreError> {
+        let current: BTreeSet<String> = sqlx::query_scalar(
+            "SELECT member_id FROM scim_group_members WHERE team_id = $1 AND group_id = $2",
+        )
+        .bind(team)
+        .bind(group_id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(backend)?
+        .into_iter()
+        .collect();
+        let removed: Vec<&String> = current.difference(members).collect();
+        for chunk in removed.chunks(CHUNK) {
+            let mut q = BoundQuery::new("DELETE FROM scim_group_members WHERE team_id = ");
+            q.push_bind(team)
+                .push(" AND group_id = ")
+                .push_bind(group_id)
+                .push(" AND member_id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push_bind(id.as_str());
+            }
+            q.push(")");
+            q.query().execute(&mut **tx).await.map_err(backend)?;
+        }
+        let added: Vec<&String> = members.difference(&current).collect();
+        SqlStore::insert_members(tx, team, group_id, &added).await
+    }
+
+    /// Write a new version of a resource if its stored version is still `current`.
+    /// Returns whether it did.
+    async fn write_version(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        stored: &StoredResource,
+        current: i64,
+    ) -> Result<bool, ScimStoreError> {
+        let team_text = team.to_string();
+        let copies = IndexedCopies::of(resource_type, &stored.resource);
+        let body = stored.resource.to_string();
+        let new_version: i64 = stored.meta.version.parse().unwrap_or(current + 1);
+        let mut q = BoundQuery::new("UPDATE scim_resources SET version = ");
+        q.push_bind(new_version)
+            .push(", modified_ms = ")
+            .push_bind(rows::to_millis(stored.meta.last_modified))
+            .push(", user_name_ci = ")
+            .push_bind(copies.user_name_ci)
+            .push(", display_name_ci = ")
+            .push_bind(copies.display_name_ci)
+            .push(", display_name = ")
+            .push_bind(copies.display_name)
+            .push(", external_id = ")
+            .push_bind(copies.external_id)
+            .push(", body = ");
+        self.dialect().push_json(&mut q, body);
+        q.push(" WHERE team_id = ")
+            .push_bind(team_text.as_str())
+            .push(" AND resource_type = ")
+            .push_bind(resource_type.as_str())
+            .push(" AND id = ")
+            .push_bind(stored.meta.id.as_str())
+            .push(" AND version = ")
+            .push_bind(current);
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let updated = q
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error(resource_type, &stored.resource))?
+            .rows_affected();
+        if updated == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Ok(false);
+        }
+        if resource_type == ResourceType::Group {
+            SqlStore::sync_members(
+                &mut tx,
+                &team_text,
+                &stored.meta.id,
+                &member_ids(&stored.resource),
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    /// The stored version and creation time of a resource.
+    async fn current_version(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<(i64, i64), ScimStoreError> {
+        let row = sqlx::query(
+            "SELECT version, created_ms FROM scim_resources \
+             WHERE team_id = $1 AND resource_type = $2 AND id = $3",
+        )
+        .bind(team.to_string())
+        .bind(resource_type.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?
+        .ok_or(ScimStoreError::NotFound)?;
+        Ok((
+            row.try_get("version").map_err(backend)?,
+            row.try_get("created_ms").map_err(backend)?,
+        ))
+    }
+
+    /// `SELECT ... FROM scim_resources AS r WHERE <team, type and filter>`.
+    fn push_matches(
+        &self,
+        q: &mut BoundQuery,
+        select: &str,
+        team: &str,
+        resource_type: ResourceType,
+        filter: Option<&Filter>,
+    ) -> Result<(), FilterSqlError> {
+        q.push(select)
+            .push(" FROM scim_resources AS r WHERE r.team_id = ")
+            .push_bind(team)
+            .push(" AND r.resource_type = ")
+            .push_bind(resource_type.as_str());
+        if let Some(filter) = filter {
+            q.push(" AND ");
+            push_filter(
+                q,
+                self.backend,
+                &filter_columns(resource_type),
+                filter,
+                &SchemaRules::new(resource_type),
+            )?;
+        }
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        team: &str,
+        resource_type: ResourceType,
+        filter: Option<&Filter>,
+    ) -> Result<usize, ScimStoreError> {
+        let mut q = BoundQuery::default();
+        self.push_matches(&mut q, "SELECT COUNT(*)", team, resource_type, filter)
+            .map_err(|e| rejected_filter(&e))?;
+        let total: i64 = q
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?
+            .try_get(0)
+            .map_err(backend)?;
+        Ok(usize::try_from(total).unwrap_or(0))
+    }
+}
+
+impl ScimStore for SqlStore {
+    async fn create(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let now = rows::truncate_millis(self.clock.now()).map_err(corrupt)?;
+        let meta = StoredMeta {
+            id: Uuid::new_v4().to_string(),
+            created: now,
+            last_modified: now,
+            version: "1".to_owned(),
+        };
+        let stored = StoredResource::new(resource_type, meta, attributes);
+        let team_text = team.to_string();
+        let copies = IndexedCopies::of(resource_type, &stored.resource);
+        let mut q = BoundQuery::new(
+            "INSERT INTO scim_resources (team_id, resource_type, id, version, created_ms, \
+             modified_ms, user_name_ci, display_name_ci, display_name, external_id, body) VALUES (",
+        );
+        q.push_bind(team_text.as_str())
+            .push(", ")
+            .push_bind(resource_type.as_str())
+            .push(", ")
+            .push_bind(stored.meta.id.as_str())
+            .push(", ")
+            .push_bind(1_i64)
+            .push(", ")
+            .push_bind(rows::to_millis(now))
+            .push(", ")
+            .push_bind(rows::to_millis(now))
+            .push(", ")
+            .push_bind(copies.user_name_ci)
+            .push(", ")
+            .push_bind(copies.display_name_ci)
+            .push(", ")
+            .push_bind(copies.display_name)
+            .push(", ")
+            .push_bind(copies.external_id)
+            .push(", ");
+        self.dialect()
+            .push_json(&mut q, stored.resource.to_string());
+        q.push(")");
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        q.query()
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error(resource_type, &stored.resource))?;
+        if resource_type == ResourceType::Group {
+            let members = member_ids(&stored.resource);
+            let members: Vec<&String> = members.iter().collect();
+            SqlStore::insert_members(&mut tx, &team_text, &stored.meta.id, &members).await?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn get(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let sql = format!(
+            "{} WHERE r.team_id = $1 AND r.resource_type = $2 AND r.id = $3",
+            self.select_resources()
+        );
+        let row = sqlx::query(&sql)
+            .bind(team.to_string())
+            .bind(resource_type.as_str())
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+            .ok_or(ScimStoreError::NotFound)?;
+        stored(&row)
+    }
+
+    async fn replace(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        attributes: Value,
+        expected_version: Option<&str>,
+    ) -> Result<StoredResource, ScimStoreError> {
+        for _ in 0..REPLACE_ATTEMPTS {
+            let (current, created_ms) = self.current_version(team, resource_type, id).await?;
+            if expected_version.is_some_and(|v| v != current.to_string()) {
+                return Err(ScimStoreError::VersionMismatch);
+            }
+            let meta = StoredMeta {
+                id: id.to_owned(),
+                created: rows::from_millis(created_ms).map_err(corrupt)?,
+                last_modified: rows::truncate_millis(self.clock.now()).map_err(corrupt)?,
+                version: (current + 1).to_string(),
+            };
+            let stored = StoredResource::new(resource_type, meta, attributes.clone());
+            if self
+                .write_version(team, resource_type, &stored, current)
+                .await?
+            {
+                return Ok(stored);
+            }
+            // Another writer got there first (or deleted it). With an expected version
+            // that is a mismatch; without one, read the new version and try again.
+            if expected_version.is_some() {
+                self.current_version(team, resource_type, id).await?;
+                return Err(ScimStoreError::VersionMismatch);
+            }
+        }
+        Err(ScimStoreError::VersionMismatch)
+    }
+
+    async fn delete(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<(), ScimStoreError> {
+        let team_text = team.to_string();
+        let now = rows::truncate_millis(self.clock.now()).map_err(corrupt)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let deleted = sqlx::query(
+            "DELETE FROM scim_resources WHERE team_id = $1 AND resource_type = $2 AND id = $3",
+        )
+        .bind(team_text.as_str())
+        .bind(resource_type.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?
+        .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await.map_err(backend)?;
+            return Err(ScimStoreError::NotFound);
+        }
+        // Every Group that listed it loses it, and gets a new version. On PostgreSQL the
+        // Groups are locked first, so a concurrent replace cannot slip in between the read
+        // and the write (its compare-and-swap fails instead).
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS}, {} AS body FROM scim_resources AS r \
+             WHERE r.team_id = $1 AND r.resource_type = 'Group' AND r.id IN \
+             (SELECT m.group_id FROM scim_group_members AS m WHERE m.team_id = $1 AND m.member_id = $2) \
+             ORDER BY r.seq{}",
+            self.dialect().body_text("r.body"),
+            self.dialect().lock_rows("r"),
+        );
+        let groups = sqlx::query(&sql)
+            .bind(team_text.as_str())
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for row in &groups {
+            let group = stored(row)?;
+            let mut attributes = group.attributes();
+            if let Some(members) = attributes.get_mut("members").and_then(Value::as_array_mut) {
+                members.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
+                if members.is_empty()
+                    && let Some(object) = attributes.as_object_mut()
+                {
+                    object.remove("members");
+                }
+            }
+            let version: i64 = group.meta.version.parse().unwrap_or_default();
+            let meta = StoredMeta {
+                last_modified: now,
+                version: (version + 1).to_string(),
+                ..group.meta.clone()
+            };
+            let updated = StoredResource::new(ResourceType::Group, meta, attributes);
+            let mut q = BoundQuery::new("UPDATE scim_resources SET version = ");
+            q.push_bind(version + 1)
+                .push(", modified_ms = ")
+                .push_bind(rows::to_millis(now))
+                .push(", body = ");
+            self.dialect()
+                .push_json(&mut q, updated.resource.to_string());
+            q.push(" WHERE team_id = ")
+                .push_bind(team_text.as_str())
+                .push(" AND id = ")
+                .push_bind(updated.meta.id.as_str());
+            q.query().execute(&mut *tx).await.map_err(backend)?;
+        }
+        sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND member_id = $2")
+            .bind(team_text.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        query: &ListQuery,
+    ) -> Result<(usize, Vec<StoredResource>), ScimStoreError> {
+        let team_text = team.to_string();
+        let filter = query.filter.as_ref();
+        if query.count == 0 {
+            let total = self.count(&team_text, resource_type, filter).await?;
+            return Ok((total, Vec::new()));
+        }
+        let dialect = self.dialect();
+        let mut q = BoundQuery::default();
+        match &query.sort_by {
+            None => {
+                let select = format!(
+                    "SELECT r.id AS id, r.version AS version, r.created_ms AS created_ms, \
+                     r.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
+                    dialect.body_text("r.body")
+                );
+                self.push_matches(&mut q, &select, &team_text, resource_type, filter)
+                    .map_err(|e| rejected_filter(&e))?;
+                q.push(" ORDER BY r.seq");
+            }
+            Some(path) => {
+                let columns = format!(
+                    "s.id AS id, s.version AS version, s.created_ms AS created_ms, \
+                     s.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
+                    dialect.body_text("s.body")
+                );
+                let rules = SchemaRules::new(resource_type);
+                sort_sql::push_sorted(
+                    &mut q,
+                    dialect,
+                    &columns,
+                    &mut |q| {
+                        self.push_matches(
+                            q,
+                            "SELECT r.seq AS seq, r.id AS id, r.version AS version, \
+                             r.created_ms AS created_ms, r.modified_ms AS modified_ms, r.body AS body",
+                            &team_text,
+                            resource_type,
+                            filter,
+                        )
+                    },
+                    path,
+                    query.descending,
+                    &rules,
+                )
+                .map_err(|e| rejected_filter(&e))?;
+            }
+        }
+        q.push(" LIMIT ")
+            .push_bind(to_i64(query.count))
+            .push(" OFFSET ")
+            .push_bind(to_i64(query.start_index.saturating_sub(1)));
+        let rows = q.query().fetch_all(&self.pool).await.map_err(backend)?;
+        let Some(first) = rows.first() else {
+            // Past the last match: the page is empty, and the total needs its own count.
+            let total = self.count(&team_text, resource_type, filter).await?;
+            return Ok((total, Vec::new()));
+        };
+        let total: i64 = first.try_get("total").map_err(backend)?;
+        let page = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+        Ok((usize::try_from(total).unwrap_or(0), page))
+    }
+
+    async fn groups_of_user(
+        &self,
+        team: TeamId,
+        user_id: &str,
+    ) -> Result<Vec<(String, String)>, ScimStoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id AS id, r.display_name AS display_name FROM scim_group_members AS m \
+             JOIN scim_resources AS r ON r.team_id = m.team_id AND r.id = m.group_id \
+             WHERE m.team_id = $1 AND m.member_id = $2 AND r.resource_type = 'Group' \
+             ORDER BY r.seq",
+        )
+        .bind(team.to_string())
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    rows::text(row, "id").map_err(corrupt)?,
+                    rows::opt_text(row, "display_name")
+                        .map_err(corrupt)?
+                        .unwrap_or_default(),
+                ))
+            })
+            .collect()
+    }
+
+    async fn resolve_members(
+        &self,
+        team: TeamId,
+        ids: &[String],
+    ) -> Result<Vec<ResolvedMember>, ScimStoreError> {
+        let team_text = team.to_string();
+        let wanted: BTreeSet<&String> = ids.iter().collect();
+        let wanted: Vec<&String> = wanted.into_iter().collect();
+        let mut found: BTreeMap<String, ResolvedMember> = BTreeMap::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let mut q = BoundQuery::new(format!(
+                "SELECT r.id AS id, r.resource_type AS resource_type, {} AS body \
+                 FROM scim_resources AS r WHERE r.team_id = ",
+                self.dialect().body_text("r.body")
+            ));
+            q.push_bind(team_text.as_str()).push(" AND r.id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push_bind(id.as_str());
+            }
+            q.push(")");
+            for row in q.query().fetch_all(&self.pool).await.map_err(backend)? {
+                let id = rows::text(&row, "id").map_err(corrupt)?;
+                let type_name = rows::text(&row, "resource_type").map_err(corrupt)?;
+                let resource_type = ResourceType::from_name(&type_name).ok_or_else(|| {
+                    corrupt(StoreError::Corrupt(format!(
+                        "column resource_type: unknown `{type_name}`"
+                    )))
+                })?;
+                let body: Value = serde_json::from_str(&rows::text(&row, "body").map_err(corrupt)?)
+                    .map_err(|e| corrupt(StoreError::Corrupt(format!("column body: {e}"))))?;
+                // As the in-memory store: `displayName` if the member is there, else
+                // `userName`.
+                let display = body
+                    .get("displayName")
+                    .or_else(|| body.get("userName"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                found.insert(
+                    id.clone(),
+                    ResolvedMember {
+                        id,
+                        resource_type,
+                        display,
+                    },
+                );
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+}
