@@ -127,6 +127,8 @@ pub struct SnapshotRepository {
     /// Every indexed object. A `HashMap` for speed: it is never serialized or iterated
     /// into output.
     index: Mutex<HashMap<Digest, Location>>,
+    /// Packs are closed once they hold this many bytes.
+    pack_target: usize,
 }
 
 /// What a writer stored.
@@ -198,7 +200,16 @@ impl SnapshotRepository {
             team,
             key,
             index: Mutex::new(index),
+            pack_target: pack::PACK_TARGET_BYTES,
         })
+    }
+
+    /// Close packs at `bytes` instead of the default 16 MiB (smaller packs for tests that
+    /// interrupt writers; larger ones for huge orgs).
+    #[must_use]
+    pub fn with_pack_target(mut self, bytes: usize) -> Self {
+        self.pack_target = bytes.max(1);
+        self
     }
 
     /// The repository's directory.
@@ -543,7 +554,7 @@ impl SnapshotWriter<'_> {
                 .add(self.repo.team, &self.repo.key, digest, bytes)?;
             self.pending.insert(digest, location);
             self.stats.new_objects += 1;
-            if self.pack.len_bytes() >= pack::PACK_TARGET_BYTES {
+            if self.pack.len_bytes() >= self.repo.pack_target {
                 self.flush()?;
             }
         }

@@ -66,6 +66,7 @@ pub struct OktaBackupArgs {
     pub scopes: Option<Vec<String>>,
     pub time_scale: f64,
     pub concurrency: usize,
+    pub pack_target_bytes: Option<usize>,
 }
 
 /// Progress on stderr: bars on a terminal, plain lines otherwise.
@@ -160,7 +161,10 @@ impl Progress {
 pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
-    let repo = SnapshotRepository::open(&args.repo)?;
+    let mut repo = SnapshotRepository::open(&args.repo)?;
+    if let Some(bytes) = args.pack_target_bytes {
+        repo = repo.with_pack_target(bytes);
+    }
     let pem =
         std::fs::read_to_string(&args.private_key).map_err(|source| LocalError::ReadFile {
             path: args.private_key.clone(),

@@ -122,6 +122,9 @@ enum BackupCommand {
         /// Parents of one nested kind listed at once.
         #[arg(long, default_value_t = 8, hide = true)]
         concurrency: usize,
+        /// Close pack files at this many bytes (default 16 MiB).
+        #[arg(long, hide = true)]
+        pack_target_bytes: Option<usize>,
     },
 }
 
@@ -274,6 +277,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
             scopes,
             time_scale,
             concurrency,
+            pack_target_bytes,
         }) => {
             local::backup_okta(
                 out,
@@ -287,6 +291,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     time_scale,
                     concurrency,
+                    pack_target_bytes,
                 },
             )
             .await

@@ -1,0 +1,476 @@
+//! `butterfly backup okta` and `butterfly snapshots ...` against the Okta simulator on a
+//! loopback port: counts, round trips, dedup, secrets, faults, scopes, kill -9, damage.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus};
+use butterfly_providers::okta::fetcher::{
+    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+};
+use butterfly_providers::okta::kinds;
+use butterfly_providers::simulator::{
+    FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
+    generate_client_key,
+};
+use butterfly_store::snapshots::SnapshotRepository;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::Value;
+
+/// Simulated time runs this much faster, so rate-limit windows pass in a second.
+const TIME_SCALE: f64 = 60.0;
+
+struct TestKey {
+    private_pem: String,
+    public_pem: String,
+}
+
+/// One key pair per test binary: RSA generation is the slow part of a test.
+fn client_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let (private_pem, public) = generate_client_key().unwrap();
+        TestKey {
+            private_pem,
+            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
+        }
+    })
+}
+
+fn config(users: usize) -> SimulatorConfig {
+    SimulatorConfig {
+        org: OrgConfig {
+            seed: 7,
+            users,
+            groups: 6,
+            apps: 8,
+        },
+        time_scale: TIME_SCALE,
+        client_public_key_pem: Some(client_key().public_pem.clone()),
+        ..SimulatorConfig::default()
+    }
+}
+
+struct Setup {
+    sim: RunningSimulator,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(config: SimulatorConfig) -> Setup {
+        let sim = Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key.pem"), &client_key().private_pem).unwrap();
+        Setup { sim, dir }
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    fn backup_command(&self, extra: &[&str]) -> Command {
+        let credentials = self.sim.simulator().client_credentials();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.args(["backup", "okta", "--org-url", self.sim.org_url()])
+            .args(["--client-id", &credentials.client_id])
+            .arg("--private-key")
+            .arg(self.dir.path().join("key.pem"))
+            .arg("--repo")
+            .arg(self.repo())
+            .args(["--time-scale", &TIME_SCALE.to_string()])
+            .args(extra)
+            .env_remove("BUTTERFLY_OKTA_TIME_SCALE");
+        cmd
+    }
+
+    /// Run a backup; returns the JSON summary and the snapshot id (the last line).
+    async fn backup(&self, extra: &[&str]) -> (Value, SnapshotId) {
+        let mut cmd = self.backup_command(extra);
+        cmd.args(["--output", "json"]);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "backup failed: {}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
+        let id: SnapshotId = lines.last().unwrap().parse().unwrap();
+        let summary: Value = serde_json::from_str(lines[0]).unwrap();
+        (summary, id)
+    }
+
+    async fn snapshots(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.arg("snapshots")
+            .args(args)
+            .arg("--repo")
+            .arg(self.repo());
+        run(cmd).await
+    }
+
+    fn open_repo(&self) -> SnapshotRepository {
+        SnapshotRepository::open(&self.repo()).unwrap()
+    }
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every kind the org has, with its count (kinds with no resources leave no entries).
+fn org_counts(sim: &RunningSimulator) -> BTreeMap<String, u64> {
+    sim.simulator()
+        .org()
+        .counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_owned(), n as u64))
+        .collect()
+}
+
+fn snapshot_counts(repo: &SnapshotRepository, id: SnapshotId) -> BTreeMap<String, u64> {
+    repo.manifest(id)
+        .unwrap()
+        .counts
+        .into_iter()
+        .map(|(k, n)| (k.as_str().to_owned(), n))
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_backup_matches_the_org_and_every_resource_round_trips() {
+    let s = Setup::start(config(40)).await;
+    let (summary, id) = s.backup(&[]).await;
+    assert_eq!(summary["status"], "complete", "{summary}");
+
+    let repo = s.open_repo();
+    let snapshot = repo.manifest(id).unwrap();
+    snapshot.check_consistency().unwrap();
+    assert_eq!(snapshot.status, SnapshotStatus::Complete);
+    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
+    assert_eq!(snapshot_counts(&repo, id), org_counts(&s.sim));
+    assert!(
+        snapshot.counts.len() >= 45,
+        "only {} kinds",
+        snapshot.counts.len()
+    );
+
+    // Fetch again in-process and compare every resource with what the repository holds.
+    let credentials = s.sim.simulator().client_credentials();
+    let fetcher = OktaFetcher::new(
+        OktaCredentials {
+            org_url: credentials.org_url,
+            client_id: credentials.client_id,
+            key_id: Some(credentials.key_id),
+            private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
+        },
+        FetchOptions {
+            time_scale: TIME_SCALE,
+            ..FetchOptions::default()
+        },
+    )
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let fetch = tokio::spawn(async move { fetcher.run(tx).await });
+    let mut checked = 0;
+    while let Some(event) = rx.recv().await {
+        if let FetchEvent::Resources { kind, resources } = event {
+            let entries = &snapshot.kinds[&ResourceKind::new(kind)];
+            for resource in resources {
+                let entry = entries.iter().find(|e| e.id == resource.id).unwrap();
+                assert_eq!(entry.digest, resource.digest(), "{kind}/{}", resource.id);
+                assert_eq!(repo.get_json(&entry.digest).unwrap(), resource.attributes);
+                assert!(!contains(
+                    resource.attributes.to_string().as_bytes(),
+                    b"\"_links\""
+                ));
+                checked += 1;
+            }
+        }
+    }
+    let report = fetch.await.unwrap().unwrap();
+    assert_eq!(checked, snapshot.total());
+    assert!(report.skipped.is_empty() && report.failed.is_empty());
+
+    // show and list agree, in both output formats.
+    let shown = s
+        .snapshots(&["show", &id.to_string(), "--output", "json"])
+        .await;
+    assert!(shown.status.success());
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["resources"], snapshot.total());
+    let listed = s.snapshots(&["list", "--output", "json"]).await;
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["id"], id.to_string());
+    let table = s.snapshots(&["list"]).await;
+    assert!(text(&table.stdout).contains(&id.to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_backup_of_an_unchanged_org_writes_almost_nothing() {
+    let s = Setup::start(config(300)).await;
+    let (first, first_id) = s.backup(&[]).await;
+    let repo_bytes = s.open_repo().disk_usage().unwrap();
+    let (second, second_id) = s.backup(&[]).await;
+    assert_ne!(first_id, second_id);
+    assert_eq!(second["new_objects"], 0, "{second}");
+    let new_bytes = second["new_bytes"].as_u64().unwrap();
+    assert!(
+        new_bytes * 100 < repo_bytes,
+        "second backup wrote {new_bytes} bytes, the repository held {repo_bytes} (first: {first})"
+    );
+    let repo = s.open_repo();
+    assert_eq!(
+        repo.manifest(first_id).unwrap().root_digest,
+        repo.manifest(second_id).unwrap().root_digest
+    );
+    let verify = s.snapshots(&["verify"]).await;
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_secrets_never_reach_the_repository() {
+    let s = Setup::start(config(20)).await;
+    // The simulator does plant secrets, in what it serves.
+    let marker = SECRET_MARKER.as_bytes();
+    let (_, id) = s.backup(&[]).await;
+
+    for file in files_under(&s.repo()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, marker),
+            "{} holds a secret",
+            file.display()
+        );
+    }
+    // Files are encrypted, so also look inside: every stored object, decrypted.
+    let repo = s.open_repo();
+    let snapshot = repo.manifest(id).unwrap();
+    let mut planted_kinds = BTreeSet::new();
+    for (kind, entries) in &snapshot.kinds {
+        let spec = kinds::by_name(kind.as_str()).unwrap();
+        if !spec.secrets.is_empty() {
+            planted_kinds.insert(kind.clone());
+        }
+        for entry in entries {
+            let plain = repo.get(&entry.digest).unwrap();
+            assert!(
+                !contains(&plain, marker),
+                "{kind}/{} holds a secret",
+                entry.id
+            );
+        }
+    }
+    assert!(
+        !planted_kinds.is_empty(),
+        "no kind with secrets was backed up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_is_waited_out() {
+    let s = Setup::start(config(40)).await;
+    s.sim.simulator().add_faults([FaultRule {
+        count: Some(6),
+        path_prefix: Some("/api/v1/users".into()),
+        ..FaultRule::new(FaultKind::RateLimitStorm)
+    }]);
+    let started = Instant::now();
+    let (summary, id) = s.backup(&[]).await;
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert!(summary["rate_limited"].as_u64().unwrap() >= 6, "{summary}");
+    let log = s.sim.simulator().request_log();
+    assert!(
+        log.by_status.get(&429).copied().unwrap_or(0) >= 6,
+        "{log:?}"
+    );
+    // Each 429 waits for the window's reset (up to a simulated minute, 1 s here).
+    assert!(started.elapsed() > Duration::from_millis(200));
+    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_broken_pages_are_retried() {
+    let s = Setup::start(config(40)).await;
+    s.sim.simulator().add_faults([
+        FaultRule {
+            count: Some(4),
+            status: Some(503),
+            ..FaultRule::new(FaultKind::ServerError)
+        },
+        FaultRule {
+            count: Some(2),
+            path_prefix: Some("/api/v1/groups".into()),
+            ..FaultRule::new(FaultKind::TruncatePage)
+        },
+        FaultRule {
+            count: Some(2),
+            path_prefix: Some("/api/v1/apps".into()),
+            ..FaultRule::new(FaultKind::DropConnection)
+        },
+    ]);
+    let (summary, id) = s.backup(&[]).await;
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert!(summary["retries"].as_u64().unwrap() >= 8, "{summary}");
+    let log = s.sim.simulator().request_log();
+    assert!(
+        log.by_status.get(&503).copied().unwrap_or(0) >= 4,
+        "{log:?}"
+    );
+    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_renewed_mid_run() {
+    // Tokens live 15 simulated seconds: a quarter of a real second at 60x.
+    let s = Setup::start(SimulatorConfig {
+        token_ttl_seconds: 15,
+        ..config(200)
+    })
+    .await;
+    let (summary, id) = s.backup(&[]).await;
+    assert_eq!(summary["status"], "complete", "{summary}");
+    assert!(
+        summary["reauthentications"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
+    let log = s.sim.simulator().request_log();
+    assert!(
+        log.by_status.get(&401).copied().unwrap_or(0) >= 1,
+        "{log:?}"
+    );
+    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_scope_skips_its_kinds_with_a_warning() {
+    let granted: BTreeSet<String> = kinds::backup_scopes()
+        .into_iter()
+        .filter(|s| *s != "okta.logStreams.read" && *s != "okta.roles.read")
+        .map(str::to_owned)
+        .collect();
+    let s = Setup::start(SimulatorConfig {
+        granted_scopes: Some(granted),
+        ..config(20)
+    })
+    .await;
+    let (summary, id) = s.backup(&[]).await;
+    assert_eq!(summary["status"], "partial", "{summary}");
+    let snapshot = s.open_repo().manifest(id).unwrap();
+    assert_eq!(snapshot.status, SnapshotStatus::Partial);
+    let warnings = snapshot.warnings.join("\n");
+    assert!(warnings.contains("`log_stream` skipped"), "{warnings}");
+    assert!(warnings.contains("okta.logStreams.read"), "{warnings}");
+    assert!(warnings.contains("`custom_role` skipped"), "{warnings}");
+    let roles: Vec<&str> = kinds::all()
+        .filter(|k| k.read_scopes.contains(&"okta.roles.read"))
+        .map(|k| k.name)
+        .collect();
+    let mut expected = org_counts(&s.sim);
+    expected.retain(|k, _| k != "log_stream" && !roles.contains(&k.as_str()));
+    assert_eq!(
+        snapshot_counts(&s.open_repo(), id),
+        expected,
+        "other kinds are whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_any_moment_leaves_a_valid_repository() {
+    let s = Setup::start(config(1500)).await;
+    // A first, complete snapshot, which every interrupted run must leave intact.
+    let (_, first) = s.backup(&["--pack-target-bytes", "4096"]).await;
+    // Kill runs at different moments: before, during and after pack writes.
+    for delay_ms in [150, 400, 700, 1000] {
+        let mut child = s
+            .backup_command(&["--pack-target-bytes", "4096"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended before the kill at {delay_ms} ms: make the org bigger"
+        );
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let verify = s.snapshots(&["verify"]).await;
+        assert!(
+            verify.status.success(),
+            "after kill at {delay_ms} ms: {}{}",
+            text(&verify.stdout),
+            text(&verify.stderr)
+        );
+    }
+    let (summary, last) = s.backup(&["--pack-target-bytes", "4096"]).await;
+    assert_eq!(summary["status"], "complete");
+    let repo = s.open_repo();
+    assert_eq!(
+        repo.manifest(first).unwrap().root_digest,
+        repo.manifest(last).unwrap().root_digest
+    );
+    let verify = s.snapshots(&["verify", &last.to_string()]).await;
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_a_flipped_byte_in_a_pack() {
+    let s = Setup::start(config(20)).await;
+    let (_, id) = s.backup(&[]).await;
+    let ok = s.snapshots(&["verify", &id.to_string()]).await;
+    assert!(ok.status.success());
+
+    let pack = files_under(&s.repo().join("packs"))
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "pack"))
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&pack, &bytes).unwrap();
+
+    let damaged = s.snapshots(&["verify", "--output", "json"]).await;
+    assert!(!damaged.status.success());
+    let report: Value = serde_json::from_slice(&damaged.stdout).unwrap();
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{report}");
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(message.contains("failed authentication"), "{message}");
+    assert!(
+        problems[0]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("snapshot {id}")),
+        "{report}"
+    );
+    assert!(text(&damaged.stderr).contains("1 problem"));
+}
