@@ -175,7 +175,7 @@ fn scalar_or_odd(value: BoxedStrategy<Value>) -> impl Strategy<Value = Value> {
     ]
 }
 
-fn resource() -> impl Strategy<Value = Value> {
+pub fn resource() -> impl Strategy<Value = Value> {
     let schemas_value = prop::sample::select(vec![
         json!([schemas::USER]),
         json!([schemas::USER, schemas::ENTERPRISE_USER]),
@@ -385,7 +385,7 @@ fn inner_filter() -> impl Strategy<Value = Filter> {
     })
 }
 
-fn filter() -> impl Strategy<Value = Filter> {
+pub fn filter() -> impl Strategy<Value = Filter> {
     let parent = prop::sample::select(vec![
         AttrPath::new("emails"),
         AttrPath::new("name"),

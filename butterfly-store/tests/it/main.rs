@@ -8,7 +8,8 @@
 //!   on both databases, over a scratch table (`probe`); `filter_props` does the same
 //!   with random resources and filters.
 //! - `scim_store`: the `ScimStore` contract, run on `MemoryStore` (the reference) and on
-//!   `SqlStore` over both databases.
+//!   `SqlStore` over both databases; `scim_store_props` compares random queries on
+//!   `SqlStore` with the same queries on `MemoryStore`.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -21,6 +22,7 @@ mod harness;
 mod objects;
 mod probe;
 mod scim_store;
+mod scim_store_props;
 mod store;
 
 /// Run each named suite function on SQLite and on PostgreSQL.
@@ -102,6 +104,10 @@ suite_on_every_backend!(scim_filter => filter_sql:
 
 suite_on_every_backend!(scim_filter_differential => filter_props:
     random_filters_match_the_evaluator,
+);
+
+suite_on_every_backend!(scim_store_differential => scim_store_props:
+    queries_match_the_memory_store,
 );
 
 /// Run each named `ScimStore` suite function on `MemoryStore`, and on `SqlStore` over
