@@ -18,7 +18,7 @@
 //!   `X-Rate-Limit-Remaining` header says only the other share is left, and a `429` pauses
 //!   it until `X-Rate-Limit-Reset`. Buckets are independent, so they are spent in parallel.
 //! - **Faults.** `5xx`, timeouts, dropped connections and unreadable pages are retried
-//!   with exponential backoff; a `401` re-authenticates once, then retries.
+//!   with exponential backoff; a `401` signs in again (once per expiry), then retries.
 //! - **What is kept.** Each item as Okta returned it, less `_links` and the kind's secrets
 //!   ([`KindSpec::sanitize`](super::kinds::KindSpec::sanitize)).
 //!
@@ -69,6 +69,9 @@ use budget::{Budget, LimitHeaders};
 use super::RateLimitBucket;
 use super::kinds::{self, KindSpec, Pagination, ParentIds};
 use super::pagination::{next_body_link, next_link};
+
+/// Token renewals one request may trigger before its `401` counts as final.
+const MAX_REAUTHENTICATIONS: u32 = 3;
 
 /// Errors that stop a whole fetch. Problems with one kind do not: they are reported as
 /// [`FetchEvent::KindSkipped`] or [`FetchEvent::KindFailed`].
@@ -466,7 +469,7 @@ impl Shared<'_> {
     async fn get(&self, url: &str, bucket: RateLimitBucket) -> Result<Page, GetError> {
         let budget = self.budget(bucket);
         let mut backoff = self.backoff();
-        let mut reauthenticated = false;
+        let mut reauthentications = 0u32;
         let mut rate_limited = 0u32;
         loop {
             budget.acquire().await;
@@ -525,15 +528,18 @@ impl Shared<'_> {
                             continue;
                         }
                         401 => {
-                            if reauthenticated {
+                            // Sign in again, then retry. A token can expire again while
+                            // a request waits for its bucket, so a few renewals are
+                            // allowed; a 401 that survives them is a revoked client.
+                            if reauthentications >= MAX_REAUTHENTICATIONS {
                                 return Err(GetError::Failed(
-                                    "401 Unauthorized even with a fresh token".into(),
+                                    "401 Unauthorized even with fresh tokens".into(),
                                 ));
                             }
                             self.reauthenticate(generation)
                                 .await
                                 .map_err(GetError::Failed)?;
-                            reauthenticated = true;
+                            reauthentications += 1;
                             continue;
                         }
                         403 | 404 => return Err(GetError::Refused { status }),
