@@ -44,11 +44,9 @@ pub struct AppState {
     pub scim: Arc<ScimService<MemberLinkedStore<ScimResources>>>,
 }
 
-/// Where SCIM resources live.
-///
-/// NOTE: in-memory until the SQL SCIM store lands in `butterfly-store`; members (the
-/// part that grants access) are already persisted through [`MemberLinkedStore`].
-pub type ScimResources = butterfly_scim::MemoryStore;
+/// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
+/// filters and sorting pushed down to SQL.
+pub type ScimResources = SqlStore;
 
 /// Errors opening the server's state.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +101,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     }
     let store = Arc::new(store);
     let scim = Arc::new(ScimService::new(MemberLinkedStore::new(
-        ScimResources::default(),
+        ScimResources::clone(&store),
         Arc::clone(&store),
     )));
     Ok(AppState {
