@@ -124,6 +124,29 @@ impl IndexedAttribute {
         IndexedAttribute::LastModifiedMillis,
     ];
 
+    /// The top-level member the attribute lives in: its own name, or `meta`.
+    pub fn member_name(self) -> &'static str {
+        match self {
+            IndexedAttribute::Id => "id",
+            IndexedAttribute::ExternalId => "externalId",
+            IndexedAttribute::UserNameLower => "userName",
+            IndexedAttribute::DisplayNameLower => "displayName",
+            IndexedAttribute::CreatedMillis | IndexedAttribute::LastModifiedMillis => "meta",
+        }
+    }
+
+    /// Whether the body must be consulted for this attribute: the column is NULL
+    /// ([`value_of`](Self::value_of) is `None`) yet the resource has a top-level member of
+    /// that name, compared ignoring ASCII case (a `USERNAME`, a `userName` array...).
+    pub fn needs_body(self, resource: &Value) -> bool {
+        self.value_of(resource).is_none()
+            && resource.as_object().is_some_and(|members| {
+                members
+                    .keys()
+                    .any(|k| k.eq_ignore_ascii_case(self.member_name()))
+            })
+    }
+
     /// The column's value for a resource: `None` (SQL NULL) where the resource does not
     /// have the attribute in the form the column serves. Members are looked up by their
     /// exact names, as the SCIM service writes them.
@@ -173,6 +196,7 @@ fn meta_millis(resource: &Value, name: &str) -> Option<SqlValue> {
 pub struct ResourceColumns {
     body: &'static str,
     indexed: Vec<(IndexedAttribute, &'static str)>,
+    irregular: Option<&'static str>,
 }
 
 impl ResourceColumns {
@@ -182,7 +206,28 @@ impl ResourceColumns {
         ResourceColumns {
             body,
             indexed: Vec::new(),
+            irregular: None,
         }
+    }
+
+    /// The same, with a flag column that says which rows need their body consulted for
+    /// an indexed attribute: 1 where, for some attribute given to [`with`](Self::with),
+    /// [`IndexedAttribute::needs_body`] holds, else 0 ([`irregular`](Self::irregular)
+    /// computes it). Comparisons answered from a column then consult the body only for
+    /// flagged rows, which an index `WHERE flag = 1` finds at once, instead of every row
+    /// where the column is NULL.
+    #[must_use]
+    pub fn with_irregular_flag(mut self, column: &'static str) -> Self {
+        self.irregular = Some(column);
+        self
+    }
+
+    /// The flag column's value for `resource` (see
+    /// [`with_irregular_flag`](Self::with_irregular_flag)).
+    pub fn irregular(&self, resource: &Value) -> bool {
+        self.indexed
+            .iter()
+            .any(|(attribute, _)| attribute.needs_body(resource))
     }
 
     /// The same, with `attribute` also in the column `column`.
@@ -920,7 +965,11 @@ impl Compiler<'_> {
                 }
             }
         }
-        self.q.push(") OR (").push(column).push(" IS NULL AND ");
+        self.q.push(") OR (");
+        match self.columns.irregular {
+            Some(flag) => self.q.push(flag).push(" = 1 AND "),
+            None => self.q.push(column).push(" IS NULL AND "),
+        };
         self.generic_compare(path, op, value, &Scope::Resource)?;
         self.q.push("))");
         Ok(true)

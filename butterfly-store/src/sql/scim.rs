@@ -90,6 +90,7 @@ fn write_error(
 /// Where filters find things in `scim_resources AS r`, per type.
 fn filter_columns(resource_type: ResourceType) -> ResourceColumns {
     let columns = ResourceColumns::new("r.body")
+        .with_irregular_flag("r.irregular")
         .with(IndexedAttribute::Id, "r.id")
         .with(IndexedAttribute::ExternalId, "r.external_id")
         .with(IndexedAttribute::CreatedMillis, "r.created_ms")
@@ -108,6 +109,7 @@ struct IndexedCopies {
     display_name_ci: Option<String>,
     display_name: Option<String>,
     external_id: Option<String>,
+    irregular: bool,
 }
 
 impl IndexedCopies {
@@ -129,6 +131,7 @@ impl IndexedCopies {
                 .flatten()
                 .map(str::to_owned),
             external_id: text(IndexedAttribute::ExternalId),
+            irregular: filter_columns(resource_type).irregular(resource),
         }
     }
 }
@@ -274,6 +277,8 @@ impl SqlStore {
             .push_bind(copies.display_name)
             .push(", external_id = ")
             .push_bind(copies.external_id)
+            .push(", irregular = ")
+            .push_bind(i64::from(copies.irregular))
             .push(", body = ");
         self.dialect().push_json(&mut q, body);
         q.push(" WHERE team_id = ")
@@ -398,7 +403,8 @@ impl ScimStore for SqlStore {
         let copies = IndexedCopies::of(resource_type, &stored.resource);
         let mut q = BoundQuery::new(
             "INSERT INTO scim_resources (team_id, resource_type, id, version, created_ms, \
-             modified_ms, user_name_ci, display_name_ci, display_name, external_id, body) VALUES (",
+             modified_ms, user_name_ci, display_name_ci, display_name, external_id, irregular, body) \
+             VALUES (",
         );
         q.push_bind(team_text.as_str())
             .push(", ")
@@ -419,6 +425,8 @@ impl ScimStore for SqlStore {
             .push_bind(copies.display_name)
             .push(", ")
             .push_bind(copies.external_id)
+            .push(", ")
+            .push_bind(i64::from(copies.irregular))
             .push(", ");
         self.dialect()
             .push_json(&mut q, stored.resource.to_string());
@@ -552,10 +560,13 @@ impl ScimStore for SqlStore {
                 ..group.meta.clone()
             };
             let updated = StoredResource::new(ResourceType::Group, meta, attributes);
+            let copies = IndexedCopies::of(ResourceType::Group, &updated.resource);
             let mut q = BoundQuery::new("UPDATE scim_resources SET version = ");
             q.push_bind(version + 1)
                 .push(", modified_ms = ")
                 .push_bind(rows::to_millis(now))
+                .push(", irregular = ")
+                .push_bind(i64::from(copies.irregular))
                 .push(", body = ");
             self.dialect()
                 .push_json(&mut q, updated.resource.to_string());

@@ -455,7 +455,7 @@ pub async fn random_filters_match_the_evaluator(s: &SqlStore) {
         })
     });
     eprintln!(
-        "{}: {cases} proptest cases, {} filters checked (each 4 queries), {} of them \
+        "{}: {cases} proptest cases, {} filters checked (each 6 queries: three column layouts, and negated), {} of them \
          selecting some but not all resources",
         s.backend(),
         checked.load(Ordering::Relaxed),

@@ -12,8 +12,13 @@ use butterfly_store::{Backend, SqlStore};
 use serde_json::Value;
 use sqlx::Row as _;
 
-/// The columns of the probe table, with every indexed column.
+/// The columns of the probe table, with every indexed column and the irregular flag.
 pub fn indexed_columns() -> ResourceColumns {
+    indexed_columns_without_flag().with_irregular_flag("r.irregular")
+}
+
+/// The columns of the probe table, with every indexed column but no irregular flag.
+pub fn indexed_columns_without_flag() -> ResourceColumns {
     ResourceColumns::new("r.body")
         .with(IndexedAttribute::Id, "r.id")
         .with(IndexedAttribute::ExternalId, "r.external_id")
@@ -47,13 +52,13 @@ impl<'s> Probe<'s> {
             Backend::Sqlite => {
                 "CREATE TABLE filter_probe (n INTEGER PRIMARY KEY, body TEXT NOT NULL, \
                  id TEXT, external_id TEXT, user_name_ci TEXT, display_name_ci TEXT, \
-                 created_ms INTEGER, modified_ms INTEGER)"
+                 created_ms INTEGER, modified_ms INTEGER, irregular INTEGER NOT NULL)"
             }
             _ => {
                 "CREATE TABLE filter_probe (n BIGINT PRIMARY KEY, body JSONB NOT NULL, \
                  id TEXT COLLATE \"C\", external_id TEXT COLLATE \"C\", \
                  user_name_ci TEXT COLLATE \"C\", display_name_ci TEXT COLLATE \"C\", \
-                 created_ms BIGINT, modified_ms BIGINT)"
+                 created_ms BIGINT, modified_ms BIGINT, irregular SMALLINT NOT NULL)"
             }
         };
         sqlx::query(ddl).execute(store.pool()).await.unwrap();
@@ -77,7 +82,8 @@ impl<'s> Probe<'s> {
         for (_, column) in COLUMNS {
             q.push(", ").push(column);
         }
-        q.push(") VALUES ");
+        q.push(", irregular) VALUES ");
+        let flagged = indexed_columns();
         for (n, resource) in resources.iter().enumerate() {
             if n > 0 {
                 q.push(", ");
@@ -98,7 +104,9 @@ impl<'s> Probe<'s> {
                     None => q.push("NULL"),
                 };
             }
-            q.push(")");
+            q.push(", ")
+                .push_bind(i64::from(flagged.irregular(resource)))
+                .push(")");
         }
         q.query().execute(self.store.pool()).await.unwrap();
     }
@@ -149,7 +157,11 @@ pub async fn assert_agrees(
     let expected = evaluated(resources, filter, rules);
     let negated = Filter::Not(Box::new(filter.clone()));
     let all: BTreeSet<usize> = (0..resources.len()).collect();
-    for (layout, columns) in [("indexed", indexed_columns()), ("body", body_columns())] {
+    for (layout, columns) in [
+        ("indexed", indexed_columns()),
+        ("indexed, no flag", indexed_columns_without_flag()),
+        ("body", body_columns()),
+    ] {
         let got = probe.select(filter, rules, &columns).await?;
         if got != expected {
             return Err(format!(
