@@ -7,7 +7,9 @@
 //!   SQLite (a file that needs no set-up; the default) or PostgreSQL (shared by several
 //!   server replicas, which claim jobs with `FOR UPDATE SKIP LOCKED`). Schemas are
 //!   embedded and migrated on connect. Secrets are stored only as SHA-256 hashes and
-//!   compared in constant time; every team-scoped query is filtered by team.
+//!   compared in constant time; every team-scoped query is filtered by team. It is also
+//!   a [`ScimStore`](butterfly_scim::ScimStore) for the SCIM Users and Groups of every
+//!   team, with SCIM filters and `sortBy` compiled to SQL (see [`scim`]).
 //! - [`ObjectRepository`] keeps snapshot objects and manifests on any
 //!   [`object_store`] backend (a local directory by default):
 //!   content-addressed and deduplicated per team, zstd-compressed, and sealed with

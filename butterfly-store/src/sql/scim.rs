@@ -8,8 +8,12 @@
 //!
 //! - **Queries** compile the filter to SQL ([`push_filter`]) with the schemas' rules,
 //!   answer `userName`, `displayName`, `id`, `externalId` and `meta` times from indexed
-//!   columns where the semantics allow, push `sortBy` down ([`sort_sql`]), page with
-//!   LIMIT/OFFSET and count with `COUNT(*) OVER ()` in the same statement.
+//!   columns where the semantics allow (reading the JSON only of rows flagged
+//!   `irregular`, whose copies cannot stand for the body), push `sortBy` down
+//!   ([`sort_sql`]), page with LIMIT/OFFSET and count with `COUNT(*) OVER ()` in the same
+//!   statement. Results equal [`MemoryStore`](butterfly_scim::MemoryStore)'s but for the
+//!   limits listed in [`filter_sql`](crate::scim::filter_sql) (ASCII case folding of
+//!   values outside the indexed columns, numbers beyond 2^53).
 //! - **Uniqueness** of a User's `userName` and a Group's `displayName` (ignoring case,
 //!   lowercased in Rust as the in-memory store does) is a unique index, so it holds under
 //!   concurrent writers; a violation becomes [`ScimStoreError::Uniqueness`].
