@@ -21,7 +21,6 @@ mod filter_sql;
 mod harness;
 mod objects;
 mod probe;
-mod scim_scale;
 mod scim_store;
 mod scim_store_props;
 mod store;
@@ -165,24 +164,3 @@ scim_store_suite!(
     queries_filter_sort_and_page,
     concurrent_writers_cannot_both_win,
 );
-
-/// Timings with 20 000 Users, by hand: `-- --ignored --nocapture scim_scale`.
-mod scim_scale_on {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "slow; prints timings"]
-    async fn sqlite() {
-        crate::harness::on_sqlite(
-            |s| async move { crate::scim_scale::twenty_thousand_users(&s).await },
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "slow; prints timings"]
-    async fn postgres() {
-        crate::harness::on_postgres(|s| async move {
-            crate::scim_scale::twenty_thousand_users(&s).await;
-        })
-        .await;
-    }
-}
