@@ -4,3 +4,5 @@
 //! `cargo run --release -p butterfly-benches --bin <name>`; see the workspace README for
 //! the figures measured so far.
 #![deny(missing_docs)]
+
+pub mod scim_load;

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# SCIM load benchmark: butterfly-server against the Python reference server scim2-server
+# (PyPI), on one workload driven by `scim-load` (benches/src/bin/scim-load.rs).
+#
+#   benches/scim-load.sh           # Butterfly at 10K and 100K Users, scim2-server at 10K
+#   benches/scim-load.sh --full    # Butterfly at 1M Users too
+#
+# Run by hand, never in CI: the default run takes about 15-25 minutes on 2 cores (the
+# release build is most of a cold run). --full adds the 1M stage, which takes hours:
+# with the in-memory SCIM store every create scans all Users for userName uniqueness,
+# so seeding grows with the square of the count; expect it to be practical only on the
+# SQL SCIM store.
+#
+# Steps: build butterfly-server and the driver in release; start the server on a fresh
+# data directory on a loopback port; create a SCIM token; seed and measure; stop it.
+# Then install scim2-server (pinned) into a virtualenv under ~/.cache, start it on
+# another loopback port with a bearer token, run the same driver with a smaller
+# workload (it is far slower: 10K Users, fewer requests per phase; rates are per second
+# so they still compare), stop it, and print the ratios per metric. Both servers get
+# the same concurrency. Reports (one JSON line each) are kept in
+# $CARGO_TARGET_DIR/scim-load/<time>/.
+#
+# Environment: CONCURRENCY (16), BF_USERS (10000,100000), PY_USERS (10000),
+# BF_PORT (18181), PY_PORT (18182), BUTTERFLY_SCIM2_SERVER_VENV.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FULL=0
+for arg in "$@"; do
+  case "$arg" in
+    --full) FULL=1 ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "unknown argument: $arg (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+CONCURRENCY="${CONCURRENCY:-16}"
+BF_USERS="${BF_USERS:-10000,100000}"
+if [ "$FULL" = 1 ]; then BF_USERS="$BF_USERS,1000000"; fi
+PY_USERS="${PY_USERS:-10000}"
+BF_PORT="${BF_PORT:-18181}"
+PY_PORT="${PY_PORT:-18182}"
+SCIM2_SERVER_VERSION="0.8.3"
+SCIM2_MODELS_VERSION="0.12.3"
+VENV="${BUTTERFLY_SCIM2_SERVER_VENV:-$HOME/.cache/butterfly-scim2-server-venv}"
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+STARTED=$SECONDS
+
+WORK="$(mktemp -d)"
+OUT="$TARGET_DIR/scim-load/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Wait until `curl` gets an HTTP answer from $1 (any status), or fail after 30 s.
+wait_http() {
+  for _ in $(seq 1 300); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.1
+  done
+  echo "no answer from $1" >&2
+  return 1
+}
+
+# Stop one server we started, and forget it so the exit trap does not signal its pid.
+stop() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=()
+  for pid in "${PIDS[@]}"; do
+    if [ "$pid" != "$1" ]; then kept+=("$pid"); fi
+  done
+  PIDS=("${kept[@]}")
+}
+
+echo "== building butterfly-server and scim-load (release)"
+cargo build --release --quiet -p butterfly-server -p butterfly-benches --bin butterfly-server --bin scim-load
+BIN="$TARGET_DIR/release/butterfly-server"
+DRIVER="$TARGET_DIR/release/scim-load"
+
+# What was measured: the commit, whether the server's sources differ from it, the
+# compiler, and which SCIM resource store the server wires in (read off its source).
+COMMIT="$(git rev-parse --short=12 HEAD)"
+DIRTY="$(git status --porcelain -- . ':(exclude)benches' ':(exclude)*.md' 2>/dev/null | awk '{print $2}' | head -n5 | paste -sd' ' -)"
+if [ -n "$DIRTY" ]; then
+  COMMIT="$COMMIT with uncommitted changes to $DIRTY"
+fi
+STORE="$(grep -ho 'type ScimResources = [^;]*' examples/server/src/*.rs 2>/dev/null | sed 's/.*= //' | head -n1)"
+BUILD="commit $COMMIT, release, $(rustc --version | cut -d' ' -f1-2), SQLite, SCIM store ${STORE:-unknown}"
+echo "== measuring: $BUILD"
+echo "== machine: $(nproc) cores, $(uname -sm); driver and server share them"
+
+echo "== butterfly-server on 127.0.0.1:$BF_PORT, Users: $BF_USERS"
+"$BIN" --data-dir "$WORK/butterfly" --listen "127.0.0.1:$BF_PORT" \
+  >"$WORK/butterfly.out" 2>"$WORK/butterfly.log" &
+BF_PID=$!
+PIDS+=("$BF_PID")
+wait_http "http://127.0.0.1:$BF_PORT/healthz"
+TOKEN="$("$BIN" --data-dir "$WORK/butterfly" scim-token create --name load 2>/dev/null | tail -n1)"
+SCIM_LOAD_TOKEN="$TOKEN" "$DRIVER" run \
+  --base-url "http://127.0.0.1:$BF_PORT/scim/v2" --label butterfly-server --build "$BUILD" \
+  --users "$BF_USERS" --concurrency "$CONCURRENCY" \
+  --lookups 5000 --lists 200 --patches 5000 --phase-max-secs 120 --seed-max-secs 21600 \
+  --json-out "$OUT/butterfly-server.json"
+stop "$BF_PID"
+
+echo "== scim2-server $SCIM2_SERVER_VERSION (PyPI) on 127.0.0.1:$PY_PORT, Users: $PY_USERS (capped: it is far slower)"
+if ! "$VENV/bin/pip" show "scim2-server" 2>/dev/null | grep -qx "Version: $SCIM2_SERVER_VERSION"; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "scim2-server==$SCIM2_SERVER_VERSION" "scim2-models==$SCIM2_MODELS_VERSION"
+fi
+# Its `scim2-server` command serves the RFC 7643 User and Group schemas from memory
+# (InMemoryStorage, which indexes unique values and `eq` lookups) on a threaded wsgiref
+# server at /v2; --bearer-token makes it require the token like Butterfly does.
+PY_TOKEN="load-$RANDOM$RANDOM"
+"$VENV/bin/scim2-server" --hostname 127.0.0.1 --port "$PY_PORT" --bearer-token "$PY_TOKEN" \
+  >"$WORK/scim2-server.out" 2>"$WORK/scim2-server.log" &
+PY_PID=$!
+PIDS+=("$PY_PID")
+wait_http "http://127.0.0.1:$PY_PORT/v2/ServiceProviderConfig"
+SCIM_LOAD_TOKEN="$PY_TOKEN" "$DRIVER" run \
+  --base-url "http://127.0.0.1:$PY_PORT/v2" --label scim2-server \
+  --build "scim2-server $SCIM2_SERVER_VERSION, scim2-models $SCIM2_MODELS_VERSION, $("$VENV/bin/python" --version)" \
+  --users "$PY_USERS" --concurrency "$CONCURRENCY" \
+  --lookups 2000 --lists 30 --patches 2000 --phase-max-secs 120 --seed-max-secs 3600 \
+  --json-out "$OUT/scim2-server.json"
+stop "$PY_PID"
+
+"$DRIVER" compare "$OUT/butterfly-server.json" "$OUT/scim2-server.json" --target 20
+echo "== reports in $OUT; total time $((SECONDS - STARTED)) s"
