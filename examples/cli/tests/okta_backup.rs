@@ -479,3 +479,25 @@ async fn verify_reports_a_flipped_byte_in_a_pack() {
     );
     assert!(text(&damaged.stderr).contains("1 problem"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_flag_narrows_the_backup() {
+    let s = Setup::start(config(20)).await;
+    let (summary, id) = s
+        .backup(&["--scopes", "okta.users.read,okta.groups.read"])
+        .await;
+    assert_eq!(summary["status"], "partial", "{summary}");
+    let counts = snapshot_counts(&s.open_repo(), id);
+    let expected: BTreeMap<String, u64> = org_counts(&s.sim)
+        .into_iter()
+        .filter(|(k, _)| {
+            kinds::by_name(k)
+                .unwrap()
+                .read_scopes
+                .iter()
+                .all(|scope| ["okta.users.read", "okta.groups.read"].contains(scope))
+        })
+        .collect();
+    assert!(expected.contains_key("user") && expected.contains_key("group_membership"));
+    assert_eq!(counts, expected);
+}
