@@ -90,7 +90,7 @@ enum BackupCommand {
     /// Back up an Okta org: every resource kind the app may read. Progress goes to
     /// stderr; the snapshot id is the last line on stdout.
     Okta {
-        /// The org's URL, e.g. https://example.okta.com.
+        /// The org's URL, e.g. `https://example.okta.com`.
         #[arg(long)]
         org_url: String,
         /// The API service app's client id.
