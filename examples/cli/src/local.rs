@@ -185,7 +185,9 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     };
     let org = credentials.org_url.clone();
     let fetcher = OktaFetcher::new(credentials, options)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    // A short queue: when writing falls behind, the fetch waits instead of piling up
+    // pages in memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let fetch = tokio::spawn(async move { fetcher.run(tx).await });
 
     let mut writer = repo.begin("okta", org, started_at);

@@ -120,7 +120,7 @@ enum BackupCommand {
         )]
         time_scale: f64,
         /// Parents of one nested kind listed at once.
-        #[arg(long, default_value_t = 8, hide = true)]
+        #[arg(long, default_value_t = 16, hide = true)]
         concurrency: usize,
         /// Close pack files at this many bytes (default 16 MiB).
         #[arg(long, hide = true)]

@@ -122,13 +122,22 @@ impl Budget {
 }
 
 /// A pacer spacing requests evenly at `limit × share` a minute of server time.
+///
+/// It allows a small burst (a twentieth of the minute's share, three seconds' worth):
+/// requests that were late (a slow response, a busy client) may catch up instead of
+/// losing their slot for good. The headroom check on the response headers still stops
+/// the bucket before the window is spent.
 fn pacer(limit: u32, share: f64, time_scale: f64) -> DefaultDirectRateLimiter {
     let per_minute = (f64::from(limit) * share).max(1.0);
     let period =
         Duration::from_secs_f64(60.0 / per_minute / time_scale).max(Duration::from_nanos(1));
+    // Bounded to 1..=1000 before the conversion, so it is exact.
+    let burst = (per_minute / 20.0).clamp(1.0, 1000.0).floor();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let burst = NonZeroU32::new(burst as u32).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-        .allow_burst(NonZeroU32::MIN);
+        .allow_burst(burst);
     RateLimiter::direct(quota)
 }
 

@@ -106,7 +106,7 @@ pub struct FetchOptions {
     /// How much faster than real time the server's clock runs (only simulators run
     /// fast): rate-limit waits are divided by it. Default `1`.
     pub time_scale: f64,
-    /// Parents of one nested kind listed at once. Default `8`.
+    /// Parents of one nested kind listed at once. Default `16`.
     pub concurrency: usize,
     /// Per-request timeout. Default 30 seconds.
     pub request_timeout: Duration,
@@ -122,7 +122,7 @@ impl Default for FetchOptions {
             rate_limit_share: 0.5,
             scopes: None,
             time_scale: 1.0,
-            concurrency: 8,
+            concurrency: 16,
             request_timeout: Duration::from_secs(30),
             max_retries: 6,
             min_backoff: Duration::from_millis(200),
