@@ -5,11 +5,12 @@
 #   benches/scim-load.sh           # Butterfly at 10K and 100K Users, scim2-server at 10K
 #   benches/scim-load.sh --full    # Butterfly at 1M Users too
 #
-# Run by hand, never in CI: the default run takes about 15-25 minutes on 2 cores (the
-# release build is most of a cold run). --full adds the 1M stage, which takes hours:
-# with the in-memory SCIM store every create scans all Users for userName uniqueness,
-# so seeding grows with the square of the count; expect it to be practical only on the
-# SQL SCIM store.
+# Run by hand, never in CI: the default run takes about 6 minutes on 2 cores once built
+# (a cold release build adds 5-7 minutes). --full adds the 1M stage: about 20 more
+# minutes of seeding at the ~950 creates/s measured at 100K, plus up to a few minutes
+# of list requests (each takes seconds at that size, so that phase may fail on
+# timeouts). On a build whose SCIM store is the in-memory one, every create scans all
+# Users, so seeding grows with the square of the count and even 100K takes hours.
 #
 # Steps: build butterfly-server and the driver in release; start the server on a fresh
 # data directory on a loopback port; create a SCIM token; seed and measure; stop it.
@@ -17,11 +18,12 @@
 # another loopback port with a bearer token, run the same driver with a smaller
 # workload (it is far slower: 10K Users, fewer requests per phase; rates are per second
 # so they still compare), stop it, and print the ratios per metric. Both servers get
-# the same concurrency. Reports (one JSON line each) are kept in
+# the same concurrency. Reports (one JSON line each) and server logs are kept in
 # $CARGO_TARGET_DIR/scim-load/<time>/.
 #
 # Environment: CONCURRENCY (16), BF_USERS (10000,100000), PY_USERS (10000),
-# BF_PORT (18181), PY_PORT (18182), BUTTERFLY_SCIM2_SERVER_VENV.
+# BF_PORT (18181), PY_PORT (18182), REQUEST_TIMEOUT (300 s),
+# BUTTERFLY_SCIM2_SERVER_VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,6 +48,9 @@ if [ "$FULL" = 1 ]; then BF_USERS="$BF_USERS,1000000"; fi
 PY_USERS="${PY_USERS:-10000}"
 BF_PORT="${BF_PORT:-18181}"
 PY_PORT="${PY_PORT:-18182}"
+# Generous, so a slow phase is measured rather than cut off: a request still counts as
+# failed past it (Okta itself gives up on a SCIM request much sooner).
+REQUEST_TIMEOUT="${REQUEST_TIMEOUT:-300}"
 SCIM2_SERVER_VERSION="0.8.3"
 SCIM2_MODELS_VERSION="0.12.3"
 VENV="${BUTTERFLY_SCIM2_SERVER_VENV:-$HOME/.cache/butterfly-scim2-server-venv}"
@@ -61,6 +66,8 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
+  # The servers' logs say why a request failed (a 500 is logged, not explained).
+  cp "$WORK"/*.log "$OUT"/ 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -111,11 +118,14 @@ BF_PID=$!
 PIDS+=("$BF_PID")
 wait_http "http://127.0.0.1:$BF_PORT/healthz"
 TOKEN="$("$BIN" --data-dir "$WORK/butterfly" scim-token create --name load 2>/dev/null | tail -n1)"
+# A driver that stops on errors still writes what it measured; carry on to the other
+# server and the comparison, and exit non-zero at the end.
+STATUS=0
 SCIM_LOAD_TOKEN="$TOKEN" "$DRIVER" run \
   --base-url "http://127.0.0.1:$BF_PORT/scim/v2" --label butterfly-server --build "$BUILD" \
-  --users "$BF_USERS" --concurrency "$CONCURRENCY" \
+  --users "$BF_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
   --lookups 5000 --lists 200 --patches 5000 --phase-max-secs 120 --seed-max-secs 21600 \
-  --json-out "$OUT/butterfly-server.json"
+  --json-out "$OUT/butterfly-server.json" || STATUS=1
 stop "$BF_PID"
 
 echo "== scim2-server $SCIM2_SERVER_VERSION (PyPI) on 127.0.0.1:$PY_PORT, Users: $PY_USERS (capped: it is far slower)"
@@ -136,10 +146,12 @@ wait_http "http://127.0.0.1:$PY_PORT/v2/ServiceProviderConfig"
 SCIM_LOAD_TOKEN="$PY_TOKEN" "$DRIVER" run \
   --base-url "http://127.0.0.1:$PY_PORT/v2" --label scim2-server \
   --build "scim2-server $SCIM2_SERVER_VERSION, scim2-models $SCIM2_MODELS_VERSION, $("$VENV/bin/python" --version)" \
-  --users "$PY_USERS" --concurrency "$CONCURRENCY" \
+  --users "$PY_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
   --lookups 2000 --lists 30 --patches 2000 --phase-max-secs 120 --seed-max-secs 3600 \
-  --json-out "$OUT/scim2-server.json"
+  --json-out "$OUT/scim2-server.json" || STATUS=1
 stop "$PY_PID"
 
-"$DRIVER" compare "$OUT/butterfly-server.json" "$OUT/scim2-server.json" --target 20
+"$DRIVER" compare "$OUT/butterfly-server.json" "$OUT/scim2-server.json" --target 20 || STATUS=1
 echo "== reports in $OUT; total time $((SECONDS - STARTED)) s"
+if [ "$STATUS" != 0 ]; then echo "== a run failed: see its errors above" >&2; fi
+exit "$STATUS"

@@ -16,8 +16,11 @@
 //! different User, flipping `active` and replacing `name.givenName`). A lookup must
 //! return exactly the expected User; a list must return only matching Users and, when
 //! the driver knows every User on the server, exactly as many as it seeded. Non-2xx
-//! answers, transport errors and wrong answers are counted and printed; above
-//! `--max-error-rate` the run stops with an error. Only loopback servers are accepted.
+//! answers, transport errors and wrong answers are counted and printed. A phase whose
+//! failures pass `--max-error-rate` stops sending; a failed create phase ends the run at
+//! once, any other failed phase makes it exit with an error after the remaining phases,
+//! so one broken operation does not hide the figures of the others. Only loopback
+//! servers are accepted.
 
 // Figures for humans: f64 precision is ample for request counts and durations here.
 #![allow(clippy::cast_precision_loss)]
@@ -303,6 +306,8 @@ struct PhaseReport {
     cut_short: Option<&'static str>,
     /// The first few failures, verbatim.
     failures: Vec<String>,
+    /// Whether more requests failed than `--max-error-rate` allows.
+    over_error_budget: bool,
 }
 
 impl PhaseReport {
@@ -337,6 +342,7 @@ impl PhaseReport {
             "max_ms": l.map(|l| round3(l.max_ms)),
             "mean_ms": l.map(|l| round3(l.mean_ms)),
             "cut_short": self.cut_short,
+            "over_error_budget": self.over_error_budget,
         })
     }
 }
@@ -469,6 +475,7 @@ where
             None
         },
         failures: all.failures,
+        over_error_budget: false,
     };
     Ok((report, all.results))
 }
@@ -616,6 +623,18 @@ async fn run(args: RunArgs) -> Result<(), BoxError> {
     }
     .await;
 
+    let outcome = outcome.and_then(|()| {
+        let failed: Vec<String> = reports
+            .iter()
+            .filter(|r| r.over_error_budget)
+            .map(|r| format!("{} at {} Users", r.phase, r.users))
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("too many failed requests in: {}", failed.join(", ")).into())
+        }
+    });
     let report = json!({
         "scim_load": 1,
         "label": args.label,
@@ -700,7 +719,10 @@ async fn stage(
             model.exact = false;
         }
         let short = report.cut_short;
-        finish_phase(report, limits.max_error_rate, reports)?;
+        // Every later phase and size stands on the seeded Users: stop here.
+        if let Some(error) = finish_phase(report, limits.max_error_rate, reports) {
+            return Err(error.into());
+        }
         if short.is_some() {
             return Err(format!(
                 "seeding {size} Users did not finish (raise --seed-max-secs or lower --users)"
@@ -746,7 +768,9 @@ async fn stage(
             }
         })
         .await?;
-        finish_phase(report, limits.max_error_rate, reports)?;
+        // A failed read or PATCH phase does not hide the others: the run goes on and
+        // fails at the end.
+        let _ = finish_phase(report, limits.max_error_rate, reports);
     }
 
     // Filtered lists, cycling through the prefixes.
@@ -772,7 +796,9 @@ async fn stage(
             }
         })
         .await?;
-        finish_phase(report, limits.max_error_rate, reports)?;
+        // A failed read or PATCH phase does not hide the others: the run goes on and
+        // fails at the end.
+        let _ = finish_phase(report, limits.max_error_rate, reports);
     }
 
     // PATCHes, each to a different User so the driver knows every User's `active`.
@@ -828,38 +854,39 @@ async fn stage(
         if report.failed() > 0 {
             model.exact = false;
         }
-        finish_phase(report, limits.max_error_rate, reports)?;
+        // A failed read or PATCH phase does not hide the others: the run goes on and
+        // fails at the end.
+        let _ = finish_phase(report, limits.max_error_rate, reports);
     }
     Ok(())
 }
 
-/// Print a phase's row, keep its report, and fail when too many of its requests
-/// failed.
+/// Print a phase's row and keep its report. Returns the error when too many of its
+/// requests failed (the phase itself already stopped sending at that point).
 fn finish_phase(
-    report: PhaseReport,
+    mut report: PhaseReport,
     max_error_rate: f64,
     reports: &mut Vec<PhaseReport>,
-) -> Result<(), BoxError> {
+) -> Option<String> {
     print_row(&report);
     for failure in &report.failures {
         println!("    ! {failure}");
     }
     let failed = report.failed();
-    let too_many = failed as f64 > max_error_rate * report.attempted.max(1) as f64;
-    let summary = format!(
-        "{} at {} Users: {failed} of {} requests failed ({} HTTP, {} transport, {} wrong answers)",
-        report.phase,
-        report.users,
-        report.attempted,
-        report.http_errors,
-        report.transport_errors,
-        report.mismatches
-    );
+    report.over_error_budget = failed as f64 > max_error_rate * report.attempted.max(1) as f64;
+    let error = report.over_error_budget.then(|| {
+        format!(
+            "{} at {} Users: {failed} of {} requests failed ({} HTTP, {} transport, {} wrong answers), above --max-error-rate {max_error_rate}",
+            report.phase,
+            report.users,
+            report.attempted,
+            report.http_errors,
+            report.transport_errors,
+            report.mismatches
+        )
+    });
     reports.push(report);
-    if too_many {
-        return Err(format!("{summary}, above --max-error-rate {max_error_rate}").into());
-    }
-    Ok(())
+    error
 }
 
 fn print_header() {
@@ -970,7 +997,9 @@ fn compare(
         let rps = ratio(num(sv, "rps"), num(bv, "rps"));
         let p50 = ratio(num(bv, "p50_ms"), num(sv, "p50_ms"));
         let p99 = ratio(num(bv, "p99_ms"), num(sv, "p99_ms"));
+        let failed = |p: &Value| p.get("over_error_budget").and_then(Value::as_bool) == Some(true);
         let verdict = match rps {
+            _ if failed(sv) || failed(bv) => "a run failed this phase: ratio not valid".to_owned(),
             Some(r) if r >= target => format!(">= {target}x: met"),
             Some(_) => format!(">= {target}x: NOT met"),
             None => "-".to_owned(),
