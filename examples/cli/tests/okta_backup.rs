@@ -408,6 +408,12 @@ async fn kill_9_at_any_moment_leaves_a_valid_repository() {
     let s = Setup::start(config(1500)).await;
     // A first, complete snapshot, which every interrupted run must leave intact.
     let (_, first) = s.backup(&["--pack-target-bytes", "4096"]).await;
+    // Every answer now takes 200 ms, so an interrupted run lasts well past the last kill
+    // however fast the machine is (the users listing alone is several pages in a row).
+    s.sim.simulator().add_faults([FaultRule {
+        delay_ms: Some(200),
+        ..FaultRule::new(FaultKind::Slow)
+    }]);
     // Kill runs at different moments: before, during and after pack writes.
     for delay_ms in [150, 400, 700, 1000] {
         let mut child = s
@@ -431,6 +437,7 @@ async fn kill_9_at_any_moment_leaves_a_valid_repository() {
             text(&verify.stderr)
         );
     }
+    s.sim.simulator().clear_faults();
     let (summary, last) = s.backup(&["--pack-target-bytes", "4096"]).await;
     assert_eq!(summary["status"], "complete");
     let repo = s.open_repo();
