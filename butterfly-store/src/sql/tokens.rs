@@ -21,6 +21,41 @@ pub(crate) fn stored_hash_matches(row: &AnyRow, presented: &RawToken) -> Result<
     Ok(hash.verify(presented))
 }
 
+/// The tables holding hashed bearer secrets that share the revocation rule.
+#[derive(Debug, Clone, Copy)]
+enum SecretTable {
+    ApiKeys,
+    ScimTokens,
+}
+
+impl SqlStore {
+    /// Mark one live secret of `team` revoked; false if absent or already revoked. The
+    /// table name comes from the enum, never from input.
+    async fn revoke_secret(
+        &self,
+        table: SecretTable,
+        team: TeamId,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let sql = match table {
+            SecretTable::ApiKeys => {
+                "UPDATE api_keys SET revoked_at = $3 WHERE team_id = $1 AND id = $2 AND revoked_at IS NULL"
+            }
+            SecretTable::ScimTokens => {
+                "UPDATE scim_tokens SET revoked_at = $3 WHERE team_id = $1 AND id = $2 AND revoked_at IS NULL"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(team.to_string())
+            .bind(id.to_string())
+            .bind(rows::to_millis(self.clock.now()))
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
 impl ApiKeyStore for SqlStore {
     async fn create_api_key(
         &self,
@@ -79,17 +114,7 @@ impl ApiKeyStore for SqlStore {
     }
 
     async fn revoke_api_key(&self, team: TeamId, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $3 \
-             WHERE team_id = $1 AND id = $2 AND revoked_at IS NULL",
-        )
-        .bind(team.to_string())
-        .bind(id.to_string())
-        .bind(rows::to_millis(self.clock.now()))
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(done.rows_affected() > 0)
+        self.revoke_secret(SecretTable::ApiKeys, team, id).await
     }
 
     async fn revoke_api_keys_of_member(
@@ -184,17 +209,7 @@ impl ScimTokenStore for SqlStore {
     }
 
     async fn revoke_scim_token(&self, team: TeamId, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE scim_tokens SET revoked_at = $3 \
-             WHERE team_id = $1 AND id = $2 AND revoked_at IS NULL",
-        )
-        .bind(team.to_string())
-        .bind(id.to_string())
-        .bind(rows::to_millis(self.clock.now()))
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(done.rows_affected() > 0)
+        self.revoke_secret(SecretTable::ScimTokens, team, id).await
     }
 
     async fn authenticate_scim_token(

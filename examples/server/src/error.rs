@@ -108,7 +108,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         // Only a missing or bad API key asks for Bearer credentials.
-        let self_is_unauthorized = matches!(self, ApiError::Unauthorized(_));
+        let asks_for_bearer = matches!(self, ApiError::Unauthorized(_));
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = %cause, "internal error");
         }
@@ -118,7 +118,7 @@ impl IntoResponse for ApiError {
             error["role"] = json!(role);
         }
         let mut response = (status, Json(json!({ "error": error }))).into_response();
-        if self_is_unauthorized {
+        if asks_for_bearer {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"butterfly\""),

@@ -74,6 +74,24 @@ impl Scim {
         )
     }
 
+    async fn patch_user(&self, id: &str, patch: Value) -> (StatusCode, Value) {
+        self.call(
+            Method::PATCH,
+            &format!("/Users/{id}"),
+            &self.token,
+            Some(patch),
+        )
+        .await
+    }
+
+    async fn member(&self, email: &str) -> Option<butterfly_core::Member> {
+        self.state
+            .store
+            .member_by_email(self.team, email)
+            .await
+            .unwrap()
+    }
+
     async fn create_user(&self, user_name: &str, role: Option<&str>) -> Value {
         let mut body = json!({
             "schemas": [USER, EXT],
@@ -121,13 +139,7 @@ async fn a_missing_or_wrong_token_is_a_scim_401() {
 async fn users_become_members_with_their_role() {
     let s = scim().await;
     let user = s.create_user("ada@example.com", Some("admin")).await;
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "ada@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("ada@example.com").await.unwrap();
     assert_eq!((member.role, member.active), (Role::Admin, true));
 
     // Okta changes the role with a PUT of the whole user.
@@ -143,37 +155,18 @@ async fn users_become_members_with_their_role() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "ada@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("ada@example.com").await.unwrap();
     assert_eq!(member.role, Role::Auditor);
 
     // A User without a role is read_only; an unknown role is refused.
     s.create_user("bob@example.com", None).await;
-    let bob = s
-        .state
-        .store
-        .member_by_email(s.team, "bob@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let bob = s.member("bob@example.com").await.unwrap();
     assert_eq!(bob.role, Role::ReadOnly);
     let (status, body) = s
         .call(Method::POST, "/Users", &s.token, Some(json!({"schemas": [USER, EXT], "userName": "eve@example.com", EXT: {"butterflyRole": "owner"}})))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(
-        s.state
-            .store
-            .member_by_email(s.team, "eve@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(s.member("eve@example.com").await.is_none());
 }
 
 #[tokio::test]
@@ -182,13 +175,7 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
     let user = s
         .create_user("carol@example.com", Some("backup_operator"))
         .await;
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "carol@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("carol@example.com").await.unwrap();
     let (_, key) = s
         .state
         .store
@@ -212,23 +199,10 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
     let id = user["id"].as_str().unwrap();
     let patch =
         json!({"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": false}}]});
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/Users/{id}"),
-            &s.token,
-            Some(patch),
-        )
-        .await;
+    let (status, body) = s.patch_user(id, patch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["active"], false);
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "carol@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("carol@example.com").await.unwrap();
     assert!(!member.active);
     assert!(
         s.state
@@ -250,24 +224,9 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
     // Reactivation restores membership (new credentials are needed).
     let patch =
         json!({"schemas": [PATCH], "Operations": [{"op": "Replace", "value": {"active": "True"}}]});
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/Users/{id}"),
-            &s.token,
-            Some(patch),
-        )
-        .await;
+    let (status, body) = s.patch_user(id, patch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(
-        s.state
-            .store
-            .member_by_email(s.team, "carol@example.com")
-            .await
-            .unwrap()
-            .unwrap()
-            .active
-    );
+    assert!(s.member("carol@example.com").await.unwrap().active);
 
     // DELETE removes the member.
     assert_eq!(
@@ -276,14 +235,7 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
             .0,
         StatusCode::NO_CONTENT
     );
-    assert!(
-        s.state
-            .store
-            .member_by_email(s.team, "carol@example.com")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(s.member("carol@example.com").await.is_none());
 }
 
 #[tokio::test]
@@ -294,14 +246,7 @@ async fn the_last_super_admin_cannot_be_demoted_deactivated_or_deleted() {
     let demote = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": format!("{EXT}:butterflyRole"), "value": "admin"}]});
     let deactivate = json!({"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": false}]});
     for patch in [demote.clone(), deactivate] {
-        let (status, body) = s
-            .call(
-                Method::PATCH,
-                &format!("/Users/{id}"),
-                &s.token,
-                Some(patch),
-            )
-            .await;
+        let (status, body) = s.patch_user(id, patch).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["scimType"], "mutability", "{body}");
     }
@@ -311,34 +256,15 @@ async fn the_last_super_admin_cannot_be_demoted_deactivated_or_deleted() {
             .0,
         StatusCode::BAD_REQUEST
     );
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "root@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("root@example.com").await.unwrap();
     assert_eq!((member.role, member.active), (Role::SuperAdmin, true));
 
     // With a second super_admin, the first may go.
     s.create_user("root2@example.com", Some("super_admin"))
         .await;
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/Users/{id}"),
-            &s.token,
-            Some(demote),
-        )
-        .await;
+    let (status, body) = s.patch_user(id, demote).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let member = s
-        .state
-        .store
-        .member_by_email(s.team, "root@example.com")
-        .await
-        .unwrap()
-        .unwrap();
+    let member = s.member("root@example.com").await.unwrap();
     assert_eq!(member.role, Role::Admin);
 }
 
@@ -394,14 +320,7 @@ async fn a_team_never_sees_another_teams_users() {
             .unwrap()
             .is_some()
     );
-    assert!(
-        s.state
-            .store
-            .member_by_email(s.team, "dan@example.com")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(s.member("dan@example.com").await.is_some());
 }
 
 #[tokio::test]
@@ -424,23 +343,9 @@ async fn a_user_without_an_email_is_kept_but_grants_no_membership() {
     // Once it has an email, it becomes a member.
     let id = user["id"].as_str().unwrap();
     let patch = json!({"schemas": [PATCH], "Operations": [{"op": "add", "path": "emails", "value": [{"value": "svc@example.com", "primary": true}]}]});
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            &format!("/Users/{id}"),
-            &s.token,
-            Some(patch),
-        )
-        .await;
+    let (status, body) = s.patch_user(id, patch).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(
-        s.state
-            .store
-            .member_by_email(s.team, "svc@example.com")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(s.member("svc@example.com").await.is_some());
 }
 
 async fn add_to_group(s: &Scim, group: &str, user: &str) -> (StatusCode, Value) {
@@ -455,13 +360,7 @@ async fn add_to_group(s: &Scim, group: &str, user: &str) -> (StatusCode, Value) 
 }
 
 async fn role_of(s: &Scim, email: &str) -> Role {
-    s.state
-        .store
-        .member_by_email(s.team, email)
-        .await
-        .unwrap()
-        .unwrap()
-        .role
+    s.member(email).await.unwrap().role
 }
 
 #[tokio::test]
