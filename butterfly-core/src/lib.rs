@@ -49,5 +49,5 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
 pub use resource::{Resource, ResourceKind};
 pub use role::{Permission, Role};
-pub use snapshot::{ManifestEntry, Snapshot, SnapshotId, SnapshotStatus};
+pub use snapshot::{ManifestEntry, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus};
 pub use team::{Member, MemberId, Team, TeamId};

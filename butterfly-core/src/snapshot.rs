@@ -197,6 +197,26 @@ impl Snapshot {
     }
 }
 
+/// Where a backup puts what it fetches: a snapshot being written.
+///
+/// Providers fetch; storage keeps. This trait is the seam between the two, so a provider
+/// crate can drive a whole backup (pages in, warnings, a final status) without knowing
+/// how snapshots are stored, and a store can be filled by any provider. The writer of
+/// `butterfly-store`'s snapshot repository implements it.
+pub trait SnapshotSink: Send {
+    /// Why a write failed.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Record resources (one page at a time).
+    fn add(
+        &mut self,
+        resources: &[crate::Resource],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Record something an operator should know (a skipped or failed kind).
+    fn warn(&mut self, warning: String);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

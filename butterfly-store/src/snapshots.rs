@@ -42,8 +42,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use butterfly_core::{
-    Digest, ManifestEntry, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotStatus, TeamId,
-    canonical_json,
+    Digest, ManifestEntry, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
+    SnapshotStatus, TeamId, canonical_json,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -518,6 +518,29 @@ fn report_problem(problems: &mut Vec<VerifyProblem>, location: String, message: 
     problems.push(VerifyProblem { location, message });
 }
 
+/// A backup fills the writer page by page. Packs are written with blocking file I/O:
+/// on a multi-threaded runtime the page is written under `block_in_place`, so the other
+/// tasks (the fetch itself) move to other workers meanwhile; on a current-thread runtime
+/// (tests) it is written in place.
+impl SnapshotSink for SnapshotWriter<'_> {
+    type Error = SnapshotError;
+
+    async fn add(&mut self, resources: &[Resource]) -> Result<(), SnapshotError> {
+        let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        if multi_threaded {
+            tokio::task::block_in_place(|| self.add_all(resources))
+        } else {
+            self.add_all(resources)
+        }
+    }
+
+    fn warn(&mut self, warning: String) {
+        self.snapshot.warnings.push(warning);
+    }
+}
+
 /// One snapshot being written. Add resources with [`SnapshotWriter::add`], then
 /// [`SnapshotWriter::finish`]; dropping it unfinished leaves no snapshot.
 #[derive(Debug)]
@@ -564,6 +587,13 @@ impl SnapshotWriter<'_> {
     /// Record a warning (a skipped kind...) in the manifest.
     pub fn warn(&mut self, warning: impl Into<String>) {
         self.snapshot.warnings.push(warning.into());
+    }
+
+    /// Store a page of resources.
+    pub fn add_all(&mut self, resources: &[Resource]) -> Result<(), SnapshotError> {
+        resources
+            .iter()
+            .try_for_each(|resource| self.add(resource).map(|_| ()))
     }
 
     /// What was written so far.

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use butterfly_core::{Snapshot, SnapshotStatus};
+use butterfly_providers::okta::backup::{BackupError, BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher, PrivateKey,
+    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
 };
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository, VerifyReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -49,9 +50,9 @@ pub enum LocalError {
     /// The backup finished but some kinds failed.
     #[error("backup {0} is incomplete: some kinds failed (see its warnings)")]
     Incomplete(String),
-    /// The fetch task died.
-    #[error("the fetch task stopped: {0}")]
-    Task(String),
+    /// The backup stopped.
+    #[error(transparent)]
+    Backup(#[from] BackupError<SnapshotError>),
 }
 
 /// Flags of `butterfly backup okta`.
@@ -185,42 +186,10 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     };
     let org = credentials.org_url.clone();
     let fetcher = OktaFetcher::new(credentials, options)?;
-    // A short queue: when writing falls behind, the fetch waits instead of piling up
-    // pages in memory.
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let fetch = tokio::spawn(async move { fetcher.run(tx).await });
-
     let mut writer = repo.begin("okta", org, started_at);
     let mut progress = Progress::new();
-    while let Some(event) = rx.recv().await {
-        progress.event(&event);
-        match event {
-            FetchEvent::Resources { resources, .. } => {
-                // Packs are written with blocking file I/O; keep it off the async workers
-                // the fetch runs on.
-                tokio::task::block_in_place(|| {
-                    resources
-                        .iter()
-                        .try_for_each(|resource| writer.add(resource).map(|_| ()))
-                })?;
-            }
-            FetchEvent::KindSkipped { kind, reason } => {
-                writer.warn(format!("kind `{kind}` skipped: {reason}"));
-            }
-            FetchEvent::KindFailed { kind, reason } => {
-                writer.warn(format!("kind `{kind}` failed: {reason}"));
-            }
-            _ => {}
-        }
-    }
-    let report: FetchReport = fetch.await.map_err(|e| LocalError::Task(e.to_string()))??;
-    let status = if !report.failed.is_empty() {
-        SnapshotStatus::Failed
-    } else if !report.skipped.is_empty() {
-        SnapshotStatus::Partial
-    } else {
-        SnapshotStatus::Complete
-    };
+    let BackupRun { status, report } =
+        run_backup(fetcher, &mut writer, |event| progress.event(event)).await?;
     let (snapshot, stats) = tokio::task::block_in_place(|| {
         writer.finish_with_stats(time::OffsetDateTime::now_utc(), status)
     })?;

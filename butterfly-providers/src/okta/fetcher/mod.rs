@@ -251,27 +251,7 @@ impl OktaFetcher {
                 .map(str::to_owned)
                 .collect()
         });
-        let budgets = RateLimitBucket::ALL
-            .iter()
-            .map(|b| {
-                (
-                    *b,
-                    Budget::new(
-                        b.default_limit_per_minute(),
-                        self.options.rate_limit_share,
-                        self.options.time_scale,
-                    ),
-                )
-            })
-            .collect();
-        let mut shared = Shared {
-            fetcher: self,
-            budgets,
-            token: RwLock::new((AccessToken(String::new()), 0)),
-            granted: BTreeSet::new(),
-            stats: Mutex::new(FetchReport::default()),
-            events,
-        };
+        let mut shared = self.shared(events);
         let (token, granted) = shared.authenticate(wanted).await?;
         shared.token = RwLock::new((token, 1));
         shared.granted = granted;
@@ -286,6 +266,89 @@ impl OktaFetcher {
         let report = shared.lock_stats().clone();
         Ok(report)
     }
+
+    /// Check that the org answers and the app can sign in, without backing anything up:
+    /// one token request (scopes the app lacks are dropped, as a backup would) and one
+    /// page of one user. What "Test connection" shows an operator.
+    pub async fn check_connection(&self) -> Result<ConnectionCheck, FetchError> {
+        let wanted: BTreeSet<String> = self.options.scopes.clone().unwrap_or_else(|| {
+            kinds::backup_scopes()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        });
+        let (events, _) = mpsc::channel(1);
+        let mut shared = self.shared(events);
+        let (token, granted) = shared.authenticate(wanted.clone()).await?;
+        shared.token = RwLock::new((token, 1));
+        let users_readable = if granted.contains("okta.users.read") {
+            let url = format!("{}/api/v1/users?limit=1", self.credentials.org_url);
+            match shared
+                .get(&url, RateLimitBucket::for_request("GET", "/api/v1/users"))
+                .await
+            {
+                Ok(_) => true,
+                Err(GetError::Refused { status }) => {
+                    return Err(FetchError::Authentication(format!(
+                        "signed in, but listing users answered {status}"
+                    )));
+                }
+                Err(GetError::Failed(why)) => return Err(FetchError::Authentication(why)),
+            }
+        } else {
+            false
+        };
+        let kinds_without_scope = kinds::all()
+            .filter(|k| k.read_scopes.iter().any(|s| !granted.contains(*s)))
+            .map(|k| k.name)
+            .collect();
+        Ok(ConnectionCheck {
+            missing_scopes: wanted.difference(&granted).cloned().collect(),
+            granted_scopes: granted,
+            kinds_without_scope,
+            users_readable,
+            requests: shared.lock_stats().requests,
+        })
+    }
+
+    fn shared(&self, events: mpsc::Sender<FetchEvent>) -> Shared<'_> {
+        let budgets = RateLimitBucket::ALL
+            .iter()
+            .map(|b| {
+                (
+                    *b,
+                    Budget::new(
+                        b.default_limit_per_minute(),
+                        self.options.rate_limit_share,
+                        self.options.time_scale,
+                    ),
+                )
+            })
+            .collect();
+        Shared {
+            fetcher: self,
+            budgets,
+            token: RwLock::new((AccessToken(String::new()), 0)),
+            granted: BTreeSet::new(),
+            stats: Mutex::new(FetchReport::default()),
+            events,
+        }
+    }
+}
+
+/// What [`OktaFetcher::check_connection`] found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionCheck {
+    /// The scopes the token was granted.
+    pub granted_scopes: BTreeSet<String>,
+    /// Scopes a full backup reads that the app was not granted.
+    pub missing_scopes: BTreeSet<String>,
+    /// Kinds a backup would skip for want of a scope.
+    pub kinds_without_scope: Vec<&'static str>,
+    /// Whether a page of users was read (`false` when `okta.users.read` is not granted).
+    pub users_readable: bool,
+    /// HTTP requests the check sent.
+    pub requests: u64,
 }
 
 /// One parent's place, as its children see it.
