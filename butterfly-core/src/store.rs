@@ -204,6 +204,14 @@ pub struct Job {
     pub claimed_by: Option<String>,
     /// Result or error, once finished.
     pub outcome: Option<Value>,
+    /// What the worker last reported while running (counts so far...).
+    pub progress: Option<Value>,
+    /// When it was queued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
 }
 
 /// Teams.
@@ -385,6 +393,92 @@ pub trait JobStore: Send + Sync {
         team: TeamId,
         id: Uuid,
     ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+    /// The team's jobs of `kind`, newest first, at most `limit`.
+    fn list_jobs(
+        &self,
+        team: TeamId,
+        kind: &str,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
+    /// Record a running job's progress; it doubles as the worker's heartbeat.
+    /// [`StoreError::NotFound`] if the job is not running.
+    fn set_job_progress(
+        &self,
+        id: Uuid,
+        progress: Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Give back running jobs whose worker has not been heard from since `silent_since`
+    /// (it crashed or was killed): queued again while they have had fewer than
+    /// `max_attempts` claims, failed after that. Returns how many were given back.
+    fn requeue_abandoned_jobs(
+        &self,
+        silent_since: OffsetDateTime,
+        max_attempts: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// A team's access to one identity provider org, for backups.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupConnection {
+    /// Identifier.
+    pub id: Uuid,
+    /// The team that owns it.
+    pub team_id: TeamId,
+    /// A name unique in the team (`okta-prod`).
+    pub name: String,
+    /// The provider (`okta`).
+    pub provider: String,
+    /// The org's base URL.
+    pub org_url: String,
+    /// The service app's client id.
+    pub client_id: String,
+    /// The key id registered with the app, when it has several.
+    pub key_id: Option<String>,
+    /// The app's private key (PEM), sealed by the caller; never returned.
+    #[serde(skip_serializing)]
+    pub private_key_sealed: Vec<u8>,
+    /// Scopes to request instead of every scope a backup reads.
+    pub scopes: Option<Vec<String>>,
+    /// The share of each rate-limit bucket backups may use, in percent (1 to 100).
+    pub rate_limit_percent: u8,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The outcome of the last connection test, if any.
+    pub last_test: Option<Value>,
+}
+
+/// Backup connections, per team.
+pub trait ConnectionStore: Send + Sync {
+    /// Add a connection; [`StoreError::Conflict`] if the team has one of that name.
+    fn create_connection(
+        &self,
+        connection: BackupConnection,
+    ) -> impl Future<Output = Result<BackupConnection, StoreError>> + Send;
+    /// The team's connections, by name.
+    fn list_connections(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Vec<BackupConnection>, StoreError>> + Send;
+    /// One of the team's connections.
+    fn connection(
+        &self,
+        team: TeamId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<BackupConnection>, StoreError>> + Send;
+    /// Remove a connection; false if the team has no such connection.
+    fn delete_connection(
+        &self,
+        team: TeamId,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Keep the outcome of a connection test; false if there is no such connection.
+    fn record_connection_test(
+        &self,
+        team: TeamId,
+        id: Uuid,
+        outcome: Value,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// A team's OpenID Connect SSO connection.

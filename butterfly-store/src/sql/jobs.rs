@@ -32,6 +32,9 @@ impl JobStore for SqlStore {
             attempts: 0,
             claimed_by: None,
             outcome: None,
+            progress: None,
+            created_at: rows::truncate_millis(self.clock.now())?,
+            finished_at: None,
         };
         sqlx::query(
             "INSERT INTO jobs (id, team_id, kind, payload, status, run_at, attempts, created_at) \
@@ -43,7 +46,7 @@ impl JobStore for SqlStore {
         .bind(json_text(&job.payload))
         .bind(JobStatus::Queued.as_str())
         .bind(rows::to_millis(job.run_at))
-        .bind(rows::to_millis(self.clock.now()))
+        .bind(rows::to_millis(job.created_at))
         .execute(&self.pool)
         .await
         .map_err(write_error("job", "team"))?;
@@ -93,6 +96,80 @@ impl JobStore for SqlStore {
             return Err(StoreError::NotFound("running job"));
         }
         Ok(())
+    }
+
+    async fn list_jobs(
+        &self,
+        team: TeamId,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE team_id = $1 AND kind = $2 \
+             ORDER BY created_at DESC, seq DESC LIMIT $3"
+        );
+        sqlx::query(&sql)
+            .bind(team.to_string())
+            .bind(kind)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .iter()
+            .map(rows::job)
+            .collect()
+    }
+
+    async fn set_job_progress(&self, id: Uuid, progress: Value) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET progress = $2, heartbeat_at = $3 WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id.to_string())
+        .bind(json_text(&progress))
+        .bind(rows::to_millis(self.clock.now()))
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("running job"));
+        }
+        Ok(())
+    }
+
+    async fn requeue_abandoned_jobs(
+        &self,
+        silent_since: OffsetDateTime,
+        max_attempts: u32,
+    ) -> Result<u64, StoreError> {
+        let silent = rows::to_millis(silent_since);
+        // Failed for good once it has used its attempts: a job that kills its worker
+        // every time must not loop forever.
+        let given_up = json_text(&serde_json::json!({
+            "error": "the worker stopped responding too many times",
+        }));
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let failed = sqlx::query(
+            "UPDATE jobs SET status = 'failed', outcome = $3, finished_at = $4 \
+             WHERE status = 'running' AND heartbeat_at < $1 AND attempts >= $2",
+        )
+        .bind(silent)
+        .bind(i64::from(max_attempts))
+        .bind(&given_up)
+        .bind(rows::to_millis(self.clock.now()))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        let requeued = sqlx::query(
+            "UPDATE jobs SET status = 'queued', claimed_by = NULL \
+             WHERE status = 'running' AND heartbeat_at < $1 AND attempts < $2",
+        )
+        .bind(silent)
+        .bind(i64::from(max_attempts))
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(failed.rows_affected() + requeued.rows_affected())
     }
 
     async fn job(&self, team: TeamId, id: Uuid) -> Result<Option<Job>, StoreError> {

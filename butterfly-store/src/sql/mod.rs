@@ -15,6 +15,7 @@
 //!
 //! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
 
+mod connections;
 mod group_roles;
 mod jobs;
 mod rows;
@@ -128,17 +129,19 @@ impl Backend {
         match self {
             Backend::Postgres => concat!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, ",
-                "claimed_by = $1, claimed_at = $2 ",
+                "claimed_by = $1, claimed_at = $2, heartbeat_at = $2, progress = NULL ",
                 "WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $2 ",
                 "ORDER BY run_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED) ",
-                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome",
+                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome, ",
+                "progress, created_at, finished_at",
             ),
             Backend::Sqlite => concat!(
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, ",
-                "claimed_by = $1, claimed_at = $2 ",
+                "claimed_by = $1, claimed_at = $2, heartbeat_at = $2, progress = NULL ",
                 "WHERE status = 'queued' AND id = (SELECT id FROM jobs ",
                 "WHERE status = 'queued' AND run_at <= $2 ORDER BY run_at, seq LIMIT 1) ",
-                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome",
+                "RETURNING id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome, ",
+                "progress, created_at, finished_at",
             ),
         }
     }

@@ -35,7 +35,7 @@ pub(crate) fn flag(b: bool) -> i16 {
     i16::from(b)
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T, StoreError>
 where
     T: Decode<'r, sqlx::Any> + Type<sqlx::Any>,
 {
@@ -178,8 +178,8 @@ pub(crate) fn session(row: &AnyRow) -> Result<Session, StoreError> {
     })
 }
 
-pub(crate) const JOB_COLUMNS: &str =
-    "id, team_id, kind, payload, status, run_at, attempts, claimed_by, outcome";
+pub(crate) const JOB_COLUMNS: &str = "id, team_id, kind, payload, status, run_at, attempts, \
+     claimed_by, outcome, progress, created_at, finished_at";
 
 pub(crate) fn job(row: &AnyRow) -> Result<Job, StoreError> {
     let status = text(row, "status")?;
@@ -195,13 +195,20 @@ pub(crate) fn job(row: &AnyRow) -> Result<Job, StoreError> {
         attempts: u32::try_from(attempts)
             .map_err(|e| StoreError::Corrupt(format!("column attempts: {e}")))?,
         claimed_by: opt_text(row, "claimed_by")?,
-        outcome: opt_text(row, "outcome")?
-            .map(|s| {
-                serde_json::from_str(&s)
-                    .map_err(|e| StoreError::Corrupt(format!("column outcome: {e}")))
-            })
-            .transpose()?,
+        outcome: opt_json(row, "outcome")?,
+        progress: opt_json(row, "progress")?,
+        created_at: time(row, "created_at")?,
+        finished_at: opt_time(row, "finished_at")?,
     })
+}
+
+/// A nullable JSON text column.
+pub(crate) fn opt_json(row: &AnyRow, col: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    opt_text(row, col)?
+        .map(|s| {
+            serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ on_every_backend!(
     fresh_database_has_every_table_empty,
     sso_connections_route_domains_to_one_team,
     group_roles_are_replaced_whole_per_team,
+    job_progress_is_a_heartbeat_and_silent_jobs_are_given_back,
+    backup_connections_are_named_once_per_team_and_isolated,
 );
 
 /// Run each named function of suite `$suite` on SQLite and on PostgreSQL, as

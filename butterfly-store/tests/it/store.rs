@@ -6,8 +6,8 @@
 use std::collections::BTreeSet;
 
 use butterfly_core::store::{
-    ApiKeyStore, JobStatus, JobStore, MemberStore, MemberUpdate, NewMember, NewSession,
-    ScimTokenStore, SessionStore, StoreError, TeamStore,
+    ApiKeyStore, BackupConnection, ConnectionStore, JobStatus, JobStore, MemberStore, MemberUpdate,
+    NewMember, NewSession, ScimTokenStore, SessionStore, StoreError, TeamStore,
 };
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
 use butterfly_core::{Member, MemberId, Role, Team, TeamId};
@@ -22,12 +22,26 @@ use crate::harness::RawTables;
 
 /// Every storage trait at once.
 pub trait Stores:
-    TeamStore + MemberStore + ApiKeyStore + ScimTokenStore + SessionStore + JobStore + RawTables
+    TeamStore
+    + MemberStore
+    + ApiKeyStore
+    + ScimTokenStore
+    + SessionStore
+    + JobStore
+    + ConnectionStore
+    + RawTables
 {
 }
 
 impl<S> Stores for S where
-    S: TeamStore + MemberStore + ApiKeyStore + ScimTokenStore + SessionStore + JobStore + RawTables
+    S: TeamStore
+        + MemberStore
+        + ApiKeyStore
+        + ScimTokenStore
+        + SessionStore
+        + JobStore
+        + ConnectionStore
+        + RawTables
 {
 }
 
@@ -724,6 +738,7 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "jobs",
         "scim_resources",
         "scim_group_members",
+        "backup_connections",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }
@@ -886,4 +901,165 @@ pub async fn group_roles_are_replaced_whole_per_team<
     );
     s.set_group_roles(a.id, BTreeMap::new()).await.unwrap();
     assert!(s.group_roles(a.id).await.unwrap().is_empty());
+}
+
+pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Stores>(s: &S) {
+    let team = s.create_team("acme").await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let job = s
+        .enqueue_job(
+            team.id,
+            "backup.okta",
+            json!({"c": 1}),
+            now - Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    // Progress only for a running job.
+    assert!(matches!(
+        s.set_job_progress(job.id, json!({"resources": 1})).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let claimed = s.claim_next_job("w1", now).await.unwrap().unwrap();
+    assert_eq!(claimed.progress, None);
+    s.set_job_progress(job.id, json!({"resources": 10}))
+        .await
+        .unwrap();
+    let seen = s.job(team.id, job.id).await.unwrap().unwrap();
+    assert_eq!(seen.progress, Some(json!({"resources": 10})));
+    assert_eq!(seen.created_at, job.created_at);
+    assert_eq!(seen.finished_at, None);
+
+    // Heard from recently: kept.
+    assert_eq!(
+        s.requeue_abandoned_jobs(now - Duration::minutes(1), 2)
+            .await
+            .unwrap(),
+        0
+    );
+    // Silent (its worker died): queued again, and claimable with a fresh start.
+    assert_eq!(
+        s.requeue_abandoned_jobs(now + Duration::minutes(1), 2)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.job(team.id, job.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
+    let again = s.claim_next_job("w2", now).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (job.id, 2));
+    assert_eq!(again.progress, None);
+    // Out of attempts: failed for good, with a reason, never claimed again.
+    assert_eq!(
+        s.requeue_abandoned_jobs(now + Duration::minutes(1), 2)
+            .await
+            .unwrap(),
+        1
+    );
+    let failed = s.job(team.id, job.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.outcome.unwrap()["error"].is_string());
+    assert!(failed.finished_at.is_some());
+    assert_eq!(s.claim_next_job("w3", now).await.unwrap(), None);
+
+    // Listing: the team's jobs of one kind, newest first, bounded.
+    let other = s
+        .enqueue_job(team.id, "backup.okta", json!({"c": 2}), now)
+        .await
+        .unwrap();
+    s.enqueue_job(team.id, "export", json!({}), now)
+        .await
+        .unwrap();
+    let stranger = s.create_team("beta").await.unwrap();
+    s.enqueue_job(stranger.id, "backup.okta", json!({}), now)
+        .await
+        .unwrap();
+    let listed: Vec<Uuid> = s
+        .list_jobs(team.id, "backup.okta", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(listed, vec![other.id, job.id]);
+    assert_eq!(
+        s.list_jobs(team.id, "backup.okta", 1).await.unwrap().len(),
+        1
+    );
+}
+
+fn okta_connection(team: TeamId, name: &str) -> BackupConnection {
+    BackupConnection {
+        id: Uuid::new_v4(),
+        team_id: team,
+        name: name.to_owned(),
+        provider: "okta".into(),
+        org_url: "https://acme.okta.com".into(),
+        client_id: "0oa1".into(),
+        key_id: Some("kid-1".into()),
+        private_key_sealed: vec![1, 2, 3, 255],
+        scopes: Some(vec!["okta.users.read".into()]),
+        rate_limit_percent: 50,
+        created_at: NOW,
+        last_test: None,
+    }
+}
+
+pub async fn backup_connections_are_named_once_per_team_and_isolated<S: Stores>(s: &S) {
+    let acme = s.create_team("acme").await.unwrap();
+    let beta = s.create_team("beta").await.unwrap();
+    let prod = s
+        .create_connection(okta_connection(acme.id, "prod"))
+        .await
+        .unwrap();
+    let mut preview = okta_connection(acme.id, "preview");
+    preview.scopes = None;
+    preview.key_id = None;
+    let preview = s.create_connection(preview).await.unwrap();
+    assert_eq!(
+        s.connection(acme.id, prod.id).await.unwrap(),
+        Some(prod.clone())
+    );
+    // Sorted by name; the sealed key round-trips byte for byte.
+    let listed = s.list_connections(acme.id).await.unwrap();
+    assert_eq!(listed, vec![preview.clone(), prod.clone()]);
+    assert_eq!(listed[1].private_key_sealed, vec![1, 2, 3, 255]);
+    assert!(matches!(
+        s.create_connection(okta_connection(acme.id, "prod")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Another team may use the name, and sees none of acme's.
+    s.create_connection(okta_connection(beta.id, "prod"))
+        .await
+        .unwrap();
+    assert_eq!(s.connection(beta.id, prod.id).await.unwrap(), None);
+    assert!(!s.delete_connection(beta.id, prod.id).await.unwrap());
+    assert!(
+        !s.record_connection_test(beta.id, prod.id, json!({"ok": true}))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.record_connection_test(acme.id, prod.id, json!({"ok": false, "error": "401"}))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.connection(acme.id, prod.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_test,
+        Some(json!({"ok": false, "error": "401"}))
+    );
+    assert!(s.delete_connection(acme.id, prod.id).await.unwrap());
+    assert_eq!(s.connection(acme.id, prod.id).await.unwrap(), None);
+    assert_eq!(s.list_connections(beta.id).await.unwrap().len(), 1);
+    assert!(matches!(
+        s.create_connection(okta_connection(TeamId::new_random(), "x"))
+            .await,
+        Err(StoreError::NotFound("team"))
+    ));
 }
