@@ -8,6 +8,7 @@
 //!
 //! Every call names the team: nothing a store returns may belong to another team.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use serde_json::{Map, Value, json};
@@ -278,6 +279,25 @@ pub trait ScimStore: Send + Sync {
         team: TeamId,
         user_id: &str,
     ) -> impl Future<Output = Result<Vec<(String, String)>, ScimStoreError>> + Send;
+
+    /// [`groups_of_user`](ScimStore::groups_of_user) for each of `user_ids` at once, for
+    /// rendering a page of Users: the map has an entry (maybe empty) for every id. The
+    /// provided implementation asks once per id; a database store answers a page in one
+    /// query instead.
+    fn groups_of_users(
+        &self,
+        team: TeamId,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<BTreeMap<String, Vec<(String, String)>>, ScimStoreError>> + Send
+    {
+        async move {
+            let mut groups = BTreeMap::new();
+            for id in user_ids {
+                groups.insert(id.clone(), self.groups_of_user(team, id).await?);
+            }
+            Ok(groups)
+        }
+    }
 
     /// Which of `ids` name a User or a Group of the team. Ids that name nothing are left
     /// out of the answer; the service turns them into 400 `invalidValue`.

@@ -11,11 +11,14 @@
 //! - `/.search` at the root searches Users, then Groups: sorting applies within each
 //!   type, and the page runs across the concatenation.
 
+use std::collections::BTreeMap;
+
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use butterfly_core::TeamId;
 
+use super::resources::render_with_groups;
 use super::{Projection, Reply, ScimService, store_error};
 use crate::filter::{AttrPath, AttributeType, Filter};
 use crate::normalize::{get_ci, invalid_syntax, invalid_value};
@@ -270,11 +273,30 @@ impl<S: ScimStore> ScimService<S> {
                 .map_err(|e| store_error(e, resource_type.as_str()))?;
             total += found;
             start = start.saturating_sub(found).max(1);
+            // The Groups of a page of Users in one store call, not one per User.
+            let mut groups = if resource_type == ResourceType::User
+                && !page.is_empty()
+                && params
+                    .projection
+                    .wants(ResourceSchema::of(resource_type), "groups")
+            {
+                let ids: Vec<String> = page.iter().map(|s| s.meta.id.clone()).collect();
+                self.store
+                    .groups_of_users(team, &ids)
+                    .await
+                    .map_err(|e| store_error(e, "user"))?
+            } else {
+                BTreeMap::new()
+            };
             for stored in page {
-                resources.push(
-                    self.render(team, base, resource_type, stored, &params.projection)
-                        .await?,
-                );
+                let of_this = groups.remove(&stored.meta.id).unwrap_or_default();
+                resources.push(render_with_groups(
+                    base,
+                    resource_type,
+                    stored,
+                    &params.projection,
+                    of_this,
+                ));
             }
         }
         Ok(Reply::json(

@@ -115,58 +115,82 @@ impl<S: ScimStore> ScimService<S> {
         stored: StoredResource,
         projection: &Projection,
     ) -> Result<Value, ScimError> {
-        let rs = ResourceSchema::of(resource_type);
-        let id = stored.meta.id.clone();
-        let mut resource = stored.resource;
-        let location = format!("{base}/{}/{id}", resource_type.endpoint());
-        if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
-            meta.insert("location".into(), Value::String(location));
-        }
-        match resource_type {
-            ResourceType::User => {
-                if projection.wants(rs, "groups") {
-                    let groups = self
-                        .store
-                        .groups_of_user(team, &id)
-                        .await
-                        .map_err(|e| store_error(e, "user"))?;
-                    if !groups.is_empty()
-                        && let Some(object) = resource.as_object_mut()
-                    {
-                        let list = groups
-                            .into_iter()
-                            .map(|(group_id, name)| {
-                                json!({
-                                    "value": group_id,
-                                    "$ref": format!("{base}/Groups/{group_id}"),
-                                    "display": name,
-                                    "type": "direct",
-                                })
-                            })
-                            .collect();
-                        object.insert("groups".into(), Value::Array(list));
-                    }
-                }
-            }
-            ResourceType::Group => {
-                if let Some(members) = resource.get_mut("members").and_then(Value::as_array_mut) {
-                    for member in members.iter_mut().filter_map(Value::as_object_mut) {
-                        let endpoint = match member.get("type").and_then(Value::as_str) {
-                            Some("Group") => "Groups",
-                            _ => "Users",
-                        };
-                        if let Some(value) = member.get("value").and_then(Value::as_str) {
-                            let reference = format!("{base}/{endpoint}/{value}");
-                            member.insert("$ref".into(), Value::String(reference));
-                        }
-                    }
-                }
-            }
-        }
-        projection.apply(rs, &mut resource);
-        Ok(resource)
+        let groups = if resource_type == ResourceType::User
+            && projection.wants(ResourceSchema::of(resource_type), "groups")
+        {
+            self.store
+                .groups_of_user(team, &stored.meta.id)
+                .await
+                .map_err(|e| store_error(e, "user"))?
+        } else {
+            Vec::new()
+        };
+        Ok(render_with_groups(
+            base,
+            resource_type,
+            stored,
+            projection,
+            groups,
+        ))
     }
+}
 
+/// The representation a client sees, given a User's Groups (id, display name) as the
+/// store found them (ignored for a Group, and when the projection leaves `groups` out).
+pub(crate) fn render_with_groups(
+    base: &str,
+    resource_type: ResourceType,
+    stored: StoredResource,
+    projection: &Projection,
+    groups: Vec<(String, String)>,
+) -> Value {
+    let rs = ResourceSchema::of(resource_type);
+    let id = stored.meta.id.clone();
+    let mut resource = stored.resource;
+    let location = format!("{base}/{}/{id}", resource_type.endpoint());
+    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.insert("location".into(), Value::String(location));
+    }
+    match resource_type {
+        ResourceType::User => {
+            if projection.wants(rs, "groups")
+                && !groups.is_empty()
+                && let Some(object) = resource.as_object_mut()
+            {
+                let list = groups
+                    .into_iter()
+                    .map(|(group_id, name)| {
+                        json!({
+                            "value": group_id,
+                            "$ref": format!("{base}/Groups/{group_id}"),
+                            "display": name,
+                            "type": "direct",
+                        })
+                    })
+                    .collect();
+                object.insert("groups".into(), Value::Array(list));
+            }
+        }
+        ResourceType::Group => {
+            if let Some(members) = resource.get_mut("members").and_then(Value::as_array_mut) {
+                for member in members.iter_mut().filter_map(Value::as_object_mut) {
+                    let endpoint = match member.get("type").and_then(Value::as_str) {
+                        Some("Group") => "Groups",
+                        _ => "Users",
+                    };
+                    if let Some(value) = member.get("value").and_then(Value::as_str) {
+                        let reference = format!("{base}/{endpoint}/{value}");
+                        member.insert("$ref".into(), Value::String(reference));
+                    }
+                }
+            }
+        }
+    }
+    projection.apply(rs, &mut resource);
+    resource
+}
+
+impl<S: ScimStore> ScimService<S> {
     /// Check and complete a Group's `members`: each names a User or Group of the team
     /// (only members not already in `old` are looked up), gets its `type` and, if the
     /// client gave none, a `display`.

@@ -111,17 +111,26 @@ pub enum IndexedAttribute {
     CreatedMillis,
     /// `meta.lastModified` in Unix milliseconds, likewise.
     LastModifiedMillis,
+    /// `name.familyName`, lowercased (Unicode), when the top-level `name` is an object
+    /// whose `familyName` is a string. Serves case-insensitive `name.familyName`
+    /// comparisons, the usual way directories are listed by name.
+    FamilyNameLower,
+    /// The top-level `active` boolean, as 1 or 0. Serves `active eq true` and
+    /// `active eq false`, which provisioning clients add to most list filters.
+    Active,
 }
 
 impl IndexedAttribute {
     /// Every indexed attribute.
-    pub const ALL: [IndexedAttribute; 6] = [
+    pub const ALL: [IndexedAttribute; 8] = [
         IndexedAttribute::Id,
         IndexedAttribute::ExternalId,
         IndexedAttribute::UserNameLower,
         IndexedAttribute::DisplayNameLower,
         IndexedAttribute::CreatedMillis,
         IndexedAttribute::LastModifiedMillis,
+        IndexedAttribute::FamilyNameLower,
+        IndexedAttribute::Active,
     ];
 
     /// The top-level member the attribute lives in: its own name, or `meta`.
@@ -132,19 +141,34 @@ impl IndexedAttribute {
             IndexedAttribute::UserNameLower => "userName",
             IndexedAttribute::DisplayNameLower => "displayName",
             IndexedAttribute::CreatedMillis | IndexedAttribute::LastModifiedMillis => "meta",
+            IndexedAttribute::FamilyNameLower => "name",
+            IndexedAttribute::Active => "active",
         }
     }
 
     /// Whether the body must be consulted for this attribute: the column is NULL
     /// ([`value_of`](Self::value_of) is `None`) yet the resource has a top-level member of
     /// that name, compared ignoring ASCII case (a `USERNAME`, a `userName` array...).
+    ///
+    /// For `name.familyName` a `name` object spelled exactly so, with no member named
+    /// `familyName` in any case, needs no body either: the evaluator resolves the exact
+    /// spelling first, so such a resource has no family name at all, which the NULL
+    /// column says as well. (Without this, every User with a `name` but no family name
+    /// would be flagged.)
     pub fn needs_body(self, resource: &Value) -> bool {
-        self.value_of(resource).is_none()
-            && resource.as_object().is_some_and(|members| {
-                members
-                    .keys()
-                    .any(|k| k.eq_ignore_ascii_case(self.member_name()))
-            })
+        if self.value_of(resource).is_some() {
+            return false;
+        }
+        if self == IndexedAttribute::FamilyNameLower
+            && let Some(Value::Object(name)) = resource.get("name")
+        {
+            return name.keys().any(|k| k.eq_ignore_ascii_case("familyName"));
+        }
+        resource.as_object().is_some_and(|members| {
+            members
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case(self.member_name()))
+        })
     }
 
     /// The column's value for a resource: `None` (SQL NULL) where the resource does not
@@ -161,6 +185,15 @@ impl IndexedAttribute {
             }
             IndexedAttribute::CreatedMillis => meta_millis(resource, "created"),
             IndexedAttribute::LastModifiedMillis => meta_millis(resource, "lastModified"),
+            IndexedAttribute::FamilyNameLower => resource
+                .get("name")
+                .and_then(|name| name.get("familyName"))
+                .and_then(Value::as_str)
+                .map(|s| s.to_lowercase().into()),
+            IndexedAttribute::Active => resource
+                .get("active")
+                .and_then(Value::as_bool)
+                .map(|b| SqlValue::Integer(i64::from(b))),
         }
     }
 }
@@ -876,9 +909,6 @@ impl Compiler<'_> {
         if path.urn.is_some() {
             return Ok(false);
         }
-        let CompValue::String(wanted) = value else {
-            return Ok(false);
-        };
         // Only the schema's own spelling: the evaluator resolves a name to the member
         // spelled exactly like it first, so `USERNAME` finds a `USERNAME` member before
         // `userName`, which is all the column knows about.
@@ -889,6 +919,8 @@ impl Compiler<'_> {
             ("displayName", None) => IndexedAttribute::DisplayNameLower,
             ("meta", Some("created")) => IndexedAttribute::CreatedMillis,
             ("meta", Some("lastModified")) => IndexedAttribute::LastModifiedMillis,
+            ("name", Some("familyName")) => IndexedAttribute::FamilyNameLower,
+            ("active", None) => IndexedAttribute::Active,
             _ => return Ok(false),
         };
         let Some(column) = self.columns.column(attribute) else {
@@ -896,6 +928,26 @@ impl Compiler<'_> {
         };
         let ty = self.rules.attribute_type(path);
         let case_exact = self.rules.case_exact(path);
+        let wanted = match (attribute, value) {
+            // `active eq <boolean>` only: a boolean column holds exactly the one value the
+            // evaluator would compare. (Ordering a boolean is false, and other values never
+            // equal a boolean, so those stay on the generic path, which says so.)
+            (IndexedAttribute::Active, CompValue::Bool(b)) => {
+                if op != Op::Order(SqlOp::Eq) || ty != AttributeType::Boolean {
+                    return Ok(false);
+                }
+                return self.column_compare(
+                    column,
+                    ColumnCondition::Integer(SqlOp::Eq, i64::from(*b)),
+                    path,
+                    op,
+                    value,
+                );
+            }
+            (IndexedAttribute::Active, _) => return Ok(false),
+            (_, CompValue::String(wanted)) => wanted,
+            _ => return Ok(false),
+        };
         let condition = match attribute {
             IndexedAttribute::CreatedMillis | IndexedAttribute::LastModifiedMillis => {
                 let (Op::Order(op), AttributeType::DateTime) = (op, ty) else {
@@ -912,7 +964,9 @@ impl Compiler<'_> {
                 }
                 let lowered = matches!(
                     attribute,
-                    IndexedAttribute::UserNameLower | IndexedAttribute::DisplayNameLower
+                    IndexedAttribute::UserNameLower
+                        | IndexedAttribute::DisplayNameLower
+                        | IndexedAttribute::FamilyNameLower
                 );
                 // A raw column serves case-exact comparisons, a lowercased one the others.
                 if lowered == case_exact {
@@ -936,11 +990,24 @@ impl Compiler<'_> {
                 }
             }
         };
+        self.column_compare(column, condition, path, op, value)
+    }
+
+    /// `condition` on `column` where it is not NULL, or the comparison on the body for
+    /// rows whose body must be consulted.
+    fn column_compare(
+        &mut self,
+        column: &str,
+        condition: ColumnCondition,
+        path: &AttrPath,
+        op: Op,
+        value: &CompValue,
+    ) -> Result<bool, FilterSqlError> {
         self.q.push("((");
         self.q.push(column).push(" IS NOT NULL AND ");
         match condition {
             ColumnCondition::Never => self.push_false(),
-            ColumnCondition::Millis(op, ms) => {
+            ColumnCondition::Millis(op, ms) | ColumnCondition::Integer(op, ms) => {
                 self.q.push(column).push(op.as_sql()).push_bind(ms);
             }
             ColumnCondition::Text(SqlOp::Eq, needle) => {
@@ -980,6 +1047,8 @@ impl Compiler<'_> {
 enum ColumnCondition {
     Never,
     Millis(SqlOp, i64),
+    /// An integer column (a boolean as 0 or 1).
+    Integer(SqlOp, i64),
     Text(SqlOp, String),
     Prefix(String),
 }

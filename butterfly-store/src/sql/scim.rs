@@ -100,7 +100,10 @@ fn filter_columns(resource_type: ResourceType) -> ResourceColumns {
         .with(IndexedAttribute::CreatedMillis, "r.created_ms")
         .with(IndexedAttribute::LastModifiedMillis, "r.modified_ms");
     match resource_type {
-        ResourceType::User => columns.with(IndexedAttribute::UserNameLower, "r.user_name_ci"),
+        ResourceType::User => columns
+            .with(IndexedAttribute::UserNameLower, "r.user_name_ci")
+            .with(IndexedAttribute::FamilyNameLower, "r.family_name_ci")
+            .with(IndexedAttribute::Active, "r.active"),
         ResourceType::Group => {
             columns.with(IndexedAttribute::DisplayNameLower, "r.display_name_ci")
         }
@@ -113,7 +116,30 @@ struct IndexedCopies {
     display_name_ci: Option<String>,
     display_name: Option<String>,
     external_id: Option<String>,
+    user: UserCopies,
     irregular: bool,
+}
+
+/// The copies only Users have.
+struct UserCopies {
+    family_name_ci: Option<String>,
+    active: Option<i64>,
+}
+
+impl UserCopies {
+    /// Append `family_name_ci` and `active`, each preceded by `, ` (and `name = ` when
+    /// `assign`, for an UPDATE).
+    fn push(self, q: &mut BoundQuery, assign: bool) {
+        q.push(if assign { ", family_name_ci = " } else { ", " })
+            .push_bind(self.family_name_ci);
+        q.push(if assign { ", active = " } else { ", " });
+        // A literal NULL: a bound one is typed as text, which PostgreSQL will not store in
+        // an integer column.
+        match self.active {
+            Some(active) => q.push_bind(active),
+            None => q.push("NULL"),
+        };
+    }
 }
 
 impl IndexedCopies {
@@ -135,6 +161,15 @@ impl IndexedCopies {
                 .flatten()
                 .map(str::to_owned),
             external_id: text(IndexedAttribute::ExternalId),
+            user: UserCopies {
+                family_name_ci: (!is_group)
+                    .then(|| text(IndexedAttribute::FamilyNameLower))
+                    .flatten(),
+                active: match IndexedAttribute::Active.value_of(resource) {
+                    Some(SqlValue::Integer(n)) if !is_group => Some(n),
+                    _ => None,
+                },
+            },
             irregular: filter_columns(resource_type).irregular(resource),
         }
     }
@@ -282,8 +317,9 @@ impl SqlStore {
             .push(", external_id = ")
             .push_bind(copies.external_id)
             .push(", irregular = ")
-            .push_bind(i64::from(copies.irregular))
-            .push(", body = ");
+            .push_bind(i64::from(copies.irregular));
+        copies.user.push(&mut q, true);
+        q.push(", body = ");
         self.dialect().push_json(&mut q, body);
         q.push(" WHERE team_id = ")
             .push_bind(team_text.as_str())
@@ -407,8 +443,8 @@ impl ScimStore for SqlStore {
         let copies = IndexedCopies::of(resource_type, &stored.resource);
         let mut q = BoundQuery::new(
             "INSERT INTO scim_resources (team_id, resource_type, id, version, created_ms, \
-             modified_ms, user_name_ci, display_name_ci, display_name, external_id, irregular, body) \
-             VALUES (",
+             modified_ms, user_name_ci, display_name_ci, display_name, external_id, irregular, \
+             family_name_ci, active, body) VALUES (",
         );
         q.push_bind(team_text.as_str())
             .push(", ")
@@ -430,8 +466,9 @@ impl ScimStore for SqlStore {
             .push(", ")
             .push_bind(copies.external_id)
             .push(", ")
-            .push_bind(i64::from(copies.irregular))
-            .push(", ");
+            .push_bind(i64::from(copies.irregular));
+        copies.user.push(&mut q, false);
+        q.push(", ");
         self.dialect()
             .push_json(&mut q, stored.resource.to_string());
         q.push(")");
@@ -606,14 +643,34 @@ impl ScimStore for SqlStore {
         let mut q = BoundQuery::default();
         match &query.sort_by {
             None => {
-                let select = format!(
-                    "SELECT r.id AS id, r.version AS version, r.created_ms AS created_ms, \
-                     r.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
-                    dialect.body_text("r.body")
-                );
-                self.push_matches(&mut q, &select, &team_text, resource_type, filter)
+                // The page's rows are picked by `seq` alone (from an index, where the
+                // filter allows), and only those rows' bodies are read: a window count
+                // over the matches would carry every matching body through the sort.
+                // The total is counted apart, and only when the page does not tell it.
+                let mut page = BoundQuery::new(format!(
+                    "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
+                     p.modified_ms AS modified_ms, {} AS body FROM scim_resources AS p \
+                     WHERE p.seq IN (",
+                    dialect.body_text("p.body")
+                ));
+                self.push_matches(&mut page, "SELECT r.seq", &team_text, resource_type, filter)
                     .map_err(|e| rejected_filter(&e))?;
-                q.push(" ORDER BY r.seq");
+                page.push(" ORDER BY r.seq LIMIT ")
+                    .push_bind(to_i64(query.count))
+                    .push(" OFFSET ")
+                    .push_bind(to_i64(query.start_index.saturating_sub(1)))
+                    .push(") ORDER BY p.seq");
+                let rows = page.query().fetch_all(&self.pool).await.map_err(backend)?;
+                let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+                let total = if resources.len() < query.count
+                    && (!resources.is_empty() || query.start_index <= 1)
+                {
+                    // A short page is the last one: everything before it, and itself.
+                    query.start_index.saturating_sub(1) + resources.len()
+                } else {
+                    self.count(&team_text, resource_type, filter).await?
+                };
+                return Ok((total, resources));
             }
             Some(path) => {
                 let columns = format!(
@@ -684,6 +741,51 @@ impl ScimStore for SqlStore {
                 ))
             })
             .collect()
+    }
+
+    async fn groups_of_users(
+        &self,
+        team: TeamId,
+        user_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<(String, String)>>, ScimStoreError> {
+        let team_text = team.to_string();
+        let mut groups: BTreeMap<String, Vec<(String, String)>> =
+            user_ids.iter().map(|id| (id.clone(), Vec::new())).collect();
+        let wanted: Vec<&String> = groups.keys().collect();
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let mut q = BoundQuery::new(
+                "SELECT m.member_id AS member_id, r.id AS id, r.display_name AS display_name \
+                 FROM scim_group_members AS m \
+                 JOIN scim_resources AS r ON r.team_id = m.team_id AND r.id = m.group_id \
+                 WHERE m.team_id = ",
+            );
+            q.push_bind(team_text.as_str())
+                .push(" AND r.resource_type = 'Group' AND m.member_id IN (");
+            for (i, id) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push_bind(id.as_str());
+            }
+            // The order `groups_of_user` gives, per User.
+            q.push(") ORDER BY r.seq");
+            for row in q.query().fetch_all(&self.pool).await.map_err(backend)? {
+                found.push((
+                    rows::text(&row, "member_id").map_err(corrupt)?,
+                    rows::text(&row, "id").map_err(corrupt)?,
+                    rows::opt_text(&row, "display_name")
+                        .map_err(corrupt)?
+                        .unwrap_or_default(),
+                ));
+            }
+        }
+        for (member, id, name) in found {
+            if let Some(list) = groups.get_mut(&member) {
+                list.push((id, name));
+            }
+        }
+        Ok(groups)
     }
 
     async fn resolve_members(

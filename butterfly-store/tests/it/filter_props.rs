@@ -193,6 +193,9 @@ pub fn resource() -> impl Strategy<Value = Value> {
                 Value::Object(m)
             }),
         1 => text().prop_map(Value::from),
+        // Shapes the family-name column cannot stand for: another spelling, an array.
+        1 => text().prop_map(|t| json!({"FamilyName": t})),
+        1 => text().prop_map(|t| json!([{"familyName": t}])),
     ];
     let meta = (
         maybe(datetime().prop_map(Value::from)),
@@ -244,7 +247,13 @@ pub fn resource() -> impl Strategy<Value = Value> {
             maybe(scalar_or_odd(strings.clone())),
             maybe(name),
             maybe(emails()),
-            maybe(prop_oneof![4 => any::<bool>().prop_map(Value::from), 1 => Just(json!("true"))]),
+            maybe(prop_oneof![
+                4 => any::<bool>().prop_map(Value::from),
+                1 => Just(json!("true")),
+                // Where the active column is NULL but the evaluator still finds a boolean.
+                1 => Just(json!([true])),
+                1 => Just(json!({"value": false})),
+            ]),
             maybe(scalar_or_odd(strings.clone())),
         ),
         (
@@ -260,7 +269,7 @@ pub fn resource() -> impl Strategy<Value = Value> {
         prop::option::weighted(
             0.3,
             (
-                prop::sample::select(vec!["USERNAME", "username", "Title", "EMAILS", "Meta"]),
+                prop::sample::select(vec!["USERNAME", "username", "Title", "EMAILS", "Meta", "NAME", "Active"]),
                 prop_oneof![3 => strings, 1 => emails(), 1 => Just(json!({"created": "2011-05-13T04:42:34Z"}))],
             ),
         ),
@@ -308,6 +317,7 @@ fn path() -> impl Strategy<Value = AttrPath> {
         AttrPath::new("name"),
         AttrPath::new("name").with_sub("givenName"),
         AttrPath::new("name").with_sub("FAMILYNAME"),
+        AttrPath::new("name").with_sub("familyName"),
         AttrPath::new("name").with_sub("value"),
         AttrPath::new("emails"),
         AttrPath::new("emails").with_sub("value"),

@@ -26,6 +26,8 @@ pub fn indexed_columns_without_flag() -> ResourceColumns {
         .with(IndexedAttribute::DisplayNameLower, "r.display_name_ci")
         .with(IndexedAttribute::CreatedMillis, "r.created_ms")
         .with(IndexedAttribute::LastModifiedMillis, "r.modified_ms")
+        .with(IndexedAttribute::FamilyNameLower, "r.family_name_ci")
+        .with(IndexedAttribute::Active, "r.active")
 }
 
 /// The columns of the probe table, JSON body only.
@@ -33,13 +35,15 @@ pub fn body_columns() -> ResourceColumns {
     ResourceColumns::new("r.body")
 }
 
-const COLUMNS: [(IndexedAttribute, &str); 6] = [
+const COLUMNS: [(IndexedAttribute, &str); 8] = [
     (IndexedAttribute::Id, "id"),
     (IndexedAttribute::ExternalId, "external_id"),
     (IndexedAttribute::UserNameLower, "user_name_ci"),
     (IndexedAttribute::DisplayNameLower, "display_name_ci"),
     (IndexedAttribute::CreatedMillis, "created_ms"),
     (IndexedAttribute::LastModifiedMillis, "modified_ms"),
+    (IndexedAttribute::FamilyNameLower, "family_name_ci"),
+    (IndexedAttribute::Active, "active"),
 ];
 
 pub struct Probe<'s> {
@@ -52,13 +56,15 @@ impl<'s> Probe<'s> {
             Backend::Sqlite => {
                 "CREATE TABLE filter_probe (n INTEGER PRIMARY KEY, body TEXT NOT NULL, \
                  id TEXT, external_id TEXT, user_name_ci TEXT, display_name_ci TEXT, \
-                 created_ms INTEGER, modified_ms INTEGER, irregular INTEGER NOT NULL)"
+                 created_ms INTEGER, modified_ms INTEGER, family_name_ci TEXT, active INTEGER, \
+                 irregular INTEGER NOT NULL)"
             }
             _ => {
                 "CREATE TABLE filter_probe (n BIGINT PRIMARY KEY, body JSONB NOT NULL, \
                  id TEXT COLLATE \"C\", external_id TEXT COLLATE \"C\", \
                  user_name_ci TEXT COLLATE \"C\", display_name_ci TEXT COLLATE \"C\", \
-                 created_ms BIGINT, modified_ms BIGINT, irregular SMALLINT NOT NULL)"
+                 created_ms BIGINT, modified_ms BIGINT, family_name_ci TEXT COLLATE \"C\", \
+                 active SMALLINT, irregular SMALLINT NOT NULL)"
             }
         };
         sqlx::query(ddl).execute(store.pool()).await.unwrap();

@@ -544,6 +544,14 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         self.inner.groups_of_user(team, user_id).await
     }
 
+    async fn groups_of_users(
+        &self,
+        team: TeamId,
+        user_ids: &[String],
+    ) -> Result<BTreeMap<String, Vec<(String, String)>>, ScimStoreError> {
+        self.inner.groups_of_users(team, user_ids).await
+    }
+
     async fn resolve_members(
         &self,
         team: TeamId,
