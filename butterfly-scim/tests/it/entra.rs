@@ -5,6 +5,8 @@
 
 use serde_json::json;
 
+use butterfly_scim::ScimStore;
+
 use crate::support::{Scim, enc};
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -26,9 +28,7 @@ fn entra_user(user_name: &str) -> serde_json::Value {
     })
 }
 
-#[test]
-fn user_operations() {
-    let scim = Scim::new();
+pub fn user_operations<S: ScimStore>(scim: &Scim<S>) {
     let user_name = "Test_User_dfeef4c5-5681-4387-b016-bdf221e82081";
 
     // Query before create: zero results.
@@ -150,9 +150,7 @@ fn user_operations() {
     scim.delete(&path).assert_error(404, None);
 }
 
-#[test]
-fn group_operations() {
-    let scim = Scim::new();
+pub fn group_operations<S: ScimStore>(scim: &Scim<S>) {
     let u1 = scim.user("one@example.com");
     let u2 = scim.user("two@example.com");
 
