@@ -9,10 +9,11 @@ use axum::routing::{get, post};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, Team};
-use butterfly_store::{ObjectRepository, SqlStore};
+use butterfly_store::{MasterKey, ObjectRepository, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::backups::Backups;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The SCIM service, over resources linked to team members.
     pub scim: Arc<ScimService<MemberLinkedStore<ScimResources>>>,
+    /// Snapshot repositories and the backup job worker's settings.
+    pub backups: Arc<Backups>,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -86,17 +89,18 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     let store = SqlStore::connect(&config.database_url()).await?;
     // The master key always lives in the data directory, wherever objects are kept.
     let objects = ObjectRepository::from_url(&config.object_store_url(), &config.data_dir)?;
+    let master =
+        MasterKey::load_or_create(&config.data_dir).map_err(|e| StartupError::Objects(e.into()))?;
+    let backups = Backups::new(
+        master,
+        config.data_dir.join("snapshots"),
+        config.job_settings(),
+    );
     let public_url = Url::parse(&config.public_url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
         .ok_or_else(|| StartupError::PublicUrl(config.public_url.clone()))?;
-    let loopback = match public_url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if config.insecure_cookies && !loopback {
+    if config.insecure_cookies && !is_loopback(&public_url) {
         return Err(StartupError::InsecureCookies(config.public_url.clone()));
     }
     let store = Arc::new(store);
@@ -111,7 +115,18 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         sso: Arc::new(SsoRuntime::default()),
         public_url,
         secure_cookies: !config.insecure_cookies,
+        backups: Arc::new(backups),
     })
+}
+
+/// Whether `url` names this machine (localhost, 127.0.0.0/8, [::1]).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// On a fresh database, create the default team and a super_admin API key, and return

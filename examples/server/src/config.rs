@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use butterfly_core::Role;
+
+use crate::backups::JobSettings;
 use clap::{Args, Parser, Subcommand};
 
 /// The Butterfly server. With no subcommand it serves.
@@ -57,6 +61,25 @@ pub struct Config {
     /// only. Never in production.
     #[arg(long, env = "BUTTERFLY_INSECURE_COOKIES", global = true)]
     pub insecure_cookies: bool,
+    /// Seconds a running job may go without reporting progress before another worker
+    /// takes it back (its worker is presumed dead).
+    #[arg(
+        long,
+        env = "BUTTERFLY_JOB_ABANDONED_AFTER",
+        default_value_t = 60,
+        hide = true,
+        global = true
+    )]
+    pub job_abandoned_after_secs: u64,
+    /// How much faster than real time the Okta org's clock runs: for simulators only.
+    #[arg(
+        long,
+        env = "BUTTERFLY_OKTA_TIME_SCALE",
+        default_value_t = 1.0,
+        hide = true,
+        global = true
+    )]
+    pub okta_time_scale: f64,
 }
 
 impl Config {
@@ -69,6 +92,18 @@ impl Config {
             object_store_url: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
             insecure_cookies: false,
+            job_abandoned_after_secs: 60,
+            okta_time_scale: 1.0,
+        }
+    }
+
+    /// The job worker's timing.
+    pub fn job_settings(&self) -> JobSettings {
+        JobSettings {
+            // At least 10 s: progress is reported every 2 s.
+            abandoned_after: Duration::from_secs(self.job_abandoned_after_secs.max(10)),
+            okta_time_scale: self.okta_time_scale,
+            ..JobSettings::default()
         }
     }
 

@@ -4,10 +4,11 @@
 //! the stores and builds the router, [`rbac`] enforces the permission matrix on every
 //! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
 //! subcommands that work on the data directory directly, and [`sso`] signs team members
-//! in with their OpenID provider.
+//! in with their OpenID provider, and [`backups`] runs backups as jobs.
 
 pub mod admin;
 pub mod app;
+pub mod backups;
 pub mod config;
 pub mod error;
 pub mod rbac;

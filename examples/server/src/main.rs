@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use butterfly_server::app::{bootstrap, build_router, open_state};
+use butterfly_server::backups::spawn_worker;
 use butterfly_server::config::{Cli, Command, Config};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -41,10 +42,14 @@ async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         println!();
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    // Backups queued through the API run here; a job interrupted by shutdown is given
+    // back to the queue once its heartbeat goes stale.
+    let worker = spawn_worker(state.clone());
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "butterfly-server listening");
     axum::serve(listener, build_router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    worker.abort();
     tracing::info!("shut down cleanly");
     Ok(())
 }

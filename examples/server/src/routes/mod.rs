@@ -1,6 +1,8 @@
 //! Thin HTTP handlers. Each module is one resource of `/api/v1`.
 
 pub mod api_keys;
+pub mod backups;
+pub mod connections;
 pub mod health;
 pub mod members;
 pub mod scim_config;
@@ -114,6 +116,56 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/scim-tokens/{id}",
             Requires(P::ConfigureSsoScim),
             scim_tokens::revoke,
+        )
+        .route(
+            GET,
+            "/connections",
+            Requires(P::ViewConnections),
+            connections::list,
+        )
+        .route(
+            POST,
+            "/connections",
+            Requires(P::ManageConnections),
+            connections::create,
+        )
+        .route(
+            GET,
+            "/connections/{id}",
+            Requires(P::ViewConnections),
+            connections::show,
+        )
+        .route(
+            DELETE,
+            "/connections/{id}",
+            Requires(P::ManageConnections),
+            connections::remove,
+        )
+        .route(
+            POST,
+            "/connections/{id}/test",
+            Requires(P::TestConnections),
+            connections::test,
+        )
+        .route(GET, "/backups", Requires(P::ViewBackupList), backups::list)
+        .route(POST, "/backups", Requires(P::RunBackups), backups::start)
+        .route(
+            GET,
+            "/backups/{id}",
+            Requires(P::ViewBackupList),
+            backups::show,
+        )
+        .route(
+            GET,
+            "/snapshots",
+            Requires(P::ViewBackupList),
+            backups::snapshots,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}",
+            Requires(P::ViewBackupList),
+            backups::snapshot,
         )
 }
 

@@ -1,0 +1,373 @@
+//! Backups as server jobs: the snapshot repositories, and the worker that runs queued
+//! backups.
+//!
+//! `POST /api/v1/backups` only queues a job (`backup.okta`, payload `{"connection_id"}`);
+//! the worker started by [`spawn_worker`] claims it from the job table, so with
+//! PostgreSQL each job runs once across replicas (`FOR UPDATE SKIP LOCKED`). While it
+//! runs, the worker writes the job's progress (resources and kinds so far) every few
+//! seconds; that write is also its heartbeat. A job whose worker was killed stops
+//! beating, and after [`JobSettings::abandoned_after`] any worker gives it back to the
+//! queue (or fails it after [`MAX_ATTEMPTS`] claims). The snapshot it was writing never
+//! got its manifest, so the repository is still valid and the retry starts clean.
+//!
+//! Each team has its own repository directory under `<data-dir>/snapshots/<team>`,
+//! encrypted under the team's key derived from the server's master key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use butterfly_core::TeamId;
+use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
+use butterfly_providers::okta::backup::{BackupRun, run_backup};
+use butterfly_providers::okta::fetcher::{
+    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+};
+use butterfly_store::MasterKey;
+use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::app::AppState;
+
+/// The job kind of an Okta backup.
+pub const OKTA_BACKUP_JOB: &str = "backup.okta";
+
+/// Purpose label under which connection private keys are sealed.
+pub const PRIVATE_KEY_PURPOSE: &str = "backup-connection-private-key";
+
+/// Claims after which an abandoned job is failed instead of queued again: a backup that
+/// kills its worker every time must not loop forever.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How often a running job reports progress (and so shows it is alive).
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Timing of the job worker.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// How long a running job may be silent before it counts as abandoned. Must be well
+    /// above the progress interval (2 s).
+    pub abandoned_after: Duration,
+    /// How often an idle worker looks for due jobs (a new job wakes it at once).
+    pub poll_every: Duration,
+    /// How much faster than real time the provider's clock runs (simulators only).
+    pub okta_time_scale: f64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            abandoned_after: Duration::from_secs(60),
+            poll_every: Duration::from_secs(5),
+            okta_time_scale: 1.0,
+        }
+    }
+}
+
+/// Errors of a backup job, kept in the job's outcome.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupJobError {
+    /// The payload does not name a connection.
+    #[error("the job's payload names no connection")]
+    BadPayload,
+    /// The connection was deleted after the job was queued.
+    #[error("connection {0} no longer exists")]
+    ConnectionGone(Uuid),
+    /// The sealed private key does not open (another master key, tampering).
+    #[error("the connection's private key cannot be unsealed: {0}")]
+    Unseal(#[from] butterfly_store::ObjectError),
+    /// The key or options were refused, or the fetch stopped.
+    #[error(transparent)]
+    Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
+    /// The backup stopped.
+    #[error(transparent)]
+    Backup(#[from] butterfly_providers::okta::backup::BackupError<SnapshotError>),
+    /// The repository could not be opened or written.
+    #[error(transparent)]
+    Repository(#[from] SnapshotError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] butterfly_core::store::StoreError),
+    /// A blocking task died.
+    #[error("a blocking task stopped: {0}")]
+    Task(String),
+}
+
+/// The server's backup side: repositories per team, and the worker's settings.
+#[derive(Debug)]
+pub struct Backups {
+    master: MasterKey,
+    dir: PathBuf,
+    settings: JobSettings,
+    worker_id: String,
+    repos: Mutex<HashMap<TeamId, Arc<SnapshotRepository>>>,
+    wake: Notify,
+}
+
+impl Backups {
+    /// Repositories under `dir`, one per team, keyed from `master`.
+    pub fn new(master: MasterKey, dir: PathBuf, settings: JobSettings) -> Self {
+        Backups {
+            master,
+            dir,
+            settings,
+            worker_id: format!("worker-{}", Uuid::new_v4()),
+            repos: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+        }
+    }
+
+    /// The team's repository, opened once (opening reads every pack index) and shared.
+    pub async fn repository(
+        &self,
+        team: TeamId,
+    ) -> Result<Arc<SnapshotRepository>, BackupJobError> {
+        if let Some(repo) = self.lock_repos().get(&team) {
+            return Ok(Arc::clone(repo));
+        }
+        let dir = self.dir.join(team.to_string());
+        let master = self.master.clone();
+        let repo = tokio::task::spawn_blocking(move || {
+            SnapshotRepository::open_with_key(&dir, &master, team)
+        })
+        .await
+        .map_err(|e| BackupJobError::Task(e.to_string()))??;
+        // Two callers may open it at once; the first one kept wins.
+        Ok(Arc::clone(
+            self.lock_repos()
+                .entry(team)
+                .or_insert_with(|| Arc::new(repo)),
+        ))
+    }
+
+    fn lock_repos(&self) -> std::sync::MutexGuard<'_, HashMap<TeamId, Arc<SnapshotRepository>>> {
+        self.repos.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Tell the worker a job was queued.
+    pub fn job_queued(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Run queued jobs until the runtime shuts down. One job at a time per server.
+pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let worked = match next_job(&state).await {
+                Ok(Some(job)) => {
+                    run_job(&state, job).await;
+                    true
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim jobs");
+                    false
+                }
+            };
+            if !worked {
+                let _ = tokio::time::timeout(
+                    state.backups.settings.poll_every,
+                    state.backups.wake.notified(),
+                )
+                .await;
+            }
+        }
+    })
+}
+
+async fn next_job(state: &AppState) -> Result<Option<Job>, butterfly_core::store::StoreError> {
+    let settings = state.backups.settings;
+    let now = OffsetDateTime::now_utc();
+    let given_back = state
+        .store
+        .requeue_abandoned_jobs(now - settings.abandoned_after, MAX_ATTEMPTS)
+        .await?;
+    if given_back > 0 {
+        tracing::warn!(
+            jobs = given_back,
+            "gave back jobs whose worker stopped responding"
+        );
+    }
+    state
+        .store
+        .claim_next_job(&state.backups.worker_id, now)
+        .await
+}
+
+async fn run_job(state: &AppState, job: Job) {
+    tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
+    let result = match job.kind.as_str() {
+        OKTA_BACKUP_JOB => okta_backup(state, &job).await,
+        other => Ok((
+            false,
+            json!({"error": format!("unknown job kind `{other}`")}),
+        )),
+    };
+    let (succeeded, outcome) = match result {
+        Ok(done) => done,
+        Err(e) => (false, json!({"error": e.to_string()})),
+    };
+    tracing::info!(job = %job.id, succeeded, "job finished");
+    if let Err(e) = state.store.finish_job(job.id, succeeded, outcome).await {
+        // Given back meanwhile (this worker was too slow to beat): another claim owns it.
+        tracing::warn!(job = %job.id, error = %e, "cannot record the job's end");
+    }
+}
+
+/// What a running backup has done so far, as the job's progress.
+#[derive(Debug, Default)]
+struct Progress {
+    resources: u64,
+    per_kind: BTreeMap<&'static str, u64>,
+    kinds_done: u64,
+    kinds_skipped: u64,
+    kinds_failed: u64,
+}
+
+impl Progress {
+    fn observe(&mut self, event: &FetchEvent) {
+        match event {
+            FetchEvent::Resources { kind, resources } => {
+                self.resources += resources.len() as u64;
+                *self.per_kind.entry(kind).or_default() += resources.len() as u64;
+            }
+            FetchEvent::KindFinished { .. } => self.kinds_done += 1,
+            FetchEvent::KindSkipped { .. } => self.kinds_skipped += 1,
+            FetchEvent::KindFailed { .. } => self.kinds_failed += 1,
+            _ => {}
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "resources": self.resources,
+            "kinds_done": self.kinds_done,
+            "kinds_skipped": self.kinds_skipped,
+            "kinds_failed": self.kinds_failed,
+            "counts": self.per_kind,
+        })
+    }
+}
+
+/// The fetcher for a stored connection.
+pub fn fetcher_for(
+    state: &AppState,
+    connection: &BackupConnection,
+) -> Result<OktaFetcher, BackupJobError> {
+    let pem = state.objects.open_secret(
+        connection.team_id,
+        PRIVATE_KEY_PURPOSE,
+        &connection.private_key_sealed,
+    )?;
+    let credentials = OktaCredentials {
+        org_url: connection.org_url.clone(),
+        client_id: connection.client_id.clone(),
+        key_id: connection.key_id.clone(),
+        private_key: PrivateKey::from_pem(&String::from_utf8_lossy(&pem))?,
+    };
+    let options = FetchOptions {
+        rate_limit_share: f64::from(connection.rate_limit_percent) / 100.0,
+        scopes: connection
+            .scopes
+            .as_ref()
+            .map(|s| s.iter().cloned().collect()),
+        time_scale: state.backups.settings.okta_time_scale,
+        ..FetchOptions::default()
+    };
+    Ok(OktaFetcher::new(credentials, options)?)
+}
+
+/// Back up one connection into the team's repository. `Ok((false, _))` when the backup
+/// ran but some kinds failed: the snapshot is kept, marked failed.
+async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), BackupJobError> {
+    let connection_id = job
+        .payload
+        .get("connection_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or(BackupJobError::BadPayload)?;
+    let connection = state
+        .store
+        .connection(job.team_id, connection_id)
+        .await?
+        .ok_or(BackupJobError::ConnectionGone(connection_id))?;
+    let fetcher = fetcher_for(state, &connection)?;
+    let repo = state.backups.repository(job.team_id).await?;
+    let started = Instant::now();
+    let mut writer = repo.begin(
+        "okta",
+        connection.org_url.clone(),
+        OffsetDateTime::now_utc(),
+    );
+
+    // Events arrive on the backup's own loop, which must not wait on the database; the
+    // latest progress goes through a watch channel to a task that writes it.
+    let mut progress = Progress::default();
+    let (progress_tx, mut progress_rx) = watch::channel(progress.to_json());
+    let heartbeat = {
+        let store = Arc::clone(&state.store);
+        let id = job.id;
+        tokio::spawn(async move {
+            loop {
+                let progress = progress_rx.borrow_and_update().clone();
+                if let Err(e) = store.set_job_progress(id, progress).await {
+                    tracing::warn!(job = %id, error = %e, "cannot record progress");
+                }
+                let finished = tokio::select! {
+                    () = tokio::time::sleep(PROGRESS_EVERY) => false,
+                    () = async { while progress_rx.changed().await.is_ok() {} } => true,
+                };
+                if finished {
+                    // The backup is over: its final figures, written last.
+                    let last = progress_rx.borrow().clone();
+                    if let Err(e) = store.set_job_progress(id, last).await {
+                        tracing::warn!(job = %id, error = %e, "cannot record progress");
+                    }
+                    return;
+                }
+            }
+        })
+    };
+    let run = run_backup(fetcher, &mut writer, |event| {
+        progress.observe(event);
+        progress_tx.send_replace(progress.to_json());
+    })
+    .await;
+    // Closing the channel ends the reporter after one last write; waiting for it means
+    // no stale report can land after the job's end.
+    drop(progress_tx);
+    heartbeat
+        .await
+        .map_err(|e| BackupJobError::Task(e.to_string()))?;
+    let BackupRun { status, report } = run?;
+    // Packs and the manifest are written with blocking file I/O.
+    let (snapshot, stats) = tokio::task::block_in_place(|| {
+        writer.finish_with_stats(OffsetDateTime::now_utc(), status)
+    })?;
+    let succeeded = snapshot.status != butterfly_core::SnapshotStatus::Failed;
+    Ok((
+        succeeded,
+        json!({
+            "connection_id": connection.id,
+            "snapshot_id": snapshot.id,
+            "status": snapshot.status,
+            "resources": snapshot.total(),
+            "kinds": snapshot.counts.len(),
+            "counts": snapshot.counts,
+            "warnings": snapshot.warnings,
+            "new_objects": stats.new_objects,
+            "new_bytes": stats.new_bytes + stats.manifest_bytes,
+            "requests": report.requests,
+            "retries": report.retries,
+            "rate_limited": report.rate_limited,
+            "reauthentications": report.reauthentications,
+            "seconds": started.elapsed().as_secs_f64(),
+        }),
+    ))
+}

@@ -1,0 +1,230 @@
+//! `/api/v1/connections`: the team's backup connections (an Okta org reached by a
+//! service app with `private_key_jwt`). The private key is sealed under the team's key
+//! on the way in and never returned.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use butterfly_core::store::{BackupConnection, ConnectionStore};
+use butterfly_providers::okta::fetcher::PrivateKey;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use url::Url;
+use uuid::Uuid;
+
+use super::{label, no_content_or_not_found, parse_id};
+use crate::app::{AppState, is_loopback};
+use crate::backups::{PRIVATE_KEY_PURPOSE, fetcher_for};
+use crate::error::ApiError;
+use crate::rbac::Caller;
+
+/// The longest a connection test may take before it counts as failed.
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `POST /connections` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// A name unique in the team.
+    pub name: String,
+    /// The provider; only `okta` for now.
+    #[serde(default = "okta")]
+    pub provider: String,
+    /// The org's URL (`https://example.okta.com`).
+    pub org_url: String,
+    /// The service app's client id.
+    pub client_id: String,
+    /// The key id registered with the app, if it has several.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The app's private key, PEM (PKCS#8 or PKCS#1 RSA).
+    pub private_key: String,
+    /// Scopes to request instead of every scope a backup reads.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// The share of each rate-limit bucket a backup may use, in (0, 1]; default 0.5.
+    #[serde(default)]
+    pub rate_limit_share: Option<f64>,
+}
+
+fn okta() -> String {
+    "okta".to_owned()
+}
+
+/// A connection as the API shows it: never the key.
+pub(crate) fn describe(connection: &BackupConnection) -> Value {
+    json!({
+        "id": connection.id,
+        "name": connection.name,
+        "provider": connection.provider,
+        "org_url": connection.org_url,
+        "client_id": connection.client_id,
+        "key_id": connection.key_id,
+        "private_key_set": !connection.private_key_sealed.is_empty(),
+        "scopes": connection.scopes,
+        "rate_limit_share": f64::from(connection.rate_limit_percent) / 100.0,
+        "created_at": connection.created_at.unix_timestamp(),
+        "last_test": connection.last_test,
+    })
+}
+
+/// The org URL, without a trailing slash: https, or http on loopback (simulators).
+fn org_url(raw: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "org_url `{raw}` must be an https URL with no path (http only on loopback)"
+        ))
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+    if !scheme_ok
+        || !url.has_host()
+        || !url.path().trim_end_matches('/').is_empty()
+        || url.query().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Create a connection.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<CreateConnection>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let name = label(&body.name)?;
+    if body.provider != "okta" {
+        return Err(ApiError::BadRequest(format!(
+            "provider `{}` is not supported (supported: okta)",
+            body.provider
+        )));
+    }
+    let org_url = org_url(&body.org_url)?;
+    let client_id = body.client_id.trim();
+    if client_id.is_empty() {
+        return Err(ApiError::BadRequest("client_id must not be empty".into()));
+    }
+    // Refuse a key that would only fail at the first backup.
+    PrivateKey::from_pem(&body.private_key)
+        .map_err(|e| ApiError::BadRequest(format!("private_key: {e}")))?;
+    let share = body.rate_limit_share.unwrap_or(0.5);
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(ApiError::BadRequest(
+            "rate_limit_share must be in (0, 1]".into(),
+        ));
+    }
+    if let Some(scopes) = &body.scopes
+        && (scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()))
+    {
+        return Err(ApiError::BadRequest(
+            "scopes, when given, must be a non-empty list of scope names".into(),
+        ));
+    }
+    let sealed = state
+        .objects
+        .seal_secret(
+            caller.team_id,
+            PRIVATE_KEY_PURPOSE,
+            body.private_key.as_bytes(),
+        )
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let connection = state
+        .store
+        .create_connection(BackupConnection {
+            id: Uuid::new_v4(),
+            team_id: caller.team_id,
+            name: name.to_owned(),
+            provider: body.provider,
+            org_url,
+            client_id: client_id.to_owned(),
+            key_id: body.key_id.filter(|k| !k.trim().is_empty()),
+            private_key_sealed: sealed,
+            scopes: body.scopes,
+            // In (0, 1] checked above, so 1 to 100 after rounding up.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            rate_limit_percent: (share * 100.0).ceil().clamp(1.0, 100.0) as u8,
+            created_at: OffsetDateTime::now_utc(),
+            last_test: None,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(describe(&connection))))
+}
+
+/// List connections.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let connections = state.store.list_connections(caller.team_id).await?;
+    Ok(Json(Value::Array(
+        connections.iter().map(describe).collect(),
+    )))
+}
+
+pub(crate) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<BackupConnection, ApiError> {
+    state
+        .store
+        .connection(caller.team_id, parse_id(id)?)
+        .await?
+        .ok_or(ApiError::NotFound("connection"))
+}
+
+/// One connection.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(describe(&find(&state, &caller, &id).await?)))
+}
+
+/// Delete a connection. Its snapshots stay.
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let found = state
+        .store
+        .delete_connection(caller.team_id, parse_id(&id)?)
+        .await?;
+    no_content_or_not_found(found, "connection")
+}
+
+/// Sign in to the org and read one page of users; keep and return the outcome. A
+/// failed test is a `200` with `"ok": false` and the reason: the test ran.
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let connection = find(&state, &caller, &id).await?;
+    let fetcher = fetcher_for(&state, &connection).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let checked = tokio::time::timeout(TEST_TIMEOUT, fetcher.check_connection()).await;
+    let mut outcome = match checked {
+        Ok(Ok(check)) => json!({
+            "ok": true,
+            "granted_scopes": check.granted_scopes,
+            "missing_scopes": check.missing_scopes,
+            "kinds_without_scope": check.kinds_without_scope,
+            "users_readable": check.users_readable,
+        }),
+        Ok(Err(e)) => json!({"ok": false, "error": e.to_string()}),
+        Err(_) => json!({
+            "ok": false,
+            "error": format!("no answer within {} s", TEST_TIMEOUT.as_secs()),
+        }),
+    };
+    outcome["tested_at"] = json!(OffsetDateTime::now_utc().unix_timestamp());
+    state
+        .store
+        .record_connection_test(caller.team_id, connection.id, outcome.clone())
+        .await?;
+    Ok(Json(outcome))
+}

@@ -1,0 +1,547 @@
+//! Backup connections and backup jobs through the JSON API, with the job worker running
+//! in-process against the Okta simulator on a loopback port.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
+use butterfly_core::{Role, TeamId};
+use butterfly_providers::simulator::{
+    OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig, generate_client_key,
+};
+use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
+use butterfly_server::backups::{OKTA_BACKUP_JOB, spawn_worker};
+use butterfly_server::config::Config;
+use http_body_util::BodyExt;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+/// Simulated time runs this much faster, so rate-limit windows pass in a second.
+const TIME_SCALE: f64 = 60.0;
+
+struct TestKey {
+    private_pem: String,
+    public_pem: String,
+}
+
+fn client_key() -> &'static TestKey {
+    static KEY: OnceLock<TestKey> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let (private_pem, public) = generate_client_key().unwrap();
+        TestKey {
+            private_pem,
+            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
+        }
+    })
+}
+
+struct Setup {
+    sim: RunningSimulator,
+    state: AppState,
+    router: Router,
+    key: String,
+    team: TeamId,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(granted_scopes: Option<BTreeSet<String>>) -> Setup {
+        let sim = Simulator::bind(
+            SimulatorConfig {
+                org: OrgConfig {
+                    seed: 11,
+                    users: 30,
+                    groups: 5,
+                    apps: 6,
+                },
+                time_scale: TIME_SCALE,
+                client_public_key_pem: Some(client_key().public_pem.clone()),
+                granted_scopes,
+                ..SimulatorConfig::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_data_dir(dir.path());
+        config.okta_time_scale = TIME_SCALE;
+        let state = open_state(&config).await.unwrap();
+        let (team, key) = bootstrap(&state).await.unwrap().unwrap();
+        spawn_worker(state.clone());
+        Setup {
+            sim,
+            router: build_router(state.clone()),
+            state,
+            key: key.secret().to_owned(),
+            team: team.id,
+            dir,
+        }
+    }
+
+    async fn call_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"));
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_as(&self.key, method, path, body).await
+    }
+
+    fn connection_body(&self, name: &str) -> Value {
+        let credentials = self.sim.simulator().client_credentials();
+        json!({
+            "name": name,
+            "org_url": self.sim.org_url(),
+            "client_id": credentials.client_id,
+            "private_key": client_key().private_pem,
+            "rate_limit_share": 1.0,
+        })
+    }
+
+    async fn create_connection(&self, name: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/api/v1/connections",
+                Some(self.connection_body(name)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    /// Queue a backup and poll it until it finishes (bounded by polls, not by time).
+    async fn backup(&self, connection_id: &str) -> Value {
+        let (status, job) = self
+            .call(
+                Method::POST,
+                "/api/v1/backups",
+                Some(json!({"connection_id": connection_id})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+        assert_eq!(job["status"], "queued");
+        self.wait_for(job["id"].as_str().unwrap()).await
+    }
+
+    async fn wait_for(&self, job_id: &str) -> Value {
+        for _ in 0..1200 {
+            let (status, job) = self
+                .call(Method::GET, &format!("/api/v1/backups/{job_id}"), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{job}");
+            if job["status"] == "succeeded" || job["status"] == "failed" {
+                return job;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("backup {job_id} did not finish");
+    }
+}
+
+fn org_counts(sim: &RunningSimulator) -> BTreeMap<String, u64> {
+    sim.simulator()
+        .org()
+        .counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_owned(), n as u64))
+        .collect()
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
+    let s = Setup::start(None).await;
+    let connection = s.create_connection("okta-prod").await;
+    let id = connection["id"].as_str().unwrap();
+    assert_eq!(connection["private_key_set"], true);
+    assert_eq!(connection["rate_limit_share"], 1.0);
+    assert!(!connection.to_string().contains("PRIVATE KEY"));
+
+    // Test: signs in and reads users; the outcome is kept on the connection.
+    let (status, tested) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["users_readable"], true);
+    assert_eq!(tested["missing_scopes"], json!([]));
+    let (_, shown) = s
+        .call(Method::GET, &format!("/api/v1/connections/{id}"), None)
+        .await;
+    assert_eq!(shown["last_test"]["ok"], true);
+
+    let job = s.backup(id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 1);
+    let outcome = &job["outcome"];
+    assert_eq!(outcome["status"], "complete", "{outcome}");
+    let expected = org_counts(&s.sim);
+    let counts: BTreeMap<String, u64> = serde_json::from_value(outcome["counts"].clone()).unwrap();
+    assert_eq!(counts, expected);
+    // The last progress report agrees with the outcome.
+    assert_eq!(job["progress"]["resources"], outcome["resources"]);
+
+    let snapshot_id = outcome["snapshot_id"].as_str().unwrap();
+    let (status, listed) = s.call(Method::GET, "/api/v1/snapshots", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], snapshot_id);
+    assert_eq!(listed[0]["org"], s.sim.org_url());
+    let (status, snapshot) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{snapshot_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(snapshot["counts"], outcome["counts"]);
+    assert_eq!(snapshot["resources"], outcome["resources"]);
+
+    // A second backup of the unchanged org stores almost nothing new.
+    let again = s.backup(id).await;
+    assert_eq!(again["status"], "succeeded");
+    let first_bytes = outcome["new_bytes"].as_u64().unwrap();
+    let second_bytes = again["outcome"]["new_bytes"].as_u64().unwrap();
+    assert!(
+        second_bytes * 10 < first_bytes,
+        "{second_bytes} vs {first_bytes}"
+    );
+    let (_, jobs) = s.call(Method::GET, "/api/v1/backups", None).await;
+    assert_eq!(jobs[0]["id"], again["id"], "newest first");
+    assert_eq!(jobs.as_array().unwrap().len(), 2);
+
+    // Neither the key nor the org's planted secrets are stored in clear anywhere.
+    let pem_body = client_key()
+        .private_pem
+        .lines()
+        .nth(1)
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    for file in files_under(s.dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [SECRET_MARKER.as_bytes(), &pem_body] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} holds a secret",
+                file.display()
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_connections_are_refused_and_failed_tests_say_why() {
+    let s = Setup::start(None).await;
+    let mut cases = Vec::new();
+    for (field, value) in [
+        ("org_url", json!("ftp://example.okta.com")),
+        ("org_url", json!("http://example.okta.com")),
+        ("org_url", json!("https://example.okta.com/api/v1")),
+        ("org_url", json!("not a url")),
+        (
+            "private_key",
+            json!("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"),
+        ),
+        ("client_id", json!("  ")),
+        ("rate_limit_share", json!(0)),
+        ("rate_limit_share", json!(1.5)),
+        ("provider", json!("auth0")),
+        ("scopes", json!([])),
+        ("name", json!("")),
+    ] {
+        let mut body = s.connection_body("bad");
+        body[field] = value.clone();
+        cases.push((format!("{field}={value}"), body));
+    }
+    let mut unknown = s.connection_body("bad");
+    unknown["client_secret"] = json!("x");
+    cases.push(("unknown field".into(), unknown));
+    for (what, body) in cases {
+        let (status, answer) = s
+            .call(Method::POST, "/api/v1/connections", Some(body))
+            .await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{what}: {status} {answer}"
+        );
+        assert!(answer["error"]["message"].is_string(), "{what}: {answer}");
+    }
+    let (status, _) = s.call(Method::GET, "/api/v1/connections", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Names are unique per team.
+    s.create_connection("prod").await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/connections",
+            Some(s.connection_body("prod")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    // A client id the org does not know: the test runs and reports the refusal.
+    let mut wrong = s.connection_body("wrong-client");
+    wrong["client_id"] = json!("0oa-not-registered");
+    let (_, wrong) = s
+        .call(Method::POST, "/api/v1/connections", Some(wrong))
+        .await;
+    let wrong_id = wrong["id"].as_str().unwrap();
+    let (status, tested) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{wrong_id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert!(tested["error"].as_str().unwrap().contains("authentication"));
+
+    // A backup of it fails as a job with the reason, and leaves no snapshot.
+    let job = s.backup(wrong_id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["outcome"]["error"].is_string(), "{job}");
+    let (_, snapshots) = s.call(Method::GET, "/api/v1/snapshots", None).await;
+    assert_eq!(snapshots, json!([]));
+
+    // Unknown ids and malformed ones.
+    let missing = uuid::Uuid::new_v4();
+    for path in [
+        format!("/api/v1/connections/{missing}"),
+        format!("/api/v1/backups/{missing}"),
+        format!("/api/v1/snapshots/{missing}"),
+    ] {
+        let (status, _) = s.call(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/backups",
+            Some(json!({"connection_id": missing.to_string()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .call(Method::GET, "/api/v1/snapshots/not-an-id", None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_scopes_make_a_partial_snapshot_and_the_test_lists_them() {
+    let granted: BTreeSet<String> = butterfly_providers::okta::kinds::backup_scopes()
+        .into_iter()
+        .filter(|s| *s != "okta.logStreams.read" && *s != "okta.idps.read")
+        .map(str::to_owned)
+        .collect();
+    let s = Setup::start(Some(granted)).await;
+    let connection = s.create_connection("narrow").await;
+    let id = connection["id"].as_str().unwrap();
+    let (_, tested) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(
+        tested["missing_scopes"],
+        json!(["okta.idps.read", "okta.logStreams.read"])
+    );
+    assert!(
+        tested["kinds_without_scope"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("idp"))
+    );
+    let job = s.backup(id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["outcome"]["status"], "partial");
+    assert!(
+        job["outcome"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("idp"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_died_is_run_again() {
+    let s = Setup::start(None).await;
+    let connection = s.create_connection("prod").await;
+    // A worker claimed this job an hour ago and has not been heard from since (it was
+    // killed mid-backup).
+    let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let job = s
+        .state
+        .store
+        .enqueue_job(
+            s.team,
+            OKTA_BACKUP_JOB,
+            json!({"connection_id": connection["id"]}),
+            an_hour_ago - time::Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+    let claimed = s
+        .state
+        .store
+        .claim_next_job("worker-that-died", an_hour_ago)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, job.id);
+    // The live worker gives it back and runs it to the end.
+    s.state.backups.job_queued();
+    let done = s.wait_for(&job.id.to_string()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 2);
+    assert_eq!(done["outcome"]["status"], "complete");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_see_only_their_own_connections_backups_and_snapshots() {
+    let s = Setup::start(None).await;
+    let connection = s.create_connection("prod").await;
+    let id = connection["id"].as_str().unwrap();
+    let job = s.backup(id).await;
+    let snapshot_id = job["outcome"]["snapshot_id"].as_str().unwrap();
+
+    let other = s.state.store.create_team("other").await.unwrap();
+    let (_, raw) = s
+        .state
+        .store
+        .create_api_key(other.id, "other", Role::SuperAdmin, None)
+        .await
+        .unwrap();
+    let stranger = raw.secret();
+    for path in [
+        format!("/api/v1/connections/{id}"),
+        format!("/api/v1/backups/{}", job["id"].as_str().unwrap()),
+        format!("/api/v1/snapshots/{snapshot_id}"),
+    ] {
+        let (status, _) = s.call_as(stranger, Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        "/api/v1/connections",
+        "/api/v1/backups",
+        "/api/v1/snapshots",
+    ] {
+        let (status, listed) = s.call_as(stranger, Method::GET, path, None).await;
+        assert_eq!((status, listed), (StatusCode::OK, json!([])), "{path}");
+    }
+    let (status, _) = s
+        .call_as(
+            stranger,
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .call_as(
+            stranger,
+            Method::POST,
+            "/api/v1/backups",
+            Some(json!({"connection_id": id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = s
+        .call_as(
+            stranger,
+            Method::DELETE,
+            &format!("/api/v1/connections/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A backup operator runs and reads backups but cannot add connections.
+    let (_, raw) = s
+        .state
+        .store
+        .create_api_key(s.team, "ops", Role::BackupOperator, None)
+        .await
+        .unwrap();
+    let operator = raw.secret();
+    let (status, _) = s
+        .call_as(
+            operator,
+            Method::POST,
+            "/api/v1/connections",
+            Some(s.connection_body("ops")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .call_as(
+            operator,
+            Method::POST,
+            "/api/v1/backups",
+            Some(json!({"connection_id": id})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
