@@ -31,6 +31,12 @@ pub enum CliError {
         #[source]
         source: reqwest::Error,
     },
+    /// A named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The command ran and reports a failure (a failed test, a failed backup).
+    #[error("{0}")]
+    Failed(String),
     /// The server answered with an error.
     #[error("server answered {status}: {message}")]
     Api {

@@ -18,10 +18,20 @@
 //! butterfly snapshots list --repo ./backups
 //! butterfly snapshots verify --repo ./backups
 //! ```
+//!
+//! Backups can also run on the server, from a stored connection (see [`server_mode`]):
+//!
+//! ```text
+//! butterfly connections create --name okta-prod --org-url https://example.okta.com \
+//!     --client-id 0oa... --private-key key.pem
+//! butterfly backup okta --connection okta-prod
+//! butterfly snapshots list
+//! ```
 
 mod client;
 mod local;
 mod output;
+mod server_mode;
 
 use std::process::ExitCode;
 
@@ -77,12 +87,84 @@ enum Command {
     /// The team's OpenID Connect single sign-on.
     #[command(subcommand)]
     Sso(SsoCommand),
-    /// Back up an identity provider into a local snapshot repository (no server needed).
+    /// Back up an identity provider: into a local repository with `--repo` (no server
+    /// needed), or on the server from a stored connection with `--connection`.
     #[command(subcommand)]
     Backup(BackupCommand),
-    /// Snapshots in a local repository.
+    /// Snapshots: in a local repository with `--repo`, otherwise on the server.
     #[command(subcommand)]
     Snapshots(SnapshotsCommand),
+    /// Backup connections stored on the server (an org and the app that reads it).
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
+    /// Backup jobs on the server.
+    #[command(subcommand)]
+    Backups(BackupsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionsCommand {
+    /// List the team's connections.
+    List,
+    /// Show one connection (by id or name); never its key.
+    Show {
+        /// Id or name.
+        connection: String,
+    },
+    /// Add an Okta connection: a service app with private_key_jwt.
+    Create {
+        /// A name unique in the team.
+        #[arg(long)]
+        name: String,
+        /// The org's URL, e.g. `https://example.okta.com`.
+        #[arg(long)]
+        org_url: String,
+        /// The service app's client id.
+        #[arg(long)]
+        client_id: String,
+        /// The app's private key (PEM); sent once, sealed by the server.
+        #[arg(long)]
+        private_key: std::path::PathBuf,
+        /// The key id registered with the app, if it has several.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// Scopes to request instead of every scope a backup reads (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// The share of each rate-limit bucket backups may use, in (0, 1] (default 0.5).
+        #[arg(long)]
+        rate_limit_share: Option<f64>,
+    },
+    /// Sign in to the org and read a page of users; exit status 1 if it fails.
+    Test {
+        /// Id or name.
+        connection: String,
+    },
+    /// Delete a connection (its snapshots stay).
+    Delete {
+        /// Id or name.
+        connection: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupsCommand {
+    /// Queue a backup of a connection; prints the job id last (with `--wait`, follows
+    /// it and prints the snapshot id last).
+    Run {
+        /// Id or name of the connection.
+        connection: String,
+        /// Follow the job to its end; exit status 1 if it fails.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List backup jobs, newest first.
+    List,
+    /// Show one backup job: status, progress, outcome.
+    Show {
+        /// The job id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,21 +172,24 @@ enum BackupCommand {
     /// Back up an Okta org: every resource kind the app may read. Progress goes to
     /// stderr; the snapshot id is the last line on stdout.
     Okta {
+        /// Run on the server, from this stored connection (id or name), and wait for it.
+        #[arg(long, conflicts_with_all = ["org_url", "client_id", "private_key", "key_id", "repo"])]
+        connection: Option<String>,
         /// The org's URL, e.g. `https://example.okta.com`.
-        #[arg(long)]
-        org_url: String,
+        #[arg(long, required_unless_present = "connection")]
+        org_url: Option<String>,
         /// The API service app's client id.
-        #[arg(long)]
-        client_id: String,
+        #[arg(long, required_unless_present = "connection")]
+        client_id: Option<String>,
         /// The app's private key (PEM) for private_key_jwt.
-        #[arg(long)]
-        private_key: std::path::PathBuf,
+        #[arg(long, required_unless_present = "connection")]
+        private_key: Option<std::path::PathBuf>,
         /// The key id registered with the app, if it has several.
         #[arg(long)]
         key_id: Option<String>,
         /// The repository directory (created if missing; holds its own master key).
-        #[arg(long)]
-        repo: std::path::PathBuf,
+        #[arg(long, required_unless_present = "connection")]
+        repo: Option<std::path::PathBuf>,
         /// The share of each rate-limit bucket the backup may use, in (0, 1].
         #[arg(long, default_value_t = 0.5)]
         rate_limit_share: f64,
@@ -132,17 +217,17 @@ enum BackupCommand {
 enum SnapshotsCommand {
     /// List snapshots, oldest first.
     List {
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
     },
     /// Show one snapshot: status, counts per kind, warnings.
     Show {
-        /// The snapshot id (or a unique prefix of at least 4 characters).
+        /// The snapshot id (locally also a unique prefix of at least 4 characters).
         id: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
     },
     /// Re-read every object and recompute every digest; exit status 1 on damage.
     Verify {
@@ -229,7 +314,14 @@ enum ScimTokenCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Backup(_) | Command::Snapshots(_) => run_local(cli).await,
+        Command::Backup(BackupCommand::Okta {
+            connection: None, ..
+        })
+        | Command::Snapshots(
+            SnapshotsCommand::List { repo: Some(_) }
+            | SnapshotsCommand::Show { repo: Some(_), .. }
+            | SnapshotsCommand::Verify { .. },
+        ) => run_local(cli).await,
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -268,11 +360,12 @@ async fn run_local(cli: Cli) -> Result<(), String> {
     let out = cli.output;
     let result = match cli.command {
         Command::Backup(BackupCommand::Okta {
-            org_url,
-            client_id,
-            private_key,
+            connection: None,
+            org_url: Some(org_url),
+            client_id: Some(client_id),
+            private_key: Some(private_key),
             key_id,
-            repo,
+            repo: Some(repo),
             rate_limit_share,
             scopes,
             time_scale,
@@ -296,12 +389,16 @@ async fn run_local(cli: Cli) -> Result<(), String> {
             )
             .await
         }
-        Command::Snapshots(SnapshotsCommand::List { repo }) => local::list(out, &repo),
-        Command::Snapshots(SnapshotsCommand::Show { id, repo }) => local::show(out, &repo, &id),
+        Command::Snapshots(SnapshotsCommand::List { repo: Some(repo) }) => local::list(out, &repo),
+        Command::Snapshots(SnapshotsCommand::Show {
+            id,
+            repo: Some(repo),
+        }) => local::show(out, &repo, &id),
         Command::Snapshots(SnapshotsCommand::Verify { id, repo }) => {
             local::verify(out, &repo, id.as_deref())
         }
-        _ => Ok(()),
+        // `main` sends only the local forms here, and clap enforces their flags.
+        _ => return Err("this command needs --repo, or a server".into()),
     };
     result.map_err(|e| e.to_string())
 }
@@ -360,6 +457,59 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             client.delete(&format!("scim-tokens/{id}")).await?;
             print_done(out, &format!("revoked SCIM token {id}"));
         }
+        Command::Connections(command) => match command {
+            ConnectionsCommand::List => server_mode::list_connections(&client, out).await?,
+            ConnectionsCommand::Show { connection } => {
+                server_mode::show_connection(&client, out, &connection).await?;
+            }
+            ConnectionsCommand::Create {
+                name,
+                org_url,
+                client_id,
+                private_key,
+                key_id,
+                scopes,
+                rate_limit_share,
+            } => {
+                server_mode::create_connection(
+                    &client,
+                    out,
+                    server_mode::NewConnection {
+                        name,
+                        org_url,
+                        client_id,
+                        private_key,
+                        key_id,
+                        scopes,
+                        rate_limit_share,
+                    },
+                )
+                .await?;
+            }
+            ConnectionsCommand::Test { connection } => {
+                server_mode::test_connection(&client, out, &connection).await?;
+            }
+            ConnectionsCommand::Delete { connection } => {
+                server_mode::delete_connection(&client, out, &connection).await?;
+            }
+        },
+        Command::Backups(command) => match command {
+            BackupsCommand::Run { connection, wait } => {
+                server_mode::run_backup(&client, out, &connection, wait).await?;
+            }
+            BackupsCommand::List => server_mode::list_backups(&client, out).await?,
+            BackupsCommand::Show { id } => server_mode::show_backup(&client, out, &id).await?,
+        },
+        Command::Backup(BackupCommand::Okta {
+            connection: Some(connection),
+            ..
+        }) => server_mode::run_backup(&client, out, &connection, true).await?,
+        Command::Snapshots(SnapshotsCommand::List { repo: None }) => {
+            server_mode::list_snapshots(&client, out).await?;
+        }
+        Command::Snapshots(SnapshotsCommand::Show { id, repo: None }) => {
+            server_mode::show_snapshot(&client, out, &id).await?;
+        }
         // Local commands are dispatched by `run_local`.
         Command::Backup(_) | Command::Snapshots(_) => {}
     }
@@ -387,7 +537,7 @@ fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Colu
 }
 
 /// One object: `key: value` lines for people, JSON for scripts.
-fn print_object(out: Output, value: &Value) {
+pub(crate) fn print_object(out: Output, value: &Value) {
     match out {
         Output::Json => output::print_json(value),
         Output::Table => {
@@ -407,7 +557,7 @@ fn print_object(out: Output, value: &Value) {
     }
 }
 
-fn print_done(out: Output, message: &str) {
+pub(crate) fn print_done(out: Output, message: &str) {
     match out {
         Output::Json => output::print_json(&json!({"ok": true, "message": message})),
         Output::Table => println!("{message}"),

@@ -1,0 +1,203 @@
+//! `butterfly connections|backups|backup okta --connection|snapshots` in server mode:
+//! the binary against a real server (with its job worker) on a loopback port, which
+//! backs up the Okta simulator on another.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use butterfly_providers::simulator::{
+    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
+};
+use butterfly_server::app::{bootstrap, build_router, open_state};
+use butterfly_server::backups::spawn_worker;
+use butterfly_server::config::Config;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::Value;
+
+struct Running {
+    url: String,
+    key: String,
+    sim: RunningSimulator,
+    dir: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let (private_pem, public) = generate_client_key().unwrap();
+    let sim = Simulator::bind(
+        SimulatorConfig {
+            org: OrgConfig {
+                seed: 5,
+                users: 25,
+                groups: 4,
+                apps: 5,
+            },
+            time_scale: 60.0,
+            client_public_key_pem: Some(public.to_public_key_pem(LineEnding::LF).unwrap()),
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
+    let mut config = Config::for_data_dir(dir.path().join("server"));
+    config.okta_time_scale = 60.0;
+    let state = open_state(&config).await.unwrap();
+    let (_, key) = bootstrap(&state).await.unwrap().unwrap();
+    spawn_worker(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, build_router(state)).await });
+    Running {
+        url,
+        key: key.secret().to_owned(),
+        sim,
+        dir,
+    }
+}
+
+async fn butterfly(server: &Running, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    cmd.env("BUTTERFLY_API_KEY", &server.key)
+        .args(["--server", &server.url])
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_and_backups_run_on_the_server() {
+    let s = start().await;
+    let key_path = s.dir.path().join("key.pem");
+    let client_id = s.sim.simulator().client_credentials().client_id;
+
+    let created = butterfly(
+        &s,
+        &[
+            "connections",
+            "create",
+            "--name",
+            "okta-prod",
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            &client_id,
+            "--private-key",
+            key_path.to_str().unwrap(),
+            "--rate-limit-share",
+            "1",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert!(stdout(&created).contains("okta-prod"));
+
+    // Named by name; the test passes.
+    let tested = butterfly(&s, &["connections", "test", "okta-prod"]).await;
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    assert!(stdout(&tested).contains("ok: true"), "{}", stdout(&tested));
+
+    // `backup okta --connection` waits and prints the snapshot id last, like local mode.
+    let backup = butterfly(&s, &["backup", "okta", "--connection", "okta-prod"]).await;
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let snapshot_id = stdout(&backup).lines().last().unwrap().to_owned();
+    assert_eq!(snapshot_id.len(), 36, "{}", stdout(&backup));
+    assert!(stderr(&backup).contains("complete"), "{}", stderr(&backup));
+
+    let listed = butterfly(&s, &["--output", "json", "snapshots", "list"]).await;
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["id"], snapshot_id.as_str());
+    let shown = butterfly(&s, &["--output", "json", "snapshots", "show", &snapshot_id]).await;
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let users = usize::try_from(shown["counts"]["user"].as_u64().unwrap()).unwrap();
+    assert_eq!(users, s.sim.simulator().org().counts()["user"]);
+
+    // `backups run` without --wait prints the job id; `backups show` follows it.
+    let queued = butterfly(&s, &["backups", "run", "okta-prod"]).await;
+    assert!(queued.status.success(), "{}", stderr(&queued));
+    let job_id = stdout(&queued).lines().last().unwrap().to_owned();
+    let mut finished = false;
+    for _ in 0..600 {
+        let shown = butterfly(&s, &["--output", "json", "backups", "show", &job_id]).await;
+        let job: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        if job["status"] == "succeeded" {
+            finished = true;
+            break;
+        }
+        assert_ne!(job["status"], "failed", "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(finished);
+    let jobs = butterfly(&s, &["--output", "json", "backups", "list"]).await;
+    let jobs: Value = serde_json::from_slice(&jobs.stdout).unwrap();
+    assert_eq!(jobs.as_array().unwrap().len(), 2);
+    let table = butterfly(&s, &["connections", "list"]).await;
+    assert!(stdout(&table).contains("okta-prod"));
+
+    // Errors are clear and exit non-zero.
+    let unknown = butterfly(&s, &["connections", "test", "nope"]).await;
+    assert!(!unknown.status.success());
+    assert!(stderr(&unknown).contains("no connection named `nope`"));
+    let both = butterfly(
+        &s,
+        &["backup", "okta", "--connection", "okta-prod", "--repo", "x"],
+    )
+    .await;
+    assert!(!both.status.success());
+    let neither = butterfly(&s, &["backup", "okta"]).await;
+    assert!(!neither.status.success());
+    assert!(
+        stderr(&neither).contains("--org-url"),
+        "{}",
+        stderr(&neither)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_connection_fails_its_test_and_its_backup() {
+    let s = start().await;
+    let key_path = s.dir.path().join("key.pem");
+    let created = butterfly(
+        &s,
+        &[
+            "connections",
+            "create",
+            "--name",
+            "wrong",
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            "0oa-unknown",
+            "--private-key",
+            key_path.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let tested = butterfly(&s, &["connections", "test", "wrong"]).await;
+    assert!(!tested.status.success());
+    assert!(stderr(&tested).contains("connection test failed"));
+    let backup = butterfly(&s, &["backup", "okta", "--connection", "wrong"]).await;
+    assert!(!backup.status.success());
+    assert!(stderr(&backup).contains("failed"), "{}", stderr(&backup));
+    let deleted = butterfly(&s, &["connections", "delete", "wrong"]).await;
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let listed = butterfly(&s, &["--output", "json", "connections", "list"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
+        Value::Array(vec![])
+    );
+}
