@@ -86,7 +86,12 @@ fn parse_rate_limit(spec: &str) -> Result<(RateLimitBucket, u32), String> {
     Ok((bucket, n))
 }
 
-fn write_credentials(path: &Path, simulator: &Simulator, pem: &str) -> std::io::Result<()> {
+/// Write the credentials JSON and the key beside it; returns the key's path.
+fn write_credentials(
+    path: &Path,
+    simulator: &Simulator,
+    pem: &str,
+) -> std::io::Result<PathBuf> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -107,7 +112,8 @@ fn write_credentials(path: &Path, simulator: &Simulator, pem: &str) -> std::io::
     std::fs::write(
         path,
         serde_json::to_vec_pretty(&body).map_err(std::io::Error::other)?,
-    )
+    )?;
+    Ok(key_path)
 }
 
 #[cfg(unix)]
@@ -183,8 +189,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pem = private_pem
             .or(credentials.private_key_pem.clone())
             .ok_or_else(|| SimulatorError::Key("no private key to write".into()))?;
-        write_credentials(path, &simulator, &pem)?;
+        let key_path = write_credentials(path, &simulator, &pem)?;
         tracing::info!(path = %path.display(), "wrote client credentials");
+        // A command that works as printed, so a first backup needs no copying of ids.
+        println!("Back this org up with:");
+        if (args.time_scale - 1.0).abs() > f64::EPSILON {
+            println!(
+                "  export BUTTERFLY_OKTA_TIME_SCALE={}   # this org's clock runs that much faster",
+                args.time_scale
+            );
+        }
+        println!(
+            "  butterfly backup okta --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
+            credentials.org_url,
+            credentials.client_id,
+            std::path::absolute(&key_path).unwrap_or(key_path).display(),
+        );
     }
     let bound = simulator.lower_bound();
     tracing::info!(
