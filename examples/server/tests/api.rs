@@ -418,3 +418,72 @@ async fn bad_input_gets_precise_json_errors() {
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn sso_settings_and_initiation_refuse_bad_input_with_json_errors() {
+    let s = server().await;
+    let k = Some(s.super_key.as_str());
+    // The issuer must be https (http only on loopback, for development providers).
+    for issuer in [
+        "http://idp.example.com",
+        "ftp://idp.example.com",
+        "idp.example.com",
+        "https://idp.example.com/?q=1",
+        "",
+    ] {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                "/api/v1/sso",
+                k,
+                Some(json!({
+                    "issuer": issuer,
+                    "client_id": "butterfly",
+                    "client_secret": "s3cret",
+                    "domains": ["example.com"],
+                })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{issuer}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("issuer"),
+            "{issuer}: {body}"
+        );
+    }
+    let (status, _) = s.call(Method::GET, "/api/v1/sso", k, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was saved");
+
+    // Third-party initiated login: a form body that is not UTF-8, no `iss`, an issuer
+    // nobody configured.
+    let req = Request::post("/auth/sso/initiate")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(vec![b'i', b's', b's', b'=', 0xff, 0xfe]))
+        .unwrap();
+    let res = s.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+        "{body}"
+    );
+    for query in [
+        "",
+        "?login_hint=a%40example.com",
+        "?iss=https%3A%2F%2Funknown.example.com",
+    ] {
+        let (status, body) = s
+            .call(
+                Method::GET,
+                &format!("/auth/sso/initiate{query}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["error"]["message"].is_string(), "{query}: {body}");
+    }
+}
