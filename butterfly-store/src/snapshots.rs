@@ -1,56 +1,92 @@
-//! A local snapshot repository: packed, deduplicated, encrypted, verifiable.
+//! A snapshot repository on any object store: packed, deduplicated, encrypted, verifiable.
 //!
-//! One directory holds everything a restore needs, and nothing else is needed to read it:
+//! One store (a local directory, in memory, or S3-compatible), under one prefix, holds
+//! everything a restore needs, and nothing else is needed to read it besides the key:
 //!
 //! ```text
-//! {dir}/master.key               the master key (mode 0600), created on first use
-//! {dir}/packs/{pack id}.pack     sealed objects, many per file (see objects::pack)
-//! {dir}/index/{pack id}.idx      which digests each pack holds, sealed
-//! {dir}/snapshots/{id}.snapshot  one sealed manifest (butterfly_core::Snapshot) per backup
+//! {prefix}/packs/{pack id}.pack     sealed objects, many per pack (see objects::pack)
+//! {prefix}/index/{pack id}.idx      which digests each pack holds, sealed
+//! {prefix}/snapshots/{id}.snapshot  one sealed manifest (butterfly_core::Snapshot) per backup
 //! ```
+//!
+//! A local repository ([`SnapshotRepository::open`]) is a directory with this layout
+//! (empty prefix) and its master key beside it in `master.key` (mode 0600); a server
+//! keeps one repository per team under a prefix of its object store (see
+//! [`ObjectRepository::snapshot_repository`](crate::ObjectRepository::snapshot_repository)).
+//! Addresses sealed into the objects are relative to the prefix, so a repository can be
+//! moved or copied to another prefix or store whole.
 //!
 //! Each resource is stored once, as canonical JSON under its SHA-256, whatever number of
 //! snapshots list it: an unchanged org costs a manifest per backup. A [`SnapshotWriter`]
 //! collects new objects into packs and writes the manifest last, so an interrupted backup
-//! leaves no manifest and only harmless orphans (see `objects::pack` for the crash-safety
-//! argument). [`SnapshotRepository::verify`] re-reads every object a snapshot lists and
-//! recomputes every digest, the manifest's root digest included, and names each problem
-//! precisely instead of returning garbage.
+//! leaves no manifest and only harmless orphans. [`SnapshotRepository::verify`] re-reads
+//! every object a snapshot lists and recomputes every digest, the manifest's root digest
+//! included, and names each problem precisely instead of returning garbage.
+//!
+//! **Crash safety.** Each pack, index and manifest is one `put` of the whole object, which
+//! every store makes atomic (a local directory writes a temporary file and renames it; S3
+//! publishes an object whole): readers see all of it or nothing. A pack is stored before
+//! its index, and a snapshot's manifest after every pack and index it needs. A crash at
+//! any moment leaves at worst a temporary file or a pack without an index: readers ignore
+//! both (the objects of an unindexed pack are written again by the next backup), so the
+//! repository stays valid. On a local directory each written file and its directory are
+//! also fsynced before the next write, so that ordering survives a power loss too.
 //!
 //! ```
-//! use butterfly_core::{Resource, ResourceKind, SnapshotStatus};
+//! use std::sync::Arc;
+//!
+//! use butterfly_core::{Resource, ResourceKind, SnapshotStatus, TeamId};
+//! use butterfly_store::MasterKey;
 //! use butterfly_store::snapshots::SnapshotRepository;
+//! use object_store::memory::InMemory;
+//! use object_store::path::Path;
 //! use serde_json::json;
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = tempfile::tempdir()?;
-//! let repo = SnapshotRepository::open(dir.path())?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A directory: `SnapshotRepository::open(dir)`. Any other store works the same way.
+//! let store = Arc::new(InMemory::new());
+//! let team = TeamId::new_random();
+//! let repo =
+//!     SnapshotRepository::open_in(store, Path::from("teams/acme"), &MasterKey::generate(), team)
+//!         .await?;
 //! let mut writer = repo.begin("okta", "https://example.okta.com", time::OffsetDateTime::now_utc());
 //! let user = Resource::new(ResourceKind::new("user"), "00u1", json!({"id": "00u1"}));
-//! let digest = writer.add(&user)?;
-//! let snapshot = writer.finish(time::OffsetDateTime::now_utc(), SnapshotStatus::Complete)?;
-//! assert_eq!(repo.get_json(&digest)?, json!({"id": "00u1"}));
-//! assert!(repo.verify(Some(snapshot.id))?.problems.is_empty());
+//! let digest = writer.add(&user).await?;
+//! let snapshot = writer
+//!     .finish(time::OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+//!     .await?;
+//! assert_eq!(repo.get_json(&digest).await?, json!({"id": "00u1"}));
+//! assert!(repo.verify(Some(snapshot.id)).await?.problems.is_empty());
 //! # Ok(())
 //! # }
 //! ```
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use butterfly_core::{
     Digest, ManifestEntry, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
     SnapshotStatus, TeamId, canonical_json,
 };
+use bytes::Bytes;
+use futures::StreamExt as _;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::objects::pack::{self, Location, PackBuilder, PackError, PackId};
 use crate::objects::{KeyError, MasterKey, TeamKey};
+
+/// Indexes (and, in `verify`, packs) read at once: a remote store answers each read
+/// after a round trip, so reading one at a time would add them all up.
+const READ_CONCURRENCY: usize = 16;
 
 /// The team a local repository's key is derived for (the nil UUID): a local repository
 /// has one owner, and a fixed id lets the directory open wherever its key is.
@@ -62,14 +98,23 @@ pub fn local_team() -> TeamId {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SnapshotError {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A local directory could not be created, or a written file could not be synced.
+    #[error("{}: {source}", path.display())]
     Io {
-        /// The file.
+        /// The file or directory.
         path: PathBuf,
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// The object store could not read, write or list.
+    #[error("{path}: {source}")]
+    Storage {
+        /// The object (or prefix) in the store.
+        path: String,
+        /// The cause.
+        #[source]
+        source: object_store::Error,
     },
     /// The master key could not be loaded or created.
     #[error(transparent)]
@@ -118,10 +163,15 @@ struct StoredManifest {
     entry_lists: BTreeMap<String, Vec<Digest>>,
 }
 
-/// A local snapshot repository. See the [module docs](self).
+/// A snapshot repository on an object store. See the [module docs](self).
 #[derive(Debug)]
 pub struct SnapshotRepository {
-    dir: PathBuf,
+    store: Arc<dyn ObjectStore>,
+    /// Where the repository is in the store (empty for a whole local directory).
+    prefix: ObjectPath,
+    /// The directory `store` writes into, when it is a local one: written files are
+    /// fsynced there, which object_store's `LocalFileSystem` does not do.
+    local_root: Option<PathBuf>,
     team: TeamId,
     key: TeamKey,
     /// Every indexed object. A `HashMap` for speed: it is never serialized or iterated
@@ -171,37 +221,73 @@ pub struct VerifyReport {
 }
 
 impl SnapshotRepository {
-    /// Open (or create) the repository in `dir`, with its own master key file
-    /// `dir/master.key` (created with mode 0600 on first use).
-    pub fn open(dir: &Path) -> Result<Self, SnapshotError> {
+    /// Open (or create) the repository in the local directory `dir`, with its own master
+    /// key file `dir/master.key` (created with mode 0600 on first use).
+    pub async fn open(dir: &Path) -> Result<Self, SnapshotError> {
         let master = MasterKey::load_or_create(dir)?;
-        Self::open_with_key(dir, &master, local_team())
+        Self::open_with_key(dir, &master, local_team()).await
     }
 
-    /// Open the repository in `dir` with a key kept elsewhere, for `team`.
-    pub fn open_with_key(
+    /// Open the repository in the local directory `dir` with a key kept elsewhere, for
+    /// `team`.
+    pub async fn open_with_key(
         dir: &Path,
         master: &MasterKey,
         team: TeamId,
     ) -> Result<Self, SnapshotError> {
-        fs::create_dir_all(dir).map_err(|source| SnapshotError::Io {
+        std::fs::create_dir_all(dir).map_err(|source| SnapshotError::Io {
             path: dir.to_owned(),
             source,
         })?;
-        let key = master.team_key(team);
+        let store =
+            LocalFileSystem::new_with_prefix(dir).map_err(|source| SnapshotError::Storage {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let repo = Self::open_in(Arc::new(store), ObjectPath::default(), master, team).await?;
+        Ok(repo.syncing_files_under(dir))
+    }
+
+    /// Open the repository under `prefix` in any object store, for `team`, with the
+    /// team's key derived from `master`. Nothing is written until a snapshot is.
+    ///
+    /// Opening reads every pack index (to know which objects are stored), so open a
+    /// repository once and share it.
+    pub async fn open_in(
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+        master: &MasterKey,
+        team: TeamId,
+    ) -> Result<Self, SnapshotError> {
+        let repo = SnapshotRepository {
+            store,
+            prefix,
+            local_root: None,
+            team,
+            key: master.team_key(team),
+            index: Mutex::new(HashMap::new()),
+            pack_target: pack::PACK_TARGET_BYTES,
+        };
         let mut index = HashMap::new();
-        for id in pack::list_indexes(dir)? {
-            for (digest, location) in pack::read_index(dir, id, team, &key)? {
+        let mut indexes = repo.read_indexes(repo.pack_ids("index", ".idx").await?);
+        while let Some((id, sealed)) = indexes.next().await {
+            for (digest, location) in pack::open_index(id, &sealed?, team, &repo.key)? {
                 index.entry(digest).or_insert(location);
             }
         }
-        Ok(SnapshotRepository {
-            dir: dir.to_owned(),
-            team,
-            key,
-            index: Mutex::new(index),
-            pack_target: pack::PACK_TARGET_BYTES,
-        })
+        drop(indexes);
+        *repo.lock_index() = index;
+        Ok(repo)
+    }
+
+    /// The store is a `LocalFileSystem` rooted at `root`: after each write, fsync the
+    /// written file and its directory, so that a pack is on disk before its index, and
+    /// both before the manifest that needs them, even across a power loss.
+    /// [`SnapshotRepository::open`] does this by itself.
+    #[must_use]
+    pub fn syncing_files_under(mut self, root: &Path) -> Self {
+        self.local_root = Some(root.to_owned());
+        self
     }
 
     /// Close packs at `bytes` instead of the default 16 MiB (smaller packs for tests that
@@ -212,9 +298,90 @@ impl SnapshotRepository {
         self
     }
 
-    /// The repository's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The store the repository is in.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// Where the repository is in its store.
+    pub fn prefix(&self) -> &ObjectPath {
+        &self.prefix
+    }
+
+    /// The path in the store of `name`, relative to the repository's prefix.
+    fn path(&self, name: &str) -> ObjectPath {
+        if self.prefix.as_ref().is_empty() {
+            ObjectPath::from(name)
+        } else {
+            ObjectPath::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    /// The ids in the file names directly under `dir` ending in `suffix`, sorted.
+    /// Temporary files of interrupted writes and stray names are ignored.
+    async fn pack_ids(&self, dir: &str, suffix: &str) -> Result<Vec<PackId>, SnapshotError> {
+        let mut ids: Vec<PackId> = self
+            .file_names(dir)
+            .await?
+            .iter()
+            .filter_map(|(name, _)| pack::parse_name(name, suffix))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The names and sizes of the objects directly under `dir`.
+    async fn file_names(&self, dir: &str) -> Result<Vec<(String, u64)>, SnapshotError> {
+        let prefix = self.path(dir);
+        let listed = match self.store.list_with_delimiter(Some(&prefix)).await {
+            Ok(listed) => listed,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(source) => return Err(storage_error(&prefix, source)),
+        };
+        Ok(listed
+            .objects
+            .into_iter()
+            .filter_map(|meta| Some((meta.location.filename()?.to_owned(), meta.size)))
+            .collect())
+    }
+
+    /// Read the sealed indexes of `ids`, several at a time, in order.
+    fn read_indexes(
+        &self,
+        ids: Vec<PackId>,
+    ) -> impl futures::Stream<Item = (PackId, Result<Bytes, SnapshotError>)> + '_ {
+        futures::stream::iter(ids)
+            .map(move |id| async move {
+                let path = self.path(&pack::index_name(id));
+                (id, self.read_whole(&path).await)
+            })
+            .buffered(READ_CONCURRENCY)
+    }
+
+    /// A whole stored object.
+    async fn read_whole(&self, path: &ObjectPath) -> Result<Bytes, SnapshotError> {
+        let result = self
+            .store
+            .get(path)
+            .await
+            .map_err(|e| storage_error(path, e))?;
+        result.bytes().await.map_err(|e| storage_error(path, e))
+    }
+
+    /// Store `bytes` at `name` in one `put` (atomic in every store), and on a local
+    /// directory make it durable before returning.
+    async fn write(&self, name: &str, bytes: Vec<u8>) -> Result<(), SnapshotError> {
+        let path = self.path(name);
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(|e| storage_error(&path, e))?;
+        if let Some(root) = &self.local_root {
+            let mut file = root.clone();
+            file.extend(path.parts().map(|part| part.as_ref().to_owned()));
+            sync_file_and_directory(file).await?;
+        }
+        Ok(())
     }
 
     fn lock_index(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Location>> {
@@ -248,29 +415,71 @@ impl SnapshotRepository {
     }
 
     /// The bytes of an object, checked against its digest.
-    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, SnapshotError> {
+    pub async fn get(&self, digest: &Digest) -> Result<Vec<u8>, SnapshotError> {
         let location = self
             .lock_index()
             .get(digest)
             .copied()
             .ok_or(SnapshotError::MissingObject(*digest))?;
-        let sealed = pack::read_sealed(&self.dir, digest, location)?;
+        let sealed = self.read_sealed(digest, location).await?;
         Ok(pack::open_sealed(
             &sealed, digest, location, self.team, &self.key,
         )?)
     }
 
+    /// One object's sealed bytes, and the pack's header to check it is the right pack,
+    /// without reading the rest of the pack.
+    async fn read_sealed(
+        &self,
+        digest: &Digest,
+        location: Location,
+    ) -> Result<Bytes, SnapshotError> {
+        let path = self.path(&pack::pack_name(location.pack));
+        let end = location.offset + u64::from(location.length);
+        let header = 0..pack::PACK_HEADER_LEN as u64;
+        let truncated = || {
+            SnapshotError::Pack(PackError::Damaged {
+                what: pack::object_what(digest, location),
+                reason: "truncated: the pack ends inside the object".into(),
+            })
+        };
+        let parts = match self
+            .store
+            .get_ranges(&path, &[header, location.offset..end])
+            .await
+        {
+            Ok(parts) => parts,
+            Err(e @ object_store::Error::NotFound { .. }) => return Err(storage_error(&path, e)),
+            // Stores refuse a range past the end differently (an error, or fewer bytes):
+            // the pack's size says whether it was cut short.
+            Err(e) => {
+                return match self.store.head(&path).await {
+                    Ok(meta) if meta.size < end => Err(truncated()),
+                    _ => Err(storage_error(&path, e)),
+                };
+            }
+        };
+        let (Some(header), Some(sealed)) = (parts.first(), parts.get(1)) else {
+            return Err(truncated());
+        };
+        pack::check_header(header, location.pack)?;
+        if sealed.len() < location.length as usize {
+            return Err(truncated());
+        }
+        Ok(sealed.clone())
+    }
+
     /// An object as JSON.
-    pub fn get_json(&self, digest: &Digest) -> Result<Value, SnapshotError> {
-        let bytes = self.get(digest)?;
+    pub async fn get_json(&self, digest: &Digest) -> Result<Value, SnapshotError> {
+        let bytes = self.get(digest).await?;
         serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Json {
             digest: *digest,
             source,
         })
     }
 
-    fn manifest_path(&self, id: SnapshotId) -> PathBuf {
-        self.dir.join("snapshots").join(format!("{id}.snapshot"))
+    fn manifest_name(id: SnapshotId) -> String {
+        format!("snapshots/{id}.snapshot")
     }
 
     fn manifest_address(id: SnapshotId) -> String {
@@ -278,41 +487,24 @@ impl SnapshotRepository {
     }
 
     /// Every snapshot id, sorted.
-    pub fn ids(&self) -> Result<Vec<SnapshotId>, SnapshotError> {
-        let dir = self.dir.join("snapshots");
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(SnapshotError::Io { path: dir, source }),
-        };
-        let mut ids = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| SnapshotError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            if let Some(id) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".snapshot"))
-                .and_then(|n| n.parse().ok())
-            {
-                ids.push(id);
-            }
-        }
+    pub async fn ids(&self) -> Result<Vec<SnapshotId>, SnapshotError> {
+        let mut ids: Vec<SnapshotId> = self
+            .file_names("snapshots")
+            .await?
+            .iter()
+            .filter_map(|(name, _)| name.strip_suffix(".snapshot")?.parse().ok())
+            .collect();
         ids.sort_unstable();
         Ok(ids)
     }
 
     /// The manifest of one snapshot (not checked: see [`Self::verify`]).
-    pub fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
-        let path = self.manifest_path(id);
-        let sealed = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(SnapshotError::NotFound(id));
-            }
-            Err(source) => return Err(SnapshotError::Io { path, source }),
+    pub async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
+        let path = self.path(&Self::manifest_name(id));
+        let sealed = match self.store.get(&path).await {
+            Ok(result) => result.bytes().await.map_err(|e| storage_error(&path, e))?,
+            Err(object_store::Error::NotFound { .. }) => return Err(SnapshotError::NotFound(id)),
+            Err(e) => return Err(storage_error(&path, e)),
         };
         let damaged = |reason: String| SnapshotError::Manifest {
             id: id.to_string(),
@@ -342,6 +534,7 @@ impl SnapshotRepository {
             for chunk in chunks {
                 let value = self
                     .get_json(&chunk)
+                    .await
                     .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
                 let pairs: Vec<(String, Digest)> = serde_json::from_value(value)
                     .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
@@ -359,23 +552,23 @@ impl SnapshotRepository {
     }
 
     /// Every snapshot, oldest first.
-    pub fn list(&self) -> Result<Vec<Snapshot>, SnapshotError> {
-        let mut snapshots = self
-            .ids()?
-            .into_iter()
-            .map(|id| self.manifest(id))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub async fn list(&self) -> Result<Vec<Snapshot>, SnapshotError> {
+        let mut snapshots = Vec::new();
+        for id in self.ids().await? {
+            snapshots.push(self.manifest(id).await?);
+        }
         snapshots.sort_by_key(|s| (s.started_at, s.id));
         Ok(snapshots)
     }
 
     /// The snapshot whose id is `text` or starts with it (at least 4 characters).
-    pub fn resolve(&self, text: &str) -> Result<SnapshotId, SnapshotError> {
+    pub async fn resolve(&self, text: &str) -> Result<SnapshotId, SnapshotError> {
         if let Ok(id) = text.parse() {
             return Ok(id);
         }
         let matching: Vec<SnapshotId> = self
-            .ids()?
+            .ids()
+            .await?
             .into_iter()
             .filter(|id| text.len() >= 4 && id.to_string().starts_with(text))
             .collect();
@@ -391,24 +584,33 @@ impl SnapshotRepository {
     ///
     /// Damage is reported in [`VerifyReport::problems`]; `Err` means the check itself
     /// could not run (the snapshot does not exist).
-    pub fn verify(&self, id: Option<SnapshotId>) -> Result<VerifyReport, SnapshotError> {
+    pub async fn verify(&self, id: Option<SnapshotId>) -> Result<VerifyReport, SnapshotError> {
         let ids = match id {
             Some(id) => {
-                if !self.manifest_path(id).exists() {
-                    return Err(SnapshotError::NotFound(id));
+                let path = self.path(&Self::manifest_name(id));
+                match self.store.head(&path).await {
+                    Ok(_) => {}
+                    Err(object_store::Error::NotFound { .. }) => {
+                        return Err(SnapshotError::NotFound(id));
+                    }
+                    Err(e) => return Err(storage_error(&path, e)),
                 }
                 vec![id]
             }
-            None => self.ids()?,
+            None => self.ids().await?,
         };
         let mut report = VerifyReport::default();
         let mut problem = |location: String, message: String| {
             report_problem(&mut report.problems, location, message);
         };
-        // Re-read the indexes from disk: verify must not trust what was loaded earlier.
+        // Re-read the indexes from the store: verify must not trust what was loaded
+        // earlier.
         let mut index: BTreeMap<Digest, Location> = BTreeMap::new();
-        for pack_id in pack::list_indexes(&self.dir)? {
-            match pack::read_index(&self.dir, pack_id, self.team, &self.key) {
+        let mut indexes = self.read_indexes(self.pack_ids("index", ".idx").await?);
+        while let Some((pack_id, sealed)) = indexes.next().await {
+            let opened = sealed
+                .and_then(|sealed| Ok(pack::open_index(pack_id, &sealed, self.team, &self.key)?));
+            match opened {
                 Ok(entries) => {
                     for (digest, location) in entries {
                         index.entry(digest).or_insert(location);
@@ -417,13 +619,14 @@ impl SnapshotRepository {
                 Err(e) => problem(format!("index {pack_id}"), e.to_string()),
             }
         }
+        drop(indexes);
         // Which objects to check, and which entries need them.
         let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
         let mut snapshots = 0u64;
         let mut entries = 0u64;
         for id in &ids {
             snapshots += 1;
-            let snapshot = match self.manifest(*id) {
+            let snapshot = match self.manifest(*id).await {
                 Ok(s) => s,
                 Err(e) => {
                     problem(format!("snapshot {id}"), e.to_string());
@@ -470,8 +673,15 @@ impl SnapshotRepository {
         }
         let mut objects = 0u64;
         let packs = by_pack.len() as u64;
-        for (pack_id, objects_in_pack) in by_pack {
-            let bytes = match pack::read_pack(&self.dir, pack_id) {
+        // Whole packs, a few at a time, each read once.
+        let mut packs_read = futures::stream::iter(by_pack)
+            .map(|(pack_id, objects_in_pack)| async move {
+                let path = self.path(&pack::pack_name(pack_id));
+                (pack_id, objects_in_pack, self.read_whole(&path).await)
+            })
+            .buffered(2);
+        while let Some((pack_id, objects_in_pack, bytes)) = packs_read.next().await {
+            let bytes = match bytes {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     problem(format!("pack {pack_id}"), e.to_string());
@@ -499,41 +709,58 @@ impl SnapshotRepository {
     }
 
     /// Bytes in the repository's packs, indexes and manifests.
-    pub fn disk_usage(&self) -> Result<u64, SnapshotError> {
+    pub async fn stored_bytes(&self) -> Result<u64, SnapshotError> {
         let mut total = 0;
-        for sub in ["packs", "index", "snapshots"] {
-            let dir = self.dir.join(sub);
-            let Ok(entries) = fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                total += entry.metadata().map_or(0, |m| m.len());
-            }
+        for dir in ["packs", "index", "snapshots"] {
+            total += self
+                .file_names(dir)
+                .await?
+                .iter()
+                .map(|(_, size)| size)
+                .sum::<u64>();
         }
         Ok(total)
     }
+}
+
+fn storage_error(path: &ObjectPath, source: object_store::Error) -> SnapshotError {
+    SnapshotError::Storage {
+        path: path.to_string(),
+        source,
+    }
+}
+
+/// Flush a written file and the directory entry that names it to disk.
+async fn sync_file_and_directory(file: PathBuf) -> Result<(), SnapshotError> {
+    let synced = tokio::task::spawn_blocking(move || {
+        let sync = |path: &Path| {
+            File::open(path)
+                .and_then(|f| f.sync_all())
+                .map_err(|source| SnapshotError::Io {
+                    path: path.to_owned(),
+                    source,
+                })
+        };
+        sync(&file)?;
+        file.parent().map_or(Ok(()), sync)
+    })
+    .await;
+    synced.map_err(|e| SnapshotError::Io {
+        path: PathBuf::new(),
+        source: io::Error::other(e.to_string()),
+    })?
 }
 
 fn report_problem(problems: &mut Vec<VerifyProblem>, location: String, message: String) {
     problems.push(VerifyProblem { location, message });
 }
 
-/// A backup fills the writer page by page. Packs are written with blocking file I/O:
-/// on a multi-threaded runtime the page is written under `block_in_place`, so the other
-/// tasks (the fetch itself) move to other workers meanwhile; on a current-thread runtime
-/// (tests) it is written in place.
+/// A backup fills the writer page by page.
 impl SnapshotSink for SnapshotWriter<'_> {
     type Error = SnapshotError;
 
     async fn add(&mut self, resources: &[Resource]) -> Result<(), SnapshotError> {
-        let multi_threaded = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
-            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
-        if multi_threaded {
-            tokio::task::block_in_place(|| self.add_all(resources))
-        } else {
-            self.add_all(resources)
-        }
+        self.add_all(resources).await
     }
 
     fn warn(&mut self, warning: String) {
@@ -560,8 +787,10 @@ impl SnapshotWriter<'_> {
     }
 
     /// Store one resource (if its content is new) and list it in the manifest.
-    pub fn add(&mut self, resource: &Resource) -> Result<Digest, SnapshotError> {
-        let digest = self.add_object(&canonical_json(&resource.attributes))?;
+    pub async fn add(&mut self, resource: &Resource) -> Result<Digest, SnapshotError> {
+        let digest = self
+            .add_object(&canonical_json(&resource.attributes))
+            .await?;
         self.stats.resources += 1;
         self.snapshot
             .insert(resource.kind.clone(), resource.id.clone(), digest);
@@ -569,7 +798,7 @@ impl SnapshotWriter<'_> {
     }
 
     /// Store bytes unless the repository or the open pack has them already.
-    fn add_object(&mut self, bytes: &[u8]) -> Result<Digest, SnapshotError> {
+    async fn add_object(&mut self, bytes: &[u8]) -> Result<Digest, SnapshotError> {
         let digest = Digest::of_bytes(bytes);
         if !self.pending.contains_key(&digest) && !self.repo.contains(&digest) {
             let location = self
@@ -578,7 +807,7 @@ impl SnapshotWriter<'_> {
             self.pending.insert(digest, location);
             self.stats.new_objects += 1;
             if self.pack.len_bytes() >= self.repo.pack_target {
-                self.flush()?;
+                self.flush().await?;
             }
         }
         Ok(digest)
@@ -590,10 +819,11 @@ impl SnapshotWriter<'_> {
     }
 
     /// Store a page of resources.
-    pub fn add_all(&mut self, resources: &[Resource]) -> Result<(), SnapshotError> {
-        resources
-            .iter()
-            .try_for_each(|resource| self.add(resource).map(|_| ()))
+    pub async fn add_all(&mut self, resources: &[Resource]) -> Result<(), SnapshotError> {
+        for resource in resources {
+            self.add(resource).await?;
+        }
+        Ok(())
     }
 
     /// What was written so far.
@@ -601,17 +831,24 @@ impl SnapshotWriter<'_> {
         self.stats
     }
 
-    /// Write the open pack and its index, and make its objects known.
-    fn flush(&mut self) -> Result<(), SnapshotError> {
+    /// Write the open pack, then its index, and make its objects known.
+    async fn flush(&mut self) -> Result<(), SnapshotError> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let pack = std::mem::take(&mut self.pack);
-        let (bytes, entries) = pack.write(&self.repo.dir, self.repo.team, &self.repo.key)?;
+        let pack = std::mem::take(&mut self.pack).finish(self.repo.team, &self.repo.key)?;
+        let bytes = (pack.pack.len() + pack.index.len()) as u64;
+        // The pack first: an index that is stored always names a pack that is.
+        self.repo
+            .write(&pack::pack_name(pack.id), pack.pack)
+            .await?;
+        self.repo
+            .write(&pack::index_name(pack.id), pack.index)
+            .await?;
         self.stats.new_bytes += bytes;
         self.stats.packs += 1;
         let mut index = self.repo.lock_index();
-        for (digest, location) in entries {
+        for (digest, location) in pack.entries {
             index.entry(digest).or_insert(location);
         }
         self.pending.clear();
@@ -620,17 +857,18 @@ impl SnapshotWriter<'_> {
 
     /// Write the last pack, then seal and write the manifest: only now does the snapshot
     /// exist.
-    pub fn finish(
+    pub async fn finish(
         self,
         finished_at: OffsetDateTime,
         status: SnapshotStatus,
     ) -> Result<Snapshot, SnapshotError> {
         self.finish_with_stats(finished_at, status)
+            .await
             .map(|(snapshot, _)| snapshot)
     }
 
     /// [`SnapshotWriter::finish`], also returning what was written.
-    pub fn finish_with_stats(
+    pub async fn finish_with_stats(
         mut self,
         finished_at: OffsetDateTime,
         status: SnapshotStatus,
@@ -649,11 +887,11 @@ impl SnapshotWriter<'_> {
             let mut chunks = Vec::new();
             for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
                 let value = Value::Array(chunk.iter().map(|e| json!([e.id, e.digest])).collect());
-                chunks.push(self.add_object(&canonical_json(&value))?);
+                chunks.push(self.add_object(&canonical_json(&value)).await?);
             }
             entry_lists.insert(kind.as_str().to_owned(), chunks);
         }
-        self.flush()?;
+        self.flush().await?;
         let manifest = StoredManifest {
             format: MANIFEST_FORMAT,
             snapshot: stored,
@@ -667,8 +905,11 @@ impl SnapshotWriter<'_> {
             &canonical_json(&value),
         )
         .map_err(manifest_error)?;
-        pack::write_atomically(&self.repo.manifest_path(id), &sealed)?;
         self.stats.manifest_bytes = sealed.len() as u64;
+        // Last: only now does the snapshot exist.
+        self.repo
+            .write(&SnapshotRepository::manifest_name(id), sealed)
+            .await?;
         Ok((self.snapshot, self.stats))
     }
 }

@@ -21,13 +21,14 @@ fn users(n: usize, version: u32) -> Vec<Resource> {
         .collect()
 }
 
-fn backup(repo: &SnapshotRepository, resources: &[Resource]) -> butterfly_core::Snapshot {
+async fn backup(repo: &SnapshotRepository, resources: &[Resource]) -> butterfly_core::Snapshot {
     let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
     for r in resources {
-        writer.add(r).unwrap();
+        writer.add(r).await.unwrap();
     }
     writer
         .finish(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .await
         .unwrap()
 }
 
@@ -40,46 +41,48 @@ fn files(dir: &Path, sub: &str) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn many_objects_share_few_packs_and_round_trip() {
+#[tokio::test]
+async fn many_objects_share_few_packs_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let repo = SnapshotRepository::open(dir.path())
+        .await
         .unwrap()
         .with_pack_target(64 * 1024);
     let resources = users(2000, 1);
-    let snapshot = backup(&repo, &resources);
+    let snapshot = backup(&repo, &resources).await;
     let packs = files(dir.path(), "packs");
     assert!(packs.len() > 1 && packs.len() < 50, "{} packs", packs.len());
     assert_eq!(files(dir.path(), "index").len(), packs.len());
 
     // A fresh handle reads everything back through the indexes.
-    let reopened = SnapshotRepository::open(dir.path()).unwrap();
-    let manifest = reopened.manifest(snapshot.id).unwrap();
+    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let manifest = reopened.manifest(snapshot.id).await.unwrap();
     manifest.check_consistency().unwrap();
     assert_eq!(manifest, snapshot);
     for r in &resources {
-        assert_eq!(reopened.get_json(&r.digest()).unwrap(), r.attributes);
+        assert_eq!(reopened.get_json(&r.digest()).await.unwrap(), r.attributes);
     }
-    let report = reopened.verify(None).unwrap();
+    let report = reopened.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     assert_eq!(report.entries, 2000);
 }
 
-#[test]
-fn unchanged_content_is_stored_once() {
+#[tokio::test]
+async fn unchanged_content_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).unwrap();
-    backup(&repo, &users(500, 1));
-    let before = repo.disk_usage().unwrap();
+    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    backup(&repo, &users(500, 1)).await;
+    let before = repo.stored_bytes().await.unwrap();
     let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
     for r in users(500, 1) {
-        writer.add(&r).unwrap();
+        writer.add(&r).await.unwrap();
     }
     let (_, stats) = writer
         .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .await
         .unwrap();
     assert_eq!(stats.new_objects, 0);
-    let grown = repo.disk_usage().unwrap() - before;
+    let grown = repo.stored_bytes().await.unwrap() - before;
     assert!(grown * 100 < before, "grew {grown} of {before}");
 
     // One changed user costs one object (and its entry-list chunk).
@@ -87,27 +90,29 @@ fn unchanged_content_is_stored_once() {
     changed[7] = users(500, 2).remove(7);
     let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
     for r in &changed {
-        writer.add(r).unwrap();
+        writer.add(r).await.unwrap();
     }
     let (_, stats) = writer
         .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .await
         .unwrap();
     assert_eq!(stats.new_objects, 2, "{stats:?}");
-    assert_eq!(repo.list().unwrap().len(), 3);
+    assert_eq!(repo.list().await.unwrap().len(), 3);
 }
 
-#[test]
-fn interrupted_writes_leave_a_valid_repository() {
+#[tokio::test]
+async fn interrupted_writes_leave_a_valid_repository() {
     let dir = tempfile::tempdir().unwrap();
     let repo = SnapshotRepository::open(dir.path())
+        .await
         .unwrap()
         .with_pack_target(4096);
-    let good = backup(&repo, &users(50, 1));
+    let good = backup(&repo, &users(50, 1)).await;
 
     // A writer that flushed packs but never wrote its manifest (a crash mid-backup).
     let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
     for r in users(200, 9) {
-        writer.add(&r).unwrap();
+        writer.add(&r).await.unwrap();
     }
     drop(writer);
     // A pack without an index and a temporary file: a crash mid-write.
@@ -119,26 +124,33 @@ fn interrupted_writes_leave_a_valid_repository() {
     .unwrap();
     std::fs::write(dir.path().join("snapshots/.x.snapshot.1234.tmp"), b"junk").unwrap();
 
-    let reopened = SnapshotRepository::open(dir.path()).unwrap();
-    assert_eq!(reopened.ids().unwrap(), vec![good.id]);
-    let report = reopened.verify(None).unwrap();
+    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    assert_eq!(reopened.ids().await.unwrap(), vec![good.id]);
+    let report = reopened.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
     // And the next backup works.
-    let next = backup(&reopened, &users(60, 1));
-    assert!(reopened.verify(Some(next.id)).unwrap().problems.is_empty());
+    let next = backup(&reopened, &users(60, 1)).await;
+    assert!(
+        reopened
+            .verify(Some(next.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
 }
 
-#[test]
-fn damage_is_reported_precisely() {
+#[tokio::test]
+async fn damage_is_reported_precisely() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).unwrap();
-    let snapshot = backup(&repo, &users(20, 1));
+    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let snapshot = backup(&repo, &users(20, 1)).await;
     let pack = files(dir.path(), "packs").remove(0);
 
     // A truncated pack.
     let bytes = std::fs::read(&pack).unwrap();
     std::fs::write(&pack, &bytes[..bytes.len() - 10]).unwrap();
-    let report = repo.verify(Some(snapshot.id)).unwrap();
+    let report = repo.verify(Some(snapshot.id)).await.unwrap();
     assert!(!report.problems.is_empty());
     assert!(
         report
@@ -155,7 +167,7 @@ fn damage_is_reported_precisely() {
     let at = 21 + 49 + 5;
     flipped[at] ^= 0x80;
     std::fs::write(&pack, &flipped).unwrap();
-    let report = repo.verify(None).unwrap();
+    let report = repo.verify(None).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{report:?}");
     assert!(
         report.problems[0].message.contains("failed authentication"),
@@ -175,24 +187,25 @@ fn damage_is_reported_precisely() {
     let last = sealed.len() - 1;
     sealed[last] ^= 1;
     std::fs::write(&manifest, &sealed).unwrap();
-    let err = repo.manifest(snapshot.id).unwrap_err();
+    let err = repo.manifest(snapshot.id).await.unwrap_err();
     assert!(matches!(err, SnapshotError::Manifest { .. }), "{err}");
-    let report = repo.verify(None).unwrap();
+    let report = repo.verify(None).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{report:?}");
     assert!(report.problems[0].location.starts_with("snapshot "));
 }
 
-#[test]
-fn another_master_key_cannot_read_the_repository() {
+#[tokio::test]
+async fn another_master_key_cannot_read_the_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).unwrap();
-    backup(&repo, &users(3, 1));
+    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    backup(&repo, &users(3, 1)).await;
     let other = butterfly_store::MasterKey::from_bytes([9; 32]);
     let err = SnapshotRepository::open_with_key(
         dir.path(),
         &other,
         butterfly_store::snapshots::local_team(),
     )
+    .await
     .unwrap_err();
     assert!(err.to_string().contains("different key"), "{err}");
 }

@@ -36,6 +36,7 @@ use object_store::{ObjectStore, PutMode, PutPayload};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::snapshots::{SnapshotError, SnapshotRepository};
 use envelope::{OpenError, SealError};
 pub use key::{KeyError, MASTER_KEY_FILE, MasterKey, TeamKey};
 
@@ -206,12 +207,18 @@ impl From<SealError> for ObjectError {
 pub struct ObjectRepository {
     store: Arc<dyn ObjectStore>,
     master: MasterKey,
+    /// The directory `store` writes into, when it is a local one.
+    local_dir: Option<PathBuf>,
 }
 
 impl ObjectRepository {
     /// A repository over any [`ObjectStore`].
     pub fn new(store: Arc<dyn ObjectStore>, master: MasterKey) -> Self {
-        ObjectRepository { store, master }
+        ObjectRepository {
+            store,
+            master,
+            local_dir: None,
+        }
     }
 
     /// A repository in a local directory, created if missing.
@@ -221,7 +228,40 @@ impl ObjectRepository {
             source,
         })?;
         let store = LocalFileSystem::new_with_prefix(dir)?;
-        Ok(ObjectRepository::new(Arc::new(store), master))
+        let mut repo = ObjectRepository::new(Arc::new(store), master);
+        repo.local_dir = Some(dir.to_owned());
+        Ok(repo)
+    }
+
+    /// The store itself, shared.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Where `team`'s packed snapshot repository is in the store.
+    pub fn snapshot_repository_prefix(team: TeamId) -> ObjectPath {
+        ObjectPath::from(format!("teams/{team}/repository"))
+    }
+
+    /// `team`'s packed snapshot repository in this store, under
+    /// [`ObjectRepository::snapshot_repository_prefix`], encrypted under the team's key:
+    /// replicas sharing the store share the repository. Opening reads every pack index,
+    /// so open it once and share it.
+    pub async fn snapshot_repository(
+        &self,
+        team: TeamId,
+    ) -> Result<SnapshotRepository, SnapshotError> {
+        let repo = SnapshotRepository::open_in(
+            self.store(),
+            Self::snapshot_repository_prefix(team),
+            &self.master,
+            team,
+        )
+        .await?;
+        Ok(match &self.local_dir {
+            Some(dir) => repo.syncing_files_under(dir),
+            None => repo,
+        })
     }
 
     /// A repository at `url`, with the master key from `data_dir/master.key` (created

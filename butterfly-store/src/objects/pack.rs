@@ -1,4 +1,4 @@
-//! Pack files: many sealed objects in one file, found through a sealed index.
+//! Pack files: many sealed objects in one stored object, found through a sealed index.
 //!
 //! A backup of a 50,000-user org must not leave 50,000 files, so new objects are
 //! appended to a pack of up to [`PACK_TARGET_BYTES`], and each pack gets an index:
@@ -14,16 +14,8 @@
 //! changed, fails authentication. The index is sealed too: digests of known content would
 //! otherwise say what an org contains.
 //!
-//! **Crash safety.** Every file is written under a temporary name, synced, renamed into
-//! place, and the directory synced ([`write_atomically`]); the pack before its index, and
-//! a snapshot's manifest after all its packs. A crash at any moment leaves at worst a
-//! temporary file or a pack without an index: both are ignored by readers (the objects
-//! in an unindexed pack are written again by the next backup), so the repository stays
-//! valid.
-
-use std::fs::{self, File};
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+//! This module only builds and parses bytes; the snapshot repository stores them with one
+//! `put` per pack and per index (see `snapshots` for the crash-safety argument).
 
 use butterfly_core::{Digest, TeamId};
 use rand::RngCore as _;
@@ -81,15 +73,6 @@ pub struct Location {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PackError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
     /// Content could not be sealed.
     #[error("cannot compress or encrypt an object")]
     Seal,
@@ -101,13 +84,6 @@ pub enum PackError {
         /// What is wrong.
         reason: String,
     },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PackError + '_ {
-    move |source| PackError::Io {
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// Say what an envelope failure means, precisely.
@@ -132,32 +108,6 @@ fn object_address(pack: PackId, digest: &Digest) -> String {
 
 fn index_address(pack: PackId) -> String {
     format!("index/{pack}")
-}
-
-/// Write `bytes` to `path` so that a crash leaves either the old state or the whole file:
-/// temporary file in the same directory, fsync, rename, fsync of the directory.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PackError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let mut suffix = [0u8; 8];
-    OsRng.fill_bytes(&mut suffix);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", hex::encode(suffix)));
-    let result = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(io_error(path))
 }
 
 /// Objects waiting to be written as one pack.
@@ -222,80 +172,64 @@ impl PackBuilder {
         self.bytes.len()
     }
 
-    /// Write the pack, then its index, each atomically; returns the bytes written.
-    pub fn write(
-        self,
-        dir: &Path,
-        team: TeamId,
-        key: &TeamKey,
-    ) -> Result<(u64, Vec<(Digest, Location)>), PackError> {
+    /// Close the pack: its bytes and its sealed index, ready to be stored (the pack
+    /// first, then the index).
+    pub fn finish(self, team: TeamId, key: &TeamKey) -> Result<FinishedPack, PackError> {
         let mut index = Vec::with_capacity(self.entries.len() * INDEX_ENTRY_LEN);
         for (digest, location) in &self.entries {
             index.extend_from_slice(digest.as_bytes());
             index.extend_from_slice(&location.offset.to_be_bytes());
             index.extend_from_slice(&location.length.to_be_bytes());
         }
-        let sealed_index = envelope::seal(team, key, &index_address(self.id), &index)
+        let index = envelope::seal(team, key, &index_address(self.id), &index)
             .map_err(|_| PackError::Seal)?;
-        write_atomically(&pack_path(dir, self.id), &self.bytes)?;
-        write_atomically(&index_path(dir, self.id), &sealed_index)?;
-        Ok(((self.bytes.len() + sealed_index.len()) as u64, self.entries))
+        Ok(FinishedPack {
+            id: self.id,
+            pack: self.bytes,
+            index,
+            entries: self.entries,
+        })
     }
 }
 
-/// Where a pack file is.
-pub fn pack_path(dir: &Path, id: PackId) -> PathBuf {
-    dir.join("packs").join(format!("{id}.pack"))
+/// A closed pack: what [`PackBuilder::finish`] returns.
+#[derive(Debug)]
+pub struct FinishedPack {
+    /// The pack's id.
+    pub id: PackId,
+    /// The pack's bytes, to store at [`pack_name`].
+    pub pack: Vec<u8>,
+    /// The sealed index, to store at [`index_name`] once the pack is stored.
+    pub index: Vec<u8>,
+    /// Where each object is.
+    pub entries: Vec<(Digest, Location)>,
 }
 
-/// Where a pack's index is.
-pub fn index_path(dir: &Path, id: PackId) -> PathBuf {
-    dir.join("index").join(format!("{id}.idx"))
+/// Where a pack is, relative to the repository's root.
+pub fn pack_name(id: PackId) -> String {
+    format!("packs/{id}.pack")
 }
 
-/// The ids of every indexed pack (temporary files and stray names are ignored).
-pub fn list_indexes(dir: &Path) -> Result<Vec<PackId>, PackError> {
-    list_ids(&dir.join("index"), ".idx")
+/// Where a pack's index is, relative to the repository's root.
+pub fn index_name(id: PackId) -> String {
+    format!("index/{id}.idx")
 }
 
-/// The ids of every pack file, indexed or not.
-pub fn list_packs(dir: &Path) -> Result<Vec<PackId>, PackError> {
-    list_ids(&dir.join("packs"), ".pack")
+/// The pack id in the file name of a pack (`{id}.pack`) or an index (`{id}.idx`); `None`
+/// for other names, such as temporary files left by an interrupted write.
+pub fn parse_name(file_name: &str, suffix: &str) -> Option<PackId> {
+    file_name.strip_suffix(suffix).and_then(PackId::parse)
 }
 
-fn list_ids(dir: &Path, suffix: &str) -> Result<Vec<PackId>, PackError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_error(dir)(e)),
-    };
-    let mut ids = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_error(dir))?;
-        let name = entry.file_name();
-        if let Some(id) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(suffix))
-            .and_then(PackId::parse)
-        {
-            ids.push(id);
-        }
-    }
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-/// Read and open one pack's index.
-pub fn read_index(
-    dir: &Path,
+/// Open one pack's sealed index.
+pub fn open_index(
     id: PackId,
+    sealed: &[u8],
     team: TeamId,
     key: &TeamKey,
 ) -> Result<Vec<(Digest, Location)>, PackError> {
-    let path = index_path(dir, id);
-    let sealed = fs::read(&path).map_err(io_error(&path))?;
     let plain =
-        envelope::open(team, key, &index_address(id), &sealed).map_err(|e| PackError::Damaged {
+        envelope::open(team, key, &index_address(id), sealed).map_err(|e| PackError::Damaged {
             what: format!("index {id}"),
             reason: describe_open_error(&e),
         })?;
@@ -326,7 +260,7 @@ pub fn read_index(
         .collect())
 }
 
-fn object_what(digest: &Digest, location: Location) -> String {
+pub(crate) fn object_what(digest: &Digest, location: Location) -> String {
     format!(
         "object {} in pack {} at offset {}",
         digest.to_hex(),
@@ -335,7 +269,8 @@ fn object_what(digest: &Digest, location: Location) -> String {
     )
 }
 
-fn check_header(header: &[u8], pack: PackId) -> Result<(), PackError> {
+/// Check that `header`, the start of a pack's bytes, is the header of pack `pack`.
+pub fn check_header(header: &[u8], pack: PackId) -> Result<(), PackError> {
     if header.len() < PACK_HEADER_LEN
         || &header[..4] != PACK_MAGIC
         || header[5..PACK_HEADER_LEN] != pack.0
@@ -394,34 +329,4 @@ pub fn open_sealed(
         });
     }
     Ok(plain)
-}
-
-/// Read a whole pack file.
-pub fn read_pack(dir: &Path, id: PackId) -> Result<Vec<u8>, PackError> {
-    let path = pack_path(dir, id);
-    fs::read(&path).map_err(io_error(&path))
-}
-
-/// Read one object's sealed bytes from its pack without reading the rest.
-pub fn read_sealed(dir: &Path, digest: &Digest, location: Location) -> Result<Vec<u8>, PackError> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
-    let path = pack_path(dir, location.pack);
-    let mut file = File::open(&path).map_err(io_error(&path))?;
-    let mut header = [0u8; PACK_HEADER_LEN];
-    file.read_exact(&mut header).map_err(io_error(&path))?;
-    check_header(&header, location.pack)?;
-    file.seek(SeekFrom::Start(location.offset))
-        .map_err(io_error(&path))?;
-    let mut sealed = vec![0u8; location.length as usize];
-    file.read_exact(&mut sealed).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            PackError::Damaged {
-                what: object_what(digest, location),
-                reason: "truncated: the pack ends inside the object".into(),
-            }
-        } else {
-            io_error(&path)(e)
-        }
-    })?;
-    Ok(sealed)
 }

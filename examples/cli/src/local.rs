@@ -162,7 +162,7 @@ impl Progress {
 pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
-    let mut repo = SnapshotRepository::open(&args.repo)?;
+    let mut repo = SnapshotRepository::open(&args.repo).await?;
     if let Some(bytes) = args.pack_target_bytes {
         repo = repo.with_pack_target(bytes);
     }
@@ -190,9 +190,9 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     let mut progress = Progress::new();
     let BackupRun { status, report } =
         run_backup(fetcher, &mut writer, |event| progress.event(event)).await?;
-    let (snapshot, stats) = tokio::task::block_in_place(|| {
-        writer.finish_with_stats(time::OffsetDateTime::now_utc(), status)
-    })?;
+    let (snapshot, stats) = writer
+        .finish_with_stats(time::OffsetDateTime::now_utc(), status)
+        .await?;
     let elapsed = started.elapsed().as_secs_f64();
     let summary = json!({
         "snapshot_id": snapshot.id,
@@ -272,17 +272,17 @@ const SNAPSHOT_COLUMNS: &[Column] = &[
 ];
 
 /// `butterfly snapshots list`.
-pub fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo)?;
-    let records: Vec<Value> = repo.list()?.iter().map(summary).collect();
+pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
+    let repo = SnapshotRepository::open(repo).await?;
+    let records: Vec<Value> = repo.list().await?.iter().map(summary).collect();
     print_records(out, &Value::Array(records), SNAPSHOT_COLUMNS);
     Ok(())
 }
 
 /// `butterfly snapshots show ID`.
-pub fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo)?;
-    let snapshot = repo.manifest(repo.resolve(id)?)?;
+pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
+    let repo = SnapshotRepository::open(repo).await?;
+    let snapshot = repo.manifest(repo.resolve(id).await?).await?;
     let mut record = summary(&snapshot);
     record["root_digest"] = json!(snapshot.root_digest);
     record["counts"] = json!(snapshot.counts);
@@ -327,10 +327,13 @@ pub fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
 }
 
 /// `butterfly snapshots verify [ID]`: exit status 1 if anything is damaged.
-pub fn verify(out: Output, repo: &Path, id: Option<&str>) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo)?;
-    let id = id.map(|id| repo.resolve(id)).transpose()?;
-    let report: VerifyReport = repo.verify(id)?;
+pub async fn verify(out: Output, repo: &Path, id: Option<&str>) -> Result<(), LocalError> {
+    let repo = SnapshotRepository::open(repo).await?;
+    let id = match id {
+        Some(id) => Some(repo.resolve(id).await?),
+        None => None,
+    };
+    let report: VerifyReport = repo.verify(id).await?;
     match out {
         Output::Json => print_json(&json!(report)),
         Output::Table => {

@@ -389,13 +389,15 @@ async fn run_local(cli: Cli) -> Result<(), String> {
             )
             .await
         }
-        Command::Snapshots(SnapshotsCommand::List { repo: Some(repo) }) => local::list(out, &repo),
+        Command::Snapshots(SnapshotsCommand::List { repo: Some(repo) }) => {
+            local::list(out, &repo).await
+        }
         Command::Snapshots(SnapshotsCommand::Show {
             id,
             repo: Some(repo),
-        }) => local::show(out, &repo, &id),
+        }) => local::show(out, &repo, &id).await,
         Command::Snapshots(SnapshotsCommand::Verify { id, repo }) => {
-            local::verify(out, &repo, id.as_deref())
+            local::verify(out, &repo, id.as_deref()).await
         }
         // `main` sends only the local forms here, and clap enforces their flags.
         _ => return Err("this command needs --repo, or a server".into()),

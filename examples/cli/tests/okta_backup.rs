@@ -113,8 +113,8 @@ impl Setup {
         run(cmd).await
     }
 
-    fn open_repo(&self) -> SnapshotRepository {
-        SnapshotRepository::open(&self.repo()).unwrap()
+    async fn open_repo(&self) -> SnapshotRepository {
+        SnapshotRepository::open(&self.repo()).await.unwrap()
     }
 }
 
@@ -139,8 +139,9 @@ fn org_counts(sim: &RunningSimulator) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn snapshot_counts(repo: &SnapshotRepository, id: SnapshotId) -> BTreeMap<String, u64> {
+async fn snapshot_counts(repo: &SnapshotRepository, id: SnapshotId) -> BTreeMap<String, u64> {
     repo.manifest(id)
+        .await
         .unwrap()
         .counts
         .into_iter()
@@ -171,12 +172,12 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
     let (summary, id) = s.backup(&[]).await;
     assert_eq!(summary["status"], "complete", "{summary}");
 
-    let repo = s.open_repo();
-    let snapshot = repo.manifest(id).unwrap();
+    let repo = s.open_repo().await;
+    let snapshot = repo.manifest(id).await.unwrap();
     snapshot.check_consistency().unwrap();
     assert_eq!(snapshot.status, SnapshotStatus::Complete);
     assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
-    assert_eq!(snapshot_counts(&repo, id), org_counts(&s.sim));
+    assert_eq!(snapshot_counts(&repo, id).await, org_counts(&s.sim));
     assert!(
         snapshot.counts.len() >= 45,
         "only {} kinds",
@@ -207,7 +208,10 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
             for resource in resources {
                 let entry = entries.iter().find(|e| e.id == resource.id).unwrap();
                 assert_eq!(entry.digest, resource.digest(), "{kind}/{}", resource.id);
-                assert_eq!(repo.get_json(&entry.digest).unwrap(), resource.attributes);
+                assert_eq!(
+                    repo.get_json(&entry.digest).await.unwrap(),
+                    resource.attributes
+                );
                 assert!(!contains(
                     resource.attributes.to_string().as_bytes(),
                     b"\"_links\""
@@ -238,7 +242,7 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
 async fn second_backup_of_an_unchanged_org_writes_almost_nothing() {
     let s = Setup::start(config(300)).await;
     let (first, first_id) = s.backup(&[]).await;
-    let repo_bytes = s.open_repo().disk_usage().unwrap();
+    let repo_bytes = s.open_repo().await.stored_bytes().await.unwrap();
     let (second, second_id) = s.backup(&[]).await;
     assert_ne!(first_id, second_id);
     assert_eq!(second["new_objects"], 0, "{second}");
@@ -247,10 +251,10 @@ async fn second_backup_of_an_unchanged_org_writes_almost_nothing() {
         new_bytes * 100 < repo_bytes,
         "second backup wrote {new_bytes} bytes, the repository held {repo_bytes} (first: {first})"
     );
-    let repo = s.open_repo();
+    let repo = s.open_repo().await;
     assert_eq!(
-        repo.manifest(first_id).unwrap().root_digest,
-        repo.manifest(second_id).unwrap().root_digest
+        repo.manifest(first_id).await.unwrap().root_digest,
+        repo.manifest(second_id).await.unwrap().root_digest
     );
     let verify = s.snapshots(&["verify"]).await;
     assert!(verify.status.success(), "{}", text(&verify.stdout));
@@ -272,8 +276,8 @@ async fn planted_secrets_never_reach_the_repository() {
         );
     }
     // Files are encrypted, so also look inside: every stored object, decrypted.
-    let repo = s.open_repo();
-    let snapshot = repo.manifest(id).unwrap();
+    let repo = s.open_repo().await;
+    let snapshot = repo.manifest(id).await.unwrap();
     let mut planted_kinds = BTreeSet::new();
     for (kind, entries) in &snapshot.kinds {
         let spec = kinds::by_name(kind.as_str()).unwrap();
@@ -281,7 +285,7 @@ async fn planted_secrets_never_reach_the_repository() {
             planted_kinds.insert(kind.clone());
         }
         for entry in entries {
-            let plain = repo.get(&entry.digest).unwrap();
+            let plain = repo.get(&entry.digest).await.unwrap();
             assert!(
                 !contains(&plain, marker),
                 "{kind}/{} holds a secret",
@@ -314,7 +318,10 @@ async fn a_429_storm_is_waited_out() {
     );
     // Each 429 waits for the window's reset (up to a simulated minute, 1 s here).
     assert!(started.elapsed() > Duration::from_millis(200));
-    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+    assert_eq!(
+        snapshot_counts(&s.open_repo().await, id).await,
+        org_counts(&s.sim)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +352,10 @@ async fn server_errors_and_broken_pages_are_retried() {
         log.by_status.get(&503).copied().unwrap_or(0) >= 4,
         "{log:?}"
     );
-    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+    assert_eq!(
+        snapshot_counts(&s.open_repo().await, id).await,
+        org_counts(&s.sim)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,7 +377,10 @@ async fn an_expired_token_is_renewed_mid_run() {
         log.by_status.get(&401).copied().unwrap_or(0) >= 1,
         "{log:?}"
     );
-    assert_eq!(snapshot_counts(&s.open_repo(), id), org_counts(&s.sim));
+    assert_eq!(
+        snapshot_counts(&s.open_repo().await, id).await,
+        org_counts(&s.sim)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,7 +397,7 @@ async fn a_missing_scope_skips_its_kinds_with_a_warning() {
     .await;
     let (summary, id) = s.backup(&[]).await;
     assert_eq!(summary["status"], "partial", "{summary}");
-    let snapshot = s.open_repo().manifest(id).unwrap();
+    let snapshot = s.open_repo().await.manifest(id).await.unwrap();
     assert_eq!(snapshot.status, SnapshotStatus::Partial);
     let warnings = snapshot.warnings.join("\n");
     assert!(warnings.contains("`log_stream` skipped"), "{warnings}");
@@ -397,7 +410,7 @@ async fn a_missing_scope_skips_its_kinds_with_a_warning() {
     let mut expected = org_counts(&s.sim);
     expected.retain(|k, _| k != "log_stream" && !roles.contains(&k.as_str()));
     assert_eq!(
-        snapshot_counts(&s.open_repo(), id),
+        snapshot_counts(&s.open_repo().await, id).await,
         expected,
         "other kinds are whole"
     );
@@ -440,10 +453,10 @@ async fn kill_9_at_any_moment_leaves_a_valid_repository() {
     s.sim.simulator().clear_faults();
     let (summary, last) = s.backup(&["--pack-target-bytes", "4096"]).await;
     assert_eq!(summary["status"], "complete");
-    let repo = s.open_repo();
+    let repo = s.open_repo().await;
     assert_eq!(
-        repo.manifest(first).unwrap().root_digest,
-        repo.manifest(last).unwrap().root_digest
+        repo.manifest(first).await.unwrap().root_digest,
+        repo.manifest(last).await.unwrap().root_digest
     );
     let verify = s.snapshots(&["verify", &last.to_string()]).await;
     assert!(verify.status.success(), "{}", text(&verify.stdout));
@@ -494,7 +507,7 @@ async fn scopes_flag_narrows_the_backup() {
         .backup(&["--scopes", "okta.users.read,okta.groups.read"])
         .await;
     assert_eq!(summary["status"], "partial", "{summary}");
-    let counts = snapshot_counts(&s.open_repo(), id);
+    let counts = snapshot_counts(&s.open_repo().await, id).await;
     let expected: BTreeMap<String, u64> = org_counts(&s.sim)
         .into_iter()
         .filter(|(k, _)| {

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, Team};
-use butterfly_store::{MasterKey, ObjectRepository, SqlStore};
+use butterfly_store::{ObjectRepository, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -88,14 +88,12 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     })?;
     let store = SqlStore::connect(&config.database_url()).await?;
     // The master key always lives in the data directory, wherever objects are kept.
-    let objects = ObjectRepository::from_url(&config.object_store_url(), &config.data_dir)?;
-    let master =
-        MasterKey::load_or_create(&config.data_dir).map_err(|e| StartupError::Objects(e.into()))?;
-    let backups = Backups::new(
-        master,
-        config.data_dir.join("snapshots"),
-        config.job_settings(),
-    );
+    let objects = Arc::new(ObjectRepository::from_url(
+        &config.object_store_url(),
+        &config.data_dir,
+    )?);
+    // Snapshot repositories live in the same object store, one per team.
+    let backups = Backups::new(Arc::clone(&objects), config.job_settings());
     let public_url = Url::parse(&config.public_url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
@@ -111,7 +109,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     Ok(AppState {
         scim,
         store,
-        objects: Arc::new(objects),
+        objects,
         sso: Arc::new(SsoRuntime::default()),
         public_url,
         secure_cookies: !config.insecure_cookies,

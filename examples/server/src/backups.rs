@@ -10,11 +10,12 @@
 //! queue (or fails it after [`MAX_ATTEMPTS`] claims). The snapshot it was writing never
 //! got its manifest, so the repository is still valid and the retry starts clean.
 //!
-//! Each team has its own repository directory under `<data-dir>/snapshots/<team>`,
-//! encrypted under the team's key derived from the server's master key.
+//! Each team has its own snapshot repository in the server's object store
+//! (`--object-store-url`, by default `file://<data-dir>/objects`), under
+//! `teams/<team>/repository`, encrypted under the team's key derived from the server's
+//! master key. Replicas sharing the store (and the master key) share the repositories.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ use butterfly_providers::okta::backup::{BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
 };
-use butterfly_store::MasterKey;
+use butterfly_store::ObjectRepository;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -93,16 +94,15 @@ pub enum BackupJobError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] butterfly_core::store::StoreError),
-    /// A blocking task died.
-    #[error("a blocking task stopped: {0}")]
+    /// A task died.
+    #[error("a task stopped: {0}")]
     Task(String),
 }
 
 /// The server's backup side: repositories per team, and the worker's settings.
 #[derive(Debug)]
 pub struct Backups {
-    master: MasterKey,
-    dir: PathBuf,
+    objects: Arc<ObjectRepository>,
     settings: JobSettings,
     worker_id: String,
     repos: Mutex<HashMap<TeamId, Arc<SnapshotRepository>>>,
@@ -110,11 +110,10 @@ pub struct Backups {
 }
 
 impl Backups {
-    /// Repositories under `dir`, one per team, keyed from `master`.
-    pub fn new(master: MasterKey, dir: PathBuf, settings: JobSettings) -> Self {
+    /// Repositories in the store of `objects`, one per team, keyed from its master key.
+    pub fn new(objects: Arc<ObjectRepository>, settings: JobSettings) -> Self {
         Backups {
-            master,
-            dir,
+            objects,
             settings,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             repos: Mutex::new(HashMap::new()),
@@ -130,13 +129,7 @@ impl Backups {
         if let Some(repo) = self.lock_repos().get(&team) {
             return Ok(Arc::clone(repo));
         }
-        let dir = self.dir.join(team.to_string());
-        let master = self.master.clone();
-        let repo = tokio::task::spawn_blocking(move || {
-            SnapshotRepository::open_with_key(&dir, &master, team)
-        })
-        .await
-        .map_err(|e| BackupJobError::Task(e.to_string()))??;
+        let repo = self.objects.snapshot_repository(team).await?;
         // Two callers may open it at once; the first one kept wins.
         Ok(Arc::clone(
             self.lock_repos()
@@ -346,10 +339,9 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         .await
         .map_err(|e| BackupJobError::Task(e.to_string()))?;
     let BackupRun { status, report } = run?;
-    // Packs and the manifest are written with blocking file I/O.
-    let (snapshot, stats) = tokio::task::block_in_place(|| {
-        writer.finish_with_stats(OffsetDateTime::now_utc(), status)
-    })?;
+    let (snapshot, stats) = writer
+        .finish_with_stats(OffsetDateTime::now_utc(), status)
+        .await?;
     let succeeded = snapshot.status != butterfly_core::SnapshotStatus::Failed;
     Ok((
         succeeded,

@@ -133,10 +133,7 @@ pub async fn snapshots(
         .repository(caller.team_id)
         .await
         .map_err(repository_error)?;
-    let listed = tokio::task::spawn_blocking(move || repo.list())
-        .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
-        .map_err(|e| repository_error(e.into()))?;
+    let listed = repo.list().await.map_err(|e| repository_error(e.into()))?;
     Ok(Json(Value::Array(
         listed.iter().map(describe_snapshot).collect(),
     )))
@@ -156,9 +153,9 @@ pub async fn snapshot(
         .repository(caller.team_id)
         .await
         .map_err(repository_error)?;
-    let snapshot = tokio::task::spawn_blocking(move || repo.manifest(id))
+    let snapshot = repo
+        .manifest(id)
         .await
-        .map_err(|e| ApiError::Internal(Box::new(e)))?
         .map_err(|e| repository_error(e.into()))?;
     let mut shown = describe_snapshot(&snapshot);
     shown["counts"] = json!(snapshot.counts);
