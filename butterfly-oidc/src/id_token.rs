@@ -9,15 +9,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use butterfly_core::{Clock, SystemClock};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError};
-use crate::jws::{self, AllowedAlgorithms, JwsError};
+use crate::jws::{self, Claims, JwsError, TokenPolicy};
 
 /// Why an ID token was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -130,52 +129,18 @@ pub struct VerifiedLogin {
 /// Validates ID tokens from one provider for one client.
 #[derive(Debug, Clone)]
 pub struct IdTokenValidator {
-    issuer: Issuer,
-    client_id: ClientId,
-    jwks: Arc<JwksCache>,
-    algorithms: AllowedAlgorithms,
-    clock: Arc<dyn Clock>,
-    clock_skew: Duration,
+    policy: TokenPolicy,
 }
 
 impl IdTokenValidator {
     /// A validator accepting RS256 only, on the system clock with 60 seconds of skew.
     pub fn new(issuer: Issuer, client_id: ClientId, jwks: Arc<JwksCache>) -> Self {
         IdTokenValidator {
-            issuer,
-            client_id,
-            jwks,
-            algorithms: AllowedAlgorithms::default_rs256(),
-            clock: Arc::new(SystemClock),
-            clock_skew: Duration::seconds(60),
+            policy: TokenPolicy::new(issuer, client_id, jwks),
         }
     }
 
-    /// Accept the asymmetric algorithms among `names`, typically the provider's
-    /// `id_token_signing_alg_values_supported`. `none` and HS* are always dropped.
-    #[must_use]
-    pub fn with_algorithms<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.algorithms = AllowedAlgorithms::from_names(names);
-        self
-    }
-
-    /// Use this clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Allow this much difference between the provider's clock and ours.
-    #[must_use]
-    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
-        self.clock_skew = skew;
-        self
-    }
+    jws::token_policy_builders!();
 
     /// Validate `id_token`, which must carry `expected_nonce` (the one sent in the
     /// authorization request).
@@ -184,36 +149,23 @@ impl IdTokenValidator {
         id_token: &str,
         expected_nonce: &str,
     ) -> Result<VerifiedLogin, IdTokenError> {
-        let verified = jws::verify(id_token, &self.jwks, &self.algorithms).await?;
+        let verified = self.policy.verify(id_token).await?;
         let claims = verified.claims;
-        let now = self.clock.now().unix_timestamp();
-        let skew = self.clock_skew.whole_seconds();
+        let (now, skew) = self.policy.now_and_skew();
+        let read = Claims(&claims);
+        let string = |name| read.string(name).map_err(IdTokenError::InvalidClaim);
+        let date = |name| read.date(name).map_err(IdTokenError::InvalidClaim);
 
-        let string = |name: &'static str| -> Result<Option<String>, IdTokenError> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(IdTokenError::InvalidClaim(name)),
-            }
-        };
-        let date = |name: &'static str| -> Result<Option<i64>, IdTokenError> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => jws::numeric_date(v)
-                    .map(Some)
-                    .ok_or(IdTokenError::InvalidClaim(name)),
-            }
-        };
-
-        if string("iss")?.as_deref() != Some(self.issuer.as_str()) {
+        if !self.policy.is_issuer(string("iss")?.as_deref()) {
             return Err(IdTokenError::WrongIssuer);
         }
-        let (ours, audiences) = jws::audience(claims.get("aud"), self.client_id.as_str());
+        let client_id = self.policy.client_id.as_str();
+        let (ours, audiences) = jws::audience(claims.get("aud"), client_id);
         if !ours {
             return Err(IdTokenError::WrongAudience);
         }
         let azp = string("azp")?;
-        if (audiences > 1 || azp.is_some()) && azp.as_deref() != Some(self.client_id.as_str()) {
+        if (audiences > 1 || azp.is_some()) && azp.as_deref() != Some(client_id) {
             return Err(IdTokenError::WrongAuthorizedParty);
         }
         let exp = date("exp")?.ok_or(IdTokenError::MissingExpiry)?;
@@ -241,7 +193,7 @@ impl IdTokenValidator {
         };
         let to_time = |t: i64| OffsetDateTime::from_unix_timestamp(t).ok();
         Ok(VerifiedLogin {
-            issuer: self.issuer.clone(),
+            issuer: self.policy.issuer.clone(),
             subject,
             email: string("email")?,
             email_verified,

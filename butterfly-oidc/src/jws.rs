@@ -8,6 +8,7 @@
 //! would, as a second line.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,6 +16,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
+use butterfly_core::{Clock, SystemClock};
+use time::Duration;
+
+use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError, alg_name};
 
 /// The largest token we look at. ID and logout tokens are a few kilobytes; the limit
@@ -68,6 +73,106 @@ impl AllowedAlgorithms {
     fn find(&self, name: &str) -> Option<Algorithm> {
         let alg = Algorithm::from_str(name).ok()?;
         self.0.contains(&alg).then_some(alg)
+    }
+}
+
+/// What the ID token and logout token validators share: whose tokens they accept
+/// (issuer, our client id), with which keys and algorithms, and on which clock.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenPolicy {
+    pub(crate) issuer: Issuer,
+    pub(crate) client_id: ClientId,
+    pub(crate) jwks: Arc<JwksCache>,
+    pub(crate) algorithms: AllowedAlgorithms,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) clock_skew: Duration,
+}
+
+impl TokenPolicy {
+    /// RS256 only, the system clock, 60 seconds of skew.
+    pub(crate) fn new(issuer: Issuer, client_id: ClientId, jwks: Arc<JwksCache>) -> Self {
+        TokenPolicy {
+            issuer,
+            client_id,
+            jwks,
+            algorithms: AllowedAlgorithms::default_rs256(),
+            clock: Arc::new(SystemClock),
+            clock_skew: Duration::seconds(60),
+        }
+    }
+
+    /// Check the signature under this policy's keys and algorithms.
+    pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedJws, JwsError> {
+        verify(token, &self.jwks, &self.algorithms).await
+    }
+
+    /// Now and the allowed skew, in Unix seconds.
+    pub(crate) fn now_and_skew(&self) -> (i64, i64) {
+        (
+            self.clock.now().unix_timestamp(),
+            self.clock_skew.whole_seconds(),
+        )
+    }
+
+    /// Whether `iss` names this policy's issuer.
+    pub(crate) fn is_issuer(&self, iss: Option<&str>) -> bool {
+        iss == Some(self.issuer.as_str())
+    }
+}
+
+/// The builder methods both validators offer over their [`TokenPolicy`] (in a field
+/// named `policy`), with one set of docs.
+macro_rules! token_policy_builders {
+    () => {
+        /// Accept the asymmetric algorithms among `names`, typically the provider's
+        /// `id_token_signing_alg_values_supported` (logout tokens are signed like ID
+        /// tokens). `none` and HS* are always dropped.
+        #[must_use]
+        pub fn with_algorithms<I, S>(mut self, names: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: AsRef<str>,
+        {
+            self.policy.algorithms = $crate::jws::AllowedAlgorithms::from_names(names);
+            self
+        }
+
+        /// Use this clock.
+        #[must_use]
+        pub fn with_clock(mut self, clock: std::sync::Arc<dyn butterfly_core::Clock>) -> Self {
+            self.policy.clock = clock;
+            self
+        }
+
+        /// Allow this much difference between the provider's clock and ours.
+        #[must_use]
+        pub fn with_clock_skew(mut self, skew: time::Duration) -> Self {
+            self.policy.clock_skew = skew;
+            self
+        }
+    };
+}
+pub(crate) use token_policy_builders;
+
+/// Typed reads of a claims set; a claim of the wrong type is an error naming it.
+pub(crate) struct Claims<'a>(pub(crate) &'a JsonObject);
+
+impl Claims<'_> {
+    /// A string claim; absent or `null` is `None`.
+    pub(crate) fn string(&self, name: &'static str) -> Result<Option<String>, &'static str> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(name),
+        }
+    }
+
+    /// A NumericDate claim; absent or `null` is `None`.
+    pub(crate) fn date(&self, name: &'static str) -> Result<Option<i64>, &'static str> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => numeric_date(v).map(Some).ok_or(name),
+        }
     }
 }
 

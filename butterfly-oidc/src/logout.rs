@@ -18,14 +18,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use butterfly_core::{Clock, SystemClock};
 use serde::Serialize;
 use serde_json::Value;
 use time::Duration;
 
 use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError};
-use crate::jws::{self, AllowedAlgorithms, JwsError};
+use crate::jws::{self, Claims, JwsError, TokenPolicy};
 
 /// The member of `events` that makes a JWT a logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -177,12 +176,7 @@ impl ReplayCache {
 /// [`OidcClient::logout_validator`](crate::OidcClient::logout_validator) does both.
 #[derive(Debug)]
 pub struct LogoutTokenValidator {
-    issuer: Issuer,
-    client_id: ClientId,
-    jwks: Arc<JwksCache>,
-    algorithms: AllowedAlgorithms,
-    clock: Arc<dyn Clock>,
-    clock_skew: Duration,
+    policy: TokenPolicy,
     max_age: Duration,
     replay: ReplayCache,
 }
@@ -192,43 +186,13 @@ impl LogoutTokenValidator {
     /// skew, tokens at most 5 minutes old, and room for 10,000 remembered `jti`s.
     pub fn new(issuer: Issuer, client_id: ClientId, jwks: Arc<JwksCache>) -> Self {
         LogoutTokenValidator {
-            issuer,
-            client_id,
-            jwks,
-            algorithms: AllowedAlgorithms::default_rs256(),
-            clock: Arc::new(SystemClock),
-            clock_skew: Duration::seconds(60),
+            policy: TokenPolicy::new(issuer, client_id, jwks),
             max_age: Duration::minutes(5),
             replay: ReplayCache::new(10_000),
         }
     }
 
-    /// Accept the asymmetric algorithms among `names`, typically the provider's
-    /// `id_token_signing_alg_values_supported` (logout tokens are signed like ID tokens).
-    /// `none` and HS* are always dropped.
-    #[must_use]
-    pub fn with_algorithms<I, S>(mut self, names: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        self.algorithms = AllowedAlgorithms::from_names(names);
-        self
-    }
-
-    /// Use this clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Allow this much difference between the provider's clock and ours.
-    #[must_use]
-    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
-        self.clock_skew = skew;
-        self
-    }
+    jws::token_policy_builders!();
 
     /// Reject tokens issued longer ago than this. It also bounds how long a `jti` must be
     /// remembered. Default: 5 minutes.
@@ -247,7 +211,7 @@ impl LogoutTokenValidator {
 
     /// The provider this validator trusts.
     pub fn issuer(&self) -> &Issuer {
-        &self.issuer
+        &self.policy.issuer
     }
 
     /// The `iss` a token claims, unverified: to choose which provider's validator to
@@ -259,7 +223,7 @@ impl LogoutTokenValidator {
 
     /// Validate a logout token per section 2.6 and record its `jti`.
     pub async fn validate(&self, logout_token: &str) -> Result<LogoutRequest, LogoutTokenError> {
-        let verified = jws::verify(logout_token, &self.jwks, &self.algorithms).await?;
+        let verified = self.policy.verify(logout_token).await?;
         // Explicit typing (section 4.1) is optional for providers; when present it must
         // say logout token. Media type names are case-insensitive, and the
         // `application/` prefix may be omitted (RFC 7515 section 4.1.9).
@@ -271,31 +235,18 @@ impl LogoutTokenValidator {
             }
         }
         let claims = verified.claims;
-        let string = |name: &'static str| -> Result<Option<String>, LogoutTokenError> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(LogoutTokenError::InvalidClaim(name)),
-            }
-        };
-        let date = |name: &'static str| -> Result<Option<i64>, LogoutTokenError> {
-            match claims.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => jws::numeric_date(v)
-                    .map(Some)
-                    .ok_or(LogoutTokenError::InvalidClaim(name)),
-            }
-        };
+        let read = Claims(&claims);
+        let string = |name| read.string(name).map_err(LogoutTokenError::InvalidClaim);
+        let date = |name| read.date(name).map_err(LogoutTokenError::InvalidClaim);
 
-        if string("iss")?.as_deref() != Some(self.issuer.as_str()) {
+        if !self.policy.is_issuer(string("iss")?.as_deref()) {
             return Err(LogoutTokenError::WrongIssuer);
         }
-        if !jws::audience(claims.get("aud"), self.client_id.as_str()).0 {
+        if !jws::audience(claims.get("aud"), self.policy.client_id.as_str()).0 {
             return Err(LogoutTokenError::WrongAudience);
         }
 
-        let now = self.clock.now().unix_timestamp();
-        let skew = self.clock_skew.whole_seconds();
+        let (now, skew) = self.policy.now_and_skew();
         let iat = date("iat")?.ok_or(LogoutTokenError::MissingIssuedAt)?;
         if iat > now.saturating_add(skew) {
             return Err(LogoutTokenError::IssuedInFuture);
@@ -341,7 +292,7 @@ impl LogoutTokenValidator {
             return Err(LogoutTokenError::Replayed);
         }
         Ok(LogoutRequest {
-            issuer: self.issuer.clone(),
+            issuer: self.policy.issuer.clone(),
             subject,
             sid,
             jti,
