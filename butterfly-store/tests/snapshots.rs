@@ -1,11 +1,18 @@
-//! The local snapshot repository: packing, dedup, round trips, crash leftovers, damage.
+//! The snapshot repository, in a local directory and in memory: packing, dedup, round
+//! trips, crash leftovers, damage.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use butterfly_core::{Resource, ResourceKind, SnapshotStatus};
+use butterfly_core::{Resource, ResourceKind, SnapshotStatus, TeamId};
+use butterfly_store::MasterKey;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
+use futures::TryStreamExt as _;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -199,7 +206,7 @@ async fn another_master_key_cannot_read_the_repository() {
     let dir = tempfile::tempdir().unwrap();
     let repo = SnapshotRepository::open(dir.path()).await.unwrap();
     backup(&repo, &users(3, 1)).await;
-    let other = butterfly_store::MasterKey::from_bytes([9; 32]);
+    let other = MasterKey::from_bytes([9; 32]);
     let err = SnapshotRepository::open_with_key(
         dir.path(),
         &other,
@@ -208,4 +215,208 @@ async fn another_master_key_cannot_read_the_repository() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("different key"), "{err}");
+}
+
+/// The same repository over `InMemory`: nothing in it depends on a file system.
+async fn in_memory(
+    store: &Arc<InMemory>,
+    prefix: &str,
+    master: &MasterKey,
+    team: TeamId,
+) -> SnapshotRepository {
+    let store: Arc<dyn ObjectStore> = Arc::clone(store) as Arc<dyn ObjectStore>;
+    SnapshotRepository::open_in(store, ObjectPath::from(prefix), master, team)
+        .await
+        .unwrap()
+}
+
+async fn names_under(store: &InMemory, prefix: &str) -> Vec<ObjectPath> {
+    let prefix = ObjectPath::from(prefix);
+    let mut names: Vec<ObjectPath> = store
+        .list(Some(&prefix))
+        .map_ok(|meta| meta.location)
+        .try_collect()
+        .await
+        .unwrap();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn in_memory_repositories_pack_dedup_and_verify_per_team_prefix() {
+    let store = Arc::new(InMemory::new());
+    let master = MasterKey::generate();
+    let (a, b) = (TeamId::new_random(), TeamId::new_random());
+    let repo_a = in_memory(&store, "teams/a/repository", &master, a)
+        .await
+        .with_pack_target(16 * 1024);
+    let first = backup(&repo_a, &users(300, 1)).await;
+
+    // Packs, indexes and the manifest, all under the prefix.
+    let names = names_under(&store, "teams/a/repository").await;
+    let count = |dir: &str, suffix: &str| {
+        names
+            .iter()
+            .filter(|n| {
+                n.as_ref()
+                    .starts_with(&format!("teams/a/repository/{dir}/"))
+                    && n.as_ref().ends_with(suffix)
+            })
+            .count()
+    };
+    assert!(count("packs", ".pack") > 1, "{names:?}");
+    assert_eq!(count("index", ".idx"), count("packs", ".pack"));
+    assert_eq!(count("snapshots", ".snapshot"), 1);
+    assert_eq!(names.len(), 2 * count("packs", ".pack") + 1, "{names:?}");
+
+    // An unchanged second backup adds a manifest and nothing else.
+    let before = repo_a.stored_bytes().await.unwrap();
+    let mut writer = repo_a.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    for r in users(300, 1) {
+        writer.add(&r).await.unwrap();
+    }
+    let (second, stats) = writer
+        .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .await
+        .unwrap();
+    assert_eq!((stats.new_objects, stats.packs), (0, 0), "{stats:?}");
+    assert_eq!(
+        repo_a.stored_bytes().await.unwrap() - before,
+        stats.manifest_bytes
+    );
+    assert_eq!(first.root_digest, second.root_digest);
+
+    // A fresh handle on the same store reads everything back through the indexes.
+    let reopened = in_memory(&store, "teams/a/repository", &master, a).await;
+    assert_eq!(reopened.ids().await.unwrap().len(), 2);
+    assert_eq!(reopened.manifest(first.id).await.unwrap(), first);
+    for r in users(300, 1) {
+        assert_eq!(reopened.get_json(&r.digest()).await.unwrap(), r.attributes);
+    }
+    let report = reopened.verify(None).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert_eq!(report.snapshots, 2);
+    assert_eq!(report.entries, 600);
+
+    // Another team beside it, in the same store: its own snapshots, its own objects.
+    let repo_b = in_memory(&store, "teams/b/repository", &master, b).await;
+    assert!(repo_b.ids().await.unwrap().is_empty());
+    assert_eq!(repo_b.object_count(), 0);
+    let theirs = backup(&repo_b, &users(10, 1)).await;
+    assert_eq!(repo_b.ids().await.unwrap(), vec![theirs.id]);
+    assert_eq!(reopened.ids().await.unwrap().len(), 2);
+
+    // Team A's repository does not open under team B's key.
+    let store_dyn: Arc<dyn ObjectStore> = Arc::clone(&store) as Arc<dyn ObjectStore>;
+    let err = SnapshotRepository::open_in(
+        store_dyn,
+        ObjectPath::from("teams/a/repository"),
+        &master,
+        b,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("belongs to team"), "{err}");
+}
+
+#[tokio::test]
+async fn in_memory_damage_and_interruptions_are_handled_like_on_disk() {
+    let store = Arc::new(InMemory::new());
+    let master = MasterKey::generate();
+    let team = TeamId::new_random();
+    let repo = in_memory(&store, "r", &master, team)
+        .await
+        .with_pack_target(4096);
+    let good = backup(&repo, &users(50, 1)).await;
+
+    // A writer that flushed packs but never wrote its manifest, and a pack without an
+    // index: what a crash mid-backup leaves.
+    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    for r in users(200, 9) {
+        writer.add(&r).await.unwrap();
+    }
+    drop(writer);
+    store
+        .put(
+            &ObjectPath::from("r/packs/00112233445566778899aabbccddeeff.pack"),
+            PutPayload::from_static(b"BFPK\x01half"),
+        )
+        .await
+        .unwrap();
+    let reopened = in_memory(&store, "r", &master, team).await;
+    assert_eq!(reopened.ids().await.unwrap(), vec![good.id]);
+    let report = reopened.verify(None).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    let next = backup(&reopened, &users(60, 1)).await;
+    assert!(
+        reopened
+            .verify(Some(next.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+
+    // One pack, whose first object is the first user.
+    let repo = in_memory(&store, "d", &master, team).await;
+    let snapshot = backup(&repo, &users(20, 1)).await;
+    let [pack] = names_under(&store, "d/packs").await.try_into().unwrap();
+    let bytes = store.get(&pack).await.unwrap().bytes().await.unwrap();
+
+    // A flipped byte in the first user's ciphertext (after the 21-byte pack header and
+    // the object's 49-byte envelope header) is named precisely.
+    let mut flipped = bytes.to_vec();
+    flipped[21 + 49 + 5] ^= 0x80;
+    store.put(&pack, flipped.into()).await.unwrap();
+    let report = repo.verify(None).await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].message.contains("failed authentication"),
+        "{report:?}"
+    );
+    assert!(
+        report.problems[0]
+            .location
+            .starts_with(&format!("snapshot {} user/", snapshot.id)),
+        "{report:?}"
+    );
+    let err = repo.get(&users(1, 1)[0].digest()).await.unwrap_err();
+    assert!(err.to_string().contains("failed authentication"), "{err}");
+
+    // A truncated pack: the objects cut off say so, on read and on verify.
+    store
+        .put(&pack, bytes.slice(..bytes.len() - 10).into())
+        .await
+        .unwrap();
+    let report = repo.verify(Some(snapshot.id)).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("truncated")),
+        "{report:?}"
+    );
+    // The manifest's entry lists are the pack's last objects.
+    let err = repo.manifest(snapshot.id).await.unwrap_err();
+    assert!(err.to_string().contains("truncated"), "{err}");
+
+    // A damaged manifest.
+    store.put(&pack, bytes.into()).await.unwrap();
+    let manifest = ObjectPath::from(format!("d/snapshots/{}.snapshot", snapshot.id));
+    let mut sealed = store
+        .get(&manifest)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    store.put(&manifest, sealed.into()).await.unwrap();
+    let err = repo.manifest(snapshot.id).await.unwrap_err();
+    assert!(matches!(err, SnapshotError::Manifest { .. }), "{err}");
+    let report = repo.verify(None).await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(report.problems[0].location.starts_with("snapshot "));
 }

@@ -264,6 +264,45 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     assert_eq!(jobs[0]["id"], again["id"], "newest first");
     assert_eq!(jobs.as_array().unwrap().len(), 2);
 
+    // The snapshots are in the object store (here the default `<data-dir>/objects`),
+    // under the team's prefix.
+    let repository = s
+        .dir
+        .path()
+        .join(format!("objects/teams/{}/repository", s.team));
+    assert!(
+        repository
+            .join(format!("snapshots/{snapshot_id}.snapshot"))
+            .is_file()
+    );
+    // Another replica with its own data directory, sharing the object store and the
+    // master key, serves the same snapshots.
+    let replica = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        s.dir.path().join("master.key"),
+        replica.path().join("master.key"),
+    )
+    .unwrap();
+    let mut config = Config::for_data_dir(replica.path());
+    config.object_store_url = Some(format!("file://{}", s.dir.path().join("objects").display()));
+    let other = open_state(&config).await.unwrap();
+    let shared = other.backups.repository(s.team).await.unwrap();
+    let ids: Vec<String> = shared
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|snapshot| snapshot.id.to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            snapshot_id,
+            again["outcome"]["snapshot_id"].as_str().unwrap()
+        ]
+    );
+    assert!(shared.verify(None).await.unwrap().problems.is_empty());
+
     // Neither the key nor the org's planted secrets are stored in clear anywhere.
     let pem_body = client_key()
         .private_pem
