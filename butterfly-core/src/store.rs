@@ -407,6 +407,14 @@ pub trait JobStore: Send + Sync {
         id: Uuid,
         progress: Value,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Give a running job back to the queue because its worker is stopping cleanly (a
+    /// deploy): it is claimable at once, and the interrupted claim does not count as an
+    /// attempt. False if `worker` does not hold it (it finished, or was given back).
+    fn release_job(
+        &self,
+        id: Uuid,
+        worker: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Give back running jobs whose worker has not been heard from since `silent_since`
     /// (it crashed or was killed): queued again while they have had fewer than
     /// `max_attempts` claims, failed after that. Returns how many were given back.

@@ -136,6 +136,19 @@ impl JobStore for SqlStore {
         Ok(())
     }
 
+    async fn release_job(&self, id: Uuid, worker: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'queued', claimed_by = NULL, attempts = attempts - 1 \
+             WHERE id = $1 AND status = 'running' AND claimed_by = $2",
+        )
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn requeue_abandoned_jobs(
         &self,
         silent_since: OffsetDateTime,

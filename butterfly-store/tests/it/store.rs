@@ -964,6 +964,21 @@ pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Store
     assert!(failed.finished_at.is_some());
     assert_eq!(s.claim_next_job("w3", now).await.unwrap(), None);
 
+    // A worker stopping cleanly hands its job back at once, without spending an attempt;
+    // only the holder can.
+    let handed = s
+        .enqueue_job(team.id, "backup.okta", json!({"c": 3}), now)
+        .await
+        .unwrap();
+    let held = s.claim_next_job("w4", now).await.unwrap().unwrap();
+    assert_eq!((held.id, held.attempts), (handed.id, 1));
+    assert!(!s.release_job(handed.id, "someone-else").await.unwrap());
+    assert!(s.release_job(handed.id, "w4").await.unwrap());
+    assert!(!s.release_job(handed.id, "w4").await.unwrap());
+    let again = s.claim_next_job("w5", now).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (handed.id, 1));
+    s.finish_job(handed.id, true, json!({})).await.unwrap();
+
     // Listing: the team's jobs of one kind, newest first, bounded.
     let other = s
         .enqueue_job(team.id, "backup.okta", json!({"c": 2}), now)
@@ -983,7 +998,7 @@ pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Store
         .iter()
         .map(|j| j.id)
         .collect();
-    assert_eq!(listed, vec![other.id, job.id]);
+    assert_eq!(listed, vec![other.id, handed.id, job.id]);
     assert_eq!(
         s.list_jobs(team.id, "backup.okta", 1).await.unwrap().len(),
         1
