@@ -30,8 +30,10 @@ use std::sync::Arc;
 
 use butterfly_core::{Digest, Snapshot, SnapshotId, TeamId, canonical_json};
 use futures::TryStreamExt as _;
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, PutMode, PutPayload};
 use serde_json::Value;
 use thiserror::Error;
@@ -147,7 +149,7 @@ pub enum ObjectError {
     #[error(transparent)]
     Key(#[from] KeyError),
     /// The repository URL is not one this build supports.
-    #[error("unsupported object store URL scheme `{scheme}`: only file:// is supported")]
+    #[error("unsupported object store URL scheme `{scheme}`: only file:// and s3:// are supported")]
     UnsupportedUrl {
         /// The scheme of the rejected URL (the rest is not kept: it may hold credentials).
         scheme: String,
@@ -267,8 +269,20 @@ impl ObjectRepository {
     /// A repository at `url`, with the master key from `data_dir/master.key` (created
     /// on first use, see [`MasterKey::load_or_create`]).
     ///
-    /// Supported: `file:///absolute/path`. S3-compatible URLs are planned.
+    /// Supported:
+    ///
+    /// - `file:///absolute/path`: a local directory, created if missing.
+    /// - `s3://bucket[/prefix]`: S3 or an S3-compatible service. Credentials, region and
+    ///   endpoint come from the usual `AWS_*` environment variables (`AWS_ACCESS_KEY_ID`,
+    ///   `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for a compatible service,
+    ///   `AWS_ALLOW_HTTP` for one without TLS), never from the URL, which may be logged.
     pub fn from_url(url: &str, data_dir: &Path) -> Result<Self, ObjectError> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        if scheme.is_some_and(|s| s.eq_ignore_ascii_case("s3")) {
+            let store = s3_store(url)?;
+            let master = MasterKey::load_or_create(data_dir)?;
+            return Ok(ObjectRepository::new(store, master));
+        }
         let dir = local_dir_of_url(url)?;
         let master = MasterKey::load_or_create(data_dir)?;
         ObjectRepository::local(&dir, master)
@@ -488,6 +502,33 @@ pub(crate) fn open_sealed_bytes(
     envelope::open(team, key, address, sealed).map_err(|e| pack::describe_open_error(&e))
 }
 
+/// The store an `s3://bucket[/prefix]` URL names, configured from the environment.
+fn s3_store(url: &str) -> Result<Arc<dyn ObjectStore>, ObjectError> {
+    let invalid = |why: &str| ObjectError::InvalidUrl(why.to_owned());
+    let rest = url
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| invalid("an S3 URL is s3://bucket or s3://bucket/prefix"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    // Refused without echoing the URL: `user:secret@bucket` would put a secret in logs.
+    if bucket.is_empty() || bucket.contains(['@', ':']) || rest.contains(['?', '#']) {
+        return Err(invalid(
+            "an S3 URL is s3://bucket or s3://bucket/prefix, with no credentials, query or \
+             fragment (credentials come from AWS_* environment variables)",
+        ));
+    }
+    let store = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .build()?;
+    let prefix = ObjectPath::parse(prefix.trim_matches('/'))
+        .map_err(|e| ObjectError::InvalidUrl(format!("invalid prefix in S3 URL: {e}")))?;
+    Ok(if prefix.as_ref().is_empty() {
+        Arc::new(store)
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    })
+}
+
 /// The directory a `file://` URL names.
 ///
 /// Accepts `file:///absolute/path` and `file://localhost/absolute/path`, with
@@ -534,6 +575,19 @@ fn local_dir_of_url(url: &str) -> Result<PathBuf, ObjectError> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn s3_urls_name_a_bucket_and_a_prefix_without_touching_the_network() {
+        // Building the client reads the environment and contacts nothing: a URL that
+        // parses gives a store even offline.
+        for url in [
+            "s3://backups",
+            "s3://backups/",
+            "s3://backups/butterfly/prod",
+        ] {
+            assert!(s3_store(url).is_ok(), "{url}");
+        }
+    }
 
     #[test]
     fn file_urls_name_local_directories() {
@@ -643,11 +697,23 @@ mod tests {
     }
 
     #[test]
-    fn urls_other_than_file_are_refused_without_echoing_secrets() {
+    fn urls_other_than_file_and_s3_are_refused_without_echoing_secrets() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ObjectRepository::from_url("s3://AKIA:secret@bucket/x", dir.path()).unwrap_err();
-        assert!(matches!(&err, ObjectError::UnsupportedUrl { scheme } if scheme == "s3"));
+        let err = ObjectRepository::from_url("gs://AKIA:secret@bucket/x", dir.path()).unwrap_err();
+        assert!(matches!(&err, ObjectError::UnsupportedUrl { scheme } if scheme == "gs"));
         assert!(!err.to_string().contains("secret"));
+        let err = ObjectRepository::from_url("s3://AKIA:secret@bucket/x", dir.path()).unwrap_err();
+        assert!(matches!(&err, ObjectError::InvalidUrl(_)), "{err:?}");
+        assert!(!err.to_string().contains("secret"));
+        for bad in ["s3://", "s3:///x", "s3://bucket/x?versionId=1"] {
+            assert!(
+                matches!(
+                    ObjectRepository::from_url(bad, dir.path()),
+                    Err(ObjectError::InvalidUrl(_))
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             ObjectRepository::from_url("not a url", dir.path()),
             Err(ObjectError::InvalidUrl(_))
