@@ -87,11 +87,7 @@ fn parse_rate_limit(spec: &str) -> Result<(RateLimitBucket, u32), String> {
 }
 
 /// Write the credentials JSON and the key beside it; returns the key's path.
-fn write_credentials(
-    path: &Path,
-    simulator: &Simulator,
-    pem: &str,
-) -> std::io::Result<PathBuf> {
+fn write_credentials(path: &Path, simulator: &Simulator, pem: &str) -> std::io::Result<PathBuf> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
