@@ -47,7 +47,7 @@ async fn start() -> Running {
     config.okta_time_scale = 60.0;
     let state = open_state(&config).await.unwrap();
     let (_, key) = bootstrap(&state).await.unwrap().unwrap();
-    spawn_worker(state.clone());
+    let _detached = spawn_worker(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, build_router(state)).await });

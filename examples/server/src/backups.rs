@@ -148,30 +148,90 @@ impl Backups {
     }
 }
 
-/// Run queued jobs until the runtime shuts down. One job at a time per server.
-pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// The job worker of one server; [`Worker::shutdown`] stops it cleanly.
+#[derive(Debug)]
+#[must_use = "dropping the Worker detaches it; keep it to shut it down cleanly"]
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stop: a job still running is handed back to the queue at once (without
+    /// spending an attempt), so another server, or this one after a restart, runs it
+    /// without waiting for its heartbeat to go stale. Its half-written snapshot never
+    /// got a manifest, so the repository stays valid.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "the job worker stopped abnormally");
+        }
+    }
+}
+
+/// Run queued jobs until [`Worker::shutdown`]. One job at a time per server.
+pub fn spawn_worker(state: AppState) -> Worker {
+    let (stop, mut stopping) = watch::channel(false);
+    let task = tokio::spawn(async move {
         loop {
-            let worked = match next_job(&state).await {
+            match next_job(&state).await {
                 Ok(Some(job)) => {
-                    run_job(&state, job).await;
-                    true
+                    let id = job.id;
+                    tokio::select! {
+                        () = run_job(&state, job) => {}
+                        () = stop_requested(&mut stopping) => {
+                            // The job's future is dropped here: the fetch stops at its
+                            // next page and nothing more is written.
+                            hand_back(&state, id).await;
+                            return;
+                        }
+                    }
                 }
-                Ok(None) => false,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = tokio::time::timeout(
+                            state.backups.settings.poll_every,
+                            state.backups.wake.notified(),
+                        ) => {}
+                        () = stop_requested(&mut stopping) => return,
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim jobs");
-                    false
+                    tokio::select! {
+                        () = tokio::time::sleep(state.backups.settings.poll_every) => {}
+                        () = stop_requested(&mut stopping) => return,
+                    }
                 }
-            };
-            if !worked {
-                let _ = tokio::time::timeout(
-                    state.backups.settings.poll_every,
-                    state.backups.wake.notified(),
-                )
-                .await;
             }
         }
-    })
+    });
+    Worker { stop, task }
+}
+
+/// Resolves when [`Worker::shutdown`] asks to stop. A dropped [`Worker`] detaches the
+/// worker (like a dropped `JoinHandle`); it never stops it.
+async fn stop_requested(stopping: &mut watch::Receiver<bool>) {
+    loop {
+        if stopping.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        if *stopping.borrow_and_update() {
+            return;
+        }
+    }
+}
+
+async fn hand_back(state: &AppState, id: Uuid) {
+    match state.store.release_job(id, &state.backups.worker_id).await {
+        Ok(true) => tracing::info!(job = %id, "shutting down: job handed back to the queue"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(
+            job = %id,
+            error = %e,
+            "cannot hand the job back; it is queued again once its heartbeat goes stale"
+        ),
+    }
 }
 
 async fn next_job(state: &AppState) -> Result<Option<Job>, butterfly_core::store::StoreError> {

@@ -42,14 +42,14 @@ async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         println!();
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    // Backups queued through the API run here; a job interrupted by shutdown is given
-    // back to the queue once its heartbeat goes stale.
+    // Backups queued through the API run here; a job still running at shutdown is
+    // handed back to the queue.
     let worker = spawn_worker(state.clone());
     tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "butterfly-server listening");
     axum::serve(listener, build_router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    worker.abort();
+    worker.shutdown().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -14,10 +14,11 @@ use axum::http::{Method, Request, StatusCode};
 use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
 use butterfly_core::{Role, TeamId};
 use butterfly_providers::simulator::{
-    OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig, generate_client_key,
+    FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
+    generate_client_key,
 };
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
-use butterfly_server::backups::{OKTA_BACKUP_JOB, spawn_worker};
+use butterfly_server::backups::{OKTA_BACKUP_JOB, Worker, spawn_worker};
 use butterfly_server::config::Config;
 use http_body_util::BodyExt;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -47,6 +48,7 @@ fn client_key() -> &'static TestKey {
 struct Setup {
     sim: RunningSimulator,
     state: AppState,
+    worker: Option<Worker>,
     router: Router,
     key: String,
     team: TeamId,
@@ -77,9 +79,10 @@ impl Setup {
         config.okta_time_scale = TIME_SCALE;
         let state = open_state(&config).await.unwrap();
         let (team, key) = bootstrap(&state).await.unwrap().unwrap();
-        spawn_worker(state.clone());
+        let worker = Some(spawn_worker(state.clone()));
         Setup {
             sim,
+            worker,
             router: build_router(state.clone()),
             state,
             key: key.secret().to_owned(),
@@ -583,4 +586,57 @@ async fn teams_see_only_their_own_connections_backups_and_snapshots() {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_running_at_shutdown_is_handed_back_and_finished_after_restart() {
+    let mut s = Setup::start(None).await;
+    // Slow answers keep the backup running, however fast the machine, while the worker
+    // is told to stop.
+    s.sim.simulator().add_faults([FaultRule {
+        delay_ms: Some(100),
+        ..FaultRule::new(FaultKind::Slow)
+    }]);
+    let connection = s.create_connection("prod").await;
+    let (_, job) = s
+        .call(
+            Method::POST,
+            "/api/v1/backups",
+            Some(json!({"connection_id": connection["id"]})),
+        )
+        .await;
+    let job_id = job["id"].as_str().unwrap().to_owned();
+    let mut running = false;
+    for _ in 0..600 {
+        let (_, job) = s
+            .call(Method::GET, &format!("/api/v1/backups/{job_id}"), None)
+            .await;
+        if job["status"] == "running" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(running, "the job never started");
+
+    s.worker.take().unwrap().shutdown().await;
+    let (_, handed_back) = s
+        .call(Method::GET, &format!("/api/v1/backups/{job_id}"), None)
+        .await;
+    assert_eq!(handed_back["status"], "queued", "{handed_back}");
+    assert_eq!(
+        handed_back["attempts"], 0,
+        "the interrupted claim is not an attempt"
+    );
+    let (_, snapshots) = s.call(Method::GET, "/api/v1/snapshots", None).await;
+    assert_eq!(snapshots, json!([]), "no half-written snapshot is listed");
+
+    // The next server (here: a new worker) runs it to the end at once.
+    s.sim.simulator().clear_faults();
+    s.worker = Some(spawn_worker(s.state.clone()));
+    let done = s.wait_for(&job_id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 1);
+    let (_, snapshots) = s.call(Method::GET, "/api/v1/snapshots", None).await;
+    assert_eq!(snapshots.as_array().unwrap().len(), 1);
 }
