@@ -3,14 +3,16 @@
 # (PyPI), on one workload driven by `scim-load` (benches/src/bin/scim-load.rs).
 #
 #   benches/scim-load.sh           # Butterfly at 10K and 100K Users, scim2-server at 10K
-#   benches/scim-load.sh --full    # Butterfly at 1M Users too
+#   benches/scim-load.sh --full    # then Butterfly seeded at 10K, 100K and 1M Users
+#   benches/scim-load.sh --seeded  # only the seeded stage of --full
 #
 # Run by hand, never in CI: the default run takes about 6 minutes on 2 cores once built
-# (a cold release build adds 5-7 minutes). --full adds the 1M stage: about 20 more
-# minutes of seeding at the ~950 creates/s measured at 100K, plus up to a few minutes
-# of list requests (each takes seconds at that size, so that phase may fail on
-# timeouts). On a build whose SCIM store is the in-memory one, every create scans all
-# Users, so seeding grows with the square of the count and even 100K takes hours.
+# (a cold release build adds 5-7 minutes). --full then measures lookups, lists and
+# PATCHes on servers seeded with `scim-seed` (benches/src/bin/scim-seed.rs: the server's
+# own store path, 5000 Users per transaction, deterministic ids the driver knows) at
+# each of SEEDED_USERS, each on a fresh data directory, and prints how latency grows
+# with size (`scim-load flatness`): about 10 more minutes, most of it seeding 1M Users
+# and the 1M measurements.
 #
 # Steps: build butterfly-server and the driver in release; start the server on a fresh
 # data directory on a loopback port; create a SCIM token; seed and measure; stop it.
@@ -22,15 +24,18 @@
 # $CARGO_TARGET_DIR/scim-load/<time>/.
 #
 # Environment: CONCURRENCY (16), BF_USERS (10000,100000), PY_USERS (10000),
+# SEEDED_USERS (10000,100000,1000000; with --full),
 # BF_PORT (18181), PY_PORT (18182), REQUEST_TIMEOUT (300 s),
 # BUTTERFLY_SCIM2_SERVER_VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FULL=0
+SEEDED_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --full) FULL=1 ;;
+    --seeded) FULL=1 SEEDED_ONLY=1 ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
       exit 0
@@ -44,7 +49,7 @@ done
 
 CONCURRENCY="${CONCURRENCY:-16}"
 BF_USERS="${BF_USERS:-10000,100000}"
-if [ "$FULL" = 1 ]; then BF_USERS="$BF_USERS,1000000"; fi
+SEEDED_USERS="${SEEDED_USERS:-10000,100000,1000000}"
 PY_USERS="${PY_USERS:-10000}"
 BF_PORT="${BF_PORT:-18181}"
 PY_PORT="${PY_PORT:-18182}"
@@ -95,9 +100,11 @@ stop() {
 }
 
 echo "== building butterfly-server and scim-load (release)"
-cargo build --release --quiet -p butterfly-server -p butterfly-benches --bin butterfly-server --bin scim-load
+cargo build --release --quiet -p butterfly-server -p butterfly-benches \
+  --bin butterfly-server --bin scim-load --bin scim-seed
 BIN="$TARGET_DIR/release/butterfly-server"
 DRIVER="$TARGET_DIR/release/scim-load"
+SEEDER="$TARGET_DIR/release/scim-seed"
 
 # What was measured: the commit, whether the server's sources differ from it, the
 # compiler, and which SCIM resource store the server wires in (read off its source).
@@ -111,6 +118,8 @@ BUILD="commit $COMMIT, release, $(rustc --version | cut -d' ' -f1-2), SQLite, SC
 echo "== measuring: $BUILD"
 echo "== machine: $(nproc) cores, $(uname -sm); driver and server share them"
 
+STATUS=0
+if [ "$SEEDED_ONLY" = 0 ]; then
 echo "== butterfly-server on 127.0.0.1:$BF_PORT, Users: $BF_USERS"
 "$BIN" --data-dir "$WORK/butterfly" --listen "127.0.0.1:$BF_PORT" \
   >"$WORK/butterfly.out" 2>"$WORK/butterfly.log" &
@@ -120,7 +129,6 @@ wait_http "http://127.0.0.1:$BF_PORT/healthz"
 TOKEN="$("$BIN" --data-dir "$WORK/butterfly" scim-token create --name load 2>/dev/null | tail -n1)"
 # A driver that stops on errors still writes what it measured; carry on to the other
 # server and the comparison, and exit non-zero at the end.
-STATUS=0
 SCIM_LOAD_TOKEN="$TOKEN" "$DRIVER" run \
   --base-url "http://127.0.0.1:$BF_PORT/scim/v2" --label butterfly-server --build "$BUILD" \
   --users "$BF_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
@@ -152,6 +160,36 @@ SCIM_LOAD_TOKEN="$PY_TOKEN" "$DRIVER" run \
 stop "$PY_PID"
 
 "$DRIVER" compare "$OUT/butterfly-server.json" "$OUT/scim2-server.json" --target 20 || STATUS=1
+fi
+
+if [ "$FULL" = 1 ]; then
+  # Each size on a fresh database seeded straight through the store (no HTTP creates),
+  # so the sizes differ only in how many Users the server holds.
+  SEED_TAG="s$RANDOM"
+  SEEDED_REPORTS=()
+  for n in ${SEEDED_USERS//,/ }; do
+    echo "== butterfly-server seeded with $n Users (scim-seed, tag $SEED_TAG)"
+    DIR="$WORK/seeded-$n"
+    "$BIN" --data-dir "$DIR" scim-token create --name load >"$WORK/token-$n.out" 2>/dev/null
+    TOKEN="$(tail -n1 "$WORK/token-$n.out")"
+    "$SEEDER" --data-dir "$DIR" --users "$n" --run-tag "$SEED_TAG"
+    "$BIN" --data-dir "$DIR" --listen "127.0.0.1:$BF_PORT" \
+      >"$WORK/seeded-$n.out" 2>"$WORK/seeded-$n.log" &
+    SEEDED_PID=$!
+    PIDS+=("$SEEDED_PID")
+    wait_http "http://127.0.0.1:$BF_PORT/healthz"
+    SCIM_LOAD_TOKEN="$TOKEN" "$DRIVER" run \
+      --base-url "http://127.0.0.1:$BF_PORT/scim/v2" --label butterfly-server-seeded --build "$BUILD" \
+      --users "$n" --preseeded "$n" --run-tag "$SEED_TAG" \
+      --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
+      --lookups 5000 --lists 200 --patches 5000 --phase-max-secs 120 \
+      --json-out "$OUT/butterfly-seeded-$n.json" || STATUS=1
+    stop "$SEEDED_PID"
+    rm -rf "$DIR"
+    SEEDED_REPORTS+=("$OUT/butterfly-seeded-$n.json")
+  done
+  "$DRIVER" flatness "${SEEDED_REPORTS[@]}" || STATUS=1
+fi
 echo "== reports in $OUT; total time $((SECONDS - STARTED)) s"
 if [ "$STATUS" != 0 ]; then echo "== a run failed: see its errors above" >&2; fi
 exit "$STATUS"

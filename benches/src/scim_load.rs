@@ -207,6 +207,34 @@ impl SeedUser {
         )
     }
 
+    /// The id a seeder that writes Users straight into a server's database
+    /// (`scim-seed`) gives this User: a random-looking version 4 UUID drawn from the
+    /// run's seed, `tag` and the index, so the load driver knows it without asking the
+    /// server. Servers that assign ids themselves give others; the driver then learns
+    /// them from the create responses.
+    pub fn seeded_id(&self, seed: u64, tag: &str) -> String {
+        // FNV-1a of the tag, so runs with different tags get different ids.
+        let tag_hash = tag.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+        });
+        let mut rng = SplitMix64::new(
+            seed.rotate_left(29) ^ tag_hash ^ self.index.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        let bits = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+        // RFC 9562: version 4 in bits 48-51, variant 0b10 in bits 64-65.
+        let bits =
+            (bits & !(0xF_u128 << 76) & !(0x3_u128 << 62)) | (0x4_u128 << 76) | (0x2_u128 << 62);
+        let hex = format!("{bits:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    }
+
     /// The body Okta POSTs to `/Users` for this User.
     pub fn create_body(&self, tag: &str) -> Value {
         let user_name = self.user_name(tag);
@@ -439,6 +467,20 @@ mod tests {
                 .count();
             assert!(n > 100 && n < 5_000, "{prefix}: {n}");
         }
+    }
+
+    #[test]
+    fn seeded_ids_are_v4_uuids_unique_per_tag() {
+        let id = SeedUser::new(5, 1).seeded_id(1, "t");
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_eq!(id, SeedUser::new(5, 1).seeded_id(1, "t"));
+        assert_ne!(id, SeedUser::new(5, 1).seeded_id(1, "u"));
+        let ids: std::collections::BTreeSet<String> = (0..10_000)
+            .map(|i| SeedUser::new(i, 1).seeded_id(1, "t"))
+            .collect();
+        assert_eq!(ids.len(), 10_000);
     }
 
     #[test]

@@ -70,6 +70,12 @@ enum Command {
         #[arg(long, default_value_t = 20.0)]
         target: f64,
     },
+    /// Print lookup, list and PATCH latency per size across `run` reports (one per
+    /// size, e.g. of separately seeded servers), and the largest size over the smallest.
+    Flatness {
+        /// The reports, any order.
+        reports: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +136,12 @@ struct RunArgs {
     /// Also write the JSON report line to this file.
     #[arg(long)]
     json_out: Option<PathBuf>,
+    /// The server already holds this run's first N Users (indices 0..N of `--seed`,
+    /// userNames with `--run-tag`, ids from `SeedUser::seeded_id`), written straight into
+    /// its database by `scim-seed`: they are not created over HTTP, and sizes up to N
+    /// measure only lookups, lists and PATCHes. Needs `--run-tag`.
+    #[arg(long, default_value_t = 0)]
+    preseeded: u64,
 }
 
 #[tokio::main]
@@ -137,6 +149,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Flatness { reports } => flatness(&reports),
         Command::Compare {
             subject,
             baseline,
@@ -560,6 +573,9 @@ async fn run(args: RunArgs) -> Result<(), BoxError> {
     if !(0.0..1.0).contains(&args.max_error_rate) {
         return Err("--max-error-rate must be in [0, 1)".into());
     }
+    if args.preseeded > 0 && args.run_tag.is_none() {
+        return Err("--preseeded needs the --run-tag the Users were seeded with".into());
+    }
     let target = Arc::new(Target::new(&args)?);
     let tag = args.run_tag.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
@@ -590,14 +606,39 @@ async fn run(args: RunArgs) -> Result<(), BoxError> {
         .get_json("/Users", &[("count", "0".to_owned())])
         .await
         .map_err(|e| format!("cannot reach {}/Users: {e}", args.base_url))?;
-    let existing = before
+    let on_server = before
         .get("totalResults")
         .and_then(Value::as_u64)
         .unwrap_or(0);
+    if on_server < args.preseeded {
+        return Err(format!(
+            "--preseeded {}: the server holds only {on_server} Users",
+            args.preseeded
+        )
+        .into());
+    }
+    // Users the driver did not seed (itself or through scim-seed).
+    let existing = on_server - args.preseeded;
     let mut model = Model {
-        seeded: Arc::new(Vec::new()),
+        seeded: Arc::new(
+            (0..args.preseeded)
+                .map(|i| {
+                    let user = SeedUser::new(i, args.seed);
+                    Seeded {
+                        user,
+                        id: Some(Arc::from(user.seeded_id(args.seed, &tag))),
+                    }
+                })
+                .collect(),
+        ),
         exact: existing == 0,
     };
+    if args.preseeded > 0 {
+        println!(
+            "scim-load: {} Users were seeded into the database (not created over HTTP)",
+            args.preseeded
+        );
+    }
     if existing > 0 {
         println!(
             "scim-load: the server already holds {existing} Users: list totals are not checked exactly"
@@ -938,6 +979,74 @@ fn print_flatness(reports: &[PhaseReport]) {
     }
 }
 
+/// The JSON report line of a `run`.
+fn read_report(path: &std::path::Path) -> Result<Value, BoxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .ok_or_else(|| format!("{} holds no JSON report line", path.display()))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// `flatness`: per phase and size, p50/p99 and rate, then each read phase's latency at
+/// the largest size over the smallest (flat = 1x).
+fn flatness(paths: &[PathBuf]) -> Result<(), BoxError> {
+    let mut rows: BTreeMap<(String, u64), Value> = BTreeMap::new();
+    for path in paths {
+        let report = read_report(path)?;
+        for phase in report
+            .get("phases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let (Some(name), Some(users)) = (
+                phase.get("phase").and_then(Value::as_str),
+                phase.get("users").and_then(Value::as_u64),
+            ) else {
+                continue;
+            };
+            rows.insert((name.to_owned(), users), phase.clone());
+        }
+    }
+    let num = |p: &Value, k: &str| p.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    println!();
+    println!(
+        "{:<7} {:>9} {:>10} {:>9} {:>9}",
+        "phase", "users", "req/s", "p50 ms", "p99 ms"
+    );
+    for ((phase, users), p) in &rows {
+        println!(
+            "{phase:<7} {users:>9} {:>10.1} {:>9.2} {:>9.2}",
+            num(p, "rps"),
+            num(p, "p50_ms"),
+            num(p, "p99_ms")
+        );
+    }
+    for phase in ["lookup", "list", "patch"] {
+        let sized: Vec<(&u64, &Value)> = rows
+            .iter()
+            .filter(|((name, _), _)| name == phase)
+            .map(|((_, users), p)| (users, p))
+            .collect();
+        if let (Some((small, a)), Some((large, b))) = (sized.first(), sized.last())
+            && large > small
+            && num(a, "p50_ms") > 0.0
+            && num(a, "p99_ms") > 0.0
+        {
+            println!(
+                "{phase} latency at {large} vs {small} Users: p50 {:.2}x, p99 {:.2}x (flat = 1x)",
+                num(b, "p50_ms") / num(a, "p50_ms"),
+                num(b, "p99_ms") / num(a, "p99_ms")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `compare`: per metric, subject over baseline for throughput and baseline over
 /// subject for latency, so above 1 means the subject is better either way.
 fn compare(
@@ -945,17 +1054,7 @@ fn compare(
     baseline: &std::path::Path,
     target: f64,
 ) -> Result<(), BoxError> {
-    let read = |path: &std::path::Path| -> Result<Value, BoxError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let line = text
-            .lines()
-            .rev()
-            .find(|l| l.trim_start().starts_with('{'))
-            .ok_or_else(|| format!("{} holds no JSON report line", path.display()))?;
-        Ok(serde_json::from_str(line)?)
-    };
-    let (s, b) = (read(subject)?, read(baseline)?);
+    let (s, b) = (read_report(subject)?, read_report(baseline)?);
     let label = |v: &Value| {
         v.get("label")
             .and_then(Value::as_str)

@@ -246,6 +246,17 @@ impl<S: ScimStore> ScimService<S> {
         &self.config
     }
 
+    /// The attributes a POST of User `body` would hand the store's
+    /// [`create`](ScimStore::create): validated against the schema, with canonical
+    /// attribute names and defaults, or the error the POST would answer.
+    ///
+    /// For importers that write many Users through their own store path (one
+    /// transaction per batch) and must store exactly what the service would. Groups are
+    /// not offered: their `members` are resolved against the store per request.
+    pub fn user_attributes_for_create(&self, body: &Value) -> Result<Value, ScimError> {
+        resources::new_attributes(ResourceType::User, body).map(Value::Object)
+    }
+
     /// Handle one SCIM request for `team`.
     ///
     /// `base_url` is the absolute URL the SCIM endpoints are mounted at, as clients should

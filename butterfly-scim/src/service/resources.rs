@@ -50,6 +50,18 @@ fn apply_defaults(resource_type: ResourceType, attributes: &mut Map<String, Valu
     }
 }
 
+/// The attributes a POST of `body` hands the store: checked against the schema,
+/// normalised to canonical names, defaults applied (a Group's `members` are then
+/// resolved against the store, which needs it).
+pub(crate) fn new_attributes(
+    resource_type: ResourceType,
+    body: &Value,
+) -> Result<Map<String, Value>, ScimError> {
+    let mut attributes = normalize_resource(ResourceSchema::of(resource_type), body, true)?;
+    apply_defaults(resource_type, &mut attributes);
+    Ok(attributes)
+}
+
 /// Refuse a change to an `immutable` attribute that already has a value (RFC 7643
 /// section 7). Looks at top-level attributes and sub-attributes of single-valued complex
 /// ones; the immutable sub-attributes of `members` identify a member, so a changed one
@@ -307,9 +319,7 @@ impl<S: ScimStore> ScimService<S> {
         body: &Value,
         projection: &Projection,
     ) -> Result<Reply, ScimError> {
-        let rs = ResourceSchema::of(resource_type);
-        let mut attributes = normalize_resource(rs, body, true)?;
-        apply_defaults(resource_type, &mut attributes);
+        let mut attributes = new_attributes(resource_type, body)?;
         if resource_type == ResourceType::Group {
             self.prepare_members(team, None, None, &mut attributes)
                 .await?;

@@ -25,6 +25,8 @@ mod sso;
 mod teams;
 mod tokens;
 
+pub use scim::ScimWrite;
+
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;

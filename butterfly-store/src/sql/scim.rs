@@ -27,6 +27,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::TeamId;
 use butterfly_core::store::StoreError;
+use butterfly_core::store::{MemberUpdate, NewMember};
+use butterfly_core::{Member, MemberId};
 use butterfly_scim::filter::Filter;
 use butterfly_scim::schema::SchemaRules;
 use butterfly_scim::{
@@ -35,10 +37,10 @@ use butterfly_scim::{
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row as _, Transaction};
+use sqlx::{Any, AnyConnection, Row as _, Transaction};
 use uuid::Uuid;
 
-use super::{SqlStore, rows};
+use super::{Backend, SqlStore, backend_error, rows, sessions, teams, tokens};
 use crate::scim::dialect::JsonDialect;
 use crate::scim::{
     BoundQuery, FilterSqlError, IndexedAttribute, ResourceColumns, SqlValue, push_filter, sort_sql,
@@ -228,7 +230,7 @@ impl SqlStore {
 
     /// Add the membership rows of `group_id` for `ids`.
     async fn insert_members(
-        tx: &mut Transaction<'_, Any>,
+        conn: &mut AnyConnection,
         team: &str,
         group_id: &str,
         ids: &[&String],
@@ -249,14 +251,14 @@ impl SqlStore {
                     .push_bind(id.as_str())
                     .push(")");
             }
-            q.query().execute(&mut **tx).await.map_err(backend)?;
+            q.query().execute(&mut *conn).await.map_err(backend)?;
         }
         Ok(())
     }
 
     /// Make the membership rows of `group_id` those of `members`, writing only changes.
     async fn sync_members(
-        tx: &mut Transaction<'_, Any>,
+        conn: &mut AnyConnection,
         team: &str,
         group_id: &str,
         members: &BTreeSet<String>,
@@ -266,7 +268,7 @@ impl SqlStore {
         )
         .bind(team)
         .bind(group_id)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(backend)?
         .into_iter()
@@ -285,16 +287,17 @@ impl SqlStore {
                 q.push_bind(id.as_str());
             }
             q.push(")");
-            q.query().execute(&mut **tx).await.map_err(backend)?;
+            q.query().execute(&mut *conn).await.map_err(backend)?;
         }
         let added: Vec<&String> = members.difference(&current).collect();
-        SqlStore::insert_members(tx, team, group_id, &added).await
+        SqlStore::insert_members(conn, team, group_id, &added).await
     }
 
-    /// Write a new version of a resource if its stored version is still `current`.
-    /// Returns whether it did.
-    async fn write_version(
+    /// Write a new version of a resource on `conn` (inside a transaction) if its stored
+    /// version is still `current`. Returns whether it did.
+    async fn update_resource(
         &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
         stored: &StoredResource,
@@ -329,33 +332,30 @@ impl SqlStore {
             .push_bind(stored.meta.id.as_str())
             .push(" AND version = ")
             .push_bind(current);
-        let mut tx = self.pool.begin().await.map_err(backend)?;
         let updated = q
             .query()
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(write_error(resource_type, &stored.resource))?
             .rows_affected();
         if updated == 0 {
-            tx.rollback().await.map_err(backend)?;
             return Ok(false);
         }
         if resource_type == ResourceType::Group {
             SqlStore::sync_members(
-                &mut tx,
+                conn,
                 &team_text,
                 &stored.meta.id,
                 &member_ids(&stored.resource),
             )
             .await?;
         }
-        tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
     /// The stored version and creation time of a resource.
     async fn current_version(
-        &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
         id: &str,
@@ -367,7 +367,7 @@ impl SqlStore {
         .bind(team.to_string())
         .bind(resource_type.as_str())
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(conn)
         .await
         .map_err(backend)?
         .ok_or(ScimStoreError::NotFound)?;
@@ -424,16 +424,21 @@ impl SqlStore {
     }
 }
 
-impl ScimStore for SqlStore {
-    async fn create(
+/// Resource writes on a connection inside a transaction: the [`ScimStore`] methods and
+/// [`ScimWrite`] run the same statements.
+impl SqlStore {
+    /// Insert a new resource with `id`, and a Group's membership rows.
+    async fn insert_resource(
         &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
+        id: String,
         attributes: Value,
     ) -> Result<StoredResource, ScimStoreError> {
         let now = rows::truncate_millis(self.clock.now()).map_err(corrupt)?;
         let meta = StoredMeta {
-            id: Uuid::new_v4().to_string(),
+            id,
             created: now,
             last_modified: now,
             version: "1".to_owned(),
@@ -472,22 +477,22 @@ impl ScimStore for SqlStore {
         self.dialect()
             .push_json(&mut q, stored.resource.to_string());
         q.push(")");
-        let mut tx = self.pool.begin().await.map_err(backend)?;
         q.query()
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(write_error(resource_type, &stored.resource))?;
         if resource_type == ResourceType::Group {
             let members = member_ids(&stored.resource);
             let members: Vec<&String> = members.iter().collect();
-            SqlStore::insert_members(&mut tx, &team_text, &stored.meta.id, &members).await?;
+            SqlStore::insert_members(conn, &team_text, &stored.meta.id, &members).await?;
         }
-        tx.commit().await.map_err(backend)?;
         Ok(stored)
     }
 
-    async fn get(
+    /// The stored resource, read on `conn`.
+    async fn get_on(
         &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
         id: &str,
@@ -500,70 +505,72 @@ impl ScimStore for SqlStore {
             .bind(team.to_string())
             .bind(resource_type.as_str())
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(conn)
             .await
             .map_err(backend)?
             .ok_or(ScimStoreError::NotFound)?;
         stored(&row)
     }
 
-    async fn replace(
+    /// One attempt at a replace on `conn`: `Ok(None)` when another writer changed the
+    /// resource between reading its version and writing (the caller retries).
+    async fn replace_on(
         &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
         id: &str,
         attributes: Value,
         expected_version: Option<&str>,
-    ) -> Result<StoredResource, ScimStoreError> {
-        for _ in 0..REPLACE_ATTEMPTS {
-            let (current, created_ms) = self.current_version(team, resource_type, id).await?;
-            if expected_version.is_some_and(|v| v != current.to_string()) {
-                return Err(ScimStoreError::VersionMismatch);
-            }
-            let meta = StoredMeta {
-                id: id.to_owned(),
-                created: rows::from_millis(created_ms).map_err(corrupt)?,
-                last_modified: rows::truncate_millis(self.clock.now()).map_err(corrupt)?,
-                version: (current + 1).to_string(),
-            };
-            let stored = StoredResource::new(resource_type, meta, attributes.clone());
-            if self
-                .write_version(team, resource_type, &stored, current)
-                .await?
-            {
-                return Ok(stored);
-            }
-            // Another writer got there first (or deleted it). With an expected version
-            // that is a mismatch; without one, read the new version and try again.
-            if expected_version.is_some() {
-                self.current_version(team, resource_type, id).await?;
-                return Err(ScimStoreError::VersionMismatch);
-            }
+    ) -> Result<Option<StoredResource>, ScimStoreError> {
+        let (current, created_ms) =
+            SqlStore::current_version(&mut *conn, team, resource_type, id).await?;
+        if expected_version.is_some_and(|v| v != current.to_string()) {
+            return Err(ScimStoreError::VersionMismatch);
         }
-        Err(ScimStoreError::VersionMismatch)
+        let meta = StoredMeta {
+            id: id.to_owned(),
+            created: rows::from_millis(created_ms).map_err(corrupt)?,
+            last_modified: rows::truncate_millis(self.clock.now()).map_err(corrupt)?,
+            version: (current + 1).to_string(),
+        };
+        let stored = StoredResource::new(resource_type, meta, attributes);
+        if self
+            .update_resource(conn, team, resource_type, &stored, current)
+            .await?
+        {
+            return Ok(Some(stored));
+        }
+        // Another writer got there first (or deleted it). With an expected version that
+        // is a mismatch (or not found, if it is gone); without one, the caller tries again.
+        if expected_version.is_some() {
+            SqlStore::current_version(conn, team, resource_type, id).await?;
+            return Err(ScimStoreError::VersionMismatch);
+        }
+        Ok(None)
     }
 
-    async fn delete(
+    /// Delete a resource on `conn`; every Group that listed it loses it.
+    async fn delete_on(
         &self,
+        conn: &mut AnyConnection,
         team: TeamId,
         resource_type: ResourceType,
         id: &str,
     ) -> Result<(), ScimStoreError> {
         let team_text = team.to_string();
         let now = rows::truncate_millis(self.clock.now()).map_err(corrupt)?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
         let deleted = sqlx::query(
             "DELETE FROM scim_resources WHERE team_id = $1 AND resource_type = $2 AND id = $3",
         )
         .bind(team_text.as_str())
         .bind(resource_type.as_str())
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?
         .rows_affected();
         if deleted == 0 {
-            tx.rollback().await.map_err(backend)?;
             return Err(ScimStoreError::NotFound);
         }
         // Every Group that listed it loses it, and gets a new version. On PostgreSQL the
@@ -580,7 +587,7 @@ impl ScimStore for SqlStore {
         let groups = sqlx::query(&sql)
             .bind(team_text.as_str())
             .bind(id)
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await
             .map_err(backend)?;
         for row in &groups {
@@ -615,14 +622,266 @@ impl ScimStore for SqlStore {
                 .push_bind(team_text.as_str())
                 .push(" AND id = ")
                 .push_bind(updated.meta.id.as_str());
-            q.query().execute(&mut *tx).await.map_err(backend)?;
+            q.query().execute(&mut *conn).await.map_err(backend)?;
         }
         sqlx::query("DELETE FROM scim_group_members WHERE team_id = $1 AND member_id = $2")
             .bind(team_text.as_str())
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(backend)?;
+        Ok(())
+    }
+
+    /// Begin a transaction in which SCIM resources and team members are written
+    /// together, committed by [`ScimWrite::commit`] (dropped, it rolls back).
+    ///
+    /// On SQLite it starts with `BEGIN IMMEDIATE`: it takes the database's one write lock
+    /// at once (waiting up to the busy timeout for it), so what the transaction reads
+    /// stays true until it commits, and it never fails half-way because another writer
+    /// committed after its first read, as a deferred transaction that reads and then
+    /// writes can. On PostgreSQL it is a plain `BEGIN`; a replace is still a
+    /// compare-and-swap on the version.
+    pub async fn begin_scim_write(&self) -> Result<ScimWrite, StoreError> {
+        let tx = self.begin_write().await.map_err(backend_error)?;
+        Ok(ScimWrite {
+            tx,
+            store: self.clone(),
+        })
+    }
+
+    /// A transaction that will write: `BEGIN IMMEDIATE` on SQLite (see
+    /// [`begin_scim_write`](SqlStore::begin_scim_write)), `BEGIN` on PostgreSQL.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool.begin_with(begin).await
+    }
+}
+
+/// A transaction over SCIM resources and team members: what a SCIM write changes, as
+/// one commit (see [`SqlStore::begin_scim_write`]).
+///
+/// A server that links SCIM Users to team members writes the User, its member and, on
+/// a suspension, the revocation of the member's sessions and API keys here, so a
+/// failure leaves none of them half done and a request costs one commit. The resource
+/// methods behave as the [`ScimStore`] methods of the same name; nothing is visible to
+/// other connections before [`commit`](ScimWrite::commit).
+#[derive(Debug)]
+pub struct ScimWrite {
+    tx: Transaction<'static, Any>,
+    store: SqlStore,
+}
+
+impl ScimWrite {
+    /// Create a resource (as [`ScimStore::create`]).
+    pub async fn create(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        self.create_with_id(team, resource_type, Uuid::new_v4().to_string(), attributes)
+            .await
+    }
+
+    /// Create a resource whose id was decided elsewhere: an import of resources that
+    /// already have ids (another provider's, or a benchmark's generated ones). The id must
+    /// be new in the team, or the insert fails as a backend error.
+    pub async fn create_with_id(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: String,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        self.store
+            .insert_resource(&mut self.tx, team, resource_type, id, attributes)
+            .await
+    }
+
+    /// A resource as this transaction sees it (as [`ScimStore::get`]).
+    pub async fn get(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<StoredResource, ScimStoreError> {
+        self.store
+            .get_on(&mut self.tx, team, resource_type, id)
+            .await
+    }
+
+    /// Replace a resource (as [`ScimStore::replace`]), comparing versions: if another
+    /// writer changed it since this transaction read it, the answer is
+    /// [`ScimStoreError::VersionMismatch`] and the caller starts over in a new transaction.
+    pub async fn replace(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        attributes: Value,
+        expected_version: Option<&str>,
+    ) -> Result<StoredResource, ScimStoreError> {
+        self.store
+            .replace_on(
+                &mut self.tx,
+                team,
+                resource_type,
+                id,
+                attributes,
+                expected_version,
+            )
+            .await?
+            .ok_or(ScimStoreError::VersionMismatch)
+    }
+
+    /// Delete a resource (as [`ScimStore::delete`]).
+    pub async fn delete(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<(), ScimStoreError> {
+        self.store
+            .delete_on(&mut self.tx, team, resource_type, id)
+            .await
+    }
+
+    /// The team member with this email, ignoring case (as
+    /// [`MemberStore::member_by_email`](butterfly_core::store::MemberStore::member_by_email)).
+    pub async fn member_by_email(
+        &mut self,
+        team: TeamId,
+        email: &str,
+    ) -> Result<Option<Member>, StoreError> {
+        teams::on::member_by_email(&mut self.tx, team, email).await
+    }
+
+    /// Every member of the team.
+    pub async fn list_members(&mut self, team: TeamId) -> Result<Vec<Member>, StoreError> {
+        teams::on::list_members(&mut self.tx, team).await
+    }
+
+    /// Add a member.
+    pub async fn create_member(
+        &mut self,
+        team: TeamId,
+        new: NewMember,
+    ) -> Result<Member, StoreError> {
+        teams::on::create_member(&mut self.tx, self.store.clock.now(), team, new).await
+    }
+
+    /// Change the fields of a member that `update` names.
+    pub async fn update_member(
+        &mut self,
+        team: TeamId,
+        id: MemberId,
+        update: MemberUpdate,
+    ) -> Result<Member, StoreError> {
+        teams::on::update_member(&mut self.tx, self.store.clock.now(), team, id, update).await
+    }
+
+    /// Remove a member (its sessions and API keys go with it).
+    pub async fn delete_member(&mut self, team: TeamId, id: MemberId) -> Result<bool, StoreError> {
+        teams::on::delete_member(&mut self.tx, team, id).await
+    }
+
+    /// End every live session of a member; returns how many.
+    pub async fn revoke_sessions_of_member(
+        &mut self,
+        team: TeamId,
+        member: MemberId,
+    ) -> Result<u64, StoreError> {
+        sessions::revoke_sessions_of_member_on(&mut self.tx, self.store.clock.now(), team, member)
+            .await
+    }
+
+    /// Revoke every live API key of a member; returns how many.
+    pub async fn revoke_api_keys_of_member(
+        &mut self,
+        team: TeamId,
+        member: MemberId,
+    ) -> Result<u64, StoreError> {
+        tokens::revoke_api_keys_of_member_on(&mut self.tx, self.store.clock.now(), team, member)
+            .await
+    }
+
+    /// Make every write of this transaction visible at once.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(backend_error)
+    }
+}
+
+impl ScimStore for SqlStore {
+    async fn create(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let mut tx = self.begin_write().await.map_err(backend)?;
+        let stored = self
+            .insert_resource(
+                &mut tx,
+                team,
+                resource_type,
+                Uuid::new_v4().to_string(),
+                attributes,
+            )
+            .await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn get(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        self.get_on(&mut conn, team, resource_type, id).await
+    }
+
+    async fn replace(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        attributes: Value,
+        expected_version: Option<&str>,
+    ) -> Result<StoredResource, ScimStoreError> {
+        for _ in 0..REPLACE_ATTEMPTS {
+            let mut tx = self.begin_write().await.map_err(backend)?;
+            let done = self
+                .replace_on(
+                    &mut tx,
+                    team,
+                    resource_type,
+                    id,
+                    attributes.clone(),
+                    expected_version,
+                )
+                .await?;
+            if let Some(stored) = done {
+                tx.commit().await.map_err(backend)?;
+                return Ok(stored);
+            }
+        }
+        Err(ScimStoreError::VersionMismatch)
+    }
+
+    async fn delete(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+    ) -> Result<(), ScimStoreError> {
+        let mut tx = self.begin_write().await.map_err(backend)?;
+        self.delete_on(&mut tx, team, resource_type, id).await?;
         tx.commit().await.map_err(backend)?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 use butterfly_core::store::{NewSession, Session, SessionStore, StoreError};
 use butterfly_core::token::{RawToken, SESSION_PREFIX};
 use butterfly_core::{MemberId, TeamId};
+use sqlx::AnyConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -20,19 +21,43 @@ impl SqlStore {
         column: &'static str,
         value: &str,
     ) -> Result<u64, StoreError> {
-        let sql = format!(
-            "UPDATE sessions SET revoked_at = $3 \
-             WHERE team_id = $1 AND {column} = $2 AND revoked_at IS NULL"
-        );
-        let done = sqlx::query(&sql)
-            .bind(team.to_string())
-            .bind(value)
-            .bind(rows::to_millis(self.clock.now()))
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(done.rows_affected())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        revoke_where(&mut conn, self.clock.now(), team, column, value).await
     }
+}
+
+/// Revoke the live sessions of `team` whose `column` (a literal of this module) equals
+/// `value`, on `conn`.
+async fn revoke_where(
+    conn: &mut AnyConnection,
+    now: OffsetDateTime,
+    team: TeamId,
+    column: &'static str,
+    value: &str,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = $3 \
+         WHERE team_id = $1 AND {column} = $2 AND revoked_at IS NULL"
+    );
+    let done = sqlx::query(&sql)
+        .bind(team.to_string())
+        .bind(value)
+        .bind(rows::to_millis(now))
+        .execute(conn)
+        .await
+        .map_err(backend_error)?;
+    Ok(done.rows_affected())
+}
+
+/// Revoke a member's live sessions on `conn` (a [`ScimWrite`](super::ScimWrite)'s
+/// transaction, so a suspension and its revocations commit together).
+pub(crate) async fn revoke_sessions_of_member_on(
+    conn: &mut AnyConnection,
+    now: OffsetDateTime,
+    team: TeamId,
+    member: MemberId,
+) -> Result<u64, StoreError> {
+    revoke_where(conn, now, team, "member_id", &member.to_string()).await
 }
 
 impl SessionStore for SqlStore {

@@ -89,9 +89,26 @@ fn bind_all<'q>(
     query
 }
 
-impl MemberStore for SqlStore {
-    async fn create_member(&self, team: TeamId, new: NewMember) -> Result<Member, StoreError> {
-        let now = rows::truncate_millis(self.clock.now())?;
+/// The member statements, on any connection: the pool's for [`MemberStore`], or a
+/// [`ScimWrite`](super::ScimWrite)'s transaction, so a SCIM write and the member it
+/// stands for commit together.
+pub(crate) mod on {
+    use butterfly_core::store::{MemberUpdate, NewMember, StoreError};
+    use butterfly_core::{Member, MemberId, TeamId};
+    use sqlx::AnyConnection;
+    use time::OffsetDateTime;
+
+    use super::super::rows::{self, MEMBER_COLUMNS};
+    use super::super::{backend_error, write_error};
+    use super::{Bound, bind_all, email_key};
+
+    pub(crate) async fn create_member(
+        conn: &mut AnyConnection,
+        now: OffsetDateTime,
+        team: TeamId,
+        new: NewMember,
+    ) -> Result<Member, StoreError> {
+        let now = rows::truncate_millis(now)?;
         let member = Member {
             id: MemberId::new_random(),
             team_id: team,
@@ -118,26 +135,14 @@ impl MemberStore for SqlStore {
         .bind(member.external_id.clone())
         .bind(rows::to_millis(now))
         .bind(rows::to_millis(now))
-        .execute(&self.pool)
+        .execute(conn)
         .await
         .map_err(write_error("member", "team"))?;
         Ok(member)
     }
 
-    async fn member(&self, team: TeamId, id: MemberId) -> Result<Option<Member>, StoreError> {
-        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 AND id = $2");
-        sqlx::query(&sql)
-            .bind(team.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_error)?
-            .map(|row| rows::member(&row))
-            .transpose()
-    }
-
-    async fn member_by_email(
-        &self,
+    pub(crate) async fn member_by_email(
+        conn: &mut AnyConnection,
         team: TeamId,
         email: &str,
     ) -> Result<Option<Member>, StoreError> {
@@ -146,20 +151,23 @@ impl MemberStore for SqlStore {
         sqlx::query(&sql)
             .bind(team.to_string())
             .bind(email_key(email))
-            .fetch_optional(&self.pool)
+            .fetch_optional(conn)
             .await
             .map_err(backend_error)?
             .map(|row| rows::member(&row))
             .transpose()
     }
 
-    async fn list_members(&self, team: TeamId) -> Result<Vec<Member>, StoreError> {
+    pub(crate) async fn list_members(
+        conn: &mut AnyConnection,
+        team: TeamId,
+    ) -> Result<Vec<Member>, StoreError> {
         let sql = format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 ORDER BY email_norm, id"
         );
         sqlx::query(&sql)
             .bind(team.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(conn)
             .await
             .map_err(backend_error)?
             .iter()
@@ -167,8 +175,9 @@ impl MemberStore for SqlStore {
             .collect()
     }
 
-    async fn update_member(
-        &self,
+    pub(crate) async fn update_member(
+        conn: &mut AnyConnection,
+        now: OffsetDateTime,
         team: TeamId,
         id: MemberId,
         update: MemberUpdate,
@@ -177,7 +186,7 @@ impl MemberStore for SqlStore {
         // of different fields both land, which a read-modify-write would not ensure
         // without row locks that SQLite lacks.
         let mut sets: Vec<(&'static str, Bound)> =
-            vec![("updated_at", Bound::Int(rows::to_millis(self.clock.now())))];
+            vec![("updated_at", Bound::Int(rows::to_millis(now)))];
         if let Some(email) = update.email {
             sets.push(("email_norm", Bound::Text(Some(email_key(&email)))));
             sets.push(("email", Bound::Text(Some(email))));
@@ -209,7 +218,7 @@ impl MemberStore for SqlStore {
             .bind(team.to_string())
             .bind(id.to_string());
         bind_all(query, values)
-            .fetch_optional(&self.pool)
+            .fetch_optional(conn)
             .await
             .map_err(write_error("member", "member"))?
             .map(|row| rows::member(&row))
@@ -217,16 +226,68 @@ impl MemberStore for SqlStore {
             .ok_or(StoreError::NotFound("member"))
     }
 
-    async fn delete_member(&self, team: TeamId, id: MemberId) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_member(
+        conn: &mut AnyConnection,
+        team: TeamId,
+        id: MemberId,
+    ) -> Result<bool, StoreError> {
         // The member's API keys and sessions go with it (ON DELETE CASCADE): a key that
         // outlived its member would act for nobody.
         let done = sqlx::query("DELETE FROM members WHERE team_id = $1 AND id = $2")
             .bind(team.to_string())
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(conn)
             .await
             .map_err(backend_error)?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+impl MemberStore for SqlStore {
+    async fn create_member(&self, team: TeamId, new: NewMember) -> Result<Member, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        on::create_member(&mut conn, self.clock.now(), team, new).await
+    }
+
+    async fn member(&self, team: TeamId, id: MemberId) -> Result<Option<Member>, StoreError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 AND id = $2");
+        sqlx::query(&sql)
+            .bind(team.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?
+            .map(|row| rows::member(&row))
+            .transpose()
+    }
+
+    async fn member_by_email(
+        &self,
+        team: TeamId,
+        email: &str,
+    ) -> Result<Option<Member>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        on::member_by_email(&mut conn, team, email).await
+    }
+
+    async fn list_members(&self, team: TeamId) -> Result<Vec<Member>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        on::list_members(&mut conn, team).await
+    }
+
+    async fn update_member(
+        &self,
+        team: TeamId,
+        id: MemberId,
+        update: MemberUpdate,
+    ) -> Result<Member, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        on::update_member(&mut conn, self.clock.now(), team, id, update).await
+    }
+
+    async fn delete_member(&self, team: TeamId, id: MemberId) -> Result<bool, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        on::delete_member(&mut conn, team, id).await
     }
 }
 

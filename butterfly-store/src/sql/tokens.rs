@@ -3,7 +3,9 @@
 use butterfly_core::store::{ApiKey, ApiKeyStore, ScimToken, ScimTokenStore, StoreError};
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, TokenHash};
 use butterfly_core::{MemberId, Role, TeamId};
+use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rows::{self, API_KEY_COLUMNS, SCIM_TOKEN_COLUMNS};
@@ -122,17 +124,8 @@ impl ApiKeyStore for SqlStore {
         team: TeamId,
         member: MemberId,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $3 \
-             WHERE team_id = $1 AND member_id = $2 AND revoked_at IS NULL",
-        )
-        .bind(team.to_string())
-        .bind(member.to_string())
-        .bind(rows::to_millis(self.clock.now()))
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(done.rows_affected())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        revoke_api_keys_of_member_on(&mut conn, self.clock.now(), team, member).await
     }
 
     async fn authenticate_api_key(
@@ -233,4 +226,25 @@ impl ScimTokenStore for SqlStore {
         }
         rows::scim_token(&row).map(Some)
     }
+}
+
+/// Revoke a member's live API keys on `conn` (a [`ScimWrite`](super::ScimWrite)'s
+/// transaction, so a suspension and its revocations commit together).
+pub(crate) async fn revoke_api_keys_of_member_on(
+    conn: &mut AnyConnection,
+    now: OffsetDateTime,
+    team: TeamId,
+    member: MemberId,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $3 \
+         WHERE team_id = $1 AND member_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(team.to_string())
+    .bind(member.to_string())
+    .bind(rows::to_millis(now))
+    .execute(conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(done.rows_affected())
 }

@@ -20,8 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use butterfly_core::store::{
-    ApiKeyStore, GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore,
-    SessionStore, StoreError,
+    GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore, SessionStore, StoreError,
 };
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, TeamId};
@@ -29,8 +28,9 @@ use butterfly_scim::axum::TokenAuthenticator;
 use butterfly_scim::store::{
     ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredResource,
 };
-use butterfly_scim::{ScimType, schemas};
+use butterfly_scim::{ScimError, ScimService, ScimType, schemas};
 use butterfly_store::SqlStore;
+use butterfly_store::sql::ScimWrite;
 use serde_json::Value;
 
 /// Group display name (lower-cased) -> role.
@@ -154,6 +154,65 @@ fn member_ids(group: Option<&Value>) -> BTreeSet<String> {
         .collect()
 }
 
+/// Create or update, in `write`, the member for `now`; `before` is the membership the
+/// User had. A suspension revokes the member's sessions and API keys in the same
+/// transaction, so it takes effect at once, not when tokens expire.
+async fn sync_member(
+    write: &mut ScimWrite,
+    team: TeamId,
+    before: Option<&Membership>,
+    now: &Membership,
+) -> Result<(), ScimStoreError> {
+    let mut existing = None;
+    for email in before
+        .map(|b| b.email.as_str())
+        .into_iter()
+        .chain([now.email.as_str()])
+    {
+        existing = write.member_by_email(team, email).await.map_err(backend)?;
+        if existing.is_some() {
+            break;
+        }
+    }
+    let Some(member) = existing else {
+        write
+            .create_member(
+                team,
+                NewMember {
+                    email: now.email.clone(),
+                    display_name: now.display_name.clone(),
+                    role: now.role,
+                    active: now.active,
+                    external_id: now.external_id.clone(),
+                },
+            )
+            .await
+            .map_err(backend)?;
+        return Ok(());
+    };
+    let mut update = MemberUpdate::default();
+    update.email = Some(now.email.clone());
+    update.display_name = Some(now.display_name.clone());
+    update.role = Some(now.role);
+    update.active = Some(now.active);
+    update.external_id = Some(now.external_id.clone());
+    write
+        .update_member(team, member.id, update)
+        .await
+        .map_err(backend)?;
+    if member.active && !now.active {
+        write
+            .revoke_sessions_of_member(team, member.id)
+            .await
+            .map_err(backend)?;
+        write
+            .revoke_api_keys_of_member(team, member.id)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// A SCIM store whose Users are also the team's members.
 #[derive(Debug, Clone)]
 pub struct MemberLinkedStore<S> {
@@ -252,59 +311,9 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         before: Option<&Membership>,
         now: &Membership,
     ) -> Result<(), ScimStoreError> {
-        let mut existing = None;
-        for email in before
-            .map(|b| b.email.as_str())
-            .into_iter()
-            .chain([now.email.as_str()])
-        {
-            existing = self
-                .members
-                .member_by_email(team, email)
-                .await
-                .map_err(backend)?;
-            if existing.is_some() {
-                break;
-            }
-        }
-        let Some(member) = existing else {
-            self.members
-                .create_member(
-                    team,
-                    NewMember {
-                        email: now.email.clone(),
-                        display_name: now.display_name.clone(),
-                        role: now.role,
-                        active: now.active,
-                        external_id: now.external_id.clone(),
-                    },
-                )
-                .await
-                .map_err(backend)?;
-            return Ok(());
-        };
-        let mut update = MemberUpdate::default();
-        update.email = Some(now.email.clone());
-        update.display_name = Some(now.display_name.clone());
-        update.role = Some(now.role);
-        update.active = Some(now.active);
-        update.external_id = Some(now.external_id.clone());
-        self.members
-            .update_member(team, member.id, update)
-            .await
-            .map_err(backend)?;
-        if member.active && !now.active {
-            // Suspension takes effect at once, not when tokens expire.
-            self.members
-                .revoke_sessions_of_member(team, member.id)
-                .await
-                .map_err(backend)?;
-            self.members
-                .revoke_api_keys_of_member(team, member.id)
-                .await
-                .map_err(backend)?;
-        }
-        Ok(())
+        let mut write = self.members.begin_scim_write().await.map_err(backend)?;
+        sync_member(&mut write, team, before, now).await?;
+        write.commit().await.map_err(backend)
     }
 
     /// The role changes a Group write causes: for every User in the Group before or
@@ -361,6 +370,51 @@ impl<S: ScimStore> MemberLinkedStore<S> {
             self.sync(team, before.as_ref(), after).await?;
         }
         Ok(())
+    }
+
+    /// Store Users that already have ids, `batch` per transaction, exactly as POSTs of
+    /// `bodies` would (same attributes, `meta`, indexed columns and linked member), but
+    /// without a request and a commit per User: for seeding a load benchmark or
+    /// importing a directory. Each body goes through the service's own validation
+    /// ([`ScimService::user_attributes_for_create`]); Group push does not apply (new Users
+    /// are in no Group). Returns how many were stored; stops at the first error (the
+    /// batches before it stay).
+    pub async fn import_users<I>(
+        &self,
+        service: &ScimService<Self>,
+        team: TeamId,
+        users: I,
+        batch: usize,
+    ) -> Result<usize, ScimError>
+    where
+        I: IntoIterator<Item = (String, Value)>,
+    {
+        let store_error = |e: ScimStoreError| ScimError::new(500, e.to_string());
+        let mut users = users.into_iter().peekable();
+        let mut stored = 0;
+        while users.peek().is_some() {
+            let mut write = self
+                .members
+                .begin_scim_write()
+                .await
+                .map_err(|e| store_error(backend(e)))?;
+            for (id, body) in users.by_ref().take(batch.max(1)) {
+                let attributes = service.user_attributes_for_create(&body)?;
+                let membership = Membership::of_user(&attributes).map_err(store_error)?;
+                write
+                    .create_with_id(team, ResourceType::User, id, attributes)
+                    .await
+                    .map_err(store_error)?;
+                if let Some(membership) = membership {
+                    sync_member(&mut write, team, None, &membership)
+                        .await
+                        .map_err(store_error)?;
+                }
+                stored += 1;
+            }
+            write.commit().await.map_err(|e| store_error(backend(e)))?;
+        }
+        Ok(stored)
     }
 
     /// Bring every member's role in line with the current group-push mapping (after it
