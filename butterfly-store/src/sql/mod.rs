@@ -51,6 +51,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections per pool on a SQLite file: readers run in parallel under WAL, writers
 /// queue anyway, and the machine this targets has few cores.
 const SQLITE_POOL_SIZE: u32 = 4;
+/// Connections that write SCIM requests on a SQLite file: one. SQLite admits one writer
+/// at a time, and a writer that finds the lock taken polls for it with growing sleeps
+/// (1 ms, 2 ms, 5 ms, ... up to 100 ms); with one writing connection, writers queue on
+/// the pool instead, in order, and each starts the moment the last one commits.
+const SQLITE_WRITERS: u32 = 1;
 /// Connections per pool on PostgreSQL.
 const POSTGRES_POOL_SIZE: u32 = 10;
 
@@ -164,6 +169,9 @@ impl fmt::Display for Backend {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// Where SCIM write transactions run: on a SQLite file a pool of
+    /// [`SQLITE_WRITERS`] connection; otherwise `pool` itself.
+    writer: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
 }
@@ -184,51 +192,38 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         install_default_drivers();
         let backend = Backend::of_url(url).map_err(boxed)?;
-        let options = match backend {
+        let (options, own_writer) = match backend {
             Backend::Sqlite => {
                 let in_memory = prepare_sqlite(url).await?;
-                let options = AnyPoolOptions::new().after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // sqlx already defaults to both; stated here so the guarantees
-                        // do not hang on a library default.
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // In WAL mode NORMAL syncs the log at checkpoints, not at every
-                        // commit: a commit survives the process crashing or being killed
-                        // (it is in the OS's page cache) and the file never corrupts, but
-                        // a power loss or OS crash may undo the last commits before the
-                        // next checkpoint, although they were acknowledged. Chosen for
-                        // write throughput (FULL costs an fsync per commit, several per
-                        // SCIM write): provisioning clients reconcile on their next sync,
-                        // and a token or key created in that window must be made again.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        Ok(())
-                    })
-                });
+                let options = sqlite_pool_options();
                 if in_memory {
                     // Each connection to `:memory:` is a separate database: keep exactly
-                    // one, forever.
-                    options
+                    // one, forever (and write on it too).
+                    let options = options
                         .max_connections(1)
                         .min_connections(1)
                         .idle_timeout(None)
-                        .max_lifetime(None)
+                        .max_lifetime(None);
+                    (options, false)
                 } else {
-                    options.max_connections(SQLITE_POOL_SIZE)
+                    (options.max_connections(SQLITE_POOL_SIZE), true)
                 }
             }
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(POSTGRES_POOL_SIZE)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // A compiled SCIM filter is one large expression (an `or` of a
-                        // thousand terms is a thousand sub-plans); the JIT compiler spends
-                        // seconds on it to save microseconds on the small queries this
-                        // store runs. Off, for every statement on these connections.
-                        conn.execute("SET jit = off").await?;
-                        Ok(())
-                    })
-                }),
+            Backend::Postgres => (
+                AnyPoolOptions::new()
+                    .max_connections(POSTGRES_POOL_SIZE)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // A compiled SCIM filter is one large expression (an `or` of a
+                            // thousand terms is a thousand sub-plans); the JIT compiler spends
+                            // seconds on it to save microseconds on the small queries this
+                            // store runs. Off, for every statement on these connections.
+                            conn.execute("SET jit = off").await?;
+                            Ok(())
+                        })
+                    }),
+                false,
+            ),
         };
         let pool = options
             .connect(url)
@@ -239,9 +234,19 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| boxed(SqlError::Migrate(e)))?;
+        let writer = if own_writer {
+            sqlite_pool_options()
+                .max_connections(SQLITE_WRITERS)
+                .connect(url)
+                .await
+                .map_err(|e| boxed(SqlError::Connect(e)))?
+        } else {
+            pool.clone()
+        };
         tracing::debug!(%backend, "database ready");
         Ok(SqlStore {
             pool,
+            writer,
             backend,
             clock: Arc::new(SystemClock),
         })
@@ -296,8 +301,30 @@ impl SqlStore {
 
     /// Close every connection; later calls fail. Waits for checked-out connections.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// How every connection to a SQLite file is set up.
+fn sqlite_pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new().after_connect(|conn, _meta| {
+        Box::pin(async move {
+            // sqlx already defaults to both; stated here so the guarantees do not hang on
+            // a library default.
+            conn.execute("PRAGMA foreign_keys = ON").await?;
+            conn.execute("PRAGMA busy_timeout = 5000").await?;
+            // In WAL mode NORMAL syncs the log at checkpoints, not at every commit: a
+            // commit survives the process crashing or being killed (it is in the OS's
+            // page cache) and the file never corrupts, but a power loss or OS crash may
+            // undo the last commits before the next checkpoint, although they were
+            // acknowledged. Chosen for write throughput (FULL costs an fsync per commit,
+            // several per SCIM write): provisioning clients reconcile on their next
+            // sync, and a token or key created in that window must be made again.
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            Ok(())
+        })
+    })
 }
 
 /// Create the SQLite file if needed and switch it to WAL; returns whether the URL names

@@ -650,14 +650,16 @@ impl SqlStore {
         })
     }
 
-    /// A transaction that will write: `BEGIN IMMEDIATE` on SQLite (see
-    /// [`begin_scim_write`](SqlStore::begin_scim_write)), `BEGIN` on PostgreSQL.
+    /// A transaction that will write, on the writer pool (on a SQLite file, its one
+    /// connection: SCIM writes queue there instead of polling for the lock): `BEGIN
+    /// IMMEDIATE` on SQLite (see [`begin_scim_write`](SqlStore::begin_scim_write)),
+    /// `BEGIN` on PostgreSQL.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        self.pool.begin_with(begin).await
+        self.writer.begin_with(begin).await
     }
 }
 

@@ -9,7 +9,8 @@
 //!   with random resources and filters.
 //! - `scim_store`: the `ScimStore` contract, run on `MemoryStore` (the reference) and on
 //!   `SqlStore` over both databases; `scim_store_props` compares random queries on
-//!   `SqlStore` with the same queries on `MemoryStore`.
+//!   `SqlStore` with the same queries on `MemoryStore`; `scim_write` checks that a
+//!   `ScimWrite` commits a resource and its member together or not at all.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -23,6 +24,7 @@ mod objects;
 mod probe;
 mod scim_store;
 mod scim_store_props;
+mod scim_write;
 mod store;
 
 /// Run each named suite function on SQLite and on PostgreSQL.
@@ -110,6 +112,10 @@ suite_on_every_backend!(scim_filter_differential => filter_props:
 
 suite_on_every_backend!(scim_store_differential => scim_store_props:
     queries_match_the_memory_store,
+);
+
+suite_on_every_backend!(scim_write_on => scim_write:
+    a_write_commits_whole_or_not_at_all,
 );
 
 /// Run each named `ScimStore` suite function on `MemoryStore`, and on `SqlStore` over

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use butterfly_core::store::{
-    GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore, SessionStore, StoreError,
+    GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore, StoreError,
 };
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, TeamId};
@@ -32,6 +32,10 @@ use butterfly_scim::{ScimError, ScimService, ScimType, schemas};
 use butterfly_store::SqlStore;
 use butterfly_store::sql::ScimWrite;
 use serde_json::Value;
+
+/// How often a write without an expected version is tried again after losing a
+/// compare-and-swap race with another writer.
+const WRITE_ATTEMPTS: usize = 8;
 
 /// Group display name (lower-cased) -> role.
 type GroupRoles = BTreeMap<String, Role>;
@@ -237,30 +241,34 @@ impl<S: ScimStore> MemberLinkedStore<S> {
             .collect())
     }
 
-    /// The membership a stored User stands for, with its current groups.
+    /// The membership a stored User stands for, with its current groups, and those
+    /// groups (id, display name).
     async fn membership_of(
         &self,
         team: TeamId,
         id: &str,
         mapping: &GroupRoles,
-    ) -> Result<Option<Membership>, ScimStoreError> {
+    ) -> Result<(Option<Membership>, Vec<(String, String)>), ScimStoreError> {
         let stored = match self.inner.get(team, ResourceType::User, id).await {
             Ok(stored) => stored,
-            Err(ScimStoreError::NotFound) => return Ok(None),
+            Err(ScimStoreError::NotFound) => return Ok((None, Vec::new())),
             Err(e) => return Err(e),
         };
+        let groups = self.inner.groups_of_user(team, id).await?;
         // A stored User whose role no longer parses counts as having none, so it can
         // still be fixed or deleted.
-        let Some(membership) = Membership::of_user(&stored.resource).ok().flatten() else {
-            return Ok(None);
-        };
-        let groups = self.inner.groups_of_user(team, id).await?;
-        Ok(Some(membership.in_groups(&groups, mapping)))
+        let membership = Membership::of_user(&stored.resource)
+            .ok()
+            .flatten()
+            .map(|m| m.in_groups(&groups, mapping));
+        Ok((membership, groups))
     }
 
     /// Refuse changes that would leave the team without an active super_admin member.
+    /// Runs in the write that makes them: on SQLite that transaction holds the write
+    /// lock, so two concurrent demotions cannot each see the other super_admin.
     async fn keep_a_super_admin(
-        &self,
+        write: &mut ScimWrite,
         team: TeamId,
         changes: &[Change],
     ) -> Result<(), ScimStoreError> {
@@ -280,7 +288,7 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         if losing.is_empty() || changes.iter().any(|(_, after)| after.holds_super_admin()) {
             return Ok(());
         }
-        let members = self.members.list_members(team).await.map_err(backend)?;
+        let members = write.list_members(team).await.map_err(backend)?;
         let losing_members = members.iter().filter(|m| {
             m.active && m.role == Role::SuperAdmin && losing.contains(&m.email.to_lowercase())
         });
@@ -302,18 +310,6 @@ impl<S: ScimStore> MemberLinkedStore<S> {
             ));
         }
         Ok(())
-    }
-
-    /// Create or update the member for `now`; `before` is the membership the User had.
-    async fn sync(
-        &self,
-        team: TeamId,
-        before: Option<&Membership>,
-        now: &Membership,
-    ) -> Result<(), ScimStoreError> {
-        let mut write = self.members.begin_scim_write().await.map_err(backend)?;
-        sync_member(&mut write, team, before, now).await?;
-        write.commit().await.map_err(backend)
     }
 
     /// The role changes a Group write causes: for every User in the Group before or
@@ -365,11 +361,25 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         Ok(changes)
     }
 
-    async fn apply(&self, team: TeamId, changes: &[Change]) -> Result<(), ScimStoreError> {
+    /// Apply role changes to the members, in `write`.
+    async fn apply(
+        write: &mut ScimWrite,
+        team: TeamId,
+        changes: &[Change],
+    ) -> Result<(), ScimStoreError> {
         for (before, after) in changes {
-            self.sync(team, before.as_ref(), after).await?;
+            sync_member(write, team, before.as_ref(), after).await?;
         }
         Ok(())
+    }
+}
+
+/// Writes: each SCIM request's resource and member changes commit as one transaction
+/// of the SQL store ([`ScimWrite`]), so a failure leaves neither half and a request costs
+/// one commit.
+impl MemberLinkedStore<SqlStore> {
+    async fn begin(&self) -> Result<ScimWrite, ScimStoreError> {
+        self.inner.begin_scim_write().await.map_err(backend)
     }
 
     /// Store Users that already have ids, `batch` per transaction, exactly as POSTs of
@@ -394,7 +404,7 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         let mut stored = 0;
         while users.peek().is_some() {
             let mut write = self
-                .members
+                .inner
                 .begin_scim_write()
                 .await
                 .map_err(|e| store_error(backend(e)))?;
@@ -458,13 +468,56 @@ impl<S: ScimStore> MemberLinkedStore<S> {
                 break;
             }
         }
-        self.keep_a_super_admin(team, &changes).await?;
-        self.apply(team, &changes).await?;
+        let mut write = self.begin().await?;
+        Self::keep_a_super_admin(&mut write, team, &changes).await?;
+        Self::apply(&mut write, team, &changes).await?;
+        write.commit().await.map_err(backend)?;
         Ok(changes.len())
+    }
+
+    /// Create, replace or delete a Group together with the role changes it causes.
+    async fn write_group(
+        &self,
+        team: TeamId,
+        id: Option<&str>,
+        new: Option<Value>,
+        expected_version: Option<&str>,
+    ) -> Result<Option<StoredResource>, ScimStoreError> {
+        let changes = self.group_changes(team, id, new.as_ref()).await?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut write = self.begin().await?;
+            Self::keep_a_super_admin(&mut write, team, &changes).await?;
+            let stored = match (id, new.clone()) {
+                (None, Some(attributes)) => {
+                    Some(write.create(team, ResourceType::Group, attributes).await?)
+                }
+                (Some(id), Some(attributes)) => {
+                    match write
+                        .replace(team, ResourceType::Group, id, attributes, expected_version)
+                        .await
+                    {
+                        Ok(stored) => Some(stored),
+                        Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => {
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                (Some(id), None) => {
+                    write.delete(team, ResourceType::Group, id).await?;
+                    None
+                }
+                (None, None) => None,
+            };
+            Self::apply(&mut write, team, &changes).await?;
+            write.commit().await.map_err(backend)?;
+            return Ok(stored);
+        }
+        Err(ScimStoreError::VersionMismatch)
     }
 }
 
-impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
+impl ScimStore for MemberLinkedStore<SqlStore> {
     async fn create(
         &self,
         team: TeamId,
@@ -472,24 +525,18 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         attributes: Value,
     ) -> Result<StoredResource, ScimStoreError> {
         if resource_type == ResourceType::Group {
-            let changes = self.group_changes(team, None, Some(&attributes)).await?;
-            self.keep_a_super_admin(team, &changes).await?;
-            let created = self.inner.create(team, resource_type, attributes).await?;
-            self.apply(team, &changes).await?;
-            return Ok(created);
+            return self
+                .write_group(team, None, Some(attributes), None)
+                .await?
+                .ok_or(ScimStoreError::NotFound);
         }
-        let Some(membership) = Membership::of_user(&attributes)? else {
-            return self.inner.create(team, resource_type, attributes).await;
-        };
-        let created = self.inner.create(team, resource_type, attributes).await?;
-        if let Err(e) = self.sync(team, None, &membership).await {
-            // Keep the two in step: no SCIM User without its member.
-            let _ = self
-                .inner
-                .delete(team, resource_type, &created.meta.id)
-                .await;
-            return Err(e);
+        let membership = Membership::of_user(&attributes)?;
+        let mut write = self.begin().await?;
+        let created = write.create(team, resource_type, attributes).await?;
+        if let Some(membership) = membership {
+            sync_member(&mut write, team, None, &membership).await?;
         }
+        write.commit().await.map_err(backend)?;
         Ok(created)
     }
 
@@ -511,34 +558,43 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         expected_version: Option<&str>,
     ) -> Result<StoredResource, ScimStoreError> {
         if resource_type == ResourceType::Group {
-            let changes = self
-                .group_changes(team, Some(id), Some(&attributes))
-                .await?;
-            self.keep_a_super_admin(team, &changes).await?;
-            let replaced = self
-                .inner
-                .replace(team, resource_type, id, attributes, expected_version)
-                .await?;
-            self.apply(team, &changes).await?;
-            return Ok(replaced);
+            return self
+                .write_group(team, Some(id), Some(attributes), expected_version)
+                .await?
+                .ok_or(ScimStoreError::NotFound);
         }
         let mapping = self.mapping(team).await?;
-        let before = self.membership_of(team, id, &mapping).await?;
-        let groups = self.inner.groups_of_user(team, id).await?;
+        let (before, groups) = self.membership_of(team, id, &mapping).await?;
         let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
-        // A User that lost its email keeps its member, unchanged (`after` is `None`).
-        if let Some(after) = &after {
-            self.keep_a_super_admin(team, &[(before.clone(), after.clone())])
-                .await?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let mut write = self.begin().await?;
+            // A User that lost its email keeps its member, unchanged (`after` is `None`).
+            if let Some(after) = &after {
+                Self::keep_a_super_admin(&mut write, team, &[(before.clone(), after.clone())])
+                    .await?;
+            }
+            let replaced = match write
+                .replace(
+                    team,
+                    resource_type,
+                    id,
+                    attributes.clone(),
+                    expected_version,
+                )
+                .await
+            {
+                Ok(replaced) => replaced,
+                // Without an expected version, a lost race is tried again.
+                Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(after) = &after {
+                sync_member(&mut write, team, before.as_ref(), after).await?;
+            }
+            write.commit().await.map_err(backend)?;
+            return Ok(replaced);
         }
-        let replaced = self
-            .inner
-            .replace(team, resource_type, id, attributes, expected_version)
-            .await?;
-        if let Some(after) = &after {
-            self.sync(team, before.as_ref(), after).await?;
-        }
-        Ok(replaced)
+        Err(ScimStoreError::VersionMismatch)
     }
 
     async fn delete(
@@ -548,37 +604,33 @@ impl<S: ScimStore> ScimStore for MemberLinkedStore<S> {
         id: &str,
     ) -> Result<(), ScimStoreError> {
         if resource_type == ResourceType::Group {
-            let changes = self.group_changes(team, Some(id), None).await?;
-            self.keep_a_super_admin(team, &changes).await?;
-            self.inner.delete(team, resource_type, id).await?;
-            return self.apply(team, &changes).await;
+            return self.write_group(team, Some(id), None, None).await.map(drop);
         }
         let mapping = self.mapping(team).await?;
-        let before = self.membership_of(team, id, &mapping).await?;
+        let (before, _) = self.membership_of(team, id, &mapping).await?;
+        let mut write = self.begin().await?;
         if let Some(before) = &before {
             let mut gone = before.clone();
             gone.active = false;
-            self.keep_a_super_admin(team, &[(Some(before.clone()), gone)])
-                .await?;
+            Self::keep_a_super_admin(&mut write, team, &[(Some(before.clone()), gone)]).await?;
         }
-        self.inner.delete(team, resource_type, id).await?;
+        write.delete(team, resource_type, id).await?;
         if let Some(before) = before
-            && let Some(member) = self
-                .members
+            && let Some(member) = write
                 .member_by_email(team, &before.email)
                 .await
                 .map_err(backend)?
         {
-            self.members
+            write
                 .revoke_sessions_of_member(team, member.id)
                 .await
                 .map_err(backend)?;
-            self.members
+            write
                 .delete_member(team, member.id)
                 .await
                 .map_err(backend)?;
         }
-        Ok(())
+        write.commit().await.map_err(backend)
     }
 
     async fn query(
