@@ -9,9 +9,12 @@
 //! - **Queries** compile the filter to SQL ([`push_filter`]) with the schemas' rules,
 //!   answer `userName`, `displayName`, `id`, `externalId` and `meta` times from indexed
 //!   columns where the semantics allow (reading the JSON only of rows flagged
-//!   `irregular`, whose copies cannot stand for the body), push `sortBy` down
-//!   ([`sort_sql`]), page with LIMIT/OFFSET and count with `COUNT(*) OVER ()` in the same
-//!   statement. Results equal [`MemoryStore`](butterfly_scim::MemoryStore)'s but for the
+//!   `irregular`, whose copies cannot stand for the body). A page is picked as `seq`
+//!   values first (from an index where the filter allows) and only its rows' bodies are
+//!   read; the total is counted apart, and only when the page does not tell it. `sortBy`
+//!   `userName`, `displayName` or a `meta` time orders by its indexed column the same way
+//!   (unless a row of the team is irregular); any other `sortBy` is pushed down
+//!   ([`sort_sql`]) with keys computed from every matching body and a window count. Results equal [`MemoryStore`](butterfly_scim::MemoryStore)'s but for the
 //!   limits listed in [`filter_sql`](crate::scim::filter_sql) (ASCII case folding of
 //!   values outside the indexed columns, numbers beyond 2^53).
 //! - **Uniqueness** of a User's `userName` and a Group's `displayName` (ignoring case,
@@ -29,7 +32,7 @@ use butterfly_core::TeamId;
 use butterfly_core::store::StoreError;
 use butterfly_core::store::{MemberUpdate, NewMember};
 use butterfly_core::{Member, MemberId};
-use butterfly_scim::filter::Filter;
+use butterfly_scim::filter::{AttrPath, Filter};
 use butterfly_scim::schema::SchemaRules;
 use butterfly_scim::{
     ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, ScimType, StoredMeta,
@@ -109,6 +112,36 @@ fn filter_columns(resource_type: ResourceType) -> ResourceColumns {
         ResourceType::Group => {
             columns.with(IndexedAttribute::DisplayNameLower, "r.display_name_ci")
         }
+    }
+}
+
+/// The column whose order is `sortBy` `path`'s order for every regular row with a
+/// value there (see [`SqlStore::column_sorts_all`]): the lowercased `userName` of Users and
+/// `displayName` of Groups (neither is case-exact, and both are strings; lowercased as the
+/// in-memory store lowercases sort keys, so non-ASCII names order as it orders them), and
+/// the `meta` times in milliseconds (a time not on a whole millisecond makes its row
+/// irregular). Only unqualified paths: a URN-qualified one may name an extension. The
+/// text columns' names end in `_ci`.
+fn sort_column(resource_type: ResourceType, path: &AttrPath) -> Option<&'static str> {
+    if path.urn.is_some() {
+        return None;
+    }
+    let name = path.name.as_str();
+    match (path.sub.as_deref(), resource_type) {
+        (None, ResourceType::User) if name.eq_ignore_ascii_case("userName") => Some("user_name_ci"),
+        (None, ResourceType::Group) if name.eq_ignore_ascii_case("displayName") => {
+            Some("display_name_ci")
+        }
+        (Some(sub), _) if name.eq_ignore_ascii_case("meta") => {
+            if sub.eq_ignore_ascii_case("created") {
+                Some("created_ms")
+            } else if sub.eq_ignore_ascii_case("lastModified") {
+                Some("modified_ms")
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 
@@ -402,6 +435,82 @@ impl SqlStore {
             )?;
         }
         Ok(())
+    }
+
+    /// A page of matches ordered by an indexed `column` (then `seq`), or by `seq` alone:
+    /// the page's `seq` values are picked from the index where the filter allows, and only
+    /// those rows' bodies are read. The total is counted apart, and only when the page does
+    /// not tell it.
+    async fn page_by_columns(
+        &self,
+        team: &str,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        column: Option<&'static str>,
+    ) -> Result<(usize, Vec<StoredResource>), ScimStoreError> {
+        let dialect = self.dialect();
+        let direction = if query.descending { " DESC" } else { "" };
+        let order = |table: &str| match column {
+            // Text in byte order (PostgreSQL's collation might not be), as sort keys are.
+            Some(column) if column.ends_with("_ci") => format!(
+                "{}{direction}, {table}.seq{direction}",
+                dialect.byte_order(&format!("{table}.{column}"))
+            ),
+            Some(column) => format!("{table}.{column}{direction}, {table}.seq{direction}"),
+            None => format!("{table}.seq"),
+        };
+        let filter = query.filter.as_ref();
+        let mut page = BoundQuery::new(format!(
+            "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
+             p.modified_ms AS modified_ms, {} AS body FROM scim_resources AS p \
+             WHERE p.seq IN (",
+            dialect.body_text("p.body")
+        ));
+        self.push_matches(&mut page, "SELECT r.seq", team, resource_type, filter)
+            .map_err(|e| rejected_filter(&e))?;
+        page.push(&format!(" ORDER BY {} LIMIT ", order("r")))
+            .push_bind(to_i64(query.count))
+            .push(" OFFSET ")
+            .push_bind(to_i64(query.start_index.saturating_sub(1)))
+            .push(&format!(") ORDER BY {}", order("p")));
+        let rows = page.query().fetch_all(&self.pool).await.map_err(backend)?;
+        let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+        let total =
+            if resources.len() < query.count && (!resources.is_empty() || query.start_index <= 1) {
+                // A short page is the last one: everything before it, and itself.
+                query.start_index.saturating_sub(1) + resources.len()
+            } else {
+                self.count(team, resource_type, filter).await?
+            };
+        Ok((total, resources))
+    }
+
+    /// Whether ordering the team's resources of `resource_type` by `column` (then `seq`)
+    /// gives exactly the order `sortBy` asks for: true unless a row is `irregular` (its
+    /// columns cannot stand for its body) or has no value in `column` (such rows sort
+    /// last, ascending, where the column's NULLs would not). Two index probes.
+    async fn column_sorts_all(
+        &self,
+        team: &str,
+        resource_type: ResourceType,
+        column: &'static str,
+    ) -> Result<bool, ScimStoreError> {
+        for condition in ["r.irregular = 1".to_owned(), format!("r.{column} IS NULL")] {
+            let sql = format!(
+                "SELECT r.seq FROM scim_resources AS r \
+                 WHERE r.team_id = $1 AND r.resource_type = $2 AND {condition} LIMIT 1"
+            );
+            let found = sqlx::query(&sql)
+                .bind(team)
+                .bind(resource_type.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(backend)?;
+            if found.is_some() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     async fn count(
@@ -900,67 +1009,54 @@ impl ScimStore for SqlStore {
             let total = self.count(&team_text, resource_type, filter).await?;
             return Ok((total, Vec::new()));
         }
+        let Some(path) = &query.sort_by else {
+            // The page's rows are picked by `seq` alone (from an index, where the filter
+            // allows), and only those rows' bodies are read: a window count over the
+            // matches would carry every matching body through the sort.
+            return self
+                .page_by_columns(&team_text, resource_type, query, None)
+                .await;
+        };
+        // `userName`, `displayName` and the `meta` times sort by their indexed columns,
+        // like unsorted pages, unless some row's column cannot stand for its body.
+        if let Some(column) = sort_column(resource_type, path)
+            && self
+                .column_sorts_all(&team_text, resource_type, column)
+                .await?
+        {
+            return self
+                .page_by_columns(&team_text, resource_type, query, Some(column))
+                .await;
+        }
+        // Any other attribute: sort keys computed from every matching body, counted with
+        // a window over the matches.
         let dialect = self.dialect();
         let mut q = BoundQuery::default();
-        match &query.sort_by {
-            None => {
-                // The page's rows are picked by `seq` alone (from an index, where the
-                // filter allows), and only those rows' bodies are read: a window count
-                // over the matches would carry every matching body through the sort.
-                // The total is counted apart, and only when the page does not tell it.
-                let mut page = BoundQuery::new(format!(
-                    "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
-                     p.modified_ms AS modified_ms, {} AS body FROM scim_resources AS p \
-                     WHERE p.seq IN (",
-                    dialect.body_text("p.body")
-                ));
-                self.push_matches(&mut page, "SELECT r.seq", &team_text, resource_type, filter)
-                    .map_err(|e| rejected_filter(&e))?;
-                page.push(" ORDER BY r.seq LIMIT ")
-                    .push_bind(to_i64(query.count))
-                    .push(" OFFSET ")
-                    .push_bind(to_i64(query.start_index.saturating_sub(1)))
-                    .push(") ORDER BY p.seq");
-                let rows = page.query().fetch_all(&self.pool).await.map_err(backend)?;
-                let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-                let total = if resources.len() < query.count
-                    && (!resources.is_empty() || query.start_index <= 1)
-                {
-                    // A short page is the last one: everything before it, and itself.
-                    query.start_index.saturating_sub(1) + resources.len()
-                } else {
-                    self.count(&team_text, resource_type, filter).await?
-                };
-                return Ok((total, resources));
-            }
-            Some(path) => {
-                let columns = format!(
-                    "s.id AS id, s.version AS version, s.created_ms AS created_ms, \
-                     s.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
-                    dialect.body_text("s.body")
-                );
-                let rules = SchemaRules::new(resource_type);
-                sort_sql::push_sorted(
-                    &mut q,
-                    dialect,
-                    &columns,
-                    &mut |q| {
-                        self.push_matches(
-                            q,
-                            "SELECT r.seq AS seq, r.id AS id, r.version AS version, \
-                             r.created_ms AS created_ms, r.modified_ms AS modified_ms, r.body AS body",
-                            &team_text,
-                            resource_type,
-                            filter,
-                        )
-                    },
-                    path,
-                    query.descending,
-                    &rules,
+        let columns = format!(
+            "s.id AS id, s.version AS version, s.created_ms AS created_ms, \
+             s.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
+            dialect.body_text("s.body")
+        );
+        let rules = SchemaRules::new(resource_type);
+        sort_sql::push_sorted(
+            &mut q,
+            dialect,
+            &columns,
+            &mut |q| {
+                self.push_matches(
+                    q,
+                    "SELECT r.seq AS seq, r.id AS id, r.version AS version, \
+                     r.created_ms AS created_ms, r.modified_ms AS modified_ms, r.body AS body",
+                    &team_text,
+                    resource_type,
+                    filter,
                 )
-                .map_err(|e| rejected_filter(&e))?;
-            }
-        }
+            },
+            path,
+            query.descending,
+            &rules,
+        )
+        .map_err(|e| rejected_filter(&e))?;
         q.push(" LIMIT ")
             .push_bind(to_i64(query.count))
             .push(" OFFSET ")
