@@ -155,7 +155,7 @@ SCIM_LOAD_TOKEN="$PY_TOKEN" "$DRIVER" run \
   --base-url "http://127.0.0.1:$PY_PORT/v2" --label scim2-server \
   --build "scim2-server $SCIM2_SERVER_VERSION, scim2-models $SCIM2_MODELS_VERSION, $("$VENV/bin/python" --version)" \
   --users "$PY_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
-  --lookups 2000 --lists 30 --patches 2000 --phase-max-secs 120 --seed-max-secs 3600 \
+  --lookups 2000 --lists 30 --sorted-lists 30 --patches 2000 --phase-max-secs 120 --seed-max-secs 3600 \
   --json-out "$OUT/scim2-server.json" || STATUS=1
 stop "$PY_PID"
 

@@ -430,6 +430,56 @@ pub fn check_list(
     Ok(())
 }
 
+/// What is wrong with a page of `sortBy=userName` (ascending) starting at `start_index`,
+/// if anything: userNames in order (ignoring case, as `userName` is not case-exact), the
+/// page as full as `totalResults` allows, and, when `expected_total` is known,
+/// `totalResults` equal to it.
+pub fn check_sorted(
+    body: &Value,
+    start_index: u64,
+    count: usize,
+    expected_total: Option<u64>,
+) -> Result<(), String> {
+    let total = body
+        .get("totalResults")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| "sorted list: no totalResults".to_owned())?;
+    if let Some(expected) = expected_total
+        && total != expected
+    {
+        return Err(format!(
+            "sorted list: totalResults {total}, expected {expected}"
+        ));
+    }
+    let resources = body
+        .get("Resources")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let left = total.saturating_sub(start_index.saturating_sub(1));
+    let want = usize::try_from(left).unwrap_or(usize::MAX).min(count);
+    if resources.len() != want {
+        return Err(format!(
+            "sorted list from {start_index}: {} resources, expected {want} (totalResults {total})",
+            resources.len()
+        ));
+    }
+    let names: Vec<String> = resources
+        .iter()
+        .map(|r| {
+            r.get("userName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_lowercase()
+        })
+        .collect();
+    if let Some((before, after)) = names.iter().zip(names.iter().skip(1)).find(|(a, b)| a > b) {
+        return Err(format!(
+            "sorted list from {start_index}: {before} before {after}"
+        ));
+    }
+    Ok(())
+}
+
 /// What is wrong with a PATCH response, if anything. A 204 has no body to check
 /// (`body` is `None`); a 200 must show both replaced values.
 pub fn check_patch(body: Option<&Value>, active: bool, given_name: &str) -> Result<(), String> {
@@ -538,6 +588,19 @@ mod tests {
         assert!(check_list(&inactive, "Sm", 100, None).is_err());
         let wrong = json!({"totalResults": 1, "Resources": [r("Jones", true)]});
         assert!(check_list(&wrong, "Sm", 100, None).is_err());
+    }
+
+    #[test]
+    fn sorted_check_wants_ordered_full_pages() {
+        let page = |names: &[&str]| {
+            let resources: Vec<Value> = names.iter().map(|n| json!({"userName": n})).collect();
+            json!({"totalResults": 3, "Resources": resources})
+        };
+        assert!(check_sorted(&page(&["a", "B", "c"]), 1, 100, Some(3)).is_ok());
+        assert!(check_sorted(&page(&["b", "A", "c"]), 1, 100, None).is_err());
+        assert!(check_sorted(&page(&["a", "b", "c"]), 1, 100, Some(4)).is_err());
+        assert!(check_sorted(&page(&["a", "b"]), 1, 100, None).is_err());
+        assert!(check_sorted(&page(&["c"]), 3, 100, None).is_ok());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! For each size in `--users` (ascending) it creates Users until it has created that
 //! many (seeding is itself the create measurement), then runs `--lookups` lookups of
 //! random existing Users, `--lists` list requests with
-//! `name.familyName sw "X" and active eq true`, and `--patches` PATCHes (each to a
+//! `name.familyName sw "X" and active eq true`, `--sorted-lists` lists sorted by
+//! `userName`, and `--patches` PATCHes (each to a
 //! different User, flipping `active` and replacing `name.givenName`). A lookup must
 //! return exactly the expected User; a list must return only matching Users and, when
 //! the driver knows every User on the server, exactly as many as it seeded. Non-2xx
@@ -34,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use butterfly_benches::scim_load::{
     GIVEN_NAMES, LIST_PREFIXES, SeedUser, SplitMix64, check_list, check_lookup, check_patch,
-    list_filter, lookup_filter, matches_list_filter, patch_body, summarize,
+    check_sorted, list_filter, lookup_filter, matches_list_filter, patch_body, summarize,
 };
 use clap::{Args, Parser, Subcommand};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -59,7 +60,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Seed Users and measure create, lookup, list and PATCH against one server.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print per-metric ratios of two `run` reports (their JSON lines).
     Compare {
         /// The report measured (e.g. butterfly-server's).
@@ -109,6 +110,10 @@ struct RunArgs {
     /// `count` of each list request.
     #[arg(long, default_value_t = 100)]
     list_count: usize,
+    /// `sortBy=userName` list requests per size (`count` as lists, from a random
+    /// `startIndex` among the first 1000).
+    #[arg(long, default_value_t = 200)]
+    sorted_lists: u64,
     /// PATCHes per size (at most one per User).
     #[arg(long, default_value_t = 5000)]
     patches: u64,
@@ -148,7 +153,7 @@ struct RunArgs {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::Flatness { reports } => flatness(&reports),
         Command::Compare {
             subject,
@@ -842,6 +847,32 @@ async fn stage(
         let _ = finish_phase(report, limits.max_error_rate, reports);
     }
 
+    // Lists sorted by userName, from a random start among the first 1000.
+    {
+        let expected_total = model.exact.then_some(present.len() as u64 + existing);
+        let t = Arc::clone(target);
+        let count = args.list_count;
+        let (report, _) = run_phase("sorted", users, args.sorted_lists, limits, move |i| {
+            let mut rng = SplitMix64::new(stage_salt.rotate_left(7) ^ i.wrapping_mul(0x9E37_79B9));
+            let start = 1 + rng.below(1000);
+            let t = Arc::clone(&t);
+            async move {
+                let query = [
+                    ("sortBy", "userName".to_owned()),
+                    ("sortOrder", "ascending".to_owned()),
+                    ("startIndex", start.to_string()),
+                    ("count", count.to_string()),
+                ];
+                let body = t.get_json("/Users", &query).await?;
+                check_sorted(&body, start, count, expected_total).map_err(Failure::Mismatch)
+            }
+        })
+        .await?;
+        // A failed read or PATCH phase does not hide the others: the run goes on and
+        // fails at the end.
+        let _ = finish_phase(report, limits.max_error_rate, reports);
+    }
+
     // PATCHes, each to a different User so the driver knows every User's `active`.
     {
         let mut order = (*present).clone();
@@ -1026,7 +1057,7 @@ fn flatness(paths: &[PathBuf]) -> Result<(), BoxError> {
             num(p, "p99_ms")
         );
     }
-    for phase in ["lookup", "list", "patch"] {
+    for phase in ["lookup", "list", "sorted", "patch"] {
         let sized: Vec<(&u64, &Value)> = rows
             .iter()
             .filter(|((name, _), _)| name == phase)
