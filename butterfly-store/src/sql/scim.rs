@@ -40,7 +40,7 @@ use butterfly_scim::{
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Row as _, Transaction};
+use sqlx::{Any, AnyConnection, Connection as _, Row as _, Transaction};
 use uuid::Uuid;
 
 use super::{Backend, SqlStore, backend_error, rows, sessions, teams, tokens};
@@ -443,6 +443,7 @@ impl SqlStore {
     /// not tell it.
     async fn page_by_columns(
         &self,
+        conn: &mut AnyConnection,
         team: &str,
         resource_type: ResourceType,
         query: &ListQuery,
@@ -473,14 +474,14 @@ impl SqlStore {
             .push(" OFFSET ")
             .push_bind(to_i64(query.start_index.saturating_sub(1)))
             .push(&format!(") ORDER BY {}", order("p")));
-        let rows = page.query().fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = page.query().fetch_all(&mut *conn).await.map_err(backend)?;
         let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
         let total =
             if resources.len() < query.count && (!resources.is_empty() || query.start_index <= 1) {
                 // A short page is the last one: everything before it, and itself.
                 query.start_index.saturating_sub(1) + resources.len()
             } else {
-                self.count(team, resource_type, filter).await?
+                self.count(conn, team, resource_type, filter).await?
             };
         Ok((total, resources))
     }
@@ -490,7 +491,7 @@ impl SqlStore {
     /// columns cannot stand for its body) or has no value in `column` (such rows sort
     /// last, ascending, where the column's NULLs would not). Two index probes.
     async fn column_sorts_all(
-        &self,
+        conn: &mut AnyConnection,
         team: &str,
         resource_type: ResourceType,
         column: &'static str,
@@ -503,7 +504,7 @@ impl SqlStore {
             let found = sqlx::query(&sql)
                 .bind(team)
                 .bind(resource_type.as_str())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *conn)
                 .await
                 .map_err(backend)?;
             if found.is_some() {
@@ -515,6 +516,7 @@ impl SqlStore {
 
     async fn count(
         &self,
+        conn: &mut AnyConnection,
         team: &str,
         resource_type: ResourceType,
         filter: Option<&Filter>,
@@ -524,7 +526,7 @@ impl SqlStore {
             .map_err(|e| rejected_filter(&e))?;
         let total: i64 = q
             .query()
-            .fetch_one(&self.pool)
+            .fetch_one(conn)
             .await
             .map_err(backend)?
             .try_get(0)
@@ -1005,8 +1007,11 @@ impl ScimStore for SqlStore {
     ) -> Result<(usize, Vec<StoredResource>), ScimStoreError> {
         let team_text = team.to_string();
         let filter = query.filter.as_ref();
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
         if query.count == 0 {
-            let total = self.count(&team_text, resource_type, filter).await?;
+            let total = self
+                .count(&mut conn, &team_text, resource_type, filter)
+                .await?;
             return Ok((total, Vec::new()));
         }
         let Some(path) = &query.sort_by else {
@@ -1014,19 +1019,29 @@ impl ScimStore for SqlStore {
             // allows), and only those rows' bodies are read: a window count over the
             // matches would carry every matching body through the sort.
             return self
-                .page_by_columns(&team_text, resource_type, query, None)
+                .page_by_columns(&mut conn, &team_text, resource_type, query, None)
                 .await;
         };
         // `userName`, `displayName` and the `meta` times sort by their indexed columns,
-        // like unsorted pages, unless some row's column cannot stand for its body.
-        if let Some(column) = sort_column(resource_type, path)
-            && self
-                .column_sorts_all(&team_text, resource_type, column)
-                .await?
-        {
-            return self
-                .page_by_columns(&team_text, resource_type, query, Some(column))
-                .await;
+        // like unsorted pages, unless some row's column cannot stand for its body. The
+        // check and the page read one snapshot, so a row written in between cannot slip
+        // into an order it does not fit.
+        if let Some(column) = sort_column(resource_type, path) {
+            let begin = match self.backend {
+                Backend::Sqlite => "BEGIN",
+                Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            };
+            let mut tx = AnyConnection::begin_with(&mut *conn, begin)
+                .await
+                .map_err(backend)?;
+            if SqlStore::column_sorts_all(&mut tx, &team_text, resource_type, column).await? {
+                let page = self
+                    .page_by_columns(&mut tx, &team_text, resource_type, query, Some(column))
+                    .await?;
+                tx.commit().await.map_err(backend)?;
+                return Ok(page);
+            }
+            tx.rollback().await.map_err(backend)?;
         }
         // Any other attribute: sort keys computed from every matching body, counted with
         // a window over the matches.
@@ -1061,10 +1076,12 @@ impl ScimStore for SqlStore {
             .push_bind(to_i64(query.count))
             .push(" OFFSET ")
             .push_bind(to_i64(query.start_index.saturating_sub(1)));
-        let rows = q.query().fetch_all(&self.pool).await.map_err(backend)?;
+        let rows = q.query().fetch_all(&mut *conn).await.map_err(backend)?;
         let Some(first) = rows.first() else {
             // Past the last match: the page is empty, and the total needs its own count.
-            let total = self.count(&team_text, resource_type, filter).await?;
+            let total = self
+                .count(&mut conn, &team_text, resource_type, filter)
+                .await?;
             return Ok((total, Vec::new()));
         };
         let total: i64 = first.try_get("total").map_err(backend)?;

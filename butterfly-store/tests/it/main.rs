@@ -116,6 +116,7 @@ suite_on_every_backend!(scim_store_differential => scim_store_props:
 
 suite_on_every_backend!(scim_write_on => scim_write:
     a_write_commits_whole_or_not_at_all,
+    concurrent_lists_never_starve_the_pool,
 );
 
 /// Run each named `ScimStore` suite function on `MemoryStore`, and on `SqlStore` over

@@ -154,3 +154,38 @@ async fn write_free(s: &SqlStore, team: TeamId) -> bool {
     let (total, _) = s.query(team, ResourceType::User, &query).await.unwrap();
     total == 0 && s.list_members(team).await.unwrap().is_empty()
 }
+
+/// Many more queries at once than the pool has connections, of every list shape: each
+/// holds one connection at a time, so none waits for a connection another holds (a
+/// query that took a second connection while holding one would time out here).
+pub async fn concurrent_lists_never_starve_the_pool(s: &SqlStore) {
+    let team = team(s).await;
+    for i in 0..30 {
+        s.create(team, ResourceType::User, user(&format!("u{i}@example.com")))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..48_usize {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let query = butterfly_scim::ListQuery {
+                filter: (i % 2 == 0)
+                    .then(|| butterfly_scim::filter::Filter::parse(r#"userName sw "u1""#).unwrap()),
+                sort_by: match i % 3 {
+                    0 => None,
+                    1 => Some(butterfly_scim::filter::AttrPath::new("userName")),
+                    _ => Some(butterfly_scim::filter::AttrPath::new("nickName")),
+                },
+                descending: i % 4 == 0,
+                start_index: 1 + i % 5,
+                count: if i % 7 == 0 { 0 } else { 3 },
+            };
+            s.query(team, ResourceType::User, &query).await
+        }));
+    }
+    for task in tasks {
+        let (total, _) = task.await.unwrap().unwrap();
+        assert!(total > 0);
+    }
+}
