@@ -62,7 +62,7 @@
 //! # }
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -177,6 +177,8 @@ pub struct SnapshotRepository {
     /// Every indexed object. A `HashMap` for speed: it is never serialized or iterated
     /// into output.
     index: Mutex<HashMap<Digest, Location>>,
+    /// The packs whose indexes are in `index`: what a refresh need not read again.
+    indexed_packs: Mutex<HashSet<PackId>>,
     /// Packs are closed once they hold this many bytes.
     pack_target: usize,
 }
@@ -266,18 +268,47 @@ impl SnapshotRepository {
             team,
             key: master.team_key(team),
             index: Mutex::new(HashMap::new()),
+            indexed_packs: Mutex::new(HashSet::new()),
             pack_target: pack::PACK_TARGET_BYTES,
         };
-        let mut index = HashMap::new();
-        let mut indexes = repo.read_indexes(repo.pack_ids("index", ".idx").await?);
+        repo.load_new_indexes().await?;
+        Ok(repo)
+    }
+
+    /// Read the indexes of packs this handle has not seen: at open, every one; later,
+    /// those other writers (another server sharing the store) added since. Returns how
+    /// many were read.
+    async fn load_new_indexes(&self) -> Result<usize, SnapshotError> {
+        let known = self
+            .indexed_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let new: Vec<PackId> = self
+            .pack_ids("index", ".idx")
+            .await?
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
+        let count = new.len();
+        let mut found = Vec::new();
+        let mut indexes = self.read_indexes(new);
         while let Some((id, sealed)) = indexes.next().await {
-            for (digest, location) in pack::open_index(id, &sealed?, team, &repo.key)? {
-                index.entry(digest).or_insert(location);
-            }
+            found.push((id, pack::open_index(id, &sealed?, self.team, &self.key)?));
         }
         drop(indexes);
-        *repo.lock_index() = index;
-        Ok(repo)
+        let mut index = self.lock_index();
+        let mut indexed = self
+            .indexed_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (id, entries) in found {
+            for (digest, location) in entries {
+                index.entry(digest).or_insert(location);
+            }
+            indexed.insert(id);
+        }
+        Ok(count)
     }
 
     /// The store is a `LocalFileSystem` rooted at `root`: after each write, fsync the
@@ -416,11 +447,18 @@ impl SnapshotRepository {
 
     /// The bytes of an object, checked against its digest.
     pub async fn get(&self, digest: &Digest) -> Result<Vec<u8>, SnapshotError> {
-        let location = self
-            .lock_index()
-            .get(digest)
-            .copied()
-            .ok_or(SnapshotError::MissingObject(*digest))?;
+        let known = self.lock_index().get(digest).copied();
+        let location = match known {
+            Some(location) => location,
+            // Another writer sharing the store (a server replica) may have stored it
+            // since this handle read the indexes.
+            None if self.load_new_indexes().await? > 0 => self
+                .lock_index()
+                .get(digest)
+                .copied()
+                .ok_or(SnapshotError::MissingObject(*digest))?,
+            None => return Err(SnapshotError::MissingObject(*digest)),
+        };
         let sealed = self.read_sealed(digest, location).await?;
         Ok(pack::open_sealed(
             &sealed, digest, location, self.team, &self.key,
@@ -851,6 +889,12 @@ impl SnapshotWriter<'_> {
         for (digest, location) in pack.entries {
             index.entry(digest).or_insert(location);
         }
+        drop(index);
+        self.repo
+            .indexed_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(pack.id);
         self.pending.clear();
         Ok(())
     }

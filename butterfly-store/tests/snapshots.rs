@@ -420,3 +420,40 @@ async fn in_memory_damage_and_interruptions_are_handled_like_on_disk() {
     assert_eq!(report.problems.len(), 1, "{report:?}");
     assert!(report.problems[0].location.starts_with("snapshot "));
 }
+
+/// Two servers sharing one store: a handle opened before the other wrote still reads
+/// what the other stored (it reads the new pack indexes on a miss), and dedups against
+/// it once it has.
+#[tokio::test]
+async fn a_handle_sees_objects_another_writer_stored_after_it_opened() {
+    let store = Arc::new(InMemory::new());
+    let master = MasterKey::generate();
+    let team = TeamId::new_random();
+    let early = in_memory(&store, "teams/t/repository", &master, team).await;
+    let writer = in_memory(&store, "teams/t/repository", &master, team).await;
+    let snapshot = backup(&writer, &users(50, 7)).await;
+
+    // The manifest is read from the store; its objects come from packs `early` has not
+    // indexed yet.
+    let seen = early.manifest(snapshot.id).await.unwrap();
+    assert_eq!(seen.total(), 50);
+    let entry = &seen.kinds[&ResourceKind::new("user")][0];
+    let body = early.get_json(&entry.digest).await.unwrap();
+    assert_eq!(body["v"], 7);
+    assert!(early.contains(&entry.digest));
+    assert!(
+        early
+            .verify(Some(snapshot.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+
+    // An object nobody stored is still missing, after one look at the store.
+    let absent = butterfly_core::Digest::of_bytes(b"never stored");
+    assert!(matches!(
+        early.get(&absent).await,
+        Err(SnapshotError::MissingObject(d)) if d == absent
+    ));
+}
