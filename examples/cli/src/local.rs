@@ -24,7 +24,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::Output;
-use crate::output::{Column, print_json, print_records};
+use crate::output::{SNAPSHOT_COLUMNS, print_json, print_records, print_snapshot};
 
 /// Errors of local commands.
 #[derive(Debug, thiserror::Error)]
@@ -260,17 +260,6 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.to_string())
 }
 
-const SNAPSHOT_COLUMNS: &[Column] = &[
-    Column::new("ID", "/id"),
-    Column::new("PROVIDER", "/provider"),
-    Column::new("ORG", "/org"),
-    Column::new("STARTED", "/started_at"),
-    Column::new("STATUS", "/status"),
-    Column::new("RESOURCES", "/resources"),
-    Column::new("KINDS", "/kinds"),
-    Column::new("WARNINGS", "/warnings"),
-];
-
 /// `butterfly snapshots list`.
 pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
@@ -287,42 +276,7 @@ pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> 
     record["root_digest"] = json!(snapshot.root_digest);
     record["counts"] = json!(snapshot.counts);
     record["warnings"] = json!(snapshot.warnings);
-    match out {
-        Output::Json => print_json(&record),
-        Output::Table => {
-            for key in [
-                "id",
-                "provider",
-                "org",
-                "started_at",
-                "finished_at",
-                "status",
-                "resources",
-                "root_digest",
-            ] {
-                let value = &record[key];
-                println!(
-                    "{key}: {}",
-                    value
-                        .as_str()
-                        .map_or_else(|| value.to_string(), str::to_owned)
-                );
-            }
-            let counts: Vec<Value> = snapshot
-                .counts
-                .iter()
-                .map(|(kind, n)| json!({"kind": kind, "count": n}))
-                .collect();
-            print_records(
-                out,
-                &Value::Array(counts),
-                &[Column::new("KIND", "/kind"), Column::new("COUNT", "/count")],
-            );
-            for warning in &snapshot.warnings {
-                println!("warning: {warning}");
-            }
-        }
-    }
+    print_snapshot(out, &record);
     Ok(())
 }
 

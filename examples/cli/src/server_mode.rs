@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::Output;
 use crate::client::{ApiClient, CliError};
-use crate::output::{Column, print_json, print_records};
+use crate::output::{Column, SNAPSHOT_COLUMNS, print_json, print_records, print_snapshot};
 
 /// How often `--wait` asks for the job's state.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -45,17 +45,6 @@ const JOB_COLUMNS: &[Column] = &[
     Column::new("RESOURCES", "/progress/resources"),
     Column::new("SNAPSHOT", "/outcome/snapshot_id"),
     Column::new("ERROR", "/outcome/error"),
-];
-
-const SNAPSHOT_COLUMNS: &[Column] = &[
-    Column::new("ID", "/id"),
-    Column::new("PROVIDER", "/provider"),
-    Column::new("ORG", "/org"),
-    Column::new("STARTED", "/started_at"),
-    Column::new("STATUS", "/status"),
-    Column::new("RESOURCES", "/resources"),
-    Column::new("KINDS", "/kinds"),
-    Column::new("WARNINGS", "/warnings"),
 ];
 
 /// Flags of `butterfly connections create`.
@@ -286,28 +275,6 @@ pub async fn list_snapshots(client: &ApiClient, out: Output) -> Result<(), CliEr
 
 /// `snapshots show ID` without `--repo`.
 pub async fn show_snapshot(client: &ApiClient, out: Output, id: &str) -> Result<(), CliError> {
-    let snapshot = client.get(&format!("snapshots/{id}")).await?;
-    match out {
-        Output::Json => print_json(&snapshot),
-        Output::Table => {
-            let mut summary = snapshot.clone();
-            let counts = summary
-                .as_object_mut()
-                .and_then(|o| o.remove("counts"))
-                .unwrap_or(Value::Null);
-            crate::print_object(out, &summary);
-            let rows: Vec<Value> = counts
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(kind, n)| json!({"kind": kind, "count": n}))
-                .collect();
-            print_records(
-                out,
-                &Value::Array(rows),
-                &[Column::new("KIND", "/kind"), Column::new("COUNT", "/count")],
-            );
-        }
-    }
+    print_snapshot(out, &client.get(&format!("snapshots/{id}")).await?);
     Ok(())
 }

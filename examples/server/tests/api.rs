@@ -11,9 +11,10 @@ use butterfly_core::{Role, TeamId};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
 use butterfly_server::rbac::Access;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+mod support;
 
 struct TestServer {
     state: AppState,
@@ -47,27 +48,7 @@ impl TestServer {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(key) = key {
-            req = req.header("authorization", format!("Bearer {key}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, value)
+        support::call(&self.router, method, path, key, body).await
     }
 
     async fn key_with_role(&self, team: TeamId, role: Role) -> String {
@@ -462,10 +443,8 @@ async fn sso_settings_and_initiation_refuse_bad_input_with_json_errors() {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(vec![b'i', b's', b's', b'=', 0xff, 0xfe]))
         .unwrap();
-    let res = s.router.clone().oneshot(req).await.unwrap();
-    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let (status, body) = support::send(&s.router, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"]["message"].as_str().unwrap().contains("UTF-8"),
         "{body}"

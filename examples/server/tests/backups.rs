@@ -9,8 +9,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
 use butterfly_core::{Role, TeamId};
 use butterfly_providers::simulator::{
@@ -20,11 +19,11 @@ use butterfly_providers::simulator::{
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{OKTA_BACKUP_JOB, Worker, spawn_worker};
 use butterfly_server::config::Config;
-use http_body_util::BodyExt;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tower::ServiceExt;
+
+mod support;
 
 /// Simulated time runs this much faster, so rate-limit windows pass in a second.
 const TIME_SCALE: f64 = 60.0;
@@ -98,27 +97,7 @@ impl Setup {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("authorization", format!("Bearer {key}"));
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        let res = self.router.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, value)
+        support::call(&self.router, method, path, Some(key), body).await
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -363,8 +342,9 @@ async fn bad_connections_are_refused_and_failed_tests_say_why() {
         );
         assert!(answer["error"]["message"].is_string(), "{what}: {answer}");
     }
-    let (status, _) = s.call(Method::GET, "/api/v1/connections", None).await;
-    assert_eq!(status, StatusCode::OK);
+    // None of them was saved.
+    let (status, listed) = s.call(Method::GET, "/api/v1/connections", None).await;
+    assert_eq!((status, listed), (StatusCode::OK, json!([])));
 
     // Names are unique per team.
     s.create_connection("prod").await;
