@@ -5,7 +5,7 @@
 //! so database details never reach a client.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use butterfly_core::store::StoreError;
@@ -97,6 +97,15 @@ impl From<StoreError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
+        ApiError::Rejected {
+            status: e.status(),
+            message: e.body_text(),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
         ApiError::Rejected {
             status: e.status(),
             message: e.body_text(),

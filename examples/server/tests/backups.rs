@@ -346,6 +346,15 @@ async fn bad_connections_are_refused_and_failed_tests_say_why() {
     let (status, listed) = s.call(Method::GET, "/api/v1/connections", None).await;
     assert_eq!((status, listed), (StatusCode::OK, json!([])));
 
+    // A bad query string is a JSON error too.
+    for query in ["limit=abc", "limit=-1", "limit=99999999999"] {
+        let (status, body) = s
+            .call(Method::GET, &format!("/api/v1/backups?{query}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(body["error"]["message"].is_string(), "{query}: {body}");
+    }
+
     // Names are unique per team.
     s.create_connection("prod").await;
     let (status, _) = s

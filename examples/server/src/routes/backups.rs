@@ -5,7 +5,7 @@
 //! `GET /backups/{id}`.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use butterfly_core::store::{Job, JobStore};
@@ -77,8 +77,10 @@ pub async fn start(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListBackups>,
+    query: Result<Query<ListBackups>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    // A bad query string gets the API's JSON error, not axum's plain text.
+    let Query(query) = query?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let jobs = state
         .store
