@@ -538,6 +538,44 @@ impl SnapshotRepository {
 
     /// The manifest of one snapshot (not checked: see [`Self::verify`]).
     pub async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
+        let stored = self.stored_manifest(id).await?;
+        let damaged = |reason: String| SnapshotError::Manifest {
+            id: id.to_string(),
+            reason,
+        };
+        let mut snapshot = stored.snapshot;
+        for (kind, chunks) in stored.entry_lists {
+            let entries = snapshot
+                .kinds
+                .entry(ResourceKind::new(kind.clone()))
+                .or_default();
+            for chunk in chunks {
+                let value = self
+                    .get_json(&chunk)
+                    .await
+                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
+                let pairs: Vec<(String, Digest)> = serde_json::from_value(value)
+                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
+                entries.extend(
+                    pairs
+                        .into_iter()
+                        .map(|(id, digest)| ManifestEntry { id, digest }),
+                );
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// One snapshot's summary: everything in its manifest (status, times, counts per
+    /// kind, warnings, root digest) but the entries, which are not read (`kinds` is
+    /// empty). What listings need, at one small read per snapshot instead of every
+    /// entry list.
+    pub async fn summary(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
+        Ok(self.stored_manifest(id).await?.snapshot)
+    }
+
+    /// The manifest object as stored, opened and checked to be this snapshot's.
+    async fn stored_manifest(&self, id: SnapshotId) -> Result<StoredManifest, SnapshotError> {
         let path = self.path(&Self::manifest_name(id));
         let sealed = match self.store.get(&path).await {
             Ok(result) => result.bytes().await.map_err(|e| storage_error(&path, e))?,
@@ -563,37 +601,17 @@ impl SnapshotRepository {
                 stored.format
             )));
         }
-        let mut snapshot = stored.snapshot;
-        for (kind, chunks) in stored.entry_lists {
-            let entries = snapshot
-                .kinds
-                .entry(ResourceKind::new(kind.clone()))
-                .or_default();
-            for chunk in chunks {
-                let value = self
-                    .get_json(&chunk)
-                    .await
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                let pairs: Vec<(String, Digest)> = serde_json::from_value(value)
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                entries.extend(
-                    pairs
-                        .into_iter()
-                        .map(|(id, digest)| ManifestEntry { id, digest }),
-                );
-            }
+        if stored.snapshot.id != id {
+            return Err(damaged(format!("holds snapshot {}", stored.snapshot.id)));
         }
-        if snapshot.id != id {
-            return Err(damaged(format!("holds snapshot {}", snapshot.id)));
-        }
-        Ok(snapshot)
+        Ok(stored)
     }
 
-    /// Every snapshot, oldest first.
+    /// Every snapshot's [summary](Self::summary) (entries not loaded), oldest first.
     pub async fn list(&self) -> Result<Vec<Snapshot>, SnapshotError> {
         let mut snapshots = Vec::new();
         for id in self.ids().await? {
-            snapshots.push(self.manifest(id).await?);
+            snapshots.push(self.summary(id).await?);
         }
         snapshots.sort_by_key(|s| (s.started_at, s.id));
         Ok(snapshots)

@@ -457,3 +457,34 @@ async fn a_handle_sees_objects_another_writer_stored_after_it_opened() {
         Err(SnapshotError::MissingObject(d)) if d == absent
     ));
 }
+
+/// Listings read summaries: the manifest's counts, warnings, status and root digest,
+/// without its entry lists.
+#[tokio::test]
+async fn summaries_are_manifests_without_their_entries() {
+    let store = Arc::new(InMemory::new());
+    let master = MasterKey::generate();
+    let repo = in_memory(&store, "r", &master, TeamId::new_random()).await;
+    let first = backup(&repo, &users(2500, 1)).await;
+    let second = backup(&repo, &users(10, 2)).await;
+
+    let listed = repo.list().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![first.id, second.id]
+    );
+    for (summary, full) in listed.iter().zip([&first, &second]) {
+        assert!(summary.kinds.is_empty());
+        assert_eq!(summary.total(), full.total());
+        let mut without_entries = full.clone();
+        without_entries.kinds.clear();
+        assert_eq!(summary, &without_entries);
+        assert_eq!(&repo.summary(full.id).await.unwrap(), summary);
+        // The whole manifest still has every entry.
+        assert_eq!(&repo.manifest(full.id).await.unwrap(), full);
+    }
+    assert!(matches!(
+        repo.summary(butterfly_core::SnapshotId::new_random()).await,
+        Err(SnapshotError::NotFound(_))
+    ));
+}

@@ -271,7 +271,7 @@ pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
 /// `butterfly snapshots show ID`.
 pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
-    let snapshot = repo.manifest(repo.resolve(id).await?).await?;
+    let snapshot = repo.summary(repo.resolve(id).await?).await?;
     let mut record = summary(&snapshot);
     record["root_digest"] = json!(snapshot.root_digest);
     record["counts"] = json!(snapshot.counts);

@@ -156,7 +156,7 @@ pub async fn snapshot(
         .await
         .map_err(repository_error)?;
     let snapshot = repo
-        .manifest(id)
+        .summary(id)
         .await
         .map_err(|e| repository_error(e.into()))?;
     let mut shown = describe_snapshot(&snapshot);
