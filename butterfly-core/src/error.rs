@@ -25,6 +25,11 @@ pub enum Error {
         /// The rejected value.
         value: String,
     },
+    /// A provider name is not one Butterfly knows.
+    #[error(
+        "unknown provider `{0}`: expected one of okta, entra_id, auth0, pingone, onepassword, okta_workflows"
+    )]
+    UnknownProvider(String),
     /// A snapshot manifest does not match its own root digest or counts.
     #[error("snapshot manifest is inconsistent: {0}")]
     InconsistentManifest(String),

@@ -9,7 +9,10 @@
 //!   ([`Role::allows`] is the permission matrix).
 //! - [`Resource`], [`ResourceKind`], [`canonical_json`] and [`Digest`]: an identity
 //!   provider object kept exactly as the provider returned it, and its content address.
-//! - [`Snapshot`]: the manifest of one backup.
+//! - [`Snapshot`]: the manifest of one backup, [`SnapshotSummary`] its listing, and
+//!   [`ProviderKind`] the provider it was taken from.
+//! - [`source`]: [`SnapshotSource`](source::SnapshotSource), the one way diff, restore,
+//!   compliance and exports read snapshots, and an in-memory implementation.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
 //! - [`store`]: the storage traits that `butterfly-store` implements.
 //! - [`Clock`]: injected time, so tests never sleep.
@@ -37,9 +40,11 @@
 mod canonical;
 mod clock;
 mod error;
+mod provider;
 mod resource;
 mod role;
 mod snapshot;
+pub mod source;
 pub mod store;
 mod team;
 pub mod token;
@@ -47,7 +52,11 @@ pub mod token;
 pub use canonical::{Digest, canonical_json};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::Error;
+pub use provider::ProviderKind;
 pub use resource::{Resource, ResourceKind};
 pub use role::{Permission, Role};
-pub use snapshot::{ManifestEntry, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus};
+pub use snapshot::{
+    ManifestEntry, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus, SnapshotSummary,
+    SnapshotTarget, WriteStats,
+};
 pub use team::{Member, MemberId, Team, TeamId};

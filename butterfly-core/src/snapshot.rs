@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Digest, Error, ResourceKind};
+use crate::{Digest, Error, ProviderKind, ResourceKind};
 
 /// A snapshot's identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -77,8 +77,8 @@ pub struct ManifestEntry {
 pub struct Snapshot {
     /// Identifier.
     pub id: SnapshotId,
-    /// Provider name (`okta`, ...).
-    pub provider: String,
+    /// The provider backed up.
+    pub provider: ProviderKind,
     /// The org, as its base URL or tenant name.
     pub org: String,
     /// When the backup started.
@@ -102,13 +102,13 @@ pub struct Snapshot {
 impl Snapshot {
     /// Start a manifest; add entries with [`Snapshot::insert`], then [`Snapshot::seal`].
     pub fn begin(
-        provider: impl Into<String>,
+        provider: ProviderKind,
         org: impl Into<String>,
         started_at: OffsetDateTime,
     ) -> Self {
         Snapshot {
             id: SnapshotId::new_random(),
-            provider: provider.into(),
+            provider,
             org: org.into(),
             started_at,
             finished_at: None,
@@ -154,7 +154,7 @@ impl Snapshot {
             hasher.update(bytes);
         };
         field(b"butterfly-snapshot-v1");
-        field(self.provider.as_bytes());
+        field(self.provider.as_str().as_bytes());
         field(self.org.as_bytes());
         for (kind, entries) in &self.kinds {
             field(kind.as_str().as_bytes());
@@ -195,6 +195,70 @@ impl Snapshot {
     pub fn total(&self) -> u64 {
         self.counts.values().sum()
     }
+
+    /// The manifest without its entries: what a listing shows.
+    pub fn summary(&self) -> SnapshotSummary {
+        SnapshotSummary {
+            id: self.id,
+            provider: self.provider,
+            org: self.org.clone(),
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            status: self.status,
+            counts: self.counts.clone(),
+            resources: self.total(),
+            warnings: self.warnings.clone(),
+            root_digest: self.root_digest,
+        }
+    }
+}
+
+/// One snapshot as a listing shows it: a [`Snapshot`] without its entries.
+///
+/// Reading one costs a single small object, whatever the size of the org, so listings
+/// and the API's snapshot bodies use it. It is the one JSON shape both the CLI (local
+/// and server mode) and the server print for a snapshot: times are RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SnapshotSummary {
+    /// Identifier.
+    pub id: SnapshotId,
+    /// The provider backed up.
+    pub provider: ProviderKind,
+    /// The org, as its base URL or tenant name.
+    pub org: String,
+    /// When the backup started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    /// Its status.
+    pub status: SnapshotStatus,
+    /// Per kind, how many resources it holds.
+    pub counts: BTreeMap<ResourceKind, u64>,
+    /// How many resources it holds in all.
+    pub resources: u64,
+    /// Kinds skipped and other things an operator should know.
+    pub warnings: Vec<String>,
+    /// Digest over provider, org and every (kind, id, digest).
+    pub root_digest: Digest,
+}
+
+/// What a [`SnapshotSink`] stored for one snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WriteStats {
+    /// Resources added.
+    pub resources: u64,
+    /// Objects that were new to the repository.
+    pub new_objects: u64,
+    /// Bytes written for them (packs and indexes; the manifest is counted apart).
+    pub new_bytes: u64,
+    /// Bytes of the manifest.
+    pub manifest_bytes: u64,
+    /// Packs written.
+    pub packs: u64,
 }
 
 /// Where a backup puts what it fetches: a snapshot being written.
@@ -203,6 +267,9 @@ impl Snapshot {
 /// crate can drive a whole backup (pages in, warnings, a final status) without knowing
 /// how snapshots are stored, and a store can be filled by any provider. The writer of
 /// `butterfly-store`'s snapshot repository implements it.
+///
+/// Generic rather than `dyn`: the backup runner is generic over its target, so native
+/// `async fn`-style methods serve and no boxing is paid per page.
 pub trait SnapshotSink: Send {
     /// Why a write failed.
     type Error: std::error::Error + Send + Sync + 'static;
@@ -215,6 +282,32 @@ pub trait SnapshotSink: Send {
 
     /// Record something an operator should know (a skipped or failed kind).
     fn warn(&mut self, warning: String);
+
+    /// Seal the manifest with `status` and store it: only now does the snapshot exist.
+    /// Dropping a sink unfinished leaves no snapshot.
+    fn finish(
+        self,
+        finished_at: OffsetDateTime,
+        status: SnapshotStatus,
+    ) -> impl Future<Output = Result<(Snapshot, WriteStats), Self::Error>> + Send
+    where
+        Self: Sized;
+}
+
+/// Somewhere new snapshots can be written: a repository, as the backup runner sees it.
+pub trait SnapshotTarget: Send + Sync {
+    /// The writer of one snapshot.
+    type Sink<'a>: SnapshotSink + 'a
+    where
+        Self: 'a;
+
+    /// Start a snapshot of `org` at `provider`.
+    fn begin_snapshot(
+        &self,
+        provider: ProviderKind,
+        org: &str,
+        started_at: OffsetDateTime,
+    ) -> Self::Sink<'_>;
 }
 
 #[cfg(test)]
@@ -224,7 +317,7 @@ mod tests {
 
     fn sample() -> Snapshot {
         let mut s = Snapshot::begin(
-            "okta",
+            ProviderKind::Okta,
             "https://example.okta.com",
             OffsetDateTime::UNIX_EPOCH,
         );
@@ -272,6 +365,21 @@ mod tests {
         let mut s = sample();
         s.counts.insert(ResourceKind::new("group"), 7);
         assert!(s.check_consistency().is_err());
+    }
+
+    #[test]
+    fn summary_keeps_everything_but_the_entries() {
+        let s = sample();
+        let summary = s.summary();
+        assert_eq!(summary.id, s.id);
+        assert_eq!(summary.resources, 3);
+        assert_eq!(summary.counts, s.counts);
+        assert_eq!(summary.root_digest, s.root_digest);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["provider"], "okta");
+        assert_eq!(json["started_at"], "1970-01-01T00:00:00Z");
+        assert_eq!(json["finished_at"], "1970-01-01T00:00:05Z");
+        assert!(json.get("kinds").is_none());
     }
 
     #[test]

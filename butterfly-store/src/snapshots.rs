@@ -50,7 +50,7 @@
 //! let repo =
 //!     SnapshotRepository::open_in(store, Path::from("teams/acme"), &MasterKey::generate(), team)
 //!         .await?;
-//! let mut writer = repo.begin("okta", "https://example.okta.com", time::OffsetDateTime::now_utc());
+//! let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, "https://example.okta.com", time::OffsetDateTime::now_utc());
 //! let user = Resource::new(ResourceKind::new("user"), "00u1", json!({"id": "00u1"}));
 //! let digest = writer.add(&user).await?;
 //! let snapshot = writer
@@ -69,8 +69,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use butterfly_core::{
-    Digest, ManifestEntry, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
-    SnapshotStatus, TeamId, canonical_json,
+    Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId,
+    SnapshotSink, SnapshotStatus, SnapshotTarget, TeamId, canonical_json,
 };
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -80,6 +80,8 @@ use object_store::{ObjectStore, PutPayload};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+
+pub use butterfly_core::WriteStats;
 
 use crate::objects::pack::{self, Location, PackBuilder, PackError, PackId};
 use crate::objects::{KeyError, MasterKey, TeamKey};
@@ -181,21 +183,6 @@ pub struct SnapshotRepository {
     indexed_packs: Mutex<HashSet<PackId>>,
     /// Packs are closed once they hold this many bytes.
     pack_target: usize,
-}
-
-/// What a writer stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct WriteStats {
-    /// Resources added.
-    pub resources: u64,
-    /// Objects that were new to the repository.
-    pub new_objects: u64,
-    /// Bytes written for them (packs and indexes; the manifest is counted apart).
-    pub new_bytes: u64,
-    /// Bytes of the manifest.
-    pub manifest_bytes: u64,
-    /// Packs written.
-    pub packs: u64,
 }
 
 /// One problem found by [`SnapshotRepository::verify`].
@@ -432,7 +419,7 @@ impl SnapshotRepository {
     /// Start a snapshot.
     pub fn begin(
         &self,
-        provider: impl Into<String>,
+        provider: ProviderKind,
         org: impl Into<String>,
         started_at: OffsetDateTime,
     ) -> SnapshotWriter<'_> {
@@ -821,6 +808,28 @@ impl SnapshotSink for SnapshotWriter<'_> {
 
     fn warn(&mut self, warning: String) {
         self.snapshot.warnings.push(warning);
+    }
+
+    async fn finish(
+        self,
+        finished_at: OffsetDateTime,
+        status: SnapshotStatus,
+    ) -> Result<(Snapshot, WriteStats), SnapshotError> {
+        self.finish_with_stats(finished_at, status).await
+    }
+}
+
+/// The backup runner writes new snapshots here.
+impl SnapshotTarget for SnapshotRepository {
+    type Sink<'a> = SnapshotWriter<'a>;
+
+    fn begin_snapshot(
+        &self,
+        provider: ProviderKind,
+        org: &str,
+        started_at: OffsetDateTime,
+    ) -> SnapshotWriter<'_> {
+        self.begin(provider, org, started_at)
     }
 }
 

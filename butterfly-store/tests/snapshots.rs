@@ -29,7 +29,11 @@ fn users(n: usize, version: u32) -> Vec<Resource> {
 }
 
 async fn backup(repo: &SnapshotRepository, resources: &[Resource]) -> butterfly_core::Snapshot {
-    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in resources {
         writer.add(r).await.unwrap();
     }
@@ -80,7 +84,11 @@ async fn unchanged_content_is_stored_once() {
     let repo = SnapshotRepository::open(dir.path()).await.unwrap();
     backup(&repo, &users(500, 1)).await;
     let before = repo.stored_bytes().await.unwrap();
-    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in users(500, 1) {
         writer.add(&r).await.unwrap();
     }
@@ -95,7 +103,11 @@ async fn unchanged_content_is_stored_once() {
     // One changed user costs one object (and its entry-list chunk).
     let mut changed = users(500, 1);
     changed[7] = users(500, 2).remove(7);
-    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in &changed {
         writer.add(r).await.unwrap();
     }
@@ -117,7 +129,11 @@ async fn interrupted_writes_leave_a_valid_repository() {
     let good = backup(&repo, &users(50, 1)).await;
 
     // A writer that flushed packs but never wrote its manifest (a crash mid-backup).
-    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in users(200, 9) {
         writer.add(&r).await.unwrap();
     }
@@ -271,7 +287,11 @@ async fn in_memory_repositories_pack_dedup_and_verify_per_team_prefix() {
 
     // An unchanged second backup adds a manifest and nothing else.
     let before = repo_a.stored_bytes().await.unwrap();
-    let mut writer = repo_a.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo_a.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in users(300, 1) {
         writer.add(&r).await.unwrap();
     }
@@ -331,7 +351,11 @@ async fn in_memory_damage_and_interruptions_are_handled_like_on_disk() {
 
     // A writer that flushed packs but never wrote its manifest, and a pack without an
     // index: what a crash mid-backup leaves.
-    let mut writer = repo.begin("okta", "https://x.okta.com", OffsetDateTime::now_utc());
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        OffsetDateTime::now_utc(),
+    );
     for r in users(200, 9) {
         writer.add(&r).await.unwrap();
     }

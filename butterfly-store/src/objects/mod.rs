@@ -677,7 +677,7 @@ mod tests {
         let (_dir, repo) = repo();
         let team = TeamId::new_random();
         let snapshot = Snapshot::begin(
-            "okta",
+            butterfly_core::ProviderKind::Okta,
             "https://x.okta.com",
             time::OffsetDateTime::UNIX_EPOCH,
         );

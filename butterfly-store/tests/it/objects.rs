@@ -73,7 +73,7 @@ async fn objects_and_manifests_round_trip() {
     assert!(!on_disk.windows(7).any(|w| w == b"profile"));
 
     let mut snapshot = Snapshot::begin(
-        "okta",
+        butterfly_core::ProviderKind::Okta,
         "https://acme.okta.com",
         datetime!(2030-01-01 0:00 UTC),
     );
@@ -86,7 +86,7 @@ async fn objects_and_manifests_round_trip() {
 
     // Rewriting a manifest replaces it.
     let mut second = Snapshot::begin(
-        "okta",
+        butterfly_core::ProviderKind::Okta,
         "https://acme.okta.com",
         datetime!(2030-01-02 0:00 UTC),
     );
@@ -215,7 +215,7 @@ async fn an_object_moved_to_another_address_does_not_open() {
 
     // A manifest is bound to its address as well.
     let snapshot = Snapshot::begin(
-        "okta",
+        butterfly_core::ProviderKind::Okta,
         "https://acme.okta.com",
         datetime!(2030-01-01 0:00 UTC),
     );

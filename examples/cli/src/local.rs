@@ -186,7 +186,7 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     };
     let org = credentials.org_url.clone();
     let fetcher = OktaFetcher::new(credentials, options)?;
-    let mut writer = repo.begin("okta", org, started_at);
+    let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, org, started_at);
     let mut progress = Progress::new();
     let BackupRun { status, report } =
         run_backup(fetcher, &mut writer, |event| progress.event(event)).await?;

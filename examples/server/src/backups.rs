@@ -354,7 +354,7 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     let repo = state.backups.repository(job.team_id).await?;
     let started = Instant::now();
     let mut writer = repo.begin(
-        "okta",
+        butterfly_core::ProviderKind::Okta,
         connection.org_url.clone(),
         OffsetDateTime::now_utc(),
     );

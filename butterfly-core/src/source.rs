@@ -1,0 +1,320 @@
+//! Reading snapshots: the seam every consumer of backups reads through.
+//!
+//! Diff, restore, compliance checks and the Terraform and Git exports take a
+//! [`SnapshotSource`] and nothing else, so none of them depends on how snapshots are
+//! stored. `butterfly-store`'s snapshot repository implements it over packed, encrypted
+//! objects; [`InMemorySnapshotSource`] implements it over plain values, for tests and for
+//! callers that build a snapshot in memory.
+//!
+//! ```
+//! use butterfly_core::source::{InMemorySnapshotSource, SnapshotSource};
+//! use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
+//! use futures::TryStreamExt as _;
+//! use serde_json::json;
+//!
+//! # futures::executor::block_on(async {
+//! let mut source = InMemorySnapshotSource::new();
+//! let users = ResourceKind::new("user");
+//! let snapshot = source.insert(
+//!     ProviderKind::Okta,
+//!     "https://example.okta.com",
+//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     SnapshotStatus::Complete,
+//!     [Resource::new(users.clone(), "00u1", json!({"id": "00u1", "status": "ACTIVE"}))],
+//! );
+//!
+//! // Listings, manifests, one resource, or every resource of a kind.
+//! assert_eq!(source.summaries().await?[0].resources, 1);
+//! let one = source.resource(snapshot.id, &users, "00u1").await?.unwrap();
+//! assert_eq!(one.attributes["status"], "ACTIVE");
+//! let all: Vec<_> = source.kind_resources(&snapshot, &users).try_collect().await?;
+//! assert_eq!(all, vec![one]);
+//! // Ids can be given by an unambiguous prefix, as on the command line.
+//! let prefix = &snapshot.id.to_string()[..8];
+//! assert_eq!(source.resolve(prefix).await?, snapshot.id);
+//! # Ok::<(), butterfly_core::source::SourceError>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+use futures::stream::{self, StreamExt as _};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::{
+    Digest, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotStatus,
+    SnapshotSummary,
+};
+
+/// Why a snapshot could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// No snapshot has this id.
+    #[error("no snapshot {0}")]
+    NotFound(SnapshotId),
+    /// No snapshot id starts with this text.
+    #[error("no snapshot id starts with `{0}`")]
+    NoMatch(String),
+    /// Several snapshot ids start with this text.
+    #[error("snapshot id prefix `{prefix}` is ambiguous: it matches {matches} snapshots")]
+    Ambiguous {
+        /// The text given.
+        prefix: String,
+        /// How many snapshots it matches.
+        matches: usize,
+    },
+    /// A manifest lists an object the source does not hold.
+    #[error("object {0} is missing")]
+    MissingObject(Digest),
+    /// Stored data is damaged (a digest mismatch, a manifest that does not parse...).
+    #[error("{what} is damaged: {reason}")]
+    Damaged {
+        /// What is damaged.
+        what: String,
+        /// How.
+        reason: String,
+    },
+    /// The storage behind the source failed.
+    #[error("cannot read snapshots: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The resources of one kind, one at a time, in manifest (id) order.
+pub type ResourceStream<'a> =
+    Pin<Box<dyn Stream<Item = Result<Resource, SourceError>> + Send + 'a>>;
+
+/// Somewhere snapshots can be read from. See the [module docs](self).
+///
+/// Held as `Arc<dyn SnapshotSource>` by servers and as `&dyn SnapshotSource` by library
+/// code, so it uses `async_trait` (native `async fn` in traits is not object safe).
+#[async_trait]
+pub trait SnapshotSource: Send + Sync {
+    /// Every snapshot, oldest first, without entries.
+    async fn summaries(&self) -> Result<Vec<SnapshotSummary>, SourceError>;
+
+    /// One snapshot's whole manifest, checked against its root digest.
+    async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SourceError>;
+
+    /// The JSON stored under `digest`, checked against it.
+    async fn object(&self, digest: &Digest) -> Result<Value, SourceError>;
+
+    /// One resource of a snapshot, or `None` when the snapshot does not list it.
+    async fn resource(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        resource_id: &str,
+    ) -> Result<Option<Resource>, SourceError> {
+        let manifest = self.manifest(id).await?;
+        let Some(entries) = manifest.kinds.get(kind) else {
+            return Ok(None);
+        };
+        // Entries are sorted by id once a snapshot is sealed.
+        let Ok(at) = entries.binary_search_by(|e| e.id.as_str().cmp(resource_id)) else {
+            return Ok(None);
+        };
+        let attributes = self.object(&entries[at].digest).await?;
+        Ok(Some(Resource::new(kind.clone(), resource_id, attributes)))
+    }
+
+    /// Every resource of `kind` in `snapshot`, read lazily, so a consumer holds one at a
+    /// time however large the org.
+    fn kind_resources<'a>(
+        &'a self,
+        snapshot: &'a Snapshot,
+        kind: &'a ResourceKind,
+    ) -> ResourceStream<'a> {
+        let entries = snapshot
+            .kinds
+            .get(kind)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        Box::pin(stream::iter(entries).then(move |entry| async move {
+            let attributes = self.object(&entry.digest).await?;
+            Ok(Resource::new(kind.clone(), entry.id.clone(), attributes))
+        }))
+    }
+
+    /// The snapshot whose id is `text` or starts with it (at least 4 characters).
+    async fn resolve(&self, text: &str) -> Result<SnapshotId, SourceError> {
+        if let Ok(id) = text.parse::<SnapshotId>() {
+            return Ok(id);
+        }
+        let text = text.to_ascii_lowercase();
+        if text.len() < 4 {
+            return Err(SourceError::NoMatch(text));
+        }
+        let matching: Vec<SnapshotId> = self
+            .summaries()
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| id.to_string().starts_with(&text))
+            .collect();
+        match matching.as_slice() {
+            [id] => Ok(*id),
+            [] => Err(SourceError::NoMatch(text)),
+            many => Err(SourceError::Ambiguous {
+                prefix: text,
+                matches: many.len(),
+            }),
+        }
+    }
+}
+
+/// Snapshots held in memory: for tests, fixtures and callers that build one by hand.
+#[derive(Debug, Clone, Default)]
+pub struct InMemorySnapshotSource {
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    objects: BTreeMap<Digest, Value>,
+}
+
+impl InMemorySnapshotSource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Seal a snapshot of `resources` and keep it; returns its manifest. It finishes when
+    /// it starts: a fixture needs no duration.
+    pub fn insert(
+        &mut self,
+        provider: ProviderKind,
+        org: impl Into<String>,
+        started_at: OffsetDateTime,
+        status: SnapshotStatus,
+        resources: impl IntoIterator<Item = Resource>,
+    ) -> Snapshot {
+        let mut snapshot = Snapshot::begin(provider, org, started_at);
+        for resource in resources {
+            let digest = resource.digest();
+            snapshot.insert(resource.kind, resource.id, digest);
+            self.objects.insert(digest, resource.attributes);
+        }
+        snapshot.seal(started_at, status);
+        self.snapshots.insert(snapshot.id, snapshot.clone());
+        snapshot
+    }
+
+    /// Drop the object stored under `digest`, as a damaged repository would: for tests of
+    /// how consumers report a missing object.
+    pub fn remove_object(&mut self, digest: &Digest) -> bool {
+        self.objects.remove(digest).is_some()
+    }
+}
+
+#[async_trait]
+impl SnapshotSource for InMemorySnapshotSource {
+    async fn summaries(&self) -> Result<Vec<SnapshotSummary>, SourceError> {
+        let mut all: Vec<SnapshotSummary> =
+            self.snapshots.values().map(Snapshot::summary).collect();
+        all.sort_by_key(|s| (s.started_at, s.id));
+        Ok(all)
+    }
+
+    async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SourceError> {
+        self.snapshots
+            .get(&id)
+            .cloned()
+            .ok_or(SourceError::NotFound(id))
+    }
+
+    async fn object(&self, digest: &Digest) -> Result<Value, SourceError> {
+        self.objects
+            .get(digest)
+            .cloned()
+            .ok_or(SourceError::MissingObject(*digest))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt as _;
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    use super::*;
+
+    fn user(id: &str) -> Resource {
+        Resource::new(ResourceKind::new("user"), id, json!({"id": id}))
+    }
+
+    #[test]
+    fn reads_back_what_was_inserted_in_id_order() {
+        let mut source = InMemorySnapshotSource::new();
+        let snap = source.insert(
+            ProviderKind::Okta,
+            "o",
+            OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [user("b"), user("a"), user("c")],
+        );
+        let kind = ResourceKind::new("user");
+        let ids: Vec<String> =
+            block_on(source.kind_resources(&snap, &kind).try_collect::<Vec<_>>())
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(
+            block_on(source.resource(snap.id, &kind, "zz"))
+                .unwrap()
+                .is_none()
+        );
+        let other = ResourceKind::new("group");
+        assert!(
+            block_on(source.resource(snap.id, &other, "a"))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_missing_object_is_an_error_not_a_gap() {
+        let mut source = InMemorySnapshotSource::new();
+        let snap = source.insert(
+            ProviderKind::Okta,
+            "o",
+            OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [user("a")],
+        );
+        assert!(source.remove_object(&user("a").digest()));
+        let kind = ResourceKind::new("user");
+        let err = block_on(source.resource(snap.id, &kind, "a")).unwrap_err();
+        assert!(matches!(err, SourceError::MissingObject(_)));
+    }
+
+    #[test]
+    fn prefixes_resolve_only_when_unambiguous() {
+        let mut source = InMemorySnapshotSource::new();
+        let snap = source.insert(
+            ProviderKind::Okta,
+            "o",
+            OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [],
+        );
+        let text = snap.id.to_string();
+        assert_eq!(block_on(source.resolve(&text[..6])).unwrap(), snap.id);
+        assert_eq!(
+            block_on(source.resolve(&text.to_uppercase()[..6])).unwrap(),
+            snap.id
+        );
+        assert!(matches!(
+            block_on(source.resolve("abc")),
+            Err(SourceError::NoMatch(_))
+        ));
+        let unknown = SnapshotId::new_random();
+        assert!(matches!(
+            block_on(source.manifest(unknown)),
+            Err(SourceError::NotFound(_))
+        ));
+    }
+}
