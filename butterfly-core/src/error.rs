@@ -30,6 +30,9 @@ pub enum Error {
         "unknown provider `{0}`: expected one of okta, entra_id, auth0, pingone, onepassword, okta_workflows"
     )]
     UnknownProvider(String),
+    /// A diff rule table does not parse.
+    #[error("invalid diff rules: {0}")]
+    InvalidRules(String),
     /// A snapshot manifest does not match its own root digest or counts.
     #[error("snapshot manifest is inconsistent: {0}")]
     InconsistentManifest(String),

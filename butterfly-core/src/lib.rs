@@ -13,6 +13,7 @@
 //!   [`ProviderKind`] the provider it was taken from.
 //! - [`source`]: [`SnapshotSource`](source::SnapshotSource), the one way diff, restore,
 //!   compliance and exports read snapshots, and an in-memory implementation.
+//! - [`diff`]: what changed between two snapshots, field by field, rated by severity.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
 //! - [`store`]: the storage traits that `butterfly-store` implements.
 //! - [`Clock`]: injected time, so tests never sleep.
@@ -39,6 +40,7 @@
 
 mod canonical;
 mod clock;
+pub mod diff;
 mod error;
 mod provider;
 mod resource;
