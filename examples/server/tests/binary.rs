@@ -39,10 +39,12 @@ fn start(data_dir: &std::path::Path) -> (Child, BufReader<ChildStdout>, SocketAd
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the server exited without printing its address; it printed:\n{before}"
-        );
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!(
+                "the server exited ({status}) without printing its address; it printed:\n{before}"
+            );
+        }
         if let Some(address) = line.trim_end().strip_prefix("listening on ") {
             let address: SocketAddr = address.parse().unwrap();
             assert!(address.ip().is_loopback() && address.port() != 0, "{line}");
