@@ -22,6 +22,8 @@ fn bin() -> Command {
 
 /// Start the server on a port the system chooses (`--listen 127.0.0.1:0`) and read
 /// the address it prints; with it, every stdout line before that one.
+// The caller terminates and waits for the child; a setup failure here fails the test.
+#[allow(clippy::zombie_processes)]
 fn start(data_dir: &std::path::Path) -> (Child, BufReader<ChildStdout>, SocketAddr, String) {
     let mut child = bin()
         .args([
