@@ -297,7 +297,11 @@ impl<S: ScimStore> ScimService<S> {
             .split('/')
             .filter(|s| !s.is_empty())
             .map(percent_decode)
-            .collect();
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ScimError::new(400, "the path is not valid UTF-8 once percent-decoded")
+                    .with_type(ScimType::InvalidValue)
+            })?;
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let is_bulk = segments
             .first()
@@ -352,11 +356,11 @@ impl<S: ScimStore> ScimService<S> {
             }
             ([endpoint, id], _) if ResourceType::from_endpoint(endpoint).is_some() => {
                 let resource_type = resource_type_of(endpoint)?;
-                let if_match = header(call.headers, "if-match");
+                let if_match = conditional_header(call.headers, "if-match")?;
                 let projection = Projection::from_query(call.query)?;
                 match *method {
                     Method::GET => {
-                        let if_none_match = header(call.headers, "if-none-match");
+                        let if_none_match = conditional_header(call.headers, "if-none-match")?;
                         self.read(team, base, resource_type, id, if_none_match, &projection)
                             .await
                     }
@@ -417,8 +421,22 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
         .map_err(|e| invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// An `If-Match` or `If-None-Match` value. One that is not visible ASCII is refused:
+/// treating it as absent would turn a conditional write into an unconditional one.
+fn conditional_header<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, ScimError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            ScimError::new(
+                400,
+                format!("the {name} header must be visible ASCII entity tags"),
+            )
+            .with_type(ScimType::InvalidValue)
+        }),
+    }
 }
 
 /// `Prefer: return=minimal` (RFC 7240): the client wants no body back.
@@ -449,8 +467,10 @@ pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|tag| tag.trim() == "*" || opaque(tag) == wanted)
 }
 
-/// Decode `%XX` escapes in a path segment; invalid escapes are kept as written.
-fn percent_decode(segment: &str) -> String {
+/// Decode `%XX` escapes in a path segment; invalid escapes are kept as written. `None`
+/// when the decoded bytes are not UTF-8 (`%FF`): no id or endpoint is spelled so, and a
+/// lossy decoding would make different paths name the same thing.
+fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -467,7 +487,7 @@ fn percent_decode(segment: &str) -> String {
         out.push(b);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -485,9 +505,11 @@ mod tests {
 
     #[test]
     fn path_segments_are_percent_decoded() {
-        assert_eq!(percent_decode("urn%3Aa%3Ab"), "urn:a:b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("urn%3Aa%3Ab").as_deref(), Some("urn:a:b"));
+        assert_eq!(percent_decode("100%").as_deref(), Some("100%"));
+        assert_eq!(percent_decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("%FF"), None);
     }
 
     #[test]
