@@ -314,6 +314,7 @@ impl<S: ScimStore> ScimService<S> {
         if call.body.len() > limit {
             return Err(payload_too_large(limit));
         }
+        check_content_type(call)?;
         let method = call.method;
         let first = segments.first().copied().unwrap_or_default();
         if first.eq_ignore_ascii_case("Me") {
@@ -410,6 +411,40 @@ fn payload_too_large(limit: usize) -> ScimError {
         413,
         format!("the request body exceeds the limit of {limit} bytes"),
     )
+}
+
+/// A body-carrying request (POST, PUT, PATCH) whose `Content-Type` says it is not JSON
+/// gets 415: `application/scim+json`, or `application/json`, which RFC 7644 section 3.1
+/// lets clients use, with any parameters. A request without a `Content-Type` is read as
+/// JSON, as clients that omit it mean it to be.
+fn check_content_type(call: &Call<'_>) -> Result<(), ScimError> {
+    if !matches!(*call.method, Method::POST | Method::PUT | Method::PATCH) {
+        return Ok(());
+    }
+    let Some(value) = call.headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(e)
+            if e.eq_ignore_ascii_case(SCIM_CONTENT_TYPE)
+                || e.eq_ignore_ascii_case("application/json") =>
+        {
+            Ok(())
+        }
+        _ => Err(ScimError::new(
+            415,
+            format!(
+                "the request body must be {SCIM_CONTENT_TYPE} (or application/json), not `{}`",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        )
+        .with_type(ScimType::InvalidSyntax)),
+    }
 }
 
 /// Parse a request body as JSON; a body that is not JSON is 400 `invalidSyntax`.

@@ -8,6 +8,7 @@ mod bulk;
 mod concurrency;
 mod entra;
 mod errors;
+mod input;
 mod isolation;
 mod okta;
 mod props;
@@ -54,4 +55,5 @@ macro_rules! on_every_store {
 on_every_store!(
     okta: [user_lifecycle, group_push, butterfly_role_extension_round_trips],
     entra: [user_operations, group_operations],
+    input: [look_alike_names_collide],
 );
