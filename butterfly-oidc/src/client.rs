@@ -104,6 +104,19 @@ pub enum DiscoveryError {
     /// The key set fetched at discovery could not be read.
     #[error("the provider's key set is invalid")]
     Keys(#[source] JwksError),
+    /// Discovery for this issuer failed a moment ago and is not tried again yet
+    /// ([`DiscoveryCache`](crate::DiscoveryCache)).
+    #[error(
+        "OpenID provider discovery for {issuer} failed recently ({cause}); not retried for another {retry_in}"
+    )]
+    RecentlyFailed {
+        /// The configured issuer.
+        issuer: String,
+        /// How long until the next attempt is allowed.
+        retry_in: time::Duration,
+        /// What the failed attempt said.
+        cause: String,
+    },
 }
 
 /// Why the authorization response could not be read.

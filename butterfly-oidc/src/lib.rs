@@ -153,6 +153,7 @@ pub mod axum;
 mod backchannel;
 mod client;
 mod config;
+mod discovery_cache;
 mod domain;
 mod id_token;
 mod initiate;
@@ -169,6 +170,7 @@ pub use client::{
     PendingLogin,
 };
 pub use config::{ClientId, ClientSecret, ConfigError, Issuer, RelyingPartyConfig};
+pub use discovery_cache::DiscoveryCache;
 pub use domain::{DomainRouter, EmailDomain};
 pub use id_token::{IdTokenError, IdTokenValidator, RawIdToken, VerifiedLogin};
 pub use initiate::{InitiateLogin, InitiateLoginError, InitiateLoginPolicy};

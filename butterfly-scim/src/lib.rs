@@ -15,6 +15,11 @@
 //! - discovery: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas` (section 4), for
 //!   the core User and Group schemas, the enterprise User extension and Butterfly's User
 //!   extension with `butterflyRole` ([`schema`]);
+//! - input checked before it is stored: `userName` a non-empty string of at most 256
+//!   characters, display names and the parts of `name` at most 1024, no control
+//!   characters in strings, names put in Unicode NFC so canonically equal spellings
+//!   collide under the uniqueness rule, one `bulkId` per operation in a `/Bulk` request,
+//!   and 415 for a body whose `Content-Type` is not JSON;
 //! - errors as SCIM error bodies with the right `status` and `scimType` ([`ScimError`]):
 //!   client mistakes are 4xx, never 500, and nothing panics.
 //!

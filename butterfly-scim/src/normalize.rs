@@ -28,6 +28,7 @@
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use unicode_normalization::{UnicodeNormalization as _, is_nfc};
 
 use crate::filter::{AttrPath, AttributeType};
 use crate::schema::{Attribute, Mutability, ResourceSchema, Schema};
@@ -220,25 +221,28 @@ fn set_extension(
     key: &str,
     value: &Value,
 ) -> Result<(), ScimError> {
-    match schema.attribute(key) {
-        Some(attribute) => {
-            if attribute.mutability == Mutability::ReadOnly {
-                return Ok(());
-            }
-            match normalize_value(attribute, value)? {
-                Some(v) => map.insert(attribute.name.to_owned(), v),
-                None => map.remove(attribute.name),
-            };
+    let Some(attribute) = schema.attribute(key) else {
+        // Unknown attributes of a declared extension round-trip as sent.
+        if key.contains('\0') {
+            return Err(invalid_value(
+                "attribute names must not contain NUL characters",
+            ));
         }
-        None => {
-            // Unknown attributes of a declared extension round-trip as sent.
-            if is_unassigned(value) {
-                map.remove(key);
-            } else {
-                map.insert(key.to_owned(), value.clone());
-            }
+        check_no_nul(key, value)?;
+        if is_unassigned(value) {
+            map.remove(key);
+        } else {
+            map.insert(key.to_owned(), value.clone());
         }
+        return Ok(());
+    };
+    if attribute.mutability == Mutability::ReadOnly {
+        return Ok(());
     }
+    match normalize_value(attribute, value)? {
+        Some(v) => map.insert(attribute.name.to_owned(), v),
+        None => map.remove(attribute.name),
+    };
     Ok(())
 }
 
@@ -361,8 +365,9 @@ pub(crate) fn normalize_single(
         },
         _ => {
             let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
+                Value::String(s) => checked_text(attribute, s)?,
+                // `userName` identifies the user: a number there is a mapping mistake.
+                Value::Number(n) if name != "userName" => n.to_string(),
                 _ => return Err(invalid_value(format!("`{name}` must be a string"))),
             };
             if attribute.strict_values {
@@ -380,6 +385,81 @@ pub(crate) fn normalize_single(
             }
             Ok(Some(Value::String(text)))
         }
+    }
+}
+
+/// The most characters `userName` may have.
+pub(crate) const MAX_USER_NAME_CHARS: usize = 256;
+/// The most characters a display name or a part of a person's name may have.
+pub(crate) const MAX_NAME_CHARS: usize = 1024;
+
+/// The length limit of a string attribute, if it has one: `userName`, and the names
+/// people and groups are shown by (`displayName`, `nickName`, the parts of `name`).
+fn max_chars(attribute: &Attribute) -> Option<usize> {
+    match attribute.name {
+        "userName" => Some(MAX_USER_NAME_CHARS),
+        "displayName" | "nickName" | "formatted" | "familyName" | "givenName" | "middleName"
+        | "honorificPrefix" | "honorificSuffix" => Some(MAX_NAME_CHARS),
+        _ => None,
+    }
+}
+
+/// A string value as it will be stored, or why it is refused:
+///
+/// - control characters (NUL, ESC, DEL, the C1 range...) are refused everywhere, except
+///   tab and line breaks in a `formatted` value (an address on several lines);
+/// - text compared without regard to case (`caseExact: false`: names, `userName`,
+///   emails) is put in Unicode NFC, so `é` written precomposed or as `e` + U+0301 is the
+///   same `userName` for the uniqueness rule and for filters; `caseExact` values (ids,
+///   `externalId`) are opaque and kept byte for byte;
+/// - a required string (`userName`, a Group's `displayName`) must not be blank;
+/// - names have a length limit ([`MAX_USER_NAME_CHARS`], [`MAX_NAME_CHARS`]).
+fn checked_text(attribute: &Attribute, text: &str) -> Result<String, ScimError> {
+    let name = attribute.name;
+    let line_breaks_allowed = name == "formatted";
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && !(line_breaks_allowed && matches!(c, '\t' | '\n' | '\r')))
+    {
+        return Err(invalid_value(format!(
+            "`{name}` must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    let text = if attribute.case_exact || is_nfc(text) {
+        text.to_owned()
+    } else {
+        text.nfc().collect()
+    };
+    if attribute.required && text.trim().is_empty() {
+        return Err(invalid_value(format!("`{name}` must not be empty")));
+    }
+    if let Some(limit) = max_chars(attribute) {
+        let len = text.chars().count();
+        if len > limit {
+            return Err(invalid_value(format!(
+                "`{name}` is {len} characters long; the limit is {limit}"
+            )));
+        }
+    }
+    Ok(text)
+}
+
+/// Refuse NUL anywhere in a value kept as the client sent it (an attribute of a declared
+/// extension this service does not know): no database text type can hold it.
+fn check_no_nul(key: &str, value: &Value) -> Result<(), ScimError> {
+    let refused = || invalid_value(format!("`{key}` must not contain NUL characters"));
+    match value {
+        Value::String(s) if s.contains('\0') => Err(refused()),
+        Value::Array(items) => items.iter().try_for_each(|v| check_no_nul(key, v)),
+        Value::Object(members) => members.iter().try_for_each(|(k, v)| {
+            if k.contains('\0') {
+                Err(refused())
+            } else {
+                check_no_nul(key, v)
+            }
+        }),
+        _ => Ok(()),
     }
 }
 

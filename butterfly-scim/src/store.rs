@@ -300,7 +300,8 @@ pub trait ScimStore: Send + Sync {
     }
 
     /// Which of `ids` name a User or a Group of the team. Ids that name nothing are left
-    /// out of the answer; the service turns them into 400 `invalidValue`.
+    /// out of the answer; the service refuses them when a Group is created (400
+    /// `invalidValue`) and leaves them out of a PUT or PATCH of an existing Group.
     fn resolve_members(
         &self,
         team: TeamId,

@@ -1150,40 +1150,227 @@ mod tests {
         drop(filter);
     }
 
+    /// `Unexpected` at `offset`, where `expected` was wanted and `found` was there.
+    fn unexpected(offset: usize, expected: &'static str, found: Option<&str>) -> FilterError {
+        FilterError::Unexpected {
+            offset,
+            expected,
+            found: found.map(|f| format!("`{f}`")),
+        }
+    }
+
     #[test]
-    fn odd_inputs_do_not_panic() {
-        for input in [
-            "\"",
-            "\\",
-            "[",
-            "]",
-            "(",
-            ")",
-            "é",
-            "a eq \"\\u",
-            "a eq \"\\ud83d\\u",
-            "a eq \"\\",
-            "a[",
-            "a[]",
-            "a[b pr",
-            "a[b pr]]",
-            "a eq -",
-            "😀 eq 1",
-            "a eq 😀",
-            "a:😀 pr",
-            "urn:é:a pr",
-            "a eq \"\u{7f}\"",
-            "\u{0}",
-            "a\u{0}b pr",
-            "not",
-            "not (",
-            "not ()",
-            "()",
-            "a.b.c pr",
-        ] {
-            let _ = Filter::parse(input);
-            let _ = PatchPath::parse(input);
-            let _ = AttrPath::parse(input);
+    fn odd_inputs_get_precise_answers_from_every_parser() {
+        // What each of the three entry points says about inputs a fuzzer or a careless
+        // client sends: the filter, PATCH path and attribute path grammars differ, so the
+        // same text fails at different places, or parses as a plain attribute path.
+        const TERM: &str = "an attribute path, `(` or `not (`";
+        const PATH: &str = "an attribute path";
+        const END: &str = "end of input";
+        const BRACKET_OR_END: &str = "`[` or end of input";
+        let u = unexpected;
+        let a = |name: &str| AttrPath::new(name);
+        #[allow(clippy::type_complexity)]
+        let cases: Vec<(
+            &str,
+            Result<Filter, FilterError>,
+            Result<PatchPath, FilterError>,
+            Result<AttrPath, FilterError>,
+        )> = vec![
+            (
+                "\"",
+                Err(FilterError::UnterminatedString { offset: 0 }),
+                Err(FilterError::UnterminatedString { offset: 0 }),
+                Err(FilterError::UnterminatedString { offset: 0 }),
+            ),
+            (
+                "\\",
+                Err(u(0, TERM, Some("\\"))),
+                Err(u(0, PATH, Some("\\"))),
+                Err(u(0, PATH, Some("\\"))),
+            ),
+            (
+                "[",
+                Err(u(0, TERM, Some("["))),
+                Err(u(0, PATH, Some("["))),
+                Err(u(0, PATH, Some("["))),
+            ),
+            (
+                "]",
+                Err(u(0, TERM, Some("]"))),
+                Err(u(0, PATH, Some("]"))),
+                Err(u(0, PATH, Some("]"))),
+            ),
+            (
+                "(",
+                Err(u(1, TERM, None)),
+                Err(u(0, PATH, Some("("))),
+                Err(u(0, PATH, Some("("))),
+            ),
+            (
+                ")",
+                Err(u(0, TERM, Some(")"))),
+                Err(u(0, PATH, Some(")"))),
+                Err(u(0, PATH, Some(")"))),
+            ),
+            (
+                "é",
+                Err(u(0, TERM, Some("é"))),
+                Err(u(0, PATH, Some("é"))),
+                Err(u(0, PATH, Some("é"))),
+            ),
+            (
+                "a eq \"\\u",
+                Err(FilterError::InvalidString {
+                    offset: 6,
+                    reason: "`\\u` must be followed by four hex digits",
+                }),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "a eq \"\\ud83d\\u",
+                Err(FilterError::InvalidString {
+                    offset: 6,
+                    reason: "unpaired UTF-16 surrogate in `\\u` escape",
+                }),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "a eq \"\\",
+                Err(FilterError::UnterminatedString { offset: 5 }),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "a[",
+                Err(u(2, TERM, None)),
+                Err(u(2, TERM, None)),
+                Err(u(1, END, Some("["))),
+            ),
+            (
+                "a[]",
+                Err(u(2, TERM, Some("]"))),
+                Err(u(2, TERM, Some("]"))),
+                Err(u(1, END, Some("["))),
+            ),
+            (
+                "a[b pr",
+                Err(u(6, "`and`, `or` or `]`", None)),
+                Err(u(6, "`and`, `or` or `]`", None)),
+                Err(u(1, END, Some("["))),
+            ),
+            (
+                "a[b pr]]",
+                Err(u(7, "`and`, `or` or end of input", Some("]"))),
+                Err(u(
+                    7,
+                    "`.` and a sub-attribute name, or end of input",
+                    Some("]"),
+                )),
+                Err(u(1, END, Some("["))),
+            ),
+            (
+                "a eq -",
+                Err(FilterError::InvalidNumber {
+                    offset: 5,
+                    found: "`-`".into(),
+                }),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "😀 eq 1",
+                Err(u(0, TERM, Some("😀"))),
+                Err(u(0, PATH, Some("😀"))),
+                Err(u(0, PATH, Some("😀"))),
+            ),
+            (
+                "a eq 😀",
+                Err(u(
+                    5,
+                    "a value (a JSON string, number, true, false or null)",
+                    Some("😀"),
+                )),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "a:😀 pr",
+                Err(u(0, TERM, Some("a:😀"))),
+                Err(u(0, PATH, Some("a:😀"))),
+                Err(u(0, PATH, Some("a:😀"))),
+            ),
+            (
+                "urn:é:a pr",
+                Err(u(0, TERM, Some("urn:é:a"))),
+                Err(u(0, PATH, Some("urn:é:a"))),
+                Err(u(0, PATH, Some("urn:é:a"))),
+            ),
+            // DEL is not a control character JSON strings must escape.
+            (
+                "a eq \"\u{7f}\"",
+                Ok(cmp(a("a"), CompareOp::Eq, s("\u{7f}"))),
+                Err(u(2, BRACKET_OR_END, Some("eq"))),
+                Err(u(2, END, Some("eq"))),
+            ),
+            (
+                "\u{0}",
+                Err(u(0, TERM, Some("\u{0}"))),
+                Err(u(0, PATH, Some("\u{0}"))),
+                Err(u(0, PATH, Some("\u{0}"))),
+            ),
+            (
+                "a\u{0}b pr",
+                Err(u(0, TERM, Some("a\u{0}b"))),
+                Err(u(0, PATH, Some("a\u{0}b"))),
+                Err(u(0, PATH, Some("a\u{0}b"))),
+            ),
+            // `not` is a keyword only before `(`; alone it is an attribute name.
+            (
+                "not",
+                Err(u(3, "a comparison operator", None)),
+                Ok(PatchPath::Attr(a("not"))),
+                Ok(a("not")),
+            ),
+            (
+                "not (",
+                Err(u(5, TERM, None)),
+                Err(u(4, BRACKET_OR_END, Some("("))),
+                Err(u(4, END, Some("("))),
+            ),
+            (
+                "not ()",
+                Err(u(5, TERM, Some(")"))),
+                Err(u(4, BRACKET_OR_END, Some("("))),
+                Err(u(4, END, Some("("))),
+            ),
+            (
+                "()",
+                Err(u(1, TERM, Some(")"))),
+                Err(u(0, PATH, Some("("))),
+                Err(u(0, PATH, Some("("))),
+            ),
+            (
+                "a.b.c pr",
+                Err(u(0, TERM, Some("a.b.c"))),
+                Err(u(0, PATH, Some("a.b.c"))),
+                Err(u(0, PATH, Some("a.b.c"))),
+            ),
+        ];
+        for (input, filter, patch_path, attr_path) in cases {
+            assert_eq!(Filter::parse(input), filter, "filter {input:?}");
+            assert_eq!(
+                PatchPath::parse(input).map_err(|e| e.syntax_error().clone()),
+                patch_path,
+                "PATCH path {input:?}"
+            );
+            assert_eq!(
+                AttrPath::parse(input),
+                attr_path,
+                "attribute path {input:?}"
+            );
         }
     }
 

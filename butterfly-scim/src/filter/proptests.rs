@@ -261,10 +261,21 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_text_never_panics(s in any::<String>()) {
-        let _ = Filter::parse(&s);
-        let _ = PatchPath::parse(&s);
-        let _ = AttrPath::parse(&s);
+    fn arbitrary_text_parses_stably_or_fails_within_the_input(s in any::<String>()) {
+        // Whatever the text, each parser either yields a value whose canonical text
+        // parses back to it, or an error pointing inside the input (or just past it).
+        match Filter::parse(&s) {
+            Ok(f) => prop_assert_eq!(reparse(&f), f),
+            Err(e) => prop_assert!(e.offset().is_none_or(|o| o <= s.len()), "{e:?}"),
+        }
+        match PatchPath::parse(&s) {
+            Ok(p) => prop_assert_eq!(PatchPath::parse(&p.to_string()), Ok(p)),
+            Err(e) => prop_assert!(e.offset().is_none_or(|o| o <= s.len()), "{e:?}"),
+        }
+        match AttrPath::parse(&s) {
+            Ok(p) => prop_assert_eq!(AttrPath::parse(&p.to_string()), Ok(p)),
+            Err(e) => prop_assert!(e.offset().is_none_or(|o| o <= s.len()), "{e:?}"),
+        }
     }
 
     #[test]
@@ -290,12 +301,21 @@ proptest! {
         if let Ok(p) = PatchPath::parse(&text) {
             prop_assert_eq!(PatchPath::parse(&p.to_string()), Ok(p));
         }
-        let _ = AttrPath::parse(&text);
+        match AttrPath::parse(&text) {
+            Ok(p) => prop_assert_eq!(AttrPath::parse(&p.to_string()), Ok(p)),
+            Err(e) => prop_assert!(e.offset().is_none_or(|o| o <= text.len()), "{e:?}"),
+        }
     }
 
     #[test]
-    fn evaluation_never_panics(f in filter(), resource in json_value()) {
-        let _ = f.matches(&resource, &super::DefaultRules);
+    fn evaluation_is_total_and_not_negates(f in filter(), resource in json_value()) {
+        // Evaluation answers for any resource shape, and consistently: `not` is the exact
+        // complement, `f and f` and `f or f` agree with `f`.
+        let rules = super::DefaultRules;
+        let matched = f.matches(&resource, &rules);
+        prop_assert_eq!(Filter::Not(Box::new(f.clone())).matches(&resource, &rules), !matched);
+        prop_assert_eq!(Filter::And(Box::new(f.clone()), Box::new(f.clone())).matches(&resource, &rules), matched);
+        prop_assert_eq!(Filter::Or(Box::new(f.clone()), Box::new(f)).matches(&resource, &rules), matched);
     }
 }
 

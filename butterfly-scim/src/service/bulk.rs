@@ -156,6 +156,14 @@ impl<S: ScimStore> ScimService<S> {
             .iter()
             .filter_map(|(_, op)| op.as_ref().ok().and_then(|o| o.bulk_id.clone()))
             .collect();
+        // A reference to a bulkId two operations define would name whichever ran first:
+        // refuse the request before anything is written.
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(duplicate) = defined.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(invalid_value(format!(
+                "bulkId `{duplicate}` is defined by more than one operation"
+            )));
+        }
 
         'rounds: while !pending.is_empty() {
             let mut progressed = false;

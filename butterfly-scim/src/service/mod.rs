@@ -297,7 +297,11 @@ impl<S: ScimStore> ScimService<S> {
             .split('/')
             .filter(|s| !s.is_empty())
             .map(percent_decode)
-            .collect();
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ScimError::new(400, "the path is not valid UTF-8 once percent-decoded")
+                    .with_type(ScimType::InvalidValue)
+            })?;
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
         let is_bulk = segments
             .first()
@@ -310,6 +314,7 @@ impl<S: ScimStore> ScimService<S> {
         if call.body.len() > limit {
             return Err(payload_too_large(limit));
         }
+        check_content_type(call)?;
         let method = call.method;
         let first = segments.first().copied().unwrap_or_default();
         if first.eq_ignore_ascii_case("Me") {
@@ -352,11 +357,11 @@ impl<S: ScimStore> ScimService<S> {
             }
             ([endpoint, id], _) if ResourceType::from_endpoint(endpoint).is_some() => {
                 let resource_type = resource_type_of(endpoint)?;
-                let if_match = header(call.headers, "if-match");
+                let if_match = conditional_header(call.headers, "if-match")?;
                 let projection = Projection::from_query(call.query)?;
                 match *method {
                     Method::GET => {
-                        let if_none_match = header(call.headers, "if-none-match");
+                        let if_none_match = conditional_header(call.headers, "if-none-match")?;
                         self.read(team, base, resource_type, id, if_none_match, &projection)
                             .await
                     }
@@ -408,6 +413,40 @@ fn payload_too_large(limit: usize) -> ScimError {
     )
 }
 
+/// A body-carrying request (POST, PUT, PATCH) whose `Content-Type` says it is not JSON
+/// gets 415: `application/scim+json`, or `application/json`, which RFC 7644 section 3.1
+/// lets clients use, with any parameters. A request without a `Content-Type` is read as
+/// JSON, as clients that omit it mean it to be.
+fn check_content_type(call: &Call<'_>) -> Result<(), ScimError> {
+    if !matches!(*call.method, Method::POST | Method::PUT | Method::PATCH) {
+        return Ok(());
+    }
+    let Some(value) = call.headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(e)
+            if e.eq_ignore_ascii_case(SCIM_CONTENT_TYPE)
+                || e.eq_ignore_ascii_case("application/json") =>
+        {
+            Ok(())
+        }
+        _ => Err(ScimError::new(
+            415,
+            format!(
+                "the request body must be {SCIM_CONTENT_TYPE} (or application/json), not `{}`",
+                String::from_utf8_lossy(value.as_bytes())
+            ),
+        )
+        .with_type(ScimType::InvalidSyntax)),
+    }
+}
+
 /// Parse a request body as JSON; a body that is not JSON is 400 `invalidSyntax`.
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -417,8 +456,22 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ScimError> {
         .map_err(|e| invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// An `If-Match` or `If-None-Match` value. One that is not visible ASCII is refused:
+/// treating it as absent would turn a conditional write into an unconditional one.
+fn conditional_header<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+) -> Result<Option<&'a str>, ScimError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            ScimError::new(
+                400,
+                format!("the {name} header must be visible ASCII entity tags"),
+            )
+            .with_type(ScimType::InvalidValue)
+        }),
+    }
 }
 
 /// `Prefer: return=minimal` (RFC 7240): the client wants no body back.
@@ -449,8 +502,10 @@ pub(crate) fn etag_matches(header: &str, etag: &str) -> bool {
         .any(|tag| tag.trim() == "*" || opaque(tag) == wanted)
 }
 
-/// Decode `%XX` escapes in a path segment; invalid escapes are kept as written.
-fn percent_decode(segment: &str) -> String {
+/// Decode `%XX` escapes in a path segment; invalid escapes are kept as written. `None`
+/// when the decoded bytes are not UTF-8 (`%FF`): no id or endpoint is spelled so, and a
+/// lossy decoding would make different paths name the same thing.
+fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -467,7 +522,7 @@ fn percent_decode(segment: &str) -> String {
         out.push(b);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -485,9 +540,11 @@ mod tests {
 
     #[test]
     fn path_segments_are_percent_decoded() {
-        assert_eq!(percent_decode("urn%3Aa%3Ab"), "urn:a:b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("urn%3Aa%3Ab").as_deref(), Some("urn:a:b"));
+        assert_eq!(percent_decode("100%").as_deref(), Some("100%"));
+        assert_eq!(percent_decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(percent_decode("caf%C3%A9").as_deref(), Some("café"));
+        assert_eq!(percent_decode("%FF"), None);
     }
 
     #[test]

@@ -205,7 +205,14 @@ pub(crate) fn render_with_groups(
 impl<S: ScimStore> ScimService<S> {
     /// Check and complete a Group's `members`: each names a User or Group of the team
     /// (only members not already in `old` are looked up), gets its `type` and, if the
-    /// client gave none, a `display`.
+    /// client gave none, a `display`. Every id is resolved before anything is written,
+    /// so a replace never empties a group on its way to the new list.
+    ///
+    /// A member that names nothing is refused with 400 on creation. On a PUT or PATCH of
+    /// an existing group (`group_id` given) it is left out and logged, and the rest of the
+    /// change is made: identity providers push a group's membership in one request and
+    /// do not retry a 400 (Okta loses the whole push for one stale or not yet provisioned
+    /// user), while the answer's `members` shows the client what was kept.
     async fn prepare_members(
         &self,
         team: TeamId,
@@ -276,7 +283,8 @@ impl<S: ScimStore> ScimService<S> {
                 .resolve_members(team, &unknown)
                 .await
                 .map_err(|e| store_error(e, "member"))?;
-            for member in &mut unique {
+            let mut kept = Vec::with_capacity(unique.len());
+            for mut member in unique {
                 let Some(object) = member.as_object_mut() else {
                     continue;
                 };
@@ -284,12 +292,22 @@ impl<S: ScimStore> ScimService<S> {
                     continue;
                 };
                 if !unknown.iter().any(|u| u == id) {
+                    kept.push(member);
                     continue;
                 }
                 let Some(found) = resolved.iter().find(|r| r.id == id) else {
-                    return Err(invalid_value(format!(
-                        "member `{id}` is not a User or Group of this team"
-                    )));
+                    let Some(group_id) = group_id else {
+                        return Err(invalid_value(format!(
+                            "member `{id}` is not a User or Group of this team"
+                        )));
+                    };
+                    tracing::warn!(
+                        %team,
+                        group = group_id,
+                        member = id,
+                        "SCIM group write names a member that is not a User or Group of the team; left out"
+                    );
+                    continue;
                 };
                 object.insert(
                     "type".into(),
@@ -300,7 +318,9 @@ impl<S: ScimStore> ScimService<S> {
                 {
                     object.insert("display".into(), Value::String(display.clone()));
                 }
+                kept.push(member);
             }
+            unique = kept;
         }
         if unique.is_empty() {
             attributes.remove("members");

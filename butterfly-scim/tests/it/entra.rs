@@ -234,8 +234,8 @@ pub fn group_operations<S: ScimStore>(scim: &Scim<S>) {
     assert_eq!(replaced.body["members"][0]["value"], u1.as_str());
     assert_eq!(replaced.body["members"].as_array().unwrap().len(), 1);
 
-    // A member that does not exist is refused, and nothing changes.
-    scim.patch(
+    // A member that does not exist is left out; the rest of the change is made.
+    let added = scim.patch(
         &path,
         &json!({
             "schemas": [PATCH_OP],
@@ -244,9 +244,21 @@ pub fn group_operations<S: ScimStore>(scim: &Scim<S>) {
                 {"op": "Add", "path": "members", "value": [{"value": "no-such-user"}]}
             ]
         }),
-    )
-    .assert_error(400, Some("invalidValue"));
-    assert_eq!(scim.get(&path).body["members"].as_array().unwrap().len(), 1);
+    );
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(
+        member_ids(&scim.get(&path).body),
+        [u1.as_str(), u2.as_str()]
+    );
 
     assert_eq!(scim.delete(&path).status, 204);
+}
+
+fn member_ids(group: &serde_json::Value) -> Vec<&str> {
+    group["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["value"].as_str())
+        .collect()
 }

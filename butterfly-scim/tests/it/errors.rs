@@ -227,3 +227,38 @@ fn unknown_things_are_404_405_and_501() {
     );
     missing.assert_error(404, None);
 }
+
+#[test]
+fn paths_that_are_not_utf8_and_unreadable_preconditions_are_400() {
+    let scim = Scim::new();
+    scim.get("/Users/%FF")
+        .assert_error(400, Some("invalidValue"));
+    scim.get("/%C3%28").assert_error(400, Some("invalidValue"));
+
+    // An If-Match the service cannot read must not be taken as no If-Match: the DELETE
+    // would then be unconditional.
+    let id = scim.user("guarded@example.com");
+    let unreadable = http::HeaderValue::from_bytes(b"W/\"\xff\"").unwrap();
+    for name in ["if-match", "if-none-match"] {
+        let method = if name == "if-match" {
+            Method::DELETE
+        } else {
+            Method::GET
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("/Users/{id}"))
+            .header(name, unreadable.clone())
+            .body(Bytes::new())
+            .unwrap();
+        let response = futures::executor::block_on(scim.service.handle(
+            scim.team,
+            crate::support::BASE,
+            request,
+        ));
+        assert_eq!(response.status(), 400, "{name}");
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["scimType"], "invalidValue");
+    }
+    assert_eq!(scim.get(&format!("/Users/{id}")).status, 200, "still there");
+}

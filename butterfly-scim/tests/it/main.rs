@@ -8,7 +8,9 @@ mod bulk;
 mod concurrency;
 mod entra;
 mod errors;
+mod input;
 mod isolation;
+mod members;
 mod okta;
 mod props;
 #[cfg(feature = "axum")]
@@ -54,4 +56,6 @@ macro_rules! on_every_store {
 on_every_store!(
     okta: [user_lifecycle, group_push, butterfly_role_extension_round_trips],
     entra: [user_operations, group_operations],
+    input: [look_alike_names_collide],
+    members: [unknown_members_are_left_out_of_group_updates],
 );

@@ -759,8 +759,71 @@ async fn postgres_store_pings_and_reports_its_backend() {
     crate::harness::on_postgres(|s: SqlStore| async move {
         s.ping().await.unwrap();
         assert_eq!(s.backend(), butterfly_store::Backend::Postgres);
-        // The claim statement on PostgreSQL skips locked rows.
-        assert!(s.backend().claim_job_sql().contains("SKIP LOCKED"));
+    })
+    .await;
+}
+
+/// A replica in the middle of claiming a job (its transaction holds the row) must not
+/// make another replica wait for it, nor hand the other the same job: the second
+/// claimer takes the next job at once. Deterministic: the first claim runs in a
+/// transaction this test keeps open, and a watcher on `pg_stat_activity` fails the test
+/// as soon as any session of the database waits on a lock (a claim without `SKIP
+/// LOCKED` would queue behind the open transaction, then take nothing or the same job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_claimer_skips_a_job_another_claimer_is_holding() {
+    use sqlx::Row as _;
+    crate::harness::on_postgres(|s: SqlStore| async move {
+        let team = s.create_team("a").await.unwrap();
+        let first = s
+            .enqueue_job(team.id, "backup", json!({"n": 1}), NOW - Duration::seconds(2))
+            .await
+            .unwrap();
+        let second = s
+            .enqueue_job(team.id, "backup", json!({"n": 2}), NOW - Duration::seconds(1))
+            .await
+            .unwrap();
+        let now_ms = i64::try_from(NOW.unix_timestamp_nanos() / 1_000_000).unwrap();
+
+        let mut holder = s.pool().begin().await.unwrap();
+        let held = sqlx::query(s.backend().claim_job_sql())
+            .bind("holder")
+            .bind(now_ms)
+            .fetch_one(&mut *holder)
+            .await
+            .unwrap();
+        assert_eq!(held.get::<String, _>("id"), first.id.to_string());
+
+        let claim = s.claim_next_job("other", NOW);
+        let watch_for_lock_waits = async {
+            let mut watcher = s.pool().acquire().await.unwrap();
+            loop {
+                let waiting: i64 = sqlx::query(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                )
+                .fetch_one(&mut *watcher)
+                .await
+                .unwrap()
+                .get(0);
+                if waiting > 0 {
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        let claimed = tokio::select! {
+            claimed = claim => claimed.unwrap(),
+            () = watch_for_lock_waits => panic!("the claim waited on the row another claimer holds"),
+        };
+        let claimed = claimed.expect("the next job is free to claim");
+        assert_eq!(claimed.id, second.id);
+        assert_eq!(claimed.claimed_by.as_deref(), Some("other"));
+
+        holder.commit().await.unwrap();
+        let first_now = s.job(team.id, first.id).await.unwrap().unwrap();
+        assert_eq!(first_now.claimed_by.as_deref(), Some("holder"));
+        assert_eq!(first_now.attempts, 1);
+        assert_eq!(s.claim_next_job("late", NOW).await.unwrap(), None);
     })
     .await;
 }

@@ -312,6 +312,7 @@ enum ScimTokenCommand {
 // the fetch goes on.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
+    exit_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Backup(BackupCommand::Okta {
@@ -331,6 +332,35 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `butterfly snapshots show ID | head -5`: once `head` has its lines it closes the
+/// pipe, and the next write to stdout fails with `EPIPE` (Rust ignores `SIGPIPE`, so the
+/// process is not killed as a C tool would be). `println!` turns that failure into a
+/// panic; this hook ends the process quietly with status 0 instead, as Unix tools that
+/// handle the error themselves do (ripgrep, fd): the reader asked for no more. Every
+/// other panic keeps the default report.
+fn exit_quietly_when_stdout_closes() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(is_closed_stdout) {
+            std::process::exit(0);
+        }
+        default_hook(info);
+    }));
+}
+
+/// Whether a panic message is the standard library's report of a print to a closed
+/// stdout (`failed printing to stdout: Broken pipe (os error 32)`).
+fn is_closed_stdout(message: &str) -> bool {
+    let broken_pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe).to_string();
+    message.starts_with("failed printing to stdout")
+        && (message.contains("Broken pipe") || message.contains(&broken_pipe))
 }
 
 const MEMBER_COLUMNS: &[Column] = &[
@@ -563,5 +593,24 @@ pub(crate) fn print_done(out: Output, message: &str) {
     match out {
         Output::Json => output::print_json(&json!({"ok": true, "message": message})),
         Output::Table => println!("{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_closed_stdout;
+
+    #[test]
+    fn only_a_print_to_a_closed_stdout_counts() {
+        assert!(is_closed_stdout(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_stdout(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!is_closed_stdout(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_closed_stdout("index out of bounds"));
     }
 }

@@ -147,7 +147,7 @@ pub fn build_router(state: AppState) -> Router {
         Arc::clone(&state.scim),
         ScimTokens(Arc::clone(&state.store)),
     );
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/auth/sso/login", post(sso::login))
@@ -174,6 +174,12 @@ pub fn build_router(state: AppState) -> Router {
         // ServiceProviderConfig) and answers with SCIM errors, so it is nested after.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .nest_service("/scim/v2", scim)
+        .with_state(state);
+    // Around the whole router, not each route (`Router::layer` would run it inside the
+    // method router, before a 405 gets its `Allow`), so that every refusal gets the error
+    // shape of the API it was sent to.
+    Router::new()
+        .fallback_service(app)
+        .layer(axum::middleware::from_fn(crate::error::shape_errors))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }

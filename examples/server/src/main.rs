@@ -8,6 +8,10 @@ use butterfly_server::config::{Cli, Command, Config};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Starts the line that tells where the server accepts connections:
+/// `listening on 127.0.0.1:8080`. Kept stable: scripts and tests read it.
+const LISTENING_PREFIX: &str = "listening on ";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -45,7 +49,11 @@ async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     // Backups queued through the API run here; a job still running at shutdown is
     // handed back to the queue.
     let worker = spawn_worker(state.clone());
-    tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "butterfly-server listening");
+    let address = listener.local_addr()?;
+    // The bound address on stdout, one line in a fixed form, so a supervisor or a test
+    // that asked for port 0 learns the port the system chose.
+    println!("{LISTENING_PREFIX}{address}");
+    tracing::info!(%address, data_dir = %config.data_dir.display(), "butterfly-server listening");
     axum::serve(listener, build_router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

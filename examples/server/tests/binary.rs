@@ -4,9 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 fn bin() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly-server"));
@@ -21,17 +20,45 @@ fn bin() -> Command {
     cmd
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Start the server on a port the system chooses (`--listen 127.0.0.1:0`) and read
+/// the address it prints; with it, every stdout line before that one.
+// The caller terminates and waits for the child; a setup failure here fails the test.
+#[allow(clippy::zombie_processes)]
+fn start(data_dir: &std::path::Path) -> (Child, BufReader<ChildStdout>, SocketAddr, String) {
+    let mut child = bin()
+        .args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut before = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if stdout.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            panic!(
+                "the server exited ({status}) without printing its address; it printed:\n{before}"
+            );
+        }
+        if let Some(address) = line.trim_end().strip_prefix("listening on ") {
+            let address: SocketAddr = address.parse().unwrap();
+            assert!(address.ip().is_loopback() && address.port() != 0, "{line}");
+            return (child, stdout, address, before);
+        }
+        before.push_str(&line);
+    }
 }
 
 /// A bare HTTP/1.1 GET, so the test depends on no HTTP client crate.
-fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn get(address: SocketAddr, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
     let auth = key
         .map(|k| format!("Authorization: Bearer {k}\r\n"))
         .unwrap_or_default();
@@ -50,14 +77,6 @@ fn get(port: u16, path: &str, key: Option<&str>) -> (u16, String) {
     (status, body)
 }
 
-fn wait_until_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -67,40 +86,23 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
 #[test]
 fn first_start_prints_a_one_time_key_and_serves() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = bin()
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut key = None;
-    let mut line = String::new();
-    while key.is_none() && stdout.read_line(&mut line).unwrap() > 0 {
-        key = line
-            .split_whitespace()
-            .find(|w| w.starts_with("bfs_api_"))
-            .map(str::to_owned);
-        line.clear();
-    }
+    let (mut child, _stdout, address, printed) = start(dir.path());
+    // The key is printed before the server starts listening.
+    let key = printed
+        .split_whitespace()
+        .find(|w| w.starts_with("bfs_api_"))
+        .map(str::to_owned);
     let key = key.expect("the first start prints a super_admin API key");
-    wait_until_listening(port);
 
     assert_eq!(
-        get(port, "/healthz", None),
+        get(address, "/healthz", None),
         (200, r#"{"status":"ok"}"#.to_owned())
     );
-    assert_eq!(get(port, "/readyz", None).0, 200);
-    let (status, body) = get(port, "/api/v1/members", None);
+    assert_eq!(get(address, "/readyz", None).0, 200);
+    let (status, body) = get(address, "/api/v1/members", None);
     assert_eq!(status, 401);
     assert!(body.contains(r#""code":"unauthorized""#), "{body}");
-    let (status, body) = get(port, "/api/v1/me", Some(&key));
+    let (status, body) = get(address, "/api/v1/me", Some(&key));
     assert_eq!(status, 200);
     assert!(body.contains(r#""role":"super_admin""#), "{body}");
 
@@ -119,28 +121,12 @@ fn first_start_prints_a_one_time_key_and_serves() {
     );
 
     // A second start keeps the data and prints no new key.
-    let port = free_port();
-    let mut child = bin()
-        .args([
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_listening(port);
-    assert_eq!(get(port, "/api/v1/me", Some(&key)).0, 200);
+    let (mut child, mut stdout, address, printed) = start(dir.path());
+    assert!(!printed.contains("bfs_api_"), "{printed}");
+    assert_eq!(get(address, "/api/v1/me", Some(&key)).0, 200);
     assert!(terminate(&mut child).success());
     let mut rest = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
+    stdout.read_to_string(&mut rest).unwrap();
     assert!(!rest.contains("bfs_api_"), "{rest}");
 }
 
