@@ -13,6 +13,8 @@
 //!   [`ProviderKind`] the provider it was taken from.
 //! - [`source`]: [`SnapshotSource`](source::SnapshotSource), the one way diff, restore,
 //!   compliance and exports read snapshots, and an in-memory implementation.
+//! - [`members`]: the member rules (the last super_admin stays, a suspension revokes
+//!   access, group push, just-in-time sign-in) that every member write goes through.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
 //! - [`store`]: the storage traits that `butterfly-store` implements.
 //! - [`Clock`]: injected time, so tests never sleep.
@@ -40,6 +42,7 @@
 mod canonical;
 mod clock;
 mod error;
+pub mod members;
 mod provider;
 mod resource;
 mod role;
