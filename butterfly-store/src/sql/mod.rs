@@ -18,6 +18,7 @@
 mod connections;
 mod group_roles;
 mod jobs;
+mod members;
 mod rows;
 mod scim;
 mod sessions;
@@ -76,6 +77,10 @@ pub enum SqlError {
     /// The database could not be opened.
     #[error("cannot open the database")]
     Connect(#[source] sqlx::Error),
+    /// A request this version of the store does not know how to carry out (a newer
+    /// kind of member change).
+    #[error("unsupported {0}")]
+    Unsupported(&'static str),
     /// The embedded migrations could not be applied.
     #[error("cannot apply the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
