@@ -2,7 +2,8 @@
 //! team members kept in step with SCIM Users.
 //!
 //! [`MemberLinkedStore`] wraps the SCIM resource store. Every User write also writes the
-//! team member with the same email:
+//! team member with the same email, in the same transaction and through the member rules
+//! ([`butterfly_core::members`], the store's one member write):
 //!
 //! - the role is the highest of the User's own `butterflyRole` (Butterfly extension)
 //!   and the roles the team's group-push mapping gives the Groups the User is in
@@ -11,7 +12,9 @@
 //! - `active: false` suspends the member and at once ends their sessions and revokes
 //!   their API keys; deleting the User removes the member;
 //! - the last active super_admin of a team can be neither demoted, deactivated nor
-//!   deleted through SCIM, whether by a User or a Group change.
+//!   deleted through SCIM, by any path (POST, PUT, PATCH, DELETE, `/Bulk`, a Group
+//!   change, a mapping change): the rules judge the members as stored, whichever User
+//!   reaches them, and refuse with 400 `mutability`, storing no part of the request.
 //!
 //! A User with no email (RFC 7643 requires only `userName`) is kept as a SCIM resource
 //! but grants no access until it has one.
@@ -19,6 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use butterfly_core::members::{MemberChange, MemberRuleError, effective_role, group_roles};
 use butterfly_core::store::{
     GroupRoleStore, MemberStore, MemberUpdate, NewMember, ScimTokenStore, StoreError,
 };
@@ -107,25 +111,15 @@ impl Membership {
         }))
     }
 
-    /// Set the role in effect for membership of `groups` (id, display name).
+    /// Set the role in effect for membership of `groups` (id, display name): the
+    /// member rules' [`effective_role`].
     #[must_use]
     fn in_groups(mut self, groups: &[(String, String)], mapping: &GroupRoles) -> Self {
-        // `Role`'s order puts the most privileged first, so the highest role is the least.
-        self.role = self
-            .own_role
-            .into_iter()
-            .chain(
-                groups
-                    .iter()
-                    .filter_map(|(_, name)| mapping.get(&name.to_lowercase()).copied()),
-            )
-            .min()
-            .unwrap_or(Role::ReadOnly);
+        self.role = effective_role(
+            self.own_role,
+            group_roles(mapping, groups.iter().map(|(_, name)| name.as_str())),
+        );
         self
-    }
-
-    fn holds_super_admin(&self) -> bool {
-        self.active && self.role == Role::SuperAdmin
     }
 }
 
@@ -143,6 +137,11 @@ fn rejected(status: u16, scim_type: ScimType, detail: &str) -> ScimStoreError {
 fn backend(e: StoreError) -> ScimStoreError {
     match e {
         StoreError::Conflict(what) => ScimStoreError::Uniqueness(format!("{what} already exists")),
+        StoreError::Refused(MemberRuleError::LastSuperAdmin) => rejected(
+            400,
+            ScimType::Mutability,
+            "the team's last super_admin cannot be demoted, deactivated or deleted by SCIM",
+        ),
         other => ScimStoreError::Backend(Box::new(other)),
     }
 }
@@ -158,15 +157,15 @@ fn member_ids(group: Option<&Value>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Create or update, in `write`, the member for `now`; `before` is the membership the
-/// User had. A suspension revokes the member's sessions and API keys in the same
-/// transaction, so it takes effect at once, not when tokens expire.
-async fn sync_member(
+/// The member change that makes, in `write`, the member for `now`: the member with the
+/// User's previous email (`before`) or its new one, updated, or a new member. Read in
+/// the write, after [`ScimWrite::lock_team_members`], so it is still true at commit.
+async fn member_change(
     write: &mut ScimWrite,
     team: TeamId,
     before: Option<&Membership>,
     now: &Membership,
-) -> Result<(), ScimStoreError> {
+) -> Result<MemberChange, ScimStoreError> {
     let mut existing = None;
     for email in before
         .map(|b| b.email.as_str())
@@ -179,42 +178,45 @@ async fn sync_member(
         }
     }
     let Some(member) = existing else {
-        write
-            .create_member(
-                team,
-                NewMember {
-                    email: now.email.clone(),
-                    display_name: now.display_name.clone(),
-                    role: now.role,
-                    active: now.active,
-                    external_id: now.external_id.clone(),
-                },
-            )
-            .await
-            .map_err(backend)?;
-        return Ok(());
+        return Ok(MemberChange::Create(NewMember {
+            email: now.email.clone(),
+            display_name: now.display_name.clone(),
+            role: now.role,
+            active: now.active,
+            external_id: now.external_id.clone(),
+        }));
     };
-    let mut update = MemberUpdate::default();
+    let mut update = MemberUpdate::new();
     update.email = Some(now.email.clone());
     update.display_name = Some(now.display_name.clone());
     update.role = Some(now.role);
     update.active = Some(now.active);
     update.external_id = Some(now.external_id.clone());
-    write
-        .update_member(team, member.id, update)
-        .await
-        .map_err(backend)?;
-    if member.active && !now.active {
-        write
-            .revoke_sessions_of_member(team, member.id)
-            .await
-            .map_err(backend)?;
-        write
-            .revoke_api_keys_of_member(team, member.id)
-            .await
-            .map_err(backend)?;
+    Ok(MemberChange::update(member.id, update))
+}
+
+/// Write, in `write`, the members for `changes` through the member rules, as one batch:
+/// refused (400 `mutability`) if it would leave the team without an active super_admin,
+/// judged on the members as stored, whichever User or Group asked. A suspension revokes
+/// the member's sessions and API keys in the same transaction, so it takes effect at
+/// once, not when tokens expire.
+async fn sync_members(
+    write: &mut ScimWrite,
+    team: TeamId,
+    changes: &[Change],
+) -> Result<(), ScimStoreError> {
+    let mut member_changes = Vec::with_capacity(changes.len());
+    for (before, after) in changes {
+        member_changes.push(member_change(write, team, before.as_ref(), after).await?);
     }
-    Ok(())
+    if member_changes.is_empty() {
+        return Ok(());
+    }
+    write
+        .write_members(team, member_changes)
+        .await
+        .map(drop)
+        .map_err(backend)
 }
 
 /// A SCIM store whose Users are also the team's members.
@@ -262,54 +264,6 @@ impl<S: ScimStore> MemberLinkedStore<S> {
             .flatten()
             .map(|m| m.in_groups(&groups, mapping));
         Ok((membership, groups))
-    }
-
-    /// Refuse changes that would leave the team without an active super_admin member.
-    /// Runs in the write that makes them: on SQLite that transaction holds the write
-    /// lock, so two concurrent demotions cannot each see the other super_admin.
-    async fn keep_a_super_admin(
-        write: &mut ScimWrite,
-        team: TeamId,
-        changes: &[Change],
-    ) -> Result<(), ScimStoreError> {
-        let losing: BTreeSet<String> = changes
-            .iter()
-            .filter(|(before, after)| {
-                before.as_ref().is_some_and(Membership::holds_super_admin)
-                    && !after.holds_super_admin()
-            })
-            .map(|(before, _)| {
-                before
-                    .as_ref()
-                    .map(|b| b.email.to_lowercase())
-                    .unwrap_or_default()
-            })
-            .collect();
-        if losing.is_empty() || changes.iter().any(|(_, after)| after.holds_super_admin()) {
-            return Ok(());
-        }
-        let members = write.list_members(team).await.map_err(backend)?;
-        let losing_members = members.iter().filter(|m| {
-            m.active && m.role == Role::SuperAdmin && losing.contains(&m.email.to_lowercase())
-        });
-        if losing_members.count() == 0 {
-            // They were not super_admins as members (e.g. changed outside SCIM).
-            return Ok(());
-        }
-        let others = members
-            .iter()
-            .filter(|m| {
-                m.active && m.role == Role::SuperAdmin && !losing.contains(&m.email.to_lowercase())
-            })
-            .count();
-        if others == 0 {
-            return Err(rejected(
-                400,
-                ScimType::Mutability,
-                "the team's last super_admin cannot be demoted, deactivated or deleted by SCIM",
-            ));
-        }
-        Ok(())
     }
 
     /// The role changes a Group write causes: for every User in the Group before or
@@ -360,26 +314,19 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         }
         Ok(changes)
     }
-
-    /// Apply role changes to the members, in `write`.
-    async fn apply(
-        write: &mut ScimWrite,
-        team: TeamId,
-        changes: &[Change],
-    ) -> Result<(), ScimStoreError> {
-        for (before, after) in changes {
-            sync_member(write, team, before.as_ref(), after).await?;
-        }
-        Ok(())
-    }
 }
 
 /// Writes: each SCIM request's resource and member changes commit as one transaction
 /// of the SQL store ([`ScimWrite`]), so a failure leaves neither half and a request costs
 /// one commit.
 impl MemberLinkedStore<SqlStore> {
-    async fn begin(&self) -> Result<ScimWrite, ScimStoreError> {
-        self.inner.begin_scim_write().await.map_err(backend)
+    /// A write for `team`, holding the team's member lock from its start: the members it
+    /// reads stay as read until it commits, and every SCIM write of a team takes its
+    /// locks in the same order (team first, then rows), so two never deadlock.
+    async fn begin(&self, team: TeamId) -> Result<ScimWrite, ScimStoreError> {
+        let mut write = self.inner.begin_scim_write().await.map_err(backend)?;
+        write.lock_team_members(team).await.map_err(backend)?;
+        Ok(write)
     }
 
     /// Store Users that already have ids, `batch` per transaction, exactly as POSTs of
@@ -403,11 +350,7 @@ impl MemberLinkedStore<SqlStore> {
         let mut users = users.into_iter().peekable();
         let mut stored = 0;
         while users.peek().is_some() {
-            let mut write = self
-                .inner
-                .begin_scim_write()
-                .await
-                .map_err(|e| store_error(backend(e)))?;
+            let mut write = self.begin(team).await.map_err(store_error)?;
             for (id, body) in users.by_ref().take(batch.max(1)) {
                 let attributes = service.user_attributes_for_create(&body)?;
                 let membership = Membership::of_user(&attributes).map_err(store_error)?;
@@ -416,7 +359,7 @@ impl MemberLinkedStore<SqlStore> {
                     .await
                     .map_err(store_error)?;
                 if let Some(membership) = membership {
-                    sync_member(&mut write, team, None, &membership)
+                    sync_members(&mut write, team, &[(None, membership)])
                         .await
                         .map_err(store_error)?;
                 }
@@ -468,9 +411,8 @@ impl MemberLinkedStore<SqlStore> {
                 break;
             }
         }
-        let mut write = self.begin().await?;
-        Self::keep_a_super_admin(&mut write, team, &changes).await?;
-        Self::apply(&mut write, team, &changes).await?;
+        let mut write = self.begin(team).await?;
+        sync_members(&mut write, team, &changes).await?;
         write.commit().await.map_err(backend)?;
         Ok(changes.len())
     }
@@ -485,8 +427,7 @@ impl MemberLinkedStore<SqlStore> {
     ) -> Result<Option<StoredResource>, ScimStoreError> {
         let changes = self.group_changes(team, id, new.as_ref()).await?;
         for _ in 0..WRITE_ATTEMPTS {
-            let mut write = self.begin().await?;
-            Self::keep_a_super_admin(&mut write, team, &changes).await?;
+            let mut write = self.begin(team).await?;
             let stored = match (id, new.clone()) {
                 (None, Some(attributes)) => {
                     Some(write.create(team, ResourceType::Group, attributes).await?)
@@ -509,7 +450,7 @@ impl MemberLinkedStore<SqlStore> {
                 }
                 (None, None) => None,
             };
-            Self::apply(&mut write, team, &changes).await?;
+            sync_members(&mut write, team, &changes).await?;
             write.commit().await.map_err(backend)?;
             return Ok(stored);
         }
@@ -531,10 +472,10 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
                 .ok_or(ScimStoreError::NotFound);
         }
         let membership = Membership::of_user(&attributes)?;
-        let mut write = self.begin().await?;
+        let mut write = self.begin(team).await?;
         let created = write.create(team, resource_type, attributes).await?;
         if let Some(membership) = membership {
-            sync_member(&mut write, team, None, &membership).await?;
+            sync_members(&mut write, team, &[(None, membership)]).await?;
         }
         write.commit().await.map_err(backend)?;
         Ok(created)
@@ -567,12 +508,7 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         let (before, groups) = self.membership_of(team, id, &mapping).await?;
         let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
         for _ in 0..WRITE_ATTEMPTS {
-            let mut write = self.begin().await?;
-            // A User that lost its email keeps its member, unchanged (`after` is `None`).
-            if let Some(after) = &after {
-                Self::keep_a_super_admin(&mut write, team, &[(before.clone(), after.clone())])
-                    .await?;
-            }
+            let mut write = self.begin(team).await?;
             let replaced = match write
                 .replace(
                     team,
@@ -588,8 +524,9 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
                 Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => continue,
                 Err(e) => return Err(e),
             };
+            // A User that lost its email keeps its member, unchanged (`after` is `None`).
             if let Some(after) = &after {
-                sync_member(&mut write, team, before.as_ref(), after).await?;
+                sync_members(&mut write, team, &[(before.clone(), after.clone())]).await?;
             }
             write.commit().await.map_err(backend)?;
             return Ok(replaced);
@@ -608,12 +545,7 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         }
         let mapping = self.mapping(team).await?;
         let (before, _) = self.membership_of(team, id, &mapping).await?;
-        let mut write = self.begin().await?;
-        if let Some(before) = &before {
-            let mut gone = before.clone();
-            gone.active = false;
-            Self::keep_a_super_admin(&mut write, team, &[(Some(before.clone()), gone)]).await?;
-        }
+        let mut write = self.begin(team).await?;
         write.delete(team, resource_type, id).await?;
         if let Some(before) = before
             && let Some(member) = write
@@ -622,11 +554,7 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
                 .map_err(backend)?
         {
             write
-                .revoke_sessions_of_member(team, member.id)
-                .await
-                .map_err(backend)?;
-            write
-                .delete_member(team, member.id)
+                .write_members(team, vec![MemberChange::Delete(member.id)])
                 .await
                 .map_err(backend)?;
         }
