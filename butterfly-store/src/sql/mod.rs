@@ -21,12 +21,14 @@ mod jobs;
 mod members;
 mod rows;
 mod scim;
+mod scim_members;
 mod sessions;
 mod sso;
 mod teams;
 mod tokens;
 
 pub use scim::ScimWrite;
+pub use scim_members::MemberLinkedStore;
 
 use std::fmt;
 use std::str::FromStr;
@@ -57,6 +59,9 @@ const SQLITE_POOL_SIZE: u32 = 4;
 /// (1 ms, 2 ms, 5 ms, ... up to 100 ms); with one writing connection, writers queue on
 /// the pool instead, in order, and each starts the moment the last one commits.
 const SQLITE_WRITERS: u32 = 1;
+/// The team a fresh server creates at first start, and the one tools (the SCIM seeder,
+/// `butterfly-server`'s admin commands) use when none is named.
+pub const DEFAULT_TEAM: &str = "default";
 /// Connections per pool on PostgreSQL.
 const POSTGRES_POOL_SIZE: u32 = 10;
 
