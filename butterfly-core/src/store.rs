@@ -233,7 +233,11 @@ pub trait TeamStore: Send + Sync {
     fn list_teams(&self) -> impl Future<Output = Result<Vec<Team>, StoreError>> + Send;
 }
 
-/// Members of a team.
+/// Members of a team: reads, and plain writes that apply no member rule.
+///
+/// A server writes members through [`MemberWriteStore`], which checks the rules (the last
+/// super_admin stays, a suspension revokes access) in the transaction that writes; the
+/// plain writes here are for set-up, imports and tests.
 pub trait MemberStore: Send + Sync {
     /// Add a member; [`StoreError::Conflict`] if the email is taken in the team.
     fn create_member(
