@@ -14,6 +14,8 @@
 //! - [`source`]: [`SnapshotSource`](source::SnapshotSource), the one way diff, restore,
 //!   compliance and exports read snapshots, and an in-memory implementation.
 //! - [`diff`]: what changed between two snapshots, field by field, rated by severity.
+//! - [`members`]: the member rules (the last super_admin stays, a suspension revokes
+//!   access, group push, just-in-time sign-in) that every member write goes through.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
 //! - [`store`]: the storage traits that `butterfly-store` implements.
 //! - [`Clock`]: injected time, so tests never sleep.
@@ -42,6 +44,7 @@ mod canonical;
 mod clock;
 pub mod diff;
 mod error;
+pub mod members;
 mod provider;
 mod resource;
 mod role;

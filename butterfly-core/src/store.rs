@@ -13,6 +13,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::members::{MemberChange, MemberRuleError, MemberWriteOutcome, SignInIdentity};
 use crate::token::RawToken;
 use crate::{Member, MemberId, Role, Team, TeamId};
 
@@ -29,6 +30,9 @@ pub enum StoreError {
     /// The stored data could not be read back (corrupt row, unknown enum value).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// The member rules refuse the change (see [`crate::members`]).
+    #[error("refused by the member rules")]
+    Refused(#[source] MemberRuleError),
     /// The database failed.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -229,7 +233,11 @@ pub trait TeamStore: Send + Sync {
     fn list_teams(&self) -> impl Future<Output = Result<Vec<Team>, StoreError>> + Send;
 }
 
-/// Members of a team.
+/// Members of a team: reads, and plain writes that apply no member rule.
+///
+/// A server writes members through [`MemberWriteStore`], which checks the rules (the last
+/// super_admin stays, a suspension revokes access) in the transaction that writes; the
+/// plain writes here are for set-up, imports and tests.
 pub trait MemberStore: Send + Sync {
     /// Add a member; [`StoreError::Conflict`] if the email is taken in the team.
     fn create_member(
@@ -267,6 +275,31 @@ pub trait MemberStore: Send + Sync {
         team: TeamId,
         id: MemberId,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+/// Member writes that obey the member rules ([`crate::members`]), each as one
+/// transaction: the team's current members are read, the rules decide, and the change
+/// commits with its consequences (revoked sessions and API keys) or not at all. Two
+/// concurrent writes to one team are serialized, so they cannot both pass the
+/// last-super_admin check. REST, SCIM and SSO sign-in all write members through it.
+pub trait MemberWriteStore: Send + Sync {
+    /// Apply `changes` in order as one write; [`StoreError::Refused`] (changing nothing)
+    /// if the rules refuse them, [`StoreError::Conflict`] if a created or changed email
+    /// is taken.
+    fn write_members(
+        &self,
+        team: TeamId,
+        changes: Vec<MemberChange>,
+    ) -> impl Future<Output = Result<MemberWriteOutcome, StoreError>> + Send;
+    /// The member a verified sign-in is, created at first sign-in with `default_role`
+    /// ([`crate::members::match_sign_in`]); [`StoreError::Refused`] for a suspended
+    /// member or an unverified email.
+    fn sign_in_member(
+        &self,
+        team: TeamId,
+        identity: &SignInIdentity,
+        default_role: Role,
+    ) -> impl Future<Output = Result<Member, StoreError>> + Send;
 }
 
 /// API keys.

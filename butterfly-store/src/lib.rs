@@ -9,7 +9,10 @@
 //!   embedded and migrated on connect. Secrets are stored only as SHA-256 hashes and
 //!   compared in constant time; every team-scoped query is filtered by team. It is also
 //!   a [`ScimStore`](butterfly_scim::ScimStore) for the SCIM Users and Groups of every
-//!   team, with SCIM filters and `sortBy` compiled to SQL (see [`scim`]).
+//!   team, with SCIM filters and `sortBy` compiled to SQL (see [`scim`]). Members are
+//!   written through one transaction that obeys the member rules
+//!   ([`MemberWriteStore`](butterfly_core::store::MemberWriteStore)), and
+//!   [`sql::MemberLinkedStore`] keeps SCIM Users and team members in step.
 //! - [`ObjectRepository`] keeps snapshot objects and manifests on any
 //!   [`object_store`] backend (a local directory by default):
 //!   content-addressed and deduplicated per team, zstd-compressed, and sealed with

@@ -12,8 +12,9 @@
 //!
 //! The rows are the ones a SCIM POST of the same body makes: each body (the driver's
 //! [`SeedUser::create_body`]) goes through the service's own validation
-//! (`ScimService::user_attributes_for_create`) and is stored by the server's own
-//! `MemberLinkedStore::import_users` (the SCIM row with its `meta` and indexed columns,
+//! (`ScimService::user_attributes_for_create`) and is stored by `butterfly-store`'s
+//! `MemberLinkedStore::import_users`, the store the server's SCIM endpoint writes through
+//! (the SCIM row with its `meta` and indexed columns,
 //! and the linked team member), with only two differences: the id is
 //! [`SeedUser::seeded_id`] instead of a fresh random one, so `scim-load --preseeded`
 //! knows every User's id without asking, and the commits are per batch, not per User.
@@ -29,9 +30,8 @@ use std::time::Instant;
 use butterfly_benches::scim_load::SeedUser;
 use butterfly_core::store::TeamStore;
 use butterfly_scim::ScimService;
-use butterfly_server::app::DEFAULT_TEAM;
-use butterfly_server::scim::MemberLinkedStore;
 use butterfly_store::SqlStore;
+use butterfly_store::sql::{DEFAULT_TEAM, MemberLinkedStore};
 use clap::Parser;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

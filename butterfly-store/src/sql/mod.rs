@@ -18,14 +18,17 @@
 mod connections;
 mod group_roles;
 mod jobs;
+mod members;
 mod rows;
 mod scim;
+mod scim_members;
 mod sessions;
 mod sso;
 mod teams;
 mod tokens;
 
 pub use scim::ScimWrite;
+pub use scim_members::MemberLinkedStore;
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,6 +59,9 @@ const SQLITE_POOL_SIZE: u32 = 4;
 /// (1 ms, 2 ms, 5 ms, ... up to 100 ms); with one writing connection, writers queue on
 /// the pool instead, in order, and each starts the moment the last one commits.
 const SQLITE_WRITERS: u32 = 1;
+/// The team a fresh server creates at first start, and the one tools (the SCIM seeder,
+/// `butterfly-server`'s admin commands) use when none is named.
+pub const DEFAULT_TEAM: &str = "default";
 /// Connections per pool on PostgreSQL.
 const POSTGRES_POOL_SIZE: u32 = 10;
 
@@ -76,6 +82,10 @@ pub enum SqlError {
     /// The database could not be opened.
     #[error("cannot open the database")]
     Connect(#[source] sqlx::Error),
+    /// A request this version of the store does not know how to carry out (a newer
+    /// kind of member change).
+    #[error("unsupported {0}")]
+    Unsupported(&'static str),
     /// The embedded migrations could not be applied.
     #[error("cannot apply the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),

@@ -29,6 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::TeamId;
+use butterfly_core::members::{MemberChange, MemberWriteOutcome};
 use butterfly_core::store::StoreError;
 use butterfly_core::store::{MemberUpdate, NewMember};
 use butterfly_core::{Member, MemberId};
@@ -43,7 +44,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Connection as _, Row as _, Transaction};
 use uuid::Uuid;
 
-use super::{Backend, SqlStore, backend_error, rows, sessions, teams, tokens};
+use super::{Backend, SqlStore, backend_error, members, rows, sessions, teams, tokens};
 use crate::scim::dialect::JsonDialect;
 use crate::scim::{
     BoundQuery, FilterSqlError, IndexedAttribute, ResourceColumns, SqlValue, push_filter, sort_sql,
@@ -765,7 +766,7 @@ impl SqlStore {
     /// connection: SCIM writes queue there instead of polling for the lock): `BEGIN
     /// IMMEDIATE` on SQLite (see [`begin_scim_write`](SqlStore::begin_scim_write)),
     /// `BEGIN` on PostgreSQL.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -920,6 +921,34 @@ impl ScimWrite {
     ) -> Result<u64, StoreError> {
         tokens::revoke_api_keys_of_member_on(&mut self.tx, self.store.clock.now(), team, member)
             .await
+    }
+
+    /// Make this transaction the team's only member writer until it commits (see
+    /// [`MemberWriteStore`](butterfly_core::store::MemberWriteStore)): on PostgreSQL it
+    /// locks the team's row, on SQLite the transaction already holds the write lock.
+    /// Take it before reading members or writing resources, so what is read stays true
+    /// and two SCIM writes never wait on each other's rows in opposite orders.
+    pub async fn lock_team_members(&mut self, team: TeamId) -> Result<(), StoreError> {
+        members::lock_team(&mut self.tx, self.store.backend, team).await
+    }
+
+    /// Apply member changes through the member rules, in this transaction (as
+    /// [`MemberWriteStore::write_members`](butterfly_core::store::MemberWriteStore::write_members)):
+    /// [`StoreError::Refused`] if the rules refuse them; the caller then drops this
+    /// write, so the resource changes that asked for them go too.
+    pub async fn write_members(
+        &mut self,
+        team: TeamId,
+        changes: Vec<MemberChange>,
+    ) -> Result<MemberWriteOutcome, StoreError> {
+        members::write_members_on(
+            &mut self.tx,
+            self.store.backend,
+            self.store.clock.now(),
+            team,
+            changes,
+        )
+        .await
     }
 
     /// Make every write of this transaction visible at once.

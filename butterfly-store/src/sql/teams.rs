@@ -1,5 +1,9 @@
 //! Teams and their members.
 
+// The key that makes emails unique per team regardless of case is the member rules' own,
+// folded in Rust rather than with SQL `lower()` (which only folds ASCII on SQLite but
+// follows the collation on PostgreSQL): both databases must agree on what a duplicate is.
+use butterfly_core::members::email_key;
 use butterfly_core::store::{MemberStore, MemberUpdate, NewMember, StoreError, TeamStore};
 use butterfly_core::{Member, MemberId, Team, TeamId};
 use sqlx::any::AnyArguments;
@@ -7,14 +11,6 @@ use sqlx::query::Query;
 
 use super::rows::{self, MEMBER_COLUMNS, TEAM_COLUMNS};
 use super::{SqlStore, backend_error, write_error};
-
-/// The key that makes emails unique per team regardless of case.
-///
-/// Folded here rather than with SQL `lower()`, which only folds ASCII on SQLite but
-/// follows the collation on PostgreSQL: both databases must agree on what a duplicate is.
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
 
 impl TeamStore for SqlStore {
     async fn create_team(&self, name: &str) -> Result<Team, StoreError> {

@@ -11,6 +11,8 @@
 //!   `SqlStore` over both databases; `scim_store_props` compares random queries on
 //!   `SqlStore` with the same queries on `MemoryStore`; `scim_write` checks that a
 //!   `ScimWrite` commits a resource and its member together or not at all.
+//! - `member_writes`: the transactional member write (member rules, revocations, and
+//!   concurrent writers of one team) on both databases.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -20,6 +22,7 @@
 mod filter_props;
 mod filter_sql;
 mod harness;
+mod member_writes;
 mod objects;
 mod probe;
 mod scim_store;
@@ -112,6 +115,13 @@ suite_on_every_backend!(scim_filter_differential => filter_props:
 
 suite_on_every_backend!(scim_store_differential => scim_store_props:
     queries_match_the_memory_store,
+);
+
+suite_on_every_backend!(member_writes_on => member_writes:
+    the_last_super_admin_stays_and_a_refusal_writes_nothing,
+    a_suspension_revokes_sessions_and_keys_in_the_same_write,
+    concurrent_demotions_cannot_both_pass,
+    sign_in_matches_by_verified_email_and_creates_once,
 );
 
 suite_on_every_backend!(scim_write_on => scim_write:

@@ -23,7 +23,7 @@ use butterfly_scim::ScimService;
 use url::Url;
 
 /// The team created on first start, and used by admin subcommands without `--team`.
-pub const DEFAULT_TEAM: &str = "default";
+pub const DEFAULT_TEAM: &str = butterfly_store::sql::DEFAULT_TEAM;
 
 /// Largest request body the API accepts.
 const MAX_BODY_BYTES: usize = 1024 * 1024;

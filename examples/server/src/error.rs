@@ -12,6 +12,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use butterfly_core::members::MemberRuleError;
 use butterfly_core::store::StoreError;
 use butterfly_core::{Permission, Role};
 use butterfly_scim::{SCIM_CONTENT_TYPE, ScimError, ScimType};
@@ -100,6 +101,15 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => ApiError::NotFound(what),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
+            StoreError::Refused(rule) => match rule {
+                MemberRuleError::UnknownMember(_) => ApiError::NotFound("member"),
+                MemberRuleError::Suspended | MemberRuleError::UnverifiedEmail => {
+                    ApiError::Denied(rule.to_string())
+                }
+                // The last super_admin, and any rule added later: the request conflicts
+                // with the team as it is.
+                _ => ApiError::Conflict(rule.to_string()),
+            },
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -16,9 +16,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use butterfly_core::store::{
-    MemberStore, NewMember, NewSession, SessionStore, SsoConnection, SsoStore,
-};
+use butterfly_core::members::{MemberRuleError, SignInIdentity};
+use butterfly_core::store::{MemberWriteStore, NewSession, SessionStore, SsoConnection, SsoStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Member, TeamId};
 use butterfly_oidc::{
@@ -305,20 +304,25 @@ fn read_pending(state: &AppState, headers: &HeaderMap) -> Result<(TeamId, Pendin
     Ok((team, pending))
 }
 
-/// The member for a verified login: matched by verified email (so SCIM-provisioned
-/// members are never duplicated), or created with the connection's default role.
+/// The member for a verified login, through the member rules
+/// ([`match_sign_in`](butterfly_core::members::match_sign_in)): matched by verified
+/// email (so SCIM-provisioned members are never duplicated), refused if suspended, or
+/// created with the connection's default role in the store's one member write.
 async fn provision(
     state: &AppState,
     connection: &SsoConnection,
     login: &VerifiedLogin,
 ) -> Result<Member, ApiError> {
-    let email = login
-        .email
-        .as_deref()
-        .filter(|_| login.email_verified)
-        .ok_or_else(|| {
-            ApiError::Denied("the identity provider did not assert a verified email".into())
-        })?;
+    let identity = SignInIdentity::new(
+        connection.issuer.clone(),
+        login.subject.clone(),
+        login.email.clone(),
+        login.email_verified,
+    )
+    .with_name(login.name.clone());
+    let email = identity
+        .verified_email()
+        .ok_or_else(|| ApiError::Denied(MemberRuleError::UnverifiedEmail.to_string()))?;
     // The provider may only sign in people of the team's own domains.
     let domain = EmailDomain::of_email(email).map_err(|e| ApiError::Denied(e.to_string()))?;
     if !connection.domains.iter().any(|d| d == domain.as_str()) {
@@ -327,38 +331,12 @@ async fn provision(
         )));
     }
     let team = connection.team_id;
-    if let Some(member) = state.store.member_by_email(team, email).await? {
-        if !member.active {
-            return Err(ApiError::Denied("this member is suspended".into()));
-        }
-        return Ok(member);
-    }
-    let created = state
+    let member = state
         .store
-        .create_member(
-            team,
-            NewMember {
-                email: email.to_owned(),
-                display_name: login.name.clone(),
-                role: connection.default_role,
-                active: true,
-                external_id: None,
-            },
-        )
-        .await;
-    match created {
-        Ok(member) => {
-            tracing::info!(team = %team, member = %member.id, role = %member.role, "member created at first sign-in");
-            Ok(member)
-        }
-        // Two first sign-ins racing: the other one created the member.
-        Err(butterfly_core::store::StoreError::Conflict(_)) => state
-            .store
-            .member_by_email(team, email)
-            .await?
-            .ok_or(ApiError::NotFound("member")),
-        Err(e) => Err(e.into()),
-    }
+        .sign_in_member(team, &identity, connection.default_role)
+        .await?;
+    tracing::debug!(team = %team, member = %member.id, role = %member.role, "SSO member");
+    Ok(member)
 }
 
 /// `POST /auth/logout`: end the local session.

@@ -513,3 +513,90 @@ async fn changing_the_mapping_applies_at_once_and_cannot_strand_the_team() {
     let (status, _) = api(Method::PUT, Some(json!({"Owners": "owner"}))).await;
     assert!(status.is_client_error());
 }
+
+/// An outside probe found three SCIM paths that reached the last super_admin's member
+/// through its email without the last-super_admin check: a POST of another User with
+/// the same email (in another case) and `active: false`, the same through `/Bulk`, and
+/// a PUT that gives a User without an email that email. Each must be refused (400
+/// `mutability`), leave the member as it was and store no part of the write.
+#[tokio::test]
+async fn no_scim_path_reaches_the_last_super_admin_through_its_email() {
+    let s = scim().await;
+    s.create_user("root@c.example", Some("super_admin")).await;
+    let intruder = |user_name: &str| {
+        json!({
+            "schemas": [USER],
+            "userName": user_name,
+            "emails": [{"primary": true, "value": "ROOT@C.example", "type": "work"}],
+            "active": false,
+        })
+    };
+    let assert_root_unchanged = async |s: &Scim| {
+        let root = s.member("root@c.example").await.unwrap();
+        assert_eq!((root.role, root.active), (Role::SuperAdmin, true));
+        assert_eq!(root.email, "root@c.example");
+    };
+    let users_named = async |s: &Scim, name: &str| {
+        let (status, list) = s
+            .call(
+                Method::GET,
+                &format!("/Users?filter=userName%20eq%20%22{name}%22"),
+                &s.token,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["totalResults"].as_u64().unwrap()
+    };
+
+    // POST /Users.
+    let (status, body) = s
+        .call(Method::POST, "/Users", &s.token, Some(intruder("intruder")))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["scimType"], "mutability", "{body}");
+    assert_root_unchanged(&s).await;
+    assert_eq!(users_named(&s, "intruder").await, 0);
+
+    // POST /Bulk.
+    let bulk = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [{"method": "POST", "path": "/Users", "bulkId": "b1", "data": intruder("bulk-intruder")}],
+    });
+    let (status, body) = s.call(Method::POST, "/Bulk", &s.token, Some(bulk)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Operations"][0]["status"], "400", "{body}");
+    assert_eq!(
+        body["Operations"][0]["response"]["scimType"], "mutability",
+        "{body}"
+    );
+    assert_root_unchanged(&s).await;
+    assert_eq!(users_named(&s, "bulk-intruder").await, 0);
+
+    // PUT that adds the email to a User that had none.
+    let (status, user) = s
+        .call(
+            Method::POST,
+            "/Users",
+            &s.token,
+            Some(json!({"schemas": [USER], "userName": "no-email"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let id = user["id"].as_str().unwrap();
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            &format!("/Users/{id}"),
+            &s.token,
+            Some(intruder("no-email")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["scimType"], "mutability", "{body}");
+    assert_root_unchanged(&s).await;
+    let (_, stored) = s
+        .call(Method::GET, &format!("/Users/{id}"), &s.token, None)
+        .await;
+    assert!(stored.get("emails").is_none(), "{stored}");
+}

@@ -41,7 +41,9 @@ pub async fn list(
     Ok(Json(state.store.list_api_keys(caller.team_id).await?))
 }
 
-/// Create a key.
+/// Create a key. It belongs to the member who asked (signed in, or through a key of
+/// theirs), so suspending or removing that member revokes it with their other access; a
+/// key created by a key that acts for no member acts for no member either.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -51,7 +53,7 @@ pub async fn create(
     let name = label(&body.name)?;
     let (api_key, secret) = state
         .store
-        .create_api_key(caller.team_id, name, body.role, None)
+        .create_api_key(caller.team_id, name, body.role, caller.member_id)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use butterfly_core::store::{ApiKeyStore, MemberStore, MemberUpdate, NewMember, SessionStore};
-use butterfly_core::{Member, MemberId, Role, TeamId};
+use butterfly_core::members::MemberChange;
+use butterfly_core::store::{MemberStore, MemberUpdate, MemberWriteStore, NewMember};
+use butterfly_core::{Member, MemberId, Role};
 use serde::Deserialize;
 
 use super::parse_id;
@@ -63,19 +64,25 @@ pub async fn create(
             "`{email}` is not an email address"
         )));
     }
-    let member = state
+    let outcome = state
         .store
-        .create_member(
+        .write_members(
             caller.team_id,
-            NewMember {
+            vec![MemberChange::Create(NewMember {
                 email: email.to_owned(),
                 display_name: body.display_name,
                 role: body.role.unwrap_or(Role::ReadOnly),
                 active: true,
                 external_id: None,
-            },
+            })],
         )
         .await?;
+    let member = outcome
+        .members
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or(ApiError::NotFound("member"))?;
     Ok((StatusCode::CREATED, Json(member)))
 }
 
@@ -94,8 +101,9 @@ pub async fn show(
         .ok_or(ApiError::NotFound("member"))
 }
 
-/// Change a member's role or status. Suspending ends the member's sessions and
-/// revokes their API keys at once.
+/// Change a member's role or status, through the member rules in one transaction:
+/// the team's last active super_admin cannot be demoted or suspended (409), and a
+/// suspension ends the member's sessions and revokes their API keys in the same commit.
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,85 +112,34 @@ pub async fn update(
 ) -> Result<Json<Member>, ApiError> {
     let Json(body) = body?;
     let id = MemberId::from_uuid(parse_id(&id)?);
-    let current = state
-        .store
-        .member(caller.team_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
-    let loses_super_admin = current.role == Role::SuperAdmin
-        && current.active
-        && (body.role.is_some_and(|r| r != Role::SuperAdmin) || body.active == Some(false));
-    if loses_super_admin {
-        ensure_another_super_admin(&state, caller.team_id, id).await?;
-    }
-    let mut update = MemberUpdate::default();
+    let mut update = MemberUpdate::new();
     update.role = body.role;
     update.active = body.active;
     update.display_name = body.display_name.map(Some);
-    let member = state
+    let outcome = state
         .store
-        .update_member(caller.team_id, id, update)
+        .write_members(caller.team_id, vec![MemberChange::update(id, update)])
         .await?;
-    if body.active == Some(false) {
-        state
-            .store
-            .revoke_sessions_of_member(caller.team_id, id)
-            .await?;
-        state
-            .store
-            .revoke_api_keys_of_member(caller.team_id, id)
-            .await?;
-    }
-    Ok(Json(member))
+    outcome
+        .members
+        .into_iter()
+        .flatten()
+        .next()
+        .map(Json)
+        .ok_or(ApiError::NotFound("member"))
 }
 
-/// Remove a member (their sessions and keys go with them).
+/// Remove a member (their sessions and keys go with them), through the member rules:
+/// the team's last active super_admin stays (409).
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = MemberId::from_uuid(parse_id(&id)?);
-    let current = state
-        .store
-        .member(caller.team_id, id)
-        .await?
-        .ok_or(ApiError::NotFound("member"))?;
-    if current.role == Role::SuperAdmin && current.active {
-        ensure_another_super_admin(&state, caller.team_id, id).await?;
-    }
     state
         .store
-        .revoke_sessions_of_member(caller.team_id, id)
+        .write_members(caller.team_id, vec![MemberChange::Delete(id)])
         .await?;
-    state
-        .store
-        .revoke_api_keys_of_member(caller.team_id, id)
-        .await?;
-    if state.store.delete_member(caller.team_id, id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("member"))
-    }
-}
-
-/// A team must keep at least one active super_admin member once it has one.
-async fn ensure_another_super_admin(
-    state: &AppState,
-    team: TeamId,
-    leaving: MemberId,
-) -> Result<(), ApiError> {
-    let others = state
-        .store
-        .list_members(team)
-        .await?
-        .into_iter()
-        .filter(|m| m.id != leaving && m.active && m.role == Role::SuperAdmin)
-        .count();
-    if others == 0 {
-        return Err(ApiError::Conflict(
-            "cannot remove, suspend or demote the team's last super_admin".into(),
-        ));
-    }
-    Ok(())
+    Ok(StatusCode::NO_CONTENT)
 }

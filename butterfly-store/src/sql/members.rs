@@ -1,0 +1,214 @@
+//! The one transactional member write: [`MemberWriteStore`] on SQLite and PostgreSQL.
+//!
+//! A write reads the members it needs (the ones it names and every active super_admin
+//! of the team), asks the member rules ([`butterfly_core::members`]) and, if they allow
+//! it, writes the members and revokes what the rules say must go, before one commit.
+//! What it read must still be true when it commits, so writers of one team are
+//! serialized:
+//!
+//! - on SQLite the transaction is `BEGIN IMMEDIATE` on the writer pool (the same one SCIM
+//!   writes use): it holds the database's one write lock from its first statement;
+//! - on PostgreSQL it first locks the team's row (`SELECT ... FOR NO KEY UPDATE`), so a
+//!   second writer of the same team waits there and then reads what the first
+//!   committed. `NO KEY` leaves the row's key free: inserts elsewhere that only check
+//!   the foreign key to the team (sessions, keys) do not wait.
+
+use butterfly_core::members::{
+    MemberChange, MemberWriteOutcome, SignInDecision, SignInIdentity, match_sign_in,
+    plan_member_changes,
+};
+use butterfly_core::store::{MemberWriteStore, StoreError};
+use butterfly_core::{Member, MemberId, Role, TeamId};
+use sqlx::AnyConnection;
+use time::OffsetDateTime;
+
+use super::rows::{self, MEMBER_COLUMNS};
+use super::{Backend, SqlError, SqlStore, backend_error, sessions, teams, tokens};
+
+/// Make this transaction the team's only member writer until it ends (see the module
+/// docs). Taking it twice in one transaction is harmless.
+pub(crate) async fn lock_team(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    team: TeamId,
+) -> Result<(), StoreError> {
+    match backend {
+        // The transaction already holds the database's write lock.
+        Backend::Sqlite => Ok(()),
+        Backend::Postgres => sqlx::query("SELECT id FROM teams WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(team.to_string())
+            .fetch_optional(conn)
+            .await
+            .map_err(backend_error)?
+            .map(drop)
+            .ok_or(StoreError::NotFound("team")),
+    }
+}
+
+/// The members the rules need for `changes`: every one they name, and every active
+/// super_admin of the team.
+async fn members_for(
+    conn: &mut AnyConnection,
+    team: TeamId,
+    changes: &[MemberChange],
+) -> Result<Vec<Member>, StoreError> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 AND role = $2 AND active = $3"
+    );
+    let mut members: Vec<Member> = sqlx::query(&sql)
+        .bind(team.to_string())
+        .bind(Role::SuperAdmin.as_str())
+        .bind(rows::flag(true))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend_error)?
+        .iter()
+        .map(rows::member)
+        .collect::<Result<_, _>>()?;
+    let named = changes.iter().filter_map(|change| match change {
+        MemberChange::Update { id, .. } | MemberChange::Delete(id) => Some(*id),
+        _ => None,
+    });
+    let by_id = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 AND id = $2");
+    for id in named.collect::<Vec<MemberId>>() {
+        if members.iter().any(|m| m.id == id) {
+            continue;
+        }
+        if let Some(row) = sqlx::query(&by_id)
+            .bind(team.to_string())
+            .bind(id.to_string())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend_error)?
+        {
+            members.push(rows::member(&row)?);
+        }
+    }
+    Ok(members)
+}
+
+/// The members a sign-in may be: today, the one with its verified email.
+async fn sign_in_candidates(
+    conn: &mut AnyConnection,
+    team: TeamId,
+    identity: &SignInIdentity,
+) -> Result<Vec<Member>, StoreError> {
+    match identity.verified_email() {
+        Some(email) => Ok(teams::on::member_by_email(conn, team, email)
+            .await?
+            .into_iter()
+            .collect()),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn unsupported(what: &'static str) -> StoreError {
+    StoreError::Backend(Box::new(SqlError::Unsupported(what)))
+}
+
+/// Apply `changes` on `conn`, inside a transaction the caller commits: lock the team,
+/// check the rules, revoke, write. Nothing is written if the rules refuse.
+pub(crate) async fn write_members_on(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: OffsetDateTime,
+    team: TeamId,
+    changes: Vec<MemberChange>,
+) -> Result<MemberWriteOutcome, StoreError> {
+    lock_team(conn, backend, team).await?;
+    let current = members_for(conn, team, &changes).await?;
+    let plan = plan_member_changes(&current, &changes).map_err(StoreError::Refused)?;
+    let mut outcome = MemberWriteOutcome::default();
+    // Before the changes: a deleted member's rows may go with it, and the counts should
+    // say what was live.
+    for id in &plan.revoke {
+        outcome.revoked_sessions +=
+            sessions::revoke_sessions_of_member_on(conn, now, team, *id).await?;
+        outcome.revoked_api_keys +=
+            tokens::revoke_api_keys_of_member_on(conn, now, team, *id).await?;
+    }
+    for change in changes {
+        let written = match change {
+            MemberChange::Create(new) => {
+                Some(teams::on::create_member(conn, now, team, new).await?)
+            }
+            MemberChange::Update { id, update } => {
+                Some(teams::on::update_member(conn, now, team, id, update).await?)
+            }
+            MemberChange::Delete(id) => {
+                if !teams::on::delete_member(conn, team, id).await? {
+                    return Err(StoreError::NotFound("member"));
+                }
+                None
+            }
+            // `MemberChange` is non-exhaustive; a kind this store does not know must not
+            // be skipped silently.
+            _ => return Err(unsupported("member change")),
+        };
+        outcome.members.push(written);
+    }
+    Ok(outcome)
+}
+
+impl MemberWriteStore for SqlStore {
+    async fn write_members(
+        &self,
+        team: TeamId,
+        changes: Vec<MemberChange>,
+    ) -> Result<MemberWriteOutcome, StoreError> {
+        let mut tx = self.begin_write().await.map_err(backend_error)?;
+        let outcome =
+            write_members_on(&mut tx, self.backend, self.clock.now(), team, changes).await?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(outcome)
+    }
+
+    async fn sign_in_member(
+        &self,
+        team: TeamId,
+        identity: &SignInIdentity,
+        default_role: Role,
+    ) -> Result<Member, StoreError> {
+        // Most sign-ins find their member: decide on a plain read, and take the write
+        // lock only to create one.
+        let found = {
+            let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+            sign_in_candidates(&mut conn, team, identity).await?
+        };
+        if let SignInDecision::Existing { id, .. } =
+            match_sign_in(&found, identity, default_role).map_err(StoreError::Refused)?
+        {
+            return found
+                .into_iter()
+                .find(|m| m.id == id)
+                .ok_or(StoreError::NotFound("member"));
+        }
+        let mut tx = self.begin_write().await.map_err(backend_error)?;
+        lock_team(&mut tx, self.backend, team).await?;
+        // Another first sign-in of the same person may have created it meanwhile.
+        let found = sign_in_candidates(&mut tx, team, identity).await?;
+        let member =
+            match match_sign_in(&found, identity, default_role).map_err(StoreError::Refused)? {
+                SignInDecision::Existing { id, .. } => found
+                    .into_iter()
+                    .find(|m| m.id == id)
+                    .ok_or(StoreError::NotFound("member"))?,
+                SignInDecision::Create(new) => write_members_on(
+                    &mut tx,
+                    self.backend,
+                    self.clock.now(),
+                    team,
+                    vec![MemberChange::Create(new)],
+                )
+                .await?
+                .members
+                .into_iter()
+                .flatten()
+                .next()
+                .ok_or(StoreError::NotFound("member"))?,
+                _ => return Err(unsupported("sign-in decision")),
+            };
+        tx.commit().await.map_err(backend_error)?;
+        Ok(member)
+    }
+}
