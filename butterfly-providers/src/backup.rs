@@ -1,0 +1,198 @@
+//! One backup, start to finish: the runner every front end calls.
+//!
+//! [`run_okta_backup`] opens a snapshot in a [`SnapshotTarget`], drives the Okta fetcher
+//! into it, seals it with the status the fetch deserves and returns a [`BackupOutcome`].
+//! The CLI's local mode and the server's backup jobs both call it, so they agree on what
+//! a backup writes, how a snapshot's status is decided and what is reported afterwards:
+//!
+//! - every kind fetched: `complete`;
+//! - a kind skipped (scope not granted, feature off): `partial`;
+//! - a kind failed after its retries: `failed`, and what was fetched is kept for
+//!   inspection.
+//!
+//! Each skip and failure becomes a warning in the manifest. If the fetch cannot start
+//! (sign-in refused) or storage fails, nothing is sealed: the target is left without a
+//! new snapshot and the error says why.
+//!
+//! ```no_run
+//! use butterfly_core::SystemClock;
+//! use butterfly_providers::backup::run_okta_backup;
+//! use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
+//!
+//! # async fn run(
+//! #     repo: &impl butterfly_core::SnapshotTarget,
+//! #     pem: &str,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let credentials = OktaCredentials {
+//!     org_url: "https://example.okta.com".into(),
+//!     client_id: "0oa1".into(),
+//!     key_id: None,
+//!     private_key: PrivateKey::from_pem(pem)?,
+//! };
+//! let outcome = run_okta_backup(
+//!     credentials,
+//!     FetchOptions::default(),
+//!     repo,
+//!     &SystemClock,
+//!     |event: &FetchEvent| eprintln!("{event:?}"),
+//! )
+//! .await?;
+//! println!("{}", serde_json::to_string(&outcome)?);
+//! # Ok(())
+//! # }
+//! ```
+
+use butterfly_core::{
+    Clock, ProviderKind, SnapshotId, SnapshotSink as _, SnapshotStatus, SnapshotSummary,
+    SnapshotTarget, WriteStats,
+};
+use serde::Serialize;
+
+use crate::okta::backup::drive;
+use crate::okta::fetcher::{
+    FetchError, FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher,
+};
+
+/// Why a backup produced no snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The fetch could not start or stopped (bad key or options, sign-in refused).
+    #[error("backup failed: {0}")]
+    Fetch(#[from] FetchError),
+    /// The target could not store a page or seal the snapshot.
+    #[error("cannot store the snapshot: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The fetch task panicked or was cancelled.
+    #[error("the fetch task stopped: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Receives what the fetcher reports while a backup runs: progress bars, job progress.
+///
+/// Any `FnMut(&FetchEvent) + Send` closure is one. Events arrive on the backup's own
+/// loop, before the page they carry is stored: a slow receiver slows the backup.
+pub trait ProgressSink: Send {
+    /// One event.
+    fn on_event(&mut self, event: &FetchEvent);
+}
+
+impl<F: FnMut(&FetchEvent) + Send> ProgressSink for F {
+    fn on_event(&mut self, event: &FetchEvent) {
+        self(event);
+    }
+}
+
+/// What one backup did: the snapshot it sealed, what storing it cost, and the fetcher's
+/// counters. Serialized, it is the result a server's backup job records and the summary
+/// the CLI prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct BackupOutcome {
+    /// The sealed snapshot, as listings show it (status, times, counts, warnings).
+    pub snapshot: SnapshotSummary,
+    /// What storing it cost: new objects, bytes, packs.
+    pub write: WriteStats,
+    /// The fetcher's counters: requests (per bucket), retries, `429`s, headroom pauses,
+    /// re-authentications, granted scopes, and the kinds skipped or failed with reasons.
+    pub fetch: FetchReport,
+    /// Seconds from start to seal, on the runner's clock.
+    pub seconds: f64,
+}
+
+impl BackupOutcome {
+    /// The snapshot's id.
+    pub fn snapshot_id(&self) -> SnapshotId {
+        self.snapshot.id
+    }
+
+    /// The snapshot's status.
+    pub fn status(&self) -> SnapshotStatus {
+        self.snapshot.status
+    }
+
+    /// What an operator should know: each skipped or failed kind, with the reason.
+    pub fn warnings(&self) -> &[String] {
+        &self.snapshot.warnings
+    }
+
+    /// Bytes the backup added to the repository (packs, indexes and the manifest).
+    pub fn new_bytes(&self) -> u64 {
+        self.write.new_bytes + self.write.manifest_bytes
+    }
+}
+
+/// Back up the org in `credentials` into `target`. See the [module docs](self).
+///
+/// `clock` stamps the snapshot's start and finish; `progress` sees every fetch event.
+/// A snapshot whose kinds failed is still sealed (status `failed`) and returned as an
+/// outcome: whether that fails the caller's command or job is the caller's choice.
+pub async fn run_okta_backup<T: SnapshotTarget>(
+    credentials: OktaCredentials,
+    options: FetchOptions,
+    target: &T,
+    clock: &dyn Clock,
+    mut progress: impl ProgressSink,
+) -> Result<BackupOutcome, BackupError> {
+    let org = credentials.org_url.as_str().to_owned();
+    // Before the snapshot is opened: a bad option or key leaves no trace in the target.
+    let fetcher = OktaFetcher::new(credentials, options)?;
+    let started_at = clock.now();
+    let mut sink = target.begin_snapshot(ProviderKind::Okta, &org, started_at);
+    let run = drive(fetcher, &mut sink, |event| progress.on_event(event)).await?;
+    let finished_at = clock.now();
+    let (snapshot, write) = sink
+        .finish(finished_at, run.status)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    Ok(BackupOutcome {
+        snapshot: snapshot.summary(),
+        write,
+        fetch: run.report,
+        seconds: (finished_at - started_at).as_seconds_f64().max(0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use butterfly_core::{Digest, ResourceKind};
+    use time::OffsetDateTime;
+
+    #[test]
+    fn outcome_serializes_the_snapshot_summary_with_rfc3339_times() {
+        let mut snapshot = butterfly_core::Snapshot::begin(
+            ProviderKind::Okta,
+            "https://example.okta.com",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        snapshot.insert(
+            ResourceKind::new("user"),
+            "00u1",
+            Digest::of_json(&serde_json::json!({"id": "00u1"})),
+        );
+        snapshot.warnings.push("kind `brand` skipped: 404".into());
+        snapshot.seal(
+            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(3),
+            SnapshotStatus::Partial,
+        );
+        let outcome = BackupOutcome {
+            snapshot: snapshot.summary(),
+            write: WriteStats::default(),
+            fetch: FetchReport::default(),
+            seconds: 3.0,
+        };
+        assert_eq!(outcome.snapshot_id(), snapshot.id);
+        assert_eq!(outcome.status(), SnapshotStatus::Partial);
+        assert_eq!(outcome.warnings(), ["kind `brand` skipped: 404"]);
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(
+            json["snapshot"],
+            serde_json::to_value(snapshot.summary()).unwrap()
+        );
+        assert_eq!(json["snapshot"]["finished_at"], "1970-01-01T00:00:03Z");
+        assert_eq!(json["snapshot"]["status"], "partial");
+        assert_eq!(json["fetch"]["requests"], 0);
+        assert_eq!(json["write"]["new_objects"], 0);
+    }
+}
