@@ -17,15 +17,17 @@
 //! ```no_run
 //! use butterfly_core::SystemClock;
 //! use butterfly_providers::backup::run_okta_backup;
-//! use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
+//! use butterfly_providers::okta::fetcher::{
+//!     ClientId, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
+//! };
 //!
 //! # async fn run(
 //! #     repo: &impl butterfly_core::SnapshotTarget,
 //! #     pem: &str,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
 //! let credentials = OktaCredentials {
-//!     org_url: "https://example.okta.com".into(),
-//!     client_id: "0oa1".into(),
+//!     org_url: OrgUrl::parse("https://example.okta.com")?,
+//!     client_id: ClientId::new("0oa1")?,
 //!     key_id: None,
 //!     private_key: PrivateKey::from_pem(pem)?,
 //! };

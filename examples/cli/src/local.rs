@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use butterfly_core::{Snapshot, SnapshotStatus, SnapshotSummary, SystemClock};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
-use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
+use butterfly_providers::okta::fetcher::{
+    ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
+};
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository, VerifyReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -33,6 +35,15 @@ pub enum LocalError {
     /// The fetch could not start or stopped.
     #[error("backup failed: {0}")]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
+    /// A flag's value was refused.
+    #[error("{flag}: {source}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        #[source]
+        source: CredentialError,
+    },
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
@@ -158,18 +169,21 @@ impl Progress {
 
 /// `butterfly backup okta`: fetch every kind, write a snapshot, print its id last.
 pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
-    let mut repo = SnapshotRepository::open(&args.repo).await?;
-    if let Some(bytes) = args.pack_target_bytes {
-        repo = repo.with_pack_target(bytes);
-    }
+    // Flags and key first: a refused one must not leave a new, empty repository behind.
     let pem =
         std::fs::read_to_string(&args.private_key).map_err(|source| LocalError::ReadFile {
             path: args.private_key.clone(),
             source,
         })?;
     let credentials = OktaCredentials {
-        org_url: args.org_url.trim_end_matches('/').to_owned(),
-        client_id: args.client_id,
+        org_url: OrgUrl::parse(&args.org_url).map_err(|source| LocalError::Flag {
+            flag: "--org-url",
+            source,
+        })?,
+        client_id: ClientId::new(args.client_id).map_err(|source| LocalError::Flag {
+            flag: "--client-id",
+            source,
+        })?,
         key_id: args.key_id,
         private_key: PrivateKey::from_pem(&pem)?,
     };
@@ -180,6 +194,10 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };
+    let mut repo = SnapshotRepository::open(&args.repo).await?;
+    if let Some(bytes) = args.pack_target_bytes {
+        repo = repo.with_pack_target(bytes);
+    }
     let mut progress = Progress::new();
     let outcome = run_okta_backup(
         credentials,

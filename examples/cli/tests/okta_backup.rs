@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+    ClientId, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
 };
 use butterfly_providers::okta::kinds;
 use butterfly_providers::simulator::{
@@ -188,8 +188,8 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
     let credentials = s.sim.simulator().client_credentials();
     let fetcher = OktaFetcher::new(
         OktaCredentials {
-            org_url: credentials.org_url,
-            client_id: credentials.client_id,
+            org_url: OrgUrl::parse(&credentials.org_url).unwrap(),
+            client_id: ClientId::new(credentials.client_id).unwrap(),
             key_id: Some(credentials.key_id),
             private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
         },
@@ -526,4 +526,43 @@ async fn scopes_flag_narrows_the_backup() {
         .collect();
     assert!(expected.contains_key("user") && expected.contains_key("group_membership"));
     assert_eq!(counts, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
+    let s = Setup::start(config(5)).await;
+    for (flag, value, expected) in [
+        ("--org-url", "https://example.okta.com/#admin", "fragment"),
+        ("--org-url", "https://example.okta.com/api/v1", "path"),
+        ("--org-url", "http://example.okta.com", "https"),
+        ("--client-id", "0oa 1", "whitespace"),
+    ] {
+        let credentials = s.sim.simulator().client_credentials();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        let mut flags = vec![
+            ("--org-url", s.sim.org_url().to_owned()),
+            ("--client-id", credentials.client_id.clone()),
+        ];
+        for (name, set) in &mut flags {
+            if *name == flag {
+                value.clone_into(set);
+            }
+        }
+        cmd.args(["backup", "okta"]);
+        for (name, set) in &flags {
+            cmd.args([*name, set.as_str()]);
+        }
+        cmd.arg("--private-key")
+            .arg(s.dir.path().join("key.pem"))
+            .arg("--repo")
+            .arg(s.repo());
+        let out = run(cmd).await;
+        assert!(!out.status.success(), "{flag} {value}");
+        let error = text(&out.stderr);
+        assert!(
+            error.contains(flag) && error.contains(expected),
+            "{flag} {value}: {error}"
+        );
+        assert!(!s.repo().exists(), "{flag} {value} created the repository");
+    }
 }

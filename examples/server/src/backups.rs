@@ -23,7 +23,8 @@ use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
 use butterfly_core::{SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+    ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
+    PrivateKey,
 };
 use butterfly_store::ObjectRepository;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
@@ -82,6 +83,9 @@ pub enum BackupJobError {
     /// The sealed private key does not open (another master key, tampering).
     #[error("the connection's private key cannot be unsealed: {0}")]
     Unseal(#[from] butterfly_store::ObjectError),
+    /// The stored org URL or client id is refused (stored before they were checked).
+    #[error("the connection's credentials are refused: {0}")]
+    Credentials(#[from] CredentialError),
     /// The key or options were refused, or the fetch stopped.
     #[error(transparent)]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
@@ -322,8 +326,8 @@ pub fn credentials_for(
         &connection.private_key_sealed,
     )?;
     let credentials = OktaCredentials {
-        org_url: connection.org_url.clone(),
-        client_id: connection.client_id.clone(),
+        org_url: OrgUrl::parse(&connection.org_url)?,
+        client_id: ClientId::new(connection.client_id.as_str())?,
         key_id: connection.key_id.clone(),
         private_key: PrivateKey::from_pem(&String::from_utf8_lossy(&pem))?,
     };

@@ -316,6 +316,9 @@ async fn bad_connections_are_refused_and_failed_tests_say_why() {
         ("org_url", json!("ftp://example.okta.com")),
         ("org_url", json!("http://example.okta.com")),
         ("org_url", json!("https://example.okta.com/api/v1")),
+        ("org_url", json!("https://example.okta.com/#admin")),
+        ("org_url", json!("https://example.okta.com?x=1")),
+        ("org_url", json!("https://user:pass@example.okta.com")),
         ("org_url", json!("not a url")),
         (
             "private_key",
