@@ -198,3 +198,226 @@ mod tests {
         assert_eq!(json["write"]["new_objects"], 0);
     }
 }
+
+/// The runner against the simulator, writing into memory: status, clock and outcome.
+#[cfg(all(test, feature = "simulator"))]
+// Clippy treats only a bare `cfg(test)` as test code; a failed setup is a failed test.
+#[allow(clippy::unwrap_used)]
+mod runner_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+
+    use butterfly_core::{FixedClock, Resource, Snapshot, SnapshotSink};
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
+    use crate::simulator::{OrgConfig, RunningSimulator, Simulator, SimulatorConfig};
+
+    /// Snapshots sealed in memory; a sink dropped unfinished leaves nothing, as in a
+    /// repository.
+    #[derive(Default)]
+    struct MemoryTarget {
+        sealed: Mutex<Vec<Snapshot>>,
+    }
+
+    struct MemorySink<'a> {
+        target: &'a MemoryTarget,
+        snapshot: Snapshot,
+        stats: WriteStats,
+    }
+
+    impl SnapshotTarget for MemoryTarget {
+        type Sink<'a> = MemorySink<'a>;
+
+        fn begin_snapshot(
+            &self,
+            provider: ProviderKind,
+            org: &str,
+            started_at: OffsetDateTime,
+        ) -> MemorySink<'_> {
+            MemorySink {
+                target: self,
+                snapshot: Snapshot::begin(provider, org, started_at),
+                stats: WriteStats::default(),
+            }
+        }
+    }
+
+    impl SnapshotSink for MemorySink<'_> {
+        type Error = std::convert::Infallible;
+
+        async fn add(&mut self, resources: &[Resource]) -> Result<(), Self::Error> {
+            for resource in resources {
+                self.snapshot.insert(
+                    resource.kind.clone(),
+                    resource.id.clone(),
+                    resource.digest(),
+                );
+                self.stats.resources += 1;
+            }
+            Ok(())
+        }
+
+        fn warn(&mut self, warning: String) {
+            self.snapshot.warnings.push(warning);
+        }
+
+        async fn finish(
+            mut self,
+            finished_at: OffsetDateTime,
+            status: SnapshotStatus,
+        ) -> Result<(Snapshot, WriteStats), Self::Error> {
+            self.snapshot.seal(finished_at, status);
+            self.target
+                .sealed
+                .lock()
+                .unwrap()
+                .push(self.snapshot.clone());
+            Ok((self.snapshot, self.stats))
+        }
+    }
+
+    async fn simulator(granted: Option<BTreeSet<String>>) -> RunningSimulator {
+        let config = SimulatorConfig {
+            org: OrgConfig {
+                seed: 3,
+                users: 12,
+                groups: 3,
+                apps: 3,
+            },
+            time_scale: 60.0,
+            granted_scopes: granted,
+            ..SimulatorConfig::default()
+        };
+        Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn credentials(sim: &RunningSimulator, client_id: &str) -> OktaCredentials {
+        let given = sim.simulator().client_credentials();
+        OktaCredentials {
+            org_url: OrgUrl::parse(&given.org_url).unwrap(),
+            client_id: ClientId::new(client_id).unwrap(),
+            key_id: Some(given.key_id),
+            private_key: PrivateKey::from_pem(&given.private_key_pem.unwrap()).unwrap(),
+        }
+    }
+
+    fn options() -> FetchOptions {
+        FetchOptions {
+            rate_limit_share: 1.0,
+            time_scale: 60.0,
+            ..FetchOptions::default()
+        }
+    }
+
+    const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_backup_is_sealed_complete_on_the_given_clock() {
+        let sim = simulator(None).await;
+        let client_id = sim.simulator().client_credentials().client_id;
+        let target = MemoryTarget::default();
+        let clock = FixedClock::new(T0);
+        let mut finished_kinds = 0i32;
+        let outcome = run_okta_backup(
+            credentials(&sim, &client_id),
+            options(),
+            &target,
+            &clock,
+            |event: &FetchEvent| {
+                // Each finished kind moves the clock a second: the seal time shows the
+                // runner read the clock after the fetch, not the wall clock.
+                if matches!(event, FetchEvent::KindFinished { .. }) {
+                    finished_kinds += 1;
+                    clock.advance(Duration::SECOND);
+                }
+            },
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(outcome.status(), SnapshotStatus::Complete);
+        assert!(outcome.warnings().is_empty(), "{:?}", outcome.warnings());
+        assert_eq!(outcome.snapshot.started_at, T0);
+        assert_eq!(
+            outcome.snapshot.finished_at,
+            Some(T0 + Duration::seconds(finished_kinds.into()))
+        );
+        assert!((outcome.seconds - f64::from(finished_kinds)).abs() < 1e-9);
+        let expected: BTreeMap<String, u64> = sim
+            .simulator()
+            .org()
+            .counts()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (kind.to_owned(), n as u64))
+            .collect();
+        let counted: BTreeMap<String, u64> = outcome
+            .snapshot
+            .counts
+            .iter()
+            .map(|(kind, n)| (kind.as_str().to_owned(), *n))
+            .collect();
+        assert_eq!(counted, expected);
+        assert_eq!(outcome.write.resources, outcome.snapshot.resources);
+        assert!(outcome.fetch.requests > 0 && outcome.fetch.failed.is_empty());
+        let sealed = target.sealed.lock().unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert_eq!(sealed[0].summary(), outcome.snapshot);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_scopes_seal_a_partial_snapshot_with_warnings() {
+        let granted: BTreeSet<String> = crate::okta::kinds::backup_scopes()
+            .into_iter()
+            .filter(|s| *s != "okta.idps.read")
+            .map(str::to_owned)
+            .collect();
+        let sim = simulator(Some(granted)).await;
+        let client_id = sim.simulator().client_credentials().client_id;
+        let target = MemoryTarget::default();
+        let outcome = run_okta_backup(
+            credentials(&sim, &client_id),
+            options(),
+            &target,
+            &FixedClock::new(T0),
+            |_: &FetchEvent| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.status(), SnapshotStatus::Partial);
+        assert!(outcome.fetch.skipped.contains_key("idp"));
+        assert!(
+            outcome
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("kind `idp` skipped")),
+            "{:?}",
+            outcome.warnings()
+        );
+        assert_eq!(target.sealed.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_sign_in_seals_nothing() {
+        let sim = simulator(None).await;
+        let target = MemoryTarget::default();
+        let error = run_okta_backup(
+            credentials(&sim, "0oa-not-registered"),
+            options(),
+            &target,
+            &FixedClock::new(T0),
+            |_: &FetchEvent| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, BackupError::Fetch(FetchError::Authentication(_))),
+            "{error:?}"
+        );
+        assert!(target.sealed.lock().unwrap().is_empty());
+    }
+}
