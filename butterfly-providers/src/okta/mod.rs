@@ -10,7 +10,7 @@
 //! - [`secrets`]: stripping secrets and `_links` before storage.
 //! - [`OktaErrorBody`]: the error object every Okta API returns.
 //! - `fetcher` (feature `fetcher`, on by default): the backup fetcher, the one part here
-//!   that does I/O. [`crate::backup`] runs it into a snapshot.
+//!   that does I/O. `crate::backup` (same feature) runs it into a snapshot.
 
 #[cfg(feature = "fetcher")]
 pub(crate) mod backup;
