@@ -26,6 +26,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(feature = "fetcher")]
+pub mod backup;
 pub mod okta;
 #[cfg(feature = "simulator")]
 pub mod simulator;

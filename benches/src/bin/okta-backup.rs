@@ -203,10 +203,15 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let after_second = dir_bytes(&repo);
 
-    let resources = first.summary["resources"].as_u64().unwrap_or(0);
+    let resources = first.summary["snapshot"]["resources"].as_u64().unwrap_or(0);
     println!(
         "org: {} users, {} groups, {} apps -> {resources} resources in {} kinds",
-        args.users, args.groups, args.apps, first.summary["kinds"]
+        args.users,
+        args.groups,
+        args.apps,
+        first.summary["snapshot"]["counts"]
+            .as_object()
+            .map_or(0, serde_json::Map::len)
     );
     println!(
         "lower bound: {:.1} s real ({:.0} s simulated, bucket {}, {} requests) at time scale {}",
@@ -221,9 +226,9 @@ async fn run(args: Args) -> Result<(), String> {
         args.share * 100.0,
         first.seconds,
         first.seconds / bound.bound_real_seconds,
-        first.summary["requests"],
-        first.summary["rate_limited"],
-        first.summary["retries"],
+        first.summary["fetch"]["requests"],
+        first.summary["fetch"]["rate_limited"],
+        first.summary["fetch"]["retries"],
         first.peak_kib as f64 / 1024.0
     );
     let added = after_second.saturating_sub(after_first);
@@ -232,7 +237,7 @@ async fn run(args: Args) -> Result<(), String> {
         after_first as f64 / 1_048_576.0,
         second.seconds,
         added as f64 * 100.0 / after_first.max(1) as f64,
-        second.summary["new_objects"]
+        second.summary["write"]["new_objects"]
     );
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await.map_err(|e| e.to_string())

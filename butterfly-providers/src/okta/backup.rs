@@ -1,54 +1,44 @@
-//! One whole backup: the fetcher's pages into a [`SnapshotSink`], and the status the
-//! snapshot deserves.
-//!
-//! The CLI's local mode and the server's backup jobs both run a backup through
-//! [`run_backup`], so they agree on what a skipped or failed kind means for the snapshot:
-//! every kind fetched is `complete`; a kind skipped (scope not granted, feature off) makes
-//! it `partial`; a kind that failed after its retries makes it `failed`, and what was
-//! fetched is kept for inspection. Each skip and failure becomes a warning in the manifest.
-//!
-//! The caller opens the sink before and seals it after, with [`BackupRun::status`].
+//! The Okta fetcher's pages into a [`SnapshotSink`], and the status the snapshot
+//! deserves. [`crate::backup::run_okta_backup`] opens the sink before and seals it after.
 
 use butterfly_core::{SnapshotSink, SnapshotStatus};
 use tokio::sync::mpsc;
 
-use super::fetcher::{FetchError, FetchEvent, FetchReport, OktaFetcher};
+use super::fetcher::{FetchEvent, FetchReport, OktaFetcher};
+use crate::backup::BackupError;
 
 /// Pages waiting between the fetcher and the sink. Short on purpose: when writing falls
 /// behind, the fetch waits instead of piling pages up in memory.
 const PAGES_IN_FLIGHT: usize = 16;
 
-/// Why a backup stopped before the fetch finished.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BackupError<E: std::error::Error + 'static> {
-    /// The fetch could not start or stopped (sign-in refused, bad options...).
-    #[error("backup failed: {0}")]
-    Fetch(#[from] FetchError),
-    /// The sink could not store a page.
-    #[error("cannot store the snapshot: {0}")]
-    Sink(#[source] E),
-    /// The fetch task panicked or was cancelled.
-    #[error("the fetch task stopped: {0}")]
-    Task(String),
-}
-
-/// How a backup went.
+/// How a fetch into a sink went.
 #[derive(Debug, Clone)]
-pub struct BackupRun {
+pub(crate) struct BackupRun {
     /// The status the snapshot should be sealed with.
-    pub status: SnapshotStatus,
+    pub(crate) status: SnapshotStatus,
     /// The fetcher's counters.
-    pub report: FetchReport,
+    pub(crate) report: FetchReport,
 }
 
-/// Fetch every kind with `fetcher` into `sink`, calling `on_event` for each event first
-/// (progress bars, job progress). Returns once every kind is finished, skipped or failed.
-pub async fn run_backup<S: SnapshotSink>(
+/// The status a snapshot deserves after a fetch: any failed kind makes it `failed`, any
+/// skipped kind `partial`.
+fn status_after(report: &FetchReport) -> SnapshotStatus {
+    if !report.failed.is_empty() {
+        SnapshotStatus::Failed
+    } else if !report.skipped.is_empty() {
+        SnapshotStatus::Partial
+    } else {
+        SnapshotStatus::Complete
+    }
+}
+
+/// Fetch every kind with `fetcher` into `sink`, calling `on_event` for each event first.
+/// Returns once every kind is finished, skipped or failed.
+pub(crate) async fn drive<S: SnapshotSink>(
     fetcher: OktaFetcher,
     sink: &mut S,
     mut on_event: impl FnMut(&FetchEvent) + Send,
-) -> Result<BackupRun, BackupError<S::Error>> {
+) -> Result<BackupRun, BackupError> {
     let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
     // Its own task, so pages keep arriving while the sink writes the previous one.
     let fetch = tokio::spawn(async move { fetcher.run(tx).await });
@@ -73,17 +63,30 @@ pub async fn run_backup<S: SnapshotSink>(
         }
     }
     drop(rx);
-    let fetched = fetch.await.map_err(|e| BackupError::Task(e.to_string()));
+    let fetched = fetch.await;
     if let Some(e) = sink_error {
-        return Err(BackupError::Sink(e));
+        return Err(BackupError::Storage(Box::new(e)));
     }
-    let report = fetched??;
-    let status = if !report.failed.is_empty() {
-        SnapshotStatus::Failed
-    } else if !report.skipped.is_empty() {
-        SnapshotStatus::Partial
-    } else {
-        SnapshotStatus::Complete
-    };
-    Ok(BackupRun { status, report })
+    let report = fetched.map_err(BackupError::Task)??;
+    Ok(BackupRun {
+        status: status_after(&report),
+        report,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_outranks_skipped_outranks_complete() {
+        let mut report = FetchReport::default();
+        assert_eq!(status_after(&report), SnapshotStatus::Complete);
+        report.skipped.insert("brand".into(), "404".into());
+        assert_eq!(status_after(&report), SnapshotStatus::Partial);
+        report
+            .failed
+            .insert("user".into(), "server error 500".into());
+        assert_eq!(status_after(&report), SnapshotStatus::Failed);
+    }
 }

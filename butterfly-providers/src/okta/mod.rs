@@ -10,10 +10,10 @@
 //! - [`secrets`]: stripping secrets and `_links` before storage.
 //! - [`OktaErrorBody`]: the error object every Okta API returns.
 //! - `fetcher` (feature `fetcher`, on by default): the backup fetcher, the one part here
-//!   that does I/O, and `backup`, which runs it into a snapshot sink.
+//!   that does I/O. `crate::backup` (same feature) runs it into a snapshot.
 
 #[cfg(feature = "fetcher")]
-pub mod backup;
+pub(crate) mod backup;
 pub mod error;
 #[cfg(feature = "fetcher")]
 pub mod fetcher;

@@ -14,17 +14,17 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{Snapshot, SnapshotStatus};
-use butterfly_providers::okta::backup::{BackupError, BackupRun, run_backup};
+use butterfly_core::{Snapshot, SnapshotStatus, SnapshotSummary, SystemClock};
+use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+    ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
 };
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository, VerifyReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Output;
-use crate::output::{SNAPSHOT_COLUMNS, print_json, print_records, print_snapshot};
+use crate::output::{print_backup_outcome, print_json, print_snapshot, print_snapshots};
 
 /// Errors of local commands.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,15 @@ pub enum LocalError {
     /// The fetch could not start or stopped.
     #[error("backup failed: {0}")]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
+    /// A flag's value was refused.
+    #[error("{flag}: {source}")]
+    Flag {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        #[source]
+        source: CredentialError,
+    },
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
@@ -52,7 +61,7 @@ pub enum LocalError {
     Incomplete(String),
     /// The backup stopped.
     #[error(transparent)]
-    Backup(#[from] BackupError<SnapshotError>),
+    Backup(#[from] BackupError),
 }
 
 /// Flags of `butterfly backup okta`.
@@ -160,20 +169,21 @@ impl Progress {
 
 /// `butterfly backup okta`: fetch every kind, write a snapshot, print its id last.
 pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
-    let started_at = time::OffsetDateTime::now_utc();
-    let started = Instant::now();
-    let mut repo = SnapshotRepository::open(&args.repo).await?;
-    if let Some(bytes) = args.pack_target_bytes {
-        repo = repo.with_pack_target(bytes);
-    }
+    // Flags and key first: a refused one must not leave a new, empty repository behind.
     let pem =
         std::fs::read_to_string(&args.private_key).map_err(|source| LocalError::ReadFile {
             path: args.private_key.clone(),
             source,
         })?;
     let credentials = OktaCredentials {
-        org_url: args.org_url.trim_end_matches('/').to_owned(),
-        client_id: args.client_id,
+        org_url: OrgUrl::parse(&args.org_url).map_err(|source| LocalError::Flag {
+            flag: "--org-url",
+            source,
+        })?,
+        client_id: ClientId::new(args.client_id).map_err(|source| LocalError::Flag {
+            flag: "--client-id",
+            source,
+        })?,
         key_id: args.key_id,
         private_key: PrivateKey::from_pem(&pem)?,
     };
@@ -184,56 +194,23 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };
-    let org = credentials.org_url.clone();
-    let fetcher = OktaFetcher::new(credentials, options)?;
-    let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, org, started_at);
-    let mut progress = Progress::new();
-    let BackupRun { status, report } =
-        run_backup(fetcher, &mut writer, |event| progress.event(event)).await?;
-    let (snapshot, stats) = writer
-        .finish_with_stats(time::OffsetDateTime::now_utc(), status)
-        .await?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let summary = json!({
-        "snapshot_id": snapshot.id,
-        "status": snapshot.status,
-        "resources": snapshot.total(),
-        "kinds": snapshot.counts.len(),
-        "warnings": snapshot.warnings,
-        "seconds": elapsed,
-        "new_objects": stats.new_objects,
-        "new_bytes": stats.new_bytes + stats.manifest_bytes,
-        "packs": stats.packs,
-        "requests": report.requests,
-        "retries": report.retries,
-        "rate_limited": report.rate_limited,
-        "headroom_pauses": report.headroom_pauses,
-        "reauthentications": report.reauthentications,
-        "requests_per_bucket": report.requests_per_bucket,
-    });
-    match out {
-        // One line of JSON, then the id, so both `head -n1` and `tail -n1` work.
-        Output::Json => println!("{summary}"),
-        Output::Table => {
-            eprintln!(
-                "snapshot {} {:?}: {} resources in {} kinds, {} warning(s); {} new objects, {} new bytes; {} requests, {} retries, {} rate-limited, {} re-authentications; {elapsed:.1}s",
-                snapshot.id,
-                snapshot.status,
-                snapshot.total(),
-                snapshot.counts.len(),
-                snapshot.warnings.len(),
-                stats.new_objects,
-                stats.new_bytes + stats.manifest_bytes,
-                report.requests,
-                report.retries,
-                report.rate_limited,
-                report.reauthentications,
-            );
-            for warning in &snapshot.warnings {
-                eprintln!("warning: {warning}");
-            }
-        }
+    let mut repo = SnapshotRepository::open(&args.repo).await?;
+    if let Some(bytes) = args.pack_target_bytes {
+        repo = repo.with_pack_target(bytes);
     }
+    let mut progress = Progress::new();
+    let outcome = run_okta_backup(
+        credentials,
+        options,
+        &repo,
+        &SystemClock,
+        |event: &FetchEvent| {
+            progress.event(event);
+        },
+    )
+    .await?;
+    print_backup_outcome(out, &json!(outcome));
+    let snapshot = &outcome.snapshot;
     println!("{}", snapshot.id);
     if snapshot.status == SnapshotStatus::Failed {
         return Err(LocalError::Incomplete(snapshot.id.to_string()));
@@ -241,42 +218,21 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     Ok(())
 }
 
-fn summary(snapshot: &Snapshot) -> Value {
-    json!({
-        "id": snapshot.id,
-        "provider": snapshot.provider,
-        "org": snapshot.org,
-        "started_at": rfc3339(snapshot.started_at),
-        "finished_at": snapshot.finished_at.map(rfc3339),
-        "status": snapshot.status,
-        "resources": snapshot.total(),
-        "kinds": snapshot.counts.len(),
-        "warnings": snapshot.warnings.len(),
-    })
-}
-
-fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| at.to_string())
-}
-
-/// `butterfly snapshots list`.
+/// `butterfly snapshots list`: each snapshot's `SnapshotSummary`, the JSON the server
+/// answers too.
 pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
-    let records: Vec<Value> = repo.list().await?.iter().map(summary).collect();
-    print_records(out, &Value::Array(records), SNAPSHOT_COLUMNS);
+    let summaries: Vec<SnapshotSummary> =
+        repo.list().await?.iter().map(Snapshot::summary).collect();
+    print_snapshots(out, &json!(summaries));
     Ok(())
 }
 
-/// `butterfly snapshots show ID`.
+/// `butterfly snapshots show ID` (or an unambiguous prefix of it).
 pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
     let snapshot = repo.summary(repo.resolve(id).await?).await?;
-    let mut record = summary(&snapshot);
-    record["root_digest"] = json!(snapshot.root_digest);
-    record["counts"] = json!(snapshot.counts);
-    record["warnings"] = json!(snapshot.warnings);
-    print_snapshot(out, &record);
+    print_snapshot(out, &json!(snapshot.summary()));
     Ok(())
 }
 

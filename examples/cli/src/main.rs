@@ -223,7 +223,7 @@ enum SnapshotsCommand {
     },
     /// Show one snapshot: status, counts per kind, warnings.
     Show {
-        /// The snapshot id (locally also a unique prefix of at least 4 characters).
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
         id: String,
         /// The repository directory (default: the server's snapshots).
         #[arg(long)]

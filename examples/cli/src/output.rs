@@ -2,7 +2,7 @@
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::Output;
 
@@ -54,9 +54,10 @@ fn cell(value: Option<&Value>) -> String {
     }
 }
 
-/// The columns of a snapshot list, local or on the server (both describe snapshots with
-/// the same keys).
-pub const SNAPSHOT_COLUMNS: &[Column] = &[
+/// The columns of a snapshot list, local or on the server: both describe a snapshot
+/// with the same JSON (a serialized `SnapshotSummary`); `KINDS` and `WARNINGS` are
+/// counted from its `counts` and `warnings` for the table.
+const SNAPSHOT_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),
     Column::new("PROVIDER", "/provider"),
     Column::new("ORG", "/org"),
@@ -67,8 +68,31 @@ pub const SNAPSHOT_COLUMNS: &[Column] = &[
     Column::new("WARNINGS", "/warnings"),
 ];
 
-/// One snapshot (`snapshots show`), local or on the server: its summary, `counts` (an
-/// object of kind to count) and `warnings` (an array of strings). For people: the
+/// A list of snapshot summaries (`snapshots list`), local or on the server: as they
+/// are for scripts, a table for people.
+pub fn print_snapshots(out: Output, summaries: &Value) {
+    match out {
+        Output::Json => print_json(summaries),
+        Output::Table => {
+            let rows: Vec<Value> = summaries
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|summary| {
+                    let mut row = summary.clone();
+                    row["kinds"] = json!(summary["counts"].as_object().map_or(0, Map::len));
+                    row["warnings"] = json!(summary["warnings"].as_array().map_or(0, Vec::len));
+                    row
+                })
+                .collect();
+            print_records(out, &Value::Array(rows), SNAPSHOT_COLUMNS);
+        }
+    }
+}
+
+/// One snapshot (`snapshots show`), local or on the server: a serialized
+/// `SnapshotSummary`, with `counts` (an object of kind to count) and `warnings` (an
+/// array of strings). For people: the
 /// summary lines, a table of counts, then the warnings.
 pub fn print_snapshot(out: Output, record: &Value) {
     match out {
@@ -99,6 +123,43 @@ pub fn print_snapshot(out: Output, record: &Value) {
             );
             for warning in record["warnings"].as_array().into_iter().flatten() {
                 println!("warning: {}", cell(Some(warning)));
+            }
+        }
+    }
+}
+
+/// A finished backup (a serialized `BackupOutcome`, local or from a server job): one
+/// line of JSON for scripts; for people, a summary line and the warnings. Both go to
+/// stderr for people and stdout for scripts, so the snapshot id printed after stays the
+/// last line on stdout.
+pub fn print_backup_outcome(out: Output, outcome: &Value) {
+    match out {
+        Output::Json => println!("{outcome}"),
+        Output::Table => {
+            let snapshot = &outcome["snapshot"];
+            let write = &outcome["write"];
+            let fetch = &outcome["fetch"];
+            let number = |v: &Value| v.as_u64().unwrap_or(0);
+            let warnings = snapshot["warnings"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            eprintln!(
+                "snapshot {} {}: {} resources in {} kinds, {} warning(s); {} new objects, {} new bytes; {} requests, {} retries, {} rate-limited, {} re-authentications; {:.1}s",
+                cell(Some(&snapshot["id"])),
+                cell(Some(&snapshot["status"])),
+                number(&snapshot["resources"]),
+                snapshot["counts"].as_object().map_or(0, Map::len),
+                warnings.len(),
+                number(&write["new_objects"]),
+                number(&write["new_bytes"]) + number(&write["manifest_bytes"]),
+                number(&fetch["requests"]),
+                number(&fetch["retries"]),
+                number(&fetch["rate_limited"]),
+                number(&fetch["reauthentications"]),
+                outcome["seconds"].as_f64().unwrap_or_default(),
+            );
+            for warning in warnings {
+                eprintln!("warning: {}", cell(Some(warning)));
             }
         }
     }

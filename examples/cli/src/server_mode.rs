@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 
 use crate::Output;
 use crate::client::{ApiClient, CliError};
-use crate::output::{Column, SNAPSHOT_COLUMNS, print_json, print_records, print_snapshot};
+use crate::output::{
+    Column, print_backup_outcome, print_json, print_records, print_snapshot, print_snapshots,
+};
 
 /// How often `--wait` asks for the job's state.
 const POLL_EVERY: Duration = Duration::from_millis(500);
@@ -43,7 +45,7 @@ const JOB_COLUMNS: &[Column] = &[
     Column::new("STATUS", "/status"),
     Column::new("ATTEMPTS", "/attempts"),
     Column::new("RESOURCES", "/progress/resources"),
-    Column::new("SNAPSHOT", "/outcome/snapshot_id"),
+    Column::new("SNAPSHOT", "/outcome/snapshot/id"),
     Column::new("ERROR", "/outcome/error"),
 ];
 
@@ -182,28 +184,13 @@ pub async fn run_backup(
     let outcome = &job["outcome"];
     match out {
         Output::Json => println!("{job}"),
-        Output::Table => {
-            if let Some(error) = outcome["error"].as_str() {
-                eprintln!("backup job {job_id} failed: {error}");
-            } else {
-                eprintln!(
-                    "snapshot {} {}: {} resources in {} kinds, {} warning(s); {} new bytes; {} requests; {:.1}s",
-                    outcome["snapshot_id"].as_str().unwrap_or_default(),
-                    outcome["status"].as_str().unwrap_or_default(),
-                    outcome["resources"],
-                    outcome["kinds"],
-                    outcome["warnings"].as_array().map_or(0, Vec::len),
-                    outcome["new_bytes"],
-                    outcome["requests"],
-                    outcome["seconds"].as_f64().unwrap_or_default(),
-                );
-                for warning in outcome["warnings"].as_array().into_iter().flatten() {
-                    eprintln!("warning: {}", warning.as_str().unwrap_or_default());
-                }
-            }
-        }
+        Output::Table => match outcome["error"].as_str() {
+            Some(error) => eprintln!("backup job {job_id} failed: {error}"),
+            // The job's outcome is the same `BackupOutcome` local mode prints.
+            None => print_backup_outcome(out, outcome),
+        },
     }
-    if let Some(snapshot) = outcome["snapshot_id"].as_str() {
+    if let Some(snapshot) = outcome["snapshot"]["id"].as_str() {
         println!("{snapshot}");
     }
     if job["status"] == "succeeded" {
@@ -269,11 +256,11 @@ pub async fn show_backup(client: &ApiClient, out: Output, id: &str) -> Result<()
 
 /// `snapshots list` without `--repo`.
 pub async fn list_snapshots(client: &ApiClient, out: Output) -> Result<(), CliError> {
-    print_records(out, &client.get("snapshots").await?, SNAPSHOT_COLUMNS);
+    print_snapshots(out, &client.get("snapshots").await?);
     Ok(())
 }
 
-/// `snapshots show ID` without `--repo`.
+/// `snapshots show ID` (or an unambiguous prefix of it) without `--repo`.
 pub async fn show_snapshot(client: &ApiClient, out: Output, id: &str) -> Result<(), CliError> {
     print_snapshot(out, &client.get(&format!("snapshots/{id}")).await?);
     Ok(())

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+    ClientId, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
 };
 use butterfly_providers::okta::kinds;
 use butterfly_providers::simulator::{
@@ -170,7 +170,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 async fn full_backup_matches_the_org_and_every_resource_round_trips() {
     let s = Setup::start(config(40)).await;
     let (summary, id) = s.backup(&[]).await;
-    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "complete", "{summary}");
 
     let repo = s.open_repo().await;
     let snapshot = repo.manifest(id).await.unwrap();
@@ -188,8 +188,8 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
     let credentials = s.sim.simulator().client_credentials();
     let fetcher = OktaFetcher::new(
         OktaCredentials {
-            org_url: credentials.org_url,
-            client_id: credentials.client_id,
+            org_url: OrgUrl::parse(&credentials.org_url).unwrap(),
+            client_id: ClientId::new(credentials.client_id).unwrap(),
             key_id: Some(credentials.key_id),
             private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
         },
@@ -245,8 +245,8 @@ async fn second_backup_of_an_unchanged_org_writes_almost_nothing() {
     let repo_bytes = s.open_repo().await.stored_bytes().await.unwrap();
     let (second, second_id) = s.backup(&[]).await;
     assert_ne!(first_id, second_id);
-    assert_eq!(second["new_objects"], 0, "{second}");
-    let new_bytes = second["new_bytes"].as_u64().unwrap();
+    assert_eq!(second["write"]["new_objects"], 0, "{second}");
+    let new_bytes = second["write"]["new_bytes"].as_u64().unwrap();
     assert!(
         new_bytes * 100 < repo_bytes,
         "second backup wrote {new_bytes} bytes, the repository held {repo_bytes} (first: {first})"
@@ -309,8 +309,11 @@ async fn a_429_storm_is_waited_out() {
     }]);
     let started = Instant::now();
     let (summary, id) = s.backup(&[]).await;
-    assert_eq!(summary["status"], "complete", "{summary}");
-    assert!(summary["rate_limited"].as_u64().unwrap() >= 6, "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "complete", "{summary}");
+    assert!(
+        summary["fetch"]["rate_limited"].as_u64().unwrap() >= 6,
+        "{summary}"
+    );
     let log = s.sim.simulator().request_log();
     assert!(
         log.by_status.get(&429).copied().unwrap_or(0) >= 6,
@@ -345,8 +348,11 @@ async fn server_errors_and_broken_pages_are_retried() {
         },
     ]);
     let (summary, id) = s.backup(&[]).await;
-    assert_eq!(summary["status"], "complete", "{summary}");
-    assert!(summary["retries"].as_u64().unwrap() >= 8, "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "complete", "{summary}");
+    assert!(
+        summary["fetch"]["retries"].as_u64().unwrap() >= 8,
+        "{summary}"
+    );
     let log = s.sim.simulator().request_log();
     assert!(
         log.by_status.get(&503).copied().unwrap_or(0) >= 4,
@@ -367,9 +373,9 @@ async fn an_expired_token_is_renewed_mid_run() {
     })
     .await;
     let (summary, id) = s.backup(&[]).await;
-    assert_eq!(summary["status"], "complete", "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "complete", "{summary}");
     assert!(
-        summary["reauthentications"].as_u64().unwrap() >= 1,
+        summary["fetch"]["reauthentications"].as_u64().unwrap() >= 1,
         "{summary}"
     );
     let log = s.sim.simulator().request_log();
@@ -396,7 +402,7 @@ async fn a_missing_scope_skips_its_kinds_with_a_warning() {
     })
     .await;
     let (summary, id) = s.backup(&[]).await;
-    assert_eq!(summary["status"], "partial", "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "partial", "{summary}");
     let snapshot = s.open_repo().await.manifest(id).await.unwrap();
     assert_eq!(snapshot.status, SnapshotStatus::Partial);
     let warnings = snapshot.warnings.join("\n");
@@ -452,7 +458,7 @@ async fn kill_9_at_any_moment_leaves_a_valid_repository() {
     }
     s.sim.simulator().clear_faults();
     let (summary, last) = s.backup(&["--pack-target-bytes", "4096"]).await;
-    assert_eq!(summary["status"], "complete");
+    assert_eq!(summary["snapshot"]["status"], "complete");
     let repo = s.open_repo().await;
     assert_eq!(
         repo.manifest(first).await.unwrap().root_digest,
@@ -506,7 +512,7 @@ async fn scopes_flag_narrows_the_backup() {
     let (summary, id) = s
         .backup(&["--scopes", "okta.users.read,okta.groups.read"])
         .await;
-    assert_eq!(summary["status"], "partial", "{summary}");
+    assert_eq!(summary["snapshot"]["status"], "partial", "{summary}");
     let counts = snapshot_counts(&s.open_repo().await, id).await;
     let expected: BTreeMap<String, u64> = org_counts(&s.sim)
         .into_iter()
@@ -520,4 +526,43 @@ async fn scopes_flag_narrows_the_backup() {
         .collect();
     assert!(expected.contains_key("user") && expected.contains_key("group_membership"));
     assert_eq!(counts, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
+    let s = Setup::start(config(5)).await;
+    for (flag, value, expected) in [
+        ("--org-url", "https://example.okta.com/#admin", "fragment"),
+        ("--org-url", "https://example.okta.com/api/v1", "path"),
+        ("--org-url", "http://example.okta.com", "https"),
+        ("--client-id", "0oa 1", "whitespace"),
+    ] {
+        let credentials = s.sim.simulator().client_credentials();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        let mut flags = vec![
+            ("--org-url", s.sim.org_url().to_owned()),
+            ("--client-id", credentials.client_id.clone()),
+        ];
+        for (name, set) in &mut flags {
+            if *name == flag {
+                value.clone_into(set);
+            }
+        }
+        cmd.args(["backup", "okta"]);
+        for (name, set) in &flags {
+            cmd.args([*name, set.as_str()]);
+        }
+        cmd.arg("--private-key")
+            .arg(s.dir.path().join("key.pem"))
+            .arg("--repo")
+            .arg(s.repo());
+        let out = run(cmd).await;
+        assert!(!out.status.success(), "{flag} {value}");
+        let error = text(&out.stderr);
+        assert!(
+            error.contains(flag) && error.contains(expected),
+            "{flag} {value}: {error}"
+        );
+        assert!(!s.repo().exists(), "{flag} {value} created the repository");
+    }
 }

@@ -5,6 +5,7 @@
 // Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
 use butterfly_providers::simulator::{
@@ -199,5 +200,209 @@ async fn a_failing_connection_fails_its_test_and_its_backup() {
     assert_eq!(
         serde_json::from_slice::<Value>(&listed.stdout).unwrap(),
         Value::Array(vec![])
+    );
+}
+
+/// The keys of a JSON object, and of each object nested in it (by path), so two
+/// descriptions of one kind of snapshot can be compared shape for shape.
+fn shape(value: &Value, path: &str, into: &mut BTreeSet<String>) {
+    if let Value::Object(map) = value {
+        for (key, item) in map {
+            // `counts` is keyed by kind: its keys are data, not shape.
+            if path.is_empty() && key == "counts" {
+                into.insert("counts".to_owned());
+                continue;
+            }
+            let here = format!("{path}/{key}");
+            into.insert(here.clone());
+            shape(item, &here, into);
+        }
+    }
+}
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    let mut into = BTreeSet::new();
+    shape(value, "", &mut into);
+    into
+}
+
+fn assert_rfc3339(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("`{text}` is not RFC 3339: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_and_server_mode_describe_snapshots_with_the_same_json() {
+    let s = start().await;
+    let key_path = s.dir.path().join("key.pem");
+    let repo = s.dir.path().join("repo");
+    let client_id = s.sim.simulator().client_credentials().client_id;
+
+    // The same org backed up locally and on the server.
+    let local = butterfly(
+        &s,
+        &[
+            "backup",
+            "okta",
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            &client_id,
+            "--private-key",
+            key_path.to_str().unwrap(),
+            "--repo",
+            repo.to_str().unwrap(),
+            "--rate-limit-share",
+            "1",
+            "--time-scale",
+            "60",
+        ],
+    )
+    .await;
+    assert!(local.status.success(), "{}", stderr(&local));
+    let local_id = stdout(&local).lines().last().unwrap().to_owned();
+    let created = butterfly(
+        &s,
+        &[
+            "connections",
+            "create",
+            "--name",
+            "okta",
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            &client_id,
+            "--private-key",
+            key_path.to_str().unwrap(),
+            "--rate-limit-share",
+            "1",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let remote = butterfly(
+        &s,
+        &["--output", "json", "backup", "okta", "--connection", "okta"],
+    )
+    .await;
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    let remote_id = stdout(&remote).lines().last().unwrap().to_owned();
+
+    let json = |o: &Output| -> Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let repo_arg = repo.to_str().unwrap();
+    // Shown by an unambiguous prefix in both modes.
+    let local_shown = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "snapshots",
+                "show",
+                &local_id[..8],
+                "--repo",
+                repo_arg,
+            ],
+        )
+        .await,
+    );
+    let remote_shown = json(
+        &butterfly(
+            &s,
+            &["--output", "json", "snapshots", "show", &remote_id[..8]],
+        )
+        .await,
+    );
+    let local_listed = json(
+        &butterfly(
+            &s,
+            &["--output", "json", "snapshots", "list", "--repo", repo_arg],
+        )
+        .await,
+    );
+    let remote_listed = json(&butterfly(&s, &["--output", "json", "snapshots", "list"]).await);
+
+    assert_eq!(local_shown["id"], local_id.as_str());
+    assert_eq!(remote_shown["id"], remote_id.as_str());
+    assert_eq!(keys(&local_shown), keys(&remote_shown));
+    assert_eq!(keys(&local_listed[0]), keys(&remote_listed[0]));
+    assert_eq!(keys(&local_shown), keys(&local_listed[0]));
+    for key in [
+        "id",
+        "provider",
+        "org",
+        "started_at",
+        "finished_at",
+        "status",
+        "counts",
+        "resources",
+        "warnings",
+        "root_digest",
+    ] {
+        assert!(
+            local_shown.get(key).is_some(),
+            "no `{key}` in {local_shown}"
+        );
+    }
+    for shown in [
+        &local_shown,
+        &remote_shown,
+        &local_listed[0],
+        &remote_listed[0],
+    ] {
+        assert_rfc3339(&shown["started_at"]);
+        assert_rfc3339(&shown["finished_at"]);
+    }
+    // Same org, same content: the two descriptions differ only in id and times.
+    assert_eq!(local_shown["counts"], remote_shown["counts"]);
+    assert_eq!(local_shown["root_digest"], remote_shown["root_digest"]);
+
+    // The job's outcome embeds that same description.
+    let job: Value = serde_json::from_str(stdout(&remote).lines().next().unwrap()).unwrap();
+    assert_eq!(job["outcome"]["snapshot"], remote_shown);
+    // And local mode's summary line is the same outcome shape as the job's.
+    let local_json = butterfly(
+        &s,
+        &[
+            "--output",
+            "json",
+            "backup",
+            "okta",
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            &client_id,
+            "--private-key",
+            key_path.to_str().unwrap(),
+            "--repo",
+            repo_arg,
+            "--rate-limit-share",
+            "1",
+            "--time-scale",
+            "60",
+        ],
+    )
+    .await;
+    assert!(local_json.status.success(), "{}", stderr(&local_json));
+    let local_outcome: Value =
+        serde_json::from_str(stdout(&local_json).lines().next().unwrap()).unwrap();
+    assert_eq!(keys(&local_outcome["snapshot"]), keys(&remote_shown));
+    assert_eq!(
+        local_outcome
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        job["outcome"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
     );
 }

@@ -17,13 +17,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use butterfly_core::TeamId;
 use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
-use butterfly_providers::okta::backup::{BackupRun, run_backup};
+use butterfly_core::{SnapshotStatus, SystemClock, TeamId};
+use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
+    ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
+    PrivateKey,
 };
 use butterfly_store::ObjectRepository;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
@@ -82,12 +83,15 @@ pub enum BackupJobError {
     /// The sealed private key does not open (another master key, tampering).
     #[error("the connection's private key cannot be unsealed: {0}")]
     Unseal(#[from] butterfly_store::ObjectError),
+    /// The stored org URL or client id is refused (stored before they were checked).
+    #[error("the connection's credentials are refused: {0}")]
+    Credentials(#[from] CredentialError),
     /// The key or options were refused, or the fetch stopped.
     #[error(transparent)]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
     /// The backup stopped.
     #[error(transparent)]
-    Backup(#[from] butterfly_providers::okta::backup::BackupError<SnapshotError>),
+    Backup(#[from] BackupError),
     /// The repository could not be opened or written.
     #[error(transparent)]
     Repository(#[from] SnapshotError),
@@ -96,7 +100,10 @@ pub enum BackupJobError {
     Store(#[from] butterfly_core::store::StoreError),
     /// A task died.
     #[error("a task stopped: {0}")]
-    Task(String),
+    Task(#[source] tokio::task::JoinError),
+    /// The outcome could not be turned into the job's result.
+    #[error("cannot record the backup's outcome: {0}")]
+    Outcome(#[source] serde_json::Error),
 }
 
 /// The server's backup side: repositories per team, and the worker's settings.
@@ -308,19 +315,19 @@ impl Progress {
     }
 }
 
-/// The fetcher for a stored connection.
-pub fn fetcher_for(
+/// The credentials and fetch options of a stored connection (its key unsealed).
+pub fn credentials_for(
     state: &AppState,
     connection: &BackupConnection,
-) -> Result<OktaFetcher, BackupJobError> {
+) -> Result<(OktaCredentials, FetchOptions), BackupJobError> {
     let pem = state.objects.open_secret(
         connection.team_id,
         PRIVATE_KEY_PURPOSE,
         &connection.private_key_sealed,
     )?;
     let credentials = OktaCredentials {
-        org_url: connection.org_url.clone(),
-        client_id: connection.client_id.clone(),
+        org_url: OrgUrl::parse(&connection.org_url)?,
+        client_id: ClientId::new(connection.client_id.as_str())?,
         key_id: connection.key_id.clone(),
         private_key: PrivateKey::from_pem(&String::from_utf8_lossy(&pem))?,
     };
@@ -333,11 +340,21 @@ pub fn fetcher_for(
         time_scale: state.backups.settings.okta_time_scale,
         ..FetchOptions::default()
     };
+    Ok((credentials, options))
+}
+
+/// The fetcher for a stored connection (what "Test connection" runs).
+pub fn fetcher_for(
+    state: &AppState,
+    connection: &BackupConnection,
+) -> Result<OktaFetcher, BackupJobError> {
+    let (credentials, options) = credentials_for(state, connection)?;
     Ok(OktaFetcher::new(credentials, options)?)
 }
 
-/// Back up one connection into the team's repository. `Ok((false, _))` when the backup
-/// ran but some kinds failed: the snapshot is kept, marked failed.
+/// Back up one connection into the team's repository; the job's result is the
+/// serialized [`BackupOutcome`](butterfly_providers::backup::BackupOutcome). `Ok((false, _))` when the backup ran but some kinds
+/// failed: the snapshot is kept, marked failed.
 async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), BackupJobError> {
     let connection_id = job
         .payload
@@ -350,14 +367,8 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         .connection(job.team_id, connection_id)
         .await?
         .ok_or(BackupJobError::ConnectionGone(connection_id))?;
-    let fetcher = fetcher_for(state, &connection)?;
+    let (credentials, options) = credentials_for(state, &connection)?;
     let repo = state.backups.repository(job.team_id).await?;
-    let started = Instant::now();
-    let mut writer = repo.begin(
-        butterfly_core::ProviderKind::Okta,
-        connection.org_url.clone(),
-        OffsetDateTime::now_utc(),
-    );
 
     // Events arrive on the backup's own loop, which must not wait on the database; the
     // latest progress goes through a watch channel to a task that writes it.
@@ -387,39 +398,23 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
             }
         })
     };
-    let run = run_backup(fetcher, &mut writer, |event| {
-        progress.observe(event);
-        progress_tx.send_replace(progress.to_json());
-    })
+    let run = run_okta_backup(
+        credentials,
+        options,
+        repo.as_ref(),
+        &SystemClock,
+        |event: &FetchEvent| {
+            progress.observe(event);
+            progress_tx.send_replace(progress.to_json());
+        },
+    )
     .await;
     // Closing the channel ends the reporter after one last write; waiting for it means
     // no stale report can land after the job's end.
     drop(progress_tx);
-    heartbeat
-        .await
-        .map_err(|e| BackupJobError::Task(e.to_string()))?;
-    let BackupRun { status, report } = run?;
-    let (snapshot, stats) = writer
-        .finish_with_stats(OffsetDateTime::now_utc(), status)
-        .await?;
-    let succeeded = snapshot.status != butterfly_core::SnapshotStatus::Failed;
-    Ok((
-        succeeded,
-        json!({
-            "connection_id": connection.id,
-            "snapshot_id": snapshot.id,
-            "status": snapshot.status,
-            "resources": snapshot.total(),
-            "kinds": snapshot.counts.len(),
-            "counts": snapshot.counts,
-            "warnings": snapshot.warnings,
-            "new_objects": stats.new_objects,
-            "new_bytes": stats.new_bytes + stats.manifest_bytes,
-            "requests": report.requests,
-            "retries": report.retries,
-            "rate_limited": report.rate_limited,
-            "reauthentications": report.reauthentications,
-            "seconds": started.elapsed().as_secs_f64(),
-        }),
-    ))
+    heartbeat.await.map_err(BackupJobError::Task)?;
+    let outcome = run?;
+    let succeeded = outcome.status() != SnapshotStatus::Failed;
+    let recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
+    Ok((succeeded, recorded))
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod rbac;
 pub mod routes;
 pub mod scim;
+pub mod secret;
 pub mod sso;
 
 pub use app::{AppState, build_router, open_state};

@@ -209,14 +209,18 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 1);
     let outcome = &job["outcome"];
-    assert_eq!(outcome["status"], "complete", "{outcome}");
+    assert_eq!(outcome["snapshot"]["status"], "complete", "{outcome}");
     let expected = org_counts(&s.sim);
-    let counts: BTreeMap<String, u64> = serde_json::from_value(outcome["counts"].clone()).unwrap();
+    let counts: BTreeMap<String, u64> =
+        serde_json::from_value(outcome["snapshot"]["counts"].clone()).unwrap();
     assert_eq!(counts, expected);
     // The last progress report agrees with the outcome.
-    assert_eq!(job["progress"]["resources"], outcome["resources"]);
+    assert_eq!(
+        job["progress"]["resources"],
+        outcome["snapshot"]["resources"]
+    );
 
-    let snapshot_id = outcome["snapshot_id"].as_str().unwrap();
+    let snapshot_id = outcome["snapshot"]["id"].as_str().unwrap();
     let (status, listed) = s.call(Method::GET, "/api/v1/snapshots", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(listed.as_array().unwrap().len(), 1);
@@ -230,14 +234,13 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(snapshot["counts"], outcome["counts"]);
-    assert_eq!(snapshot["resources"], outcome["resources"]);
+    assert_eq!(snapshot, outcome["snapshot"]);
 
     // A second backup of the unchanged org stores almost nothing new.
     let again = s.backup(id).await;
     assert_eq!(again["status"], "succeeded");
-    let first_bytes = outcome["new_bytes"].as_u64().unwrap();
-    let second_bytes = again["outcome"]["new_bytes"].as_u64().unwrap();
+    let first_bytes = outcome["write"]["new_bytes"].as_u64().unwrap();
+    let second_bytes = again["outcome"]["write"]["new_bytes"].as_u64().unwrap();
     assert!(
         second_bytes * 10 < first_bytes,
         "{second_bytes} vs {first_bytes}"
@@ -280,7 +283,7 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
         ids,
         [
             snapshot_id,
-            again["outcome"]["snapshot_id"].as_str().unwrap()
+            again["outcome"]["snapshot"]["id"].as_str().unwrap()
         ]
     );
     assert!(shared.verify(None).await.unwrap().problems.is_empty());
@@ -313,6 +316,9 @@ async fn bad_connections_are_refused_and_failed_tests_say_why() {
         ("org_url", json!("ftp://example.okta.com")),
         ("org_url", json!("http://example.okta.com")),
         ("org_url", json!("https://example.okta.com/api/v1")),
+        ("org_url", json!("https://example.okta.com/#admin")),
+        ("org_url", json!("https://example.okta.com?x=1")),
+        ("org_url", json!("https://user:pass@example.okta.com")),
         ("org_url", json!("not a url")),
         (
             "private_key",
@@ -445,9 +451,9 @@ async fn missing_scopes_make_a_partial_snapshot_and_the_test_lists_them() {
     );
     let job = s.backup(id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(job["outcome"]["status"], "partial");
+    assert_eq!(job["outcome"]["snapshot"]["status"], "partial");
     assert!(
-        job["outcome"]["warnings"]
+        job["outcome"]["snapshot"]["warnings"]
             .as_array()
             .unwrap()
             .iter()
@@ -486,7 +492,7 @@ async fn a_job_whose_worker_died_is_run_again() {
     let done = s.wait_for(&job.id.to_string()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["attempts"], 2);
-    assert_eq!(done["outcome"]["status"], "complete");
+    assert_eq!(done["outcome"]["snapshot"]["status"], "complete");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +501,7 @@ async fn teams_see_only_their_own_connections_backups_and_snapshots() {
     let connection = s.create_connection("prod").await;
     let id = connection["id"].as_str().unwrap();
     let job = s.backup(id).await;
-    let snapshot_id = job["outcome"]["snapshot_id"].as_str().unwrap();
+    let snapshot_id = job["outcome"]["snapshot"]["id"].as_str().unwrap();
 
     let other = s.state.store.create_team("other").await.unwrap();
     let (_, raw) = s

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::str::FromStr;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
@@ -13,6 +14,150 @@ use super::FetchError;
 /// The assertion type Okta expects for `private_key_jwt`.
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// Why an org URL or a client id was refused.
+///
+/// The refused text is not repeated: an org URL with userinfo may carry a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The org URL is not a URL.
+    #[error("the org URL does not parse: {0}")]
+    UnparsableOrgUrl(#[source] url::ParseError),
+    /// The org URL is neither https nor http on a loopback host.
+    #[error(
+        "the org URL must use https (http only on a loopback host such as 127.0.0.1), not `{scheme}`"
+    )]
+    InsecureOrgUrl {
+        /// The scheme it has.
+        scheme: String,
+    },
+    /// The org URL has more than an origin: a path, a query, a fragment or userinfo.
+    #[error("the org URL must be a bare origin such as https://example.okta.com; it has a {part}")]
+    NotAnOrigin {
+        /// What it has too many of: `path`, `query`, `fragment` or `user name or password`.
+        part: &'static str,
+    },
+    /// The client id is empty.
+    #[error("the client id is empty")]
+    EmptyClientId,
+    /// The client id holds whitespace or control characters.
+    #[error("the client id holds whitespace or control characters")]
+    InvalidClientId,
+}
+
+/// An org's base URL: a bare origin such as `https://example.okta.com`.
+///
+/// Only https is accepted, and http on a loopback host (simulators); the URL may not
+/// carry a path, query, fragment or userinfo, so every request URL built on it stays on
+/// the org, and the bearer token with it. Stored without a trailing slash, with the
+/// default port dropped and the host lower-cased (punycode for IDNs).
+///
+/// ```
+/// use butterfly_providers::okta::fetcher::OrgUrl;
+///
+/// let org = OrgUrl::parse("https://Example.okta.com/")?;
+/// assert_eq!(org.as_str(), "https://example.okta.com");
+/// assert!(OrgUrl::parse("http://example.okta.com").is_err());
+/// assert!(OrgUrl::parse("https://example.okta.com/oauth2#top").is_err());
+/// assert!(OrgUrl::parse("http://127.0.0.1:8080").is_ok());
+/// # Ok::<(), butterfly_providers::okta::fetcher::CredentialError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrgUrl(String);
+
+impl OrgUrl {
+    /// Check and normalize an org URL.
+    pub fn parse(text: &str) -> Result<Self, CredentialError> {
+        let url = url::Url::parse(text.trim()).map_err(CredentialError::UnparsableOrgUrl)?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            other => {
+                return Err(CredentialError::InsecureOrgUrl {
+                    scheme: other.to_owned(),
+                });
+            }
+        }
+        let not_origin = |part| Err(CredentialError::NotAnOrigin { part });
+        if !url.username().is_empty() || url.password().is_some() {
+            return not_origin("user name or password");
+        }
+        if url.fragment().is_some() {
+            return not_origin("fragment");
+        }
+        if url.query().is_some() {
+            return not_origin("query");
+        }
+        if url.path() != "/" && !url.path().is_empty() {
+            return not_origin("path");
+        }
+        // https and http URLs always have a host, so the origin is a tuple one.
+        Ok(OrgUrl(url.origin().ascii_serialization()))
+    }
+
+    /// The origin, without a trailing slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OrgUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for OrgUrl {
+    type Err = CredentialError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrgUrl::parse(s)
+    }
+}
+
+/// A service app's client id (`0oa...`): not empty, no whitespace or control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Check a client id.
+    pub fn new(id: impl Into<String>) -> Result<Self, CredentialError> {
+        let id = id.into();
+        if id.is_empty() {
+            return Err(CredentialError::EmptyClientId);
+        }
+        if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CredentialError::InvalidClientId);
+        }
+        Ok(ClientId(id))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for ClientId {
+    type Err = CredentialError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ClientId::new(s)
+    }
+}
+
 /// A service app's private key (PKCS#8 or PKCS#1 PEM). `Debug` is redacted.
 #[derive(Clone)]
 pub struct PrivateKey {
@@ -20,17 +165,28 @@ pub struct PrivateKey {
 }
 
 impl PrivateKey {
-    /// Parse an RSA private key PEM.
+    /// Parse an RSA private key PEM: PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1
+    /// (`BEGIN RSA PRIVATE KEY`).
     pub fn from_pem(pem: &str) -> Result<Self, FetchError> {
         use rsa::pkcs1::{DecodeRsaPrivateKey as _, EncodeRsaPrivateKey as _};
         use rsa::pkcs8::DecodePrivateKey as _;
         // jsonwebtoken is built without PEM support: parse with `rsa`, sign with DER.
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-            .or_else(|_| rsa::RsaPrivateKey::from_pkcs1_pem(pem))
-            .map_err(|_| FetchError::InvalidKey("not an RSA private key in PEM form".into()))?;
-        let der = key
-            .to_pkcs1_der()
-            .map_err(|e| FetchError::InvalidKey(e.to_string()))?;
+        // The label says which form was meant, so the error is that form's.
+        let key = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            rsa::RsaPrivateKey::from_pkcs1_pem(pem).map_err(|e| FetchError::InvalidKey {
+                format: "PKCS#1",
+                source: Box::new(e),
+            })?
+        } else {
+            rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| FetchError::InvalidKey {
+                format: "PKCS#8",
+                source: Box::new(e),
+            })?
+        };
+        let der = key.to_pkcs1_der().map_err(|e| FetchError::InvalidKey {
+            format: "PKCS#1 DER",
+            source: Box::new(e),
+        })?;
         Ok(PrivateKey {
             signing: EncodingKey::from_rsa_der(der.as_bytes()),
         })
@@ -43,13 +199,14 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
-/// What a client needs to sign in to an org.
+/// What a client needs to sign in to an org. Its `Debug` shows the org, client and key
+/// ids, never the key.
 #[derive(Debug, Clone)]
 pub struct OktaCredentials {
     /// The org's base URL, e.g. `https://example.okta.com`.
-    pub org_url: String,
+    pub org_url: OrgUrl,
     /// The service app's client id.
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The key id registered with the app, sent as the assertion's `kid` when known.
     pub key_id: Option<String>,
     /// The service app's private key.
@@ -59,14 +216,14 @@ pub struct OktaCredentials {
 impl OktaCredentials {
     /// The org's token endpoint (the assertion's audience).
     pub fn token_url(&self) -> String {
-        format!("{}/oauth2/v1/token", self.org_url.trim_end_matches('/'))
+        format!("{}/oauth2/v1/token", self.org_url)
     }
 
     fn assertion(&self) -> Result<String, FetchError> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = json!({
-            "iss": self.client_id,
-            "sub": self.client_id,
+            "iss": self.client_id.as_str(),
+            "sub": self.client_id.as_str(),
             "aud": self.token_url(),
             "iat": now,
             // Okta refuses assertions valid for more than an hour; five minutes is plenty.
@@ -76,7 +233,7 @@ impl OktaCredentials {
         let mut header = Header::new(Algorithm::RS256);
         header.kid.clone_from(&self.key_id);
         jsonwebtoken::encode(&header, &claims, &self.private_key.signing)
-            .map_err(|e| FetchError::InvalidKey(e.to_string()))
+            .map_err(FetchError::Signing)
     }
 }
 
@@ -110,7 +267,23 @@ pub(crate) enum TokenOutcome {
     /// Rate limited: seconds until the window resets.
     RateLimited(i64),
     /// A transient failure worth retrying.
-    Transient(String),
+    Transient(TokenEndpointError),
+}
+
+/// Why the token endpoint gave no usable answer. Retried with backoff; once retries run
+/// out, the fetch stops with [`FetchError::TokenEndpoint`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenEndpointError {
+    /// The request was not answered (connection refused, timeout, broken response).
+    #[error("the token request failed: {0}")]
+    Request(#[source] reqwest::Error),
+    /// The endpoint answered a server error.
+    #[error("the token endpoint answered {0}")]
+    Status(reqwest::StatusCode),
+    /// A success whose body is not a token answer.
+    #[error("the token answer is not JSON with an access_token: {0}")]
+    Answer(#[source] serde_json::Error),
 }
 
 pub(crate) async fn request_token(
@@ -132,27 +305,25 @@ pub(crate) async fn request_token(
         .await;
     let response = match response {
         Ok(r) => r,
-        Err(e) => return Ok(TokenOutcome::Transient(e.to_string())),
+        Err(e) => return Ok(TokenOutcome::Transient(TokenEndpointError::Request(e))),
     };
     let status = response.status();
     let reset_in = super::reset_in_seconds(response.headers());
     let body = match response.bytes().await {
         Ok(b) => b,
-        Err(e) => return Ok(TokenOutcome::Transient(e.to_string())),
+        Err(e) => return Ok(TokenOutcome::Transient(TokenEndpointError::Request(e))),
     };
     if status.is_success() {
         return match serde_json::from_slice::<TokenAnswer>(&body) {
             Ok(answer) => Ok(TokenOutcome::Token(AccessToken(answer.access_token))),
-            Err(e) => Ok(TokenOutcome::Transient(format!("token answer: {e}"))),
+            Err(e) => Ok(TokenOutcome::Transient(TokenEndpointError::Answer(e))),
         };
     }
     if status.as_u16() == 429 {
         return Ok(TokenOutcome::RateLimited(reset_in.unwrap_or(60)));
     }
     if status.is_server_error() {
-        return Ok(TokenOutcome::Transient(format!(
-            "token endpoint said {status}"
-        )));
+        return Ok(TokenOutcome::Transient(TokenEndpointError::Status(status)));
     }
     let error: Option<OAuthErrorBody> = serde_json::from_slice(&body).ok();
     match error {
@@ -183,6 +354,113 @@ fn refused_scopes(description: &str) -> Option<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn org_urls_are_bare_https_origins() {
+        for (given, kept) in [
+            ("https://example.okta.com", "https://example.okta.com"),
+            ("https://Example.OKTA.com/", "https://example.okta.com"),
+            (
+                "  https://example.okta.com:443/ ",
+                "https://example.okta.com",
+            ),
+            (
+                "https://example.okta.com:8443",
+                "https://example.okta.com:8443",
+            ),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("http://localhost:1234/", "http://localhost:1234"),
+            ("http://[::1]:9000", "http://[::1]:9000"),
+        ] {
+            assert_eq!(OrgUrl::parse(given).unwrap().as_str(), kept, "{given}");
+        }
+        let refused = |text: &str| OrgUrl::parse(text).unwrap_err();
+        assert!(matches!(
+            refused("http://example.okta.com"),
+            CredentialError::InsecureOrgUrl { ref scheme } if scheme == "http"
+        ));
+        assert!(matches!(
+            refused("ftp://example.okta.com"),
+            CredentialError::InsecureOrgUrl { .. }
+        ));
+        assert!(matches!(
+            refused("example.okta.com"),
+            CredentialError::UnparsableOrgUrl(_)
+        ));
+        for (text, part) in [
+            ("https://example.okta.com/oauth2", "path"),
+            ("https://example.okta.com/?x=1", "query"),
+            ("https://example.okta.com/#top", "fragment"),
+            ("https://example.okta.com#", "fragment"),
+            (
+                "https://admin:hunter2@example.okta.com",
+                "user name or password",
+            ),
+        ] {
+            let error = refused(text);
+            assert!(
+                matches!(error, CredentialError::NotAnOrigin { part: p } if p == part),
+                "{text}: {error:?}"
+            );
+            // The refused text is not echoed: it may hold a password.
+            assert!(!error.to_string().contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn client_ids_are_single_words() {
+        assert_eq!(ClientId::new("0oa1b2c3").unwrap().as_str(), "0oa1b2c3");
+        assert!(matches!(
+            ClientId::new(""),
+            Err(CredentialError::EmptyClientId)
+        ));
+        for bad in [" 0oa1", "0oa 1", "0oa1\n"] {
+            assert!(
+                matches!(ClientId::new(bad), Err(CredentialError::InvalidClientId)),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_and_credentials_never_show_the_key_in_debug() {
+        use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let credentials = OktaCredentials {
+            org_url: OrgUrl::parse("https://example.okta.com").unwrap(),
+            client_id: ClientId::new("0oa1").unwrap(),
+            key_id: Some("kid-1".into()),
+            private_key: PrivateKey::from_pem(&pem).unwrap(),
+        };
+        let shown = format!("{credentials:?} {:?}", credentials.private_key);
+        assert!(
+            shown.contains("0oa1") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!shown.contains(line), "{shown}");
+        }
+    }
+
+    #[test]
+    fn unreadable_keys_keep_their_cause() {
+        use std::error::Error as _;
+        for (pem, format) in [
+            ("not a key", "PKCS#8"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n",
+                "PKCS#1",
+            ),
+        ] {
+            let error = PrivateKey::from_pem(pem).unwrap_err();
+            assert!(
+                matches!(error, FetchError::InvalidKey { format: f, .. } if f == format),
+                "{error:?}"
+            );
+            assert!(error.source().is_some());
+        }
+    }
 
     #[test]
     fn reads_refused_scopes() {

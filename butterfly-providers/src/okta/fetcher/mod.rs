@@ -23,12 +23,14 @@
 //!   ([`KindSpec::sanitize`](super::kinds::KindSpec::sanitize)).
 //!
 //! ```no_run
-//! use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey};
+//! use butterfly_providers::okta::fetcher::{
+//!     ClientId, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
+//! };
 //!
-//! # async fn run(pem: &str) -> Result<(), butterfly_providers::okta::fetcher::FetchError> {
+//! # async fn run(pem: &str) -> Result<(), Box<dyn std::error::Error>> {
 //! let credentials = OktaCredentials {
-//!     org_url: "https://example.okta.com".into(),
-//!     client_id: "0oa1".into(),
+//!     org_url: OrgUrl::parse("https://example.okta.com")?,
+//!     client_id: ClientId::new("0oa1")?,
 //!     key_id: None,
 //!     private_key: PrivateKey::from_pem(pem)?,
 //! };
@@ -63,7 +65,9 @@ use serde_json::Value;
 use tokio::sync::{RwLock, mpsc};
 
 use auth::{AccessToken, TokenOutcome, request_token};
-pub use auth::{OktaCredentials, PrivateKey};
+pub use auth::{
+    ClientId, CredentialError, OktaCredentials, OrgUrl, PrivateKey, TokenEndpointError,
+};
 use budget::{Budget, LimitHeaders};
 
 use super::RateLimitBucket;
@@ -78,18 +82,33 @@ const MAX_REAUTHENTICATIONS: u32 = 3;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The private key could not be read or used.
-    #[error("invalid private key: {0}")]
-    InvalidKey(String),
+    /// The private key could not be read.
+    #[error("invalid private key: not an RSA private key in {format} form: {source}")]
+    InvalidKey {
+        /// The form it was read as (`PKCS#8`, `PKCS#1`).
+        format: &'static str,
+        /// Why it did not read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// The client assertion could not be signed with the key.
+    #[error("cannot sign the client assertion: {0}")]
+    Signing(#[source] jsonwebtoken::errors::Error),
     /// The token endpoint refused the client (wrong client id or key, no scope granted).
     #[error("authentication failed: {0}")]
     Authentication(String),
+    /// The token endpoint gave no usable answer, retries included.
+    #[error("authentication failed: {0}")]
+    TokenEndpoint(#[source] TokenEndpointError),
     /// An option is out of range.
     #[error("invalid fetch options: {0}")]
     InvalidOptions(String),
+    /// A request URL could not be built on the org URL.
+    #[error("cannot build a request URL: {0}")]
+    RequestUrl(#[source] url::ParseError),
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
     /// The receiver of [`FetchEvent`]s went away.
     #[error("the resource receiver closed")]
     ReceiverClosed,
@@ -206,10 +225,7 @@ pub struct OktaFetcher {
 
 impl OktaFetcher {
     /// A fetcher for the org in `credentials`.
-    pub fn new(
-        mut credentials: OktaCredentials,
-        options: FetchOptions,
-    ) -> Result<Self, FetchError> {
+    pub fn new(credentials: OktaCredentials, options: FetchOptions) -> Result<Self, FetchError> {
         let share = options.rate_limit_share;
         if !(share > 0.0 && share <= 1.0) {
             return Err(FetchError::InvalidOptions(format!(
@@ -226,7 +242,6 @@ impl OktaFetcher {
                 "concurrency must be at least 1".into(),
             ));
         }
-        credentials.org_url = credentials.org_url.trim_end_matches('/').to_owned();
         let http = reqwest::Client::builder()
             .timeout(options.request_timeout)
             // The org is the only host this client talks to; a redirect elsewhere would
@@ -234,7 +249,7 @@ impl OktaFetcher {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("butterfly/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| FetchError::Client(e.to_string()))?;
+            .map_err(FetchError::Client)?;
         Ok(OktaFetcher {
             credentials,
             options,
@@ -470,7 +485,7 @@ impl Shared<'_> {
                         self.lock_stats().retries += 1;
                         tokio::time::sleep(wait).await;
                     }
-                    None => return Err(FetchError::Authentication(why)),
+                    None => return Err(FetchError::TokenEndpoint(why)),
                 },
             }
         }
@@ -885,8 +900,8 @@ impl Shared<'_> {
 
     fn list_url(&self, kind: &KindSpec, path: &str, query: &str) -> Result<String, KindStop> {
         let base = format!("{}{path}", self.fetcher.credentials.org_url);
-        let mut url = reqwest::Url::parse(&base)
-            .map_err(|e| KindStop::Fatal(FetchError::InvalidOptions(format!("org URL: {e}"))))?;
+        let mut url =
+            reqwest::Url::parse(&base).map_err(|e| KindStop::Fatal(FetchError::RequestUrl(e)))?;
         {
             let mut pairs = url.query_pairs_mut();
             for part in query.split('&').filter(|p| !p.is_empty()) {
@@ -909,8 +924,8 @@ impl Shared<'_> {
 
     /// A `next` link, only if it stays on the org: the bearer token goes with it.
     fn checked_next(&self, kind: &KindSpec, next: String) -> Result<String, KindStop> {
-        let org = &self.fetcher.credentials.org_url;
-        if next.starts_with(org.as_str()) && next[org.len()..].starts_with('/') {
+        let org = self.fetcher.credentials.org_url.as_str();
+        if next.starts_with(org) && next[org.len()..].starts_with('/') {
             Ok(next)
         } else {
             Err(KindStop::Fail(format!(

@@ -13,6 +13,7 @@ use super::{label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
+use crate::secret::SecretText;
 
 /// `POST /api-keys` body.
 #[derive(Debug, Deserialize)]
@@ -30,7 +31,7 @@ pub struct CreatedApiKey {
     /// The stored record.
     pub api_key: ApiKey,
     /// The secret. It is not stored and cannot be shown again.
-    pub secret: String,
+    pub secret: SecretText,
 }
 
 /// List keys.
@@ -59,7 +60,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedApiKey {
             api_key,
-            secret: secret.secret().to_owned(),
+            secret: SecretText::new(secret.secret()),
         }),
     ))
 }
@@ -77,4 +78,31 @@ pub async fn revoke(
             .await?,
         "api key",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_created_body_shows_the_secret_on_the_wire_only() {
+        let created = CreatedApiKey {
+            api_key: ApiKey {
+                id: uuid::Uuid::nil(),
+                team_id: butterfly_core::TeamId::from_uuid(uuid::Uuid::nil()),
+                member_id: None,
+                name: "ci".into(),
+                role: Role::BackupOperator,
+                hint: "bfs_api_abcd".into(),
+                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                revoked_at: None,
+            },
+            secret: SecretText::new("bfs_api_abcd_s3cr3t-tail"),
+        };
+        let shown = format!("{created:?}");
+        assert!(shown.contains("bfs_api_abcd"), "{shown}");
+        assert!(!shown.contains("s3cr3t-tail"), "{shown}");
+        let wire = serde_json::to_value(&created).unwrap();
+        assert_eq!(wire["secret"], "bfs_api_abcd_s3cr3t-tail");
+    }
 }

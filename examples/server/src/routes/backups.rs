@@ -1,15 +1,16 @@
 //! `/api/v1/backups` (backup jobs) and `/api/v1/snapshots` (what they produced).
 //!
 //! `POST /backups` queues a job and answers `202` at once; the job's status, progress
-//! (resources and kinds so far) and outcome (snapshot id, counts, warnings) are read with
-//! `GET /backups/{id}`.
+//! (resources and kinds so far) and outcome are read with `GET /backups/{id}`. A
+//! finished job's outcome is the backup runner's `BackupOutcome`: the snapshot's
+//! summary (the same JSON as `GET /snapshots/{id}`), write stats and fetch counters.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use butterfly_core::store::{Job, JobStore};
-use butterfly_core::{Snapshot, SnapshotId};
+use butterfly_core::{Snapshot, SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -104,20 +105,6 @@ pub async fn show(
     Ok(Json(describe_job(&job)))
 }
 
-fn describe_snapshot(snapshot: &Snapshot) -> Value {
-    json!({
-        "id": snapshot.id,
-        "provider": snapshot.provider,
-        "org": snapshot.org,
-        "started_at": snapshot.started_at.unix_timestamp(),
-        "finished_at": snapshot.finished_at.map(OffsetDateTime::unix_timestamp),
-        "status": snapshot.status,
-        "resources": snapshot.total(),
-        "kinds": snapshot.counts.len(),
-        "warnings": snapshot.warnings.len(),
-    })
-}
-
 fn repository_error(e: BackupJobError) -> ApiError {
     match e {
         BackupJobError::Repository(SnapshotError::NotFound(_)) => ApiError::NotFound("snapshot"),
@@ -125,43 +112,103 @@ fn repository_error(e: BackupJobError) -> ApiError {
     }
 }
 
-/// The team's snapshots, oldest first.
+/// The team's snapshots, oldest first: each a serialized [`SnapshotSummary`], the JSON
+/// the CLI's local mode prints too.
 pub async fn snapshots(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SnapshotSummary>>, ApiError> {
     let repo = state
         .backups
         .repository(caller.team_id)
         .await
         .map_err(repository_error)?;
     let listed = repo.list().await.map_err(|e| repository_error(e.into()))?;
-    Ok(Json(Value::Array(
-        listed.iter().map(describe_snapshot).collect(),
-    )))
+    Ok(Json(listed.iter().map(Snapshot::summary).collect()))
 }
 
-/// One snapshot: summary, counts per kind, warnings, root digest.
+/// One snapshot, by id or an unambiguous prefix of it (at least 4 characters): its
+/// [`SnapshotSummary`] (counts per kind, warnings, root digest).
 pub async fn snapshot(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id: SnapshotId = id
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("`{id}` is not a valid snapshot id")))?;
+) -> Result<Json<SnapshotSummary>, ApiError> {
     let repo = state
         .backups
         .repository(caller.team_id)
         .await
         .map_err(repository_error)?;
+    let id = if let Ok(id) = id.parse::<SnapshotId>() {
+        id
+    } else {
+        let ids = repo.ids().await.map_err(|e| repository_error(e.into()))?;
+        resolve_prefix(&ids, &id)?
+    };
     let snapshot = repo
         .summary(id)
         .await
         .map_err(|e| repository_error(e.into()))?;
-    let mut shown = describe_snapshot(&snapshot);
-    shown["counts"] = json!(snapshot.counts);
-    shown["warnings"] = json!(snapshot.warnings);
-    shown["root_digest"] = json!(snapshot.root_digest);
-    Ok(Json(shown))
+    Ok(Json(snapshot.summary()))
+}
+
+/// The shortest prefix accepted: shorter ones match too much to be meant.
+const MIN_PREFIX: usize = 4;
+
+/// The one id in `ids` starting with `prefix`: `400` for text that cannot be a prefix
+/// of an id, `404` when none matches, `409` when several do.
+fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
+    let prefix = prefix.to_ascii_lowercase();
+    if prefix.len() < MIN_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(ApiError::BadRequest(format!(
+            "`{prefix}` is neither a snapshot id nor a prefix of one (at least {MIN_PREFIX} characters)"
+        )));
+    }
+    let matching: Vec<SnapshotId> = ids
+        .iter()
+        .copied()
+        .filter(|id| id.to_string().starts_with(&prefix))
+        .collect();
+    match matching.as_slice() {
+        [] => Err(ApiError::NotFound("snapshot")),
+        [one] => Ok(*one),
+        many => Err(ApiError::Conflict(format!(
+            "snapshot id prefix `{prefix}` is ambiguous: it matches {} snapshots",
+            many.len()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(text: &str) -> SnapshotId {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn prefixes_resolve_to_one_snapshot_or_say_why_not() {
+        let ids = [
+            id("0a1b2c3d-0000-4000-8000-000000000001"),
+            id("0a1b9999-0000-4000-8000-000000000002"),
+            id("ffff0000-0000-4000-8000-000000000003"),
+        ];
+        assert_eq!(resolve_prefix(&ids, "0A1B2").unwrap(), ids[0]);
+        assert_eq!(resolve_prefix(&ids, "ffff0000-00").unwrap(), ids[2]);
+        assert!(matches!(
+            resolve_prefix(&ids, "0a1b"),
+            Err(ApiError::Conflict(message)) if message.contains("matches 2 snapshots")
+        ));
+        assert!(matches!(
+            resolve_prefix(&ids, "abcd"),
+            Err(ApiError::NotFound("snapshot"))
+        ));
+        for bad in ["0a1", "not-an-id", "0a1b/.."] {
+            assert!(
+                matches!(resolve_prefix(&ids, bad), Err(ApiError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 }

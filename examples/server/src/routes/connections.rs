@@ -7,18 +7,18 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::store::{BackupConnection, ConnectionStore};
-use butterfly_providers::okta::fetcher::PrivateKey;
+use butterfly_providers::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use url::Url;
 use uuid::Uuid;
 
 use super::{label, no_content_or_not_found, parse_id};
-use crate::app::{AppState, is_loopback};
+use crate::app::AppState;
 use crate::backups::{PRIVATE_KEY_PURPOSE, fetcher_for};
 use crate::error::ApiError;
 use crate::rbac::Caller;
+use crate::secret::SecretText;
 
 /// The longest a connection test may take before it counts as failed.
 const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -39,8 +39,8 @@ pub struct CreateConnection {
     /// The key id registered with the app, if it has several.
     #[serde(default)]
     pub key_id: Option<String>,
-    /// The app's private key, PEM (PKCS#8 or PKCS#1 RSA).
-    pub private_key: String,
+    /// The app's private key, PEM (PKCS#8 or PKCS#1 RSA). `Debug` is redacted.
+    pub private_key: SecretText,
     /// Scopes to request instead of every scope a backup reads.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
@@ -70,26 +70,6 @@ pub(crate) fn describe(connection: &BackupConnection) -> Value {
     })
 }
 
-/// The org URL, without a trailing slash: https, or http on loopback (simulators).
-fn org_url(raw: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::BadRequest(format!(
-            "org_url `{raw}` must be an https URL with no path (http only on loopback)"
-        ))
-    };
-    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
-    if !scheme_ok
-        || !url.has_host()
-        || !url.path().trim_end_matches('/').is_empty()
-        || url.query().is_some()
-        || !url.username().is_empty()
-    {
-        return Err(bad());
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
 /// Create a connection.
 pub async fn create(
     State(state): State<AppState>,
@@ -104,13 +84,14 @@ pub async fn create(
             body.provider
         )));
     }
-    let org_url = org_url(&body.org_url)?;
-    let client_id = body.client_id.trim();
-    if client_id.is_empty() {
-        return Err(ApiError::BadRequest("client_id must not be empty".into()));
-    }
+    // Checked as the fetcher will need them: https (http on loopback only), a bare
+    // origin, a one-word client id.
+    let org_url =
+        OrgUrl::parse(&body.org_url).map_err(|e| ApiError::BadRequest(format!("org_url: {e}")))?;
+    let client_id = ClientId::new(body.client_id.trim())
+        .map_err(|e| ApiError::BadRequest(format!("client_id: {e}")))?;
     // Refuse a key that would only fail at the first backup.
-    PrivateKey::from_pem(&body.private_key)
+    PrivateKey::from_pem(body.private_key.secret())
         .map_err(|e| ApiError::BadRequest(format!("private_key: {e}")))?;
     let share = body.rate_limit_share.unwrap_or(0.5);
     if !(share > 0.0 && share <= 1.0) {
@@ -130,7 +111,7 @@ pub async fn create(
         .seal_secret(
             caller.team_id,
             PRIVATE_KEY_PURPOSE,
-            body.private_key.as_bytes(),
+            body.private_key.secret().as_bytes(),
         )
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
     let connection = state
@@ -140,8 +121,8 @@ pub async fn create(
             team_id: caller.team_id,
             name: name.to_owned(),
             provider: body.provider,
-            org_url,
-            client_id: client_id.to_owned(),
+            org_url: org_url.as_str().to_owned(),
+            client_id: client_id.as_str().to_owned(),
             key_id: body.key_id.filter(|k| !k.trim().is_empty()),
             private_key_sealed: sealed,
             scopes: body.scopes,
@@ -227,4 +208,24 @@ pub async fn test(
         .record_connection_test(caller.team_id, connection.id, outcome.clone())
         .await?;
     Ok(Json(outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_private_key() {
+        let body: CreateConnection = serde_json::from_value(json!({
+            "name": "prod",
+            "org_url": "https://example.okta.com",
+            "client_id": "0oa1",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nMIIsecretbody\n-----END PRIVATE KEY-----",
+        }))
+        .unwrap();
+        assert!(body.private_key.secret().contains("MIIsecretbody"));
+        let shown = format!("{body:?}");
+        assert!(shown.contains("0oa1"), "{shown}");
+        assert!(!shown.contains("MIIsecretbody"), "{shown}");
+    }
 }

@@ -12,6 +12,7 @@ use super::{label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
+use crate::secret::SecretText;
 
 /// `POST /scim-tokens` body.
 #[derive(Debug, Deserialize)]
@@ -28,7 +29,7 @@ pub struct CreatedScimToken {
     /// The stored record.
     pub scim_token: ScimToken,
     /// The secret, shown this once.
-    pub secret: String,
+    pub secret: SecretText,
 }
 
 /// List tokens.
@@ -52,7 +53,7 @@ pub async fn create(
         StatusCode::CREATED,
         Json(CreatedScimToken {
             scim_token,
-            secret: secret.secret().to_owned(),
+            secret: SecretText::new(secret.secret()),
         }),
     ))
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
+use crate::secret::SecretText;
 use crate::sso::{CLIENT_SECRET_PURPOSE, discover};
 
 /// `PUT /sso` body.
@@ -25,9 +26,9 @@ pub struct PutSso {
     pub issuer: String,
     /// Client id.
     pub client_id: String,
-    /// Client secret; omit to keep the current one.
+    /// Client secret; omit to keep the current one. `Debug` is redacted.
     #[serde(default)]
-    pub client_secret: Option<String>,
+    pub client_secret: Option<SecretText>,
     /// Email domains routed to this team.
     pub domains: Vec<String>,
     /// Role for members created at first sign-in (default `read_only`).
@@ -70,7 +71,7 @@ pub async fn put(
         .map(|d| EmailDomain::parse(d).map(|d| d.as_str().to_owned()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let sealed = match body.client_secret.as_deref().map(str::trim) {
+    let sealed = match body.client_secret.as_ref().map(|s| s.secret().trim()) {
         Some("") => {
             return Err(ApiError::BadRequest(
                 "client_secret must not be empty".into(),
@@ -145,4 +146,23 @@ pub async fn test(State(state): State<AppState>, caller: Caller) -> Result<Json<
         "signing_algorithms": client.signing_algorithms(),
         "backchannel_logout_supported": client.backchannel_logout_supported(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_client_secret() {
+        let body: PutSso = serde_json::from_value(json!({
+            "issuer": "https://idp.example.com",
+            "client_id": "butterfly",
+            "client_secret": "s3cr3t-value",
+            "domains": ["example.com"],
+        }))
+        .unwrap();
+        let shown = format!("{body:?}");
+        assert!(shown.contains("butterfly"), "{shown}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+    }
 }

@@ -1,0 +1,423 @@
+//! One backup, start to finish: the runner every front end calls.
+//!
+//! [`run_okta_backup`] opens a snapshot in a [`SnapshotTarget`], drives the Okta fetcher
+//! into it, seals it with the status the fetch deserves and returns a [`BackupOutcome`].
+//! The CLI's local mode and the server's backup jobs both call it, so they agree on what
+//! a backup writes, how a snapshot's status is decided and what is reported afterwards:
+//!
+//! - every kind fetched: `complete`;
+//! - a kind skipped (scope not granted, feature off): `partial`;
+//! - a kind failed after its retries: `failed`, and what was fetched is kept for
+//!   inspection.
+//!
+//! Each skip and failure becomes a warning in the manifest. If the fetch cannot start
+//! (sign-in refused) or storage fails, nothing is sealed: the target is left without a
+//! new snapshot and the error says why.
+//!
+//! ```no_run
+//! use butterfly_core::SystemClock;
+//! use butterfly_providers::backup::run_okta_backup;
+//! use butterfly_providers::okta::fetcher::{
+//!     ClientId, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
+//! };
+//!
+//! # async fn run(
+//! #     repo: &impl butterfly_core::SnapshotTarget,
+//! #     pem: &str,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! let credentials = OktaCredentials {
+//!     org_url: OrgUrl::parse("https://example.okta.com")?,
+//!     client_id: ClientId::new("0oa1")?,
+//!     key_id: None,
+//!     private_key: PrivateKey::from_pem(pem)?,
+//! };
+//! let outcome = run_okta_backup(
+//!     credentials,
+//!     FetchOptions::default(),
+//!     repo,
+//!     &SystemClock,
+//!     |event: &FetchEvent| eprintln!("{event:?}"),
+//! )
+//! .await?;
+//! println!("{}", serde_json::to_string(&outcome)?);
+//! # Ok(())
+//! # }
+//! ```
+
+use butterfly_core::{
+    Clock, ProviderKind, SnapshotId, SnapshotSink as _, SnapshotStatus, SnapshotSummary,
+    SnapshotTarget, WriteStats,
+};
+use serde::Serialize;
+
+use crate::okta::backup::drive;
+use crate::okta::fetcher::{
+    FetchError, FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher,
+};
+
+/// Why a backup produced no snapshot.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// The fetch could not start or stopped (bad key or options, sign-in refused).
+    #[error("backup failed: {0}")]
+    Fetch(#[from] FetchError),
+    /// The target could not store a page or seal the snapshot.
+    #[error("cannot store the snapshot: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The fetch task panicked or was cancelled.
+    #[error("the fetch task stopped: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Receives what the fetcher reports while a backup runs: progress bars, job progress.
+///
+/// Any `FnMut(&FetchEvent) + Send` closure is one. Events arrive on the backup's own
+/// loop, before the page they carry is stored: a slow receiver slows the backup.
+pub trait ProgressSink: Send {
+    /// One event.
+    fn on_event(&mut self, event: &FetchEvent);
+}
+
+impl<F: FnMut(&FetchEvent) + Send> ProgressSink for F {
+    fn on_event(&mut self, event: &FetchEvent) {
+        self(event);
+    }
+}
+
+/// What one backup did: the snapshot it sealed, what storing it cost, and the fetcher's
+/// counters. Serialized, it is the result a server's backup job records and the summary
+/// the CLI prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct BackupOutcome {
+    /// The sealed snapshot, as listings show it (status, times, counts, warnings).
+    pub snapshot: SnapshotSummary,
+    /// What storing it cost: new objects, bytes, packs.
+    pub write: WriteStats,
+    /// The fetcher's counters: requests (per bucket), retries, `429`s, headroom pauses,
+    /// re-authentications, granted scopes, and the kinds skipped or failed with reasons.
+    pub fetch: FetchReport,
+    /// Seconds from start to seal, on the runner's clock.
+    pub seconds: f64,
+}
+
+impl BackupOutcome {
+    /// The snapshot's id.
+    pub fn snapshot_id(&self) -> SnapshotId {
+        self.snapshot.id
+    }
+
+    /// The snapshot's status.
+    pub fn status(&self) -> SnapshotStatus {
+        self.snapshot.status
+    }
+
+    /// What an operator should know: each skipped or failed kind, with the reason.
+    pub fn warnings(&self) -> &[String] {
+        &self.snapshot.warnings
+    }
+
+    /// Bytes the backup added to the repository (packs, indexes and the manifest).
+    pub fn new_bytes(&self) -> u64 {
+        self.write.new_bytes + self.write.manifest_bytes
+    }
+}
+
+/// Back up the org in `credentials` into `target`. See the [module docs](self).
+///
+/// `clock` stamps the snapshot's start and finish; `progress` sees every fetch event.
+/// A snapshot whose kinds failed is still sealed (status `failed`) and returned as an
+/// outcome: whether that fails the caller's command or job is the caller's choice.
+pub async fn run_okta_backup<T: SnapshotTarget>(
+    credentials: OktaCredentials,
+    options: FetchOptions,
+    target: &T,
+    clock: &dyn Clock,
+    mut progress: impl ProgressSink,
+) -> Result<BackupOutcome, BackupError> {
+    let org = credentials.org_url.as_str().to_owned();
+    // Before the snapshot is opened: a bad option or key leaves no trace in the target.
+    let fetcher = OktaFetcher::new(credentials, options)?;
+    let started_at = clock.now();
+    let mut sink = target.begin_snapshot(ProviderKind::Okta, &org, started_at);
+    let run = drive(fetcher, &mut sink, |event| progress.on_event(event)).await?;
+    let finished_at = clock.now();
+    let (snapshot, write) = sink
+        .finish(finished_at, run.status)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    Ok(BackupOutcome {
+        snapshot: snapshot.summary(),
+        write,
+        fetch: run.report,
+        seconds: (finished_at - started_at).as_seconds_f64().max(0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use butterfly_core::{Digest, ResourceKind};
+    use time::OffsetDateTime;
+
+    #[test]
+    fn outcome_serializes_the_snapshot_summary_with_rfc3339_times() {
+        let mut snapshot = butterfly_core::Snapshot::begin(
+            ProviderKind::Okta,
+            "https://example.okta.com",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        snapshot.insert(
+            ResourceKind::new("user"),
+            "00u1",
+            Digest::of_json(&serde_json::json!({"id": "00u1"})),
+        );
+        snapshot.warnings.push("kind `brand` skipped: 404".into());
+        snapshot.seal(
+            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(3),
+            SnapshotStatus::Partial,
+        );
+        let outcome = BackupOutcome {
+            snapshot: snapshot.summary(),
+            write: WriteStats::default(),
+            fetch: FetchReport::default(),
+            seconds: 3.0,
+        };
+        assert_eq!(outcome.snapshot_id(), snapshot.id);
+        assert_eq!(outcome.status(), SnapshotStatus::Partial);
+        assert_eq!(outcome.warnings(), ["kind `brand` skipped: 404"]);
+        let json = serde_json::to_value(&outcome).unwrap();
+        assert_eq!(
+            json["snapshot"],
+            serde_json::to_value(snapshot.summary()).unwrap()
+        );
+        assert_eq!(json["snapshot"]["finished_at"], "1970-01-01T00:00:03Z");
+        assert_eq!(json["snapshot"]["status"], "partial");
+        assert_eq!(json["fetch"]["requests"], 0);
+        assert_eq!(json["write"]["new_objects"], 0);
+    }
+}
+
+/// The runner against the simulator, writing into memory: status, clock and outcome.
+#[cfg(all(test, feature = "simulator"))]
+// Clippy treats only a bare `cfg(test)` as test code; a failed setup is a failed test.
+#[allow(clippy::unwrap_used)]
+mod runner_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Mutex;
+
+    use butterfly_core::{FixedClock, Resource, Snapshot, SnapshotSink};
+    use time::{Duration, OffsetDateTime};
+
+    use super::*;
+    use crate::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
+    use crate::simulator::{OrgConfig, RunningSimulator, Simulator, SimulatorConfig};
+
+    /// Snapshots sealed in memory; a sink dropped unfinished leaves nothing, as in a
+    /// repository.
+    #[derive(Default)]
+    struct MemoryTarget {
+        sealed: Mutex<Vec<Snapshot>>,
+    }
+
+    struct MemorySink<'a> {
+        target: &'a MemoryTarget,
+        snapshot: Snapshot,
+        stats: WriteStats,
+    }
+
+    impl SnapshotTarget for MemoryTarget {
+        type Sink<'a> = MemorySink<'a>;
+
+        fn begin_snapshot(
+            &self,
+            provider: ProviderKind,
+            org: &str,
+            started_at: OffsetDateTime,
+        ) -> MemorySink<'_> {
+            MemorySink {
+                target: self,
+                snapshot: Snapshot::begin(provider, org, started_at),
+                stats: WriteStats::default(),
+            }
+        }
+    }
+
+    impl SnapshotSink for MemorySink<'_> {
+        type Error = std::convert::Infallible;
+
+        async fn add(&mut self, resources: &[Resource]) -> Result<(), Self::Error> {
+            for resource in resources {
+                self.snapshot.insert(
+                    resource.kind.clone(),
+                    resource.id.clone(),
+                    resource.digest(),
+                );
+                self.stats.resources += 1;
+            }
+            Ok(())
+        }
+
+        fn warn(&mut self, warning: String) {
+            self.snapshot.warnings.push(warning);
+        }
+
+        async fn finish(
+            mut self,
+            finished_at: OffsetDateTime,
+            status: SnapshotStatus,
+        ) -> Result<(Snapshot, WriteStats), Self::Error> {
+            self.snapshot.seal(finished_at, status);
+            self.target
+                .sealed
+                .lock()
+                .unwrap()
+                .push(self.snapshot.clone());
+            Ok((self.snapshot, self.stats))
+        }
+    }
+
+    async fn simulator(granted: Option<BTreeSet<String>>) -> RunningSimulator {
+        let config = SimulatorConfig {
+            org: OrgConfig {
+                seed: 3,
+                users: 12,
+                groups: 3,
+                apps: 3,
+            },
+            time_scale: 60.0,
+            granted_scopes: granted,
+            ..SimulatorConfig::default()
+        };
+        Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn credentials(sim: &RunningSimulator, client_id: &str) -> OktaCredentials {
+        let given = sim.simulator().client_credentials();
+        OktaCredentials {
+            org_url: OrgUrl::parse(&given.org_url).unwrap(),
+            client_id: ClientId::new(client_id).unwrap(),
+            key_id: Some(given.key_id),
+            private_key: PrivateKey::from_pem(&given.private_key_pem.unwrap()).unwrap(),
+        }
+    }
+
+    fn options() -> FetchOptions {
+        FetchOptions {
+            rate_limit_share: 1.0,
+            time_scale: 60.0,
+            ..FetchOptions::default()
+        }
+    }
+
+    const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_backup_is_sealed_complete_on_the_given_clock() {
+        let sim = simulator(None).await;
+        let client_id = sim.simulator().client_credentials().client_id;
+        let target = MemoryTarget::default();
+        let clock = FixedClock::new(T0);
+        let mut finished_kinds = 0i32;
+        let outcome = run_okta_backup(
+            credentials(&sim, &client_id),
+            options(),
+            &target,
+            &clock,
+            |event: &FetchEvent| {
+                // Each finished kind moves the clock a second: the seal time shows the
+                // runner read the clock after the fetch, not the wall clock.
+                if matches!(event, FetchEvent::KindFinished { .. }) {
+                    finished_kinds += 1;
+                    clock.advance(Duration::SECOND);
+                }
+            },
+        )
+        .await
+        .unwrap();
+
+        assert_eq!(outcome.status(), SnapshotStatus::Complete);
+        assert!(outcome.warnings().is_empty(), "{:?}", outcome.warnings());
+        assert_eq!(outcome.snapshot.started_at, T0);
+        assert_eq!(
+            outcome.snapshot.finished_at,
+            Some(T0 + Duration::seconds(finished_kinds.into()))
+        );
+        assert!((outcome.seconds - f64::from(finished_kinds)).abs() < 1e-9);
+        let expected: BTreeMap<String, u64> = sim
+            .simulator()
+            .org()
+            .counts()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(kind, n)| (kind.to_owned(), n as u64))
+            .collect();
+        let counted: BTreeMap<String, u64> = outcome
+            .snapshot
+            .counts
+            .iter()
+            .map(|(kind, n)| (kind.as_str().to_owned(), *n))
+            .collect();
+        assert_eq!(counted, expected);
+        assert_eq!(outcome.write.resources, outcome.snapshot.resources);
+        assert!(outcome.fetch.requests > 0 && outcome.fetch.failed.is_empty());
+        let sealed = target.sealed.lock().unwrap();
+        assert_eq!(sealed.len(), 1);
+        assert_eq!(sealed[0].summary(), outcome.snapshot);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_scopes_seal_a_partial_snapshot_with_warnings() {
+        let granted: BTreeSet<String> = crate::okta::kinds::backup_scopes()
+            .into_iter()
+            .filter(|s| *s != "okta.idps.read")
+            .map(str::to_owned)
+            .collect();
+        let sim = simulator(Some(granted)).await;
+        let client_id = sim.simulator().client_credentials().client_id;
+        let target = MemoryTarget::default();
+        let outcome = run_okta_backup(
+            credentials(&sim, &client_id),
+            options(),
+            &target,
+            &FixedClock::new(T0),
+            |_: &FetchEvent| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.status(), SnapshotStatus::Partial);
+        assert!(outcome.fetch.skipped.contains_key("idp"));
+        assert!(
+            outcome
+                .warnings()
+                .iter()
+                .any(|w| w.starts_with("kind `idp` skipped")),
+            "{:?}",
+            outcome.warnings()
+        );
+        assert_eq!(target.sealed.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_sign_in_seals_nothing() {
+        let sim = simulator(None).await;
+        let target = MemoryTarget::default();
+        let error = run_okta_backup(
+            credentials(&sim, "0oa-not-registered"),
+            options(),
+            &target,
+            &FixedClock::new(T0),
+            |_: &FetchEvent| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(error, BackupError::Fetch(FetchError::Authentication(_))),
+            "{error:?}"
+        );
+        assert!(target.sealed.lock().unwrap().is_empty());
+    }
+}
