@@ -122,7 +122,7 @@ fn active(r: &Resource) -> bool {
 }
 
 fn display_name(r: &Resource) -> Option<String> {
-    ["name", "label", "profile.login", "profile.email", "key"]
+    ["label", "name", "profile.login", "profile.email", "key"]
         .iter()
         .find_map(|f| text(r, f))
         .map(str::to_owned)
