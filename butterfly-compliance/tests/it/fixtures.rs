@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::support::{self, GENERATED_AT};
 
 fn report(name: &str) -> Report {
-    let (source, snapshot) = support::load(name);
+    let (source, snapshot) = support::load(name).unwrap();
     block_on(evaluate(&source, &snapshot, &Framework::ALL, GENERATED_AT)).unwrap()
 }
 
@@ -277,7 +277,7 @@ fn the_clean_org_fails_nothing_and_every_check_applies() {
 
 #[test]
 fn missing_data_is_not_applicable_with_the_reason_not_a_pass_or_a_fail() {
-    let (mut resources, mut meta) = support::resources("clean-org.json");
+    let (mut resources, mut meta) = support::resources("clean-org.json").unwrap();
     // What the Okta backup stores today: rules without links, and a skipped kind.
     resources.retain(|r| r.kind.as_str() != "log_stream");
     for r in &mut resources {
@@ -287,7 +287,7 @@ fn missing_data_is_not_applicable_with_the_reason_not_a_pass_or_a_fail() {
     }
     meta.warnings =
         vec!["kind `log_stream` skipped: scope okta.logStreams.read not granted".into()];
-    let (source, snapshot) = support::build(resources, &meta);
+    let (source, snapshot) = support::build(resources, &meta).unwrap();
     let report = block_on(evaluate(
         &source,
         &snapshot,
@@ -311,12 +311,12 @@ fn missing_data_is_not_applicable_with_the_reason_not_a_pass_or_a_fail() {
     );
     // Without a skip warning, no log stream is a failure.
     meta.warnings.clear();
-    let (resources, _) = support::resources("clean-org.json");
+    let (resources, _) = support::resources("clean-org.json").unwrap();
     let without: Vec<Resource> = resources
         .into_iter()
         .filter(|r| r.kind.as_str() != "log_stream")
         .collect();
-    let (source, snapshot) = support::build(without, &meta);
+    let (source, snapshot) = support::build(without, &meta).unwrap();
     let report = block_on(evaluate(
         &source,
         &snapshot,
@@ -333,13 +333,13 @@ fn missing_data_is_not_applicable_with_the_reason_not_a_pass_or_a_fail() {
 #[test]
 fn trend_reports_what_newly_fails_and_what_was_fixed() {
     let before = report("clean-org.json");
-    let (mut resources, meta) = support::resources("clean-org.json");
+    let (mut resources, meta) = support::resources("clean-org.json").unwrap();
     for r in &mut resources {
         if r.kind.as_str() == "policy.PASSWORD" {
             r.attributes["settings"]["password"]["complexity"]["minLength"] = json!(8);
         }
     }
-    let (source, snapshot) = support::build(resources, &meta);
+    let (source, snapshot) = support::build(resources, &meta).unwrap();
     let after = block_on(evaluate(&source, &snapshot, &Framework::ALL, GENERATED_AT)).unwrap();
 
     let worse = trend(&before, &after);
@@ -364,13 +364,14 @@ fn trend_reports_what_newly_fails_and_what_was_fixed() {
 
 #[test]
 fn a_damaged_snapshot_is_an_error_not_a_partial_report() {
-    let (resources, meta) = support::resources("clean-org.json");
+    let (resources, meta) = support::resources("clean-org.json").unwrap();
     let policy = resources
         .iter()
         .find(|r| r.kind.as_str() == "policy.PASSWORD")
         .unwrap()
         .digest();
-    let (mut source, snapshot): (InMemorySnapshotSource, _) = support::build(resources, &meta);
+    let (mut source, snapshot): (InMemorySnapshotSource, _) =
+        support::build(resources, &meta).unwrap();
     assert!(source.remove_object(&policy));
     let err = block_on(evaluate(
         &source,
@@ -381,7 +382,7 @@ fn a_damaged_snapshot_is_an_error_not_a_partial_report() {
     .unwrap_err();
     assert!(matches!(err, Error::Source(_)), "{err}");
 
-    let (source, snapshot) = support::load("clean-org.json");
+    let (source, snapshot) = support::load("clean-org.json").unwrap();
     let err = block_on(evaluate(
         &source,
         &snapshot,
@@ -394,7 +395,7 @@ fn a_damaged_snapshot_is_an_error_not_a_partial_report() {
 
 #[test]
 fn only_the_frameworks_asked_for_are_reported() {
-    let (source, snapshot) = support::load("misconfigured-org.json");
+    let (source, snapshot) = support::load("misconfigured-org.json").unwrap();
     let report = block_on(evaluate(
         &source,
         &snapshot,

@@ -5,7 +5,7 @@ use futures::executor::block_on;
 use crate::support::{self, GENERATED_AT};
 
 fn report(name: &str) -> Report {
-    let (source, snapshot) = support::load(name);
+    let (source, snapshot) = support::load(name).unwrap();
     block_on(evaluate(&source, &snapshot, &Framework::ALL, GENERATED_AT)).unwrap()
 }
 

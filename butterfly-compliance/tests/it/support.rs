@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::error::Error;
 use std::path::PathBuf;
 
 use butterfly_core::source::InMemorySnapshotSource;
@@ -37,16 +38,20 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Fixtures are read by tests, an example and a benchmark: errors are returned, not
+/// unwrapped, so the example and benchmark need no panics.
+pub type Fallible<T> = Result<T, Box<dyn Error>>;
+
 /// The resources of a fixture file, to edit before [`build`].
-pub fn resources(name: &str) -> (Vec<Resource>, FixtureMeta) {
-    let text = std::fs::read_to_string(fixture_path(name)).expect("fixture file");
-    let fixture: Fixture = serde_json::from_str(&text).expect("fixture JSON");
+pub fn resources(name: &str) -> Fallible<(Vec<Resource>, FixtureMeta)> {
+    let text = std::fs::read_to_string(fixture_path(name))?;
+    let fixture: Fixture = serde_json::from_str(&text)?;
     let resources = fixture
         .resources
         .into_iter()
         .map(|r| Resource::new(ResourceKind::new(r.kind), r.id, r.attributes))
         .collect();
-    (
+    Ok((
         resources,
         FixtureMeta {
             snapshot_id: fixture.snapshot_id,
@@ -54,7 +59,7 @@ pub fn resources(name: &str) -> (Vec<Resource>, FixtureMeta) {
             taken_at: fixture.taken_at,
             warnings: fixture.warnings,
         },
-    )
+    ))
 }
 
 /// What a fixture says about its snapshot.
@@ -67,9 +72,12 @@ pub struct FixtureMeta {
 
 /// Seal `resources` into a source; the returned manifest carries the fixture's fixed id
 /// and warnings, so reports are the same on every run.
-pub fn build(resources: Vec<Resource>, meta: &FixtureMeta) -> (InMemorySnapshotSource, Snapshot) {
+pub fn build(
+    resources: Vec<Resource>,
+    meta: &FixtureMeta,
+) -> Fallible<(InMemorySnapshotSource, Snapshot)> {
     let mut source = InMemorySnapshotSource::new();
-    let taken = OffsetDateTime::parse(&meta.taken_at, &Rfc3339).expect("taken_at");
+    let taken = OffsetDateTime::parse(&meta.taken_at, &Rfc3339)?;
     let mut snapshot = source.insert(
         ProviderKind::Okta,
         meta.org.clone(),
@@ -79,20 +87,20 @@ pub fn build(resources: Vec<Resource>, meta: &FixtureMeta) -> (InMemorySnapshotS
     );
     // Evaluation reads objects by digest, never by snapshot id, so the manifest may be
     // given the fixture's id.
-    snapshot.id = meta.snapshot_id.parse().expect("snapshot id");
+    snapshot.id = meta.snapshot_id.parse()?;
     snapshot.warnings.clone_from(&meta.warnings);
-    (source, snapshot)
+    Ok((source, snapshot))
 }
 
-pub fn load(name: &str) -> (InMemorySnapshotSource, Snapshot) {
-    let (resources, meta) = resources(name);
+pub fn load(name: &str) -> Fallible<(InMemorySnapshotSource, Snapshot)> {
+    let (resources, meta) = resources(name)?;
     build(resources, &meta)
 }
 
 /// The clean fixture plus `users` generated users, a tenth of them dormant: the
 /// benchmark's 50K-user org.
-pub fn large_org(users: usize) -> (InMemorySnapshotSource, Snapshot) {
-    let (mut all, meta) = resources("clean-org.json");
+pub fn large_org(users: usize) -> Fallible<(InMemorySnapshotSource, Snapshot)> {
+    let (mut all, meta) = resources("clean-org.json")?;
     let kind = ResourceKind::new("user");
     for i in 0..users {
         let id = format!("00u{i:08}");

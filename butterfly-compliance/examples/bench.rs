@@ -1,0 +1,52 @@
+//! Time a full evaluation (every framework) over a 50K-user snapshot held in memory, and
+//! the rendering of every report format.
+//!
+//! Run with: `cargo run --release -p butterfly-compliance --example bench [USERS]`
+
+#[path = "../tests/it/support.rs"]
+mod support;
+
+use std::time::Instant;
+
+use butterfly_compliance::report::{Format, render};
+use butterfly_compliance::{Framework, evaluate};
+
+fn main() -> support::Fallible<()> {
+    let users: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 50_000,
+    };
+    let (source, snapshot) = support::large_org(users)?;
+    println!(
+        "snapshot: {} resources ({users} generated users)",
+        snapshot.total()
+    );
+    let mut best = f64::MAX;
+    let mut report = None;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = futures::executor::block_on(evaluate(
+            &source,
+            &snapshot,
+            &Framework::ALL,
+            support::GENERATED_AT,
+        ))?;
+        best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+        report = Some(r);
+    }
+    let report = report.ok_or("no run")?;
+    println!(
+        "evaluate, all {} frameworks, {} results: best of 5 {best:.1} ms",
+        Framework::ALL.len(),
+        report.results.len()
+    );
+    for format in Format::ALL {
+        let started = Instant::now();
+        let bytes = render(&report, format)?.len();
+        println!(
+            "render {format}: {:.1} ms ({bytes} bytes)",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}
