@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use butterfly_compliance::report::{Format, render};
 use butterfly_compliance::{Framework, evaluate};
+use butterfly_core::source::SnapshotSource as _;
 
 fn main() -> support::Fallible<()> {
     let users: usize = match std::env::args().nth(1) {
@@ -21,6 +22,18 @@ fn main() -> support::Fallible<()> {
         "snapshot: {} resources ({users} generated users)",
         snapshot.total()
     );
+    // Reading alone: what any consumer of the source pays for the user kind.
+    let users_kind = butterfly_core::ResourceKind::new("user");
+    let started = Instant::now();
+    let read: Vec<_> = futures::executor::block_on(futures::TryStreamExt::try_collect::<Vec<_>>(
+        source.kind_resources(&snapshot, &users_kind),
+    ))?;
+    println!(
+        "read {} users through the source: {:.1} ms",
+        read.len(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    drop(read);
     let mut best = f64::MAX;
     let mut report = None;
     for _ in 0..5 {

@@ -45,6 +45,7 @@ pub async fn evaluate(
         snapshot,
         resources,
         taken_at: snapshot.started_at,
+        user_times: std::cell::OnceCell::new(),
     };
     Ok(evaluate_view(&view, frameworks, generated_at))
 }
@@ -110,12 +111,19 @@ fn result(
     threshold: Option<i64>,
     outcome: &Outcome,
 ) -> CheckResult {
-    let (status, message, evidence) = match outcome {
-        Outcome::Pass { message, evidence } => (Status::Pass, message.clone(), evidence.as_slice()),
-        Outcome::Fail { message, evidence } => (Status::Fail, message.clone(), evidence.as_slice()),
-        Outcome::NotApplicable { reason } => (Status::NotApplicable, reason.clone(), &[][..]),
+    let (status, message, evidence, omitted) = match outcome {
+        Outcome::Pass {
+            message,
+            evidence,
+            omitted,
+        } => (Status::Pass, message.clone(), evidence.as_slice(), *omitted),
+        Outcome::Fail {
+            message,
+            evidence,
+            omitted,
+        } => (Status::Fail, message.clone(), evidence.as_slice(), *omitted),
+        Outcome::NotApplicable { reason } => (Status::NotApplicable, reason.clone(), &[][..], 0),
     };
-    let shown = evidence.len().min(EVIDENCE_LIMIT);
     CheckResult {
         framework,
         control: control.to_owned(),
@@ -132,8 +140,8 @@ fn result(
                 unit: spec.unit.to_owned(),
             }),
         message,
-        evidence: evidence[..shown].to_vec(),
-        evidence_omitted: (evidence.len() - shown) as u64,
+        evidence: evidence.to_vec(),
+        evidence_omitted: omitted,
         remediation: check.remediation.iter().map(|s| (*s).to_owned()).collect(),
     }
 }

@@ -13,6 +13,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::evaluate::EVIDENCE_LIMIT;
 use crate::model::Evidence;
 
 /// A check's logic. The threshold is the framework's (or the check's default).
@@ -24,10 +25,12 @@ pub(crate) enum Outcome {
     Pass {
         message: String,
         evidence: Vec<Evidence>,
+        omitted: u64,
     },
     Fail {
         message: String,
         evidence: Vec<Evidence>,
+        omitted: u64,
     },
     NotApplicable {
         reason: String,
@@ -40,6 +43,16 @@ pub(crate) struct OrgView<'a> {
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) resources: BTreeMap<String, Vec<Resource>>,
     pub(crate) taken_at: OffsetDateTime,
+    /// Per user (in `resources["user"]` order): when last seen (last sign-in, else
+    /// creation) and when created. Parsed once: several frameworks ask with different
+    /// limits, and a large org has tens of thousands of users.
+    pub(crate) user_times: std::cell::OnceCell<Vec<UserTimes>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserTimes {
+    last_seen: Option<OffsetDateTime>,
+    created: Option<OffsetDateTime>,
 }
 
 /// The kinds whose bodies the rules read. Assignment kinds are read from the manifest
@@ -63,6 +76,21 @@ pub(crate) const KINDS_READ: &[&str] = &[
 ];
 
 impl OrgView<'_> {
+    fn user_times(&self) -> &[UserTimes] {
+        self.user_times.get_or_init(|| {
+            self.of(USER)
+                .iter()
+                .map(|r| {
+                    let created = timestamp(r, "created");
+                    UserTimes {
+                        last_seen: timestamp(r, "lastLogin").or(created),
+                        created,
+                    }
+                })
+                .collect()
+        })
+    }
+
     fn of(&self, kind: &str) -> &[Resource] {
         self.resources
             .get(kind)
@@ -145,6 +173,24 @@ fn evidence(r: &Resource, fields: &[&str]) -> Evidence {
     }
 }
 
+/// Evidence for the first [`EVIDENCE_LIMIT`] resources, and how many more there were:
+/// a 50K-user org must not build 50K evidence entries to show 25.
+fn capped<'r>(
+    resources: impl IntoIterator<Item = &'r Resource>,
+    fields: &[&str],
+) -> (Vec<Evidence>, u64) {
+    let mut shown = Vec::new();
+    let mut omitted = 0u64;
+    for r in resources {
+        if shown.len() < EVIDENCE_LIMIT {
+            shown.push(evidence(r, fields));
+        } else {
+            omitted += 1;
+        }
+    }
+    (shown, omitted)
+}
+
 fn threshold(t: Option<i64>) -> i64 {
     // The catalogue gives every thresholded check a default; 0 never satisfies.
     t.unwrap_or(0)
@@ -176,24 +222,24 @@ fn judge(
             reason: view.none_reason(kind, what),
         };
     }
-    let failing: Vec<Evidence> = selected
-        .iter()
-        .filter(|r| !ok(r))
-        .map(|r| evidence(r, fields))
-        .collect();
+    let failing: Vec<&Resource> = selected.iter().copied().filter(|r| !ok(r)).collect();
     if failing.is_empty() {
+        let (evidence, omitted) = capped(selected.iter().copied(), fields);
         Outcome::Pass {
             message: format!("all {} {what} comply", selected.len()),
-            evidence: selected.iter().map(|r| evidence(r, fields)).collect(),
+            evidence,
+            omitted,
         }
     } else {
+        let (evidence, omitted) = capped(failing.iter().copied(), fields);
         Outcome::Fail {
             message: format!(
                 "{} of {} {what} do not comply",
                 failing.len(),
                 selected.len()
             ),
-            evidence: failing,
+            evidence,
+            omitted,
         }
     }
 }
@@ -211,21 +257,20 @@ fn any(
     {
         return Outcome::NotApplicable { reason };
     }
-    let found: Vec<Evidence> = view
-        .of(kind)
-        .iter()
-        .filter(|r| good(r))
-        .map(|r| evidence(r, fields))
-        .collect();
+    let found: Vec<&Resource> = view.of(kind).iter().filter(|r| good(r)).collect();
     if found.is_empty() {
+        let (evidence, omitted) = capped(view.of(kind), fields);
         Outcome::Fail {
             message: format!("no {what} found among {} {kind}", view.of(kind).len()),
-            evidence: view.of(kind).iter().map(|r| evidence(r, fields)).collect(),
+            evidence,
+            omitted,
         }
     } else {
+        let (evidence, omitted) = capped(found.iter().copied(), fields);
         Outcome::Pass {
             message: format!("{} {what} found", found.len()),
-            evidence: found,
+            evidence,
+            omitted,
         }
     }
 }
@@ -243,21 +288,19 @@ fn none(
     {
         return Outcome::NotApplicable { reason };
     }
-    let found: Vec<Evidence> = view
-        .of(kind)
-        .iter()
-        .filter(|r| bad(r))
-        .map(|r| evidence(r, fields))
-        .collect();
+    let found: Vec<&Resource> = view.of(kind).iter().filter(|r| bad(r)).collect();
     if found.is_empty() {
         Outcome::Pass {
             message: format!("no {what} among {} {kind}", view.of(kind).len()),
             evidence: Vec::new(),
+            omitted: 0,
         }
     } else {
+        let (evidence, omitted) = capped(found.iter().copied(), fields);
         Outcome::Fail {
             message: format!("{} {what} found", found.len()),
-            evidence: found,
+            evidence,
+            omitted,
         }
     }
 }
@@ -663,12 +706,20 @@ pub(crate) fn super_admin_count(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     }
     let fields = ["label", "type", "assignmentType"];
     let count = i64::try_from(held.len()).unwrap_or(i64::MAX);
-    let evidence = held.iter().map(|r| evidence(r, &fields)).collect();
+    let (evidence, omitted) = capped(held.iter().copied(), &fields);
     let message = format!("{count} users hold Super Administrator directly");
     if count <= t {
-        Outcome::Pass { message, evidence }
+        Outcome::Pass {
+            message,
+            evidence,
+            omitted,
+        }
     } else {
-        Outcome::Fail { message, evidence }
+        Outcome::Fail {
+            message,
+            evidence,
+            omitted,
+        }
     }
 }
 
@@ -746,45 +797,89 @@ fn days_before(view: &OrgView<'_>, days: i64) -> OffsetDateTime {
     view.taken_at - time::Duration::days(days)
 }
 
+fn enabled(r: &Resource) -> bool {
+    text(r, "status")
+        .is_some_and(|s| matches!(s, "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY"))
+}
+
+/// The users selected by `select`, judged with their parsed times.
+fn judge_users(
+    view: &OrgView<'_>,
+    what: &str,
+    fields: &[&str],
+    select: impl Fn(&Resource) -> bool,
+    ok: impl Fn(&UserTimes) -> bool,
+) -> Outcome {
+    let users = view.of(USER);
+    let times = view.user_times();
+    let selected: Vec<(&Resource, &UserTimes)> =
+        users.iter().zip(times).filter(|(r, _)| select(r)).collect();
+    if selected.is_empty() {
+        return Outcome::NotApplicable {
+            reason: view.none_reason(USER, what),
+        };
+    }
+    let failing: Vec<&Resource> = selected
+        .iter()
+        .filter(|(_, t)| !ok(t))
+        .map(|(r, _)| *r)
+        .collect();
+    if failing.is_empty() {
+        let (evidence, omitted) = capped(selected.iter().map(|(r, _)| *r), fields);
+        Outcome::Pass {
+            message: format!("all {} {what} comply", selected.len()),
+            evidence,
+            omitted,
+        }
+    } else {
+        let (evidence, omitted) = capped(failing.iter().copied(), fields);
+        Outcome::Fail {
+            message: format!(
+                "{} of {} {what} do not comply",
+                failing.len(),
+                selected.len()
+            ),
+            evidence,
+            omitted,
+        }
+    }
+}
+
 pub(crate) fn inactive_users(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     let cutoff = days_before(view, threshold(t));
-    each(
+    judge_users(
         view,
-        USER,
         "enabled users",
-        |r| {
-            text(r, "status").is_some_and(|s| {
-                matches!(s, "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY")
-            })
-        },
         &["status", "lastLogin", "created"],
+        enabled,
         // Never signed in: the account's age counts instead.
-        |r| {
-            timestamp(r, "lastLogin")
-                .or_else(|| timestamp(r, "created"))
-                .is_none_or(|seen| seen >= cutoff)
-        },
+        |times| times.last_seen.is_none_or(|seen| seen >= cutoff),
     )
 }
 
 pub(crate) fn pending_accounts(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     let cutoff = days_before(view, threshold(t));
-    let kind = USER;
-    if view.of(kind).is_empty() {
+    if view.of(USER).is_empty() {
         return Outcome::NotApplicable {
-            reason: view.none_reason(kind, "users"),
+            reason: view.none_reason(USER, "users"),
         };
     }
-    none(
+    let pending = |r: &Resource| matches!(text(r, "status"), Some("STAGED" | "PROVISIONED"));
+    match judge_users(
         view,
-        kind,
-        "users waiting for activation beyond the limit",
+        "users waiting for activation",
         &["status", "created"],
-        |r| {
-            matches!(text(r, "status"), Some("STAGED" | "PROVISIONED"))
-                && timestamp(r, "created").is_some_and(|c| c < cutoff)
+        pending,
+        |times| times.created.is_none_or(|c| c >= cutoff),
+    ) {
+        // No one waiting is a pass, not a gap in the snapshot.
+        Outcome::NotApplicable { .. } => Outcome::Pass {
+            message: "no users waiting for activation".to_owned(),
+            evidence: Vec::new(),
+            omitted: 0,
         },
-    )
+        outcome => outcome,
+    }
 }
 
 /// Okta's own apps, which every org has and nobody is assigned to directly.

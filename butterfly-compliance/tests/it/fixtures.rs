@@ -419,3 +419,23 @@ fn only_the_frameworks_asked_for_are_reported() {
         2
     );
 }
+
+#[test]
+fn evidence_is_capped_and_the_rest_counted() {
+    // 1000 generated users: every tenth dormant, every fiftieth deprovisioned, so 80
+    // enabled dormant users (plus the fixture's own active user, who is not dormant).
+    let (source, snapshot) = support::large_org(1000).unwrap();
+    let report = block_on(evaluate(
+        &source,
+        &snapshot,
+        &[Framework::Soc2],
+        GENERATED_AT,
+    ))
+    .unwrap();
+    let dormant = result(&report, Framework::Soc2, "lifecycle.inactive_users");
+    assert_eq!(dormant.status, Status::Fail);
+    assert_eq!(dormant.message, "80 of 981 enabled users do not comply");
+    assert_eq!(dormant.evidence.len(), butterfly_compliance::EVIDENCE_LIMIT);
+    assert_eq!(dormant.evidence_omitted, 55);
+    assert_eq!(dormant.evidence[0].id, "00u00000010");
+}
