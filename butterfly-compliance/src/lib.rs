@@ -1,6 +1,6 @@
 //! Compliance checks over identity provider snapshots.
 //!
-//! A [catalogue](catalogue) of checks (MFA, passwords, sessions, admin roles, network
+//! A [`catalogue`] of checks (MFA, passwords, sessions, admin roles, network
 //! zones, account lifecycle, logging, app integrations), each mapped to the controls of
 //! SOC 2, HIPAA, PCI DSS 4.0, NIST SP 800-53 r5, ISO/IEC 27001:2022, CIS Controls v8 and
 //! the DISA Okta IDaaS STIG, with the threshold each framework applies. [`evaluate`]
