@@ -13,7 +13,7 @@ use crate::model::{
     AppliedThreshold, CheckResult, FrameworkSummary, Report, Severity, SnapshotInfo, Status, Trend,
     TrendItem,
 };
-use crate::rules::{KINDS_READ, OrgView, Outcome};
+use crate::rules::{self, KINDS_READ, OrgView, Outcome};
 use crate::{Error, Framework};
 
 /// How many evidence entries a result lists before it only counts the rest.
@@ -38,14 +38,18 @@ pub async fn evaluate(
         if !snapshot.kinds.contains_key(&kind) {
             continue;
         }
-        let all: Vec<_> = source.kind_resources(snapshot, &kind).try_collect().await?;
+        let stream = source.kind_resources(snapshot, &kind);
+        let all: Vec<_> = if kind.as_str() == "user" {
+            stream.map_ok(rules::keep_user_fields).try_collect().await?
+        } else {
+            stream.try_collect().await?
+        };
         resources.insert(kind.as_str().to_owned(), all);
     }
     let view = OrgView {
         snapshot,
         resources,
         taken_at: snapshot.started_at,
-        user_times: std::cell::OnceCell::new(),
     };
     Ok(evaluate_view(&view, frameworks, generated_at))
 }

@@ -43,16 +43,6 @@ pub(crate) struct OrgView<'a> {
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) resources: BTreeMap<String, Vec<Resource>>,
     pub(crate) taken_at: OffsetDateTime,
-    /// Per user (in `resources["user"]` order): when last seen (last sign-in, else
-    /// creation) and when created. Parsed once: several frameworks ask with different
-    /// limits, and a large org has tens of thousands of users.
-    pub(crate) user_times: std::cell::OnceCell<Vec<UserTimes>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct UserTimes {
-    last_seen: Option<OffsetDateTime>,
-    created: Option<OffsetDateTime>,
 }
 
 /// The kinds whose bodies the rules read. Assignment kinds are read from the manifest
@@ -76,21 +66,6 @@ pub(crate) const KINDS_READ: &[&str] = &[
 ];
 
 impl OrgView<'_> {
-    fn user_times(&self) -> &[UserTimes] {
-        self.user_times.get_or_init(|| {
-            self.of(USER)
-                .iter()
-                .map(|r| {
-                    let created = timestamp(r, "created");
-                    UserTimes {
-                        last_seen: timestamp(r, "lastLogin").or(created),
-                        created,
-                    }
-                })
-                .collect()
-        })
-    }
-
     fn of(&self, kind: &str) -> &[Resource] {
         self.resources
             .get(kind)
@@ -789,12 +764,93 @@ pub(crate) fn threat_insight_blocks(view: &OrgView<'_>, _: Option<i64>) -> Outco
 
 const USER: &str = "user";
 
-fn timestamp(r: &Resource, field: &str) -> Option<OffsetDateTime> {
-    text(r, field).and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+/// A point in time to compare Okta timestamps with, also spelled the way Okta writes
+/// them (`2026-11-30T00:00:00.000Z`, rounded up to the millisecond): equal-shaped UTC
+/// strings compare like the times they name, so the tens of thousands of user
+/// timestamps of a large org need no parsing. Other shapes are parsed.
+struct Cutoff {
+    time: OffsetDateTime,
+    text: Option<String>,
 }
 
-fn days_before(view: &OrgView<'_>, days: i64) -> OffsetDateTime {
-    view.taken_at - time::Duration::days(days)
+impl Cutoff {
+    fn days_before(view: &OrgView<'_>, days: i64) -> Self {
+        let time = (view.taken_at - time::Duration::days(days)).to_offset(time::UtcOffset::UTC);
+        let below_ms = time.nanosecond() % 1_000_000;
+        let up = if below_ms == 0 {
+            0
+        } else {
+            1_000_000 - below_ms
+        };
+        let rounded = time + time::Duration::nanoseconds(i64::from(up));
+        let text = (0..=9999).contains(&rounded.year()).then(|| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rounded.year(),
+                u8::from(rounded.month()),
+                rounded.day(),
+                rounded.hour(),
+                rounded.minute(),
+                rounded.second(),
+                rounded.millisecond()
+            )
+        });
+        Cutoff { time, text }
+    }
+
+    /// Whether `stamp` is at or after the cutoff; `None` when it is not a time.
+    fn reached_by(&self, stamp: &str) -> Option<bool> {
+        match &self.text {
+            Some(text) if okta_utc_shape(stamp) => Some(stamp >= text.as_str()),
+            _ => OffsetDateTime::parse(stamp, &Rfc3339)
+                .ok()
+                .map(|t| t >= self.time),
+        }
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.sssZ`, the shape Okta writes every timestamp in.
+fn okta_utc_shape(stamp: &str) -> bool {
+    let b = stamp.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The user fields the rules read. Users are the one kind that grows with the org (tens
+/// of thousands of bodies), so evaluation keeps only these while streaming them in,
+/// instead of holding every whole body: a rule that reads another user field must add it
+/// here.
+const USER_FIELDS: &[&str] = &["id", "status", "created", "lastLogin"];
+const USER_PROFILE_FIELDS: &[&str] = &["login", "email"];
+
+/// `user` with only [`USER_FIELDS`] and [`USER_PROFILE_FIELDS`] left (moved, not copied).
+pub(crate) fn keep_user_fields(mut user: Resource) -> Resource {
+    if let Value::Object(map) = &mut user.attributes {
+        let mut kept = serde_json::Map::new();
+        for key in USER_FIELDS {
+            if let Some(v) = map.remove(*key) {
+                kept.insert((*key).to_owned(), v);
+            }
+        }
+        if let Some(Value::Object(mut profile)) = map.remove("profile") {
+            let mut p = serde_json::Map::new();
+            for key in USER_PROFILE_FIELDS {
+                if let Some(v) = profile.remove(*key) {
+                    p.insert((*key).to_owned(), v);
+                }
+            }
+            kept.insert("profile".to_owned(), Value::Object(p));
+        }
+        user.attributes = Value::Object(kept);
+    }
+    user
 }
 
 fn enabled(r: &Resource) -> bool {
@@ -802,75 +858,44 @@ fn enabled(r: &Resource) -> bool {
         .is_some_and(|s| matches!(s, "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY"))
 }
 
-/// The users selected by `select`, judged with their parsed times.
-fn judge_users(
-    view: &OrgView<'_>,
-    what: &str,
-    fields: &[&str],
-    select: impl Fn(&Resource) -> bool,
-    ok: impl Fn(&UserTimes) -> bool,
-) -> Outcome {
-    let users = view.of(USER);
-    let times = view.user_times();
-    let selected: Vec<(&Resource, &UserTimes)> =
-        users.iter().zip(times).filter(|(r, _)| select(r)).collect();
-    if selected.is_empty() {
-        return Outcome::NotApplicable {
-            reason: view.none_reason(USER, what),
-        };
-    }
-    let failing: Vec<&Resource> = selected
-        .iter()
-        .filter(|(_, t)| !ok(t))
-        .map(|(r, _)| *r)
-        .collect();
-    if failing.is_empty() {
-        let (evidence, omitted) = capped(selected.iter().map(|(r, _)| *r), fields);
-        Outcome::Pass {
-            message: format!("all {} {what} comply", selected.len()),
-            evidence,
-            omitted,
-        }
-    } else {
-        let (evidence, omitted) = capped(failing.iter().copied(), fields);
-        Outcome::Fail {
-            message: format!(
-                "{} of {} {what} do not comply",
-                failing.len(),
-                selected.len()
-            ),
-            evidence,
-            omitted,
-        }
-    }
-}
-
 pub(crate) fn inactive_users(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
-    let cutoff = days_before(view, threshold(t));
-    judge_users(
+    let cutoff = Cutoff::days_before(view, threshold(t));
+    each(
         view,
+        USER,
         "enabled users",
-        &["status", "lastLogin", "created"],
         enabled,
-        // Never signed in: the account's age counts instead.
-        |times| times.last_seen.is_none_or(|seen| seen >= cutoff),
+        &["status", "lastLogin", "created"],
+        // Never signed in: the account's age counts instead. No time at all: not held
+        // against the user.
+        |r| {
+            text(r, "lastLogin")
+                .or_else(|| text(r, "created"))
+                .and_then(|stamp| cutoff.reached_by(stamp))
+                .unwrap_or(true)
+        },
     )
 }
 
 pub(crate) fn pending_accounts(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
-    let cutoff = days_before(view, threshold(t));
+    let cutoff = Cutoff::days_before(view, threshold(t));
     if view.of(USER).is_empty() {
         return Outcome::NotApplicable {
             reason: view.none_reason(USER, "users"),
         };
     }
     let pending = |r: &Resource| matches!(text(r, "status"), Some("STAGED" | "PROVISIONED"));
-    match judge_users(
+    match each(
         view,
+        USER,
         "users waiting for activation",
-        &["status", "created"],
         pending,
-        |times| times.created.is_none_or(|c| c >= cutoff),
+        &["status", "created"],
+        |r| {
+            text(r, "created")
+                .and_then(|stamp| cutoff.reached_by(stamp))
+                .unwrap_or(true)
+        },
     ) {
         // No one waiting is a pass, not a gap in the snapshot.
         Outcome::NotApplicable { .. } => Outcome::Pass {
@@ -992,4 +1017,64 @@ pub(crate) fn saml_signed_assertions(view: &OrgView<'_>, _: Option<i64>) -> Outc
         // Catalogue (OIN) apps do not expose the setting and always sign.
         |r| flag(r, field) != Some(false),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn okta_timestamps_compare_as_text_exactly_like_parsed_times() {
+        let base = OffsetDateTime::parse("2026-11-30T00:00:00.000400Z", &Rfc3339).unwrap();
+        let parsed_only = Cutoff {
+            time: base,
+            text: None,
+        };
+        let snapshot = Snapshot::begin(butterfly_core::ProviderKind::Okta, "o", base);
+        let view = OrgView {
+            snapshot: &snapshot,
+            resources: BTreeMap::new(),
+            taken_at: base + time::Duration::days(1),
+        };
+        let fast = Cutoff::days_before(&view, 1);
+        // Rounded up to the millisecond: a stamp 0.4 ms before the cutoff stays before.
+        assert_eq!(fast.text.as_deref(), Some("2026-11-30T00:00:00.001Z"));
+        for stamp in [
+            "2026-11-29T23:59:59.999Z",
+            "2026-11-30T00:00:00.000Z",
+            "2026-11-30T00:00:00.001Z",
+            "2026-12-01T00:00:00.000Z",
+            "2026-11-30T01:00:00+01:00",
+            "2026-11-30T00:00:01Z",
+        ] {
+            assert_eq!(
+                fast.reached_by(stamp),
+                parsed_only.reached_by(stamp),
+                "{stamp}"
+            );
+        }
+        assert!(okta_utc_shape("2026-11-30T00:00:00.000Z"));
+        assert!(!okta_utc_shape("2026-11-30T00:00:00Z"));
+        assert!(!okta_utc_shape("2026-11-30T00:00:00.000+01:00"));
+        assert_eq!(fast.reached_by("yesterday"), None);
+    }
+
+    #[test]
+    fn users_keep_only_the_fields_rules_read() {
+        let user = Resource::new(
+            butterfly_core::ResourceKind::new("user"),
+            "00u1",
+            serde_json::json!({"id": "00u1", "status": "ACTIVE", "lastLogin": null,
+                "created": "2026-01-01T00:00:00.000Z", "credentials": {"provider": {"type": "OKTA"}},
+                "profile": {"login": "a@example.com", "email": "a@example.com", "mobilePhone": "555"}}),
+        );
+        let kept = keep_user_fields(user);
+        assert_eq!(
+            kept.attributes,
+            serde_json::json!({"id": "00u1", "status": "ACTIVE", "lastLogin": null,
+                "created": "2026-01-01T00:00:00.000Z",
+                "profile": {"login": "a@example.com", "email": "a@example.com"}})
+        );
+        assert_eq!(display_name(&kept).as_deref(), Some("a@example.com"));
+    }
 }
