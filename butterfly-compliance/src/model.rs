@@ -198,7 +198,7 @@ pub struct FrameworkSummary {
 /// A compliance report: every result for the frameworks asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
-    /// The tool and its version.
+    /// The tool's name (`butterfly-compliance`).
     pub tool: String,
     /// The tool's version.
     pub tool_version: String,
