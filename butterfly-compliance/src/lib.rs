@@ -1,23 +1,62 @@
 //! Compliance checks over identity provider snapshots.
 //!
-//! This crate will hold a catalogue of checks (MFA enforced for admins, password
-//! policy strength, session lifetimes, dormant accounts, ...), their mappings to the
-//! controls of each framework, evaluation over a snapshot, and report writers (JSON,
-//! CSV, SARIF, Markdown/HTML). Today it names the frameworks.
+//! A [`catalogue`] of checks (MFA, passwords, sessions, admin roles, network
+//! zones, account lifecycle, logging, app integrations), each mapped to the controls of
+//! SOC 2, HIPAA, PCI DSS 4.0, NIST SP 800-53 r5, ISO/IEC 27001:2022, CIS Controls v8 and
+//! the DISA Okta IDaaS STIG, with the threshold each framework applies. [`evaluate`]
+//! reads a snapshot through [`SnapshotSource`](butterfly_core::source::SnapshotSource)
+//! (never a live API) and returns a [`Report`]; [`report`] writes it as JSON, CSV,
+//! Markdown, HTML, SARIF 2.1.0, OSCAL assessment results or JUnit XML, byte for byte the
+//! same for the same input; [`trend`] compares two reports.
 //!
 //! # Example
 //!
 //! ```
-//! use butterfly_compliance::Framework;
+//! use butterfly_compliance::{evaluate, report, Framework, Status};
+//! use butterfly_core::source::InMemorySnapshotSource;
+//! use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
+//! use serde_json::json;
 //!
-//! let f: Framework = "nist_800_53".parse()?;
-//! assert_eq!(f.title(), "NIST SP 800-53");
-//! assert_eq!(Framework::ALL.len(), 6);
+//! # futures::executor::block_on(async {
+//! let mut source = InMemorySnapshotSource::new();
+//! let policy = json!({"id": "00p1", "name": "Default Policy", "status": "ACTIVE",
+//!     "settings": {"password": {"complexity": {"minLength": 8}}}});
+//! let snapshot = source.insert(
+//!     ProviderKind::Okta,
+//!     "https://example.okta.com",
+//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     SnapshotStatus::Complete,
+//!     [Resource::new(ResourceKind::new("policy.PASSWORD"), "00p1", policy)],
+//! );
+//!
+//! let report = evaluate(&source, &snapshot, &[Framework::PciDss], "2026-01-01T00:00:00Z").await?;
+//! let length = report.results.iter().find(|r| r.check_id == "password.min_length").unwrap();
+//! assert_eq!(length.status, Status::Fail);
+//! assert_eq!(length.control, "8.3.6");
+//! assert_eq!(length.threshold.as_ref().unwrap().value, 12);
+//! assert_eq!(length.evidence[0].observed["settings.password.complexity.minLength"], 8);
+//!
+//! let sarif = report::render(&report, report::Format::Sarif)?;
+//! assert!(sarif.contains("\"version\": \"2.1.0\""));
 //! # Ok::<(), butterfly_compliance::Error>(())
+//! # }).unwrap();
 //! ```
 #![deny(missing_docs)]
 
-use std::str::FromStr;
+pub mod catalogue;
+mod evaluate;
+mod framework;
+mod model;
+pub mod report;
+mod rules;
+
+pub use catalogue::{CHECKS, Check};
+pub use evaluate::{EVIDENCE_LIMIT, evaluate, trend};
+pub use framework::Framework;
+pub use model::{
+    AppliedThreshold, CheckResult, Comparison, Evidence, FrameworkSummary, Report, Severity,
+    SnapshotInfo, Status, Trend, TrendItem,
+};
 
 /// Errors from the compliance engine.
 #[derive(Debug, thiserror::Error)]
@@ -25,94 +64,28 @@ use std::str::FromStr;
 pub enum Error {
     /// The framework name is not one the catalogue maps.
     #[error(
-        "unknown framework `{0}`: expected one of soc2, hipaa, pci_dss, nist_800_53, iso_27001, cis"
+        "unknown framework `{0}`: expected one of soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig"
     )]
     UnknownFramework(String),
-}
-
-/// The compliance frameworks checks are mapped to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Framework {
-    /// AICPA SOC 2 (Trust Services Criteria).
-    Soc2,
-    /// HIPAA Security Rule.
-    Hipaa,
-    /// PCI DSS v4.
-    PciDss,
-    /// NIST SP 800-53 rev. 5.
-    #[serde(rename = "nist_800_53")]
-    Nist80053,
-    /// ISO/IEC 27001:2022.
-    #[serde(rename = "iso_27001")]
-    Iso27001,
-    /// CIS Controls v8.
-    Cis,
-}
-
-impl Framework {
-    /// Every framework.
-    pub const ALL: [Framework; 6] = [
-        Framework::Soc2,
-        Framework::Hipaa,
-        Framework::PciDss,
-        Framework::Nist80053,
-        Framework::Iso27001,
-        Framework::Cis,
-    ];
-
-    /// The identifier used in reports and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Framework::Soc2 => "soc2",
-            Framework::Hipaa => "hipaa",
-            Framework::PciDss => "pci_dss",
-            Framework::Nist80053 => "nist_800_53",
-            Framework::Iso27001 => "iso_27001",
-            Framework::Cis => "cis",
-        }
-    }
-
-    /// The framework's published title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Framework::Soc2 => "SOC 2",
-            Framework::Hipaa => "HIPAA Security Rule",
-            Framework::PciDss => "PCI DSS",
-            Framework::Nist80053 => "NIST SP 800-53",
-            Framework::Iso27001 => "ISO/IEC 27001",
-            Framework::Cis => "CIS Controls",
-        }
-    }
-}
-
-impl FromStr for Framework {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Framework::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s)
-            .ok_or_else(|| Error::UnknownFramework(s.to_owned()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_round_trip_in_text_and_json() {
-        for f in Framework::ALL {
-            assert_eq!(f.as_str().parse::<Framework>().unwrap(), f);
-            assert_eq!(
-                serde_json::to_value(f).unwrap(),
-                serde_json::json!(f.as_str())
-            );
-        }
-        assert!("gdpr".parse::<Framework>().is_err());
-    }
+    /// The severity name is not one of low, medium, high, critical.
+    #[error("unknown severity `{0}`: expected one of low, medium, high, critical")]
+    UnknownSeverity(String),
+    /// The report format name is not one the writers know.
+    #[error(
+        "unknown report format `{0}`: expected one of json, csv, markdown, html, sarif, oscal, junit"
+    )]
+    UnknownFormat(String),
+    /// A time given to the engine is not RFC 3339.
+    #[error("`{0}` is not an RFC 3339 time")]
+    InvalidTime(String),
+    /// The snapshot could not be read.
+    #[error("cannot read the snapshot")]
+    Source(
+        #[from]
+        #[source]
+        butterfly_core::source::SourceError,
+    ),
+    /// A report could not be serialised.
+    #[error("cannot write the report")]
+    Serialize(#[source] serde_json::Error),
 }

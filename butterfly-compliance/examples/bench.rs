@@ -1,0 +1,90 @@
+//! Time a full evaluation (every framework) over a 50K-user snapshot held in memory, and
+//! the rendering of every report format.
+//!
+//! Run with: `cargo run --release -p butterfly-compliance --example bench [USERS]`
+
+#[path = "../tests/it/support.rs"]
+mod support;
+
+use std::time::Instant;
+
+use butterfly_compliance::report::{Format, render};
+use butterfly_compliance::{Framework, evaluate};
+use butterfly_core::source::SnapshotSource as _;
+
+/// Nanoseconds this thread has spent on a CPU (Linux `/proc/thread-self/schedstat`), so
+/// the figure means something on a machine shared with other builds; `None` elsewhere.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn ms(ns: u64) -> f64 {
+    // Precision is not at stake for a figure printed to 0.1 ms.
+    #[allow(clippy::cast_precision_loss)]
+    let ns = ns as f64;
+    ns / 1e6
+}
+
+fn main() -> support::Fallible<()> {
+    let users: usize = match std::env::args().nth(1) {
+        Some(n) => n.parse()?,
+        None => 50_000,
+    };
+    let (source, snapshot) = support::large_org(users)?;
+    println!(
+        "snapshot: {} resources ({users} generated users)",
+        snapshot.total()
+    );
+    // Reading alone: what any consumer of the source pays for the user kind.
+    let users_kind = butterfly_core::ResourceKind::new("user");
+    let (started, cpu) = (Instant::now(), cpu_ns());
+    let read: Vec<_> = futures::executor::block_on(futures::TryStreamExt::try_collect::<Vec<_>>(
+        source.kind_resources(&snapshot, &users_kind),
+    ))?;
+    let read_cpu = cpu.zip(cpu_ns()).map_or(0, |(a, b)| b - a);
+    println!(
+        "read {} users through the source: {:.1} ms wall, {:.1} ms on CPU",
+        read.len(),
+        started.elapsed().as_secs_f64() * 1000.0,
+        ms(read_cpu)
+    );
+    drop(read);
+    let mut best = f64::MAX;
+    let mut best_cpu = u64::MAX;
+    let mut report = None;
+    for _ in 0..5 {
+        let (started, cpu) = (Instant::now(), cpu_ns());
+        let r = futures::executor::block_on(evaluate(
+            &source,
+            &snapshot,
+            &Framework::ALL,
+            support::GENERATED_AT,
+        ))?;
+        best = best.min(started.elapsed().as_secs_f64() * 1000.0);
+        if let (Some(before), Some(after)) = (cpu, cpu_ns()) {
+            best_cpu = best_cpu.min(after - before);
+        }
+        report = Some(r);
+    }
+    let report = report.ok_or("no run")?;
+    println!(
+        "evaluate, all {} frameworks, {} results: best of 5 {best:.1} ms wall, {:.1} ms on CPU",
+        Framework::ALL.len(),
+        report.results.len(),
+        ms(best_cpu)
+    );
+    for format in Format::ALL {
+        let started = Instant::now();
+        let bytes = render(&report, format)?.len();
+        println!(
+            "render {format}: {:.1} ms ({bytes} bytes)",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    Ok(())
+}

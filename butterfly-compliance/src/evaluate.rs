@@ -1,0 +1,224 @@
+//! Evaluation over a snapshot, and the trend between two reports.
+
+use std::collections::BTreeMap;
+
+use butterfly_core::source::SnapshotSource;
+use butterfly_core::{ResourceKind, Snapshot};
+use futures::TryStreamExt as _;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::catalogue::{CHECKS, Check};
+use crate::model::{
+    AppliedThreshold, CheckResult, FrameworkSummary, Report, Severity, SnapshotInfo, Status, Trend,
+    TrendItem,
+};
+use crate::rules::{self, KINDS_READ, OrgView, Outcome};
+use crate::{Error, Framework};
+
+/// How many evidence entries a result lists before it only counts the rest.
+pub const EVIDENCE_LIMIT: usize = 25;
+
+/// Evaluate every check mapped to `frameworks` over one snapshot.
+///
+/// Reads only the kinds the catalogue needs, each once, through `source`. Inactivity is
+/// measured up to the snapshot's start time, so the same snapshot gives the same result
+/// whenever it is evaluated; `generated_at` (RFC 3339) is only written into the report.
+pub async fn evaluate(
+    source: &dyn SnapshotSource,
+    snapshot: &Snapshot,
+    frameworks: &[Framework],
+    generated_at: &str,
+) -> Result<Report, Error> {
+    OffsetDateTime::parse(generated_at, &Rfc3339)
+        .map_err(|_| Error::InvalidTime(generated_at.to_owned()))?;
+    let mut resources = BTreeMap::new();
+    for kind in KINDS_READ {
+        let kind = ResourceKind::new(*kind);
+        if !snapshot.kinds.contains_key(&kind) {
+            continue;
+        }
+        let stream = source.kind_resources(snapshot, &kind);
+        let all: Vec<_> = if kind.as_str() == "user" {
+            stream.map_ok(rules::keep_user_fields).try_collect().await?
+        } else {
+            stream.try_collect().await?
+        };
+        resources.insert(kind.as_str().to_owned(), all);
+    }
+    let view = OrgView {
+        snapshot,
+        resources,
+        taken_at: snapshot.started_at,
+    };
+    Ok(evaluate_view(&view, frameworks, generated_at))
+}
+
+fn evaluate_view(view: &OrgView<'_>, frameworks: &[Framework], generated_at: &str) -> Report {
+    let mut wanted: Vec<Framework> = frameworks.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // A check runs once per distinct threshold, however many frameworks share it.
+    let mut outcomes: BTreeMap<(&str, Option<i64>), Outcome> = BTreeMap::new();
+    let mut results = Vec::new();
+    for &framework in &wanted {
+        for check in CHECKS {
+            let Some(mapping) = check.mapping(framework) else {
+                continue;
+            };
+            let threshold = mapping
+                .threshold
+                .or_else(|| check.threshold.map(|t| t.default));
+            let outcome = outcomes
+                .entry((check.id, threshold))
+                .or_insert_with(|| (check.rule)(view, threshold));
+            results.push(result(
+                check,
+                framework,
+                mapping.control,
+                threshold,
+                outcome,
+            ));
+        }
+    }
+    let summaries = wanted
+        .iter()
+        .map(|&f| summary(f, results.iter().filter(|r| r.framework == f)))
+        .collect();
+    Report {
+        tool: "butterfly-compliance".to_owned(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        generated_at: generated_at.to_owned(),
+        snapshot: snapshot_info(view.snapshot),
+        summaries,
+        results,
+    }
+}
+
+fn snapshot_info(snapshot: &Snapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        id: snapshot.id.to_string(),
+        provider: snapshot.provider.as_str().to_owned(),
+        org: snapshot.org.clone(),
+        // Formatting a valid OffsetDateTime as RFC 3339 only fails for years beyond 9999.
+        taken_at: snapshot
+            .started_at
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| snapshot.started_at.to_string()),
+    }
+}
+
+fn result(
+    check: &Check,
+    framework: Framework,
+    control: &str,
+    threshold: Option<i64>,
+    outcome: &Outcome,
+) -> CheckResult {
+    let (status, message, evidence, omitted) = match outcome {
+        Outcome::Pass {
+            message,
+            evidence,
+            omitted,
+        } => (Status::Pass, message.clone(), evidence.as_slice(), *omitted),
+        Outcome::Fail {
+            message,
+            evidence,
+            omitted,
+        } => (Status::Fail, message.clone(), evidence.as_slice(), *omitted),
+        Outcome::NotApplicable { reason } => (Status::NotApplicable, reason.clone(), &[][..], 0),
+    };
+    CheckResult {
+        framework,
+        control: control.to_owned(),
+        check_id: check.id.to_owned(),
+        title: check.title.to_owned(),
+        severity: check.severity,
+        status,
+        threshold: check
+            .threshold
+            .zip(threshold)
+            .map(|(spec, value)| AppliedThreshold {
+                comparison: spec.comparison,
+                value,
+                unit: spec.unit.to_owned(),
+            }),
+        message,
+        evidence: evidence.to_vec(),
+        evidence_omitted: omitted,
+        remediation: check.remediation.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+fn summary<'a>(
+    framework: Framework,
+    results: impl Iterator<Item = &'a CheckResult>,
+) -> FrameworkSummary {
+    let mut s = FrameworkSummary {
+        framework,
+        title: framework.title().to_owned(),
+        total: 0,
+        passed: 0,
+        failed: 0,
+        not_applicable: 0,
+        failed_by_severity: Severity::ALL.iter().map(|&v| (v, 0)).collect(),
+        score_percent: 100,
+    };
+    for r in results {
+        s.total += 1;
+        match r.status {
+            Status::Pass => s.passed += 1,
+            Status::Fail => {
+                s.failed += 1;
+                *s.failed_by_severity.entry(r.severity).or_default() += 1;
+            }
+            Status::NotApplicable => s.not_applicable += 1,
+        }
+    }
+    let applicable = s.passed + s.failed;
+    if let Some(score) = (s.passed * 100).checked_div(applicable) {
+        s.score_percent = score;
+    }
+    s
+}
+
+/// What changed from `before` to `after`: checks newly failing, and checks fixed.
+pub fn trend(before: &Report, after: &Report) -> Trend {
+    let index = |r: &Report| -> BTreeMap<(Framework, String), CheckResult> {
+        r.results
+            .iter()
+            .map(|c| ((c.framework, c.check_id.clone()), c.clone()))
+            .collect()
+    };
+    let (old, new) = (index(before), index(after));
+    let mut newly_failing = Vec::new();
+    let mut fixed = Vec::new();
+    let mut still_failing = 0;
+    let keys: std::collections::BTreeSet<_> = old.keys().chain(new.keys()).cloned().collect();
+    for key in keys {
+        let (was, is) = (old.get(&key), new.get(&key));
+        let failed = |c: Option<&CheckResult>| c.is_some_and(|c| c.status == Status::Fail);
+        let Some(sample) = is.or(was) else { continue };
+        let item = TrendItem {
+            framework: key.0,
+            control: sample.control.clone(),
+            check_id: key.1.clone(),
+            severity: sample.severity,
+            before: was.map(|c| c.status),
+            after: is.map(|c| c.status),
+        };
+        match (failed(was), failed(is)) {
+            (false, true) => newly_failing.push(item),
+            (true, false) => fixed.push(item),
+            (true, true) => still_failing += 1,
+            (false, false) => {}
+        }
+    }
+    Trend {
+        before: before.snapshot.clone(),
+        after: after.snapshot.clone(),
+        newly_failing,
+        fixed,
+        still_failing,
+    }
+}
