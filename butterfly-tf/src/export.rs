@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use butterfly_core::source::{SnapshotSource, SourceError};
-use butterfly_core::{Resource, ResourceKind, Snapshot, SnapshotId};
+use butterfly_core::{ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId};
 use futures::TryStreamExt as _;
 use hcl::expr::{Traversal, Variable};
 use hcl::{Block, Body, Expression, Identifier, ObjectKey};
@@ -168,7 +168,7 @@ pub async fn export(
     options: &ExportOptions,
 ) -> Result<Export, ExportError> {
     let manifest = source.manifest(snapshot).await?;
-    if manifest.provider.as_str() != "okta" {
+    if manifest.provider != ProviderKind::Okta {
         return Err(ExportError::UnsupportedProvider(
             manifest.provider.as_str().to_owned(),
         ));
@@ -386,7 +386,7 @@ impl State {
             let r = &self.resources[i];
             let name = &names[i];
             let blocks = areas.entry(r.area).or_default();
-            blocks.push(import_block(r.ty, name, &r.import_id));
+            blocks.push(import_block(r.ty, name, &r.key));
             blocks.push(writer.resource_block(r, name));
             *self.report.resources.entry(r.ty.to_owned()).or_default() += 1;
             self.report.imports += 1;
@@ -560,6 +560,10 @@ fn org_parts(org: &str) -> (String, String) {
         .split(['/', ':'])
         .next()
         .unwrap_or_default();
+    // A simulator or proxy at an address has no Okta org name to offer.
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return ("REPLACE_ME".to_owned(), "okta.com".to_owned());
+    }
     match host.split_once('.') {
         Some((name, base)) => (name.to_owned(), base.to_owned()),
         None => (host.to_owned(), "okta.com".to_owned()),
@@ -681,4 +685,91 @@ fn tfvars_body(org_name: &str, base_url: &str, secrets: &BTreeMap<String, Secret
         body = body.add_attribute((name.as_str(), "REPLACE_ME"));
     }
     body.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::SnapshotStatus;
+    use butterfly_core::source::InMemorySnapshotSource;
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn org_urls_split_into_name_and_base() {
+        assert_eq!(
+            org_parts("https://acme.okta.com"),
+            ("acme".to_owned(), "okta.com".to_owned())
+        );
+        assert_eq!(
+            org_parts("https://dev-1.oktapreview.com/"),
+            ("dev-1".to_owned(), "oktapreview.com".to_owned())
+        );
+        assert_eq!(
+            org_parts("http://127.0.0.1:8443"),
+            ("REPLACE_ME".to_owned(), "okta.com".to_owned())
+        );
+    }
+
+    #[test]
+    fn only_okta_snapshots_are_exported() {
+        let mut source = InMemorySnapshotSource::new();
+        let snapshot = source.insert(
+            ProviderKind::EntraId,
+            "contoso",
+            time::OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [],
+        );
+        let err = block_on(export(&source, snapshot.id, &ExportOptions::new())).unwrap_err();
+        assert!(matches!(err, ExportError::UnsupportedProvider(p) if p == "entra_id"));
+    }
+
+    #[test]
+    fn a_missing_object_fails_the_export() {
+        let mut source = InMemorySnapshotSource::new();
+        let group = Resource::new(
+            ResourceKind::new("group"),
+            "00g1",
+            json!({"id": "00g1", "profile": {"name": "Ops"}}),
+        );
+        let digest = group.digest();
+        let snapshot = source.insert(
+            ProviderKind::Okta,
+            "https://acme.okta.com",
+            time::OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [group],
+        );
+        source.remove_object(&digest);
+        let err = block_on(export(&source, snapshot.id, &ExportOptions::new())).unwrap_err();
+        assert!(matches!(
+            err,
+            ExportError::Source(SourceError::MissingObject(_))
+        ));
+    }
+
+    #[test]
+    fn a_resource_without_a_required_field_is_skipped_not_invented() {
+        let mut source = InMemorySnapshotSource::new();
+        let snapshot = source.insert(
+            ProviderKind::Okta,
+            "https://acme.okta.com",
+            time::OffsetDateTime::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [Resource::new(
+                ResourceKind::new("user"),
+                "00u1",
+                json!({"id": "00u1", "profile": {"login": "a@example.com", "email": "a@example.com"}}),
+            )],
+        );
+        let out = block_on(export(&source, snapshot.id, &ExportOptions::new())).unwrap();
+        assert!(out.report.resources.is_empty());
+        assert_eq!(
+            out.report.skipped["user"]["a field the provider requires is missing"],
+            1
+        );
+        assert!(!out.files.contains_key("users.tf"));
+    }
 }

@@ -89,7 +89,8 @@ impl Area {
 #[derive(Debug, Clone)]
 pub(crate) struct TfResource {
     pub ty: &'static str,
-    /// Unique per `ty`; orders names after collisions.
+    /// Unique per `ty`: the provider's import id, which also orders names after
+    /// collisions.
     pub key: String,
     /// The display name the address comes from.
     pub label: String,
@@ -98,7 +99,6 @@ pub(crate) struct TfResource {
     pub label_refs: Vec<(Target, String)>,
     /// The references that resolve to this resource.
     pub targets: Vec<(Target, String)>,
-    pub import_id: String,
     pub area: Area,
     pub attrs: Vec<(&'static str, Val)>,
     pub blocks: Vec<(&'static str, Vec<(&'static str, Val)>)>,
@@ -111,11 +111,9 @@ impl TfResource {
         key: impl Into<String>,
         label: impl Into<String>,
     ) -> Self {
-        let key = key.into();
         TfResource {
             ty,
-            import_id: key.clone(),
-            key,
+            key: key.into(),
             label: label.into(),
             label_refs: Vec::new(),
             targets: Vec::new(),

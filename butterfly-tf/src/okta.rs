@@ -1461,3 +1461,108 @@ pub(crate) fn brand(r: &Resource) -> Mapped {
     );
     Ok(vec![t])
 }
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::ResourceKind;
+    use serde_json::json;
+
+    use super::*;
+
+    fn res(kind: &str, id: &str, body: Value) -> Resource {
+        Resource::new(ResourceKind::new(kind), id, body)
+    }
+
+    #[test]
+    fn parents_come_from_the_id_or_the_body() {
+        let scoped = res(
+            "auth_server_policy_rule",
+            "aus1/00p1/0pr1",
+            json!({"id": "0pr1"}),
+        );
+        assert_eq!(
+            parent_ids(&scoped, &["authServerId", "policyId"]),
+            Some(vec!["aus1".to_owned(), "00p1".to_owned()])
+        );
+        let in_body = res(
+            "auth_server_policy_rule",
+            "0pr1",
+            json!({"id": "0pr1", "authServerId": "aus1", "policyId": "00p1"}),
+        );
+        assert_eq!(
+            parent_ids(&in_body, &["authServerId", "policyId"]),
+            Some(vec!["aus1".to_owned(), "00p1".to_owned()])
+        );
+        let orphan = res(
+            "policy_rule.PASSWORD",
+            "0pr1",
+            json!({"id": "0pr1", "name": "r"}),
+        );
+        assert_eq!(parent_ids(&orphan, &["policyId"]), None);
+        assert_eq!(
+            policy_rule("PASSWORD", &orphan).unwrap_err(),
+            "the backup does not record the policy"
+        );
+    }
+
+    #[test]
+    fn transient_user_statuses_are_active() {
+        for (okta, tf) in [
+            ("LOCKED_OUT", "ACTIVE"),
+            ("PASSWORD_EXPIRED", "ACTIVE"),
+            ("PROVISIONED", "ACTIVE"),
+            ("SUSPENDED", "SUSPENDED"),
+            ("STAGED", "STAGED"),
+            ("DEPROVISIONED", "DEPROVISIONED"),
+        ] {
+            let user = res(
+                "user",
+                "00u1",
+                json!({"id": "00u1", "status": okta, "profile": {
+                    "login": "a@b.c", "email": "a@b.c", "firstName": "A", "lastName": "B"}}),
+            );
+            let t = &user_mapped(&user)[0];
+            let status = t.attrs.iter().find(|(k, _)| *k == "status").map(|(_, v)| v);
+            assert_eq!(status, Some(&Val::Str(tf.to_owned())), "{okta}");
+        }
+    }
+
+    fn user_mapped(r: &Resource) -> Vec<TfResource> {
+        user(r).unwrap()
+    }
+
+    #[test]
+    fn system_objects_and_uncovered_modes_are_skipped_with_a_reason() {
+        let zone = res(
+            "network_zone",
+            "nzo1",
+            json!({"id": "nzo1", "name": "LegacyIpZone", "type": "IP", "system": true}),
+        );
+        assert_eq!(
+            network_zone(&zone).unwrap_err(),
+            "system zones are built in"
+        );
+        let everyone = res(
+            "group",
+            "00g1",
+            json!({"id": "00g1", "type": "BUILT_IN", "profile": {"name": "Everyone"}}),
+        );
+        assert!(group(&everyone).is_err());
+        let wsfed = res(
+            "app",
+            "0oa1",
+            json!({"id": "0oa1", "label": "x", "signOnMode": "WS_FEDERATION"}),
+        );
+        assert!(
+            app(&wsfed)
+                .unwrap_err()
+                .starts_with("sign-on mode not covered")
+        );
+        let via_group = res(
+            "app_user_assignment",
+            "0oa1/00u1",
+            json!({"id": "00u1", "scope": "GROUP"}),
+        );
+        assert!(app_user(&via_group).is_err());
+    }
+}
