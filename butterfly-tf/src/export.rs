@@ -1,6 +1,7 @@
 //! Reading a snapshot and writing the Terraform files.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::Path;
 
 use butterfly_core::source::{SnapshotSource, SourceError};
@@ -498,9 +499,7 @@ impl Writer<'_> {
 
     fn expr(&mut self, val: &Val, owner: &str) -> Expression {
         match val {
-            // A string is always written as a literal: hcl-rs escapes `${` and `%{` in
-            // it, so Terraform never interpolates a value from the org.
-            Val::Str(s) => Expression::String(s.clone()),
+            Val::Str(s) => literal(s),
             Val::Num(n) => json_number(n),
             Val::Bool(b) => Expression::Bool(*b),
             Val::List(items) => {
@@ -537,6 +536,43 @@ impl Writer<'_> {
             }
         }
     }
+}
+
+/// A string value as an HCL literal that Terraform never interpolates.
+///
+/// Without `${` or `%{` in it, hcl-rs writes it (quotes, backslashes and control
+/// characters escaped). With them we escape it ourselves: hcl-rs 0.20's marker escaping
+/// skips a marker that directly follows a `$` or `%` (`%${x}` stays `%${x}` and would be
+/// interpolated), which the `any_string_round_trips` proptest found.
+fn literal(s: &str) -> Expression {
+    if !has_marker(s) {
+        return Expression::String(s.to_owned());
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    Expression::from(hcl::TemplateExpr::QuotedString(out))
+}
+
+fn has_marker(s: &str) -> bool {
+    s.as_bytes().windows(2).any(|w| matches!(w, b"${" | b"%{"))
 }
 
 fn json_number(n: &serde_json::Number) -> Expression {
@@ -692,9 +728,21 @@ mod tests {
     use butterfly_core::SnapshotStatus;
     use butterfly_core::source::InMemorySnapshotSource;
     use futures::executor::block_on;
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn literals_with_markers_escape_everything_themselves() {
+        let value = "a\"b\\c\u{1}\u{7f}\n%${x}$%{y}";
+        let body = Body::builder().add_attribute(("v", literal(value))).build();
+        let text = format(&body).unwrap();
+        assert_eq!(text, "v = \"a\\\"b\\\\c\\u0001\\u007F\\n%$${x}$%%{y}\"\n");
+        let parsed = hcl::parse(&text).unwrap();
+        let attr = parsed.attributes().next().unwrap();
+        assert_eq!(attr.expr(), &Expression::String(value.to_owned()));
+    }
 
     #[test]
     fn org_urls_split_into_name_and_base() {
@@ -771,5 +819,42 @@ mod tests {
             1
         );
         assert!(!out.files.contains_key("users.tf"));
+    }
+
+    proptest! {
+        /// Whatever an org holds (markers, quotes, backslashes, control characters,
+        /// any Unicode), the HCL parses back to exactly that value.
+        #[test]
+        fn any_string_round_trips(
+            value in "(\\PC|[$%{}\"\\\n\t\r]|\\$\\{|%\\{|\\$\\$\\{){0,40}",
+            name in "\\PC{1,20}",
+        ) {
+            let mut source = InMemorySnapshotSource::new();
+            let snapshot = source.insert(
+                ProviderKind::Okta,
+                "https://acme.okta.com",
+                time::OffsetDateTime::UNIX_EPOCH,
+                SnapshotStatus::Complete,
+                [Resource::new(
+                    ResourceKind::new("group"),
+                    "00g1",
+                    json!({"id": "00g1", "profile": {"name": name, "description": value}}),
+                )],
+            );
+            let out = block_on(export(&source, snapshot.id, &ExportOptions::new())).unwrap();
+            let body = hcl::parse(&out.files["groups.tf"]).unwrap();
+            let resource = body.blocks().find(|b| b.identifier() == "resource").unwrap();
+            let attr = |key: &str| {
+                resource
+                    .body()
+                    .attributes()
+                    .find(|a| a.key() == key)
+                    .map(|a| a.expr().clone())
+            };
+            prop_assert_eq!(attr("name"), Some(Expression::String(name.clone())));
+            if !value.is_empty() {
+                prop_assert_eq!(attr("description"), Some(Expression::String(value.clone())));
+            }
+        }
     }
 }

@@ -1241,7 +1241,21 @@ pub(crate) fn idp(r: &Resource) -> Mapped {
             t.set("scopes", required(v.list("/protocol/scopes"))?);
             t.opt("protocol_type", v.s("/protocol/type"));
             t.opt("client_id", v.s("/protocol/credentials/client/client_id"));
-            t.set("client_secret", secret);
+            if t.attrs.iter().any(|(_, v)| *v == Val::Str("APPLE".into())) {
+                // Apple signs with a private key instead of a client secret.
+                t.opt("apple_kid", v.s("/protocol/credentials/signing/kid"));
+                t.opt("apple_team_id", v.s("/protocol/credentials/signing/teamId"));
+                t.set(
+                    "apple_private_key",
+                    Val::Secret {
+                        prefix: "idp_apple_private_key",
+                        description: "Apple's private key for this identity provider (leave unset to keep Okta's)",
+                        optional: true,
+                    },
+                );
+            } else {
+                t.set("client_secret", secret);
+            }
             t
         }
     };

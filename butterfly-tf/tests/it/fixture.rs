@@ -125,6 +125,10 @@ fn parsed_back_values_are_the_snapshots_values() {
         "Ünïcödé \\ backslash"
     );
     assert_eq!(
+        s("okta_group", "engineering_2", "description"),
+        "Second group with a colliding name: 100%${x}, $%{y}, $$${z}"
+    );
+    assert_eq!(
         s("okta_app_bookmark", "handbook", "url"),
         "https://handbook.acme.example/?a=1&b=${x}"
     );
