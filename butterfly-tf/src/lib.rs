@@ -1,74 +1,56 @@
 //! Export identity snapshots as Terraform HCL for the `okta/okta` provider.
 //!
-//! This crate will turn a snapshot into `.tf` files (written with `hcl-rs`), secrets
-//! into input variables, and ids into `import` blocks, so an org can be brought under
-//! Terraform without re-creating anything. Today it holds the naming rule every
-//! exported resource needs: a stable, valid Terraform identifier from a display name.
+//! [`export`] reads one Okta snapshot through a
+//! [`SnapshotSource`](butterfly_core::source::SnapshotSource) and returns `.tf` files,
+//! one per area (`users.tf`, `groups.tf`, `apps.tf`, `authorization_servers.tf`,
+//! `policies.tf`, `network.tf`, `identity_providers.tf`, `hooks.tf`, `branding.tf`,
+//! `user_schema.tf`), plus `providers.tf`, `variables.tf` and `terraform.tfvars.example`.
+//!
+//! - HCL is built as a syntax tree and formatted by `hcl-rs`, never by string
+//!   templates: a value from the org containing `${` or `%{` is escaped, so Terraform
+//!   never interpolates it, and quotes, newlines and Unicode round-trip.
+//! - Every resource gets an `import {}` block (Terraform 1.5+), so `terraform plan`
+//!   adopts the org instead of re-creating it.
+//! - References are addresses (`okta_group.engineering.id`), not Okta ids; names come
+//!   from display names (see [`terraform_identifier`]) and are unique and stable.
+//! - Secrets, which backups never hold, become `sensitive` input variables.
 //!
 //! # Example
 //!
 //! ```
-//! use butterfly_tf::terraform_identifier;
+//! use butterfly_core::source::InMemorySnapshotSource;
+//! use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
+//! use butterfly_tf::{ExportOptions, export};
+//! use serde_json::json;
 //!
-//! assert_eq!(terraform_identifier("Engineering Team (EU)"), "engineering_team_eu");
-//! assert_eq!(terraform_identifier("2FA Policy"), "_2fa_policy");
-//! assert_eq!(terraform_identifier("!!!"), "unnamed");
+//! # futures::executor::block_on(async {
+//! let mut source = InMemorySnapshotSource::new();
+//! let snapshot = source.insert(
+//!     ProviderKind::Okta,
+//!     "https://acme.okta.com",
+//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     SnapshotStatus::Complete,
+//!     [Resource::new(
+//!         ResourceKind::new("group"),
+//!         "00g1",
+//!         json!({"id": "00g1", "type": "OKTA_GROUP",
+//!                "profile": {"name": "Engineering", "description": "Builds ${things}"}}),
+//!     )],
+//! );
+//! let out = export(&source, snapshot.id, &ExportOptions::new()).await?;
+//! let groups = &out.files["groups.tf"];
+//! assert!(groups.contains(r#"resource "okta_group" "engineering""#));
+//! assert!(groups.contains(r#"description = "Builds $${things}""#));
+//! assert!(groups.contains("to = okta_group.engineering"));
+//! # Ok::<(), butterfly_tf::ExportError>(())
+//! # }).unwrap();
 //! ```
 #![deny(missing_docs)]
 
-/// Errors from the Terraform exporter.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Two resources of one type would get the same Terraform address.
-    #[error("duplicate Terraform address `{0}`")]
-    DuplicateAddress(String),
-}
+mod export;
+mod model;
+mod naming;
+mod okta;
 
-/// A Terraform identifier for a display name.
-///
-/// Terraform names start with a letter or underscore and contain letters, digits,
-/// underscores and hyphens. We lowercase, turn every run of other characters into one
-/// underscore, trim underscores at the ends, prefix `_` when the name would start with
-/// a digit, and use `unnamed` when nothing is left. The result depends on the name
-/// alone, so repeated exports of the same org produce the same addresses.
-pub fn terraform_identifier(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut pending_sep = false;
-    for c in name.chars() {
-        if c.is_ascii_alphanumeric() {
-            if pending_sep && !out.is_empty() {
-                out.push('_');
-            }
-            pending_sep = false;
-            out.push(c.to_ascii_lowercase());
-        } else {
-            pending_sep = true;
-        }
-    }
-    if out.is_empty() {
-        return "unnamed".to_owned();
-    }
-    if out.starts_with(|c: char| c.is_ascii_digit()) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_valid_and_stable() {
-        for (name, id) in [
-            ("Everyone", "everyone"),
-            ("  Sales -- West  ", "sales_west"),
-            ("Zoë's group", "zo_s_group"),
-            ("123", "_123"),
-            ("", "unnamed"),
-        ] {
-            assert_eq!(terraform_identifier(name), id, "{name:?}");
-        }
-    }
-}
+pub use export::{COVERED_KINDS, Export, ExportError, ExportOptions, ExportReport, export};
+pub use naming::{is_valid_identifier, terraform_identifier, unique_identifiers};
