@@ -14,7 +14,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{Snapshot, SnapshotStatus};
+use butterfly_core::{ResourceKind, Snapshot, SnapshotStatus};
 use butterfly_providers::okta::backup::{BackupError, BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
@@ -74,7 +74,7 @@ pub struct OktaBackupArgs {
 enum Progress {
     Bars {
         multi: MultiProgress,
-        bars: BTreeMap<&'static str, ProgressBar>,
+        bars: BTreeMap<ResourceKind, ProgressBar>,
     },
     Lines {
         started: Instant,
@@ -95,15 +95,15 @@ impl Progress {
         }
     }
 
-    fn bar(&mut self, kind: &'static str) -> Option<&ProgressBar> {
+    fn bar(&mut self, kind: &ResourceKind) -> Option<&ProgressBar> {
         match self {
-            Progress::Bars { multi, bars } => Some(bars.entry(kind).or_insert_with(|| {
+            Progress::Bars { multi, bars } => Some(bars.entry(kind.clone()).or_insert_with(|| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template("{spinner} {prefix:<32} {pos:>7} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.set_prefix(kind);
+                bar.set_prefix(kind.to_string());
                 bar.enable_steady_tick(Duration::from_millis(200));
                 bar
             })),

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus};
+use butterfly_core::{SnapshotId, SnapshotStatus};
 use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
 };
@@ -204,7 +204,7 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
     let mut checked = 0;
     while let Some(event) = rx.recv().await {
         if let FetchEvent::Resources { kind, resources } = event {
-            let entries = &snapshot.kinds[&ResourceKind::new(kind)];
+            let entries = &snapshot.kinds[&kind];
             for resource in resources {
                 let entry = entries.iter().find(|e| e.id == resource.id).unwrap();
                 assert_eq!(entry.digest, resource.digest(), "{kind}/{}", resource.id);

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use butterfly_core::TeamId;
+use butterfly_core::{ResourceKind, TeamId};
 use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
 use butterfly_providers::okta::backup::{BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
@@ -277,7 +277,7 @@ async fn run_job(state: &AppState, job: Job) {
 #[derive(Debug, Default)]
 struct Progress {
     resources: u64,
-    per_kind: BTreeMap<&'static str, u64>,
+    per_kind: BTreeMap<ResourceKind, u64>,
     kinds_done: u64,
     kinds_skipped: u64,
     kinds_failed: u64,
@@ -288,7 +288,7 @@ impl Progress {
         match event {
             FetchEvent::Resources { kind, resources } => {
                 self.resources += resources.len() as u64;
-                *self.per_kind.entry(kind).or_default() += resources.len() as u64;
+                *self.per_kind.entry(kind.clone()).or_default() += resources.len() as u64;
             }
             FetchEvent::KindFinished { .. } => self.kinds_done += 1,
             FetchEvent::KindSkipped { .. } => self.kinds_skipped += 1,

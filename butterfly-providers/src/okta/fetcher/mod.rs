@@ -54,7 +54,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
-use butterfly_core::Resource;
+use butterfly_core::{Resource, ResourceKind};
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use reqwest::header::{ACCEPT, HeaderMap, LINK};
@@ -137,35 +137,35 @@ pub enum FetchEvent {
     /// A kind's listing begins.
     KindStarted {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// How many listings it takes (one per parent for nested kinds).
         listings: usize,
     },
     /// Resources of a kind, sanitized, one page at a time.
     Resources {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// The resources.
         resources: Vec<Resource>,
     },
     /// A kind is complete.
     KindFinished {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// How many resources it holds.
         count: u64,
     },
     /// A kind was not fetched, and why: a scope not granted, `403`, `404`, or a skipped parent.
     KindSkipped {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// Why.
         reason: String,
     },
     /// A kind could not be fetched in full despite retries; what it sent is incomplete.
     KindFailed {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// Why.
         reason: String,
     },
@@ -189,11 +189,11 @@ pub struct FetchReport {
     /// The scopes the token was granted.
     pub granted_scopes: BTreeSet<String>,
     /// Kinds skipped, with the reason.
-    pub skipped: BTreeMap<String, String>,
+    pub skipped: BTreeMap<ResourceKind, String>,
     /// Kinds that failed, with the reason.
-    pub failed: BTreeMap<String, String>,
+    pub failed: BTreeMap<ResourceKind, String>,
     /// Resources per kind.
-    pub counts: BTreeMap<String, u64>,
+    pub counts: BTreeMap<ResourceKind, u64>,
 }
 
 /// Fetches every kind of one org. See the [module docs](self).
@@ -300,7 +300,7 @@ impl OktaFetcher {
         };
         let kinds_without_scope = kinds::all()
             .filter(|k| k.read_scopes.iter().any(|s| !granted.contains(*s)))
-            .map(|k| k.name)
+            .map(KindSpec::kind)
             .collect();
         Ok(ConnectionCheck {
             missing_scopes: wanted.difference(&granted).cloned().collect(),
@@ -344,7 +344,7 @@ pub struct ConnectionCheck {
     /// Scopes a full backup reads that the app was not granted.
     pub missing_scopes: BTreeSet<String>,
     /// Kinds a backup would skip for want of a scope.
-    pub kinds_without_scope: Vec<&'static str>,
+    pub kinds_without_scope: Vec<ResourceKind>,
     /// Whether a page of users was read (`false` when `okta.users.read` is not granted).
     pub users_readable: bool,
     /// HTTP requests the check sent.
@@ -634,9 +634,9 @@ impl Shared<'_> {
                 .collect();
             match self.fetch_kind(kind, parents, &children).await {
                 Ok((count, mut child_parents)) => {
-                    self.lock_stats().counts.insert(kind.name.to_owned(), count);
+                    self.lock_stats().counts.insert(kind.kind(), count);
                     self.send(FetchEvent::KindFinished {
-                        kind: kind.name,
+                        kind: kind.kind(),
                         count,
                     })
                     .await?;
@@ -671,19 +671,19 @@ impl Shared<'_> {
         {
             let mut stats = self.lock_stats();
             if failed {
-                stats.failed.insert(kind.name.to_owned(), reason.clone());
+                stats.failed.insert(kind.kind(), reason.clone());
             } else {
-                stats.skipped.insert(kind.name.to_owned(), reason.clone());
+                stats.skipped.insert(kind.kind(), reason.clone());
             }
         }
         let event = if failed {
             FetchEvent::KindFailed {
-                kind: kind.name,
+                kind: kind.kind(),
                 reason,
             }
         } else {
             FetchEvent::KindSkipped {
-                kind: kind.name,
+                kind: kind.kind(),
                 reason,
             }
         };
@@ -694,9 +694,9 @@ impl Shared<'_> {
                 let reason = format!("its parent kind `{}` was not fetched", parent.name);
                 self.lock_stats()
                     .skipped
-                    .insert(child.name.to_owned(), reason.clone());
+                    .insert(child.kind(), reason.clone());
                 self.send(FetchEvent::KindSkipped {
-                    kind: child.name,
+                    kind: child.kind(),
                     reason,
                 })
                 .await?;
@@ -725,7 +725,7 @@ impl Shared<'_> {
             Some(parents) => parents.into_iter().map(Some).collect(),
         };
         self.send(FetchEvent::KindStarted {
-            kind: kind.name,
+            kind: kind.kind(),
             listings: contexts.len(),
         })
         .await
@@ -837,7 +837,7 @@ impl Shared<'_> {
                 count += resources.len() as u64;
                 if !resources.is_empty() {
                     self.send(FetchEvent::Resources {
-                        kind: kind.name,
+                        kind: kind.kind(),
                         resources,
                     })
                     .await
