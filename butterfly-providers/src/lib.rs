@@ -1,6 +1,7 @@
 //! Identity provider connectors for Butterfly backups.
 //!
-//! This crate will hold the `Provider` trait and its implementations: Okta first
+//! This crate holds the [`Provider`](provider::Provider) trait (feature `fetcher`, on by
+//! default) and its implementations: Okta first
 //! (OAuth 2.0 service apps with `private_key_jwt`, Link-header pagination, per-bucket
 //! rate limiting, every resource kind, restore writers), then Entra ID, Auth0,
 //! PingOne, 1Password and Okta Workflows; and, behind the `simulator` feature, an
@@ -27,6 +28,8 @@
 #![deny(missing_docs)]
 
 pub mod okta;
+#[cfg(feature = "fetcher")]
+pub mod provider;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 

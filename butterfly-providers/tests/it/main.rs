@@ -4,4 +4,6 @@
 
 mod catalogue;
 #[cfg(feature = "simulator")]
+mod provider;
+#[cfg(feature = "simulator")]
 mod simulator;

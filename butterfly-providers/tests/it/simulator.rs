@@ -18,8 +18,8 @@ use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 
 /// One key pair per test binary: RSA generation is the slow part of a test.
-struct TestKey {
-    private_pem: String,
+pub(crate) struct TestKey {
+    pub(crate) private_pem: String,
     public_pem: String,
 }
 
@@ -34,7 +34,7 @@ fn key(slot: &'static OnceLock<TestKey>) -> &'static TestKey {
     })
 }
 
-fn client_key() -> &'static TestKey {
+pub(crate) fn client_key() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
     key(&KEY)
 }

@@ -242,6 +242,11 @@ impl OktaFetcher {
         })
     }
 
+    /// The org's base URL, without a trailing slash.
+    pub fn org_url(&self) -> &str {
+        &self.credentials.org_url
+    }
+
     /// Fetch every kind, sending what is found to `events`; returns the counters once
     /// every kind is finished, skipped or failed.
     pub async fn run(&self, events: mpsc::Sender<FetchEvent>) -> Result<FetchReport, FetchError> {
