@@ -10,7 +10,7 @@
 //! Today it names the providers Butterfly knows and holds the Okta groundwork in
 //! [`okta`]: the catalogue of resource kinds a backup covers ([`okta::kinds`]), Okta's
 //! rate-limit buckets, Link-header pagination, secret stripping and error bodies. With
-//! the `simulator` feature, `simulator` serves a generated org over HTTP the way Okta
+//! the `simulator` feature, `okta::simulator` serves a generated org over HTTP the way Okta
 //! does (token endpoint, scopes, pagination, rate limits, faults), and the
 //! `butterfly-okta-sim` binary runs it from the command line.
 //!
@@ -30,8 +30,6 @@
 pub mod okta;
 #[cfg(feature = "fetcher")]
 pub mod provider;
-#[cfg(feature = "simulator")]
-pub mod simulator;
 
 pub use butterfly_core::ProviderKind;
 

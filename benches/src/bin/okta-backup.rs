@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use butterfly_providers::simulator::{OrgConfig, Simulator, SimulatorConfig};
+use butterfly_providers::okta::simulator::{OrgConfig, Simulator, SimulatorConfig};
 use serde_json::Value;
 
 #[derive(Debug, Clone, Copy)]

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     FaultRule, OrgConfig, Simulator, SimulatorConfig, SimulatorError,
 };
 use clap::Parser;

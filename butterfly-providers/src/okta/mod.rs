@@ -24,6 +24,8 @@ pub mod pagination;
 mod provider;
 mod rate_limit;
 pub mod secrets;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 
 pub use error::OktaErrorBody;
 #[cfg(feature = "fetcher")]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use butterfly_providers::okta::kinds;
 use butterfly_providers::okta::pagination::{next_body_link, next_link};
 use butterfly_providers::okta::{OktaErrorBody, RateLimitBucket};
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, JWT_BEARER_ASSERTION, LowerBound, OrgConfig, RequestLogSnapshot,
     RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
 };

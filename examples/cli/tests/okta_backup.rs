@@ -15,7 +15,7 @@ use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
 };
 use butterfly_providers::okta::kinds;
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
     generate_client_key,
 };

@@ -7,7 +7,7 @@
 
 use std::process::{Command, Output};
 
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
 };
 use butterfly_server::app::{bootstrap, build_router, open_state};

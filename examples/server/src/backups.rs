@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{ResourceKind, TeamId};
 use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
+use butterfly_core::{ResourceKind, TeamId};
 use butterfly_providers::okta::backup::{BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,

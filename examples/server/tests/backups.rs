@@ -12,7 +12,7 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
 use butterfly_core::{Role, TeamId};
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
     generate_client_key,
 };

@@ -19,9 +19,9 @@
 //! `GET /__sim/lower-bound`, `GET|POST /__sim/clock`, `GET /__sim/org`.
 //!
 //! ```no_run
-//! use butterfly_providers::simulator::{Simulator, SimulatorConfig};
+//! use butterfly_providers::okta::simulator::{Simulator, SimulatorConfig};
 //!
-//! # async fn run() -> Result<(), butterfly_providers::simulator::SimulatorError> {
+//! # async fn run() -> Result<(), butterfly_providers::okta::simulator::SimulatorError> {
 //! let running = Simulator::bind(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
 //! let credentials = running.simulator().client_credentials();
 //! println!("{} as {}", credentials.org_url, credentials.client_id);
