@@ -27,6 +27,8 @@
 //! ```
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "fetcher", feature = "simulator"))]
+pub mod clock;
 pub mod okta;
 #[cfg(feature = "fetcher")]
 pub mod provider;

@@ -65,7 +65,6 @@ pub struct OktaBackupArgs {
     pub repo: PathBuf,
     pub rate_limit_share: f64,
     pub scopes: Option<Vec<String>>,
-    pub time_scale: f64,
     pub concurrency: usize,
     pub pack_target_bytes: Option<usize>,
 }
@@ -180,7 +179,6 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     let options = FetchOptions {
         rate_limit_share: args.rate_limit_share,
         scopes: args.scopes.map(|s| s.into_iter().collect()),
-        time_scale: args.time_scale,
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };

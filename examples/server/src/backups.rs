@@ -55,8 +55,6 @@ pub struct JobSettings {
     pub abandoned_after: Duration,
     /// How often an idle worker looks for due jobs (a new job wakes it at once).
     pub poll_every: Duration,
-    /// How much faster than real time the provider's clock runs (simulators only).
-    pub okta_time_scale: f64,
 }
 
 impl Default for JobSettings {
@@ -64,7 +62,6 @@ impl Default for JobSettings {
         JobSettings {
             abandoned_after: Duration::from_secs(60),
             poll_every: Duration::from_secs(5),
-            okta_time_scale: 1.0,
         }
     }
 }
@@ -330,7 +327,6 @@ pub fn fetcher_for(
             .scopes
             .as_ref()
             .map(|s| s.iter().cloned().collect()),
-        time_scale: state.backups.settings.okta_time_scale,
         ..FetchOptions::default()
     };
     Ok(OktaFetcher::new(credentials, options)?)

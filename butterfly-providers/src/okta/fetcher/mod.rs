@@ -19,6 +19,9 @@
 //!   it until `X-Rate-Limit-Reset`. Buckets are independent, so they are spent in parallel.
 //! - **Faults.** `5xx`, timeouts, dropped connections and unreadable pages are retried
 //!   with exponential backoff; a `401` signs in again (once per expiry), then retries.
+//! - **Time.** Every wait (pacing, pauses, backoff) is on [`FetchOptions::timer`]: real
+//!   time in production, a [virtual clock](crate::clock::VirtualTimer) shared with the
+//!   simulator in tests and benchmarks.
 //! - **What is kept.** Each item as Okta returned it, less `_links` and the kind's secrets
 //!   ([`KindSpec::sanitize`](super::kinds::KindSpec::sanitize)).
 //!
@@ -50,7 +53,7 @@ mod auth;
 mod budget;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
@@ -69,6 +72,7 @@ use budget::{Budget, LimitHeaders};
 use super::RateLimitBucket;
 use super::kinds::{self, KindSpec, Pagination, ParentIds};
 use super::pagination::{next_body_link, next_link};
+use crate::clock::{SystemTimer, Timer};
 
 /// Token renewals one request may trigger before its `401` counts as final.
 const MAX_REAUTHENTICATIONS: u32 = 3;
@@ -103,9 +107,6 @@ pub struct FetchOptions {
     pub rate_limit_share: f64,
     /// The scopes to request instead of every scope the catalogue needs.
     pub scopes: Option<BTreeSet<String>>,
-    /// How much faster than real time the server's clock runs (only simulators run
-    /// fast): rate-limit waits are divided by it. Default `1`.
-    pub time_scale: f64,
     /// Parents of one nested kind listed at once. Default `16`.
     pub concurrency: usize,
     /// Per-request timeout. Default 30 seconds.
@@ -114,6 +115,11 @@ pub struct FetchOptions {
     pub max_retries: usize,
     /// The shortest backoff between retries. Default 200 ms.
     pub min_backoff: Duration,
+    /// The clock every wait reads: pacing, the pause until a window resets, retry
+    /// backoff. Default [`SystemTimer`]; tests and benchmarks share a
+    /// [`VirtualTimer`](crate::clock::VirtualTimer) with the simulator, so waits cost no
+    /// real time.
+    pub timer: Arc<dyn Timer>,
 }
 
 impl Default for FetchOptions {
@@ -121,11 +127,11 @@ impl Default for FetchOptions {
         FetchOptions {
             rate_limit_share: 0.5,
             scopes: None,
-            time_scale: 1.0,
             concurrency: 16,
             request_timeout: Duration::from_secs(30),
             max_retries: 6,
             min_backoff: Duration::from_millis(200),
+            timer: Arc::new(SystemTimer),
         }
     }
 }
@@ -215,11 +221,6 @@ impl OktaFetcher {
             return Err(FetchError::InvalidOptions(format!(
                 "rate-limit share must be in (0, 1], not {share}"
             )));
-        }
-        if !(options.time_scale.is_finite() && options.time_scale > 0.0) {
-            return Err(FetchError::InvalidOptions(
-                "time scale must be positive".into(),
-            ));
         }
         if options.concurrency == 0 {
             return Err(FetchError::InvalidOptions(
@@ -325,7 +326,7 @@ impl OktaFetcher {
                     Budget::new(
                         b.default_limit_per_minute(),
                         self.options.rate_limit_share,
-                        self.options.time_scale,
+                        Arc::clone(&self.options.timer),
                     ),
                 )
             })
@@ -473,7 +474,7 @@ impl Shared<'_> {
                 TokenOutcome::Transient(why) => match backoff.next() {
                     Some(wait) => {
                         self.lock_stats().retries += 1;
-                        tokio::time::sleep(wait).await;
+                        self.options().timer.sleep(wait).await;
                     }
                     None => return Err(FetchError::Authentication(why)),
                 },
@@ -620,7 +621,7 @@ impl Shared<'_> {
                 Some(wait) => {
                     self.lock_stats().retries += 1;
                     tracing::debug!(url, %failure, ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    self.options().timer.sleep(wait).await;
                 }
                 None => return Err(GetError::Failed(failure)),
             }

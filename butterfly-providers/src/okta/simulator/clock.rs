@@ -1,49 +1,41 @@
-//! The simulator's clock: wall time, sped up.
+//! The simulator's clock: an injected [`Timer`], and jumps on request.
 //!
-//! Rate-limit windows and access-token lifetimes run on simulated time, which starts at the
-//! wall clock and advances `time_scale` times faster (and jumps forward on request), so a
-//! test can exhaust a bucket and see it reset without waiting a minute. Client assertions
-//! are checked against the wall clock instead: the client signs them with its own, real
-//! clock, and a sped-up server clock would call every fresh assertion stale.
+//! Rate-limit windows and access-token lifetimes run on the timer the simulator was given
+//! ([`SimulatorConfig::timer`](super::SimulatorConfig::timer)). A test hands the same
+//! [`VirtualTimer`](crate::clock::VirtualTimer) to the simulator and to the fetcher, so a
+//! window the server closes is the window the client waits out, at no cost in real time.
+//! [`ScaledTimer`] runs faster than the wall clock, for demos of the standalone binary.
+//!
+//! Client assertions are checked against the wall clock instead: the client signs them
+//! with its own, real clock, and a simulated clock would call fresh assertions stale.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use async_trait::async_trait;
 use time::{Duration, OffsetDateTime};
 
-/// Simulated time.
+use crate::clock::Timer;
+
+/// Simulated time: the injected timer, plus any jump asked for at `/__sim/clock`.
 #[derive(Debug)]
 pub struct SimClock {
-    origin: OffsetDateTime,
-    started: Instant,
-    scale: f64,
+    timer: Arc<dyn Timer>,
     offset: Mutex<Duration>,
 }
 
 impl SimClock {
-    /// A clock that starts now and runs `scale` times faster than the wall clock.
-    pub fn new(scale: f64) -> Self {
+    /// Simulated time read from `timer`.
+    pub fn new(timer: Arc<dyn Timer>) -> Self {
         SimClock {
-            origin: OffsetDateTime::now_utc(),
-            started: Instant::now(),
-            scale: if scale.is_finite() && scale > 0.0 {
-                scale
-            } else {
-                1.0
-            },
+            timer,
             offset: Mutex::new(Duration::ZERO),
         }
     }
 
-    /// How much faster than the wall clock it runs.
-    pub fn scale(&self) -> f64 {
-        self.scale
-    }
-
     /// Simulated now.
     pub fn now(&self) -> OffsetDateTime {
-        let elapsed = self.started.elapsed().as_secs_f64() * self.scale;
-        self.origin + Duration::seconds_f64(elapsed) + self.offset()
+        self.timer.now() + self.offset()
     }
 
     /// Real now, for checks against the client's clock.
@@ -51,18 +43,14 @@ impl SimClock {
         OffsetDateTime::now_utc()
     }
 
-    /// Jump simulated time forward (or back, with a negative duration).
+    /// Jump simulated time forward (or back, with a negative duration). Only the
+    /// simulator sees the jump; with a shared virtual timer, advance the timer instead.
     pub fn advance(&self, by: Duration) {
         let mut offset = self
             .offset
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *offset += by;
-    }
-
-    /// Simulated seconds as real seconds.
-    pub fn to_real_seconds(&self, simulated: f64) -> f64 {
-        simulated / self.scale
     }
 
     fn offset(&self) -> Duration {
@@ -76,6 +64,55 @@ impl SimClock {
 impl butterfly_core::Clock for SimClock {
     fn now(&self) -> OffsetDateTime {
         SimClock::now(self)
+    }
+}
+
+/// Wall time sped up: starts at the wall clock and runs `scale` times faster, waits
+/// included. For the standalone simulator (`butterfly-okta-sim --time-scale`), so tokens
+/// expire and windows reset sooner in a demo; a client on real time still waits for a
+/// reset in real seconds, so it only runs slower than it could, never over a limit.
+#[derive(Debug)]
+pub struct ScaledTimer {
+    origin: OffsetDateTime,
+    started: Instant,
+    scale: f64,
+}
+
+impl ScaledTimer {
+    /// A timer that starts now and runs `scale` times faster than the wall clock; a
+    /// scale that is not a positive number runs at real time.
+    pub fn new(scale: f64) -> Self {
+        ScaledTimer {
+            origin: OffsetDateTime::now_utc(),
+            started: Instant::now(),
+            scale: if scale.is_finite() && scale > 0.0 {
+                scale
+            } else {
+                1.0
+            },
+        }
+    }
+
+    /// How much faster than the wall clock it runs.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+}
+
+impl butterfly_core::Clock for ScaledTimer {
+    fn now(&self) -> OffsetDateTime {
+        let elapsed = self.started.elapsed().as_secs_f64() * self.scale;
+        self.origin + Duration::seconds_f64(elapsed)
+    }
+}
+
+#[async_trait]
+impl Timer for ScaledTimer {
+    async fn sleep_until(&self, deadline: OffsetDateTime) {
+        let left = (deadline - butterfly_core::Clock::now(self)).as_seconds_f64() / self.scale;
+        if left > 0.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(left)).await;
+        }
     }
 }
 
@@ -103,15 +140,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn runs_fast_and_jumps() {
-        let clock = SimClock::new(1000.0);
-        let a = clock.now();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        let b = clock.now();
-        assert!(b - a >= Duration::seconds(15), "{}", b - a);
+    fn reads_the_timer_and_jumps_on_its_own() {
+        let timer = Arc::new(crate::clock::VirtualTimer::new(
+            OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        ));
+        let clock = SimClock::new(timer.clone());
+        timer.advance(Duration::minutes(5));
+        assert_eq!(clock.now().unix_timestamp(), 1_700_000_300);
         clock.advance(Duration::hours(1));
-        assert!(clock.now() - b >= Duration::hours(1));
-        assert!((clock.wall_now() - a).abs() < Duration::seconds(5));
+        assert_eq!(clock.now().unix_timestamp(), 1_700_003_900);
+        assert_eq!(timer.now().unix_timestamp(), 1_700_000_300);
     }
 
     #[test]
