@@ -55,6 +55,10 @@ pub(crate) struct Budget {
     share: f64,
     timer: Arc<dyn Timer>,
     state: Mutex<State>,
+    /// One request waits for its slot at a time, first come first served. The slots are
+    /// the same as if each reserved its own, but a virtual clock then sees one wait per
+    /// bucket instead of a queue of them, which it would run through at once.
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Budget {
@@ -69,6 +73,7 @@ impl Budget {
                 next_due: None,
                 paused_until: None,
             }),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -78,6 +83,7 @@ impl Budget {
 
     /// Wait until a request may leave: past any pause, then in its turn at the pace.
     pub async fn acquire(&self) {
+        let _turn = self.turn.lock().await;
         loop {
             let paused = self.lock().paused_until;
             match paused {
