@@ -38,6 +38,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
 use futures::Stream;
@@ -46,8 +47,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::{
-    Digest, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotStatus,
-    SnapshotSummary,
+    Digest, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
+    SnapshotStatus, SnapshotSummary, SnapshotTarget, WriteStats,
 };
 
 /// Why a snapshot could not be read.
@@ -168,16 +169,37 @@ pub trait SnapshotSource: Send + Sync {
 }
 
 /// Snapshots held in memory: for tests, fixtures and callers that build one by hand.
-#[derive(Debug, Clone, Default)]
+///
+/// It is also a [`SnapshotTarget`]: a backup runner can write into it, and what it wrote
+/// is then readable like any other source.
+#[derive(Debug, Default)]
 pub struct InMemorySnapshotSource {
+    held: Mutex<Held>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Held {
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     objects: BTreeMap<Digest, Value>,
+}
+
+impl Clone for InMemorySnapshotSource {
+    fn clone(&self) -> Self {
+        InMemorySnapshotSource {
+            held: Mutex::new(self.lock().clone()),
+        }
+    }
 }
 
 impl InMemorySnapshotSource {
     /// An empty source.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        // A panic while holding the lock leaves maps that are still whole: go on.
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Seal a snapshot of `resources` and keep it; returns its manifest. It finishes when
@@ -191,44 +213,115 @@ impl InMemorySnapshotSource {
         resources: impl IntoIterator<Item = Resource>,
     ) -> Snapshot {
         let mut snapshot = Snapshot::begin(provider, org, started_at);
+        let mut held = self.lock();
         for resource in resources {
             let digest = resource.digest();
             snapshot.insert(resource.kind, resource.id, digest);
-            self.objects.insert(digest, resource.attributes);
+            held.objects.insert(digest, resource.attributes);
         }
         snapshot.seal(started_at, status);
-        self.snapshots.insert(snapshot.id, snapshot.clone());
+        held.snapshots.insert(snapshot.id, snapshot.clone());
         snapshot
     }
 
     /// Drop the object stored under `digest`, as a damaged repository would: for tests of
     /// how consumers report a missing object.
     pub fn remove_object(&mut self, digest: &Digest) -> bool {
-        self.objects.remove(digest).is_some()
+        self.lock().objects.remove(digest).is_some()
     }
 }
 
 #[async_trait]
 impl SnapshotSource for InMemorySnapshotSource {
     async fn summaries(&self) -> Result<Vec<SnapshotSummary>, SourceError> {
-        let mut all: Vec<SnapshotSummary> =
-            self.snapshots.values().map(Snapshot::summary).collect();
+        let mut all: Vec<SnapshotSummary> = self
+            .lock()
+            .snapshots
+            .values()
+            .map(Snapshot::summary)
+            .collect();
         all.sort_by_key(|s| (s.started_at, s.id));
         Ok(all)
     }
 
     async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SourceError> {
-        self.snapshots
+        self.lock()
+            .snapshots
             .get(&id)
             .cloned()
             .ok_or(SourceError::NotFound(id))
     }
 
     async fn object(&self, digest: &Digest) -> Result<Value, SourceError> {
-        self.objects
+        self.lock()
+            .objects
             .get(digest)
             .cloned()
             .ok_or(SourceError::MissingObject(*digest))
+    }
+}
+
+/// A snapshot being written into an [`InMemorySnapshotSource`].
+#[derive(Debug)]
+pub struct InMemorySnapshotWriter<'a> {
+    into: &'a InMemorySnapshotSource,
+    snapshot: Snapshot,
+    objects: BTreeMap<Digest, Value>,
+    stats: WriteStats,
+}
+
+impl SnapshotSink for InMemorySnapshotWriter<'_> {
+    type Error = std::convert::Infallible;
+
+    async fn add(&mut self, resources: &[Resource]) -> Result<(), Self::Error> {
+        for resource in resources {
+            let digest = resource.digest();
+            self.stats.resources += 1;
+            if !self.objects.contains_key(&digest)
+                && !self.into.lock().objects.contains_key(&digest)
+            {
+                self.stats.new_objects += 1;
+                self.objects.insert(digest, resource.attributes.clone());
+            }
+            self.snapshot
+                .insert(resource.kind.clone(), resource.id.clone(), digest);
+        }
+        Ok(())
+    }
+
+    fn warn(&mut self, warning: String) {
+        self.snapshot.warnings.push(warning);
+    }
+
+    async fn finish(
+        mut self,
+        finished_at: OffsetDateTime,
+        status: SnapshotStatus,
+    ) -> Result<(Snapshot, WriteStats), Self::Error> {
+        self.snapshot.seal(finished_at, status);
+        let mut held = self.into.lock();
+        held.objects.append(&mut self.objects);
+        held.snapshots
+            .insert(self.snapshot.id, self.snapshot.clone());
+        Ok((self.snapshot, self.stats))
+    }
+}
+
+impl SnapshotTarget for InMemorySnapshotSource {
+    type Sink<'a> = InMemorySnapshotWriter<'a>;
+
+    fn begin_snapshot(
+        &self,
+        provider: ProviderKind,
+        org: &str,
+        started_at: OffsetDateTime,
+    ) -> InMemorySnapshotWriter<'_> {
+        InMemorySnapshotWriter {
+            into: self,
+            snapshot: Snapshot::begin(provider, org, started_at),
+            objects: BTreeMap::new(),
+            stats: WriteStats::default(),
+        }
     }
 }
 
@@ -272,6 +365,29 @@ mod tests {
             block_on(source.resource(snap.id, &other, "a"))
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_runner_can_write_into_it() {
+        let source = InMemorySnapshotSource::new();
+        let mut sink = source.begin_snapshot(ProviderKind::Okta, "o", OffsetDateTime::UNIX_EPOCH);
+        block_on(sink.add(&[user("a"), user("b"), user("a")])).unwrap();
+        sink.warn("kind `x` skipped".into());
+        // Nothing is listed until the snapshot is finished.
+        assert!(block_on(source.summaries()).unwrap().is_empty());
+        let (snap, stats) =
+            block_on(sink.finish(OffsetDateTime::UNIX_EPOCH, SnapshotStatus::Partial)).unwrap();
+        assert_eq!((stats.resources, stats.new_objects), (3, 2));
+        let listed = block_on(source.summaries()).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].resources, 2);
+        assert_eq!(listed[0].warnings, ["kind `x` skipped"]);
+        let kind = ResourceKind::new("user");
+        assert!(
+            block_on(source.resource(snap.id, &kind, "b"))
+                .unwrap()
+                .is_some()
         );
     }
 

@@ -205,80 +205,32 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod runner_tests {
     use std::collections::{BTreeMap, BTreeSet};
-    use std::sync::Mutex;
+    use std::sync::Arc;
 
-    use butterfly_core::{FixedClock, Resource, Snapshot, SnapshotSink};
+    use butterfly_core::FixedClock;
+    use butterfly_core::source::{InMemorySnapshotSource, SnapshotSource as _};
+    use futures::executor::block_on;
     use time::{Duration, OffsetDateTime};
 
     use super::*;
+    use crate::clock::VirtualTimer;
     use crate::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
-    use crate::simulator::{OrgConfig, RunningSimulator, Simulator, SimulatorConfig};
+    use crate::okta::simulator::{OrgConfig, RunningSimulator, Simulator, SimulatorConfig};
 
-    /// Snapshots sealed in memory; a sink dropped unfinished leaves nothing, as in a
-    /// repository.
-    #[derive(Default)]
-    struct MemoryTarget {
-        sealed: Mutex<Vec<Snapshot>>,
+    /// Every snapshot the target holds: the runner seals at most one per run.
+    fn sealed(target: &InMemorySnapshotSource) -> Vec<SnapshotSummary> {
+        block_on(target.summaries()).unwrap()
     }
 
-    struct MemorySink<'a> {
-        target: &'a MemoryTarget,
-        snapshot: Snapshot,
-        stats: WriteStats,
+    /// Simulator and fetcher wait on one virtual clock: no real time passes.
+    fn timer() -> Arc<VirtualTimer> {
+        Arc::new(VirtualTimer::new(OffsetDateTime::UNIX_EPOCH))
     }
 
-    impl SnapshotTarget for MemoryTarget {
-        type Sink<'a> = MemorySink<'a>;
-
-        fn begin_snapshot(
-            &self,
-            provider: ProviderKind,
-            org: &str,
-            started_at: OffsetDateTime,
-        ) -> MemorySink<'_> {
-            MemorySink {
-                target: self,
-                snapshot: Snapshot::begin(provider, org, started_at),
-                stats: WriteStats::default(),
-            }
-        }
-    }
-
-    impl SnapshotSink for MemorySink<'_> {
-        type Error = std::convert::Infallible;
-
-        async fn add(&mut self, resources: &[Resource]) -> Result<(), Self::Error> {
-            for resource in resources {
-                self.snapshot.insert(
-                    resource.kind.clone(),
-                    resource.id.clone(),
-                    resource.digest(),
-                );
-                self.stats.resources += 1;
-            }
-            Ok(())
-        }
-
-        fn warn(&mut self, warning: String) {
-            self.snapshot.warnings.push(warning);
-        }
-
-        async fn finish(
-            mut self,
-            finished_at: OffsetDateTime,
-            status: SnapshotStatus,
-        ) -> Result<(Snapshot, WriteStats), Self::Error> {
-            self.snapshot.seal(finished_at, status);
-            self.target
-                .sealed
-                .lock()
-                .unwrap()
-                .push(self.snapshot.clone());
-            Ok((self.snapshot, self.stats))
-        }
-    }
-
-    async fn simulator(granted: Option<BTreeSet<String>>) -> RunningSimulator {
+    async fn simulator(
+        granted: Option<BTreeSet<String>>,
+        timer: &Arc<VirtualTimer>,
+    ) -> RunningSimulator {
         let config = SimulatorConfig {
             org: OrgConfig {
                 seed: 3,
@@ -286,7 +238,7 @@ mod runner_tests {
                 groups: 3,
                 apps: 3,
             },
-            time_scale: 60.0,
+            timer: timer.clone(),
             granted_scopes: granted,
             ..SimulatorConfig::default()
         };
@@ -305,10 +257,10 @@ mod runner_tests {
         }
     }
 
-    fn options() -> FetchOptions {
+    fn options(timer: &Arc<VirtualTimer>) -> FetchOptions {
         FetchOptions {
             rate_limit_share: 1.0,
-            time_scale: 60.0,
+            timer: timer.clone(),
             ..FetchOptions::default()
         }
     }
@@ -317,14 +269,15 @@ mod runner_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_backup_is_sealed_complete_on_the_given_clock() {
-        let sim = simulator(None).await;
+        let timer = timer();
+        let sim = simulator(None, &timer).await;
         let client_id = sim.simulator().client_credentials().client_id;
-        let target = MemoryTarget::default();
+        let target = InMemorySnapshotSource::new();
         let clock = FixedClock::new(T0);
         let mut finished_kinds = 0i32;
         let outcome = run_okta_backup(
             credentials(&sim, &client_id),
-            options(),
+            options(&timer),
             &target,
             &clock,
             |event: &FetchEvent| {
@@ -364,9 +317,9 @@ mod runner_tests {
         assert_eq!(counted, expected);
         assert_eq!(outcome.write.resources, outcome.snapshot.resources);
         assert!(outcome.fetch.requests > 0 && outcome.fetch.failed.is_empty());
-        let sealed = target.sealed.lock().unwrap();
+        let sealed = sealed(&target);
         assert_eq!(sealed.len(), 1);
-        assert_eq!(sealed[0].summary(), outcome.snapshot);
+        assert_eq!(sealed[0], outcome.snapshot);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,12 +329,13 @@ mod runner_tests {
             .filter(|s| *s != "okta.idps.read")
             .map(str::to_owned)
             .collect();
-        let sim = simulator(Some(granted)).await;
+        let timer = timer();
+        let sim = simulator(Some(granted), &timer).await;
         let client_id = sim.simulator().client_credentials().client_id;
-        let target = MemoryTarget::default();
+        let target = InMemorySnapshotSource::new();
         let outcome = run_okta_backup(
             credentials(&sim, &client_id),
-            options(),
+            options(&timer),
             &target,
             &FixedClock::new(T0),
             |_: &FetchEvent| {},
@@ -389,7 +343,12 @@ mod runner_tests {
         .await
         .unwrap();
         assert_eq!(outcome.status(), SnapshotStatus::Partial);
-        assert!(outcome.fetch.skipped.contains_key("idp"));
+        assert!(
+            outcome
+                .fetch
+                .skipped
+                .contains_key(&butterfly_core::ResourceKind::new("idp"))
+        );
         assert!(
             outcome
                 .warnings()
@@ -398,16 +357,17 @@ mod runner_tests {
             "{:?}",
             outcome.warnings()
         );
-        assert_eq!(target.sealed.lock().unwrap().len(), 1);
+        assert_eq!(sealed(&target).len(), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_sign_in_seals_nothing() {
-        let sim = simulator(None).await;
-        let target = MemoryTarget::default();
+        let timer = timer();
+        let sim = simulator(None, &timer).await;
+        let target = InMemorySnapshotSource::new();
         let error = run_okta_backup(
             credentials(&sim, "0oa-not-registered"),
-            options(),
+            options(&timer),
             &target,
             &FixedClock::new(T0),
             |_: &FetchEvent| {},
@@ -418,6 +378,6 @@ mod runner_tests {
             matches!(error, BackupError::Fetch(FetchError::Authentication(_))),
             "{error:?}"
         );
-        assert!(target.sealed.lock().unwrap().is_empty());
+        assert!(sealed(&target).is_empty());
     }
 }

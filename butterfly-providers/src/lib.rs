@@ -1,6 +1,7 @@
 //! Identity provider connectors for Butterfly backups.
 //!
-//! This crate will hold the `Provider` trait and its implementations: Okta first
+//! This crate holds the [`Provider`](provider::Provider) trait (feature `fetcher`, on by
+//! default) and its implementations: Okta first
 //! (OAuth 2.0 service apps with `private_key_jwt`, Link-header pagination, per-bucket
 //! rate limiting, every resource kind, restore writers), then Entra ID, Auth0,
 //! PingOne, 1Password and Okta Workflows; and, behind the `simulator` feature, an
@@ -9,7 +10,7 @@
 //! Today it names the providers Butterfly knows and holds the Okta groundwork in
 //! [`okta`]: the catalogue of resource kinds a backup covers ([`okta::kinds`]), Okta's
 //! rate-limit buckets, Link-header pagination, secret stripping and error bodies. With
-//! the `simulator` feature, `simulator` serves a generated org over HTTP the way Okta
+//! the `simulator` feature, `okta::simulator` serves a generated org over HTTP the way Okta
 //! does (token endpoint, scopes, pagination, rate limits, faults), and the
 //! `butterfly-okta-sim` binary runs it from the command line.
 //!
@@ -28,9 +29,11 @@
 
 #[cfg(feature = "fetcher")]
 pub mod backup;
+#[cfg(any(feature = "fetcher", feature = "simulator"))]
+pub mod clock;
 pub mod okta;
-#[cfg(feature = "simulator")]
-pub mod simulator;
+#[cfg(feature = "fetcher")]
+pub mod provider;
 
 pub use butterfly_core::ProviderKind;
 

@@ -10,40 +10,19 @@
 //! every file with python-hcl2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use butterfly_core::source::InMemorySnapshotSource;
-use butterfly_core::{ProviderKind, Resource, Snapshot, SnapshotSink, SnapshotStatus, WriteStats};
-use butterfly_providers::okta::backup::run_backup;
-use butterfly_providers::okta::fetcher::{FetchOptions, OktaCredentials, OktaFetcher, PrivateKey};
-use butterfly_providers::simulator::{OrgConfig, Simulator, SimulatorConfig};
+use butterfly_core::source::SnapshotSource as _;
+use butterfly_core::{ProviderKind, Resource, SnapshotStatus};
+use butterfly_providers::backup::run_okta_backup;
+use butterfly_providers::clock::VirtualTimer;
+use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
+use butterfly_providers::okta::simulator::{OrgConfig, Simulator, SimulatorConfig};
 use butterfly_tf::{ExportOptions, export};
+use futures::TryStreamExt as _;
 use serde_json::Value;
-
-#[derive(Default)]
-struct Collect(Vec<Resource>);
-
-impl SnapshotSink for Collect {
-    type Error = Infallible;
-
-    async fn add(&mut self, resources: &[Resource]) -> Result<(), Infallible> {
-        self.0.extend_from_slice(resources);
-        Ok(())
-    }
-
-    fn warn(&mut self, _warning: String) {}
-
-    async fn finish(
-        self,
-        finished_at: time::OffsetDateTime,
-        status: SnapshotStatus,
-    ) -> Result<(Snapshot, WriteStats), Infallible> {
-        let mut snapshot = Snapshot::begin(ProviderKind::Okta, "sim", finished_at);
-        snapshot.seal(finished_at, status);
-        Ok((snapshot, WriteStats::default()))
-    }
-}
 
 async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir: PathBuf) {
     let mut source = InMemorySnapshotSource::new();
@@ -60,6 +39,7 @@ async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir
 }
 
 async fn simulated_org() -> (String, Vec<Resource>) {
+    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
     let config = SimulatorConfig {
         org: OrgConfig {
             seed: 3,
@@ -67,7 +47,7 @@ async fn simulated_org() -> (String, Vec<Resource>) {
             groups: 10,
             apps: 15,
         },
-        time_scale: 600.0,
+        timer: timer.clone(),
         ..SimulatorConfig::default()
     };
     let running = Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
@@ -75,26 +55,38 @@ async fn simulated_org() -> (String, Vec<Resource>) {
         .unwrap();
     let sim = running.simulator().client_credentials();
     let credentials = OktaCredentials {
-        org_url: sim.org_url.clone(),
-        client_id: sim.client_id.clone(),
+        org_url: sim.org_url.parse().unwrap(),
+        client_id: sim.client_id.parse().unwrap(),
         key_id: Some(sim.key_id.clone()),
         private_key: PrivateKey::from_pem(sim.private_key_pem.as_deref().unwrap()).unwrap(),
     };
     let options = FetchOptions {
-        time_scale: 600.0,
         rate_limit_share: 1.0,
+        timer: timer.clone(),
         ..FetchOptions::default()
     };
-    let mut sink = Collect::default();
-    run_backup(
-        OktaFetcher::new(credentials, options).unwrap(),
-        &mut sink,
-        |_| {},
+    let source = InMemorySnapshotSource::new();
+    let outcome = run_okta_backup(
+        credentials,
+        options,
+        &source,
+        timer.as_ref(),
+        |_: &FetchEvent| {},
     )
     .await
     .unwrap();
     running.shutdown().await.unwrap();
-    (sim.org_url, sink.0)
+    let snapshot = source.manifest(outcome.snapshot_id()).await.unwrap();
+    let mut resources = Vec::new();
+    for kind in snapshot.kinds.keys() {
+        let mut page: Vec<_> = source
+            .kind_resources(&snapshot, kind)
+            .try_collect()
+            .await
+            .unwrap();
+        resources.append(&mut page);
+    }
+    (sim.org_url, resources)
 }
 
 #[tokio::main]

@@ -1,32 +1,39 @@
-//! A full Okta backup at scale against the simulator: time against the rate-limit lower
-//! bound, the bytes an immediate second backup adds, and the backup's peak memory.
+//! A full Okta backup at scale against the simulator: simulated time against the
+//! rate-limit lower bound, the bytes an immediate second backup adds, and memory.
 //!
 //! ```sh
-//! cargo build --release -p butterfly-cli -p butterfly-benches
-//! target/release/okta-backup [--users 50000] [--groups 5000] [--apps 500] \
-//!     [--time-scale 60] [--share 1.0]
+//! cargo build --release -p butterfly-benches
+//! target/release/okta-backup [--users 50000] [--groups 5000] [--apps 500] [--share 1.0]
 //! ```
 //!
-//! The simulator runs in this process at Okta's default limits on a clock `--time-scale`
-//! times faster than real time; each backup is the `butterfly` binary beside this one,
-//! run as a child, so its peak memory (VmHWM, polled from /proc) is the backup's alone.
+//! The simulator (at Okta's default limits) and the backup (the shared runner writing a
+//! snapshot repository in a temporary directory) run in this process on one virtual
+//! clock: every rate-limit wait moves simulated time and returns at once, so the figure
+//! against the bound is simulated seconds, exact whatever the machine's speed, and the
+//! real seconds only say how fast the code is. Memory is this process's peak (VmHWM),
+//! simulator included, and how much the backups added to it.
 
 // Figures for humans: f64 precision is ample for byte counts and seconds here.
 #![allow(clippy::cast_precision_loss)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
-use butterfly_providers::simulator::{OrgConfig, Simulator, SimulatorConfig};
-use serde_json::Value;
+use butterfly_providers::backup::run_okta_backup;
+use butterfly_providers::clock::VirtualTimer;
+use butterfly_providers::okta::fetcher::FetchEvent;
+use butterfly_providers::okta::fetcher::{FetchOptions, FetchReport, OktaCredentials, PrivateKey};
+use butterfly_providers::okta::simulator::{
+    ClientCredentials, OrgConfig, Simulator, SimulatorConfig,
+};
+use butterfly_store::snapshots::SnapshotRepository;
 
 #[derive(Debug, Clone, Copy)]
 struct Args {
     users: usize,
     groups: usize,
     apps: usize,
-    time_scale: f64,
     share: f64,
 }
 
@@ -35,7 +42,6 @@ fn parse_args() -> Result<Args, String> {
         users: 50_000,
         groups: 5_000,
         apps: 500,
-        time_scale: 60.0,
         share: 1.0,
     };
     let mut it = std::env::args().skip(1);
@@ -46,7 +52,6 @@ fn parse_args() -> Result<Args, String> {
             "--users" => args.users = value.parse().map_err(|_| bad())?,
             "--groups" => args.groups = value.parse().map_err(|_| bad())?,
             "--apps" => args.apps = value.parse().map_err(|_| bad())?,
-            "--time-scale" => args.time_scale = value.parse().map_err(|_| bad())?,
             "--share" => args.share = value.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -57,70 +62,70 @@ fn parse_args() -> Result<Args, String> {
 /// What one backup run measured.
 #[derive(Debug)]
 struct Run {
-    seconds: f64,
-    peak_kib: u64,
-    summary: Value,
+    simulated_seconds: f64,
+    real_seconds: f64,
+    resources: u64,
+    kinds: usize,
+    new_objects: u64,
+    report: FetchReport,
 }
 
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+/// This process's peak resident memory so far, in KiB.
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
-fn backup(
-    cli: &Path,
-    org_url: &str,
-    client_id: &str,
-    key: &Path,
+async fn backup(
+    credentials: &ClientCredentials,
+    timer: &Arc<VirtualTimer>,
     repo: &Path,
     args: &Args,
 ) -> Result<Run, String> {
+    let private_key = credentials
+        .private_key_pem
+        .as_deref()
+        .ok_or("the simulator generated no key")?;
+    let credentials = OktaCredentials {
+        org_url: credentials.org_url.parse().map_err(|e| format!("{e}"))?,
+        client_id: credentials.client_id.parse().map_err(|e| format!("{e}"))?,
+        key_id: Some(credentials.key_id.clone()),
+        private_key: PrivateKey::from_pem(private_key).map_err(|e| e.to_string())?,
+    };
+    let options = FetchOptions {
+        rate_limit_share: args.share,
+        timer: timer.clone(),
+        ..FetchOptions::default()
+    };
+    let repo = SnapshotRepository::open(repo)
+        .await
+        .map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut child = Command::new(cli)
-        .args([
-            "backup",
-            "okta",
-            "--org-url",
-            org_url,
-            "--client-id",
-            client_id,
-        ])
-        .arg("--private-key")
-        .arg(key)
-        .arg("--repo")
-        .arg(repo)
-        .args(["--rate-limit-share", &args.share.to_string()])
-        .args(["--time-scale", &args.time_scale.to_string()])
-        .args(["--output", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", cli.display()))?;
-    let pid = child.id();
-    let mut peak_kib = 0;
-    // VmHWM only grows; the last reading before exit is the peak (give or take 20 ms).
-    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
-        peak_kib = peak_kib.max(vm_hwm_kib(pid).unwrap_or(0));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let output = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        return Err(format!("backup failed: {}", output.status));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary = stdout
-        .lines()
-        .next()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or("no JSON summary")?;
+    let simulated_start = timer.now();
+    // The same runner the CLI and the server use, on the simulator's virtual clock.
+    let outcome = run_okta_backup(
+        credentials,
+        options,
+        &repo,
+        timer.as_ref(),
+        |_: &FetchEvent| {},
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(Run {
-        seconds,
-        peak_kib,
-        summary,
+        simulated_seconds: (timer.now() - simulated_start).as_seconds_f64(),
+        real_seconds: started.elapsed().as_secs_f64(),
+        resources: outcome.snapshot.resources,
+        kinds: outcome.snapshot.counts.len(),
+        new_objects: outcome.write.new_objects,
+        report: outcome.fetch,
     })
 }
 
@@ -141,21 +146,8 @@ fn dir_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn cli_path() -> Result<PathBuf, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let cli = me.with_file_name("butterfly");
-    if cli.exists() {
-        Ok(cli)
-    } else {
-        Err(format!(
-            "{} not found: build it first (cargo build --release -p butterfly-cli)",
-            cli.display()
-        ))
-    }
-}
-
 async fn run(args: Args) -> Result<(), String> {
-    let cli = cli_path()?;
+    let timer = Arc::new(VirtualTimer::starting_now());
     let config = SimulatorConfig {
         org: OrgConfig {
             seed: 1,
@@ -163,7 +155,7 @@ async fn run(args: Args) -> Result<(), String> {
             groups: args.groups,
             apps: args.apps,
         },
-        time_scale: args.time_scale,
+        timer: timer.clone(),
         ..SimulatorConfig::default()
     };
     let generating = Instant::now();
@@ -179,65 +171,50 @@ async fn run(args: Args) -> Result<(), String> {
     );
     let credentials = sim.simulator().client_credentials();
     let dir = std::env::temp_dir().join(format!("okta-backup-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let key = dir.join("key.pem");
-    std::fs::write(&key, credentials.private_key_pem.unwrap_or_default())
-        .map_err(|e| e.to_string())?;
     let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).map_err(|e| e.to_string())?;
     let bound = sim.simulator().lower_bound();
+    let before_kib = vm_hwm_kib();
 
-    let org_url = sim.org_url().to_owned();
-    let client_id = credentials.client_id.clone();
-    // The children are waited for with blocking calls; the simulator keeps serving on the
-    // runtime's workers meanwhile.
-    let (first, second, after_first) = {
-        let (key, repo) = (key.clone(), repo.clone());
-        tokio::task::spawn_blocking(move || -> Result<(Run, Run, u64), String> {
-            let first = backup(&cli, &org_url, &client_id, &key, &repo, &args)?;
-            let after_first = dir_bytes(&repo);
-            let second = backup(&cli, &org_url, &client_id, &key, &repo, &args)?;
-            Ok((first, second, after_first))
-        })
-        .await
-        .map_err(|e| e.to_string())??
-    };
+    let first = backup(&credentials, &timer, &repo, &args).await?;
+    let after_first = dir_bytes(&repo);
+    let second = backup(&credentials, &timer, &repo, &args).await?;
     let after_second = dir_bytes(&repo);
+    let peak_kib = vm_hwm_kib();
 
-    let resources = first.summary["snapshot"]["resources"].as_u64().unwrap_or(0);
     println!(
-        "org: {} users, {} groups, {} apps -> {resources} resources in {} kinds",
-        args.users,
-        args.groups,
-        args.apps,
-        first.summary["snapshot"]["counts"]
-            .as_object()
-            .map_or(0, serde_json::Map::len)
+        "org: {} users, {} groups, {} apps -> {} resources in {} kinds",
+        args.users, args.groups, args.apps, first.resources, first.kinds
     );
     println!(
-        "lower bound: {:.1} s real ({:.0} s simulated, bucket {}, {} requests) at time scale {}",
-        bound.bound_real_seconds,
-        bound.bound_seconds,
-        bound.bound_bucket,
-        bound.total_requests,
-        args.time_scale
+        "lower bound: {:.0} s simulated (bucket {}, {} requests)",
+        bound.bound_seconds, bound.bound_bucket, bound.total_requests,
     );
     println!(
-        "full backup at {:.0}% allotment: {:.1} s = {:.2}x the bound; {} requests, {} rate-limited, {} retries; peak memory {:.1} MiB",
+        "full backup at {:.0}% allotment: {:.0} s simulated = {:.2}x the bound, in {:.1} s real; {} requests, {} rate-limited, {} headroom pauses, {} retries, {} re-authentications",
         args.share * 100.0,
-        first.seconds,
-        first.seconds / bound.bound_real_seconds,
-        first.summary["fetch"]["requests"],
-        first.summary["fetch"]["rate_limited"],
-        first.summary["fetch"]["retries"],
-        first.peak_kib as f64 / 1024.0
+        first.simulated_seconds,
+        first.simulated_seconds / bound.bound_seconds.max(f64::MIN_POSITIVE),
+        first.real_seconds,
+        first.report.requests,
+        first.report.rate_limited,
+        first.report.headroom_pauses,
+        first.report.retries,
+        first.report.reauthentications,
+    );
+    println!(
+        "memory: peak {:.1} MiB for the process (simulator included), {:.1} MiB more than before the backups",
+        peak_kib as f64 / 1024.0,
+        peak_kib.saturating_sub(before_kib) as f64 / 1024.0
     );
     let added = after_second.saturating_sub(after_first);
     println!(
-        "repository after the first backup: {:.1} MiB; the second backup ({:.1} s) added {added} bytes = {:.3}% ({} new objects)",
+        "repository after the first backup: {:.1} MiB; the second backup ({:.0} s simulated, {:.1} s real) added {added} bytes = {:.3}% ({} new objects)",
         after_first as f64 / 1_048_576.0,
-        second.seconds,
+        second.simulated_seconds,
+        second.real_seconds,
         added as f64 * 100.0 / after_first.max(1) as f64,
-        second.summary["write"]["new_objects"]
+        second.new_objects
     );
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await.map_err(|e| e.to_string())

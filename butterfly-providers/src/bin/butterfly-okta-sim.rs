@@ -3,8 +3,13 @@
 //! ```sh
 //! cargo run -p butterfly-providers --features simulator --bin butterfly-okta-sim -- \
 //!     --listen 127.0.0.1:8080 --seed 7 --users 50000 --groups 5000 --apps 500 \
-//!     --write-credentials /tmp/okta-sim.json --time-scale 10
+//!     --write-credentials /tmp/okta-sim.json
 //! ```
+//!
+//! `--time-scale N` runs the org's clock N times faster (tokens expire and rate-limit
+//! windows reset sooner, for demos); a client on real time, such as `butterfly backup
+//! okta`, then waits longer than it needs to, never over a limit. Tests and benchmarks
+//! that want simulated time run the simulator in process on a shared virtual clock.
 //!
 //! `--write-credentials FILE` writes `{org_url, client_id, private_key_path, ...}` to FILE
 //! and the service app's private key (PKCS#8 PEM, mode 0600) next to it, with the
@@ -13,10 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::simulator::{
-    FaultRule, OrgConfig, Simulator, SimulatorConfig, SimulatorError,
+use butterfly_providers::okta::simulator::{
+    FaultRule, OrgConfig, ScaledTimer, Simulator, SimulatorConfig, SimulatorError,
 };
 use clap::Parser;
 
@@ -42,7 +48,8 @@ struct Args {
     /// Write the client credentials (JSON) here and the private key next to it.
     #[arg(long, value_name = "FILE")]
     write_credentials: Option<PathBuf>,
-    /// Run the simulated clock this many times faster than real time.
+    /// Run the simulated clock this many times faster than real time (a demo knob:
+    /// clients wait in real time).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
     /// Access-token lifetime in simulated seconds.
@@ -167,7 +174,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             groups: args.groups,
             apps: args.apps,
         },
-        time_scale: args.time_scale,
+        timer: Arc::new(ScaledTimer::new(args.time_scale)),
         token_ttl_seconds: args.token_ttl,
         rate_limits,
         faults,
@@ -189,12 +196,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!(path = %path.display(), "wrote client credentials");
         // A command that works as printed, so a first backup needs no copying of ids.
         println!("Back this org up with:");
-        if (args.time_scale - 1.0).abs() > f64::EPSILON {
-            println!(
-                "  export BUTTERFLY_OKTA_TIME_SCALE={}   # this org's clock runs that much faster",
-                args.time_scale
-            );
-        }
         println!(
             "  butterfly backup okta --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
             credentials.org_url,
@@ -209,7 +210,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         users = args.users,
         groups = args.groups,
         apps = args.apps,
-        lower_bound_seconds = bound.bound_real_seconds,
+        lower_bound_seconds = bound.bound_seconds,
+        time_scale = args.time_scale,
         bound_bucket = %bound.bound_bucket,
         "Okta simulator listening"
     );

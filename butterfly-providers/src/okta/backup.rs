@@ -82,11 +82,14 @@ mod tests {
     fn failed_outranks_skipped_outranks_complete() {
         let mut report = FetchReport::default();
         assert_eq!(status_after(&report), SnapshotStatus::Complete);
-        report.skipped.insert("brand".into(), "404".into());
-        assert_eq!(status_after(&report), SnapshotStatus::Partial);
         report
-            .failed
-            .insert("user".into(), "server error 500".into());
+            .skipped
+            .insert(butterfly_core::ResourceKind::new("brand"), "404".into());
+        assert_eq!(status_after(&report), SnapshotStatus::Partial);
+        report.failed.insert(
+            butterfly_core::ResourceKind::new("user"),
+            "server error 500".into(),
+        );
         assert_eq!(status_after(&report), SnapshotStatus::Failed);
     }
 }

@@ -10,7 +10,8 @@
 //! - [`secrets`]: stripping secrets and `_links` before storage.
 //! - [`OktaErrorBody`]: the error object every Okta API returns.
 //! - `fetcher` (feature `fetcher`, on by default): the backup fetcher, the one part here
-//!   that does I/O. `crate::backup` (same feature) runs it into a snapshot.
+//!   that does I/O. `crate::backup` (same feature) runs it into a snapshot; [`OktaProvider`]
+//!   (same feature) is the fetcher as a [`Provider`](crate::provider::Provider).
 
 #[cfg(feature = "fetcher")]
 pub(crate) mod backup;
@@ -19,8 +20,14 @@ pub mod error;
 pub mod fetcher;
 pub mod kinds;
 pub mod pagination;
+#[cfg(feature = "fetcher")]
+mod provider;
 mod rate_limit;
 pub mod secrets;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 
 pub use error::OktaErrorBody;
+#[cfg(feature = "fetcher")]
+pub use provider::OktaProvider;
 pub use rate_limit::RateLimitBucket;

@@ -1,7 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Integration tests, in one binary: the Okta catalogue against the OpenAPI spec, and the
-//! simulator over real HTTP.
+//! simulator over real HTTP, the fetcher against it on a virtual clock, Okta as a Provider.
 
 mod catalogue;
+#[cfg(feature = "simulator")]
+mod fetcher;
+#[cfg(feature = "simulator")]
+mod provider;
 #[cfg(feature = "simulator")]
 mod simulator;

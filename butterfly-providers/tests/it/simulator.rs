@@ -2,25 +2,27 @@
 //! determinism. Each test starts its own server on 127.0.0.1:0.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
+use butterfly_providers::clock::VirtualTimer;
 use butterfly_providers::okta::kinds;
 use butterfly_providers::okta::pagination::{next_body_link, next_link};
-use butterfly_providers::okta::{OktaErrorBody, RateLimitBucket};
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, JWT_BEARER_ASSERTION, LowerBound, OrgConfig, RequestLogSnapshot,
     RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
 };
+use butterfly_providers::okta::{OktaErrorBody, RateLimitBucket};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 /// One key pair per test binary: RSA generation is the slow part of a test.
-struct TestKey {
-    private_pem: String,
-    public_pem: String,
+pub(crate) struct TestKey {
+    pub(crate) private_pem: String,
+    pub(crate) public_pem: String,
 }
 
 fn key(slot: &'static OnceLock<TestKey>) -> &'static TestKey {
@@ -34,7 +36,7 @@ fn key(slot: &'static OnceLock<TestKey>) -> &'static TestKey {
     })
 }
 
-fn client_key() -> &'static TestKey {
+pub(crate) fn client_key() -> &'static TestKey {
     static KEY: OnceLock<TestKey> = OnceLock::new();
     key(&KEY)
 }
@@ -72,7 +74,7 @@ fn encoding_key(private_pem: &str) -> EncodingKey {
 }
 
 fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 /// A client assertion; `edit` changes the claims before signing.
@@ -494,23 +496,16 @@ async fn tokens_expire_on_the_simulated_clock_and_on_demand() {
 }
 
 #[tokio::test]
-async fn an_exhausted_bucket_answers_429_until_the_scaled_clock_resets_it() {
+async fn an_exhausted_bucket_answers_429_until_the_clock_resets_it() {
     let mut cfg = config(10);
     cfg.rate_limits = BTreeMap::from([(RateLimitBucket::UsersList, 3)]);
-    // One simulated minute per real second.
-    cfg.time_scale = 60.0;
+    // Time stands still unless the test moves it: 10 s into a window.
+    let timer = Arc::new(VirtualTimer::new(
+        OffsetDateTime::from_unix_timestamp(1_700_000_040 + 10).unwrap(),
+    ));
+    cfg.timer = timer.clone();
     let sim = start(cfg).await;
     let access = token(&sim, &all_scopes()).await;
-
-    // Start from a fresh window, so all three requests land in one.
-    let clock: Value = admin(&sim, "/__sim/clock").await;
-    let into_window = clock["now"].as_i64().unwrap().rem_euclid(60);
-    if into_window > 40 {
-        tokio::time::sleep(Duration::from_millis(
-            u64::try_from((62 - into_window) * 1000 / 60).unwrap(),
-        ))
-        .await;
-    }
     let mut remaining = Vec::new();
     for _ in 0..3 {
         let response = get(&sim, &access, "/api/v1/users").await;
@@ -543,20 +538,16 @@ async fn an_exhausted_bucket_answers_429_until_the_scaled_clock_resets_it() {
         StatusCode::OK
     );
 
-    // Wait out the window on the scaled clock: at most a real second.
-    let started = Instant::now();
-    loop {
-        let clock: Value = admin(&sim, "/__sim/clock").await;
-        if clock["now"].as_i64().unwrap() >= reset {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "the clock does not move"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(started.elapsed() < Duration::from_secs(3));
+    // The window holds until its reset, then the bucket is full again.
+    assert_eq!(reset, 1_700_000_040 + 60);
+    timer.advance(time::Duration::seconds(49));
+    assert_eq!(
+        get(&sim, &access, "/api/v1/users").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    timer.advance(time::Duration::seconds(1));
+    let clock: Value = admin(&sim, "/__sim/clock").await;
+    assert_eq!(clock["now"].as_i64(), Some(reset));
     let response = get(&sim, &access, "/api/v1/users").await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
@@ -565,7 +556,7 @@ async fn an_exhausted_bucket_answers_429_until_the_scaled_clock_resets_it() {
     );
 
     let log: RequestLogSnapshot = admin(&sim, "/__sim/requests").await;
-    assert_eq!(log.by_status.get(&429), Some(&1));
+    assert_eq!(log.by_status.get(&429), Some(&2));
     assert_eq!(log.writes, 0);
     sim.shutdown().await.unwrap();
 }
@@ -621,16 +612,29 @@ async fn faults_strike_as_configured() {
     };
     assert!(failed, "a dropped connection reads as a complete response");
 
+    // A slow response outlasts a client's timeout (the delay is real: it exists to test
+    // socket timeouts); the next one is prompt again.
     simulator.add_faults([FaultRule {
-        delay_ms: Some(300),
+        delay_ms: Some(5_000),
         ..rule(FaultKind::Slow, 1)
     }]);
-    let started = Instant::now();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let slow = impatient
+        .get(format!("{}/api/v1/groups", sim.org_url()))
+        .bearer_auth(&access)
+        .send()
+        .await;
+    assert!(
+        slow.is_err_and(|e| e.is_timeout()),
+        "the slow fault did not delay"
+    );
     assert_eq!(
         get(&sim, &access, "/api/v1/groups").await.status(),
         StatusCode::OK
     );
-    assert!(started.elapsed() >= Duration::from_millis(300));
 
     // Rules that ran out stay listed with their counts; DELETE clears them.
     let faults: Value = admin(&sim, "/__sim/faults").await;

@@ -3,48 +3,26 @@
 //! and carry the snapshot's values.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
+use std::sync::Arc;
 
+use butterfly_core::SnapshotStatus;
 use butterfly_core::source::InMemorySnapshotSource;
-use butterfly_core::{ProviderKind, Resource, Snapshot, SnapshotSink, SnapshotStatus, WriteStats};
-use butterfly_providers::okta::backup::run_backup;
-use butterfly_providers::okta::fetcher::{FetchOptions, OktaCredentials, OktaFetcher, PrivateKey};
-use butterfly_providers::simulator::{OrgConfig, Simulator, SimulatorConfig};
+use butterfly_core::source::SnapshotSource as _;
+use butterfly_providers::backup::run_okta_backup;
+use butterfly_providers::clock::VirtualTimer;
+use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
+use butterfly_providers::okta::simulator::{OrgConfig, Simulator, SimulatorConfig};
 use butterfly_tf::{ExportOptions, export};
+use futures::TryStreamExt as _;
 
 use crate::common::parse_resources;
 use crate::fixture::assert_values_come_from;
 use crate::schema::schema_errors;
 
-/// Keeps what a backup writes, in memory.
-#[derive(Default)]
-struct Collect {
-    resources: Vec<Resource>,
-}
-
-impl SnapshotSink for Collect {
-    type Error = Infallible;
-
-    async fn add(&mut self, resources: &[Resource]) -> Result<(), Infallible> {
-        self.resources.extend_from_slice(resources);
-        Ok(())
-    }
-
-    fn warn(&mut self, _warning: String) {}
-
-    async fn finish(
-        self,
-        finished_at: time::OffsetDateTime,
-        status: SnapshotStatus,
-    ) -> Result<(Snapshot, WriteStats), Infallible> {
-        let mut snapshot = Snapshot::begin(ProviderKind::Okta, "sim", finished_at);
-        snapshot.seal(finished_at, status);
-        Ok((snapshot, WriteStats::default()))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_org_exports_to_valid_terraform() {
+    // Simulator and fetcher share one virtual clock: rate-limit waits take no real time.
+    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
     let config = SimulatorConfig {
         org: OrgConfig {
             seed: 11,
@@ -52,7 +30,7 @@ async fn a_simulated_org_exports_to_valid_terraform() {
             groups: 8,
             apps: 12,
         },
-        time_scale: 600.0,
+        timer: timer.clone(),
         ..SimulatorConfig::default()
     };
     let running = Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
@@ -60,31 +38,44 @@ async fn a_simulated_org_exports_to_valid_terraform() {
         .unwrap();
     let sim = running.simulator().client_credentials();
     let credentials = OktaCredentials {
-        org_url: sim.org_url.clone(),
-        client_id: sim.client_id.clone(),
+        org_url: sim.org_url.parse().unwrap(),
+        client_id: sim.client_id.parse().unwrap(),
         key_id: Some(sim.key_id.clone()),
         private_key: PrivateKey::from_pem(sim.private_key_pem.as_deref().unwrap()).unwrap(),
     };
     let options = FetchOptions {
-        time_scale: 600.0,
         rate_limit_share: 1.0,
+        timer: timer.clone(),
         ..FetchOptions::default()
     };
-    let fetcher = OktaFetcher::new(credentials, options).unwrap();
-    let mut sink = Collect::default();
-    let run = run_backup(fetcher, &mut sink, |_| {}).await.unwrap();
+    // The runner writes into an in-memory source, which the export then reads.
+    let source = InMemorySnapshotSource::new();
+    let outcome = run_okta_backup(
+        credentials,
+        options,
+        &source,
+        timer.as_ref(),
+        |_: &FetchEvent| {},
+    )
+    .await
+    .unwrap();
     running.shutdown().await.unwrap();
-    assert_eq!(run.status, SnapshotStatus::Complete, "{:?}", run.report);
-
-    let snapshot_resources = sink.resources.clone();
-    let mut source = InMemorySnapshotSource::new();
-    let snapshot = source.insert(
-        ProviderKind::Okta,
-        sim.org_url.clone(),
-        time::OffsetDateTime::UNIX_EPOCH,
-        run.status,
-        sink.resources,
+    assert_eq!(
+        outcome.status(),
+        SnapshotStatus::Complete,
+        "{:?}",
+        outcome.fetch
     );
+    let snapshot = source.manifest(outcome.snapshot_id()).await.unwrap();
+    let mut snapshot_resources = Vec::new();
+    for kind in snapshot.kinds.keys() {
+        let mut page: Vec<_> = source
+            .kind_resources(&snapshot, kind)
+            .try_collect()
+            .await
+            .unwrap();
+        snapshot_resources.append(&mut page);
+    }
     let out = export(&source, snapshot.id, &ExportOptions::new())
         .await
         .unwrap();

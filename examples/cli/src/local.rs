@@ -14,7 +14,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{Snapshot, SnapshotStatus, SnapshotSummary, SystemClock};
+use butterfly_core::{ResourceKind, Snapshot, SnapshotStatus, SnapshotSummary, SystemClock};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
@@ -74,7 +74,6 @@ pub struct OktaBackupArgs {
     pub repo: PathBuf,
     pub rate_limit_share: f64,
     pub scopes: Option<Vec<String>>,
-    pub time_scale: f64,
     pub concurrency: usize,
     pub pack_target_bytes: Option<usize>,
 }
@@ -83,7 +82,7 @@ pub struct OktaBackupArgs {
 enum Progress {
     Bars {
         multi: MultiProgress,
-        bars: BTreeMap<&'static str, ProgressBar>,
+        bars: BTreeMap<ResourceKind, ProgressBar>,
     },
     Lines {
         started: Instant,
@@ -104,15 +103,15 @@ impl Progress {
         }
     }
 
-    fn bar(&mut self, kind: &'static str) -> Option<&ProgressBar> {
+    fn bar(&mut self, kind: &ResourceKind) -> Option<&ProgressBar> {
         match self {
-            Progress::Bars { multi, bars } => Some(bars.entry(kind).or_insert_with(|| {
+            Progress::Bars { multi, bars } => Some(bars.entry(kind.clone()).or_insert_with(|| {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template("{spinner} {prefix:<32} {pos:>7} {msg}")
                         .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                 );
-                bar.set_prefix(kind);
+                bar.set_prefix(kind.to_string());
                 bar.enable_steady_tick(Duration::from_millis(200));
                 bar
             })),
@@ -190,7 +189,6 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     let options = FetchOptions {
         rate_limit_share: args.rate_limit_share,
         scopes: args.scopes.map(|s| s.into_iter().collect()),
-        time_scale: args.time_scale,
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };

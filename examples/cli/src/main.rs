@@ -196,14 +196,6 @@ enum BackupCommand {
         /// Scopes to request instead of every scope a backup reads (comma-separated).
         #[arg(long, value_delimiter = ',')]
         scopes: Option<Vec<String>>,
-        /// How much faster than real time the server's clock runs: for simulators only.
-        #[arg(
-            long,
-            default_value_t = 1.0,
-            hide = true,
-            env = "BUTTERFLY_OKTA_TIME_SCALE"
-        )]
-        time_scale: f64,
         /// Parents of one nested kind listed at once.
         #[arg(long, default_value_t = 16, hide = true)]
         concurrency: usize,
@@ -398,7 +390,6 @@ async fn run_local(cli: Cli) -> Result<(), String> {
             repo: Some(repo),
             rate_limit_share,
             scopes,
-            time_scale,
             concurrency,
             pack_target_bytes,
         }) => {
@@ -412,7 +403,6 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     repo,
                     rate_limit_share,
                     scopes,
-                    time_scale,
                     concurrency,
                     pack_target_bytes,
                 },

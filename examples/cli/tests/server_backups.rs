@@ -8,7 +8,8 @@
 use std::collections::BTreeSet;
 use std::process::{Command, Output};
 
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::RateLimitBucket;
+use butterfly_providers::okta::simulator::{
     OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
 };
 use butterfly_server::app::{bootstrap, build_router, open_state};
@@ -34,7 +35,8 @@ async fn start() -> Running {
                 groups: 4,
                 apps: 5,
             },
-            time_scale: 60.0,
+            // The server's fetcher runs on real time: limits far above what it spends.
+            rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
             client_public_key_pem: Some(public.to_public_key_pem(LineEnding::LF).unwrap()),
             ..SimulatorConfig::default()
         },
@@ -44,8 +46,7 @@ async fn start() -> Running {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
-    let mut config = Config::for_data_dir(dir.path().join("server"));
-    config.okta_time_scale = 60.0;
+    let config = Config::for_data_dir(dir.path().join("server"));
     let state = open_state(&config).await.unwrap();
     let (_, key) = bootstrap(&state).await.unwrap().unwrap();
     let _detached = spawn_worker(state.clone());

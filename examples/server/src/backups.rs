@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
-use butterfly_core::{SnapshotStatus, SystemClock, TeamId};
+use butterfly_core::{ResourceKind, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
@@ -56,8 +56,6 @@ pub struct JobSettings {
     pub abandoned_after: Duration,
     /// How often an idle worker looks for due jobs (a new job wakes it at once).
     pub poll_every: Duration,
-    /// How much faster than real time the provider's clock runs (simulators only).
-    pub okta_time_scale: f64,
 }
 
 impl Default for JobSettings {
@@ -65,7 +63,6 @@ impl Default for JobSettings {
         JobSettings {
             abandoned_after: Duration::from_secs(60),
             poll_every: Duration::from_secs(5),
-            okta_time_scale: 1.0,
         }
     }
 }
@@ -284,7 +281,7 @@ async fn run_job(state: &AppState, job: Job) {
 #[derive(Debug, Default)]
 struct Progress {
     resources: u64,
-    per_kind: BTreeMap<&'static str, u64>,
+    per_kind: BTreeMap<ResourceKind, u64>,
     kinds_done: u64,
     kinds_skipped: u64,
     kinds_failed: u64,
@@ -295,7 +292,7 @@ impl Progress {
         match event {
             FetchEvent::Resources { kind, resources } => {
                 self.resources += resources.len() as u64;
-                *self.per_kind.entry(kind).or_default() += resources.len() as u64;
+                *self.per_kind.entry(kind.clone()).or_default() += resources.len() as u64;
             }
             FetchEvent::KindFinished { .. } => self.kinds_done += 1,
             FetchEvent::KindSkipped { .. } => self.kinds_skipped += 1,
@@ -337,7 +334,6 @@ pub fn credentials_for(
             .scopes
             .as_ref()
             .map(|s| s.iter().cloned().collect()),
-        time_scale: state.backups.settings.okta_time_scale,
         ..FetchOptions::default()
     };
     Ok((credentials, options))

@@ -71,15 +71,6 @@ pub struct Config {
         global = true
     )]
     pub job_abandoned_after_secs: u64,
-    /// How much faster than real time the Okta org's clock runs: for simulators only.
-    #[arg(
-        long,
-        env = "BUTTERFLY_OKTA_TIME_SCALE",
-        default_value_t = 1.0,
-        hide = true,
-        global = true
-    )]
-    pub okta_time_scale: f64,
 }
 
 impl Config {
@@ -93,7 +84,6 @@ impl Config {
             public_url: "http://127.0.0.1:8080".to_owned(),
             insecure_cookies: false,
             job_abandoned_after_secs: 60,
-            okta_time_scale: 1.0,
         }
     }
 
@@ -102,7 +92,6 @@ impl Config {
         JobSettings {
             // At least 10 s: progress is reported every 2 s.
             abandoned_after: Duration::from_secs(self.job_abandoned_after_secs.max(10)),
-            okta_time_scale: self.okta_time_scale,
             ..JobSettings::default()
         }
     }

@@ -12,7 +12,8 @@ use axum::Router;
 use axum::http::{Method, StatusCode};
 use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
 use butterfly_core::{Role, TeamId};
-use butterfly_providers::simulator::{
+use butterfly_providers::okta::RateLimitBucket;
+use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
     generate_client_key,
 };
@@ -25,8 +26,11 @@ use time::OffsetDateTime;
 
 mod support;
 
-/// Simulated time runs this much faster, so rate-limit windows pass in a second.
-const TIME_SCALE: f64 = 60.0;
+/// The server's fetcher runs on real time: limits far above what these tests spend
+/// (rate limiting itself is tested in butterfly-providers, on a virtual clock).
+fn generous_limits() -> BTreeMap<RateLimitBucket, u32> {
+    RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect()
+}
 
 struct TestKey {
     private_pem: String,
@@ -64,7 +68,7 @@ impl Setup {
                     groups: 5,
                     apps: 6,
                 },
-                time_scale: TIME_SCALE,
+                rate_limits: generous_limits(),
                 client_public_key_pem: Some(client_key().public_pem.clone()),
                 granted_scopes,
                 ..SimulatorConfig::default()
@@ -74,8 +78,7 @@ impl Setup {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::for_data_dir(dir.path());
-        config.okta_time_scale = TIME_SCALE;
+        let config = Config::for_data_dir(dir.path());
         let state = open_state(&config).await.unwrap();
         let (team, key) = bootstrap(&state).await.unwrap().unwrap();
         let worker = Some(spawn_worker(state.clone()));

@@ -19,6 +19,9 @@
 //!   it until `X-Rate-Limit-Reset`. Buckets are independent, so they are spent in parallel.
 //! - **Faults.** `5xx`, timeouts, dropped connections and unreadable pages are retried
 //!   with exponential backoff; a `401` signs in again (once per expiry), then retries.
+//! - **Time.** Every wait (pacing, pauses, backoff) is on [`FetchOptions::timer`]: real
+//!   time in production, a [virtual clock](crate::clock::VirtualTimer) shared with the
+//!   simulator in tests and benchmarks.
 //! - **What is kept.** Each item as Okta returned it, less `_links` and the kind's secrets
 //!   ([`KindSpec::sanitize`](super::kinds::KindSpec::sanitize)).
 //!
@@ -52,11 +55,11 @@ mod auth;
 mod budget;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
-use butterfly_core::Resource;
+use butterfly_core::{Resource, ResourceKind};
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use reqwest::header::{ACCEPT, HeaderMap, LINK};
@@ -73,6 +76,7 @@ use budget::{Budget, LimitHeaders};
 use super::RateLimitBucket;
 use super::kinds::{self, KindSpec, Pagination, ParentIds};
 use super::pagination::{next_body_link, next_link};
+use crate::clock::{SystemTimer, Timer};
 
 /// Token renewals one request may trigger before its `401` counts as final.
 const MAX_REAUTHENTICATIONS: u32 = 3;
@@ -122,9 +126,6 @@ pub struct FetchOptions {
     pub rate_limit_share: f64,
     /// The scopes to request instead of every scope the catalogue needs.
     pub scopes: Option<BTreeSet<String>>,
-    /// How much faster than real time the server's clock runs (only simulators run
-    /// fast): rate-limit waits are divided by it. Default `1`.
-    pub time_scale: f64,
     /// Parents of one nested kind listed at once. Default `16`.
     pub concurrency: usize,
     /// Per-request timeout. Default 30 seconds.
@@ -133,6 +134,11 @@ pub struct FetchOptions {
     pub max_retries: usize,
     /// The shortest backoff between retries. Default 200 ms.
     pub min_backoff: Duration,
+    /// The clock every wait reads: pacing, the pause until a window resets, retry
+    /// backoff. Default [`SystemTimer`]; tests and benchmarks share a
+    /// [`VirtualTimer`](crate::clock::VirtualTimer) with the simulator, so waits cost no
+    /// real time.
+    pub timer: Arc<dyn Timer>,
 }
 
 impl Default for FetchOptions {
@@ -140,11 +146,11 @@ impl Default for FetchOptions {
         FetchOptions {
             rate_limit_share: 0.5,
             scopes: None,
-            time_scale: 1.0,
             concurrency: 16,
             request_timeout: Duration::from_secs(30),
             max_retries: 6,
             min_backoff: Duration::from_millis(200),
+            timer: Arc::new(SystemTimer),
         }
     }
 }
@@ -156,35 +162,35 @@ pub enum FetchEvent {
     /// A kind's listing begins.
     KindStarted {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// How many listings it takes (one per parent for nested kinds).
         listings: usize,
     },
     /// Resources of a kind, sanitized, one page at a time.
     Resources {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// The resources.
         resources: Vec<Resource>,
     },
     /// A kind is complete.
     KindFinished {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// How many resources it holds.
         count: u64,
     },
     /// A kind was not fetched, and why: a scope not granted, `403`, `404`, or a skipped parent.
     KindSkipped {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// Why.
         reason: String,
     },
     /// A kind could not be fetched in full despite retries; what it sent is incomplete.
     KindFailed {
         /// The kind.
-        kind: &'static str,
+        kind: ResourceKind,
         /// Why.
         reason: String,
     },
@@ -208,11 +214,11 @@ pub struct FetchReport {
     /// The scopes the token was granted.
     pub granted_scopes: BTreeSet<String>,
     /// Kinds skipped, with the reason.
-    pub skipped: BTreeMap<String, String>,
+    pub skipped: BTreeMap<ResourceKind, String>,
     /// Kinds that failed, with the reason.
-    pub failed: BTreeMap<String, String>,
+    pub failed: BTreeMap<ResourceKind, String>,
     /// Resources per kind.
-    pub counts: BTreeMap<String, u64>,
+    pub counts: BTreeMap<ResourceKind, u64>,
 }
 
 /// Fetches every kind of one org. See the [module docs](self).
@@ -232,11 +238,6 @@ impl OktaFetcher {
                 "rate-limit share must be in (0, 1], not {share}"
             )));
         }
-        if !(options.time_scale.is_finite() && options.time_scale > 0.0) {
-            return Err(FetchError::InvalidOptions(
-                "time scale must be positive".into(),
-            ));
-        }
         if options.concurrency == 0 {
             return Err(FetchError::InvalidOptions(
                 "concurrency must be at least 1".into(),
@@ -255,6 +256,11 @@ impl OktaFetcher {
             options,
             http,
         })
+    }
+
+    /// The org's base URL, without a trailing slash.
+    pub fn org_url(&self) -> &str {
+        self.credentials.org_url.as_str()
     }
 
     /// Fetch every kind, sending what is found to `events`; returns the counters once
@@ -315,7 +321,7 @@ impl OktaFetcher {
         };
         let kinds_without_scope = kinds::all()
             .filter(|k| k.read_scopes.iter().any(|s| !granted.contains(*s)))
-            .map(|k| k.name)
+            .map(KindSpec::kind)
             .collect();
         Ok(ConnectionCheck {
             missing_scopes: wanted.difference(&granted).cloned().collect(),
@@ -335,7 +341,7 @@ impl OktaFetcher {
                     Budget::new(
                         b.default_limit_per_minute(),
                         self.options.rate_limit_share,
-                        self.options.time_scale,
+                        Arc::clone(&self.options.timer),
                     ),
                 )
             })
@@ -359,7 +365,7 @@ pub struct ConnectionCheck {
     /// Scopes a full backup reads that the app was not granted.
     pub missing_scopes: BTreeSet<String>,
     /// Kinds a backup would skip for want of a scope.
-    pub kinds_without_scope: Vec<&'static str>,
+    pub kinds_without_scope: Vec<ResourceKind>,
     /// Whether a page of users was read (`false` when `okta.users.read` is not granted).
     pub users_readable: bool,
     /// HTTP requests the check sent.
@@ -483,7 +489,7 @@ impl Shared<'_> {
                 TokenOutcome::Transient(why) => match backoff.next() {
                     Some(wait) => {
                         self.lock_stats().retries += 1;
-                        tokio::time::sleep(wait).await;
+                        self.options().timer.sleep(wait).await;
                     }
                     None => return Err(FetchError::TokenEndpoint(why)),
                 },
@@ -630,7 +636,7 @@ impl Shared<'_> {
                 Some(wait) => {
                     self.lock_stats().retries += 1;
                     tracing::debug!(url, %failure, ?wait, "retrying");
-                    tokio::time::sleep(wait).await;
+                    self.options().timer.sleep(wait).await;
                 }
                 None => return Err(GetError::Failed(failure)),
             }
@@ -649,9 +655,9 @@ impl Shared<'_> {
                 .collect();
             match self.fetch_kind(kind, parents, &children).await {
                 Ok((count, mut child_parents)) => {
-                    self.lock_stats().counts.insert(kind.name.to_owned(), count);
+                    self.lock_stats().counts.insert(kind.kind(), count);
                     self.send(FetchEvent::KindFinished {
-                        kind: kind.name,
+                        kind: kind.kind(),
                         count,
                     })
                     .await?;
@@ -686,19 +692,19 @@ impl Shared<'_> {
         {
             let mut stats = self.lock_stats();
             if failed {
-                stats.failed.insert(kind.name.to_owned(), reason.clone());
+                stats.failed.insert(kind.kind(), reason.clone());
             } else {
-                stats.skipped.insert(kind.name.to_owned(), reason.clone());
+                stats.skipped.insert(kind.kind(), reason.clone());
             }
         }
         let event = if failed {
             FetchEvent::KindFailed {
-                kind: kind.name,
+                kind: kind.kind(),
                 reason,
             }
         } else {
             FetchEvent::KindSkipped {
-                kind: kind.name,
+                kind: kind.kind(),
                 reason,
             }
         };
@@ -709,9 +715,9 @@ impl Shared<'_> {
                 let reason = format!("its parent kind `{}` was not fetched", parent.name);
                 self.lock_stats()
                     .skipped
-                    .insert(child.name.to_owned(), reason.clone());
+                    .insert(child.kind(), reason.clone());
                 self.send(FetchEvent::KindSkipped {
-                    kind: child.name,
+                    kind: child.kind(),
                     reason,
                 })
                 .await?;
@@ -740,7 +746,7 @@ impl Shared<'_> {
             Some(parents) => parents.into_iter().map(Some).collect(),
         };
         self.send(FetchEvent::KindStarted {
-            kind: kind.name,
+            kind: kind.kind(),
             listings: contexts.len(),
         })
         .await
@@ -852,7 +858,7 @@ impl Shared<'_> {
                 count += resources.len() as u64;
                 if !resources.is_empty() {
                     self.send(FetchEvent::Resources {
-                        kind: kind.name,
+                        kind: kind.kind(),
                         resources,
                     })
                     .await

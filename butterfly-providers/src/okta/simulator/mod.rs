@@ -9,8 +9,9 @@
 //! - Every catalogue list endpoint, with Okta's scopes enforced (`403` and `E0000006` for a
 //!   missing scope, `401` and `E0000011` for a missing or expired token), Link-header
 //!   pagination with `limit` capped at each endpoint's maximum, and objects by id.
-//! - Per-bucket rate limits with `X-Rate-Limit-*` headers and `429 E0000047`, on a clock
-//!   that `time_scale` speeds up.
+//! - Per-bucket rate limits with `X-Rate-Limit-*` headers and `429 E0000047`, on an
+//!   injected clock ([`SimulatorConfig::timer`]): real, sped up, or virtual and shared
+//!   with the fetcher.
 //! - Faults on demand: 429 storms, 5xx, slow responses, dropped connections, truncated
 //!   pages, and expiring every token mid-run.
 //!
@@ -19,9 +20,9 @@
 //! `GET /__sim/lower-bound`, `GET|POST /__sim/clock`, `GET /__sim/org`.
 //!
 //! ```no_run
-//! use butterfly_providers::simulator::{Simulator, SimulatorConfig};
+//! use butterfly_providers::okta::simulator::{Simulator, SimulatorConfig};
 //!
-//! # async fn run() -> Result<(), butterfly_providers::simulator::SimulatorError> {
+//! # async fn run() -> Result<(), butterfly_providers::okta::simulator::SimulatorError> {
 //! let running = Simulator::bind(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap()).await?;
 //! let credentials = running.simulator().client_credentials();
 //! println!("{} as {}", credentials.org_url, credentials.client_id);
@@ -54,12 +55,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use admin::{BucketBound, LowerBound, RequestLogSnapshot};
-pub use clock::SimClock;
+pub use clock::{ScaledTimer, SimClock};
 pub use faults::{FaultKind, FaultRule};
 pub use generate::OrgConfig;
 pub use oauth::JWT_BEARER_ASSERTION;
 pub use org::{Org, SECRET_MARKER};
 
+use crate::clock::{SystemTimer, Timer};
 use crate::okta::RateLimitBucket;
 use crate::okta::kinds;
 
@@ -83,9 +85,11 @@ pub enum SimulatorError {
 pub struct SimulatorConfig {
     /// The org to generate.
     pub org: OrgConfig,
-    /// How much faster than real time the simulated clock runs (rate-limit windows and
-    /// token lifetimes); 1 is real time.
-    pub time_scale: f64,
+    /// The clock rate-limit windows and token lifetimes run on. Default: real time
+    /// ([`SystemTimer`]). Give the simulator and the fetcher
+    /// the same [`VirtualTimer`](crate::clock::VirtualTimer) to run a backup in
+    /// simulated time.
+    pub timer: Arc<dyn Timer>,
     /// Access-token lifetime in simulated seconds (Okta's default is one hour).
     pub token_ttl_seconds: u64,
     /// Per-minute limits per bucket; buckets not named keep Okta's defaults.
@@ -106,7 +110,7 @@ impl Default for SimulatorConfig {
     fn default() -> Self {
         SimulatorConfig {
             org: OrgConfig::default(),
-            time_scale: 1.0,
+            timer: Arc::new(SystemTimer),
             token_ttl_seconds: 3600,
             rate_limits: BTreeMap::new(),
             faults: Vec::new(),
@@ -180,9 +184,6 @@ pub struct Simulator {
 impl Simulator {
     /// Generate the org and set up the server state for `org_url`.
     pub fn new(config: &SimulatorConfig, org_url: &str) -> Result<Self, SimulatorError> {
-        if !(config.time_scale.is_finite() && config.time_scale > 0.0) {
-            return Err(SimulatorError::Config("time_scale must be positive".into()));
-        }
         if config.token_ttl_seconds == 0 {
             return Err(SimulatorError::Config(
                 "token_ttl_seconds must be positive".into(),
@@ -215,7 +216,7 @@ impl Simulator {
             .map_err(|_| SimulatorError::Config("token_ttl_seconds is too large".into()))?;
         let state = State {
             auth: oauth::AuthServer::new(client, time::Duration::seconds(ttl)),
-            clock: SimClock::new(config.time_scale),
+            clock: SimClock::new(Arc::clone(&config.timer)),
             limiter: limits::RateLimiter::new(&config.rate_limits),
             faults: Mutex::new(faults::Faults::new(config.org.seed, config.faults.clone())),
             log: Mutex::new(admin::RequestLog::default()),

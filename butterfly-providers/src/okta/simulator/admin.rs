@@ -130,12 +130,8 @@ pub struct LowerBound {
     pub total_requests: u64,
     /// The slowest bucket.
     pub bound_bucket: String,
-    /// Its time in simulated seconds.
+    /// Its time in seconds on the simulator's clock.
     pub bound_seconds: f64,
-    /// The same in real seconds (simulated seconds divided by the time scale).
-    pub bound_real_seconds: f64,
-    /// The clock's time scale.
-    pub time_scale: f64,
 }
 
 pub(crate) fn lower_bound(state: &State) -> LowerBound {
@@ -203,8 +199,6 @@ pub(crate) fn lower_bound(state: &State) -> LowerBound {
         });
     LowerBound {
         total_requests: requests.values().sum(),
-        bound_real_seconds: state.clock.to_real_seconds(bound_seconds),
-        time_scale: state.clock.scale(),
         buckets,
         bound_bucket,
         bound_seconds,
@@ -268,7 +262,7 @@ async fn get_lower_bound(AxumState(state): Shared) -> Json<LowerBound> {
 
 fn clock_body(state: &State) -> serde_json::Value {
     let now = state.clock.now();
-    json!({ "now": now.unix_timestamp(), "date": super::clock::http_date(now), "time_scale": state.clock.scale() })
+    json!({ "now": now.unix_timestamp(), "date": super::clock::http_date(now) })
 }
 
 async fn get_clock(AxumState(state): Shared) -> Json<serde_json::Value> {
