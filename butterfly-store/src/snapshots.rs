@@ -4,15 +4,15 @@
 //! everything a restore needs, and nothing else is needed to read it besides the key:
 //!
 //! ```text
-//! {prefix}/packs/{pack id}.pack     sealed objects, many per pack (see objects::pack)
+//! {prefix}/packs/{pack id}.pack     sealed objects, many per pack (see format::pack)
 //! {prefix}/index/{pack id}.idx      which digests each pack holds, sealed
-//! {prefix}/snapshots/{id}.snapshot  one sealed manifest (butterfly_core::Snapshot) per backup
+//! {prefix}/snapshots/{id}.snapshot  one sealed manifest per backup (see format::manifest)
 //! ```
 //!
 //! A local repository ([`SnapshotRepository::open`]) is a directory with this layout
 //! (empty prefix) and its master key beside it in `master.key` (mode 0600); a server
 //! keeps one repository per team under a prefix of its object store (see
-//! [`ObjectRepository::snapshot_repository`](crate::ObjectRepository::snapshot_repository)).
+//! [`RepositoryStore::repository`](crate::RepositoryStore::repository)).
 //! Addresses sealed into the objects are relative to the prefix, so a repository can be
 //! moved or copied to another prefix or store whole.
 //!
@@ -44,7 +44,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A directory: `SnapshotRepository::open(dir)`. Any other store works the same way.
+//! // A directory: `SnapshotRepository::open_or_create(dir)`. Any other store works the same way.
 //! let store = Arc::new(InMemory::new());
 //! let team = TeamId::new_random();
 //! let repo =
@@ -68,23 +68,26 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
     Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId,
-    SnapshotSink, SnapshotStatus, SnapshotTarget, TeamId, canonical_json,
+    SnapshotSink, SnapshotStatus, SnapshotSummary, SnapshotTarget, TeamId, canonical_json,
 };
 use bytes::Bytes;
 use futures::StreamExt as _;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use butterfly_core::WriteStats;
 
-use crate::objects::pack::{self, Location, PackBuilder, PackError, PackId};
-use crate::objects::{KeyError, MasterKey, TeamKey};
+use crate::format::key::{KeyError, MASTER_KEY_FILE, MasterKey, TeamKey};
+use crate::format::manifest::{self, ENTRY_LIST_CHUNK, ManifestError, StoredManifest};
+use crate::format::pack::{self, Location, PackBuilder, PackError, PackId};
+use crate::format::{open_sealed_bytes, seal_bytes};
 
 /// Indexes (and, in `verify`, packs) read at once: a remote store answers each read
 /// after a round trip, so reading one at a time would add them all up.
@@ -127,12 +130,40 @@ pub enum SnapshotError {
     /// No snapshot has this id.
     #[error("no snapshot {0}")]
     NotFound(SnapshotId),
-    /// No snapshot id starts with this prefix, or several do.
-    #[error("snapshot id `{0}` matches no snapshot, or more than one")]
-    Ambiguous(String),
+    /// No snapshot id starts with this text (or it is shorter than 4 characters).
+    #[error("no snapshot id starts with `{0}`")]
+    NoMatch(String),
+    /// Several snapshot ids start with this text.
+    #[error("snapshot id prefix `{prefix}` is ambiguous: it matches {matches} snapshots")]
+    Ambiguous {
+        /// The text given.
+        prefix: String,
+        /// How many snapshots it matches.
+        matches: usize,
+    },
     /// No pack holds this object.
     #[error("object {0} is in no pack")]
     MissingObject(Digest),
+    /// The index names a pack for this object, but the pack is gone.
+    #[error("object {digest} is in pack {pack}, which is missing")]
+    MissingPack {
+        /// The object.
+        digest: Digest,
+        /// The pack the index names.
+        pack: PackId,
+    },
+    /// A read-only command was pointed at a directory that is not a repository (it does
+    /// not exist, or has no `master.key`). Nothing was created.
+    #[error("{} is not a snapshot repository: {reason}", path.display())]
+    NotARepository {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// `init` found a repository already there.
+    #[error("{} already holds a repository (it has a master.key)", .0.display())]
+    AlreadyInitialized(PathBuf),
     /// A manifest is damaged.
     #[error("manifest {id}: {reason}")]
     Manifest {
@@ -150,19 +181,6 @@ pub enum SnapshotError {
         #[source]
         source: serde_json::Error,
     },
-}
-
-/// Entries per stored entry-list object.
-const ENTRY_LIST_CHUNK: usize = 1024;
-const MANIFEST_FORMAT: u32 = 1;
-
-/// A manifest as stored: the snapshot without its entries, which are in objects.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredManifest {
-    format: u32,
-    snapshot: Snapshot,
-    /// Per kind, the digests of its entry-list chunks, each `[[id, digest], ...]`.
-    entry_lists: BTreeMap<String, Vec<Digest>>,
 }
 
 /// A snapshot repository on an object store. See the [module docs](self).
@@ -210,11 +228,43 @@ pub struct VerifyReport {
 }
 
 impl SnapshotRepository {
-    /// Open (or create) the repository in the local directory `dir`, with its own master
-    /// key file `dir/master.key` (created with mode 0600 on first use).
+    /// Open the existing repository in the local directory `dir`, with its master key
+    /// file `dir/master.key`. Writes nothing: a directory that does not exist or has no
+    /// key is [`SnapshotError::NotARepository`], and is left as it was. What read-only
+    /// commands use; see [`SnapshotRepository::open_or_create`] for backups.
     pub async fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        if !dir.is_dir() {
+            return Err(SnapshotError::NotARepository {
+                path: dir.to_owned(),
+                reason: "the directory does not exist",
+            });
+        }
+        if !dir.join(MASTER_KEY_FILE).exists() {
+            return Err(SnapshotError::NotARepository {
+                path: dir.to_owned(),
+                reason: "it has no master.key (create one with `butterfly init`)",
+            });
+        }
+        let master = MasterKey::load_existing(dir)?;
+        Self::open_local(dir, &master, local_team()).await
+    }
+
+    /// Open the repository in the local directory `dir`, creating the directory and its
+    /// master key file `dir/master.key` (mode 0600) if they do not exist: what a backup
+    /// uses, so the first one needs no set-up.
+    pub async fn open_or_create(dir: &Path) -> Result<Self, SnapshotError> {
         let master = MasterKey::load_or_create(dir)?;
         Self::open_with_key(dir, &master, local_team()).await
+    }
+
+    /// Create a new, empty repository in `dir` (created if missing) with a fresh master
+    /// key. A directory that already holds a `master.key` is refused
+    /// ([`SnapshotError::AlreadyInitialized`]) and left as it was.
+    pub async fn init(dir: &Path) -> Result<Self, SnapshotError> {
+        if dir.join(MASTER_KEY_FILE).exists() {
+            return Err(SnapshotError::AlreadyInitialized(dir.to_owned()));
+        }
+        Self::open_or_create(dir).await
     }
 
     /// Open the repository in the local directory `dir` with a key kept elsewhere, for
@@ -228,6 +278,15 @@ impl SnapshotRepository {
             path: dir.to_owned(),
             source,
         })?;
+        Self::open_local(dir, master, team).await
+    }
+
+    /// Open the repository in the existing directory `dir`.
+    async fn open_local(
+        dir: &Path,
+        master: &MasterKey,
+        team: TeamId,
+    ) -> Result<Self, SnapshotError> {
         let store =
             LocalFileSystem::new_with_prefix(dir).map_err(|source| SnapshotError::Storage {
                 path: dir.display().to_string(),
@@ -474,7 +533,12 @@ impl SnapshotRepository {
             .await
         {
             Ok(parts) => parts,
-            Err(e @ object_store::Error::NotFound { .. }) => return Err(storage_error(&path, e)),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(SnapshotError::MissingPack {
+                    digest: *digest,
+                    pack: location.pack,
+                });
+            }
             // Stores refuse a range past the end differently (an error, or fewer bytes):
             // the pack's size says whether it was cut short.
             Err(e) => {
@@ -523,46 +587,54 @@ impl SnapshotRepository {
         Ok(ids)
     }
 
-    /// The manifest of one snapshot (not checked: see [`Self::verify`]).
+    /// The manifest of one snapshot, with its entries (its root digest is not checked
+    /// here: see [`Self::verify`], or the [`SnapshotSource`] implementation, which does).
     pub async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
-        let stored = self.stored_manifest(id).await?;
-        let damaged = |reason: String| SnapshotError::Manifest {
-            id: id.to_string(),
-            reason,
-        };
-        let mut snapshot = stored.snapshot;
-        for (kind, chunks) in stored.entry_lists {
-            let entries = snapshot
-                .kinds
-                .entry(ResourceKind::new(kind.clone()))
-                .or_default();
+        let (mut snapshot, entry_lists) = self.stored_manifest(id).await?;
+        for (kind, chunks) in entry_lists {
+            let entries = snapshot.kinds.entry(kind.clone()).or_default();
             for chunk in chunks {
-                let value = self
-                    .get_json(&chunk)
-                    .await
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                let pairs: Vec<(String, Digest)> = serde_json::from_value(value)
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                entries.extend(
-                    pairs
-                        .into_iter()
-                        .map(|(id, digest)| ManifestEntry { id, digest }),
-                );
+                entries.extend(self.entry_list(id, &kind, &chunk).await?);
             }
         }
         Ok(snapshot)
     }
 
-    /// One snapshot's summary: everything in its manifest (status, times, counts per
-    /// kind, warnings, root digest) but the entries, which are not read (`kinds` is
-    /// empty). What listings need, at one small read per snapshot instead of every
-    /// entry list.
-    pub async fn summary(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
-        Ok(self.stored_manifest(id).await?.snapshot)
+    /// One entry-list object of snapshot `id`.
+    async fn entry_list(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        chunk: &Digest,
+    ) -> Result<Vec<ManifestEntry>, SnapshotError> {
+        let damaged = |reason: String| SnapshotError::Manifest {
+            id: id.to_string(),
+            reason: format!("entry list of `{kind}`: {reason}"),
+        };
+        let bytes = match self.get(chunk).await {
+            Ok(bytes) => bytes,
+            // A missing object stays a missing object: callers tell it from damage.
+            Err(e @ (SnapshotError::MissingObject(_) | SnapshotError::MissingPack { .. })) => {
+                return Err(e);
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        manifest::decode_entry_list(&bytes).map_err(|e| damaged(e.to_string()))
     }
 
-    /// The manifest object as stored, opened and checked to be this snapshot's.
-    async fn stored_manifest(&self, id: SnapshotId) -> Result<StoredManifest, SnapshotError> {
+    /// One snapshot's summary: everything in its manifest (status, times, counts per
+    /// kind, warnings, root digest) but the entries, which are not read. What listings
+    /// need, at one small read per snapshot instead of every entry list.
+    pub async fn summary(&self, id: SnapshotId) -> Result<SnapshotSummary, SnapshotError> {
+        Ok(self.stored_manifest(id).await?.0.summary())
+    }
+
+    /// The manifest object as stored, opened and checked to be this snapshot's: the
+    /// snapshot without entries, and per kind its entry-list objects.
+    async fn stored_manifest(
+        &self,
+        id: SnapshotId,
+    ) -> Result<(Snapshot, BTreeMap<ResourceKind, Vec<Digest>>), SnapshotError> {
         let path = self.path(&Self::manifest_name(id));
         let sealed = match self.store.get(&path).await {
             Ok(result) => result.bytes().await.map_err(|e| storage_error(&path, e))?,
@@ -573,29 +645,19 @@ impl SnapshotRepository {
             id: id.to_string(),
             reason,
         };
-        let plain = crate::objects::open_sealed_bytes(
-            self.team,
-            &self.key,
-            &Self::manifest_address(id),
-            &sealed,
-        )
-        .map_err(damaged)?;
-        let stored: StoredManifest =
-            serde_json::from_slice(&plain).map_err(|e| damaged(format!("not a manifest: {e}")))?;
-        if stored.format != MANIFEST_FORMAT {
-            return Err(damaged(format!(
-                "unknown manifest format {}",
-                stored.format
-            )));
+        let plain = open_sealed_bytes(self.team, &self.key, &Self::manifest_address(id), &sealed)
+            .map_err(damaged)?;
+        let read = |e: ManifestError| damaged(e.to_string());
+        let stored = StoredManifest::from_bytes(&plain).map_err(read)?;
+        let snapshot = stored.snapshot().map_err(read)?;
+        if snapshot.id != id {
+            return Err(damaged(format!("holds snapshot {}", snapshot.id)));
         }
-        if stored.snapshot.id != id {
-            return Err(damaged(format!("holds snapshot {}", stored.snapshot.id)));
-        }
-        Ok(stored)
+        Ok((snapshot, stored.entry_lists().map_err(read)?))
     }
 
     /// Every snapshot's [summary](Self::summary) (entries not loaded), oldest first.
-    pub async fn list(&self) -> Result<Vec<Snapshot>, SnapshotError> {
+    pub async fn list(&self) -> Result<Vec<SnapshotSummary>, SnapshotError> {
         let mut snapshots = Vec::new();
         for id in self.ids().await? {
             snapshots.push(self.summary(id).await?);
@@ -604,21 +666,67 @@ impl SnapshotRepository {
         Ok(snapshots)
     }
 
-    /// The snapshot whose id is `text` or starts with it (at least 4 characters).
+    /// The snapshot whose id is `text` or starts with it (at least 4 characters, any
+    /// case).
     pub async fn resolve(&self, text: &str) -> Result<SnapshotId, SnapshotError> {
         if let Ok(id) = text.parse() {
             return Ok(id);
+        }
+        let text = text.to_ascii_lowercase();
+        if text.len() < 4 {
+            return Err(SnapshotError::NoMatch(text));
         }
         let matching: Vec<SnapshotId> = self
             .ids()
             .await?
             .into_iter()
-            .filter(|id| text.len() >= 4 && id.to_string().starts_with(text))
+            .filter(|id| id.to_string().starts_with(&text))
             .collect();
         match matching.as_slice() {
             [one] => Ok(*one),
-            _ => Err(SnapshotError::Ambiguous(text.to_owned())),
+            [] => Err(SnapshotError::NoMatch(text)),
+            many => Err(SnapshotError::Ambiguous {
+                prefix: text,
+                matches: many.len(),
+            }),
         }
+    }
+
+    /// One resource of a snapshot, reading only the manifest and the entry lists a binary
+    /// search over them needs (entry lists are in id order), not every one.
+    ///
+    /// The entry found can be trusted without the root digest: the manifest is
+    /// authenticated, it names each entry list by digest, and each is checked against it.
+    pub async fn resource(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        resource_id: &str,
+    ) -> Result<Option<Resource>, SnapshotError> {
+        let (_, entry_lists) = self.stored_manifest(id).await?;
+        let Some(chunks) = entry_lists.get(kind) else {
+            return Ok(None);
+        };
+        let (mut low, mut high) = (0, chunks.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let entries = self.entry_list(id, kind, &chunks[middle]).await?;
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                return Ok(None);
+            };
+            if resource_id < first.id.as_str() {
+                high = middle;
+            } else if resource_id > last.id.as_str() {
+                low = middle + 1;
+            } else {
+                let Ok(at) = entries.binary_search_by(|e| e.id.as_str().cmp(resource_id)) else {
+                    return Ok(None);
+                };
+                let attributes = self.get_json(&entries[at].digest).await?;
+                return Ok(Some(Resource::new(kind.clone(), resource_id, attributes)));
+            }
+        }
+        Ok(None)
     }
 
     /// Check one snapshot (or all, with `None`): each manifest's counts and root digest,
@@ -833,6 +941,72 @@ impl SnapshotTarget for SnapshotRepository {
     }
 }
 
+impl From<SnapshotError> for SourceError {
+    /// Missing snapshots and objects keep their meaning; damage is
+    /// [`SourceError::Damaged`], naming what is damaged; a store or key that cannot be
+    /// used is [`SourceError::Backend`].
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::NotFound(id) => SourceError::NotFound(id),
+            SnapshotError::NoMatch(text) => SourceError::NoMatch(text),
+            SnapshotError::Ambiguous { prefix, matches } => {
+                SourceError::Ambiguous { prefix, matches }
+            }
+            SnapshotError::MissingObject(digest) | SnapshotError::MissingPack { digest, .. } => {
+                SourceError::MissingObject(digest)
+            }
+            SnapshotError::Manifest { id, reason } => SourceError::Damaged {
+                what: format!("snapshot {id}"),
+                reason,
+            },
+            SnapshotError::Pack(PackError::Damaged { what, reason }) => {
+                SourceError::Damaged { what, reason }
+            }
+            SnapshotError::Json { digest, source } => SourceError::Damaged {
+                what: format!("object {digest}"),
+                reason: format!("not JSON: {source}"),
+            },
+            other => SourceError::Backend(Box::new(other)),
+        }
+    }
+}
+
+/// Diff, restore, compliance and exports read snapshots through this.
+#[async_trait::async_trait]
+impl SnapshotSource for SnapshotRepository {
+    async fn summaries(&self) -> Result<Vec<SnapshotSummary>, SourceError> {
+        Ok(self.list().await?)
+    }
+
+    async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SourceError> {
+        let snapshot = SnapshotRepository::manifest(self, id).await?;
+        snapshot
+            .check_consistency()
+            .map_err(|e| SourceError::Damaged {
+                what: format!("snapshot {id}"),
+                reason: e.to_string(),
+            })?;
+        Ok(snapshot)
+    }
+
+    async fn object(&self, digest: &Digest) -> Result<Value, SourceError> {
+        Ok(self.get_json(digest).await?)
+    }
+
+    async fn resource(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        resource_id: &str,
+    ) -> Result<Option<Resource>, SourceError> {
+        Ok(SnapshotRepository::resource(self, id, kind, resource_id).await?)
+    }
+
+    async fn resolve(&self, text: &str) -> Result<SnapshotId, SourceError> {
+        Ok(SnapshotRepository::resolve(self, text).await?)
+    }
+}
+
 /// One snapshot being written. Add resources with [`SnapshotWriter::add`], then
 /// [`SnapshotWriter::finish`]; dropping it unfinished leaves no snapshot.
 #[derive(Debug)]
@@ -952,28 +1126,26 @@ impl SnapshotWriter<'_> {
         };
         // The entry lists go into packs as objects, in chunks, so an unchanged kind costs
         // the next snapshot nothing: the manifest file itself stays small.
-        let mut stored = self.snapshot.clone();
-        let mut entry_lists: BTreeMap<String, Vec<Digest>> = BTreeMap::new();
-        for (kind, entries) in std::mem::take(&mut stored.kinds) {
+        let mut entry_lists: BTreeMap<ResourceKind, Vec<Digest>> = BTreeMap::new();
+        // Taken out while the writer adds objects, and put back.
+        let kinds = std::mem::take(&mut self.snapshot.kinds);
+        for (kind, entries) in &kinds {
             let mut chunks = Vec::new();
             for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
-                let value = Value::Array(chunk.iter().map(|e| json!([e.id, e.digest])).collect());
-                chunks.push(self.add_object(&canonical_json(&value)).await?);
+                chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
             }
-            entry_lists.insert(kind.as_str().to_owned(), chunks);
+            entry_lists.insert(kind.clone(), chunks);
         }
+        self.snapshot.kinds = kinds;
         self.flush().await?;
-        let manifest = StoredManifest {
-            format: MANIFEST_FORMAT,
-            snapshot: stored,
-            entry_lists,
-        };
-        let value = serde_json::to_value(&manifest).map_err(|e| manifest_error(e.to_string()))?;
-        let sealed = crate::objects::seal_bytes(
+        let plain = StoredManifest::new(&self.snapshot, &entry_lists)
+            .and_then(|stored| stored.to_bytes())
+            .map_err(|e| manifest_error(e.to_string()))?;
+        let sealed = seal_bytes(
             self.repo.team,
             &self.repo.key,
             &SnapshotRepository::manifest_address(id),
-            &canonical_json(&value),
+            &plain,
         )
         .map_err(manifest_error)?;
         self.stats.manifest_bytes = sealed.len() as u64;

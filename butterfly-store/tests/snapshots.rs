@@ -55,7 +55,7 @@ fn files(dir: &Path, sub: &str) -> Vec<PathBuf> {
 #[tokio::test]
 async fn many_objects_share_few_packs_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path())
+    let repo = SnapshotRepository::open_or_create(dir.path())
         .await
         .unwrap()
         .with_pack_target(64 * 1024);
@@ -66,7 +66,9 @@ async fn many_objects_share_few_packs_and_round_trip() {
     assert_eq!(files(dir.path(), "index").len(), packs.len());
 
     // A fresh handle reads everything back through the indexes.
-    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let reopened = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     let manifest = reopened.manifest(snapshot.id).await.unwrap();
     manifest.check_consistency().unwrap();
     assert_eq!(manifest, snapshot);
@@ -81,7 +83,9 @@ async fn many_objects_share_few_packs_and_round_trip() {
 #[tokio::test]
 async fn unchanged_content_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     backup(&repo, &users(500, 1)).await;
     let before = repo.stored_bytes().await.unwrap();
     let mut writer = repo.begin(
@@ -122,7 +126,7 @@ async fn unchanged_content_is_stored_once() {
 #[tokio::test]
 async fn interrupted_writes_leave_a_valid_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path())
+    let repo = SnapshotRepository::open_or_create(dir.path())
         .await
         .unwrap()
         .with_pack_target(4096);
@@ -147,7 +151,9 @@ async fn interrupted_writes_leave_a_valid_repository() {
     .unwrap();
     std::fs::write(dir.path().join("snapshots/.x.snapshot.1234.tmp"), b"junk").unwrap();
 
-    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let reopened = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     assert_eq!(reopened.ids().await.unwrap(), vec![good.id]);
     let report = reopened.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
@@ -166,7 +172,9 @@ async fn interrupted_writes_leave_a_valid_repository() {
 #[tokio::test]
 async fn damage_is_reported_precisely() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     let snapshot = backup(&repo, &users(20, 1)).await;
     let pack = files(dir.path(), "packs").remove(0);
 
@@ -220,7 +228,9 @@ async fn damage_is_reported_precisely() {
 #[tokio::test]
 async fn another_master_key_cannot_read_the_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     backup(&repo, &users(3, 1)).await;
     let other = MasterKey::from_bytes([9; 32]);
     let err = SnapshotRepository::open_with_key(
@@ -498,11 +508,8 @@ async fn summaries_are_manifests_without_their_entries() {
         vec![first.id, second.id]
     );
     for (summary, full) in listed.iter().zip([&first, &second]) {
-        assert!(summary.kinds.is_empty());
-        assert_eq!(summary.total(), full.total());
-        let mut without_entries = full.clone();
-        without_entries.kinds.clear();
-        assert_eq!(summary, &without_entries);
+        assert_eq!(summary.resources, full.total());
+        assert_eq!(summary, &full.summary());
         assert_eq!(&repo.summary(full.id).await.unwrap(), summary);
         // The whole manifest still has every entry.
         assert_eq!(&repo.manifest(full.id).await.unwrap(), full);
@@ -511,4 +518,126 @@ async fn summaries_are_manifests_without_their_entries() {
         repo.summary(butterfly_core::SnapshotId::new_random()).await,
         Err(SnapshotError::NotFound(_))
     ));
+}
+
+/// The repository read through core's `SnapshotSource`, as diff and restore read it.
+#[tokio::test]
+async fn the_repository_is_a_snapshot_source() {
+    use butterfly_core::source::{SnapshotSource, SourceError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    // 2500 users: three entry lists, so a lookup searches across them.
+    let all = users(2500, 1);
+    let snapshot = backup(&repo, &all).await;
+    let source: &dyn SnapshotSource = &repo;
+
+    let summaries = source.summaries().await.unwrap();
+    assert_eq!(summaries, vec![snapshot.summary()]);
+    assert_eq!(source.manifest(snapshot.id).await.unwrap(), snapshot);
+    let kind = ResourceKind::new("user");
+    // Sorted ids: "00u0" < "00u1" < "00u10" ... so look up first, last and middles.
+    let mut ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    for id in [ids[0], ids[1023], ids[1024], ids[1500], ids[2499]] {
+        let found = source.resource(snapshot.id, &kind, id).await.unwrap();
+        let expected = all.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(found.as_ref(), Some(expected), "{id}");
+    }
+    for absent in ["", "00u", "00u1000x", "zzz"] {
+        assert_eq!(
+            source.resource(snapshot.id, &kind, absent).await.unwrap(),
+            None,
+            "{absent}"
+        );
+    }
+    let groups = ResourceKind::new("group");
+    assert_eq!(
+        source.resource(snapshot.id, &groups, "00g1").await.unwrap(),
+        None
+    );
+    let digest = all[7].digest();
+    assert_eq!(
+        source.object(&digest).await.unwrap(),
+        all[7].attributes.clone()
+    );
+
+    // Prefixes as typed by a user: any case, at least 4 characters.
+    let text = snapshot.id.to_string();
+    assert_eq!(
+        source.resolve(&text[..6].to_uppercase()).await.unwrap(),
+        snapshot.id
+    );
+    assert!(matches!(
+        source.resolve(&text[..3]).await,
+        Err(SourceError::NoMatch(_))
+    ));
+    let unknown = butterfly_core::SnapshotId::new_random();
+    assert!(matches!(
+        source.manifest(unknown).await,
+        Err(SourceError::NotFound(id)) if id == unknown
+    ));
+    assert!(matches!(
+        source
+            .object(&butterfly_core::Digest::of_bytes(b"never stored"))
+            .await,
+        Err(SourceError::MissingObject(_))
+    ));
+
+    // A missing pack is a missing object, not a storage failure.
+    for pack in files(dir.path(), "packs") {
+        std::fs::remove_file(pack).unwrap();
+    }
+    let err = source.object(&digest).await.unwrap_err();
+    assert!(
+        matches!(err, SourceError::MissingObject(d) if d == digest),
+        "{err}"
+    );
+    let err = source
+        .resource(snapshot.id, &kind, "00u7")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::MissingObject(_)), "{err}");
+
+    // A damaged manifest is damage, naming the snapshot.
+    let manifest = files(dir.path(), "snapshots").remove(0);
+    let mut sealed = std::fs::read(&manifest).unwrap();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    std::fs::write(&manifest, &sealed).unwrap();
+    let err = source.summaries().await.unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Damaged { what, .. } if *what == format!("snapshot {}", snapshot.id)),
+        "{err}"
+    );
+}
+
+/// Read-only opens write nothing: not the directory, not a key.
+#[tokio::test]
+async fn opening_a_missing_repository_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let err = SnapshotRepository::open(&missing).await.unwrap_err();
+    assert!(matches!(err, SnapshotError::NotARepository { .. }), "{err}");
+    assert!(!missing.exists());
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = SnapshotRepository::open(&empty).await.unwrap_err();
+    assert!(err.to_string().contains("master.key"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+
+    let created = dir.path().join("new");
+    let repo = SnapshotRepository::init(&created).await.unwrap();
+    assert!(repo.list().await.unwrap().is_empty());
+    assert!(created.join(butterfly_store::MASTER_KEY_FILE).exists());
+    assert!(matches!(
+        SnapshotRepository::init(&created).await,
+        Err(SnapshotError::AlreadyInitialized(_))
+    ));
+    let snapshot = backup(&repo, &users(2, 1)).await;
+    let reopened = SnapshotRepository::open(&created).await.unwrap();
+    assert_eq!(reopened.list().await.unwrap(), vec![snapshot.summary()]);
 }

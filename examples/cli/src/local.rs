@@ -14,7 +14,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{Snapshot, SnapshotStatus};
+use butterfly_core::{SnapshotStatus, SnapshotSummary};
 use butterfly_providers::okta::backup::{BackupError, BackupRun, run_backup};
 use butterfly_providers::okta::fetcher::{
     FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, PrivateKey,
@@ -162,7 +162,7 @@ impl Progress {
 pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
     let started_at = time::OffsetDateTime::now_utc();
     let started = Instant::now();
-    let mut repo = SnapshotRepository::open(&args.repo).await?;
+    let mut repo = SnapshotRepository::open_or_create(&args.repo).await?;
     if let Some(bytes) = args.pack_target_bytes {
         repo = repo.with_pack_target(bytes);
     }
@@ -241,7 +241,7 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
     Ok(())
 }
 
-fn summary(snapshot: &Snapshot) -> Value {
+fn summary(snapshot: &SnapshotSummary) -> Value {
     json!({
         "id": snapshot.id,
         "provider": snapshot.provider,
@@ -249,7 +249,7 @@ fn summary(snapshot: &Snapshot) -> Value {
         "started_at": rfc3339(snapshot.started_at),
         "finished_at": snapshot.finished_at.map(rfc3339),
         "status": snapshot.status,
-        "resources": snapshot.total(),
+        "resources": snapshot.resources,
         "kinds": snapshot.counts.len(),
         "warnings": snapshot.warnings.len(),
     })

@@ -9,7 +9,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use butterfly_core::store::{Job, JobStore};
-use butterfly_core::{Snapshot, SnapshotId};
+use butterfly_core::{SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -104,7 +104,7 @@ pub async fn show(
     Ok(Json(describe_job(&job)))
 }
 
-fn describe_snapshot(snapshot: &Snapshot) -> Value {
+fn describe_snapshot(snapshot: &SnapshotSummary) -> Value {
     json!({
         "id": snapshot.id,
         "provider": snapshot.provider,
@@ -112,7 +112,7 @@ fn describe_snapshot(snapshot: &Snapshot) -> Value {
         "started_at": snapshot.started_at.unix_timestamp(),
         "finished_at": snapshot.finished_at.map(OffsetDateTime::unix_timestamp),
         "status": snapshot.status,
-        "resources": snapshot.total(),
+        "resources": snapshot.resources,
         "kinds": snapshot.counts.len(),
         "warnings": snapshot.warnings.len(),
     })

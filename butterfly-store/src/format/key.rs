@@ -111,6 +111,12 @@ impl MasterKey {
         }
     }
 
+    /// Read `data_dir/master.key`, which must exist: unlike
+    /// [`MasterKey::load_or_create`], never writes.
+    pub fn load_existing(data_dir: &Path) -> Result<MasterKey, KeyError> {
+        Self::load(&data_dir.join(MASTER_KEY_FILE))
+    }
+
     fn load(path: &Path) -> Result<MasterKey, KeyError> {
         let io_error = |source| KeyError::Io {
             path: path.to_owned(),

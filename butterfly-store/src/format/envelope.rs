@@ -169,7 +169,7 @@ pub(crate) fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::MasterKey;
+    use crate::format::key::MasterKey;
 
     fn setup() -> (TeamId, TeamKey) {
         let team = TeamId::new_random();
