@@ -8,8 +8,11 @@
 //!   under its SHA-256, whatever number of snapshots list it; objects are packed, zstd
 //!   compressed and sealed with AES-256-GCM under a per-team key derived from one
 //!   [`MasterKey`]. Reads check every digest and say precisely what is wrong with a
-//!   damaged, truncated, moved or foreign file; [`SnapshotRepository::verify`] finds
-//!   damage. It implements
+//!   damaged, truncated, moved or foreign file. [`SnapshotRepository::check`] checks the
+//!   structure (manifests, indexes, packs present and whole) and, with `read_data`,
+//!   every object; [`SnapshotRepository::repair_index`] drops what no longer reads, and
+//!   a backup never deduplicates against a pack that is missing or truncated. It
+//!   implements
 //!   [`SnapshotSource`](butterfly_core::source::SnapshotSource), the seam diff, restore,
 //!   compliance and exports read through, and
 //!   [`SnapshotTarget`](butterfly_core::SnapshotTarget), which backups write through. The

@@ -23,6 +23,17 @@
 //! every object a snapshot lists and recomputes every digest, the manifest's root digest
 //! included, and names each problem precisely instead of returning garbage.
 //!
+//! **Damage.** Deduplication trusts the index: an object it names is not written
+//! again. So on open (and whenever other writers' indexes are loaded) the packs are
+//! listed once with their sizes, and a pack that is missing, or shorter than the end of
+//! the last object its index names, is not trusted: a backup stores its objects again
+//! and records a warning in the new snapshot, which therefore verifies clean.
+//! [`SnapshotRepository::check`] reports such packs, and objects no index has, without
+//! reading packs; a byte changed inside a pack keeps its size and is found only by
+//! reading the data (`check(true)`, or [`SnapshotRepository::verify`]).
+//! [`SnapshotRepository::repair_index`] rewrites each index with only the objects that
+//! still read back, so the next backup stores the others again.
+//!
 //! **Crash safety.** Each pack, index and manifest is one `put` of the whole object, which
 //! every store makes atomic (a local directory writes a temporary file and renames it; S3
 //! publishes an object whole): readers see all of it or nothing. A pack is stored before
@@ -199,6 +210,9 @@ pub struct SnapshotRepository {
     index: Mutex<HashMap<Digest, Location>>,
     /// The packs whose indexes are in `index`: what a refresh need not read again.
     indexed_packs: Mutex<HashSet<PackId>>,
+    /// Indexed packs that are missing, or shorter than their index says: their objects
+    /// are not deduplicated against, so the next backup stores them again.
+    untrusted_packs: Mutex<HashSet<PackId>>,
     /// Packs are closed once they hold this many bytes.
     pack_target: usize,
 }
@@ -212,7 +226,31 @@ pub struct VerifyProblem {
     pub message: String,
 }
 
-/// The outcome of [`SnapshotRepository::verify`].
+/// The outcome of [`SnapshotRepository::repair_index`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Indexes examined.
+    pub indexes: u64,
+    /// Indexes rewritten without the objects that no longer read.
+    pub indexes_rewritten: u64,
+    /// Indexes removed: their pack is gone, they did not open, or nothing in them read.
+    pub indexes_removed: u64,
+    /// Indexed objects that read back and stay indexed.
+    pub objects_kept: u64,
+    /// Indexed objects dropped from the index (the next backup stores them again).
+    pub objects_dropped: u64,
+}
+
+/// Indexes as read again by `verify`, `check` and `repair_index`.
+struct FreshIndex {
+    index: BTreeMap<Digest, Location>,
+    untrusted: HashSet<PackId>,
+    packs: u64,
+    problems: Vec<(String, String)>,
+}
+
+/// The outcome of [`SnapshotRepository::verify`] and [`SnapshotRepository::check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Snapshots whose manifests were checked.
@@ -315,6 +353,7 @@ impl SnapshotRepository {
             key: master.team_key(team),
             index: Mutex::new(HashMap::new()),
             indexed_packs: Mutex::new(HashSet::new()),
+            untrusted_packs: Mutex::new(HashSet::new()),
             pack_target: pack::PACK_TARGET_BYTES,
         };
         repo.load_new_indexes().await?;
@@ -343,6 +382,19 @@ impl SnapshotRepository {
             found.push((id, pack::open_index(id, &sealed?, self.team, &self.key)?));
         }
         drop(indexes);
+        if found.is_empty() {
+            return Ok(0);
+        }
+        // Deduplication trusts the index: an object it names is not written again. So
+        // before trusting an index, check its pack is there, whole (one listing for all).
+        let sizes = self.pack_sizes().await?;
+        let mut untrusted = self.lock_untrusted();
+        for (id, entries) in &found {
+            if let Some(reason) = pack_damage(sizes.get(id).copied(), entries) {
+                tracing::warn!(pack = %id, %reason, "pack not trusted for deduplication: its objects will be stored again");
+                untrusted.insert(*id);
+            }
+        }
         let mut index = self.lock_index();
         let mut indexed = self
             .indexed_packs
@@ -350,11 +402,27 @@ impl SnapshotRepository {
             .unwrap_or_else(PoisonError::into_inner);
         for (id, entries) in found {
             for (digest, location) in entries {
-                index.entry(digest).or_insert(location);
+                prefer_trusted(&mut index, &untrusted, digest, location);
             }
             indexed.insert(id);
         }
         Ok(count)
+    }
+
+    fn lock_untrusted(&self) -> std::sync::MutexGuard<'_, HashSet<PackId>> {
+        self.untrusted_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The size of every pack, from one listing.
+    async fn pack_sizes(&self) -> Result<HashMap<PackId, u64>, SnapshotError> {
+        Ok(self
+            .file_names("packs")
+            .await?
+            .into_iter()
+            .filter_map(|(name, size)| Some((pack::parse_name(&name, ".pack")?, size)))
+            .collect())
     }
 
     /// The store is a `LocalFileSystem` rooted at `root`: after each write, fsync the
@@ -465,9 +533,17 @@ impl SnapshotRepository {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether an object is stored.
+    /// Whether an object is stored in a pack that is present and whole (so a backup
+    /// need not store it again).
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.lock_index().contains_key(digest)
+        self.stored_copy(digest) == Some(true)
+    }
+
+    /// Whether the index names a copy of the object, and if so whether its pack is
+    /// trusted.
+    fn stored_copy(&self, digest: &Digest) -> Option<bool> {
+        let location = self.lock_index().get(digest).copied()?;
+        Some(!self.lock_untrusted().contains(&location.pack))
     }
 
     /// How many distinct objects are stored.
@@ -488,6 +564,7 @@ impl SnapshotRepository {
             pack: PackBuilder::new(),
             pending: HashMap::new(),
             stats: WriteStats::default(),
+            stored_again: 0,
         }
     }
 
@@ -756,21 +833,11 @@ impl SnapshotRepository {
         };
         // Re-read the indexes from the store: verify must not trust what was loaded
         // earlier.
-        let mut index: BTreeMap<Digest, Location> = BTreeMap::new();
-        let mut indexes = self.read_indexes(self.pack_ids("index", ".idx").await?);
-        while let Some((pack_id, sealed)) = indexes.next().await {
-            let opened = sealed
-                .and_then(|sealed| Ok(pack::open_index(pack_id, &sealed, self.team, &self.key)?));
-            match opened {
-                Ok(entries) => {
-                    for (digest, location) in entries {
-                        index.entry(digest).or_insert(location);
-                    }
-                }
-                Err(e) => problem(format!("index {pack_id}"), e.to_string()),
-            }
+        let fresh = self.fresh_index().await?;
+        for (location, message) in fresh.problems {
+            problem(location, message);
         }
-        drop(indexes);
+        let index = fresh.index;
         // Which objects to check, and which entries need them.
         let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
         let mut snapshots = 0u64;
@@ -859,6 +926,186 @@ impl SnapshotRepository {
         Ok(report)
     }
 
+    /// Every index read again from the store, with each object at a copy in a trusted
+    /// pack where there is one, and the problems found on the way (indexes that do not
+    /// open; packs missing or shorter than their index).
+    async fn fresh_index(&self) -> Result<FreshIndex, SnapshotError> {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        let mut indexes = self.read_indexes(self.pack_ids("index", ".idx").await?);
+        while let Some((pack_id, sealed)) = indexes.next().await {
+            let opened = sealed
+                .and_then(|sealed| Ok(pack::open_index(pack_id, &sealed, self.team, &self.key)?));
+            match opened {
+                Ok(entries) => found.push((pack_id, entries)),
+                Err(e) => problems.push((format!("index {pack_id}"), e.to_string())),
+            }
+        }
+        drop(indexes);
+        let sizes = self.pack_sizes().await?;
+        let mut untrusted = HashSet::new();
+        for (id, entries) in &found {
+            if let Some(reason) = pack_damage(sizes.get(id).copied(), entries) {
+                problems.push((format!("pack {id}"), reason));
+                untrusted.insert(*id);
+            }
+        }
+        let mut index = HashMap::new();
+        let packs = found.len() as u64;
+        for (_, entries) in found {
+            for (digest, location) in entries {
+                prefer_trusted(&mut index, &untrusted, digest, location);
+            }
+        }
+        Ok(FreshIndex {
+            index: index.into_iter().collect(),
+            untrusted,
+            packs,
+            problems,
+        })
+    }
+
+    /// Check the repository's structure, as `restic check` does: every manifest opens and
+    /// matches its root digest, every object a snapshot lists is indexed, and every
+    /// indexed pack exists with at least the size its index says. Cheap: reads manifests,
+    /// entry lists and indexes, not packs.
+    ///
+    /// A byte changed inside a pack (same size) is not found this way: with `read_data`,
+    /// every indexed object is also read, decrypted and hashed ([`Self::verify`]).
+    pub async fn check(&self, read_data: bool) -> Result<VerifyReport, SnapshotError> {
+        if read_data {
+            return self.verify(None).await;
+        }
+        let fresh = self.fresh_index().await?;
+        let mut report = VerifyReport {
+            packs: fresh.packs,
+            ..VerifyReport::default()
+        };
+        for (location, message) in fresh.problems {
+            report_problem(&mut report.problems, location, message);
+        }
+        let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        for id in self.ids().await? {
+            report.snapshots += 1;
+            let snapshot = match self.manifest(id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    report_problem(
+                        &mut report.problems,
+                        format!("snapshot {id}"),
+                        e.to_string(),
+                    );
+                    continue;
+                }
+            };
+            if let Err(e) = snapshot.check_consistency() {
+                report_problem(
+                    &mut report.problems,
+                    format!("snapshot {id}"),
+                    e.to_string(),
+                );
+            }
+            for (kind, list) in &snapshot.kinds {
+                for entry in list {
+                    report.entries += 1;
+                    wanted
+                        .entry(entry.digest)
+                        .or_default()
+                        .push(format!("snapshot {id} {kind}/{}", entry.id));
+                }
+            }
+        }
+        report.objects = wanted.len() as u64;
+        for (digest, users) in &wanted {
+            let message = match fresh.index.get(digest) {
+                None => format!("object {digest} is in no pack"),
+                Some(location) if fresh.untrusted.contains(&location.pack) => format!(
+                    "object {digest} is in pack {}, which is missing or truncated",
+                    location.pack
+                ),
+                Some(_) => continue,
+            };
+            let location = match users.as_slice() {
+                [one] => one.clone(),
+                [first, rest @ ..] => format!("{first} (and {} more entries)", rest.len()),
+                [] => format!("object {digest}"),
+            };
+            report_problem(&mut report.problems, location, message);
+        }
+        Ok(report)
+    }
+
+    /// Rebuild the indexes from the packs that are there: each index's objects are read
+    /// back from its pack; those that open and hash right are kept, the others dropped
+    /// (the index is rewritten, or removed when nothing in it is left), so the next
+    /// backup stores the dropped objects again. Then this handle reloads the indexes.
+    ///
+    /// A pack without an index (left by an interrupted backup) cannot be indexed: an
+    /// object's digest is in the index only. Its objects are stored again when needed.
+    pub async fn repair_index(&self) -> Result<RepairReport, SnapshotError> {
+        let mut report = RepairReport::default();
+        for pack_id in self.pack_ids("index", ".idx").await? {
+            report.indexes += 1;
+            let index_path = self.path(&pack::index_name(pack_id));
+            let entries = match self.read_whole(&index_path).await {
+                Ok(sealed) => pack::open_index(pack_id, &sealed, self.team, &self.key).ok(),
+                Err(_) => None,
+            };
+            let pack_path = self.path(&pack::pack_name(pack_id));
+            let pack_bytes = match self.store.get(&pack_path).await {
+                Ok(result) => Some(
+                    result
+                        .bytes()
+                        .await
+                        .map_err(|e| storage_error(&pack_path, e))?,
+                ),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(storage_error(&pack_path, e)),
+            };
+            let (Some(entries), Some(pack_bytes)) = (entries, pack_bytes) else {
+                // No pack, or an index that does not open: nothing in it can be used.
+                self.store
+                    .delete(&index_path)
+                    .await
+                    .map_err(|e| storage_error(&index_path, e))?;
+                report.indexes_removed += 1;
+                continue;
+            };
+            let total = entries.len();
+            let kept: Vec<(Digest, Location)> = entries
+                .into_iter()
+                .filter(|(digest, location)| {
+                    pack::open_object(&pack_bytes, digest, *location, self.team, &self.key).is_ok()
+                })
+                .collect();
+            report.objects_kept += kept.len() as u64;
+            report.objects_dropped += (total - kept.len()) as u64;
+            if kept.len() == total {
+                continue;
+            }
+            if kept.is_empty() {
+                self.store
+                    .delete(&index_path)
+                    .await
+                    .map_err(|e| storage_error(&index_path, e))?;
+                report.indexes_removed += 1;
+            } else {
+                let sealed = pack::seal_index(pack_id, &kept, self.team, &self.key)?;
+                self.write(&pack::index_name(pack_id), sealed).await?;
+                report.indexes_rewritten += 1;
+            }
+        }
+        // Forget what was loaded, and load what is there now.
+        self.lock_index().clear();
+        self.lock_untrusted().clear();
+        self.indexed_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.load_new_indexes().await?;
+        Ok(report)
+    }
+
     /// Bytes in the repository's packs, indexes and manifests.
     pub async fn stored_bytes(&self) -> Result<u64, SnapshotError> {
         let mut total = 0;
@@ -900,6 +1147,38 @@ async fn sync_file_and_directory(file: PathBuf) -> Result<(), SnapshotError> {
         path: PathBuf::new(),
         source: io::Error::other(e.to_string()),
     })?
+}
+
+/// Why a pack cannot be trusted, given its size (`None`: missing) and its index.
+fn pack_damage(size: Option<u64>, entries: &[(Digest, Location)]) -> Option<String> {
+    let end = pack::indexed_end(entries);
+    match size {
+        None => Some("missing".to_owned()),
+        Some(size) if size < end => Some(format!(
+            "truncated: {size} bytes, but its index lists objects up to byte {end}"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Record where an object is, keeping a copy in a trusted pack over one in an untrusted
+/// pack (a damaged pack's objects are stored again, and the new copy must win).
+fn prefer_trusted(
+    index: &mut HashMap<Digest, Location>,
+    untrusted: &HashSet<PackId>,
+    digest: Digest,
+    location: Location,
+) {
+    match index.entry(digest) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(location);
+        }
+        std::collections::hash_map::Entry::Occupied(mut slot) => {
+            if untrusted.contains(&slot.get().pack) && !untrusted.contains(&location.pack) {
+                slot.insert(location);
+            }
+        }
+    }
 }
 
 fn report_problem(problems: &mut Vec<VerifyProblem>, location: String, message: String) {
@@ -1017,6 +1296,8 @@ pub struct SnapshotWriter<'r> {
     /// Objects in the open pack, not yet in the repository's index.
     pending: HashMap<Digest, Location>,
     stats: WriteStats,
+    /// Objects stored again because the only indexed copy is in an untrusted pack.
+    stored_again: u64,
 }
 
 impl SnapshotWriter<'_> {
@@ -1039,7 +1320,15 @@ impl SnapshotWriter<'_> {
     /// Store bytes unless the repository or the open pack has them already.
     async fn add_object(&mut self, bytes: &[u8]) -> Result<Digest, SnapshotError> {
         let digest = Digest::of_bytes(bytes);
-        if !self.pending.contains_key(&digest) && !self.repo.contains(&digest) {
+        let stored = if self.pending.contains_key(&digest) {
+            Some(true)
+        } else {
+            self.repo.stored_copy(&digest)
+        };
+        if stored != Some(true) {
+            if stored == Some(false) {
+                self.stored_again += 1;
+            }
             let location = self
                 .pack
                 .add(self.repo.team, &self.repo.key, digest, bytes)?;
@@ -1086,11 +1375,13 @@ impl SnapshotWriter<'_> {
             .await?;
         self.stats.new_bytes += bytes;
         self.stats.packs += 1;
+        let untrusted = self.repo.lock_untrusted();
         let mut index = self.repo.lock_index();
         for (digest, location) in pack.entries {
-            index.entry(digest).or_insert(location);
+            prefer_trusted(&mut index, &untrusted, digest, location);
         }
         drop(index);
+        drop(untrusted);
         self.repo
             .indexed_packs
             .lock()
@@ -1118,6 +1409,24 @@ impl SnapshotWriter<'_> {
         finished_at: OffsetDateTime,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
+        // Said in the snapshot itself, so whoever reads it knows the repository was
+        // damaged when it was written (and that this snapshot does not depend on it).
+        let stored_again = self.stored_again;
+        if stored_again > 0 {
+            let mut packs: Vec<String> = self
+                .repo
+                .lock_untrusted()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            packs.sort();
+            self.snapshot.warnings.push(format!(
+                "repository damaged: {stored_again} object(s) were stored again because their \
+                 packs are missing or truncated ({}); run `butterfly check` and \
+                 `butterfly repair index`",
+                packs.join(", ")
+            ));
+        }
         self.snapshot.seal(finished_at, status);
         let id = self.snapshot.id;
         let manifest_error = |reason: String| SnapshotError::Manifest {

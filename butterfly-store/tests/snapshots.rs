@@ -641,3 +641,147 @@ async fn opening_a_missing_repository_creates_nothing() {
     let reopened = SnapshotRepository::open(&created).await.unwrap();
     assert_eq!(reopened.list().await.unwrap(), vec![snapshot.summary()]);
 }
+
+#[derive(Debug, Clone, Copy)]
+enum PackDamage {
+    Delete,
+    Truncate,
+    FlipByte,
+}
+
+fn damage_every_pack(dir: &Path, damage: PackDamage) {
+    for pack in files(dir, "packs") {
+        match damage {
+            PackDamage::Delete => std::fs::remove_file(&pack).unwrap(),
+            PackDamage::Truncate => {
+                let bytes = std::fs::read(&pack).unwrap();
+                std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+            }
+            PackDamage::FlipByte => {
+                // Inside the first object's ciphertext: same size, different bytes.
+                let mut bytes = std::fs::read(&pack).unwrap();
+                bytes[21 + 49 + 5] ^= 0x80;
+                std::fs::write(&pack, &bytes).unwrap();
+            }
+        }
+    }
+}
+
+/// A backup into a damaged repository must not trust the index for deduplication:
+/// objects whose pack is missing or truncated are stored again, the snapshot says so,
+/// and it verifies clean. `check` finds the damage; `repair_index` and a new write heal.
+#[tokio::test]
+async fn backups_into_a_repository_with_a_missing_or_truncated_pack_store_objects_again() {
+    for damage in [PackDamage::Delete, PackDamage::Truncate] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let repo = SnapshotRepository::open_or_create(dir.path())
+                .await
+                .unwrap();
+            backup(&repo, &users(50, 1)).await
+        };
+        damage_every_pack(dir.path(), damage);
+
+        // As the CLI does: a new process, a new handle.
+        let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+        let structure = repo.check(false).await.unwrap();
+        assert!(
+            structure
+                .problems
+                .iter()
+                .any(|p| p.location.starts_with("pack ")),
+            "{damage:?}: {structure:?}"
+        );
+        let mut writer = repo.begin(
+            butterfly_core::ProviderKind::Okta,
+            "https://x.okta.com",
+            OffsetDateTime::now_utc(),
+        );
+        writer.add_all(&users(50, 1)).await.unwrap();
+        let (second, stats) = writer
+            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .await
+            .unwrap();
+        // 50 users and the entry list, all stored again.
+        assert_eq!(stats.new_objects, 51, "{damage:?}");
+        assert!(
+            second.warnings.iter().any(|w| w.contains("stored again")),
+            "{damage:?}: {:?}",
+            second.warnings
+        );
+        let report = repo.verify(Some(second.id)).await.unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.location.starts_with("pack ")),
+            "{damage:?}: the new snapshot's objects read: {report:?}"
+        );
+        // The old snapshot's objects are the same content: it reads again too.
+        assert_eq!(repo.manifest(first.id).await.unwrap(), first);
+
+        // check still names the damaged pack, until the index is repaired.
+        let before = repo.check(false).await.unwrap();
+        assert!(!before.problems.is_empty(), "{damage:?}");
+        let repaired = repo.repair_index().await.unwrap();
+        // A deleted pack's index goes; a truncated one keeps the objects before the cut.
+        if let PackDamage::Delete = damage {
+            assert_eq!(repaired.indexes_removed, 1, "{repaired:?}");
+        } else {
+            assert_eq!(repaired.indexes_rewritten, 1, "{repaired:?}");
+            assert!(repaired.objects_dropped > 0, "{repaired:?}");
+        }
+        let after = repo.check(true).await.unwrap();
+        assert!(after.problems.is_empty(), "{damage:?}: {after:?}");
+        assert!(repo.check(false).await.unwrap().problems.is_empty());
+
+        // Healed: the next backup stores nothing and warns of nothing.
+        let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+        let mut writer = reopened.begin(
+            butterfly_core::ProviderKind::Okta,
+            "https://x.okta.com",
+            OffsetDateTime::now_utc(),
+        );
+        writer.add_all(&users(50, 1)).await.unwrap();
+        let (third, stats) = writer
+            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .await
+            .unwrap();
+        assert_eq!(stats.new_objects, 0, "{damage:?}");
+        assert!(third.warnings.is_empty(), "{damage:?}");
+    }
+}
+
+/// A changed byte keeps the pack's size: only reading the data finds it. Then the index
+/// is repaired (the damaged object dropped) and a new write stores it again.
+#[tokio::test]
+async fn a_flipped_byte_is_found_by_reading_data_and_healed_by_repair_and_a_new_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    backup(&repo, &users(20, 1)).await;
+    damage_every_pack(dir.path(), PackDamage::FlipByte);
+
+    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    assert!(repo.check(false).await.unwrap().problems.is_empty());
+    let deep = repo.check(true).await.unwrap();
+    assert_eq!(deep.problems.len(), 1, "{deep:?}");
+    assert!(deep.problems[0].message.contains("failed authentication"));
+
+    let repaired = repo.repair_index().await.unwrap();
+    assert_eq!(repaired.objects_dropped, 1, "{repaired:?}");
+    assert_eq!(repaired.indexes_rewritten, 1, "{repaired:?}");
+    // The snapshot lists an object no index has now; the next write stores it again.
+    assert!(!repo.check(false).await.unwrap().problems.is_empty());
+    let healed = backup(&repo, &users(20, 1)).await;
+    let report = repo.check(true).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert!(
+        repo.verify(Some(healed.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+}
