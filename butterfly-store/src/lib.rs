@@ -100,13 +100,22 @@
 //! may create and drop databases (one per test), and fails without it.
 #![deny(missing_docs)]
 
+#[cfg(feature = "snapshots")]
 pub mod format;
+#[cfg(feature = "snapshots")]
 pub mod repository_store;
+#[cfg(feature = "sql")]
 pub mod scim;
+#[cfg(feature = "snapshots")]
 pub mod snapshots;
+#[cfg(feature = "sql")]
 pub mod sql;
 
+#[cfg(feature = "snapshots")]
 pub use format::key::{KeyError, MASTER_KEY_FILE, MasterKey};
+#[cfg(feature = "snapshots")]
 pub use repository_store::{RepositoryStore, RepositoryStoreError};
+#[cfg(feature = "snapshots")]
 pub use snapshots::{SnapshotError, SnapshotRepository};
+#[cfg(feature = "sql")]
 pub use sql::{Backend, SqlStore};
