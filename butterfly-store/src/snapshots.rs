@@ -242,6 +242,16 @@ pub struct RepairReport {
     pub objects_dropped: u64,
 }
 
+/// What [`SnapshotRepository::list_all`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotListing {
+    /// The snapshots whose manifests read, oldest first.
+    pub snapshots: Vec<SnapshotSummary>,
+    /// The snapshots whose manifests do not, each with what is wrong.
+    pub damaged: Vec<VerifyProblem>,
+}
+
 /// Indexes as read again by `verify`, `check` and `repair_index`.
 struct FreshIndex {
     index: BTreeMap<Digest, Location>,
@@ -741,6 +751,27 @@ impl SnapshotRepository {
         }
         snapshots.sort_by_key(|s| (s.started_at, s.id));
         Ok(snapshots)
+    }
+
+    /// Every snapshot's summary, oldest first, and apart, the snapshots whose manifests
+    /// do not read (damaged, truncated, or from a newer format): one bad manifest does
+    /// not hide the others. [`Self::list`] fails on the first instead.
+    pub async fn list_all(&self) -> Result<SnapshotListing, SnapshotError> {
+        let mut listing = SnapshotListing::default();
+        for id in self.ids().await? {
+            match self.summary(id).await {
+                Ok(summary) => listing.snapshots.push(summary),
+                Err(e @ SnapshotError::Manifest { .. }) => listing.damaged.push(VerifyProblem {
+                    location: format!("snapshot {id}"),
+                    message: e.to_string(),
+                }),
+                // Gone since it was listed (deleted by another process): not damage.
+                Err(SnapshotError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        listing.snapshots.sort_by_key(|s| (s.started_at, s.id));
+        Ok(listing)
     }
 
     /// The snapshot whose id is `text` or starts with it (at least 4 characters, any

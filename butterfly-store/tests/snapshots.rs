@@ -785,3 +785,31 @@ async fn a_flipped_byte_is_found_by_reading_data_and_healed_by_repair_and_a_new_
             .is_empty()
     );
 }
+
+/// One damaged or truncated manifest does not hide the other snapshots.
+#[tokio::test]
+async fn a_damaged_manifest_is_flagged_and_the_others_still_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    let first = backup(&repo, &users(3, 1)).await;
+    let second = backup(&repo, &users(3, 2)).await;
+    let path = dir.path().join(format!("snapshots/{}.snapshot", first.id));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+
+    assert!(repo.list().await.is_err(), "the strict listing fails");
+    let listing = repo.list_all().await.unwrap();
+    assert_eq!(listing.snapshots, vec![second.summary()]);
+    assert_eq!(listing.damaged.len(), 1);
+    assert_eq!(
+        listing.damaged[0].location,
+        format!("snapshot {}", first.id)
+    );
+    assert!(
+        listing.damaged[0].message.contains("truncated"),
+        "{:?}",
+        listing.damaged
+    );
+}

@@ -263,7 +263,15 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
 /// `butterfly snapshots list`.
 pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
-    let records: Vec<Value> = repo.list().await?.iter().map(summary).collect();
+    let listing = repo.list_all().await?;
+    // Flagged, not fatal: one damaged manifest must not hide every other snapshot.
+    for damaged in &listing.damaged {
+        eprintln!(
+            "warning: {}: {} (see `butterfly check`)",
+            damaged.location, damaged.message
+        );
+    }
+    let records: Vec<Value> = listing.snapshots.iter().map(summary).collect();
     print_records(out, &Value::Array(records), SNAPSHOT_COLUMNS);
     Ok(())
 }

@@ -147,3 +147,38 @@ async fn check_finds_a_truncated_pack_and_repair_index_clears_it() {
     let out = butterfly(&["check", "--read-data", "--repo", path]);
     assert!(out.status.success(), "{}", text(&out.stdout));
 }
+
+#[tokio::test]
+async fn snapshots_list_shows_the_healthy_snapshots_and_flags_a_damaged_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_snapshot(dir.path()).await;
+    write_snapshot(dir.path()).await;
+    let manifests: Vec<PathBuf> = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    std::fs::write(&manifests[0], b"BFLY").unwrap();
+    let damaged_id = manifests[0]
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let path = dir.path().to_str().unwrap();
+    let out = butterfly(&["--output", "json", "snapshots", "list", "--repo", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{listed}");
+    assert_ne!(ids[0], damaged_id);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("snapshot {damaged_id}")),
+        "{stderr}"
+    );
+}
