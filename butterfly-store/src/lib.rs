@@ -1,36 +1,85 @@
-//! Persistence for Butterfly: the server's database and the snapshot repository.
+//! Persistence for Butterfly: the snapshot repository, and the server's database.
 //!
-//! Two independent halves, each usable on its own:
+//! Two independent halves, each usable on its own (and each behind a default feature):
 //!
-//! - [`SqlStore`] keeps teams, members, API keys, SCIM tokens, browser sessions and
-//!   background jobs, implementing every trait in [`butterfly_core::store`]. It runs on
-//!   SQLite (a file that needs no set-up; the default) or PostgreSQL (shared by several
-//!   server replicas, which claim jobs with `FOR UPDATE SKIP LOCKED`). Schemas are
-//!   embedded and migrated on connect. Secrets are stored only as SHA-256 hashes and
-//!   compared in constant time; every team-scoped query is filtered by team. It is also
-//!   a [`ScimStore`](butterfly_scim::ScimStore) for the SCIM Users and Groups of every
-//!   team, with SCIM filters and `sortBy` compiled to SQL (see [`scim`]). Members are
-//!   written through one transaction that obeys the member rules
+//! - [`SnapshotRepository`] (feature `snapshots`) keeps backups of an identity provider's
+//!   configuration on any [`object_store`] backend (a local directory by default,
+//!   S3-compatible storage at scale). Each resource is stored once, as canonical JSON
+//!   under its SHA-256, whatever number of snapshots list it; objects are packed, zstd
+//!   compressed and sealed with AES-256-GCM under a per-team key derived from one
+//!   [`MasterKey`]. Reads check every digest and say precisely what is wrong with a
+//!   damaged, truncated, moved or foreign file. [`SnapshotRepository::check`] checks the
+//!   structure (manifests, indexes, packs present and whole) and, with `read_data`,
+//!   every object; [`SnapshotRepository::repair_index`] drops what no longer reads, and
+//!   a backup never deduplicates against a pack that is missing or truncated. It
+//!   implements
+//!   [`SnapshotSource`](butterfly_core::source::SnapshotSource), the seam diff, restore,
+//!   compliance and exports read through, and
+//!   [`SnapshotTarget`](butterfly_core::SnapshotTarget), which backups write through. The
+//!   bytes it writes are specified in [`format`](mod@format), apart from the core types, and pinned
+//!   by a golden repository in the tests. A server keeps one repository per team in a
+//!   [`RepositoryStore`].
+//! - [`SqlStore`] (feature `sql`) keeps teams, members, API keys, SCIM tokens, browser
+//!   sessions and background jobs, implementing every trait in [`butterfly_core::store`].
+//!   It runs on SQLite (a file that needs no set-up; the default) or PostgreSQL (shared by
+//!   several server replicas, which claim jobs with `FOR UPDATE SKIP LOCKED`). Schemas
+//!   are embedded and migrated on connect. Secrets are stored only as SHA-256 hashes and
+//!   compared in constant time; every team-scoped query is filtered by team. It is also a
+//!   [`ScimStore`](butterfly_scim::ScimStore) for the SCIM Users and Groups of every team,
+//!   with SCIM filters and `sortBy` compiled to SQL (see [`scim`]). Members are written
+//!   through one transaction that obeys the member rules
 //!   ([`MemberWriteStore`](butterfly_core::store::MemberWriteStore)), and
 //!   [`sql::MemberLinkedStore`] keeps SCIM Users and team members in step.
-//! - [`ObjectRepository`] keeps snapshot objects and manifests on any
-//!   [`object_store`] backend (a local directory by default):
-//!   content-addressed and deduplicated per team, zstd-compressed, and sealed with
-//!   AES-256-GCM under a per-team key derived from one [`MasterKey`]. Reads verify the
-//!   digest and say precisely what is wrong with a damaged, truncated, moved or foreign
-//!   object ([`ObjectError`]).
 //!
 //! # Example
 //!
 //! ```
-//! use butterfly_core::Role;
-//! use butterfly_core::store::{ApiKeyStore, TeamStore};
-//! use butterfly_store::{MasterKey, ObjectRepository, SqlStore};
+//! use butterfly_core::source::SnapshotSource;
+//! use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
+//! use butterfly_store::SnapshotRepository;
 //! use serde_json::json;
+//! use time::OffsetDateTime;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // The database: `sqlite://PATH` for a file, `postgres://...` at scale.
+//! // A local repository is a directory with its master key in `master.key` beside the
+//! // packs. `SnapshotRepository::open` opens an existing one and never writes.
+//! let dir = tempfile::tempdir()?;
+//! let repo = SnapshotRepository::open_or_create(dir.path()).await?;
+//!
+//! let users = ResourceKind::new("user");
+//! let ada = Resource::new(users.clone(), "00u1", json!({"id": "00u1", "status": "ACTIVE"}));
+//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", OffsetDateTime::now_utc());
+//! writer.add(&ada).await?;
+//! let snapshot = writer.finish(OffsetDateTime::now_utc(), SnapshotStatus::Complete).await?;
+//!
+//! // An unchanged org costs the next backup a manifest and nothing else.
+//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", OffsetDateTime::now_utc());
+//! writer.add(&ada).await?;
+//! let (_, stats) = writer.finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete).await?;
+//! assert_eq!(stats.new_objects, 0); // its entry list too is the same object
+//!
+//! // Read back through the seam every consumer uses, by an id prefix as a user types it.
+//! let id = repo.resolve(&snapshot.id.to_string()[..8]).await?;
+//! let source: &dyn SnapshotSource = &repo;
+//! let read = source.resource(id, &users, "00u1").await?;
+//! assert_eq!(read, Some(ada));
+//! assert!(repo.verify(None).await?.problems.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The database half:
+//!
+//! ```
+//! # #[cfg(feature = "sql")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use butterfly_core::Role;
+//! use butterfly_core::store::{ApiKeyStore, TeamStore};
+//! use butterfly_store::SqlStore;
+//!
+//! // `sqlite://PATH` for a file, `postgres://...` at scale.
 //! let store = SqlStore::connect("sqlite::memory:").await?;
 //! let team = store.create_team("acme").await?;
 //! let (key, secret) = store
@@ -41,20 +90,10 @@
 //! assert_eq!(authenticated.map(|k| k.id), Some(key.id));
 //! assert!(store.revoke_api_key(team.id, key.id).await?);
 //! assert!(store.authenticate_api_key(&secret).await?.is_none());
-//!
-//! // The snapshot repository. A server would use
-//! // `ObjectRepository::from_url("file:///var/lib/butterfly/objects", data_dir)`,
-//! // which keeps the master key in `data_dir/master.key`.
-//! let dir = tempfile::tempdir()?;
-//! let repo = ObjectRepository::local(dir.path(), MasterKey::generate())?;
-//! let user = json!({"id": "00u1", "profile": {"login": "ada@example.com"}});
-//! let digest = repo.put_json(team.id, &user).await?;
-//! // The same content, however its keys are ordered, is stored once.
-//! let respelled = json!({"profile": {"login": "ada@example.com"}, "id": "00u1"});
-//! assert_eq!(repo.put_json(team.id, &respelled).await?, digest);
-//! assert_eq!(repo.get_json(team.id, &digest).await?, user);
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "sql"))]
+//! # fn main() {}
 //! ```
 //!
 //! # Testing against PostgreSQL
@@ -64,10 +103,22 @@
 //! may create and drop databases (one per test), and fails without it.
 #![deny(missing_docs)]
 
-pub mod objects;
+#[cfg(feature = "snapshots")]
+pub mod format;
+#[cfg(feature = "snapshots")]
+pub mod repository_store;
+#[cfg(feature = "sql")]
 pub mod scim;
+#[cfg(feature = "snapshots")]
 pub mod snapshots;
+#[cfg(feature = "sql")]
 pub mod sql;
 
-pub use objects::{MasterKey, ObjectError, ObjectRepository};
-pub use sql::{Backend, SqlError, SqlStore};
+#[cfg(feature = "snapshots")]
+pub use format::key::{KeyError, MASTER_KEY_FILE, MasterKey};
+#[cfg(feature = "snapshots")]
+pub use repository_store::{RepositoryStore, RepositoryStoreError};
+#[cfg(feature = "snapshots")]
+pub use snapshots::{SnapshotError, SnapshotRepository};
+#[cfg(feature = "sql")]
+pub use sql::{Backend, SqlStore};

@@ -4,15 +4,15 @@
 //! everything a restore needs, and nothing else is needed to read it besides the key:
 //!
 //! ```text
-//! {prefix}/packs/{pack id}.pack     sealed objects, many per pack (see objects::pack)
+//! {prefix}/packs/{pack id}.pack     sealed objects, many per pack (see format::pack)
 //! {prefix}/index/{pack id}.idx      which digests each pack holds, sealed
-//! {prefix}/snapshots/{id}.snapshot  one sealed manifest (butterfly_core::Snapshot) per backup
+//! {prefix}/snapshots/{id}.snapshot  one sealed manifest per backup (see format::manifest)
 //! ```
 //!
 //! A local repository ([`SnapshotRepository::open`]) is a directory with this layout
 //! (empty prefix) and its master key beside it in `master.key` (mode 0600); a server
 //! keeps one repository per team under a prefix of its object store (see
-//! [`ObjectRepository::snapshot_repository`](crate::ObjectRepository::snapshot_repository)).
+//! [`RepositoryStore::repository`](crate::RepositoryStore::repository)).
 //! Addresses sealed into the objects are relative to the prefix, so a repository can be
 //! moved or copied to another prefix or store whole.
 //!
@@ -22,6 +22,17 @@
 //! leaves no manifest and only harmless orphans. [`SnapshotRepository::verify`] re-reads
 //! every object a snapshot lists and recomputes every digest, the manifest's root digest
 //! included, and names each problem precisely instead of returning garbage.
+//!
+//! **Damage.** Deduplication trusts the index: an object it names is not written
+//! again. So on open (and whenever other writers' indexes are loaded) the packs are
+//! listed once with their sizes, and a pack that is missing, or shorter than the end of
+//! the last object its index names, is not trusted: a backup stores its objects again
+//! and records a warning in the new snapshot, which therefore verifies clean.
+//! [`SnapshotRepository::check`] reports such packs, and objects no index has, without
+//! reading packs; a byte changed inside a pack keeps its size and is found only by
+//! reading the data (`check(true)`, or [`SnapshotRepository::verify`]).
+//! [`SnapshotRepository::repair_index`] rewrites each index with only the objects that
+//! still read back, so the next backup stores the others again.
 //!
 //! **Crash safety.** Each pack, index and manifest is one `put` of the whole object, which
 //! every store makes atomic (a local directory writes a temporary file and renames it; S3
@@ -44,7 +55,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A directory: `SnapshotRepository::open(dir)`. Any other store works the same way.
+//! // A directory: `SnapshotRepository::open_or_create(dir)`. Any other store works the same way.
 //! let store = Arc::new(InMemory::new());
 //! let team = TeamId::new_random();
 //! let repo =
@@ -68,23 +79,26 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
     Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId,
-    SnapshotSink, SnapshotStatus, SnapshotTarget, TeamId, canonical_json,
+    SnapshotSink, SnapshotStatus, SnapshotSummary, SnapshotTarget, TeamId, canonical_json,
 };
 use bytes::Bytes;
 use futures::StreamExt as _;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use time::OffsetDateTime;
 
 pub use butterfly_core::WriteStats;
 
-use crate::objects::pack::{self, Location, PackBuilder, PackError, PackId};
-use crate::objects::{KeyError, MasterKey, TeamKey};
+use crate::format::key::{KeyError, MASTER_KEY_FILE, MasterKey, TeamKey};
+use crate::format::manifest::{self, ENTRY_LIST_CHUNK, ManifestError, StoredManifest};
+use crate::format::pack::{self, Location, PackBuilder, PackError, PackId};
+use crate::format::{open_sealed_bytes, seal_bytes};
 
 /// Indexes (and, in `verify`, packs) read at once: a remote store answers each read
 /// after a round trip, so reading one at a time would add them all up.
@@ -127,12 +141,40 @@ pub enum SnapshotError {
     /// No snapshot has this id.
     #[error("no snapshot {0}")]
     NotFound(SnapshotId),
-    /// No snapshot id starts with this prefix, or several do.
-    #[error("snapshot id `{0}` matches no snapshot, or more than one")]
-    Ambiguous(String),
+    /// No snapshot id starts with this text (or it is shorter than 4 characters).
+    #[error("no snapshot id starts with `{0}`")]
+    NoMatch(String),
+    /// Several snapshot ids start with this text.
+    #[error("snapshot id prefix `{prefix}` is ambiguous: it matches {matches} snapshots")]
+    Ambiguous {
+        /// The text given.
+        prefix: String,
+        /// How many snapshots it matches.
+        matches: usize,
+    },
     /// No pack holds this object.
     #[error("object {0} is in no pack")]
     MissingObject(Digest),
+    /// The index names a pack for this object, but the pack is gone.
+    #[error("object {digest} is in pack {pack}, which is missing")]
+    MissingPack {
+        /// The object.
+        digest: Digest,
+        /// The pack the index names.
+        pack: PackId,
+    },
+    /// A read-only command was pointed at a directory that is not a repository (it does
+    /// not exist, or has no `master.key`). Nothing was created.
+    #[error("{} is not a snapshot repository: {reason}", path.display())]
+    NotARepository {
+        /// The directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// `init` found a repository already there.
+    #[error("{} already holds a repository (it has a master.key)", .0.display())]
+    AlreadyInitialized(PathBuf),
     /// A manifest is damaged.
     #[error("manifest {id}: {reason}")]
     Manifest {
@@ -152,19 +194,6 @@ pub enum SnapshotError {
     },
 }
 
-/// Entries per stored entry-list object.
-const ENTRY_LIST_CHUNK: usize = 1024;
-const MANIFEST_FORMAT: u32 = 1;
-
-/// A manifest as stored: the snapshot without its entries, which are in objects.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredManifest {
-    format: u32,
-    snapshot: Snapshot,
-    /// Per kind, the digests of its entry-list chunks, each `[[id, digest], ...]`.
-    entry_lists: BTreeMap<String, Vec<Digest>>,
-}
-
 /// A snapshot repository on an object store. See the [module docs](self).
 #[derive(Debug)]
 pub struct SnapshotRepository {
@@ -181,6 +210,9 @@ pub struct SnapshotRepository {
     index: Mutex<HashMap<Digest, Location>>,
     /// The packs whose indexes are in `index`: what a refresh need not read again.
     indexed_packs: Mutex<HashSet<PackId>>,
+    /// Indexed packs that are missing, or shorter than their index says: their objects
+    /// are not deduplicated against, so the next backup stores them again.
+    untrusted_packs: Mutex<HashSet<PackId>>,
     /// Packs are closed once they hold this many bytes.
     pack_target: usize,
 }
@@ -194,7 +226,41 @@ pub struct VerifyProblem {
     pub message: String,
 }
 
-/// The outcome of [`SnapshotRepository::verify`].
+/// The outcome of [`SnapshotRepository::repair_index`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RepairReport {
+    /// Indexes examined.
+    pub indexes: u64,
+    /// Indexes rewritten without the objects that no longer read.
+    pub indexes_rewritten: u64,
+    /// Indexes removed: their pack is gone, they did not open, or nothing in them read.
+    pub indexes_removed: u64,
+    /// Indexed objects that read back and stay indexed.
+    pub objects_kept: u64,
+    /// Indexed objects dropped from the index (the next backup stores them again).
+    pub objects_dropped: u64,
+}
+
+/// What [`SnapshotRepository::list_all`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotListing {
+    /// The snapshots whose manifests read, oldest first.
+    pub snapshots: Vec<SnapshotSummary>,
+    /// The snapshots whose manifests do not, each with what is wrong.
+    pub damaged: Vec<VerifyProblem>,
+}
+
+/// Indexes as read again by `verify`, `check` and `repair_index`.
+struct FreshIndex {
+    index: BTreeMap<Digest, Location>,
+    untrusted: HashSet<PackId>,
+    packs: u64,
+    problems: Vec<(String, String)>,
+}
+
+/// The outcome of [`SnapshotRepository::verify`] and [`SnapshotRepository::check`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     /// Snapshots whose manifests were checked.
@@ -210,11 +276,43 @@ pub struct VerifyReport {
 }
 
 impl SnapshotRepository {
-    /// Open (or create) the repository in the local directory `dir`, with its own master
-    /// key file `dir/master.key` (created with mode 0600 on first use).
+    /// Open the existing repository in the local directory `dir`, with its master key
+    /// file `dir/master.key`. Writes nothing: a directory that does not exist or has no
+    /// key is [`SnapshotError::NotARepository`], and is left as it was. What read-only
+    /// commands use; see [`SnapshotRepository::open_or_create`] for backups.
     pub async fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        if !dir.is_dir() {
+            return Err(SnapshotError::NotARepository {
+                path: dir.to_owned(),
+                reason: "the directory does not exist",
+            });
+        }
+        if !dir.join(MASTER_KEY_FILE).exists() {
+            return Err(SnapshotError::NotARepository {
+                path: dir.to_owned(),
+                reason: "it has no master.key (create one with `butterfly init`)",
+            });
+        }
+        let master = MasterKey::load_existing(dir)?;
+        Self::open_local(dir, &master, local_team()).await
+    }
+
+    /// Open the repository in the local directory `dir`, creating the directory and its
+    /// master key file `dir/master.key` (mode 0600) if they do not exist: what a backup
+    /// uses, so the first one needs no set-up.
+    pub async fn open_or_create(dir: &Path) -> Result<Self, SnapshotError> {
         let master = MasterKey::load_or_create(dir)?;
         Self::open_with_key(dir, &master, local_team()).await
+    }
+
+    /// Create a new, empty repository in `dir` (created if missing) with a fresh master
+    /// key. A directory that already holds a `master.key` is refused
+    /// ([`SnapshotError::AlreadyInitialized`]) and left as it was.
+    pub async fn init(dir: &Path) -> Result<Self, SnapshotError> {
+        if dir.join(MASTER_KEY_FILE).exists() {
+            return Err(SnapshotError::AlreadyInitialized(dir.to_owned()));
+        }
+        Self::open_or_create(dir).await
     }
 
     /// Open the repository in the local directory `dir` with a key kept elsewhere, for
@@ -228,6 +326,15 @@ impl SnapshotRepository {
             path: dir.to_owned(),
             source,
         })?;
+        Self::open_local(dir, master, team).await
+    }
+
+    /// Open the repository in the existing directory `dir`.
+    async fn open_local(
+        dir: &Path,
+        master: &MasterKey,
+        team: TeamId,
+    ) -> Result<Self, SnapshotError> {
         let store =
             LocalFileSystem::new_with_prefix(dir).map_err(|source| SnapshotError::Storage {
                 path: dir.display().to_string(),
@@ -256,6 +363,7 @@ impl SnapshotRepository {
             key: master.team_key(team),
             index: Mutex::new(HashMap::new()),
             indexed_packs: Mutex::new(HashSet::new()),
+            untrusted_packs: Mutex::new(HashSet::new()),
             pack_target: pack::PACK_TARGET_BYTES,
         };
         repo.load_new_indexes().await?;
@@ -284,6 +392,19 @@ impl SnapshotRepository {
             found.push((id, pack::open_index(id, &sealed?, self.team, &self.key)?));
         }
         drop(indexes);
+        if found.is_empty() {
+            return Ok(0);
+        }
+        // Deduplication trusts the index: an object it names is not written again. So
+        // before trusting an index, check its pack is there, whole (one listing for all).
+        let sizes = self.pack_sizes().await?;
+        let mut untrusted = self.lock_untrusted();
+        for (id, entries) in &found {
+            if let Some(reason) = pack_damage(sizes.get(id).copied(), entries) {
+                tracing::warn!(pack = %id, %reason, "pack not trusted for deduplication: its objects will be stored again");
+                untrusted.insert(*id);
+            }
+        }
         let mut index = self.lock_index();
         let mut indexed = self
             .indexed_packs
@@ -291,11 +412,27 @@ impl SnapshotRepository {
             .unwrap_or_else(PoisonError::into_inner);
         for (id, entries) in found {
             for (digest, location) in entries {
-                index.entry(digest).or_insert(location);
+                prefer_trusted(&mut index, &untrusted, digest, location);
             }
             indexed.insert(id);
         }
         Ok(count)
+    }
+
+    fn lock_untrusted(&self) -> std::sync::MutexGuard<'_, HashSet<PackId>> {
+        self.untrusted_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The size of every pack, from one listing.
+    async fn pack_sizes(&self) -> Result<HashMap<PackId, u64>, SnapshotError> {
+        Ok(self
+            .file_names("packs")
+            .await?
+            .into_iter()
+            .filter_map(|(name, size)| Some((pack::parse_name(&name, ".pack")?, size)))
+            .collect())
     }
 
     /// The store is a `LocalFileSystem` rooted at `root`: after each write, fsync the
@@ -406,9 +543,17 @@ impl SnapshotRepository {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether an object is stored.
+    /// Whether an object is stored in a pack that is present and whole (so a backup
+    /// need not store it again).
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.lock_index().contains_key(digest)
+        self.stored_copy(digest) == Some(true)
+    }
+
+    /// Whether the index names a copy of the object, and if so whether its pack is
+    /// trusted.
+    fn stored_copy(&self, digest: &Digest) -> Option<bool> {
+        let location = self.lock_index().get(digest).copied()?;
+        Some(!self.lock_untrusted().contains(&location.pack))
     }
 
     /// How many distinct objects are stored.
@@ -429,6 +574,7 @@ impl SnapshotRepository {
             pack: PackBuilder::new(),
             pending: HashMap::new(),
             stats: WriteStats::default(),
+            stored_again: 0,
         }
     }
 
@@ -474,7 +620,12 @@ impl SnapshotRepository {
             .await
         {
             Ok(parts) => parts,
-            Err(e @ object_store::Error::NotFound { .. }) => return Err(storage_error(&path, e)),
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(SnapshotError::MissingPack {
+                    digest: *digest,
+                    pack: location.pack,
+                });
+            }
             // Stores refuse a range past the end differently (an error, or fewer bytes):
             // the pack's size says whether it was cut short.
             Err(e) => {
@@ -523,46 +674,54 @@ impl SnapshotRepository {
         Ok(ids)
     }
 
-    /// The manifest of one snapshot (not checked: see [`Self::verify`]).
+    /// The manifest of one snapshot, with its entries (its root digest is not checked
+    /// here: see [`Self::verify`], or the [`SnapshotSource`] implementation, which does).
     pub async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
-        let stored = self.stored_manifest(id).await?;
-        let damaged = |reason: String| SnapshotError::Manifest {
-            id: id.to_string(),
-            reason,
-        };
-        let mut snapshot = stored.snapshot;
-        for (kind, chunks) in stored.entry_lists {
-            let entries = snapshot
-                .kinds
-                .entry(ResourceKind::new(kind.clone()))
-                .or_default();
+        let (mut snapshot, entry_lists) = self.stored_manifest(id).await?;
+        for (kind, chunks) in entry_lists {
+            let entries = snapshot.kinds.entry(kind.clone()).or_default();
             for chunk in chunks {
-                let value = self
-                    .get_json(&chunk)
-                    .await
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                let pairs: Vec<(String, Digest)> = serde_json::from_value(value)
-                    .map_err(|e| damaged(format!("entry list of `{kind}`: {e}")))?;
-                entries.extend(
-                    pairs
-                        .into_iter()
-                        .map(|(id, digest)| ManifestEntry { id, digest }),
-                );
+                entries.extend(self.entry_list(id, &kind, &chunk).await?);
             }
         }
         Ok(snapshot)
     }
 
-    /// One snapshot's summary: everything in its manifest (status, times, counts per
-    /// kind, warnings, root digest) but the entries, which are not read (`kinds` is
-    /// empty). What listings need, at one small read per snapshot instead of every
-    /// entry list.
-    pub async fn summary(&self, id: SnapshotId) -> Result<Snapshot, SnapshotError> {
-        Ok(self.stored_manifest(id).await?.snapshot)
+    /// One entry-list object of snapshot `id`.
+    async fn entry_list(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        chunk: &Digest,
+    ) -> Result<Vec<ManifestEntry>, SnapshotError> {
+        let damaged = |reason: String| SnapshotError::Manifest {
+            id: id.to_string(),
+            reason: format!("entry list of `{kind}`: {reason}"),
+        };
+        let bytes = match self.get(chunk).await {
+            Ok(bytes) => bytes,
+            // A missing object stays a missing object: callers tell it from damage.
+            Err(e @ (SnapshotError::MissingObject(_) | SnapshotError::MissingPack { .. })) => {
+                return Err(e);
+            }
+            Err(e) => return Err(damaged(e.to_string())),
+        };
+        manifest::decode_entry_list(&bytes).map_err(|e| damaged(e.to_string()))
     }
 
-    /// The manifest object as stored, opened and checked to be this snapshot's.
-    async fn stored_manifest(&self, id: SnapshotId) -> Result<StoredManifest, SnapshotError> {
+    /// One snapshot's summary: everything in its manifest (status, times, counts per
+    /// kind, warnings, root digest) but the entries, which are not read. What listings
+    /// need, at one small read per snapshot instead of every entry list.
+    pub async fn summary(&self, id: SnapshotId) -> Result<SnapshotSummary, SnapshotError> {
+        Ok(self.stored_manifest(id).await?.0.summary())
+    }
+
+    /// The manifest object as stored, opened and checked to be this snapshot's: the
+    /// snapshot without entries, and per kind its entry-list objects.
+    async fn stored_manifest(
+        &self,
+        id: SnapshotId,
+    ) -> Result<(Snapshot, BTreeMap<ResourceKind, Vec<Digest>>), SnapshotError> {
         let path = self.path(&Self::manifest_name(id));
         let sealed = match self.store.get(&path).await {
             Ok(result) => result.bytes().await.map_err(|e| storage_error(&path, e))?,
@@ -573,29 +732,19 @@ impl SnapshotRepository {
             id: id.to_string(),
             reason,
         };
-        let plain = crate::objects::open_sealed_bytes(
-            self.team,
-            &self.key,
-            &Self::manifest_address(id),
-            &sealed,
-        )
-        .map_err(damaged)?;
-        let stored: StoredManifest =
-            serde_json::from_slice(&plain).map_err(|e| damaged(format!("not a manifest: {e}")))?;
-        if stored.format != MANIFEST_FORMAT {
-            return Err(damaged(format!(
-                "unknown manifest format {}",
-                stored.format
-            )));
+        let plain = open_sealed_bytes(self.team, &self.key, &Self::manifest_address(id), &sealed)
+            .map_err(damaged)?;
+        let read = |e: ManifestError| damaged(e.to_string());
+        let stored = StoredManifest::from_bytes(&plain).map_err(read)?;
+        let snapshot = stored.snapshot().map_err(read)?;
+        if snapshot.id != id {
+            return Err(damaged(format!("holds snapshot {}", snapshot.id)));
         }
-        if stored.snapshot.id != id {
-            return Err(damaged(format!("holds snapshot {}", stored.snapshot.id)));
-        }
-        Ok(stored)
+        Ok((snapshot, stored.entry_lists().map_err(read)?))
     }
 
     /// Every snapshot's [summary](Self::summary) (entries not loaded), oldest first.
-    pub async fn list(&self) -> Result<Vec<Snapshot>, SnapshotError> {
+    pub async fn list(&self) -> Result<Vec<SnapshotSummary>, SnapshotError> {
         let mut snapshots = Vec::new();
         for id in self.ids().await? {
             snapshots.push(self.summary(id).await?);
@@ -604,21 +753,88 @@ impl SnapshotRepository {
         Ok(snapshots)
     }
 
-    /// The snapshot whose id is `text` or starts with it (at least 4 characters).
+    /// Every snapshot's summary, oldest first, and apart, the snapshots whose manifests
+    /// do not read (damaged, truncated, or from a newer format): one bad manifest does
+    /// not hide the others. [`Self::list`] fails on the first instead.
+    pub async fn list_all(&self) -> Result<SnapshotListing, SnapshotError> {
+        let mut listing = SnapshotListing::default();
+        for id in self.ids().await? {
+            match self.summary(id).await {
+                Ok(summary) => listing.snapshots.push(summary),
+                Err(e @ SnapshotError::Manifest { .. }) => listing.damaged.push(VerifyProblem {
+                    location: format!("snapshot {id}"),
+                    message: e.to_string(),
+                }),
+                // Gone since it was listed (deleted by another process): not damage.
+                Err(SnapshotError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        listing.snapshots.sort_by_key(|s| (s.started_at, s.id));
+        Ok(listing)
+    }
+
+    /// The snapshot whose id is `text` or starts with it (at least 4 characters, any
+    /// case).
     pub async fn resolve(&self, text: &str) -> Result<SnapshotId, SnapshotError> {
         if let Ok(id) = text.parse() {
             return Ok(id);
+        }
+        let text = text.to_ascii_lowercase();
+        if text.len() < 4 {
+            return Err(SnapshotError::NoMatch(text));
         }
         let matching: Vec<SnapshotId> = self
             .ids()
             .await?
             .into_iter()
-            .filter(|id| text.len() >= 4 && id.to_string().starts_with(text))
+            .filter(|id| id.to_string().starts_with(&text))
             .collect();
         match matching.as_slice() {
             [one] => Ok(*one),
-            _ => Err(SnapshotError::Ambiguous(text.to_owned())),
+            [] => Err(SnapshotError::NoMatch(text)),
+            many => Err(SnapshotError::Ambiguous {
+                prefix: text,
+                matches: many.len(),
+            }),
         }
+    }
+
+    /// One resource of a snapshot, reading only the manifest and the entry lists a binary
+    /// search over them needs (entry lists are in id order), not every one.
+    ///
+    /// The entry found can be trusted without the root digest: the manifest is
+    /// authenticated, it names each entry list by digest, and each is checked against it.
+    pub async fn resource(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        resource_id: &str,
+    ) -> Result<Option<Resource>, SnapshotError> {
+        let (_, entry_lists) = self.stored_manifest(id).await?;
+        let Some(chunks) = entry_lists.get(kind) else {
+            return Ok(None);
+        };
+        let (mut low, mut high) = (0, chunks.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let entries = self.entry_list(id, kind, &chunks[middle]).await?;
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+                return Ok(None);
+            };
+            if resource_id < first.id.as_str() {
+                high = middle;
+            } else if resource_id > last.id.as_str() {
+                low = middle + 1;
+            } else {
+                let Ok(at) = entries.binary_search_by(|e| e.id.as_str().cmp(resource_id)) else {
+                    return Ok(None);
+                };
+                let attributes = self.get_json(&entries[at].digest).await?;
+                return Ok(Some(Resource::new(kind.clone(), resource_id, attributes)));
+            }
+        }
+        Ok(None)
     }
 
     /// Check one snapshot (or all, with `None`): each manifest's counts and root digest,
@@ -648,21 +864,11 @@ impl SnapshotRepository {
         };
         // Re-read the indexes from the store: verify must not trust what was loaded
         // earlier.
-        let mut index: BTreeMap<Digest, Location> = BTreeMap::new();
-        let mut indexes = self.read_indexes(self.pack_ids("index", ".idx").await?);
-        while let Some((pack_id, sealed)) = indexes.next().await {
-            let opened = sealed
-                .and_then(|sealed| Ok(pack::open_index(pack_id, &sealed, self.team, &self.key)?));
-            match opened {
-                Ok(entries) => {
-                    for (digest, location) in entries {
-                        index.entry(digest).or_insert(location);
-                    }
-                }
-                Err(e) => problem(format!("index {pack_id}"), e.to_string()),
-            }
+        let fresh = self.fresh_index().await?;
+        for (location, message) in fresh.problems {
+            problem(location, message);
         }
-        drop(indexes);
+        let index = fresh.index;
         // Which objects to check, and which entries need them.
         let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
         let mut snapshots = 0u64;
@@ -751,6 +957,186 @@ impl SnapshotRepository {
         Ok(report)
     }
 
+    /// Every index read again from the store, with each object at a copy in a trusted
+    /// pack where there is one, and the problems found on the way (indexes that do not
+    /// open; packs missing or shorter than their index).
+    async fn fresh_index(&self) -> Result<FreshIndex, SnapshotError> {
+        let mut found = Vec::new();
+        let mut problems = Vec::new();
+        let mut indexes = self.read_indexes(self.pack_ids("index", ".idx").await?);
+        while let Some((pack_id, sealed)) = indexes.next().await {
+            let opened = sealed
+                .and_then(|sealed| Ok(pack::open_index(pack_id, &sealed, self.team, &self.key)?));
+            match opened {
+                Ok(entries) => found.push((pack_id, entries)),
+                Err(e) => problems.push((format!("index {pack_id}"), e.to_string())),
+            }
+        }
+        drop(indexes);
+        let sizes = self.pack_sizes().await?;
+        let mut untrusted = HashSet::new();
+        for (id, entries) in &found {
+            if let Some(reason) = pack_damage(sizes.get(id).copied(), entries) {
+                problems.push((format!("pack {id}"), reason));
+                untrusted.insert(*id);
+            }
+        }
+        let mut index = HashMap::new();
+        let packs = found.len() as u64;
+        for (_, entries) in found {
+            for (digest, location) in entries {
+                prefer_trusted(&mut index, &untrusted, digest, location);
+            }
+        }
+        Ok(FreshIndex {
+            index: index.into_iter().collect(),
+            untrusted,
+            packs,
+            problems,
+        })
+    }
+
+    /// Check the repository's structure, as `restic check` does: every manifest opens and
+    /// matches its root digest, every object a snapshot lists is indexed, and every
+    /// indexed pack exists with at least the size its index says. Cheap: reads manifests,
+    /// entry lists and indexes, not packs.
+    ///
+    /// A byte changed inside a pack (same size) is not found this way: with `read_data`,
+    /// every indexed object is also read, decrypted and hashed ([`Self::verify`]).
+    pub async fn check(&self, read_data: bool) -> Result<VerifyReport, SnapshotError> {
+        if read_data {
+            return self.verify(None).await;
+        }
+        let fresh = self.fresh_index().await?;
+        let mut report = VerifyReport {
+            packs: fresh.packs,
+            ..VerifyReport::default()
+        };
+        for (location, message) in fresh.problems {
+            report_problem(&mut report.problems, location, message);
+        }
+        let mut wanted: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        for id in self.ids().await? {
+            report.snapshots += 1;
+            let snapshot = match self.manifest(id).await {
+                Ok(s) => s,
+                Err(e) => {
+                    report_problem(
+                        &mut report.problems,
+                        format!("snapshot {id}"),
+                        e.to_string(),
+                    );
+                    continue;
+                }
+            };
+            if let Err(e) = snapshot.check_consistency() {
+                report_problem(
+                    &mut report.problems,
+                    format!("snapshot {id}"),
+                    e.to_string(),
+                );
+            }
+            for (kind, list) in &snapshot.kinds {
+                for entry in list {
+                    report.entries += 1;
+                    wanted
+                        .entry(entry.digest)
+                        .or_default()
+                        .push(format!("snapshot {id} {kind}/{}", entry.id));
+                }
+            }
+        }
+        report.objects = wanted.len() as u64;
+        for (digest, users) in &wanted {
+            let message = match fresh.index.get(digest) {
+                None => format!("object {digest} is in no pack"),
+                Some(location) if fresh.untrusted.contains(&location.pack) => format!(
+                    "object {digest} is in pack {}, which is missing or truncated",
+                    location.pack
+                ),
+                Some(_) => continue,
+            };
+            let location = match users.as_slice() {
+                [one] => one.clone(),
+                [first, rest @ ..] => format!("{first} (and {} more entries)", rest.len()),
+                [] => format!("object {digest}"),
+            };
+            report_problem(&mut report.problems, location, message);
+        }
+        Ok(report)
+    }
+
+    /// Rebuild the indexes from the packs that are there: each index's objects are read
+    /// back from its pack; those that open and hash right are kept, the others dropped
+    /// (the index is rewritten, or removed when nothing in it is left), so the next
+    /// backup stores the dropped objects again. Then this handle reloads the indexes.
+    ///
+    /// A pack without an index (left by an interrupted backup) cannot be indexed: an
+    /// object's digest is in the index only. Its objects are stored again when needed.
+    pub async fn repair_index(&self) -> Result<RepairReport, SnapshotError> {
+        let mut report = RepairReport::default();
+        for pack_id in self.pack_ids("index", ".idx").await? {
+            report.indexes += 1;
+            let index_path = self.path(&pack::index_name(pack_id));
+            let entries = match self.read_whole(&index_path).await {
+                Ok(sealed) => pack::open_index(pack_id, &sealed, self.team, &self.key).ok(),
+                Err(_) => None,
+            };
+            let pack_path = self.path(&pack::pack_name(pack_id));
+            let pack_bytes = match self.store.get(&pack_path).await {
+                Ok(result) => Some(
+                    result
+                        .bytes()
+                        .await
+                        .map_err(|e| storage_error(&pack_path, e))?,
+                ),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(storage_error(&pack_path, e)),
+            };
+            let (Some(entries), Some(pack_bytes)) = (entries, pack_bytes) else {
+                // No pack, or an index that does not open: nothing in it can be used.
+                self.store
+                    .delete(&index_path)
+                    .await
+                    .map_err(|e| storage_error(&index_path, e))?;
+                report.indexes_removed += 1;
+                continue;
+            };
+            let total = entries.len();
+            let kept: Vec<(Digest, Location)> = entries
+                .into_iter()
+                .filter(|(digest, location)| {
+                    pack::open_object(&pack_bytes, digest, *location, self.team, &self.key).is_ok()
+                })
+                .collect();
+            report.objects_kept += kept.len() as u64;
+            report.objects_dropped += (total - kept.len()) as u64;
+            if kept.len() == total {
+                continue;
+            }
+            if kept.is_empty() {
+                self.store
+                    .delete(&index_path)
+                    .await
+                    .map_err(|e| storage_error(&index_path, e))?;
+                report.indexes_removed += 1;
+            } else {
+                let sealed = pack::seal_index(pack_id, &kept, self.team, &self.key)?;
+                self.write(&pack::index_name(pack_id), sealed).await?;
+                report.indexes_rewritten += 1;
+            }
+        }
+        // Forget what was loaded, and load what is there now.
+        self.lock_index().clear();
+        self.lock_untrusted().clear();
+        self.indexed_packs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.load_new_indexes().await?;
+        Ok(report)
+    }
+
     /// Bytes in the repository's packs, indexes and manifests.
     pub async fn stored_bytes(&self) -> Result<u64, SnapshotError> {
         let mut total = 0;
@@ -794,6 +1180,38 @@ async fn sync_file_and_directory(file: PathBuf) -> Result<(), SnapshotError> {
     })?
 }
 
+/// Why a pack cannot be trusted, given its size (`None`: missing) and its index.
+fn pack_damage(size: Option<u64>, entries: &[(Digest, Location)]) -> Option<String> {
+    let end = pack::indexed_end(entries);
+    match size {
+        None => Some("missing".to_owned()),
+        Some(size) if size < end => Some(format!(
+            "truncated: {size} bytes, but its index lists objects up to byte {end}"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Record where an object is, keeping a copy in a trusted pack over one in an untrusted
+/// pack (a damaged pack's objects are stored again, and the new copy must win).
+fn prefer_trusted(
+    index: &mut HashMap<Digest, Location>,
+    untrusted: &HashSet<PackId>,
+    digest: Digest,
+    location: Location,
+) {
+    match index.entry(digest) {
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(location);
+        }
+        std::collections::hash_map::Entry::Occupied(mut slot) => {
+            if untrusted.contains(&slot.get().pack) && !untrusted.contains(&location.pack) {
+                slot.insert(location);
+            }
+        }
+    }
+}
+
 fn report_problem(problems: &mut Vec<VerifyProblem>, location: String, message: String) {
     problems.push(VerifyProblem { location, message });
 }
@@ -833,6 +1251,72 @@ impl SnapshotTarget for SnapshotRepository {
     }
 }
 
+impl From<SnapshotError> for SourceError {
+    /// Missing snapshots and objects keep their meaning; damage is
+    /// [`SourceError::Damaged`], naming what is damaged; a store or key that cannot be
+    /// used is [`SourceError::Backend`].
+    fn from(e: SnapshotError) -> Self {
+        match e {
+            SnapshotError::NotFound(id) => SourceError::NotFound(id),
+            SnapshotError::NoMatch(text) => SourceError::NoMatch(text),
+            SnapshotError::Ambiguous { prefix, matches } => {
+                SourceError::Ambiguous { prefix, matches }
+            }
+            SnapshotError::MissingObject(digest) | SnapshotError::MissingPack { digest, .. } => {
+                SourceError::MissingObject(digest)
+            }
+            SnapshotError::Manifest { id, reason } => SourceError::Damaged {
+                what: format!("snapshot {id}"),
+                reason,
+            },
+            SnapshotError::Pack(PackError::Damaged { what, reason }) => {
+                SourceError::Damaged { what, reason }
+            }
+            SnapshotError::Json { digest, source } => SourceError::Damaged {
+                what: format!("object {digest}"),
+                reason: format!("not JSON: {source}"),
+            },
+            other => SourceError::Backend(Box::new(other)),
+        }
+    }
+}
+
+/// Diff, restore, compliance and exports read snapshots through this.
+#[async_trait::async_trait]
+impl SnapshotSource for SnapshotRepository {
+    async fn summaries(&self) -> Result<Vec<SnapshotSummary>, SourceError> {
+        Ok(self.list().await?)
+    }
+
+    async fn manifest(&self, id: SnapshotId) -> Result<Snapshot, SourceError> {
+        let snapshot = SnapshotRepository::manifest(self, id).await?;
+        snapshot
+            .check_consistency()
+            .map_err(|e| SourceError::Damaged {
+                what: format!("snapshot {id}"),
+                reason: e.to_string(),
+            })?;
+        Ok(snapshot)
+    }
+
+    async fn object(&self, digest: &Digest) -> Result<Value, SourceError> {
+        Ok(self.get_json(digest).await?)
+    }
+
+    async fn resource(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+        resource_id: &str,
+    ) -> Result<Option<Resource>, SourceError> {
+        Ok(SnapshotRepository::resource(self, id, kind, resource_id).await?)
+    }
+
+    async fn resolve(&self, text: &str) -> Result<SnapshotId, SourceError> {
+        Ok(SnapshotRepository::resolve(self, text).await?)
+    }
+}
+
 /// One snapshot being written. Add resources with [`SnapshotWriter::add`], then
 /// [`SnapshotWriter::finish`]; dropping it unfinished leaves no snapshot.
 #[derive(Debug)]
@@ -843,6 +1327,8 @@ pub struct SnapshotWriter<'r> {
     /// Objects in the open pack, not yet in the repository's index.
     pending: HashMap<Digest, Location>,
     stats: WriteStats,
+    /// Objects stored again because the only indexed copy is in an untrusted pack.
+    stored_again: u64,
 }
 
 impl SnapshotWriter<'_> {
@@ -865,7 +1351,15 @@ impl SnapshotWriter<'_> {
     /// Store bytes unless the repository or the open pack has them already.
     async fn add_object(&mut self, bytes: &[u8]) -> Result<Digest, SnapshotError> {
         let digest = Digest::of_bytes(bytes);
-        if !self.pending.contains_key(&digest) && !self.repo.contains(&digest) {
+        let stored = if self.pending.contains_key(&digest) {
+            Some(true)
+        } else {
+            self.repo.stored_copy(&digest)
+        };
+        if stored != Some(true) {
+            if stored == Some(false) {
+                self.stored_again += 1;
+            }
             let location = self
                 .pack
                 .add(self.repo.team, &self.repo.key, digest, bytes)?;
@@ -912,11 +1406,13 @@ impl SnapshotWriter<'_> {
             .await?;
         self.stats.new_bytes += bytes;
         self.stats.packs += 1;
+        let untrusted = self.repo.lock_untrusted();
         let mut index = self.repo.lock_index();
         for (digest, location) in pack.entries {
-            index.entry(digest).or_insert(location);
+            prefer_trusted(&mut index, &untrusted, digest, location);
         }
         drop(index);
+        drop(untrusted);
         self.repo
             .indexed_packs
             .lock()
@@ -944,6 +1440,24 @@ impl SnapshotWriter<'_> {
         finished_at: OffsetDateTime,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
+        // Said in the snapshot itself, so whoever reads it knows the repository was
+        // damaged when it was written (and that this snapshot does not depend on it).
+        let stored_again = self.stored_again;
+        if stored_again > 0 {
+            let mut packs: Vec<String> = self
+                .repo
+                .lock_untrusted()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            packs.sort();
+            self.snapshot.warnings.push(format!(
+                "repository damaged: {stored_again} object(s) were stored again because their \
+                 packs are missing or truncated ({}); run `butterfly check` and \
+                 `butterfly repair index`",
+                packs.join(", ")
+            ));
+        }
         self.snapshot.seal(finished_at, status);
         let id = self.snapshot.id;
         let manifest_error = |reason: String| SnapshotError::Manifest {
@@ -952,28 +1466,26 @@ impl SnapshotWriter<'_> {
         };
         // The entry lists go into packs as objects, in chunks, so an unchanged kind costs
         // the next snapshot nothing: the manifest file itself stays small.
-        let mut stored = self.snapshot.clone();
-        let mut entry_lists: BTreeMap<String, Vec<Digest>> = BTreeMap::new();
-        for (kind, entries) in std::mem::take(&mut stored.kinds) {
+        let mut entry_lists: BTreeMap<ResourceKind, Vec<Digest>> = BTreeMap::new();
+        // Taken out while the writer adds objects, and put back.
+        let kinds = std::mem::take(&mut self.snapshot.kinds);
+        for (kind, entries) in &kinds {
             let mut chunks = Vec::new();
             for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
-                let value = Value::Array(chunk.iter().map(|e| json!([e.id, e.digest])).collect());
-                chunks.push(self.add_object(&canonical_json(&value)).await?);
+                chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
             }
-            entry_lists.insert(kind.as_str().to_owned(), chunks);
+            entry_lists.insert(kind.clone(), chunks);
         }
+        self.snapshot.kinds = kinds;
         self.flush().await?;
-        let manifest = StoredManifest {
-            format: MANIFEST_FORMAT,
-            snapshot: stored,
-            entry_lists,
-        };
-        let value = serde_json::to_value(&manifest).map_err(|e| manifest_error(e.to_string()))?;
-        let sealed = crate::objects::seal_bytes(
+        let plain = StoredManifest::new(&self.snapshot, &entry_lists)
+            .and_then(|stored| stored.to_bytes())
+            .map_err(|e| manifest_error(e.to_string()))?;
+        let sealed = seal_bytes(
             self.repo.team,
             &self.repo.key,
             &SnapshotRepository::manifest_address(id),
-            &canonical_json(&value),
+            &plain,
         )
         .map_err(manifest_error)?;
         self.stats.manifest_bytes = sealed.len() as u64;

@@ -55,7 +55,7 @@ fn files(dir: &Path, sub: &str) -> Vec<PathBuf> {
 #[tokio::test]
 async fn many_objects_share_few_packs_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path())
+    let repo = SnapshotRepository::open_or_create(dir.path())
         .await
         .unwrap()
         .with_pack_target(64 * 1024);
@@ -66,7 +66,9 @@ async fn many_objects_share_few_packs_and_round_trip() {
     assert_eq!(files(dir.path(), "index").len(), packs.len());
 
     // A fresh handle reads everything back through the indexes.
-    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let reopened = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     let manifest = reopened.manifest(snapshot.id).await.unwrap();
     manifest.check_consistency().unwrap();
     assert_eq!(manifest, snapshot);
@@ -81,7 +83,9 @@ async fn many_objects_share_few_packs_and_round_trip() {
 #[tokio::test]
 async fn unchanged_content_is_stored_once() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     backup(&repo, &users(500, 1)).await;
     let before = repo.stored_bytes().await.unwrap();
     let mut writer = repo.begin(
@@ -122,7 +126,7 @@ async fn unchanged_content_is_stored_once() {
 #[tokio::test]
 async fn interrupted_writes_leave_a_valid_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path())
+    let repo = SnapshotRepository::open_or_create(dir.path())
         .await
         .unwrap()
         .with_pack_target(4096);
@@ -147,7 +151,9 @@ async fn interrupted_writes_leave_a_valid_repository() {
     .unwrap();
     std::fs::write(dir.path().join("snapshots/.x.snapshot.1234.tmp"), b"junk").unwrap();
 
-    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let reopened = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     assert_eq!(reopened.ids().await.unwrap(), vec![good.id]);
     let report = reopened.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
@@ -166,7 +172,9 @@ async fn interrupted_writes_leave_a_valid_repository() {
 #[tokio::test]
 async fn damage_is_reported_precisely() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     let snapshot = backup(&repo, &users(20, 1)).await;
     let pack = files(dir.path(), "packs").remove(0);
 
@@ -220,7 +228,9 @@ async fn damage_is_reported_precisely() {
 #[tokio::test]
 async fn another_master_key_cannot_read_the_repository() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
     backup(&repo, &users(3, 1)).await;
     let other = MasterKey::from_bytes([9; 32]);
     let err = SnapshotRepository::open_with_key(
@@ -498,11 +508,8 @@ async fn summaries_are_manifests_without_their_entries() {
         vec![first.id, second.id]
     );
     for (summary, full) in listed.iter().zip([&first, &second]) {
-        assert!(summary.kinds.is_empty());
-        assert_eq!(summary.total(), full.total());
-        let mut without_entries = full.clone();
-        without_entries.kinds.clear();
-        assert_eq!(summary, &without_entries);
+        assert_eq!(summary.resources, full.total());
+        assert_eq!(summary, &full.summary());
         assert_eq!(&repo.summary(full.id).await.unwrap(), summary);
         // The whole manifest still has every entry.
         assert_eq!(&repo.manifest(full.id).await.unwrap(), full);
@@ -511,4 +518,298 @@ async fn summaries_are_manifests_without_their_entries() {
         repo.summary(butterfly_core::SnapshotId::new_random()).await,
         Err(SnapshotError::NotFound(_))
     ));
+}
+
+/// The repository read through core's `SnapshotSource`, as diff and restore read it.
+#[tokio::test]
+async fn the_repository_is_a_snapshot_source() {
+    use butterfly_core::source::{SnapshotSource, SourceError};
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    // 2500 users: three entry lists, so a lookup searches across them.
+    let all = users(2500, 1);
+    let snapshot = backup(&repo, &all).await;
+    let source: &dyn SnapshotSource = &repo;
+
+    let summaries = source.summaries().await.unwrap();
+    assert_eq!(summaries, vec![snapshot.summary()]);
+    assert_eq!(source.manifest(snapshot.id).await.unwrap(), snapshot);
+    let kind = ResourceKind::new("user");
+    // Sorted ids: "00u0" < "00u1" < "00u10" ... so look up first, last and middles.
+    let mut ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    for id in [ids[0], ids[1023], ids[1024], ids[1500], ids[2499]] {
+        let found = source.resource(snapshot.id, &kind, id).await.unwrap();
+        let expected = all.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(found.as_ref(), Some(expected), "{id}");
+    }
+    for absent in ["", "00u", "00u1000x", "zzz"] {
+        assert_eq!(
+            source.resource(snapshot.id, &kind, absent).await.unwrap(),
+            None,
+            "{absent}"
+        );
+    }
+    let groups = ResourceKind::new("group");
+    assert_eq!(
+        source.resource(snapshot.id, &groups, "00g1").await.unwrap(),
+        None
+    );
+    let digest = all[7].digest();
+    assert_eq!(
+        source.object(&digest).await.unwrap(),
+        all[7].attributes.clone()
+    );
+
+    // Prefixes as typed by a user: any case, at least 4 characters.
+    let text = snapshot.id.to_string();
+    assert_eq!(
+        source.resolve(&text[..6].to_uppercase()).await.unwrap(),
+        snapshot.id
+    );
+    assert!(matches!(
+        source.resolve(&text[..3]).await,
+        Err(SourceError::NoMatch(_))
+    ));
+    let unknown = butterfly_core::SnapshotId::new_random();
+    assert!(matches!(
+        source.manifest(unknown).await,
+        Err(SourceError::NotFound(id)) if id == unknown
+    ));
+    assert!(matches!(
+        source
+            .object(&butterfly_core::Digest::of_bytes(b"never stored"))
+            .await,
+        Err(SourceError::MissingObject(_))
+    ));
+
+    // A missing pack is a missing object, not a storage failure.
+    for pack in files(dir.path(), "packs") {
+        std::fs::remove_file(pack).unwrap();
+    }
+    let err = source.object(&digest).await.unwrap_err();
+    assert!(
+        matches!(err, SourceError::MissingObject(d) if d == digest),
+        "{err}"
+    );
+    let err = source
+        .resource(snapshot.id, &kind, "00u7")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::MissingObject(_)), "{err}");
+
+    // A damaged manifest is damage, naming the snapshot.
+    let manifest = files(dir.path(), "snapshots").remove(0);
+    let mut sealed = std::fs::read(&manifest).unwrap();
+    let last = sealed.len() - 1;
+    sealed[last] ^= 1;
+    std::fs::write(&manifest, &sealed).unwrap();
+    let err = source.summaries().await.unwrap_err();
+    assert!(
+        matches!(&err, SourceError::Damaged { what, .. } if *what == format!("snapshot {}", snapshot.id)),
+        "{err}"
+    );
+}
+
+/// Read-only opens write nothing: not the directory, not a key.
+#[tokio::test]
+async fn opening_a_missing_repository_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let err = SnapshotRepository::open(&missing).await.unwrap_err();
+    assert!(matches!(err, SnapshotError::NotARepository { .. }), "{err}");
+    assert!(!missing.exists());
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let err = SnapshotRepository::open(&empty).await.unwrap_err();
+    assert!(err.to_string().contains("master.key"), "{err}");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+
+    let created = dir.path().join("new");
+    let repo = SnapshotRepository::init(&created).await.unwrap();
+    assert!(repo.list().await.unwrap().is_empty());
+    assert!(created.join(butterfly_store::MASTER_KEY_FILE).exists());
+    assert!(matches!(
+        SnapshotRepository::init(&created).await,
+        Err(SnapshotError::AlreadyInitialized(_))
+    ));
+    let snapshot = backup(&repo, &users(2, 1)).await;
+    let reopened = SnapshotRepository::open(&created).await.unwrap();
+    assert_eq!(reopened.list().await.unwrap(), vec![snapshot.summary()]);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PackDamage {
+    Delete,
+    Truncate,
+    FlipByte,
+}
+
+fn damage_every_pack(dir: &Path, damage: PackDamage) {
+    for pack in files(dir, "packs") {
+        match damage {
+            PackDamage::Delete => std::fs::remove_file(&pack).unwrap(),
+            PackDamage::Truncate => {
+                let bytes = std::fs::read(&pack).unwrap();
+                std::fs::write(&pack, &bytes[..bytes.len() / 2]).unwrap();
+            }
+            PackDamage::FlipByte => {
+                // Inside the first object's ciphertext: same size, different bytes.
+                let mut bytes = std::fs::read(&pack).unwrap();
+                bytes[21 + 49 + 5] ^= 0x80;
+                std::fs::write(&pack, &bytes).unwrap();
+            }
+        }
+    }
+}
+
+/// A backup into a damaged repository must not trust the index for deduplication:
+/// objects whose pack is missing or truncated are stored again, the snapshot says so,
+/// and it verifies clean. `check` finds the damage; `repair_index` and a new write heal.
+#[tokio::test]
+async fn backups_into_a_repository_with_a_missing_or_truncated_pack_store_objects_again() {
+    for damage in [PackDamage::Delete, PackDamage::Truncate] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = {
+            let repo = SnapshotRepository::open_or_create(dir.path())
+                .await
+                .unwrap();
+            backup(&repo, &users(50, 1)).await
+        };
+        damage_every_pack(dir.path(), damage);
+
+        // As the CLI does: a new process, a new handle.
+        let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+        let structure = repo.check(false).await.unwrap();
+        assert!(
+            structure
+                .problems
+                .iter()
+                .any(|p| p.location.starts_with("pack ")),
+            "{damage:?}: {structure:?}"
+        );
+        let mut writer = repo.begin(
+            butterfly_core::ProviderKind::Okta,
+            "https://x.okta.com",
+            OffsetDateTime::now_utc(),
+        );
+        writer.add_all(&users(50, 1)).await.unwrap();
+        let (second, stats) = writer
+            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .await
+            .unwrap();
+        // 50 users and the entry list, all stored again.
+        assert_eq!(stats.new_objects, 51, "{damage:?}");
+        assert!(
+            second.warnings.iter().any(|w| w.contains("stored again")),
+            "{damage:?}: {:?}",
+            second.warnings
+        );
+        let report = repo.verify(Some(second.id)).await.unwrap();
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.location.starts_with("pack ")),
+            "{damage:?}: the new snapshot's objects read: {report:?}"
+        );
+        // The old snapshot's objects are the same content: it reads again too.
+        assert_eq!(repo.manifest(first.id).await.unwrap(), first);
+
+        // check still names the damaged pack, until the index is repaired.
+        let before = repo.check(false).await.unwrap();
+        assert!(!before.problems.is_empty(), "{damage:?}");
+        let repaired = repo.repair_index().await.unwrap();
+        // A deleted pack's index goes; a truncated one keeps the objects before the cut.
+        if let PackDamage::Delete = damage {
+            assert_eq!(repaired.indexes_removed, 1, "{repaired:?}");
+        } else {
+            assert_eq!(repaired.indexes_rewritten, 1, "{repaired:?}");
+            assert!(repaired.objects_dropped > 0, "{repaired:?}");
+        }
+        let after = repo.check(true).await.unwrap();
+        assert!(after.problems.is_empty(), "{damage:?}: {after:?}");
+        assert!(repo.check(false).await.unwrap().problems.is_empty());
+
+        // Healed: the next backup stores nothing and warns of nothing.
+        let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+        let mut writer = reopened.begin(
+            butterfly_core::ProviderKind::Okta,
+            "https://x.okta.com",
+            OffsetDateTime::now_utc(),
+        );
+        writer.add_all(&users(50, 1)).await.unwrap();
+        let (third, stats) = writer
+            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .await
+            .unwrap();
+        assert_eq!(stats.new_objects, 0, "{damage:?}");
+        assert!(third.warnings.is_empty(), "{damage:?}");
+    }
+}
+
+/// A changed byte keeps the pack's size: only reading the data finds it. Then the index
+/// is repaired (the damaged object dropped) and a new write stores it again.
+#[tokio::test]
+async fn a_flipped_byte_is_found_by_reading_data_and_healed_by_repair_and_a_new_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    backup(&repo, &users(20, 1)).await;
+    damage_every_pack(dir.path(), PackDamage::FlipByte);
+
+    let repo = SnapshotRepository::open(dir.path()).await.unwrap();
+    assert!(repo.check(false).await.unwrap().problems.is_empty());
+    let deep = repo.check(true).await.unwrap();
+    assert_eq!(deep.problems.len(), 1, "{deep:?}");
+    assert!(deep.problems[0].message.contains("failed authentication"));
+
+    let repaired = repo.repair_index().await.unwrap();
+    assert_eq!(repaired.objects_dropped, 1, "{repaired:?}");
+    assert_eq!(repaired.indexes_rewritten, 1, "{repaired:?}");
+    // The snapshot lists an object no index has now; the next write stores it again.
+    assert!(!repo.check(false).await.unwrap().problems.is_empty());
+    let healed = backup(&repo, &users(20, 1)).await;
+    let report = repo.check(true).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+    assert!(
+        repo.verify(Some(healed.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
+}
+
+/// One damaged or truncated manifest does not hide the other snapshots.
+#[tokio::test]
+async fn a_damaged_manifest_is_flagged_and_the_others_still_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    let first = backup(&repo, &users(3, 1)).await;
+    let second = backup(&repo, &users(3, 2)).await;
+    let path = dir.path().join(format!("snapshots/{}.snapshot", first.id));
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+
+    assert!(repo.list().await.is_err(), "the strict listing fails");
+    let listing = repo.list_all().await.unwrap();
+    assert_eq!(listing.snapshots, vec![second.summary()]);
+    assert_eq!(listing.damaged.len(), 1);
+    assert_eq!(
+        listing.damaged[0].location,
+        format!("snapshot {}", first.id)
+    );
+    assert!(
+        listing.damaged[0].message.contains("truncated"),
+        "{:?}",
+        listing.damaged
+    );
 }

@@ -3,7 +3,7 @@
 //! - `store`: the storage trait suite, written once as generic functions and run on
 //!   SQLite (a fresh file per test) and on PostgreSQL (a fresh database per test, on the
 //!   server named by `BUTTERFLY_TEST_DATABASE_URL`).
-//! - `objects`: the encrypted object repository on a local directory.
+//! - `objects`: the repository store of a server (URL, master key, per-team repositories, sealed secrets).
 //! - `filter_sql`: SCIM filters compiled to SQL, checked against the in-memory evaluator
 //!   on both databases, over a scratch table (`probe`); `filter_props` does the same
 //!   with random resources and filters.

@@ -14,7 +14,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use butterfly_core::{ResourceKind, Snapshot, SnapshotStatus, SnapshotSummary, SystemClock};
+use butterfly_core::{ResourceKind, SnapshotStatus, SnapshotSummary, SystemClock};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
@@ -192,7 +192,7 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };
-    let mut repo = SnapshotRepository::open(&args.repo).await?;
+    let mut repo = SnapshotRepository::open_or_create(&args.repo).await?;
     if let Some(bytes) = args.pack_target_bytes {
         repo = repo.with_pack_target(bytes);
     }
@@ -220,8 +220,15 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
 /// answers too.
 pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
-    let summaries: Vec<SnapshotSummary> =
-        repo.list().await?.iter().map(Snapshot::summary).collect();
+    let listing = repo.list_all().await?;
+    // Flagged, not fatal: one damaged manifest must not hide every other snapshot.
+    for damaged in &listing.damaged {
+        eprintln!(
+            "warning: {}: {} (see `butterfly check`)",
+            damaged.location, damaged.message
+        );
+    }
+    let summaries: &[SnapshotSummary] = &listing.snapshots;
     print_snapshots(out, &json!(summaries));
     Ok(())
 }
@@ -230,7 +237,7 @@ pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
 pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
     let repo = SnapshotRepository::open(repo).await?;
     let snapshot = repo.summary(repo.resolve(id).await?).await?;
-    print_snapshot(out, &json!(snapshot.summary()));
+    print_snapshot(out, &json!(snapshot));
     Ok(())
 }
 

@@ -19,6 +19,15 @@
 //! butterfly snapshots verify --repo ./backups
 //! ```
 //!
+//! A repository can be created ahead of the first backup, and checked and repaired (see
+//! [`repository`]):
+//!
+//! ```text
+//! butterfly init --repo ./backups
+//! butterfly check --repo ./backups [--read-data]
+//! butterfly repair index --repo ./backups
+//! ```
+//!
 //! Backups can also run on the server, from a stored connection (see [`server_mode`]):
 //!
 //! ```text
@@ -31,6 +40,7 @@
 mod client;
 mod local;
 mod output;
+mod repository;
 mod server_mode;
 
 use std::process::ExitCode;
@@ -100,6 +110,38 @@ enum Command {
     /// Backup jobs on the server.
     #[command(subcommand)]
     Backups(BackupsCommand),
+    /// Create a new, empty local repository with a fresh master key (a backup creates
+    /// one too, if needed).
+    Init {
+        /// The repository directory (created if missing).
+        #[arg(long)]
+        repo: std::path::PathBuf,
+    },
+    /// Check a local repository: manifests, indexes and packs (with `--read-data`, every
+    /// object too); exit status 1 on problems.
+    Check {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// Also read, decrypt and hash every object: finds a changed byte inside a pack,
+        /// which the structure check cannot.
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Repair a local repository.
+    #[command(subcommand)]
+    Repair(RepairCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RepairCommand {
+    /// Rebuild the indexes from the packs that are there: drop objects that no longer
+    /// read (and the index of a missing pack), so the next backup stores them again.
+    Index {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +357,17 @@ async fn main() -> ExitCode {
             | SnapshotsCommand::Show { repo: Some(_), .. }
             | SnapshotsCommand::Verify { .. },
         ) => run_local(cli).await,
+        Command::Init { repo } => repository::init(cli.output, &repo)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::Check { repo, read_data } => repository::check(cli.output, &repo, read_data)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::Repair(RepairCommand::Index { repo }) => {
+            repository::repair_index(cli.output, &repo)
+                .await
+                .map_err(|e| e.to_string())
+        }
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -532,8 +585,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Snapshots(SnapshotsCommand::Show { id, repo: None }) => {
             server_mode::show_snapshot(&client, out, &id).await?;
         }
-        // Local commands are dispatched by `run_local`.
-        Command::Backup(_) | Command::Snapshots(_) => {}
+        // Local commands are dispatched by `run_local`, repository commands by `main`.
+        Command::Backup(_)
+        | Command::Snapshots(_)
+        | Command::Init { .. }
+        | Command::Check { .. }
+        | Command::Repair(_) => {}
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Role, Team};
-use butterfly_store::{ObjectRepository, SqlStore};
+use butterfly_store::{RepositoryStore, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -34,7 +34,7 @@ pub struct AppState {
     /// Teams, members, keys, tokens, sessions, jobs.
     pub store: Arc<SqlStore>,
     /// Encrypted snapshot objects (and sealed small secrets).
-    pub objects: Arc<ObjectRepository>,
+    pub objects: Arc<RepositoryStore>,
     /// Discovered SSO providers.
     pub sso: Arc<SsoRuntime>,
     /// Where users reach this server.
@@ -77,7 +77,7 @@ pub enum StartupError {
     InsecureCookies(String),
     /// The object store or master key could not be opened.
     #[error("cannot open object store: {0}")]
-    Objects(#[from] butterfly_store::ObjectError),
+    Objects(#[from] butterfly_store::RepositoryStoreError),
 }
 
 /// Open the database (running migrations) and the object repository.
@@ -88,7 +88,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
     })?;
     let store = SqlStore::connect(&config.database_url()).await?;
     // The master key always lives in the data directory, wherever objects are kept.
-    let objects = Arc::new(ObjectRepository::from_url(
+    let objects = Arc::new(RepositoryStore::from_url(
         &config.object_store_url(),
         &config.data_dir,
     )?);

@@ -26,7 +26,7 @@ use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
     PrivateKey,
 };
-use butterfly_store::ObjectRepository;
+use butterfly_store::RepositoryStore;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -79,7 +79,7 @@ pub enum BackupJobError {
     ConnectionGone(Uuid),
     /// The sealed private key does not open (another master key, tampering).
     #[error("the connection's private key cannot be unsealed: {0}")]
-    Unseal(#[from] butterfly_store::ObjectError),
+    Unseal(#[from] butterfly_store::RepositoryStoreError),
     /// The stored org URL or client id is refused (stored before they were checked).
     #[error("the connection's credentials are refused: {0}")]
     Credentials(#[from] CredentialError),
@@ -106,7 +106,7 @@ pub enum BackupJobError {
 /// The server's backup side: repositories per team, and the worker's settings.
 #[derive(Debug)]
 pub struct Backups {
-    objects: Arc<ObjectRepository>,
+    objects: Arc<RepositoryStore>,
     settings: JobSettings,
     worker_id: String,
     repos: Mutex<HashMap<TeamId, Arc<SnapshotRepository>>>,
@@ -115,7 +115,7 @@ pub struct Backups {
 
 impl Backups {
     /// Repositories in the store of `objects`, one per team, keyed from its master key.
-    pub fn new(objects: Arc<ObjectRepository>, settings: JobSettings) -> Self {
+    pub fn new(objects: Arc<RepositoryStore>, settings: JobSettings) -> Self {
         Backups {
             objects,
             settings,
@@ -133,7 +133,7 @@ impl Backups {
         if let Some(repo) = self.lock_repos().get(&team) {
             return Ok(Arc::clone(repo));
         }
-        let repo = self.objects.snapshot_repository(team).await?;
+        let repo = self.objects.repository(team).await?;
         // Two callers may open it at once; the first one kept wins.
         Ok(Arc::clone(
             self.lock_repos()

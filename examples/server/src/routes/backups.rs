@@ -10,7 +10,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use butterfly_core::store::{Job, JobStore};
-use butterfly_core::{Snapshot, SnapshotId, SnapshotSummary};
+use butterfly_core::{SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -124,7 +124,7 @@ pub async fn snapshots(
         .await
         .map_err(repository_error)?;
     let listed = repo.list().await.map_err(|e| repository_error(e.into()))?;
-    Ok(Json(listed.iter().map(Snapshot::summary).collect()))
+    Ok(Json(listed))
 }
 
 /// One snapshot, by id or an unambiguous prefix of it (at least 4 characters): its
@@ -149,7 +149,7 @@ pub async fn snapshot(
         .summary(id)
         .await
         .map_err(|e| repository_error(e.into()))?;
-    Ok(Json(snapshot.summary()))
+    Ok(Json(snapshot))
 }
 
 /// The shortest prefix accepted: shorter ones match too much to be meant.

@@ -111,6 +111,12 @@ impl MasterKey {
         }
     }
 
+    /// Read `data_dir/master.key`, which must exist: unlike
+    /// [`MasterKey::load_or_create`], never writes.
+    pub fn load_existing(data_dir: &Path) -> Result<MasterKey, KeyError> {
+        Self::load(&data_dir.join(MASTER_KEY_FILE))
+    }
+
     fn load(path: &Path) -> Result<MasterKey, KeyError> {
         let io_error = |source| KeyError::Io {
             path: path.to_owned(),
@@ -307,6 +313,29 @@ mod tests {
         assert_ne!(master.team_key(a).check, master.team_key(b).check);
         let other = MasterKey::from_bytes([8; 32]);
         assert_ne!(master.team_key(a).cipher_key, other.team_key(a).cipher_key);
+    }
+
+    /// Fixed vectors: a change to the derivation (salt, labels, order) would make every
+    /// existing repository unreadable, so it must fail here first.
+    #[test]
+    fn team_keys_derive_to_fixed_vectors() {
+        let master = MasterKey::from_bytes(std::array::from_fn(|i| u8::try_from(i).unwrap()));
+        for (team, cipher_key, check) in [
+            (
+                "00000000-0000-0000-0000-000000000000",
+                "541c23c20a93ce678d2e6ffa96f4e04cf7a9bc9d09bfb378b1e84c71ec6df6ff",
+                "8e88f934d669bc43",
+            ),
+            (
+                "6f1b7a3c-2d4e-4f5a-8b6c-7d8e9f0a1b2c",
+                "300a45e39ff8c611857390b3dab4e5603ca18ebae90954b14ad0a8d9dc6165fb",
+                "05b1d06b3634839a",
+            ),
+        ] {
+            let key = master.team_key(TeamId::from_uuid(team.parse().unwrap()));
+            assert_eq!(hex::encode(key.cipher_key), cipher_key, "{team}");
+            assert_eq!(hex::encode(key.check), check, "{team}");
+        }
     }
 
     #[test]

@@ -175,14 +175,7 @@ impl PackBuilder {
     /// Close the pack: its bytes and its sealed index, ready to be stored (the pack
     /// first, then the index).
     pub fn finish(self, team: TeamId, key: &TeamKey) -> Result<FinishedPack, PackError> {
-        let mut index = Vec::with_capacity(self.entries.len() * INDEX_ENTRY_LEN);
-        for (digest, location) in &self.entries {
-            index.extend_from_slice(digest.as_bytes());
-            index.extend_from_slice(&location.offset.to_be_bytes());
-            index.extend_from_slice(&location.length.to_be_bytes());
-        }
-        let index = envelope::seal(team, key, &index_address(self.id), &index)
-            .map_err(|_| PackError::Seal)?;
+        let index = seal_index(self.id, &self.entries, team, key)?;
         Ok(FinishedPack {
             id: self.id,
             pack: self.bytes,
@@ -190,6 +183,34 @@ impl PackBuilder {
             entries: self.entries,
         })
     }
+}
+
+/// The sealed index of pack `id` listing `entries` (also used to rewrite the index of a
+/// damaged pack with only the objects that still read).
+pub fn seal_index(
+    id: PackId,
+    entries: &[(Digest, Location)],
+    team: TeamId,
+    key: &TeamKey,
+) -> Result<Vec<u8>, PackError> {
+    let mut index = Vec::with_capacity(entries.len() * INDEX_ENTRY_LEN);
+    for (digest, location) in entries {
+        index.extend_from_slice(digest.as_bytes());
+        index.extend_from_slice(&location.offset.to_be_bytes());
+        index.extend_from_slice(&location.length.to_be_bytes());
+    }
+    envelope::seal(team, key, &index_address(id), &index).map_err(|_| PackError::Seal)
+}
+
+/// Where the last object an index lists ends: the size its pack must have at least.
+/// (The index records no pack size; objects are back to back after the header, so this
+/// is the size the pack was written with.)
+pub fn indexed_end(entries: &[(Digest, Location)]) -> u64 {
+    entries
+        .iter()
+        .map(|(_, l)| l.offset.saturating_add(u64::from(l.length)))
+        .max()
+        .unwrap_or(PACK_HEADER_LEN as u64)
 }
 
 /// A closed pack: what [`PackBuilder::finish`] returns.

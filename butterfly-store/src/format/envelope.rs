@@ -169,11 +169,54 @@ pub(crate) fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::MasterKey;
+    use crate::format::key::MasterKey;
 
     fn setup() -> (TeamId, TeamKey) {
         let team = TeamId::new_random();
         (team, MasterKey::from_bytes([1; 32]).team_key(team))
+    }
+
+    /// Sealed once by this format (version 1) and kept: it must open to the same
+    /// plaintext in every later build, and not with any byte changed.
+    const SEALED_VECTOR: &str = concat!(
+        "42464c5901000000000000000000000000000000008e88f934d669bc43000000000000004c225ff59184",
+        "b560534de4e2248590ccc524620a1886e88edc3060e9ed31e7c171be689d9dfa5bac323a2a6519d72e16a1",
+        "63f12592ffa13d8fb265989c638cfd49d092140ae3828b02c07d5d4997beb4fc16ff16c6488e91cc"
+    );
+    const VECTOR_ADDRESS: &str = "pack/000102030405060708090a0b0c0d0e0f/vector";
+    const VECTOR_PLAINTEXT: &[u8] =
+        b"{\"id\":\"00u1\",\"profile\":{\"login\":\"ada@example.com\"}}";
+
+    fn vector_key() -> (TeamId, TeamKey) {
+        let team = TeamId::from_uuid(Uuid::nil());
+        let master = MasterKey::from_bytes(std::array::from_fn(|i| u8::try_from(i).unwrap()));
+        (team, master.team_key(team))
+    }
+
+    #[test]
+    fn a_fixed_sealed_blob_opens_to_its_plaintext() {
+        let (team, key) = vector_key();
+        let sealed = hex::decode(SEALED_VECTOR).unwrap();
+        assert_eq!(
+            open(team, &key, VECTOR_ADDRESS, &sealed).unwrap(),
+            VECTOR_PLAINTEXT
+        );
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x01;
+        assert!(matches!(
+            open(team, &key, VECTOR_ADDRESS, &tampered),
+            Err(OpenError::Tampered)
+        ));
+        assert!(matches!(
+            open(
+                team,
+                &key,
+                "pack/000102030405060708090a0b0c0d0e0f/other",
+                &sealed
+            ),
+            Err(OpenError::Tampered)
+        ));
     }
 
     #[test]
