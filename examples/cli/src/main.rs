@@ -38,6 +38,7 @@
 //! ```
 
 mod client;
+mod diff;
 mod local;
 mod output;
 mod repository;
@@ -81,6 +82,8 @@ pub enum Output {
     Table,
     /// The server's JSON, for scripts.
     Json,
+    /// Markdown tables, for pull requests and tickets.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +134,41 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// What changed between two snapshots, or between a snapshot and the live org: each
+    /// resource added, removed or changed, field by field, with a severity.
+    ///
+    /// Example: `butterfly diff 3f2a 9c1e --repo ./backups --min-severity high`, or
+    /// `butterfly diff 3f2a live --repo ./backups --org-url ... --client-id ... --private-key key.pem`.
+    Diff {
+        /// The older snapshot: an id or a unique prefix (at least 4 characters).
+        from: String,
+        /// The newer snapshot, or `live` for the org as it is now.
+        to: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// Only this kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Leave out changes below this severity: info, low, medium, high, critical.
+        #[arg(long, default_value = "info")]
+        min_severity: butterfly_core::diff::Severity,
+        /// Also report volatile fields (lastLogin, lastUpdated...), ignored by default.
+        #[arg(long)]
+        include_volatile: bool,
+        /// For `live`: the org's URL.
+        #[arg(long)]
+        org_url: Option<String>,
+        /// For `live`: the service app's client id.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// For `live`: the key id (kid) registered for the app, if any.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// For `live`: the service app's private key (PEM).
+        #[arg(long)]
+        private_key: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +406,35 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Diff {
+            from,
+            to,
+            repo,
+            kinds,
+            min_severity,
+            include_volatile,
+            org_url,
+            client_id,
+            key_id,
+            private_key,
+        } => diff::diff(
+            cli.output,
+            diff::DiffArgs {
+                from,
+                to,
+                repo,
+                kinds,
+                min_severity,
+                include_volatile,
+                org_url,
+                client_id,
+                key_id,
+                private_key,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -590,7 +657,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Snapshots(_)
         | Command::Init { .. }
         | Command::Check { .. }
-        | Command::Repair(_) => {}
+        | Command::Repair(_)
+        | Command::Diff { .. } => {}
     }
     Ok(())
 }
@@ -600,7 +668,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Column]) {
     match out {
         Output::Json => output::print_json(created),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let record = created.get(record_key).cloned().unwrap_or(Value::Null);
             print_records(out, &Value::Array(vec![record]), columns);
             println!("The secret is shown only now; store it safely:");
@@ -619,7 +687,7 @@ fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Colu
 pub(crate) fn print_object(out: Output, value: &Value) {
     match out {
         Output::Json => output::print_json(value),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             for (key, item) in value.as_object().into_iter().flatten() {
                 let text = match item {
                     Value::String(s) => s.clone(),
@@ -639,7 +707,7 @@ pub(crate) fn print_object(out: Output, value: &Value) {
 pub(crate) fn print_done(out: Output, message: &str) {
     match out {
         Output::Json => output::print_json(&json!({"ok": true, "message": message})),
-        Output::Table => println!("{message}"),
+        Output::Table | Output::Markdown => println!("{message}"),
     }
 }
 
