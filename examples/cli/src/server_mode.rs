@@ -89,7 +89,7 @@ pub async fn create_connection(
     })?;
     let mut body = json!({
         "name": args.name,
-        "provider": "okta",
+        "provider": butterfly_core::ProviderKind::Okta,
         "org_url": args.org_url,
         "client_id": args.client_id,
         "private_key": pem,
