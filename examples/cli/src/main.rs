@@ -41,6 +41,7 @@ mod client;
 mod diff;
 mod local;
 mod output;
+mod reports;
 mod repository;
 mod server_mode;
 
@@ -134,6 +135,34 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Check a snapshot against compliance frameworks and write the report.
+    ///
+    /// Example: `butterfly compliance 3f2a --repo ./backups --framework pci-dss --format
+    /// sarif --out okta.sarif --fail-on high` (exit status 1 when a high or critical
+    /// check fails).
+    Compliance {
+        /// The snapshot: an id or a unique prefix.
+        snapshot: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
+        #[arg(long, default_value = "all")]
+        framework: String,
+        /// json, csv, markdown, html, sarif, oscal or junit.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write the report here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Exit with status 1 when a check of this severity or higher fails: critical,
+        /// high, medium, low.
+        #[arg(long)]
+        fail_on: Option<String>,
+    },
+    /// Export a snapshot.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// What changed between two snapshots, or between a snapshot and the live org: each
     /// resource added, removed or changed, field by field, with a severity.
     ///
@@ -168,6 +197,31 @@ enum Command {
         /// For `live`: the service app's private key (PEM).
         #[arg(long)]
         private_key: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Terraform HCL for the okta/okta provider, with import blocks and secrets as
+    /// sensitive variables.
+    ///
+    /// Example: `butterfly export terraform 3f2a --repo ./backups --out ./okta-tf --skip-users`.
+    Terraform {
+        /// The snapshot: an id or a unique prefix.
+        snapshot: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// The directory to write the .tf files into (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Only this snapshot kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Leave users and their memberships and assignments out (at 50K users they are
+        /// what makes plans slow).
+        #[arg(long)]
+        skip_users: bool,
     },
 }
 
@@ -406,6 +460,41 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Compliance {
+            snapshot,
+            repo,
+            framework,
+            format,
+            out,
+            fail_on,
+        } => reports::compliance(reports::ComplianceArgs {
+            snapshot,
+            repo,
+            framework,
+            format,
+            out,
+            fail_on,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+        Command::Export(ExportCommand::Terraform {
+            snapshot,
+            repo,
+            out,
+            kinds,
+            skip_users,
+        }) => reports::terraform(
+            cli.output,
+            reports::TerraformArgs {
+                snapshot,
+                repo,
+                out,
+                kinds,
+                skip_users,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string()),
         Command::Diff {
             from,
             to,
@@ -658,7 +747,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Init { .. }
         | Command::Check { .. }
         | Command::Repair(_)
-        | Command::Diff { .. } => {}
+        | Command::Diff { .. }
+        | Command::Compliance { .. }
+        | Command::Export(_) => {}
     }
     Ok(())
 }

@@ -566,3 +566,93 @@ async fn diff_names_what_changed_with_severities() {
         text(&out.stderr)
     );
 }
+
+/// `butterfly compliance` and `butterfly export terraform` on a snapshot made by
+/// `butterfly backup okta`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_checked_for_compliance_and_exported_as_terraform() {
+    let s = Setup::start(config(20)).await;
+    let (_, id) = s.backup(&[]).await;
+    let id = id.to_string();
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.args(args).arg("--repo").arg(s.repo());
+        run(cmd)
+    };
+
+    // Every framework, as JSON: each result names its framework and status.
+    let out = cli(&[
+        "compliance",
+        &id[..8],
+        "--framework",
+        "all",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let frameworks: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["framework"].as_str().unwrap())
+        .collect();
+    assert_eq!(frameworks.len(), 7, "{frameworks:?}");
+    let failing_high = results
+        .iter()
+        .filter(|r| {
+            r["status"] == "fail" && (r["severity"] == "high" || r["severity"] == "critical")
+        })
+        .count();
+
+    // --fail-on decides the exit status from the same results; the file is still written.
+    let sarif = s.dir.path().join("okta.sarif");
+    let out = cli(&[
+        "compliance",
+        &id,
+        "--format",
+        "sarif",
+        "--out",
+        sarif.to_str().unwrap(),
+        "--fail-on",
+        "high",
+    ])
+    .await;
+    assert_eq!(
+        out.status.success(),
+        failing_high == 0,
+        "{}",
+        text(&out.stderr)
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(written["version"], "2.1.0");
+    let out = cli(&["compliance", &id, "--framework", "myspace"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("myspace"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Terraform: provider file, users apart, and --skip-users leaves them out.
+    let tf = s.dir.path().join("tf");
+    let out = cli(&["export", "terraform", &id, "--out", tf.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(tf.join("providers.tf").is_file());
+    assert!(tf.join("users.tf").is_file());
+    let groups = std::fs::read_to_string(tf.join("groups.tf")).unwrap();
+    assert!(groups.contains("resource \"okta_group\""), "{groups}");
+    assert!(groups.contains("import {"), "{groups}");
+    let slim = s.dir.path().join("tf-slim");
+    let out = cli(&[
+        "export",
+        "terraform",
+        &id,
+        "--out",
+        slim.to_str().unwrap(),
+        "--skip-users",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!slim.join("users.tf").exists());
+}
