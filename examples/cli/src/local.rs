@@ -166,26 +166,41 @@ impl Progress {
     }
 }
 
-/// `butterfly backup okta`: fetch every kind, write a snapshot, print its id last.
-pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
-    // Flags and key first: a refused one must not leave a new, empty repository behind.
-    let pem =
-        std::fs::read_to_string(&args.private_key).map_err(|source| LocalError::ReadFile {
-            path: args.private_key.clone(),
-            source,
-        })?;
-    let credentials = OktaCredentials {
-        org_url: OrgUrl::parse(&args.org_url).map_err(|source| LocalError::Flag {
+/// Okta credentials from the command line's flags, each checked, the key read from its
+/// file.
+pub fn okta_credentials(
+    org_url: &str,
+    client_id: String,
+    key_id: Option<String>,
+    private_key: &Path,
+) -> Result<OktaCredentials, LocalError> {
+    let pem = std::fs::read_to_string(private_key).map_err(|source| LocalError::ReadFile {
+        path: private_key.to_owned(),
+        source,
+    })?;
+    Ok(OktaCredentials {
+        org_url: OrgUrl::parse(org_url).map_err(|source| LocalError::Flag {
             flag: "--org-url",
             source,
         })?,
-        client_id: ClientId::new(args.client_id).map_err(|source| LocalError::Flag {
+        client_id: ClientId::new(client_id).map_err(|source| LocalError::Flag {
             flag: "--client-id",
             source,
         })?,
-        key_id: args.key_id,
+        key_id,
         private_key: PrivateKey::from_pem(&pem)?,
-    };
+    })
+}
+
+/// `butterfly backup okta`: fetch every kind, write a snapshot, print its id last.
+pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalError> {
+    // Flags and key first: a refused one must not leave a new, empty repository behind.
+    let credentials = okta_credentials(
+        &args.org_url,
+        args.client_id,
+        args.key_id,
+        &args.private_key,
+    )?;
     let options = FetchOptions {
         rate_limit_share: args.rate_limit_share,
         scopes: args.scopes.map(|s| s.into_iter().collect()),
@@ -251,7 +266,7 @@ pub async fn verify(out: Output, repo: &Path, id: Option<&str>) -> Result<(), Lo
     let report: VerifyReport = repo.verify(id).await?;
     match out {
         Output::Json => print_json(&json!(report)),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             println!(
                 "checked {} snapshot(s), {} entries, {} objects in {} pack(s): {}",
                 report.snapshots,

@@ -38,8 +38,10 @@
 //! ```
 
 mod client;
+mod diff;
 mod local;
 mod output;
+mod reports;
 mod repository;
 mod server_mode;
 
@@ -81,6 +83,8 @@ pub enum Output {
     Table,
     /// The server's JSON, for scripts.
     Json,
+    /// Markdown tables, for pull requests and tickets.
+    Markdown,
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +135,94 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Check a snapshot against compliance frameworks and write the report.
+    ///
+    /// Example: `butterfly compliance 3f2a --repo ./backups --framework pci-dss --format
+    /// sarif --out okta.sarif --fail-on high` (exit status 1 when a high or critical
+    /// check fails).
+    Compliance {
+        /// The snapshot: an id or a unique prefix.
+        snapshot: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
+        #[arg(long, default_value = "all")]
+        framework: String,
+        /// json, csv, markdown, html, sarif, oscal or junit.
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write the report here instead of stdout.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Exit with status 1 when a check of this severity or higher fails: critical,
+        /// high, medium, low.
+        #[arg(long)]
+        fail_on: Option<String>,
+    },
+    /// Export a snapshot.
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// What changed between two snapshots, or between a snapshot and the live org: each
+    /// resource added, removed or changed, field by field, with a severity.
+    ///
+    /// Example: `butterfly diff 3f2a 9c1e --repo ./backups --min-severity high`, or
+    /// `butterfly diff 3f2a live --repo ./backups --org-url ... --client-id ... --private-key key.pem`.
+    Diff {
+        /// The older snapshot: an id or a unique prefix (at least 4 characters).
+        from: String,
+        /// The newer snapshot, or `live` for the org as it is now.
+        to: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// Only this kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Leave out changes below this severity: info, low, medium, high, critical.
+        #[arg(long, default_value = "info")]
+        min_severity: butterfly_core::diff::Severity,
+        /// Also report volatile fields (lastLogin, lastUpdated...), ignored by default.
+        #[arg(long)]
+        include_volatile: bool,
+        /// For `live`: the org's URL.
+        #[arg(long)]
+        org_url: Option<String>,
+        /// For `live`: the service app's client id.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// For `live`: the key id (kid) registered for the app, if any.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// For `live`: the service app's private key (PEM).
+        #[arg(long)]
+        private_key: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Terraform HCL for the okta/okta provider, with import blocks and secrets as
+    /// sensitive variables.
+    ///
+    /// Example: `butterfly export terraform 3f2a --repo ./backups --out ./okta-tf --skip-users`.
+    Terraform {
+        /// The snapshot: an id or a unique prefix.
+        snapshot: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// The directory to write the .tf files into (created if missing).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Only this snapshot kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Leave users and their memberships and assignments out (at 50K users they are
+        /// what makes plans slow).
+        #[arg(long)]
+        skip_users: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +460,70 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Compliance {
+            snapshot,
+            repo,
+            framework,
+            format,
+            out,
+            fail_on,
+        } => reports::compliance(reports::ComplianceArgs {
+            snapshot,
+            repo,
+            framework,
+            format,
+            out,
+            fail_on,
+        })
+        .await
+        .map_err(|e| e.to_string()),
+        Command::Export(ExportCommand::Terraform {
+            snapshot,
+            repo,
+            out,
+            kinds,
+            skip_users,
+        }) => reports::terraform(
+            cli.output,
+            reports::TerraformArgs {
+                snapshot,
+                repo,
+                out,
+                kinds,
+                skip_users,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Command::Diff {
+            from,
+            to,
+            repo,
+            kinds,
+            min_severity,
+            include_volatile,
+            org_url,
+            client_id,
+            key_id,
+            private_key,
+        } => diff::diff(
+            cli.output,
+            diff::DiffArgs {
+                from,
+                to,
+                repo,
+                kinds,
+                min_severity,
+                include_volatile,
+                org_url,
+                client_id,
+                key_id,
+                private_key,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -590,7 +746,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Snapshots(_)
         | Command::Init { .. }
         | Command::Check { .. }
-        | Command::Repair(_) => {}
+        | Command::Repair(_)
+        | Command::Diff { .. }
+        | Command::Compliance { .. }
+        | Command::Export(_) => {}
     }
     Ok(())
 }
@@ -600,7 +759,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Column]) {
     match out {
         Output::Json => output::print_json(created),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let record = created.get(record_key).cloned().unwrap_or(Value::Null);
             print_records(out, &Value::Array(vec![record]), columns);
             println!("The secret is shown only now; store it safely:");
@@ -619,7 +778,7 @@ fn print_created(out: Output, created: &Value, record_key: &str, columns: &[Colu
 pub(crate) fn print_object(out: Output, value: &Value) {
     match out {
         Output::Json => output::print_json(value),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             for (key, item) in value.as_object().into_iter().flatten() {
                 let text = match item {
                     Value::String(s) => s.clone(),
@@ -639,7 +798,7 @@ pub(crate) fn print_object(out: Output, value: &Value) {
 pub(crate) fn print_done(out: Output, message: &str) {
     match out {
         Output::Json => output::print_json(&json!({"ok": true, "message": message})),
-        Output::Table => println!("{message}"),
+        Output::Table | Output::Markdown => println!("{message}"),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tables for people, JSON for scripts.
 
-use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{ContentArrangement, Table};
 use serde_json::{Map, Value, json};
 
@@ -24,10 +24,14 @@ impl Column {
 pub fn print_records(out: Output, records: &Value, columns: &[Column]) {
     match out {
         Output::Json => print_json(records),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let mut table = Table::new();
             table
-                .load_preset(UTF8_FULL_CONDENSED)
+                .load_preset(if out == Output::Markdown {
+                    ASCII_MARKDOWN
+                } else {
+                    UTF8_FULL_CONDENSED
+                })
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(columns.iter().map(|c| c.header));
             for record in records.as_array().into_iter().flatten() {
@@ -73,7 +77,7 @@ const SNAPSHOT_COLUMNS: &[Column] = &[
 pub fn print_snapshots(out: Output, summaries: &Value) {
     match out {
         Output::Json => print_json(summaries),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let rows: Vec<Value> = summaries
                 .as_array()
                 .into_iter()
@@ -97,7 +101,7 @@ pub fn print_snapshots(out: Output, summaries: &Value) {
 pub fn print_snapshot(out: Output, record: &Value) {
     match out {
         Output::Json => print_json(record),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             for key in [
                 "id",
                 "provider",
@@ -135,7 +139,7 @@ pub fn print_snapshot(out: Output, record: &Value) {
 pub fn print_backup_outcome(out: Output, outcome: &Value) {
     match out {
         Output::Json => println!("{outcome}"),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let snapshot = &outcome["snapshot"];
             let write = &outcome["write"];
             let fetch = &outcome["fetch"];

@@ -38,7 +38,7 @@ pub async fn init(out: Output, dir: &Path) -> Result<(), RepositoryCommandError>
     SnapshotRepository::init(dir).await?;
     match out {
         Output::Json => print_json(&json!({"repository": dir, "created": true})),
-        Output::Table => println!(
+        Output::Table | Output::Markdown => println!(
             "created a snapshot repository in {}; its key is {}: keep a copy elsewhere, \
              nothing in it can be read without it",
             dir.display(),
@@ -67,7 +67,7 @@ fn print_report(out: Output, report: &VerifyReport, read_data: bool) {
             value["read_data"] = json!(read_data);
             print_json(&value);
         }
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             let what = if read_data {
                 format!(
                     "{} snapshot(s), {} entries, {} objects read in {} pack(s)",
@@ -99,7 +99,7 @@ pub async fn repair_index(out: Output, dir: &Path) -> Result<(), RepositoryComma
     let report = repo.repair_index().await?;
     match out {
         Output::Json => print_json(&json!(report)),
-        Output::Table => {
+        Output::Table | Output::Markdown => {
             println!(
                 "{} index(es): {} rewritten, {} removed; {} object(s) kept, {} dropped",
                 report.indexes,

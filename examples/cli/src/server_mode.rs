@@ -89,7 +89,7 @@ pub async fn create_connection(
     })?;
     let mut body = json!({
         "name": args.name,
-        "provider": "okta",
+        "provider": butterfly_core::ProviderKind::Okta,
         "org_url": args.org_url,
         "client_id": args.client_id,
         "private_key": pem,
@@ -175,7 +175,7 @@ pub async fn run_backup(
     if !wait {
         match out {
             Output::Json => print_json(&job),
-            Output::Table => eprintln!("queued backup job {job_id}"),
+            Output::Table | Output::Markdown => eprintln!("queued backup job {job_id}"),
         }
         println!("{job_id}");
         return Ok(());
@@ -184,7 +184,7 @@ pub async fn run_backup(
     let outcome = &job["outcome"];
     match out {
         Output::Json => println!("{job}"),
-        Output::Table => match outcome["error"].as_str() {
+        Output::Table | Output::Markdown => match outcome["error"].as_str() {
             Some(error) => eprintln!("backup job {job_id} failed: {error}"),
             // The job's outcome is the same `BackupOutcome` local mode prints.
             None => print_backup_outcome(out, outcome),

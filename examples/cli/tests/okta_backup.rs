@@ -21,7 +21,7 @@ use butterfly_providers::okta::simulator::{
 use butterfly_providers::okta::{RateLimitBucket, kinds};
 use butterfly_store::snapshots::SnapshotRepository;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Limits far above what these tests spend: they check the CLI's wiring and the
 /// repository, on real time. The fetcher's rate limiting, retries, re-authentication
@@ -474,4 +474,185 @@ async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
         );
         assert!(!s.repo().exists(), "{flag} {value} created the repository");
     }
+}
+
+/// `butterfly diff`: two snapshots of one org, the second without network zones (their
+/// scope withheld), and the first against the live org.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_names_what_changed_with_severities() {
+    let s = Setup::start(config(20)).await;
+    let (_, full) = s.backup(&[]).await;
+    let without_zones: Vec<&str> = kinds::backup_scopes()
+        .into_iter()
+        .filter(|s| *s != "okta.networkZones.read")
+        .collect();
+    let (_, partial) = s.backup(&["--scopes", &without_zones.join(",")]).await;
+    let zones = org_counts(&s.sim)["network_zone"];
+
+    let diff = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.arg("diff").args(args).arg("--repo").arg(s.repo());
+        run(cmd)
+    };
+    // Prefixes name the snapshots, as everywhere else.
+    let (a, b) = (full.to_string(), partial.to_string());
+    let out = diff(&[&a[..8], &b[..8], "--output", "json"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["summary"]["removed"], zones, "{json}");
+    assert_eq!(json["summary"]["added"], 0);
+    assert_eq!(json["summary"]["changed"], 0, "{json}");
+    let removed = json["removed"].as_array().unwrap();
+    assert!(removed.iter().all(|r| {
+        r["kind"] == "network_zone"
+            && r["severity"] == "high"
+            && r["name"]
+                .as_str()
+                .is_some_and(|n| !n.is_empty() && !n.starts_with("nzo"))
+    }));
+
+    // Below the threshold, nothing is listed.
+    let out = diff(&[&a, &b, "--min-severity", "critical", "--output", "json"]).await;
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["summary"]["removed"], 0, "{json}");
+
+    // Markdown, for a pull request or a ticket.
+    let out = diff(&[&a, &b, "--output", "markdown"]).await;
+    let markdown = text(&out.stdout);
+    assert!(markdown.contains("| network_zone"), "{markdown}");
+    assert!(markdown.contains("| high"), "{markdown}");
+
+    // The live org still has its zones: against the full snapshot nothing changed, and
+    // nothing is written to the repository.
+    let before = s.open_repo().await.list().await.unwrap().len();
+    let credentials = s.sim.simulator().client_credentials();
+    let key = s.dir.path().join("key.pem");
+    let out = diff(&[
+        &a,
+        "live",
+        "--output",
+        "json",
+        "--org-url",
+        s.sim.org_url(),
+        "--client-id",
+        &credentials.client_id,
+        "--private-key",
+        key.to_str().unwrap(),
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["to"], "live");
+    let summary = &json["summary"];
+    assert_eq!(
+        (&summary["added"], &summary["removed"], &summary["changed"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{json}"
+    );
+    assert_eq!(s.open_repo().await.list().await.unwrap().len(), before);
+
+    // `live` without credentials, or first, is a clear error.
+    let out = diff(&[&a, "live"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--org-url"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = diff(&["live", &a]).await;
+    assert!(
+        text(&out.stderr).contains("second"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `butterfly compliance` and `butterfly export terraform` on a snapshot made by
+/// `butterfly backup okta`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_checked_for_compliance_and_exported_as_terraform() {
+    let s = Setup::start(config(20)).await;
+    let (_, id) = s.backup(&[]).await;
+    let id = id.to_string();
+    let cli = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.args(args).arg("--repo").arg(s.repo());
+        run(cmd)
+    };
+
+    // Every framework, as JSON: each result names its framework and status.
+    let out = cli(&[
+        "compliance",
+        &id[..8],
+        "--framework",
+        "all",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let frameworks: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["framework"].as_str().unwrap())
+        .collect();
+    assert_eq!(frameworks.len(), 7, "{frameworks:?}");
+    let failing_high = results
+        .iter()
+        .filter(|r| {
+            r["status"] == "fail" && (r["severity"] == "high" || r["severity"] == "critical")
+        })
+        .count();
+
+    // --fail-on decides the exit status from the same results; the file is still written.
+    let sarif = s.dir.path().join("okta.sarif");
+    let out = cli(&[
+        "compliance",
+        &id,
+        "--format",
+        "sarif",
+        "--out",
+        sarif.to_str().unwrap(),
+        "--fail-on",
+        "high",
+    ])
+    .await;
+    assert_eq!(
+        out.status.success(),
+        failing_high == 0,
+        "{}",
+        text(&out.stderr)
+    );
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(written["version"], "2.1.0");
+    let out = cli(&["compliance", &id, "--framework", "myspace"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("myspace"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Terraform: provider file, users apart, and --skip-users leaves them out.
+    let tf = s.dir.path().join("tf");
+    let out = cli(&["export", "terraform", &id, "--out", tf.to_str().unwrap()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(tf.join("providers.tf").is_file());
+    assert!(tf.join("users.tf").is_file());
+    let groups = std::fs::read_to_string(tf.join("groups.tf")).unwrap();
+    assert!(groups.contains("resource \"okta_group\""), "{groups}");
+    assert!(groups.contains("import {"), "{groups}");
+    let slim = s.dir.path().join("tf-slim");
+    let out = cli(&[
+        "export",
+        "terraform",
+        &id,
+        "--out",
+        slim.to_str().unwrap(),
+        "--skip-users",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!slim.join("users.tf").exists());
 }

@@ -258,8 +258,6 @@ async fn local_and_server_mode_describe_snapshots_with_the_same_json() {
             repo.to_str().unwrap(),
             "--rate-limit-share",
             "1",
-            "--time-scale",
-            "60",
         ],
     )
     .await;
@@ -385,8 +383,6 @@ async fn local_and_server_mode_describe_snapshots_with_the_same_json() {
             repo_arg,
             "--rate-limit-share",
             "1",
-            "--time-scale",
-            "60",
         ],
     )
     .await;

@@ -638,3 +638,103 @@ async fn a_job_running_at_shutdown_is_handed_back_and_finished_after_restart() {
     let (_, snapshots) = s.call(Method::GET, "/api/v1/snapshots", None).await;
     assert_eq!(snapshots.as_array().unwrap().len(), 1);
 }
+
+/// `GET /api/v1/snapshots/{a}/diff/{b}`: the CLI's diff, over the API, under
+/// `view backup contents`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_snapshots_are_diffed_over_the_api() {
+    let s = Setup::start(None).await;
+    let full = s.create_connection("full").await;
+    let mut body = s.connection_body("no-zones");
+    let scopes: Vec<&str> = butterfly_providers::okta::kinds::backup_scopes()
+        .into_iter()
+        .filter(|s| *s != "okta.networkZones.read")
+        .collect();
+    body["scopes"] = json!(scopes);
+    let (status, partial) = s
+        .call(Method::POST, "/api/v1/connections", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{partial}");
+    let a = s.backup(full["id"].as_str().unwrap()).await["outcome"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = s.backup(partial["id"].as_str().unwrap()).await["outcome"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let zones = org_counts(&s.sim)["network_zone"];
+
+    let (status, diff) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{}/diff/{}", &a[..8], &b[..8]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{diff}");
+    assert_eq!(diff["summary"]["removed"], zones, "{diff}");
+    assert_eq!(diff["summary"]["changed"], 0, "{diff}");
+    assert!(
+        diff["removed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["severity"] == "high")
+    );
+
+    // Filters, and a bad one.
+    let (_, filtered) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{a}/diff/{b}?min_severity=critical"),
+            None,
+        )
+        .await;
+    assert_eq!(filtered["summary"]["removed"], 0, "{filtered}");
+    let (_, other_kind) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{a}/diff/{b}?kind=user,group"),
+            None,
+        )
+        .await;
+    assert_eq!(other_kind["summary"]["removed"], 0, "{other_kind}");
+    let (status, bad) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{a}/diff/{b}?min_severity=huge"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    let (status, _) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{a}/diff/ffffffff"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // read_only may list backups but not look inside them.
+    let (status, created) = s
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(json!({"name": "viewer", "role": "read_only"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let viewer = created["secret"].as_str().unwrap();
+    let (status, body) = s
+        .call_as(
+            viewer,
+            Method::GET,
+            &format!("/api/v1/snapshots/{a}/diff/{b}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["permission"], "view_backup_contents");
+}

@@ -9,8 +9,10 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use butterfly_core::diff::{DiffOptions, DiffRules, Severity, SnapshotDiff, diff_snapshots};
+use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::store::{Job, JobStore};
-use butterfly_core::{SnapshotId, SnapshotSummary};
+use butterfly_core::{ResourceKind, SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -150,6 +152,75 @@ pub async fn snapshot(
         .await
         .map_err(|e| repository_error(e.into()))?;
     Ok(Json(snapshot))
+}
+
+/// The query of `GET /snapshots/{a}/diff/{b}`.
+#[derive(Debug, Deserialize)]
+pub struct DiffQuery {
+    /// Only these kinds (comma-separated).
+    #[serde(default)]
+    kind: Option<String>,
+    /// Leave out changes below this severity.
+    #[serde(default)]
+    min_severity: Option<String>,
+    /// Also report volatile fields.
+    #[serde(default)]
+    include_volatile: bool,
+}
+
+/// What changed from snapshot `a` to snapshot `b` (ids or unambiguous prefixes): the
+/// same JSON as `butterfly diff --output json`.
+pub async fn diff(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((a, b)): Path<(String, String)>,
+    query: Result<Query<DiffQuery>, QueryRejection>,
+) -> Result<Json<SnapshotDiff>, ApiError> {
+    let Query(query) = query?;
+    let min_severity = match query.min_severity.as_deref() {
+        None => Severity::Info,
+        Some(text) => text
+            .parse()
+            .map_err(|e: butterfly_core::Error| ApiError::BadRequest(e.to_string()))?,
+    };
+    let options = DiffOptions::default()
+        .with_kinds(
+            query
+                .kind
+                .iter()
+                .flat_map(|k| k.split(','))
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(ResourceKind::new),
+        )
+        .with_min_severity(min_severity)
+        .with_volatile(query.include_volatile);
+    let repo = state
+        .backups
+        .repository(caller.team_id)
+        .await
+        .map_err(repository_error)?;
+    let ids = repo.ids().await.map_err(|e| repository_error(e.into()))?;
+    let resolve = |text: &str| match text.parse::<SnapshotId>() {
+        Ok(id) => Ok(id),
+        Err(_) => resolve_prefix(&ids, text),
+    };
+    let (a, b) = (resolve(&a)?, resolve(&b)?);
+    let source: &dyn SnapshotSource = repo.as_ref();
+    let old = source.manifest(a).await.map_err(source_error)?;
+    let new = source.manifest(b).await.map_err(source_error)?;
+    let rules = DiffRules::for_provider(old.provider);
+    let diff = diff_snapshots(source, &old, &new, &rules, &options)
+        .await
+        .map_err(source_error)?;
+    Ok(Json(diff))
+}
+
+fn source_error(e: SourceError) -> ApiError {
+    match e {
+        SourceError::NotFound(_) => ApiError::NotFound("snapshot"),
+        other => ApiError::Internal(Box::new(other)),
+    }
 }
 
 /// The shortest prefix accepted: shorter ones match too much to be meant.

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use butterfly_core::ProviderKind;
 use butterfly_core::store::{BackupConnection, ConnectionStore};
 use butterfly_providers::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
 use serde::Deserialize;
@@ -31,7 +32,7 @@ pub struct CreateConnection {
     pub name: String,
     /// The provider; only `okta` for now.
     #[serde(default = "okta")]
-    pub provider: String,
+    pub provider: ProviderKind,
     /// The org's URL (`https://example.okta.com`).
     pub org_url: String,
     /// The service app's client id.
@@ -49,8 +50,8 @@ pub struct CreateConnection {
     pub rate_limit_share: Option<f64>,
 }
 
-fn okta() -> String {
-    "okta".to_owned()
+fn okta() -> ProviderKind {
+    ProviderKind::Okta
 }
 
 /// A connection as the API shows it: never the key.
@@ -78,10 +79,11 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(body) = body?;
     let name = label(&body.name)?;
-    if body.provider != "okta" {
+    if body.provider != ProviderKind::Okta {
         return Err(ApiError::BadRequest(format!(
-            "provider `{}` is not supported (supported: okta)",
-            body.provider
+            "provider `{}` is not supported (supported: {})",
+            body.provider,
+            ProviderKind::Okta
         )));
     }
     // Checked as the fetcher will need them: https (http on loopback only), a bare
@@ -120,7 +122,7 @@ pub async fn create(
             id: Uuid::new_v4(),
             team_id: caller.team_id,
             name: name.to_owned(),
-            provider: body.provider,
+            provider: body.provider.to_string(),
             org_url: org_url.as_str().to_owned(),
             client_id: client_id.as_str().to_owned(),
             key_id: body.key_id.filter(|k| !k.trim().is_empty()),

@@ -167,6 +167,12 @@ pub fn api(state: AppState) -> ApiRoutes {
             Requires(P::ViewBackupList),
             backups::snapshot,
         )
+        .route(
+            GET,
+            "/snapshots/{a}/diff/{b}",
+            Requires(P::ViewBackupContents),
+            backups::diff,
+        )
 }
 
 /// A human label for a key or token: trimmed, 1 to 200 characters.
