@@ -224,6 +224,24 @@ impl InMemorySnapshotSource {
         snapshot
     }
 
+    /// Every resource of snapshot `id`, kind by kind in manifest order.
+    pub fn all_resources(&self, id: SnapshotId) -> Result<Vec<Resource>, SourceError> {
+        let held = self.lock();
+        let snapshot = held.snapshots.get(&id).ok_or(SourceError::NotFound(id))?;
+        let mut all = Vec::with_capacity(usize::try_from(snapshot.total()).unwrap_or(0));
+        for (kind, entries) in &snapshot.kinds {
+            for entry in entries {
+                let attributes = held
+                    .objects
+                    .get(&entry.digest)
+                    .cloned()
+                    .ok_or(SourceError::MissingObject(entry.digest))?;
+                all.push(Resource::new(kind.clone(), entry.id.clone(), attributes));
+            }
+        }
+        Ok(all)
+    }
+
     /// Drop the object stored under `digest`, as a damaged repository would: for tests of
     /// how consumers report a missing object.
     pub fn remove_object(&mut self, digest: &Digest) -> bool {

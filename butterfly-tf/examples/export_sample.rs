@@ -11,17 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use butterfly_core::source::InMemorySnapshotSource;
-use butterfly_core::source::SnapshotSource as _;
 use butterfly_core::{ProviderKind, Resource, SnapshotStatus};
-use butterfly_providers::backup::run_okta_backup;
-use butterfly_providers::clock::VirtualTimer;
-use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
-use butterfly_providers::okta::simulator::{OrgConfig, Simulator, SimulatorConfig};
+use butterfly_providers::okta::simulator::{OrgConfig, back_up_in_memory};
 use butterfly_tf::{ExportOptions, export};
-use futures::TryStreamExt as _;
 use serde_json::Value;
 
 async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir: PathBuf) {
@@ -39,54 +33,16 @@ async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir
 }
 
 async fn simulated_org() -> (String, Vec<Resource>) {
-    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
-    let config = SimulatorConfig {
-        org: OrgConfig {
-            seed: 3,
-            users: 100,
-            groups: 10,
-            apps: 15,
-        },
-        timer: timer.clone(),
-        ..SimulatorConfig::default()
-    };
-    let running = Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let sim = running.simulator().client_credentials();
-    let credentials = OktaCredentials {
-        org_url: sim.org_url.parse().unwrap(),
-        client_id: sim.client_id.parse().unwrap(),
-        key_id: Some(sim.key_id.clone()),
-        private_key: PrivateKey::from_pem(sim.private_key_pem.as_deref().unwrap()).unwrap(),
-    };
-    let options = FetchOptions {
-        rate_limit_share: 1.0,
-        timer: timer.clone(),
-        ..FetchOptions::default()
-    };
-    let source = InMemorySnapshotSource::new();
-    let outcome = run_okta_backup(
-        credentials,
-        options,
-        &source,
-        timer.as_ref(),
-        |_: &FetchEvent| {},
-    )
+    let (source, outcome) = back_up_in_memory(OrgConfig {
+        seed: 3,
+        users: 100,
+        groups: 10,
+        apps: 15,
+    })
     .await
     .unwrap();
-    running.shutdown().await.unwrap();
-    let snapshot = source.manifest(outcome.snapshot_id()).await.unwrap();
-    let mut resources = Vec::new();
-    for kind in snapshot.kinds.keys() {
-        let mut page: Vec<_> = source
-            .kind_resources(&snapshot, kind)
-            .try_collect()
-            .await
-            .unwrap();
-        resources.append(&mut page);
-    }
-    (sim.org_url, resources)
+    let resources = source.all_resources(outcome.snapshot_id()).unwrap();
+    (outcome.snapshot.org, resources)
 }
 
 #[tokio::main]

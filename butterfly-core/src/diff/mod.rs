@@ -394,37 +394,17 @@ async fn diff_kind(
             (None, _) => std::cmp::Ordering::Greater,
         };
         match order {
-            std::cmp::Ordering::Less => {
-                let entry = &before[i];
-                let body = source.object(&entry.digest).await?;
-                let rated = rules.rate_resource(kind, ChangeKind::Removed);
-                record_whole(
-                    diff,
-                    kind,
-                    entry,
-                    &body,
-                    rules,
-                    rated.severity,
-                    ChangeKind::Removed,
-                    options,
-                );
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                let entry = &after[j];
-                let body = source.object(&entry.digest).await?;
-                let rated = rules.rate_resource(kind, ChangeKind::Added);
-                record_whole(
-                    diff,
-                    kind,
-                    entry,
-                    &body,
-                    rules,
-                    rated.severity,
-                    ChangeKind::Added,
-                    options,
-                );
-                j += 1;
+            std::cmp::Ordering::Less | std::cmp::Ordering::Greater => {
+                let (entry, what) = if order.is_lt() {
+                    i += 1;
+                    (&before[i - 1], ChangeKind::Removed)
+                } else {
+                    j += 1;
+                    (&after[j - 1], ChangeKind::Added)
+                };
+                if let Some(record) = whole(source, kind, entry, rules, what, options).await? {
+                    record_whole(diff, record, what);
+                }
             }
             std::cmp::Ordering::Equal => {
                 let (a, b) = (&before[i], &after[j]);
@@ -465,30 +445,34 @@ async fn diff_kind(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_whole(
-    diff: &mut SnapshotDiff,
+/// A resource only one side has, named and rated; `None` when below the threshold (its
+/// object is then never read).
+async fn whole(
+    source: &dyn SnapshotSource,
     kind: &ResourceKind,
     entry: &ManifestEntry,
-    body: &Value,
     rules: &DiffRules,
-    severity: Severity,
     what: ChangeKind,
     options: &DiffOptions,
-) {
+) -> Result<Option<ResourceEntry>, SourceError> {
+    let severity = rules.rate_resource(kind, what).severity;
     if severity < options.min_severity {
-        return;
+        return Ok(None);
     }
-    let record = ResourceEntry {
+    let body = source.object(&entry.digest).await?;
+    Ok(Some(ResourceEntry {
         kind: kind.clone(),
         id: entry.id.clone(),
         name: rules
-            .name_of(kind, body)
+            .name_of(kind, &body)
             .unwrap_or_else(|| entry.id.clone()),
         severity,
-    };
-    let counts = diff.summary.by_kind.entry(kind.clone()).or_default();
-    *diff.summary.by_severity.entry(severity).or_default() += 1;
+    }))
+}
+
+fn record_whole(diff: &mut SnapshotDiff, record: ResourceEntry, what: ChangeKind) {
+    let counts = diff.summary.by_kind.entry(record.kind.clone()).or_default();
+    *diff.summary.by_severity.entry(record.severity).or_default() += 1;
     if what == ChangeKind::Added {
         counts.added += 1;
         diff.summary.added += 1;

@@ -3,17 +3,10 @@
 //! and carry the snapshot's values.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use butterfly_core::SnapshotStatus;
-use butterfly_core::source::InMemorySnapshotSource;
-use butterfly_core::source::SnapshotSource as _;
-use butterfly_providers::backup::run_okta_backup;
-use butterfly_providers::clock::VirtualTimer;
-use butterfly_providers::okta::fetcher::{FetchEvent, FetchOptions, OktaCredentials, PrivateKey};
-use butterfly_providers::okta::simulator::{OrgConfig, Simulator, SimulatorConfig};
+use butterfly_providers::okta::simulator::{OrgConfig, back_up_in_memory};
 use butterfly_tf::{ExportOptions, export};
-use futures::TryStreamExt as _;
 
 use crate::common::parse_resources;
 use crate::fixture::assert_values_come_from;
@@ -21,61 +14,22 @@ use crate::schema::schema_errors;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_org_exports_to_valid_terraform() {
-    // Simulator and fetcher share one virtual clock: rate-limit waits take no real time.
-    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
-    let config = SimulatorConfig {
-        org: OrgConfig {
-            seed: 11,
-            users: 60,
-            groups: 8,
-            apps: 12,
-        },
-        timer: timer.clone(),
-        ..SimulatorConfig::default()
-    };
-    let running = Simulator::bind(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let sim = running.simulator().client_credentials();
-    let credentials = OktaCredentials {
-        org_url: sim.org_url.parse().unwrap(),
-        client_id: sim.client_id.parse().unwrap(),
-        key_id: Some(sim.key_id.clone()),
-        private_key: PrivateKey::from_pem(sim.private_key_pem.as_deref().unwrap()).unwrap(),
-    };
-    let options = FetchOptions {
-        rate_limit_share: 1.0,
-        timer: timer.clone(),
-        ..FetchOptions::default()
-    };
-    // The runner writes into an in-memory source, which the export then reads.
-    let source = InMemorySnapshotSource::new();
-    let outcome = run_okta_backup(
-        credentials,
-        options,
-        &source,
-        timer.as_ref(),
-        |_: &FetchEvent| {},
-    )
+    let (source, outcome) = back_up_in_memory(OrgConfig {
+        seed: 11,
+        users: 60,
+        groups: 8,
+        apps: 12,
+    })
     .await
     .unwrap();
-    running.shutdown().await.unwrap();
     assert_eq!(
         outcome.status(),
         SnapshotStatus::Complete,
         "{:?}",
         outcome.fetch
     );
-    let snapshot = source.manifest(outcome.snapshot_id()).await.unwrap();
-    let mut snapshot_resources = Vec::new();
-    for kind in snapshot.kinds.keys() {
-        let mut page: Vec<_> = source
-            .kind_resources(&snapshot, kind)
-            .try_collect()
-            .await
-            .unwrap();
-        snapshot_resources.append(&mut page);
-    }
+    let snapshot = outcome.snapshot;
+    let snapshot_resources = source.all_resources(snapshot.id).unwrap();
     let out = export(&source, snapshot.id, &ExportOptions::new())
         .await
         .unwrap();

@@ -36,6 +36,8 @@ mod api;
 mod clock;
 mod faults;
 mod generate;
+#[cfg(feature = "fetcher")]
+mod in_memory;
 mod limits;
 mod oauth;
 mod org;
@@ -58,6 +60,8 @@ pub use admin::{BucketBound, LowerBound, RequestLogSnapshot};
 pub use clock::{ScaledTimer, SimClock};
 pub use faults::{FaultKind, FaultRule};
 pub use generate::OrgConfig;
+#[cfg(feature = "fetcher")]
+pub use in_memory::{SimulatedBackupError, back_up_in_memory};
 pub use oauth::JWT_BEARER_ASSERTION;
 pub use org::{Org, SECRET_MARKER};
 
