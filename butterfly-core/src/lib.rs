@@ -47,6 +47,7 @@ mod error;
 pub mod members;
 mod provider;
 mod resource;
+pub mod rfc3339;
 mod role;
 mod snapshot;
 pub mod source;

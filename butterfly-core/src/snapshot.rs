@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Digest, Error, ProviderKind, ResourceKind};
@@ -82,11 +82,11 @@ pub struct Snapshot {
     /// The org, as its base URL or tenant name.
     pub org: String,
     /// When the backup started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub started_at: DateTime<Utc>,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
     /// Per kind, the resources it holds, sorted by id.
@@ -104,7 +104,7 @@ impl Snapshot {
     pub fn begin(
         provider: ProviderKind,
         org: impl Into<String>,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> Self {
         Snapshot {
             id: SnapshotId::new_random(),
@@ -129,7 +129,7 @@ impl Snapshot {
     }
 
     /// Sort entries, fill in counts, the finish time, the status and the root digest.
-    pub fn seal(&mut self, finished_at: OffsetDateTime, status: SnapshotStatus) {
+    pub fn seal(&mut self, finished_at: DateTime<Utc>, status: SnapshotStatus) {
         for entries in self.kinds.values_mut() {
             entries.sort();
             entries.dedup();
@@ -228,11 +228,11 @@ pub struct SnapshotSummary {
     /// The org, as its base URL or tenant name.
     pub org: String,
     /// When the backup started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub started_at: DateTime<Utc>,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
     /// Per kind, how many resources it holds.
@@ -287,7 +287,7 @@ pub trait SnapshotSink: Send {
     /// Dropping a sink unfinished leaves no snapshot.
     fn finish(
         self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> impl Future<Output = Result<(Snapshot, WriteStats), Self::Error>> + Send
     where
@@ -306,7 +306,7 @@ pub trait SnapshotTarget: Send + Sync {
         &self,
         provider: ProviderKind,
         org: &str,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> Self::Sink<'_>;
 }
 
@@ -319,7 +319,7 @@ mod tests {
         let mut s = Snapshot::begin(
             ProviderKind::Okta,
             "https://example.okta.com",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
         );
         s.insert(
             ResourceKind::new("user"),
@@ -337,7 +337,7 @@ mod tests {
             Digest::of_json(&json!({"id": "00g1"})),
         );
         s.seal(
-            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(5),
+            DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(5),
             SnapshotStatus::Complete,
         );
         s

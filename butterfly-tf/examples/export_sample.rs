@@ -29,7 +29,7 @@ async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir
     let snapshot = source.insert(
         ProviderKind::Okta,
         org,
-        time::OffsetDateTime::UNIX_EPOCH,
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
         SnapshotStatus::Complete,
         resources,
     );
@@ -39,7 +39,9 @@ async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir
 }
 
 async fn simulated_org() -> (String, Vec<Resource>) {
-    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
+    let timer = Arc::new(VirtualTimer::new(
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    ));
     let config = SimulatorConfig {
         org: OrgConfig {
             seed: 3,

@@ -26,7 +26,7 @@
 //!     )
 //! };
 //! let mut source = InMemorySnapshotSource::new();
-//! let at = time::OffsetDateTime::UNIX_EPOCH;
+//! let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
 //! let before = source.insert(ProviderKind::Okta, "o", at, SnapshotStatus::Complete, [zone(json!(["10.0.0.1"]))]);
 //! let after = source.insert(ProviderKind::Okta, "o", at, SnapshotStatus::Complete, [zone(json!(["0.0.0.0/0"]))]);
 //!

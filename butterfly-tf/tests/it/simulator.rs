@@ -22,7 +22,9 @@ use crate::schema::schema_errors;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_simulated_org_exports_to_valid_terraform() {
     // Simulator and fetcher share one virtual clock: rate-limit waits take no real time.
-    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
+    let timer = Arc::new(VirtualTimer::new(
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    ));
     let config = SimulatorConfig {
         org: OrgConfig {
             seed: 11,
