@@ -18,7 +18,19 @@ use uuid::Uuid;
 use crate::{Digest, Error, ProviderKind, ResourceKind};
 
 /// A snapshot's identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct SnapshotId(Uuid);
 
@@ -49,7 +61,7 @@ impl FromStr for SnapshotId {
 }
 
 /// Where a snapshot is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SnapshotStatus {
@@ -64,7 +76,9 @@ pub enum SnapshotStatus {
 }
 
 /// One resource in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ManifestEntry {
     /// The provider's id for the resource.
     pub id: String,
@@ -73,7 +87,7 @@ pub struct ManifestEntry {
 }
 
 /// The manifest of one backup of one org.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Snapshot {
     /// Identifier.
     pub id: SnapshotId,
@@ -83,9 +97,11 @@ pub struct Snapshot {
     pub org: String,
     /// When the backup started.
     #[serde(with = "crate::rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
     pub started_at: DateTime<Utc>,
     /// When it finished.
     #[serde(with = "crate::rfc3339::option")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
@@ -218,7 +234,7 @@ impl Snapshot {
 /// Reading one costs a single small object, whatever the size of the org, so listings
 /// and the API's snapshot bodies use it. It is the one JSON shape both the CLI (local
 /// and server mode) and the server print for a snapshot: times are RFC 3339.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct SnapshotSummary {
     /// Identifier.
@@ -229,9 +245,11 @@ pub struct SnapshotSummary {
     pub org: String,
     /// When the backup started.
     #[serde(with = "crate::rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
     pub started_at: DateTime<Utc>,
     /// When it finished.
     #[serde(with = "crate::rfc3339::option")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
     pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
@@ -246,7 +264,9 @@ pub struct SnapshotSummary {
 }
 
 /// What a [`SnapshotSink`] stored for one snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[non_exhaustive]
 pub struct WriteStats {
     /// Resources added.

@@ -88,7 +88,7 @@ impl<F: FnMut(&FetchEvent) + Send> ProgressSink for F {
 /// What one backup did: the snapshot it sealed, what storing it cost, and the fetcher's
 /// counters. Serialized, it is the result a server's backup job records and the summary
 /// the CLI prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct BackupOutcome {
     /// The sealed snapshot, as listings show it (status, times, counts, warnings).

@@ -41,6 +41,7 @@ mod client;
 mod local;
 mod output;
 mod repository;
+mod schemas;
 mod server_mode;
 
 use std::process::ExitCode;
@@ -131,6 +132,13 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Write the JSON Schema of every JSON body users script against (snapshots,
+    /// diffs, backup outcomes, compliance reports), one file per type.
+    Schemas {
+        /// The directory to write them into (created if missing), e.g. `schemas`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +376,15 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Schemas { out } => match schemas::write(&out) {
+            Ok(written) => {
+                for path in written {
+                    println!("{}", path.display());
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -590,7 +607,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Snapshots(_)
         | Command::Init { .. }
         | Command::Check { .. }
-        | Command::Repair(_) => {}
+        | Command::Repair(_)
+        | Command::Schemas { .. } => {}
     }
     Ok(())
 }

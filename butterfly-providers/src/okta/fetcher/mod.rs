@@ -197,7 +197,7 @@ pub enum FetchEvent {
 }
 
 /// Counters of one fetch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FetchReport {
     /// HTTP requests sent to the API (token requests included).
     pub requests: u64,
