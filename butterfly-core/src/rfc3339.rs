@@ -1,7 +1,7 @@
 //! RFC 3339 timestamps on the wire, for [`chrono::DateTime<Utc>`].
 //!
 //! Every datetime Butterfly writes (snapshot manifests, API and SCIM bodies) goes through
-//! [`format`], which writes exactly what the `time` crate's `Rfc3339` wrote before we moved
+//! [`format()`], which writes exactly what the `time` crate's `Rfc3339` wrote before we moved
 //! to chrono, so stored snapshots and API output stay byte-identical: always UTC with `Z`,
 //! whole seconds without a fraction, otherwise the fraction with its trailing zeros trimmed
 //! (`…:05.1Z`, `…:05.123456789Z`). chrono's own `to_rfc3339_opts` pads fractions to 3, 6
@@ -154,7 +154,7 @@ fn parse_bytes(b: &[u8]) -> Option<DateTime<Utc>> {
         .map(|utc| utc.and_utc())
 }
 
-/// Serde: writes [`format`]'s text.
+/// Serde: writes [`format()`]'s text.
 pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     let text = format(at).map_err(serde::ser::Error::custom)?;
     serializer.serialize_str(&text)
@@ -171,7 +171,7 @@ pub mod option {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Serde: `null` or [`super::format`]'s text.
+    /// Serde: `null` or [`super::format()`]'s text.
     #[allow(clippy::ref_option)] // serde's `with` passes `&Option<T>`.
     pub fn serialize<S: Serializer>(
         at: &Option<DateTime<Utc>>,

@@ -4,6 +4,12 @@
 //! them on anything else. Every call that reads or writes a team's data takes the
 //! [`TeamId`], so an implementation cannot forget tenant isolation. Secrets (API keys,
 //! SCIM tokens, session ids) go in as [`RawToken`]s and only their hashes are kept.
+//!
+//! These traits use native `async fn`-style methods (`-> impl Future + Send`), not
+//! `async-trait`: every user is generic over its store (the server's state, the SCIM
+//! service, tests), none holds one as `dyn`, so no boxing per call is needed. The
+//! traits that are held as objects (`SnapshotSource`, the providers' `Provider` and
+//! `Timer`) use `async-trait`.
 
 use std::future::Future;
 

@@ -227,6 +227,9 @@ pub enum ScimStoreError {
 ///   [`Filter::matches`] and [`SchemaRules`](crate::schema::SchemaRules) against the
 ///   representation `get` would return, count all matches in `total`, and return the
 ///   page `start_index..start_index + count` of the (sorted) matches.
+///
+/// Native `async fn`-style methods, not `async-trait`: the SCIM service is generic over
+/// its store and nothing holds one as `dyn`, so no call pays for a boxed future.
 pub trait ScimStore: Send + Sync {
     /// Create a resource.
     fn create(

@@ -1,6 +1,6 @@
 //! SCIM provisioning for teams: `butterfly-scim`'s service mounted at `/scim/v2`, with
 //! team members kept in step with SCIM Users by
-//! [`MemberLinkedStore`](butterfly_store::sql::MemberLinkedStore) (in `butterfly-store`,
+//! [`MemberLinkedStore`] (in `butterfly-store`,
 //! so importers and the SCIM seeder write exactly what this server writes), and SCIM
 //! bearer tokens authenticating as their team.
 
