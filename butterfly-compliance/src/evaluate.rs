@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use butterfly_core::source::SnapshotSource;
 use butterfly_core::{ResourceKind, Snapshot};
 use futures::TryStreamExt as _;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::catalogue::{CHECKS, Check};
 use crate::model::{
@@ -30,7 +28,7 @@ pub async fn evaluate(
     frameworks: &[Framework],
     generated_at: &str,
 ) -> Result<Report, Error> {
-    OffsetDateTime::parse(generated_at, &Rfc3339)
+    butterfly_core::rfc3339::parse(generated_at)
         .map_err(|_| Error::InvalidTime(generated_at.to_owned()))?;
     let mut resources = BTreeMap::new();
     for kind in KINDS_READ {
@@ -100,10 +98,8 @@ fn snapshot_info(snapshot: &Snapshot) -> SnapshotInfo {
         id: snapshot.id.to_string(),
         provider: snapshot.provider.as_str().to_owned(),
         org: snapshot.org.clone(),
-        // Formatting a valid OffsetDateTime as RFC 3339 only fails for years beyond 9999.
-        taken_at: snapshot
-            .started_at
-            .format(&Rfc3339)
+        // Formatting a valid DateTime<Utc> as RFC 3339 only fails for years beyond 9999.
+        taken_at: butterfly_core::rfc3339::format(&snapshot.started_at)
             .unwrap_or_else(|_| snapshot.started_at.to_string()),
     }
 }

@@ -24,7 +24,7 @@
 //! let snapshot = source.insert(
 //!     ProviderKind::Okta,
 //!     "https://example.okta.com",
-//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
 //!     SnapshotStatus::Complete,
 //!     [Resource::new(ResourceKind::new("policy.PASSWORD"), "00p1", policy)],
 //! );

@@ -9,9 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::{Resource, Snapshot};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::evaluate::EVIDENCE_LIMIT;
 use crate::model::Evidence;
@@ -42,7 +41,7 @@ pub(crate) enum Outcome {
 pub(crate) struct OrgView<'a> {
     pub(crate) snapshot: &'a Snapshot,
     pub(crate) resources: BTreeMap<String, Vec<Resource>>,
-    pub(crate) taken_at: OffsetDateTime,
+    pub(crate) taken_at: DateTime<Utc>,
 }
 
 /// The kinds whose bodies the rules read. Assignment kinds are read from the manifest
@@ -769,30 +768,30 @@ const USER: &str = "user";
 /// strings compare like the times they name, so the tens of thousands of user
 /// timestamps of a large org need no parsing. Other shapes are parsed.
 struct Cutoff {
-    time: OffsetDateTime,
+    time: DateTime<Utc>,
     text: Option<String>,
 }
 
 impl Cutoff {
     fn days_before(view: &OrgView<'_>, days: i64) -> Self {
-        let time = (view.taken_at - time::Duration::days(days)).to_offset(time::UtcOffset::UTC);
+        let time = view.taken_at - chrono::TimeDelta::days(days);
         let below_ms = time.nanosecond() % 1_000_000;
         let up = if below_ms == 0 {
             0
         } else {
             1_000_000 - below_ms
         };
-        let rounded = time + time::Duration::nanoseconds(i64::from(up));
+        let rounded = time + chrono::TimeDelta::nanoseconds(i64::from(up));
         let text = (0..=9999).contains(&rounded.year()).then(|| {
             format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
                 rounded.year(),
-                u8::from(rounded.month()),
+                rounded.month(),
                 rounded.day(),
                 rounded.hour(),
                 rounded.minute(),
                 rounded.second(),
-                rounded.millisecond()
+                rounded.timestamp_subsec_millis()
             )
         });
         Cutoff { time, text }
@@ -802,7 +801,7 @@ impl Cutoff {
     fn reached_by(&self, stamp: &str) -> Option<bool> {
         match &self.text {
             Some(text) if okta_utc_shape(stamp) => Some(stamp >= text.as_str()),
-            _ => OffsetDateTime::parse(stamp, &Rfc3339)
+            _ => butterfly_core::rfc3339::parse(stamp)
                 .ok()
                 .map(|t| t >= self.time),
         }
@@ -1025,7 +1024,7 @@ mod tests {
 
     #[test]
     fn okta_timestamps_compare_as_text_exactly_like_parsed_times() {
-        let base = OffsetDateTime::parse("2026-11-30T00:00:00.000400Z", &Rfc3339).unwrap();
+        let base = butterfly_core::rfc3339::parse("2026-11-30T00:00:00.000400Z").unwrap();
         let parsed_only = Cutoff {
             time: base,
             text: None,
@@ -1034,7 +1033,7 @@ mod tests {
         let view = OrgView {
             snapshot: &snapshot,
             resources: BTreeMap::new(),
-            taken_at: base + time::Duration::days(1),
+            taken_at: base + chrono::TimeDelta::days(1),
         };
         let fast = Cutoff::days_before(&view, 1);
         // Rounded up to the millisecond: a stamp 0.4 ms before the cutoff stays before.

@@ -4,12 +4,12 @@
 use std::fmt::Debug;
 use std::sync::Mutex;
 
-use time::{Duration, OffsetDateTime};
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + Debug {
     /// Now, in UTC.
-    fn now(&self) -> OffsetDateTime;
+    fn now(&self) -> DateTime<Utc>;
 }
 
 /// The system clock.
@@ -17,23 +17,23 @@ pub trait Clock: Send + Sync + Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
     }
 }
 
 /// A clock that stands still until told to move: for tests.
 #[derive(Debug)]
-pub struct FixedClock(Mutex<OffsetDateTime>);
+pub struct FixedClock(Mutex<DateTime<Utc>>);
 
 impl FixedClock {
     /// A clock showing `at`.
-    pub fn new(at: OffsetDateTime) -> Self {
+    pub fn new(at: DateTime<Utc>) -> Self {
         FixedClock(Mutex::new(at))
     }
 
     /// Move the clock forward (or back, with a negative duration).
-    pub fn advance(&self, by: Duration) {
+    pub fn advance(&self, by: TimeDelta) {
         let mut now = self
             .0
             .lock()
@@ -43,7 +43,7 @@ impl FixedClock {
 }
 
 impl Clock for FixedClock {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         *self
             .0
             .lock()
@@ -57,9 +57,9 @@ mod tests {
 
     #[test]
     fn fixed_clock_moves_only_when_told() {
-        let clock = FixedClock::new(OffsetDateTime::UNIX_EPOCH);
-        assert_eq!(clock.now(), OffsetDateTime::UNIX_EPOCH);
-        clock.advance(Duration::seconds(90));
-        assert_eq!(clock.now().unix_timestamp(), 90);
+        let clock = FixedClock::new(DateTime::<Utc>::UNIX_EPOCH);
+        assert_eq!(clock.now(), DateTime::<Utc>::UNIX_EPOCH);
+        clock.advance(TimeDelta::seconds(90));
+        assert_eq!(clock.now().timestamp(), 90);
     }
 }

@@ -18,7 +18,13 @@
 //!   access, group push, just-in-time sign-in) that every member write goes through.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
 //! - [`store`]: the storage traits that `butterfly-store` implements.
-//! - [`Clock`]: injected time, so tests never sleep.
+//! - [`Clock`]: injected time, so tests never sleep; times are
+//!   `chrono::DateTime<Utc>`, written on the wire by [`rfc3339`].
+//!
+//! The JSON types users script against ([`SnapshotSummary`], [`Snapshot`],
+//! [`diff::SnapshotDiff`]) derive `schemars::JsonSchema`; their schemas are checked in
+//! under `schemas/` at the repository root (`cargo run -p butterfly-cli -- schemas --out
+//! schemas` regenerates them).
 //!
 //! # Example
 //!
@@ -47,6 +53,7 @@ mod error;
 pub mod members;
 mod provider;
 mod resource;
+pub mod rfc3339;
 mod role;
 mod snapshot;
 pub mod source;

@@ -20,7 +20,7 @@
 //! use butterfly_core::members::{MemberChange, MemberRuleError, plan_member_changes};
 //! use butterfly_core::store::MemberUpdate;
 //! use butterfly_core::{Member, MemberId, Role, TeamId};
-//! use time::OffsetDateTime;
+//! use chrono::{DateTime, Utc};
 //!
 //! let root = Member {
 //!     id: MemberId::new_random(),
@@ -30,8 +30,8 @@
 //!     role: Role::SuperAdmin,
 //!     active: true,
 //!     external_id: None,
-//!     created_at: OffsetDateTime::UNIX_EPOCH,
-//!     updated_at: OffsetDateTime::UNIX_EPOCH,
+//!     created_at: DateTime::<Utc>::UNIX_EPOCH,
+//!     updated_at: DateTime::<Utc>::UNIX_EPOCH,
 //! };
 //! let suspend = MemberChange::update(root.id, MemberUpdate::suspend());
 //! assert_eq!(
@@ -364,7 +364,7 @@ pub fn match_sign_in(
 
 #[cfg(test)]
 mod tests {
-    use time::OffsetDateTime;
+    use chrono::{DateTime, Utc};
 
     use super::*;
     use crate::TeamId;
@@ -378,8 +378,8 @@ mod tests {
             role,
             active,
             external_id: None,
-            created_at: OffsetDateTime::UNIX_EPOCH,
-            updated_at: OffsetDateTime::UNIX_EPOCH,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            updated_at: DateTime::<Utc>::UNIX_EPOCH,
         }
     }
 

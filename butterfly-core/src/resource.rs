@@ -11,7 +11,9 @@ use crate::Digest;
 ///
 /// An open set: each provider names its own kinds, and a kind this version does not
 /// know still round-trips through storage.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct ResourceKind(String);
 

@@ -10,15 +10,27 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Digest, Error, ProviderKind, ResourceKind};
 
 /// A snapshot's identifier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct SnapshotId(Uuid);
 
@@ -49,7 +61,7 @@ impl FromStr for SnapshotId {
 }
 
 /// Where a snapshot is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SnapshotStatus {
@@ -64,7 +76,9 @@ pub enum SnapshotStatus {
 }
 
 /// One resource in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ManifestEntry {
     /// The provider's id for the resource.
     pub id: String,
@@ -73,7 +87,7 @@ pub struct ManifestEntry {
 }
 
 /// The manifest of one backup of one org.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Snapshot {
     /// Identifier.
     pub id: SnapshotId,
@@ -82,11 +96,13 @@ pub struct Snapshot {
     /// The org, as its base URL or tenant name.
     pub org: String,
     /// When the backup started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
+    pub started_at: DateTime<Utc>,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
     /// Per kind, the resources it holds, sorted by id.
@@ -104,7 +120,7 @@ impl Snapshot {
     pub fn begin(
         provider: ProviderKind,
         org: impl Into<String>,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> Self {
         Snapshot {
             id: SnapshotId::new_random(),
@@ -129,7 +145,7 @@ impl Snapshot {
     }
 
     /// Sort entries, fill in counts, the finish time, the status and the root digest.
-    pub fn seal(&mut self, finished_at: OffsetDateTime, status: SnapshotStatus) {
+    pub fn seal(&mut self, finished_at: DateTime<Utc>, status: SnapshotStatus) {
         for entries in self.kinds.values_mut() {
             entries.sort();
             entries.dedup();
@@ -218,7 +234,7 @@ impl Snapshot {
 /// Reading one costs a single small object, whatever the size of the org, so listings
 /// and the API's snapshot bodies use it. It is the one JSON shape both the CLI (local
 /// and server mode) and the server print for a snapshot: times are RFC 3339.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct SnapshotSummary {
     /// Identifier.
@@ -228,11 +244,13 @@ pub struct SnapshotSummary {
     /// The org, as its base URL or tenant name.
     pub org: String,
     /// When the backup started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    #[schemars(with = "DateTime<Utc>")]
+    pub started_at: DateTime<Utc>,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    #[schemars(with = "Option<DateTime<Utc>>")]
+    pub finished_at: Option<DateTime<Utc>>,
     /// Its status.
     pub status: SnapshotStatus,
     /// Per kind, how many resources it holds.
@@ -246,7 +264,9 @@ pub struct SnapshotSummary {
 }
 
 /// What a [`SnapshotSink`] stored for one snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[non_exhaustive]
 pub struct WriteStats {
     /// Resources added.
@@ -287,7 +307,7 @@ pub trait SnapshotSink: Send {
     /// Dropping a sink unfinished leaves no snapshot.
     fn finish(
         self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> impl Future<Output = Result<(Snapshot, WriteStats), Self::Error>> + Send
     where
@@ -306,7 +326,7 @@ pub trait SnapshotTarget: Send + Sync {
         &self,
         provider: ProviderKind,
         org: &str,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> Self::Sink<'_>;
 }
 
@@ -319,7 +339,7 @@ mod tests {
         let mut s = Snapshot::begin(
             ProviderKind::Okta,
             "https://example.okta.com",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
         );
         s.insert(
             ResourceKind::new("user"),
@@ -337,7 +357,7 @@ mod tests {
             Digest::of_json(&json!({"id": "00g1"})),
         );
         s.seal(
-            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(5),
+            DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(5),
             SnapshotStatus::Complete,
         );
         s

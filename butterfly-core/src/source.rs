@@ -18,7 +18,7 @@
 //! let snapshot = source.insert(
 //!     ProviderKind::Okta,
 //!     "https://example.okta.com",
-//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
 //!     SnapshotStatus::Complete,
 //!     [Resource::new(users.clone(), "00u1", json!({"id": "00u1", "status": "ACTIVE"}))],
 //! );
@@ -41,10 +41,10 @@ use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::stream::{self, StreamExt as _};
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use crate::{
     Digest, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
@@ -208,7 +208,7 @@ impl InMemorySnapshotSource {
         &mut self,
         provider: ProviderKind,
         org: impl Into<String>,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
         status: SnapshotStatus,
         resources: impl IntoIterator<Item = Resource>,
     ) -> Snapshot {
@@ -313,7 +313,7 @@ impl SnapshotSink for InMemorySnapshotWriter<'_> {
 
     async fn finish(
         mut self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), Self::Error> {
         self.snapshot.seal(finished_at, status);
@@ -332,7 +332,7 @@ impl SnapshotTarget for InMemorySnapshotSource {
         &self,
         provider: ProviderKind,
         org: &str,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> InMemorySnapshotWriter<'_> {
         InMemorySnapshotWriter {
             into: self,
@@ -361,7 +361,7 @@ mod tests {
         let snap = source.insert(
             ProviderKind::Okta,
             "o",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [user("b"), user("a"), user("c")],
         );
@@ -389,13 +389,13 @@ mod tests {
     #[test]
     fn a_runner_can_write_into_it() {
         let source = InMemorySnapshotSource::new();
-        let mut sink = source.begin_snapshot(ProviderKind::Okta, "o", OffsetDateTime::UNIX_EPOCH);
+        let mut sink = source.begin_snapshot(ProviderKind::Okta, "o", DateTime::<Utc>::UNIX_EPOCH);
         block_on(sink.add(&[user("a"), user("b"), user("a")])).unwrap();
         sink.warn("kind `x` skipped".into());
         // Nothing is listed until the snapshot is finished.
         assert!(block_on(source.summaries()).unwrap().is_empty());
         let (snap, stats) =
-            block_on(sink.finish(OffsetDateTime::UNIX_EPOCH, SnapshotStatus::Partial)).unwrap();
+            block_on(sink.finish(DateTime::<Utc>::UNIX_EPOCH, SnapshotStatus::Partial)).unwrap();
         assert_eq!((stats.resources, stats.new_objects), (3, 2));
         let listed = block_on(source.summaries()).unwrap();
         assert_eq!(listed.len(), 1);
@@ -415,7 +415,7 @@ mod tests {
         let snap = source.insert(
             ProviderKind::Okta,
             "o",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [user("a")],
         );
@@ -431,7 +431,7 @@ mod tests {
         let snap = source.insert(
             ProviderKind::Okta,
             "o",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [],
         );

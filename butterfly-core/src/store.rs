@@ -4,13 +4,19 @@
 //! them on anything else. Every call that reads or writes a team's data takes the
 //! [`TeamId`], so an implementation cannot forget tenant isolation. Secrets (API keys,
 //! SCIM tokens, session ids) go in as [`RawToken`]s and only their hashes are kept.
+//!
+//! These traits use native `async fn`-style methods (`-> impl Future + Send`), not
+//! `async-trait`: every user is generic over its store (the server's state, the SCIM
+//! service, tests), none holds one as `dyn`, so no boxing per call is needed. The
+//! traits that are held as objects (`SnapshotSource`, the providers' `Provider` and
+//! `Timer`) use `async-trait`.
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::members::{MemberChange, MemberRuleError, MemberWriteOutcome, SignInIdentity};
@@ -85,11 +91,11 @@ pub struct ApiKey {
     /// Non-secret prefix of the key, to tell keys apart in lists.
     pub hint: String,
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// When it was revoked.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A SCIM bearer token's stored record.
@@ -104,11 +110,11 @@ pub struct ScimToken {
     /// Non-secret prefix of the token.
     pub hint: String,
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// When it was revoked.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A signed-in browser session.
@@ -125,11 +131,11 @@ pub struct Session {
     /// The identity provider's subject (`sub` claim).
     pub idp_sub: Option<String>,
     /// Creation time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// Expiry.
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub expires_at: DateTime<Utc>,
 }
 
 /// What it takes to open a session.
@@ -144,7 +150,7 @@ pub struct NewSession {
     /// IdP subject.
     pub idp_sub: Option<String>,
     /// Expiry.
-    pub expires_at: OffsetDateTime,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// Where a job is.
@@ -200,8 +206,8 @@ pub struct Job {
     /// Status.
     pub status: JobStatus,
     /// Not to be started before this time.
-    #[serde(with = "time::serde::rfc3339")]
-    pub run_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub run_at: DateTime<Utc>,
     /// How many times a worker claimed it.
     pub attempts: u32,
     /// The worker that holds it.
@@ -211,11 +217,11 @@ pub struct Job {
     /// What the worker last reported while running (counts so far...).
     pub progress: Option<Value>,
     /// When it was queued.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// When it finished.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub finished_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::rfc3339::option")]
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// Teams.
@@ -373,7 +379,7 @@ pub trait SessionStore: Send + Sync {
     fn session_by_token(
         &self,
         presented: &RawToken,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
     /// End one session.
     fn revoke_session(&self, id: Uuid) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -405,13 +411,13 @@ pub trait JobStore: Send + Sync {
         team: TeamId,
         kind: &str,
         payload: Value,
-        run_at: OffsetDateTime,
+        run_at: DateTime<Utc>,
     ) -> impl Future<Output = Result<Job, StoreError>> + Send;
     /// Claim the oldest due job for `worker`, or `None`.
     fn claim_next_job(
         &self,
         worker: &str,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
     /// Record a job's end.
     fn finish_job(
@@ -453,7 +459,7 @@ pub trait JobStore: Send + Sync {
     /// `max_attempts` claims, failed after that. Returns how many were given back.
     fn requeue_abandoned_jobs(
         &self,
-        silent_since: OffsetDateTime,
+        silent_since: DateTime<Utc>,
         max_attempts: u32,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
@@ -483,8 +489,8 @@ pub struct BackupConnection {
     /// The share of each rate-limit bucket backups may use, in percent (1 to 100).
     pub rate_limit_percent: u8,
     /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// The outcome of the last connection test, if any.
     pub last_test: Option<Value>,
 }
@@ -539,8 +545,8 @@ pub struct SsoConnection {
     /// Role given to members created just in time at first sign-in.
     pub default_role: Role,
     /// Last change.
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub updated_at: DateTime<Utc>,
 }
 
 /// SSO connections, one per team.

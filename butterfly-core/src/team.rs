@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{Error, Role};
@@ -71,8 +71,8 @@ pub struct Team {
     /// Unique, human-chosen name.
     pub name: String,
     /// When the team was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
 }
 
 /// A person in a team.
@@ -93,11 +93,11 @@ pub struct Member {
     /// The identifier the provisioning client (Okta, Entra ID) knows the member by.
     pub external_id: Option<String>,
     /// When the member was created.
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub created_at: DateTime<Utc>,
     /// When the member last changed.
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
+    #[serde(with = "crate::rfc3339")]
+    pub updated_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use openidconnect as oidc;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
@@ -26,7 +27,6 @@ use openidconnect::core::{
 use openidconnect::{EndpointMaybeSet, EndpointNotSet, EndpointSet, TokenResponse as _};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{ClientId, Issuer, RelyingPartyConfig};
@@ -107,13 +107,14 @@ pub enum DiscoveryError {
     /// Discovery for this issuer failed a moment ago and is not tried again yet
     /// ([`DiscoveryCache`](crate::DiscoveryCache)).
     #[error(
-        "OpenID provider discovery for {issuer} failed recently ({cause}); not retried for another {retry_in}"
+        "OpenID provider discovery for {issuer} failed recently ({cause}); not retried for another {}s",
+        .retry_in.num_seconds()
     )]
     RecentlyFailed {
         /// The configured issuer.
         issuer: String,
         /// How long until the next attempt is allowed.
-        retry_in: time::Duration,
+        retry_in: chrono::TimeDelta,
         /// What the failed attempt said.
         cause: String,
     },
@@ -226,8 +227,8 @@ pub struct PendingLogin {
     pkce_verifier: String,
     issuer: Issuer,
     client_id: ClientId,
-    #[serde(with = "time::serde::timestamp")]
-    created_at: OffsetDateTime,
+    #[serde(with = "chrono::serde::ts_seconds")]
+    created_at: DateTime<Utc>,
     return_to: Option<Url>,
 }
 
@@ -243,7 +244,7 @@ impl PendingLogin {
     }
 
     /// When it was started.
-    pub fn created_at(&self) -> OffsetDateTime {
+    pub fn created_at(&self) -> DateTime<Utc> {
         self.created_at
     }
 

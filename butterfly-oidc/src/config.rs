@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use butterfly_core::{Clock, SystemClock};
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
-use time::Duration;
 use url::Url;
 
 /// A configuration value that is not acceptable.
@@ -174,10 +174,10 @@ pub struct RelyingPartyConfig {
     /// Scopes to request besides `openid`, which is always requested. Default: `email`.
     pub scopes: Vec<String>,
     /// How far the provider's clock may be from ours. Default: 60 seconds.
-    pub clock_skew: Duration,
+    pub clock_skew: TimeDelta,
     /// How long a [`PendingLogin`](crate::PendingLogin) stays usable: the time a user has
     /// to sign in at the provider. Default: 10 minutes.
-    pub login_timeout: Duration,
+    pub login_timeout: TimeDelta,
     /// The source of the current time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
 }
@@ -196,8 +196,8 @@ impl RelyingPartyConfig {
             client_secret,
             redirect_uri,
             scopes: vec!["email".to_owned()],
-            clock_skew: Duration::seconds(60),
-            login_timeout: Duration::minutes(10),
+            clock_skew: TimeDelta::seconds(60),
+            login_timeout: TimeDelta::minutes(10),
             clock: Arc::new(SystemClock),
         }
     }

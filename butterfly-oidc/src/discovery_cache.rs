@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use butterfly_core::Clock;
-use time::{Duration, OffsetDateTime};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::client::{DiscoveryError, OidcClient};
 use crate::config::RelyingPartyConfig;
@@ -21,7 +21,7 @@ use crate::config::RelyingPartyConfig;
 /// The last failure for one issuer: when it happened and what it was.
 #[derive(Debug, Clone)]
 struct Failure {
-    at: OffsetDateTime,
+    at: DateTime<Utc>,
     cause: String,
 }
 
@@ -45,7 +45,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Failure>>>;
 /// ```
 pub struct DiscoveryCache {
     clock: Arc<dyn Clock>,
-    failure_ttl: Duration,
+    failure_ttl: TimeDelta,
     slots: Mutex<BTreeMap<String, Slot>>,
 }
 
@@ -60,7 +60,7 @@ impl std::fmt::Debug for DiscoveryCache {
 impl DiscoveryCache {
     /// How long a failure is remembered unless told otherwise: 30 seconds, long enough
     /// to absorb a burst of logins, short enough that a provider back up is soon used.
-    pub const DEFAULT_FAILURE_TTL: Duration = Duration::seconds(30);
+    pub const DEFAULT_FAILURE_TTL: TimeDelta = TimeDelta::seconds(30);
 
     /// A cache reading the time from `clock`.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
@@ -73,7 +73,7 @@ impl DiscoveryCache {
 
     /// Remember failures for `ttl` instead.
     #[must_use]
-    pub fn with_failure_ttl(mut self, ttl: Duration) -> Self {
+    pub fn with_failure_ttl(mut self, ttl: TimeDelta) -> Self {
         self.failure_ttl = ttl;
         self
     }

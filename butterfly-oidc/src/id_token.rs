@@ -9,10 +9,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 
 use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError};
@@ -116,9 +116,9 @@ pub struct VerifiedLogin {
     /// it with the session you create.
     pub sid: Option<String>,
     /// When the user authenticated at the provider (`auth_time`), if sent.
-    pub auth_time: Option<OffsetDateTime>,
+    pub auth_time: Option<DateTime<Utc>>,
     /// When the ID token expires (`exp`).
-    pub expires_at: OffsetDateTime,
+    pub expires_at: DateTime<Utc>,
     /// Every claim of the token, for mapping custom claims (groups, roles) at
     /// just-in-time provisioning.
     pub claims: Map<String, Value>,
@@ -191,7 +191,7 @@ impl IdTokenValidator {
             Some(Value::String(s)) if s == "false" => false,
             Some(_) => return Err(IdTokenError::InvalidClaim("email_verified")),
         };
-        let to_time = |t: i64| OffsetDateTime::from_unix_timestamp(t).ok();
+        let to_time = |t: i64| DateTime::from_timestamp(t, 0);
         Ok(VerifiedLogin {
             issuer: self.policy.issuer.clone(),
             subject,

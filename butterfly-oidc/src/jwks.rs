@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use butterfly_core::{Clock, SystemClock};
+use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use time::{Duration, OffsetDateTime};
 use url::Url;
 
 /// The largest key set we accept, so a hostile or broken endpoint cannot make us buffer
@@ -80,7 +80,7 @@ impl CachedKey {
 #[derive(Default)]
 struct KeySet {
     keys: Vec<CachedKey>,
-    fetched_at: Option<OffsetDateTime>,
+    fetched_at: Option<DateTime<Utc>>,
     /// Bumped on every replacement, so a waiter can tell that someone else refreshed.
     generation: u64,
 }
@@ -97,12 +97,12 @@ enum Source {
 pub struct JwksCache {
     source: Source,
     clock: Arc<dyn Clock>,
-    min_refresh_interval: Duration,
-    max_age: Duration,
+    min_refresh_interval: TimeDelta,
+    max_age: TimeDelta,
     keys: RwLock<Arc<KeySet>>,
     /// Held while fetching, so concurrent misses wait for one fetch instead of each
     /// starting their own; holds the time of the last fetch attempt (successful or not).
-    refresh: tokio::sync::Mutex<Option<OffsetDateTime>>,
+    refresh: tokio::sync::Mutex<Option<DateTime<Utc>>>,
     fetches: AtomicU64,
 }
 
@@ -145,8 +145,8 @@ impl JwksCache {
         JwksCache {
             source,
             clock: Arc::new(SystemClock),
-            min_refresh_interval: Duration::seconds(30),
-            max_age: Duration::hours(1),
+            min_refresh_interval: TimeDelta::seconds(30),
+            max_age: TimeDelta::hours(1),
             keys: RwLock::new(Arc::new(KeySet::default())),
             refresh: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
@@ -162,14 +162,14 @@ impl JwksCache {
 
     /// The least time between two fetches of the key set. Default: 30 seconds.
     #[must_use]
-    pub fn with_min_refresh_interval(mut self, interval: Duration) -> Self {
+    pub fn with_min_refresh_interval(mut self, interval: TimeDelta) -> Self {
         self.min_refresh_interval = interval;
         self
     }
 
     /// How long a fetched key set is trusted before it is fetched again. Default: 1 hour.
     #[must_use]
-    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+    pub fn with_max_age(mut self, max_age: TimeDelta) -> Self {
         self.max_age = max_age;
         self
     }
@@ -212,7 +212,7 @@ impl JwksCache {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn replace(&self, keys: Vec<CachedKey>, fetched_at: Option<OffsetDateTime>) {
+    fn replace(&self, keys: Vec<CachedKey>, fetched_at: Option<DateTime<Utc>>) {
         let mut slot = self.keys.write().unwrap_or_else(PoisonError::into_inner);
         let generation = slot.generation + 1;
         *slot = Arc::new(KeySet {

@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use butterfly_core::{Clock, SystemClock};
-use time::Duration;
+use chrono::TimeDelta;
 
 use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError, alg_name};
@@ -85,7 +85,7 @@ pub(crate) struct TokenPolicy {
     pub(crate) jwks: Arc<JwksCache>,
     pub(crate) algorithms: AllowedAlgorithms,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) clock_skew: Duration,
+    pub(crate) clock_skew: TimeDelta,
 }
 
 impl TokenPolicy {
@@ -97,7 +97,7 @@ impl TokenPolicy {
             jwks,
             algorithms: AllowedAlgorithms::default_rs256(),
             clock: Arc::new(SystemClock),
-            clock_skew: Duration::seconds(60),
+            clock_skew: TimeDelta::seconds(60),
         }
     }
 
@@ -108,10 +108,7 @@ impl TokenPolicy {
 
     /// Now and the allowed skew, in Unix seconds.
     pub(crate) fn now_and_skew(&self) -> (i64, i64) {
-        (
-            self.clock.now().unix_timestamp(),
-            self.clock_skew.whole_seconds(),
-        )
+        (self.clock.now().timestamp(), self.clock_skew.num_seconds())
     }
 
     /// Whether `iss` names this policy's issuer.
@@ -146,7 +143,7 @@ macro_rules! token_policy_builders {
 
         /// Allow this much difference between the provider's clock and ours.
         #[must_use]
-        pub fn with_clock_skew(mut self, skew: time::Duration) -> Self {
+        pub fn with_clock_skew(mut self, skew: chrono::TimeDelta) -> Self {
             self.policy.clock_skew = skew;
             self
         }

@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use chrono::TimeDelta;
 use serde::Serialize;
 use serde_json::Value;
-use time::Duration;
 
 use crate::config::{ClientId, Issuer};
 use crate::jwks::{JwksCache, JwksError};
@@ -177,7 +177,7 @@ impl ReplayCache {
 #[derive(Debug)]
 pub struct LogoutTokenValidator {
     policy: TokenPolicy,
-    max_age: Duration,
+    max_age: TimeDelta,
     replay: ReplayCache,
 }
 
@@ -187,7 +187,7 @@ impl LogoutTokenValidator {
     pub fn new(issuer: Issuer, client_id: ClientId, jwks: Arc<JwksCache>) -> Self {
         LogoutTokenValidator {
             policy: TokenPolicy::new(issuer, client_id, jwks),
-            max_age: Duration::minutes(5),
+            max_age: TimeDelta::minutes(5),
             replay: ReplayCache::new(10_000),
         }
     }
@@ -197,7 +197,7 @@ impl LogoutTokenValidator {
     /// Reject tokens issued longer ago than this. It also bounds how long a `jti` must be
     /// remembered. Default: 5 minutes.
     #[must_use]
-    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+    pub fn with_max_age(mut self, max_age: TimeDelta) -> Self {
         self.max_age = max_age;
         self
     }
@@ -251,7 +251,7 @@ impl LogoutTokenValidator {
         if iat > now.saturating_add(skew) {
             return Err(LogoutTokenError::IssuedInFuture);
         }
-        let oldest_accepted = iat.saturating_add(self.max_age.whole_seconds());
+        let oldest_accepted = iat.saturating_add(self.max_age.num_seconds());
         if now > oldest_accepted.saturating_add(skew) {
             return Err(LogoutTokenError::TooOld);
         }

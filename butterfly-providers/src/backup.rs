@@ -88,7 +88,7 @@ impl<F: FnMut(&FetchEvent) + Send> ProgressSink for F {
 /// What one backup did: the snapshot it sealed, what storing it cost, and the fetcher's
 /// counters. Serialized, it is the result a server's backup job records and the summary
 /// the CLI prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct BackupOutcome {
     /// The sealed snapshot, as listings show it (status, times, counts, warnings).
@@ -159,14 +159,14 @@ pub async fn run_okta_backup<T: SnapshotTarget>(
 mod tests {
     use super::*;
     use butterfly_core::{Digest, ResourceKind};
-    use time::OffsetDateTime;
+    use chrono::{DateTime, Utc};
 
     #[test]
     fn outcome_serializes_the_snapshot_summary_with_rfc3339_times() {
         let mut snapshot = butterfly_core::Snapshot::begin(
             ProviderKind::Okta,
             "https://example.okta.com",
-            OffsetDateTime::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
         );
         snapshot.insert(
             ResourceKind::new("user"),
@@ -175,7 +175,7 @@ mod tests {
         );
         snapshot.warnings.push("kind `brand` skipped: 404".into());
         snapshot.seal(
-            OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(3),
+            DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::seconds(3),
             SnapshotStatus::Partial,
         );
         let outcome = BackupOutcome {
@@ -209,8 +209,8 @@ mod runner_tests {
 
     use butterfly_core::FixedClock;
     use butterfly_core::source::{InMemorySnapshotSource, SnapshotSource as _};
+    use chrono::{DateTime, TimeDelta, Utc};
     use futures::executor::block_on;
-    use time::{Duration, OffsetDateTime};
 
     use super::*;
     use crate::clock::VirtualTimer;
@@ -224,7 +224,7 @@ mod runner_tests {
 
     /// Simulator and fetcher wait on one virtual clock: no real time passes.
     fn timer() -> Arc<VirtualTimer> {
-        Arc::new(VirtualTimer::new(OffsetDateTime::UNIX_EPOCH))
+        Arc::new(VirtualTimer::new(DateTime::<Utc>::UNIX_EPOCH))
     }
 
     async fn simulator(
@@ -265,7 +265,7 @@ mod runner_tests {
         }
     }
 
-    const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+    const T0: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_backup_is_sealed_complete_on_the_given_clock() {
@@ -285,7 +285,7 @@ mod runner_tests {
                 // runner read the clock after the fetch, not the wall clock.
                 if matches!(event, FetchEvent::KindFinished { .. }) {
                     finished_kinds += 1;
-                    clock.advance(Duration::SECOND);
+                    clock.advance(TimeDelta::seconds(1));
                 }
             },
         )
@@ -297,7 +297,7 @@ mod runner_tests {
         assert_eq!(outcome.snapshot.started_at, T0);
         assert_eq!(
             outcome.snapshot.finished_at,
-            Some(T0 + Duration::seconds(finished_kinds.into()))
+            Some(T0 + TimeDelta::seconds(finished_kinds.into()))
         );
         assert!((outcome.seconds - f64::from(finished_kinds)).abs() < 1e-9);
         let expected: BTreeMap<String, u64> = sim

@@ -13,15 +13,16 @@
 //!
 //! ```
 //! use butterfly_providers::clock::{Timer, VirtualTimer};
-//! use time::{Duration, macros::datetime};
+//! use chrono::{DateTime, TimeDelta, Utc};
 //!
 //! # tokio_test_block_on(async {
-//! let timer = VirtualTimer::new(datetime!(2026-01-01 00:00 UTC));
+//! let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+//! let timer = VirtualTimer::new(start);
 //! timer.sleep(std::time::Duration::from_secs(90)).await; // returns at once
-//! assert_eq!(timer.now(), datetime!(2026-01-01 00:01:30 UTC));
+//! assert_eq!(timer.now(), start + TimeDelta::seconds(90));
 //! // A deadline already past does not move time back.
-//! timer.sleep_until(datetime!(2026-01-01 00:01 UTC)).await;
-//! assert_eq!(timer.now() - datetime!(2026-01-01 00:00 UTC), Duration::seconds(90));
+//! timer.sleep_until(start + TimeDelta::seconds(60)).await;
+//! assert_eq!(timer.now() - start, TimeDelta::seconds(90));
 //! # });
 //! # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
 //! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
@@ -33,13 +34,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use butterfly_core::Clock;
-use time::OffsetDateTime;
+use chrono::{DateTime, Timelike, Utc};
 
 /// A clock that can also be waited on. See the [module docs](self).
 #[async_trait]
 pub trait Timer: Clock {
     /// Return once this clock reads `deadline` or later.
-    async fn sleep_until(&self, deadline: OffsetDateTime);
+    async fn sleep_until(&self, deadline: DateTime<Utc>);
 
     /// Return once `duration` has passed on this clock.
     async fn sleep(&self, duration: Duration) {
@@ -53,16 +54,16 @@ pub trait Timer: Clock {
 pub struct SystemTimer;
 
 impl Clock for SystemTimer {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
     }
 }
 
 #[async_trait]
 impl Timer for SystemTimer {
-    async fn sleep_until(&self, deadline: OffsetDateTime) {
-        let left = deadline - OffsetDateTime::now_utc();
-        if let Ok(left) = Duration::try_from(left) {
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
+        let left = deadline - Utc::now();
+        if let Ok(left) = left.to_std() {
             tokio::time::sleep(left).await;
         }
     }
@@ -85,12 +86,12 @@ impl Timer for SystemTimer {
 /// close (about 1.1x the bound at full share in the benchmark).
 #[derive(Debug)]
 pub struct VirtualTimer {
-    now: Mutex<OffsetDateTime>,
+    now: Mutex<DateTime<Utc>>,
 }
 
 impl VirtualTimer {
     /// A clock reading `start`.
-    pub fn new(start: OffsetDateTime) -> Self {
+    pub fn new(start: DateTime<Utc>) -> Self {
         VirtualTimer {
             now: Mutex::new(start),
         }
@@ -99,34 +100,34 @@ impl VirtualTimer {
     /// A clock reading the wall clock's time now, whole seconds (so windows and `Date`
     /// headers line up with it exactly).
     pub fn starting_now() -> Self {
-        let now = OffsetDateTime::now_utc();
-        VirtualTimer::new(now.replace_nanosecond(0).unwrap_or(now))
+        let now = Utc::now();
+        VirtualTimer::new(now.with_nanosecond(0).unwrap_or(now))
     }
 
     /// What the clock reads (also [`Clock::now`]).
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> DateTime<Utc> {
         *self.lock()
     }
 
     /// Move the clock forward by `by` (back, if `by` is negative).
-    pub fn advance(&self, by: time::Duration) {
+    pub fn advance(&self, by: chrono::TimeDelta) {
         *self.lock() += by;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, OffsetDateTime> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
         self.now.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Clock for VirtualTimer {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         VirtualTimer::now(self)
     }
 }
 
 #[async_trait]
 impl Timer for VirtualTimer {
-    async fn sleep_until(&self, deadline: OffsetDateTime) {
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
         {
             let mut now = self.lock();
             if deadline > *now {
@@ -141,31 +142,44 @@ impl Timer for VirtualTimer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
 
     #[tokio::test]
     async fn virtual_waits_move_time_and_return_at_once() {
-        let timer = VirtualTimer::new(datetime!(2026-01-01 00:00 UTC));
+        let timer = VirtualTimer::new("2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
         timer.sleep(Duration::from_secs(3600)).await;
-        assert_eq!(timer.now(), datetime!(2026-01-01 01:00 UTC));
+        assert_eq!(
+            timer.now(),
+            "2026-01-01T01:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         // Side by side: two waits of a minute from the same start take a minute.
         let start = timer.now();
         tokio::join!(
             timer.sleep_until(start + Duration::from_secs(60)),
             timer.sleep_until(start + Duration::from_secs(60)),
         );
-        assert_eq!(timer.now(), datetime!(2026-01-01 01:01 UTC));
-        timer.advance(time::Duration::seconds(-30));
-        assert_eq!(timer.now(), datetime!(2026-01-01 01:00:30 UTC));
+        assert_eq!(
+            timer.now(),
+            "2026-01-01T01:01:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        timer.advance(chrono::TimeDelta::seconds(-30));
+        assert_eq!(
+            timer.now(),
+            "2026-01-01T01:00:30Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 
     #[tokio::test]
     async fn a_past_deadline_returns_without_moving_time() {
-        let timer = VirtualTimer::new(datetime!(2026-01-01 00:00 UTC));
-        timer.sleep_until(datetime!(2025-12-31 23:00 UTC)).await;
-        assert_eq!(timer.now(), datetime!(2026-01-01 00:00 UTC));
+        let timer = VirtualTimer::new("2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        timer
+            .sleep_until("2025-12-31T23:00:00Z".parse::<DateTime<Utc>>().unwrap())
+            .await;
+        assert_eq!(
+            timer.now(),
+            "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         SystemTimer
-            .sleep_until(datetime!(2000-01-01 00:00 UTC))
+            .sleep_until("2000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap())
             .await;
     }
 }

@@ -7,9 +7,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use butterfly_core::{Clock, SystemClock, TeamId};
@@ -95,7 +94,7 @@ impl MemoryStore {
         (self.versions.fetch_add(1, AtomicOrdering::Relaxed) + 1).to_string()
     }
 
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
@@ -301,7 +300,7 @@ fn check_unique(
 enum SortKey {
     Bool(bool),
     Number(f64),
-    Time(OffsetDateTime),
+    Time(DateTime<Utc>),
     Text(String),
 }
 
@@ -345,7 +344,7 @@ fn sort_key(resource: &Value, path: &AttrPath, rules: SchemaRules) -> Option<Sor
         Value::Number(n) => n.as_f64().map(SortKey::Number),
         Value::String(s) => {
             if rules.attribute_type(key_path) == AttributeType::DateTime
-                && let Ok(t) = OffsetDateTime::parse(s, &Rfc3339)
+                && let Ok(t) = butterfly_core::rfc3339::parse(s)
             {
                 return Some(SortKey::Time(t));
             }

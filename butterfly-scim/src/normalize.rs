@@ -26,8 +26,6 @@
 //! - `schemas` is recomputed: the core schema plus each extension that has a value.
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use unicode_normalization::{UnicodeNormalization as _, is_nfc};
 
 use crate::filter::{AttrPath, AttributeType};
@@ -356,7 +354,7 @@ pub(crate) fn normalize_single(
             _ => Err(invalid_value(format!("`{name}` must be a number"))),
         },
         AttributeType::DateTime => match value {
-            Value::String(s) if OffsetDateTime::parse(s, &Rfc3339).is_ok() => {
+            Value::String(s) if butterfly_core::rfc3339::parse(s).is_ok() => {
                 Ok(Some(value.clone()))
             }
             _ => Err(invalid_value(format!(

@@ -11,10 +11,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use butterfly_core::TeamId;
 
@@ -73,9 +72,9 @@ pub struct StoredMeta {
     /// another resource of the team.
     pub id: String,
     /// When the resource was created.
-    pub created: OffsetDateTime,
+    pub created: DateTime<Utc>,
     /// When it last changed.
-    pub last_modified: OffsetDateTime,
+    pub last_modified: DateTime<Utc>,
     /// An opaque version that changes on every write, without the `W/"..."` of the ETag
     /// (the service adds it). Printable ASCII without `"` or `\`.
     pub version: String,
@@ -136,11 +135,10 @@ impl StoredResource {
 }
 
 /// RFC 3339 with the offset as given; the stores keep UTC, so this ends in `Z`.
-pub(crate) fn format_time(t: OffsetDateTime) -> String {
-    // Formatting an OffsetDateTime as RFC 3339 fails only for years outside 0..=9999,
-    // which no clock in service produces; fall back to the Unix timestamp text.
-    t.format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
+    // Formatting as RFC 3339 fails only for years outside 0..=9999, which no clock in
+    // service produces; fall back to the Unix timestamp text.
+    butterfly_core::rfc3339::format(&t).unwrap_or_else(|_| t.timestamp().to_string())
 }
 
 /// A page of a list or search request (RFC 7644 section 3.4.2).
@@ -229,6 +227,9 @@ pub enum ScimStoreError {
 ///   [`Filter::matches`] and [`SchemaRules`](crate::schema::SchemaRules) against the
 ///   representation `get` would return, count all matches in `total`, and return the
 ///   page `start_index..start_index + count` of the (sorted) matches.
+///
+/// Native `async fn`-style methods, not `async-trait`: the SCIM service is generic over
+/// its store and nothing holds one as `dyn`, so no call pays for a boxed future.
 pub trait ScimStore: Send + Sync {
     /// Create a resource.
     fn create(
@@ -317,8 +318,8 @@ mod tests {
     fn stored_resource_carries_id_and_meta() {
         let meta = StoredMeta {
             id: "42".into(),
-            created: OffsetDateTime::UNIX_EPOCH,
-            last_modified: OffsetDateTime::UNIX_EPOCH,
+            created: DateTime::<Utc>::UNIX_EPOCH,
+            last_modified: DateTime::<Utc>::UNIX_EPOCH,
             version: "7".into(),
         };
         let stored = StoredResource::new(ResourceType::User, meta, json!({"userName": "a"}));

@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
 use butterfly_store::MasterKey;
 use butterfly_store::snapshots::{SnapshotRepository, local_team};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::macros::datetime;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -112,7 +111,7 @@ fn memberships() -> Vec<Resource> {
 
 async fn write(
     repo: &SnapshotRepository,
-    started_at: OffsetDateTime,
+    started_at: DateTime<Utc>,
     status: SnapshotStatus,
     warnings: &[&str],
     resources: &[Resource],
@@ -127,7 +126,7 @@ async fn write(
         writer.warn(*warning);
     }
     let snapshot = writer
-        .finish(started_at + time::Duration::minutes(3), status)
+        .finish(started_at + chrono::TimeDelta::minutes(3), status)
         .await?;
     let entries: Vec<Value> = snapshot
         .kinds
@@ -171,7 +170,7 @@ async fn main() -> Result<(), Failure> {
     let mut snapshots = vec![
         write(
             &repo,
-            datetime!(2026-01-01 00:00 UTC),
+            "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>()?,
             SnapshotStatus::Complete,
             &[],
             &first,
@@ -200,7 +199,7 @@ async fn main() -> Result<(), Failure> {
     snapshots.push(
         write(
             &repo,
-            datetime!(2026-01-01 01:00 UTC),
+            "2026-01-01T01:00:00Z".parse::<DateTime<Utc>>()?,
             SnapshotStatus::Complete,
             &[],
             &second,
@@ -217,7 +216,7 @@ async fn main() -> Result<(), Failure> {
     snapshots.push(
         write(
             &repo,
-            datetime!(2026-01-01 02:00 UTC),
+            "2026-01-01T02:00:00Z".parse::<DateTime<Utc>>()?,
             SnapshotStatus::Partial,
             &["skipped kind `app`: 403 Forbidden (okta.apps.read missing)"],
             &third,

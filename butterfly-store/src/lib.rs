@@ -38,7 +38,7 @@
 //! use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
 //! use butterfly_store::SnapshotRepository;
 //! use serde_json::json;
-//! use time::OffsetDateTime;
+//! use chrono::{DateTime, Utc};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,14 +49,14 @@
 //!
 //! let users = ResourceKind::new("user");
 //! let ada = Resource::new(users.clone(), "00u1", json!({"id": "00u1", "status": "ACTIVE"}));
-//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", OffsetDateTime::now_utc());
+//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", Utc::now());
 //! writer.add(&ada).await?;
-//! let snapshot = writer.finish(OffsetDateTime::now_utc(), SnapshotStatus::Complete).await?;
+//! let snapshot = writer.finish(Utc::now(), SnapshotStatus::Complete).await?;
 //!
 //! // An unchanged org costs the next backup a manifest and nothing else.
-//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", OffsetDateTime::now_utc());
+//! let mut writer = repo.begin(ProviderKind::Okta, "https://example.okta.com", Utc::now());
 //! writer.add(&ada).await?;
-//! let (_, stats) = writer.finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete).await?;
+//! let (_, stats) = writer.finish_with_stats(Utc::now(), SnapshotStatus::Complete).await?;
 //! assert_eq!(stats.new_objects, 0); // its entry list too is the same object
 //!
 //! // Read back through the seam every consumer uses, by an id prefix as a user types it.

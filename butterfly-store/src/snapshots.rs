@@ -61,11 +61,11 @@
 //! let repo =
 //!     SnapshotRepository::open_in(store, Path::from("teams/acme"), &MasterKey::generate(), team)
 //!         .await?;
-//! let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, "https://example.okta.com", time::OffsetDateTime::now_utc());
+//! let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, "https://example.okta.com", chrono::Utc::now());
 //! let user = Resource::new(ResourceKind::new("user"), "00u1", json!({"id": "00u1"}));
 //! let digest = writer.add(&user).await?;
 //! let snapshot = writer
-//!     .finish(time::OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+//!     .finish(chrono::Utc::now(), SnapshotStatus::Complete)
 //!     .await?;
 //! assert_eq!(repo.get_json(&digest).await?, json!({"id": "00u1"}));
 //! assert!(repo.verify(Some(snapshot.id)).await?.problems.is_empty());
@@ -85,13 +85,13 @@ use butterfly_core::{
     SnapshotSink, SnapshotStatus, SnapshotSummary, SnapshotTarget, TeamId, canonical_json,
 };
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use serde::Serialize;
 use serde_json::Value;
-use time::OffsetDateTime;
 
 pub use butterfly_core::WriteStats;
 
@@ -566,7 +566,7 @@ impl SnapshotRepository {
         &self,
         provider: ProviderKind,
         org: impl Into<String>,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> SnapshotWriter<'_> {
         SnapshotWriter {
             repo: self,
@@ -1230,7 +1230,7 @@ impl SnapshotSink for SnapshotWriter<'_> {
 
     async fn finish(
         self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
         self.finish_with_stats(finished_at, status).await
@@ -1245,7 +1245,7 @@ impl SnapshotTarget for SnapshotRepository {
         &self,
         provider: ProviderKind,
         org: &str,
-        started_at: OffsetDateTime,
+        started_at: DateTime<Utc>,
     ) -> SnapshotWriter<'_> {
         self.begin(provider, org, started_at)
     }
@@ -1426,7 +1426,7 @@ impl SnapshotWriter<'_> {
     /// exist.
     pub async fn finish(
         self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<Snapshot, SnapshotError> {
         self.finish_with_stats(finished_at, status)
@@ -1437,7 +1437,7 @@ impl SnapshotWriter<'_> {
     /// [`SnapshotWriter::finish`], also returning what was written.
     pub async fn finish_with_stats(
         mut self,
-        finished_at: OffsetDateTime,
+        finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
         // Said in the snapshot itself, so whoever reads it knows the repository was

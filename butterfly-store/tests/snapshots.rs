@@ -9,12 +9,12 @@ use std::sync::Arc;
 use butterfly_core::{Resource, ResourceKind, SnapshotStatus, TeamId};
 use butterfly_store::MasterKey;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
+use chrono::Utc;
 use futures::TryStreamExt as _;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
 use serde_json::json;
-use time::OffsetDateTime;
 
 fn users(n: usize, version: u32) -> Vec<Resource> {
     (0..n)
@@ -32,13 +32,13 @@ async fn backup(repo: &SnapshotRepository, resources: &[Resource]) -> butterfly_
     let mut writer = repo.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in resources {
         writer.add(r).await.unwrap();
     }
     writer
-        .finish(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .finish(Utc::now(), SnapshotStatus::Complete)
         .await
         .unwrap()
 }
@@ -91,13 +91,13 @@ async fn unchanged_content_is_stored_once() {
     let mut writer = repo.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in users(500, 1) {
         writer.add(&r).await.unwrap();
     }
     let (_, stats) = writer
-        .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
         .await
         .unwrap();
     assert_eq!(stats.new_objects, 0);
@@ -110,13 +110,13 @@ async fn unchanged_content_is_stored_once() {
     let mut writer = repo.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in &changed {
         writer.add(r).await.unwrap();
     }
     let (_, stats) = writer
-        .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
         .await
         .unwrap();
     assert_eq!(stats.new_objects, 2, "{stats:?}");
@@ -136,7 +136,7 @@ async fn interrupted_writes_leave_a_valid_repository() {
     let mut writer = repo.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in users(200, 9) {
         writer.add(&r).await.unwrap();
@@ -300,13 +300,13 @@ async fn in_memory_repositories_pack_dedup_and_verify_per_team_prefix() {
     let mut writer = repo_a.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in users(300, 1) {
         writer.add(&r).await.unwrap();
     }
     let (second, stats) = writer
-        .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
         .await
         .unwrap();
     assert_eq!((stats.new_objects, stats.packs), (0, 0), "{stats:?}");
@@ -364,7 +364,7 @@ async fn in_memory_damage_and_interruptions_are_handled_like_on_disk() {
     let mut writer = repo.begin(
         butterfly_core::ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::now_utc(),
+        Utc::now(),
     );
     for r in users(200, 9) {
         writer.add(&r).await.unwrap();
@@ -695,11 +695,11 @@ async fn backups_into_a_repository_with_a_missing_or_truncated_pack_store_object
         let mut writer = repo.begin(
             butterfly_core::ProviderKind::Okta,
             "https://x.okta.com",
-            OffsetDateTime::now_utc(),
+            Utc::now(),
         );
         writer.add_all(&users(50, 1)).await.unwrap();
         let (second, stats) = writer
-            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
             .await
             .unwrap();
         // 50 users and the entry list, all stored again.
@@ -740,11 +740,11 @@ async fn backups_into_a_repository_with_a_missing_or_truncated_pack_store_object
         let mut writer = reopened.begin(
             butterfly_core::ProviderKind::Okta,
             "https://x.okta.com",
-            OffsetDateTime::now_utc(),
+            Utc::now(),
         );
         writer.add_all(&users(50, 1)).await.unwrap();
         let (third, stats) = writer
-            .finish_with_stats(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+            .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
             .await
             .unwrap();
         assert_eq!(stats.new_objects, 0, "{damage:?}");

@@ -105,7 +105,7 @@ async fn main() {
     let snapshot = source.insert(
         ProviderKind::Okta,
         "https://bench.okta.com",
-        time::OffsetDateTime::UNIX_EPOCH,
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
         SnapshotStatus::Complete,
         resources,
     );

@@ -23,7 +23,7 @@ async fn write(org: &str, resources: Vec<Resource>, options: &ExportOptions, dir
     let snapshot = source.insert(
         ProviderKind::Okta,
         org,
-        time::OffsetDateTime::UNIX_EPOCH,
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
         SnapshotStatus::Complete,
         resources,
     );

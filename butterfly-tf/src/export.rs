@@ -766,7 +766,7 @@ mod tests {
         let snapshot = source.insert(
             ProviderKind::EntraId,
             "contoso",
-            time::OffsetDateTime::UNIX_EPOCH,
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [],
         );
@@ -786,7 +786,7 @@ mod tests {
         let snapshot = source.insert(
             ProviderKind::Okta,
             "https://acme.okta.com",
-            time::OffsetDateTime::UNIX_EPOCH,
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [group],
         );
@@ -804,7 +804,7 @@ mod tests {
         let snapshot = source.insert(
             ProviderKind::Okta,
             "https://acme.okta.com",
-            time::OffsetDateTime::UNIX_EPOCH,
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [Resource::new(
                 ResourceKind::new("user"),
@@ -833,7 +833,7 @@ mod tests {
             let snapshot = source.insert(
                 ProviderKind::Okta,
                 "https://acme.okta.com",
-                time::OffsetDateTime::UNIX_EPOCH,
+                chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 SnapshotStatus::Complete,
                 [Resource::new(
                     ResourceKind::new("group"),

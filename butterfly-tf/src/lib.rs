@@ -28,7 +28,7 @@
 //! let snapshot = source.insert(
 //!     ProviderKind::Okta,
 //!     "https://acme.okta.com",
-//!     time::OffsetDateTime::UNIX_EPOCH,
+//!     chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
 //!     SnapshotStatus::Complete,
 //!     [Resource::new(
 //!         ResourceKind::new("group"),

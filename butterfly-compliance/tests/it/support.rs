@@ -10,8 +10,6 @@ use butterfly_core::source::InMemorySnapshotSource;
 use butterfly_core::{ProviderKind, Resource, ResourceKind, Snapshot, SnapshotStatus};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The time every report in tests says it was generated.
 pub const GENERATED_AT: &str = "2026-12-01T00:00:00Z";
@@ -77,7 +75,7 @@ pub fn build(
     meta: &FixtureMeta,
 ) -> Fallible<(InMemorySnapshotSource, Snapshot)> {
     let mut source = InMemorySnapshotSource::new();
-    let taken = OffsetDateTime::parse(&meta.taken_at, &Rfc3339)?;
+    let taken = butterfly_core::rfc3339::parse(&meta.taken_at)?;
     let mut snapshot = source.insert(
         ProviderKind::Okta,
         meta.org.clone(),

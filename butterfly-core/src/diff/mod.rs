@@ -26,7 +26,7 @@
 //!     )
 //! };
 //! let mut source = InMemorySnapshotSource::new();
-//! let at = time::OffsetDateTime::UNIX_EPOCH;
+//! let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
 //! let before = source.insert(ProviderKind::Okta, "o", at, SnapshotStatus::Complete, [zone(json!(["10.0.0.1"]))]);
 //! let after = source.insert(ProviderKind::Okta, "o", at, SnapshotStatus::Complete, [zone(json!(["0.0.0.0/0"]))]);
 //!
@@ -58,7 +58,18 @@ use crate::{Error, ManifestEntry, ResourceKind, Snapshot};
 
 /// How much a change matters, from `info` to `critical`.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Default,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -119,7 +130,19 @@ impl FromStr for Severity {
 }
 
 /// What happened to a resource between two snapshots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ChangeKind {
@@ -133,7 +156,7 @@ pub enum ChangeKind {
 
 /// One field that differs: its JSON pointer, and its value before and after (absent
 /// when the field did not exist on that side).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct FieldChange {
     /// Where, as a JSON pointer (RFC 6901) into the resource.
@@ -165,7 +188,7 @@ impl FieldChange {
 }
 
 /// A field change with the severity its rule gave it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct RatedChange {
     /// The change.
@@ -179,7 +202,7 @@ pub struct RatedChange {
 }
 
 /// A resource added or removed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct ResourceEntry {
     /// Its kind.
@@ -193,7 +216,7 @@ pub struct ResourceEntry {
 }
 
 /// A resource whose content changed, field by field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct ChangedResource {
     /// Its kind.
@@ -209,7 +232,9 @@ pub struct ChangedResource {
 }
 
 /// Counts per kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[non_exhaustive]
 pub struct KindCounts {
     /// Resources added.
@@ -221,7 +246,7 @@ pub struct KindCounts {
 }
 
 /// The totals of a diff, by kind and by severity.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct DiffSummary {
     /// Resources added.
@@ -242,7 +267,7 @@ pub struct DiffSummary {
 }
 
 /// What changed between two snapshots. See the [module docs](self).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[non_exhaustive]
 pub struct SnapshotDiff {
     /// The older snapshot's id (or a label such as `live`).

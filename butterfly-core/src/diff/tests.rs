@@ -1,10 +1,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::executor::block_on;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::*;
 use crate::source::InMemorySnapshotSource;
@@ -38,7 +38,7 @@ fn snap(source: &mut InMemorySnapshotSource, resources: Vec<Resource>) -> Snapsh
     source.insert(
         ProviderKind::Okta,
         "https://example.okta.com",
-        OffsetDateTime::UNIX_EPOCH,
+        DateTime::<Utc>::UNIX_EPOCH,
         SnapshotStatus::Complete,
         resources,
     )

@@ -7,7 +7,7 @@ use butterfly_core::FixedClock;
 use butterfly_oidc::{
     ClientId, DiscoveryCache, DiscoveryError, Issuer, OidcClient, RelyingPartyConfig,
 };
-use time::{Duration, OffsetDateTime};
+use chrono::{DateTime, TimeDelta};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
 
@@ -43,7 +43,7 @@ async fn a_failed_discovery_is_remembered_for_its_ttl() {
         Url::parse("http://127.0.0.1:8080/auth/sso/callback").unwrap(),
     );
     let clock = Arc::new(FixedClock::new(
-        OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
     ));
     let cache = Arc::new(DiscoveryCache::new(clock.clone()));
     let http = OidcClient::http_client().unwrap();
@@ -67,7 +67,7 @@ async fn a_failed_discovery_is_remembered_for_its_ttl() {
                 cause,
             }) => {
                 assert_eq!(i, Issuer::new(&issuer).unwrap().to_string());
-                assert_eq!(retry_in, Duration::seconds(30));
+                assert_eq!(retry_in, TimeDelta::seconds(30));
                 assert!(cause.contains("discovery failed"), "{cause}");
                 remembered += 1;
             }
@@ -78,17 +78,17 @@ async fn a_failed_discovery_is_remembered_for_its_ttl() {
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 
     // Still inside the window: no traffic.
-    clock.advance(Duration::seconds(29));
+    clock.advance(TimeDelta::seconds(29));
     match cache.discover(config.clone(), http.clone()).await {
         Err(DiscoveryError::RecentlyFailed { retry_in, .. }) => {
-            assert_eq!(retry_in, Duration::seconds(1));
+            assert_eq!(retry_in, TimeDelta::seconds(1));
         }
         other => panic!("unexpected: {other:?}"),
     }
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 
     // Once it has passed, the provider is asked again.
-    clock.advance(Duration::seconds(1));
+    clock.advance(TimeDelta::seconds(1));
     assert!(matches!(
         cache.discover(config.clone(), http.clone()).await,
         Err(DiscoveryError::Discovery { .. })

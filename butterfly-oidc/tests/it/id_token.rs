@@ -60,8 +60,8 @@ async fn a_valid_id_token_becomes_a_verified_login() {
     assert!(login.email_verified);
     assert_eq!(login.name.as_deref(), Some("Jane Doe"));
     assert_eq!(login.sid.as_deref(), Some("sid-1"));
-    assert_eq!(login.auth_time.unwrap().unix_timestamp(), NOW - 20);
-    assert_eq!(login.expires_at.unix_timestamp(), NOW + 3600);
+    assert_eq!(login.auth_time.unwrap().timestamp(), NOW - 20);
+    assert_eq!(login.expires_at.timestamp(), NOW + 3600);
     assert_eq!(login.claims["groups"], json!(["admins"]));
     assert!(!format!("{login:?}").contains(login.id_token.as_str()));
 }

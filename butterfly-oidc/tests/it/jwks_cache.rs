@@ -9,7 +9,7 @@ use axum::routing::get;
 use butterfly_oidc::{
     ClientId, Issuer, JwksCache, JwksError, LogoutTokenError, LogoutTokenValidator,
 };
-use time::Duration;
+use chrono::TimeDelta;
 
 use crate::support::{
     CLIENT_ID, ISSUER, NOW, clock_at, idp_key, jwks, logout_claims, other_key, sign_with,
@@ -64,7 +64,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     let cache = Arc::new(
         JwksCache::new(server.url.clone(), reqwest::Client::new())
             .with_clock(clock.clone())
-            .with_min_refresh_interval(Duration::seconds(30)),
+            .with_min_refresh_interval(TimeDelta::seconds(30)),
     );
     let validator = Arc::new(
         LogoutTokenValidator::new(
@@ -74,7 +74,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
         )
         .with_clock(clock.clone())
         // The clock moves by hours below; the tokens must stay fresh for the key tests.
-        .with_max_age(Duration::days(1)),
+        .with_max_age(TimeDelta::days(1)),
     );
 
     // First use fetches.
@@ -105,7 +105,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     assert_eq!(server.hits(), 1);
 
     // After the interval, concurrent misses share one fetch.
-    clock.advance(Duration::seconds(31));
+    clock.advance(TimeDelta::seconds(31));
     let mut tasks = Vec::new();
     for i in 0..20 {
         let v = Arc::clone(&validator);
@@ -129,7 +129,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     let rotated = token(other_key(), &other_key().kid, "j-rotated");
     assert!(validator.validate(&rotated).await.is_err());
     assert_eq!(server.hits(), 2);
-    clock.advance(Duration::seconds(31));
+    clock.advance(TimeDelta::seconds(31));
     validator.validate(&rotated).await.unwrap();
     assert_eq!(server.hits(), 3);
     // The old key is gone with the old set.
@@ -144,7 +144,7 @@ async fn unknown_kids_refetch_at_most_once_per_interval() {
     // A set older than its max age is refetched on use; if that fetch fails, the keys
     // in hand still work.
     server.serve(b"not json".to_vec());
-    clock.advance(Duration::hours(2));
+    clock.advance(TimeDelta::hours(2));
     validator
         .validate(&token(other_key(), &other_key().kid, "j-stale"))
         .await

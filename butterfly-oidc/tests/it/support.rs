@@ -6,13 +6,13 @@ use std::sync::{Arc, OnceLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use butterfly_core::FixedClock;
+use chrono::DateTime;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::RsaPrivateKey;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 pub const ISSUER: &str = "https://idp.example.com";
 pub const CLIENT_ID: &str = "butterfly-app";
@@ -63,9 +63,7 @@ pub fn jwks(keys: &[&TestKey]) -> Vec<u8> {
 }
 
 pub fn clock_at(unix: i64) -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(
-        OffsetDateTime::from_unix_timestamp(unix).unwrap(),
-    ))
+    Arc::new(FixedClock::new(DateTime::from_timestamp(unix, 0).unwrap()))
 }
 
 /// RS256 with `key`, naming `kid` and `typ` in the header.

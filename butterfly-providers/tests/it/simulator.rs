@@ -13,11 +13,11 @@ use butterfly_providers::okta::simulator::{
     RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
 };
 use butterfly_providers::okta::{OktaErrorBody, RateLimitBucket};
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 /// One key pair per test binary: RSA generation is the slow part of a test.
 pub(crate) struct TestKey {
@@ -74,7 +74,7 @@ fn encoding_key(private_pem: &str) -> EncodingKey {
 }
 
 fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+    Utc::now().timestamp()
 }
 
 /// A client assertion; `edit` changes the claims before signing.
@@ -501,7 +501,7 @@ async fn an_exhausted_bucket_answers_429_until_the_clock_resets_it() {
     cfg.rate_limits = BTreeMap::from([(RateLimitBucket::UsersList, 3)]);
     // Time stands still unless the test moves it: 10 s into a window.
     let timer = Arc::new(VirtualTimer::new(
-        OffsetDateTime::from_unix_timestamp(1_700_000_040 + 10).unwrap(),
+        DateTime::from_timestamp(1_700_000_040 + 10, 0).unwrap(),
     ));
     cfg.timer = timer.clone();
     let sim = start(cfg).await;
@@ -540,12 +540,12 @@ async fn an_exhausted_bucket_answers_429_until_the_clock_resets_it() {
 
     // The window holds until its reset, then the bucket is full again.
     assert_eq!(reset, 1_700_000_040 + 60);
-    timer.advance(time::Duration::seconds(49));
+    timer.advance(chrono::TimeDelta::seconds(49));
     assert_eq!(
         get(&sim, &access, "/api/v1/users").await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    timer.advance(time::Duration::seconds(1));
+    timer.advance(chrono::TimeDelta::seconds(1));
     let clock: Value = admin(&sim, "/__sim/clock").await;
     assert_eq!(clock["now"].as_i64(), Some(reset));
     let response = get(&sim, &access, "/api/v1/users").await;

@@ -29,8 +29,6 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::ast::{AttrPath, CompValue, CompareOp, Filter};
 use crate::schemas;
@@ -310,8 +308,8 @@ fn compare_one(
             if ty == AttributeType::DateTime
                 && !matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew)
                 && let (Ok(a), Ok(b)) = (
-                    OffsetDateTime::parse(a, &Rfc3339),
-                    OffsetDateTime::parse(b, &Rfc3339),
+                    butterfly_core::rfc3339::parse(a),
+                    butterfly_core::rfc3339::parse(b),
                 )
             {
                 return ordering_matches(op, a.cmp(&b));

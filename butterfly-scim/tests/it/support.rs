@@ -16,7 +16,6 @@ use http::{HeaderMap, Method, Request};
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Executor as _};
-use time::macros::datetime;
 
 pub const BASE: &str = "https://example.com/scim/v2";
 
@@ -36,7 +35,11 @@ pub struct Scim<S = MemoryStore> {
 }
 
 fn clock() -> Arc<dyn Clock> {
-    Arc::new(FixedClock::new(datetime!(2026-01-02 03:04:05 UTC)))
+    Arc::new(FixedClock::new(
+        "2026-01-02T03:04:05Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+    ))
 }
 
 /// A database made for one test: a SQLite file in a temporary directory, or a

@@ -39,10 +39,9 @@ use butterfly_core::{
     Digest, ManifestEntry, ProviderKind, ResourceKind, Snapshot, SnapshotId, SnapshotStatus,
     canonical_json,
 };
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 /// The manifest format this build writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -106,15 +105,15 @@ struct FormatProbe {
     format: u32,
 }
 
-fn rfc3339(field: &'static str, at: OffsetDateTime) -> Result<String, ManifestError> {
-    at.format(&Rfc3339).map_err(|e| ManifestError::Field {
+fn rfc3339(field: &'static str, at: DateTime<Utc>) -> Result<String, ManifestError> {
+    butterfly_core::rfc3339::format(&at).map_err(|e| ManifestError::Field {
         field,
         reason: e.to_string(),
     })
 }
 
-fn parse_time(field: &'static str, text: &str) -> Result<OffsetDateTime, ManifestError> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| ManifestError::Field {
+fn parse_time(field: &'static str, text: &str) -> Result<DateTime<Utc>, ManifestError> {
+    butterfly_core::rfc3339::parse(text).map_err(|e| ManifestError::Field {
         field,
         reason: format!("`{text}` is not an RFC 3339 time: {e}"),
     })
@@ -326,11 +325,11 @@ mod tests {
         assert_eq!(snapshot.status, SnapshotStatus::Partial);
         assert_eq!(
             snapshot.started_at,
-            time::macros::datetime!(2026-01-02 03:04:05 UTC)
+            "2026-01-02T03:04:05Z".parse::<DateTime<Utc>>().unwrap()
         );
         assert_eq!(
             snapshot.finished_at,
-            Some(time::macros::datetime!(2026-01-02 03:05:00 UTC))
+            Some("2026-01-02T03:05:00Z".parse::<DateTime<Utc>>().unwrap())
         );
         assert_eq!(snapshot.counts[&ResourceKind::new("user")], 2);
         assert_eq!(snapshot.warnings, ["skipped kind `app`: 403"]);

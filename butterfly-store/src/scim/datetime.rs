@@ -1,7 +1,7 @@
 //! RFC 3339 timestamps compared chronologically in SQL, to the nanosecond, exactly as the
-//! evaluator compares them after `OffsetDateTime::parse(_, &Rfc3339)`.
+//! evaluator compares them after `butterfly_core::rfc3339::parse(_)`.
 //!
-//! Neither database's own timestamp parser reads the same language as the `time` crate
+//! Neither database's own timestamp parser reads the same language as `butterfly_core::rfc3339`
 //! (SQLite's keeps milliseconds and rejects leap seconds; PostgreSQL's rejects offsets
 //! beyond ±15:59 and year 0, and raises an error on bad input rather than answering
 //! "no"). So the text is checked and converted with integer arithmetic that both
@@ -9,15 +9,15 @@
 //!
 //! - **valid**: the shape (a dialect pattern), then month, day of month (leap years
 //!   included), hour, minute, second, offset hour (at most 23) and minute, and a second
-//!   of 60 only where `time` accepts one (23:59:60 UTC on a month's last day);
+//!   of 60 only where the parser accepts one (23:59:60 UTC on a month's last day);
 //! - **key**: seconds since `0000-01-01T00:00:00+23:59` (so never negative), zero-padded
 //!   to 13 digits, followed by the nanoseconds as 9 digits (the first 9 fraction digits,
-//!   or 999999999 for a leap second, as `time` reads it). Two valid timestamps compare as
+//!   or 999999999 for a leap second, as the parser reads it). Two valid timestamps compare as
 //!   their keys do, as text.
 //!
 //! Every cast runs behind `CASE WHEN <shape>`, so no text can make the query fail.
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 use super::dialect::JsonDialect;
 
@@ -26,12 +26,18 @@ use super::dialect::JsonDialect;
 const EPOCH_SHIFT_SECONDS: i64 = 719_529 * 86_400;
 
 /// The sortable key of an instant, as [`key_sql`] computes it for a stored timestamp.
-pub(crate) fn key(t: OffsetDateTime) -> String {
+pub(crate) fn key(t: DateTime<Utc>) -> String {
     format!(
         "{:013}{:09}",
-        t.unix_timestamp() + EPOCH_SHIFT_SECONDS,
-        t.nanosecond()
+        t.timestamp() + EPOCH_SHIFT_SECONDS,
+        chrono::Timelike::nanosecond(&t)
     )
+}
+
+/// Nanoseconds since the Unix epoch, exactly (chrono's own `timestamp_nanos_opt` gives
+/// up outside about 1677–2262).
+pub(crate) fn unix_nanos(t: DateTime<Utc>) -> i128 {
+    i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
 fn int(expr: &str) -> String {
@@ -87,7 +93,7 @@ impl Parts {
     }
 }
 
-/// Whether the text `s` is a timestamp the `time` crate's RFC 3339 parser accepts.
+/// Whether the text `s` is a timestamp `butterfly_core::rfc3339::parse` accepts.
 /// Two-valued.
 pub(crate) fn valid_sql(dialect: &dyn JsonDialect, s: &str) -> String {
     let Parts {
@@ -154,13 +160,12 @@ pub(crate) fn key_sql(dialect: &dyn JsonDialect, s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use time::format_description::well_known::Rfc3339;
 
     use super::*;
 
     #[test]
     fn keys_order_like_instants() {
-        let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).unwrap();
+        let parse = |s: &str| butterfly_core::rfc3339::parse(s).unwrap();
         let earliest = parse("0000-01-01T00:00:00+23:59");
         assert_eq!(key(earliest), "0000000000060000000000");
         assert_eq!(

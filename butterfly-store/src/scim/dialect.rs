@@ -115,7 +115,7 @@ pub(crate) trait JsonDialect: Sync {
     /// Whether `haystack` contains the bound `needle`.
     fn contains(&self, q: &mut BoundQuery, haystack: &str, needle: &str);
 
-    /// Whether `text` has the shape of an RFC 3339 timestamp as the `time` crate reads
+    /// Whether `text` has the shape of an RFC 3339 timestamp as `butterfly_core::rfc3339::parse` reads
     /// it: `YYYY-MM-DD`, one ASCII separator, `hh:mm:ss`, an optional fraction, then `Z`,
     /// `z` or `+hh:mm` / `-hh:mm`. Ranges are checked afterwards, with casts that are only
     /// safe once this holds.
@@ -540,7 +540,7 @@ impl JsonDialect for Postgres {
 
     fn timestamp_shape(&self, s: &str) -> String {
         // `.` in the pattern is the separator (any character; ascii() then insists on one
-        // byte, as the time crate reads one byte there).
+        // byte, as `butterfly_core::rfc3339::parse` reads one byte there).
         format!(
             "(({s}) COLLATE \"C\" ~ '^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}.[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}([.][0-9]+)?([Zz]|[+-][0-9]{{2}}:[0-9]{{2}})$' \
              AND ascii(substr({s}, 11, 1)) < 128)"

@@ -20,7 +20,7 @@
 //!   for a number...), then compares: strings in byte order, lowercased on both sides
 //!   unless the attribute is `caseExact`; numbers by value; booleans with `eq` only;
 //!   `dateTime` attributes chronologically when both sides are RFC 3339 timestamps, else
-//!   as strings. Neither database's timestamp parser reads what the `time` crate reads
+//!   as strings. Neither database's timestamp parser reads what `butterfly_core::rfc3339::parse` reads
 //!   (SQLite keeps milliseconds and refuses leap seconds; PostgreSQL refuses offsets
 //!   beyond ±15:59 and year 0, and fails the query on bad input), so the text is checked
 //!   and turned into a sortable key (seconds, then nanoseconds) with integer arithmetic
@@ -54,10 +54,9 @@
 use butterfly_scim::filter::{
     AttrPath, AttributeRules, AttributeType, CompValue, CompareOp, Filter,
 };
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use thiserror::Error;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::bound::{BoundQuery, SqlValue};
 use super::datetime;
@@ -200,8 +199,8 @@ impl IndexedAttribute {
 
 fn meta_millis(resource: &Value, name: &str) -> Option<SqlValue> {
     let text = resource.get("meta")?.get(name)?.as_str()?;
-    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-    let nanos = t.unix_timestamp_nanos();
+    let t = butterfly_core::rfc3339::parse(text).ok()?;
+    let nanos = datetime::unix_nanos(t);
     if nanos.rem_euclid(1_000_000) != 0 {
         return None;
     }
@@ -778,7 +777,7 @@ impl Compiler<'_> {
             CompValue::String(s) => {
                 let datetime = match op {
                     Op::Order(sql_op) if ty == AttributeType::DateTime => {
-                        OffsetDateTime::parse(s, &Rfc3339)
+                        butterfly_core::rfc3339::parse(s)
                             .ok()
                             .map(|t| (sql_op, datetime::key(t)))
                     }
@@ -953,7 +952,7 @@ impl Compiler<'_> {
                 let (Op::Order(op), AttributeType::DateTime) = (op, ty) else {
                     return Ok(false);
                 };
-                let Ok(t) = OffsetDateTime::parse(wanted, &Rfc3339) else {
+                let Ok(t) = butterfly_core::rfc3339::parse(wanted) else {
                     return Ok(false);
                 };
                 millis_condition(op, t)
@@ -1054,9 +1053,9 @@ enum ColumnCondition {
 }
 
 /// The condition on a whole-millisecond column for `column op t`.
-fn millis_condition(op: SqlOp, t: OffsetDateTime) -> ColumnCondition {
-    let nanos = t.unix_timestamp_nanos();
-    // The range of OffsetDateTime keeps this within i64.
+fn millis_condition(op: SqlOp, t: DateTime<Utc>) -> ColumnCondition {
+    let nanos = datetime::unix_nanos(t);
+    // The range of DateTime<Utc> keeps this within i64.
     let floor = i64::try_from(nanos.div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let whole = nanos.rem_euclid(1_000_000) == 0;
     if whole {
@@ -1158,7 +1157,7 @@ mod tests {
 
     #[test]
     fn millis_conditions_round_for_sub_millisecond_bounds() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_500_000).unwrap();
+        let t = DateTime::from_timestamp_nanos(1_500_000);
         assert!(matches!(
             millis_condition(SqlOp::Eq, t),
             ColumnCondition::Never
@@ -1171,7 +1170,7 @@ mod tests {
             millis_condition(SqlOp::Lt, t),
             ColumnCondition::Millis(SqlOp::Le, 1)
         ));
-        let before = OffsetDateTime::from_unix_timestamp_nanos(-500_000).unwrap();
+        let before = DateTime::from_timestamp_nanos(-500_000);
         assert!(matches!(
             millis_condition(SqlOp::Gt, before),
             ColumnCondition::Millis(SqlOp::Gt, -1)

@@ -2,8 +2,8 @@
 
 use butterfly_core::TeamId;
 use butterfly_core::store::{Job, JobStatus, JobStore, StoreError};
+use chrono::{DateTime, Utc};
 use serde_json::Value;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rows::{self, JOB_COLUMNS};
@@ -20,7 +20,7 @@ impl JobStore for SqlStore {
         team: TeamId,
         kind: &str,
         payload: Value,
-        run_at: OffsetDateTime,
+        run_at: DateTime<Utc>,
     ) -> Result<Job, StoreError> {
         let job = Job {
             id: Uuid::new_v4(),
@@ -56,7 +56,7 @@ impl JobStore for SqlStore {
     async fn claim_next_job(
         &self,
         worker: &str,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
     ) -> Result<Option<Job>, StoreError> {
         sqlx::query(self.backend.claim_job_sql())
             .bind(worker)
@@ -151,7 +151,7 @@ impl JobStore for SqlStore {
 
     async fn requeue_abandoned_jobs(
         &self,
-        silent_since: OffsetDateTime,
+        silent_since: DateTime<Utc>,
         max_attempts: u32,
     ) -> Result<u64, StoreError> {
         let silent = rows::to_millis(silent_since);

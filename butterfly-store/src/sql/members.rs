@@ -19,8 +19,8 @@ use butterfly_core::members::{
 };
 use butterfly_core::store::{MemberWriteStore, StoreError};
 use butterfly_core::{Member, MemberId, Role, TeamId};
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
-use time::OffsetDateTime;
 
 use super::rows::{self, MEMBER_COLUMNS};
 use super::{Backend, SqlError, SqlStore, backend_error, sessions, teams, tokens};
@@ -111,7 +111,7 @@ fn unsupported(what: &'static str) -> StoreError {
 pub(crate) async fn write_members_on(
     conn: &mut AnyConnection,
     backend: Backend,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
     team: TeamId,
     changes: Vec<MemberChange>,
 ) -> Result<MemberWriteOutcome, StoreError> {

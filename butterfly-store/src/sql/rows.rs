@@ -5,29 +5,29 @@
 
 use butterfly_core::store::{ApiKey, Job, JobStatus, ScimToken, Session, StoreError};
 use butterfly_core::{Member, MemberId, Role, Team, TeamId};
+use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{Decode, Row as _, Type};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Unix milliseconds, the stored form of every time.
 ///
 /// Sub-millisecond precision is dropped so that a value read back equals the one
 /// returned when it was written (see [`truncate_millis`]).
-pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {
-    let ms = t.unix_timestamp_nanos().div_euclid(1_000_000);
-    // OffsetDateTime spans ±9999 years, about ±3.2e14 ms: always within i64.
-    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
+    // Rounds toward the past (the seconds floor, the subsecond part is non-negative);
+    // chrono's range, about ±262,000 years, is well within i64 milliseconds.
+    t.timestamp_millis()
 }
 
 /// `t` rounded down to the millisecond, as it will read back from the database.
-pub(crate) fn truncate_millis(t: OffsetDateTime) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn truncate_millis(t: DateTime<Utc>) -> Result<DateTime<Utc>, StoreError> {
     from_millis(to_millis(t))
 }
 
-pub(crate) fn from_millis(ms: i64) -> Result<OffsetDateTime, StoreError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map_err(|e| StoreError::Corrupt(format!("time {ms} ms out of range: {e}")))
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} ms out of range")))
 }
 
 /// The stored form of a boolean: `SMALLINT` on PostgreSQL, `INTEGER` on SQLite, 0 or 1.
@@ -51,11 +51,11 @@ pub(crate) fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>, StoreE
     get(row, col)
 }
 
-pub(crate) fn time(row: &AnyRow, col: &str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn time(row: &AnyRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
     from_millis(get(row, col)?)
 }
 
-pub(crate) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+pub(crate) fn opt_time(row: &AnyRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
     get::<Option<i64>>(row, col)?.map(from_millis).transpose()
 }
 
@@ -217,13 +217,16 @@ mod tests {
 
     #[test]
     fn millis_round_trip_and_truncate() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_700_000_000_123_456_789).unwrap();
+        let t = DateTime::from_timestamp_nanos(1_700_000_000_123_456_789);
         assert_eq!(to_millis(t), 1_700_000_000_123);
         let back = truncate_millis(t).unwrap();
-        assert_eq!(back.unix_timestamp_nanos(), 1_700_000_000_123_000_000);
+        assert_eq!(
+            back.timestamp_nanos_opt().unwrap(),
+            1_700_000_000_123_000_000
+        );
         assert_eq!(truncate_millis(back).unwrap(), back);
         // Before the epoch rounds down, not towards zero.
-        let before = OffsetDateTime::from_unix_timestamp_nanos(-1).unwrap();
+        let before = DateTime::from_timestamp_nanos(-1);
         assert_eq!(to_millis(before), -1);
     }
 }

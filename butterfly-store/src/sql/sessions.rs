@@ -3,8 +3,8 @@
 use butterfly_core::store::{NewSession, Session, SessionStore, StoreError};
 use butterfly_core::token::{RawToken, SESSION_PREFIX};
 use butterfly_core::{MemberId, TeamId};
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rows::{self, SESSION_COLUMNS};
@@ -30,7 +30,7 @@ impl SqlStore {
 /// `value`, on `conn`.
 async fn revoke_where(
     conn: &mut AnyConnection,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
     team: TeamId,
     column: &'static str,
     value: &str,
@@ -53,7 +53,7 @@ async fn revoke_where(
 /// transaction, so a suspension and its revocations commit together).
 pub(crate) async fn revoke_sessions_of_member_on(
     conn: &mut AnyConnection,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
     team: TeamId,
     member: MemberId,
 ) -> Result<u64, StoreError> {
@@ -95,7 +95,7 @@ impl SessionStore for SqlStore {
     async fn session_by_token(
         &self,
         presented: &RawToken,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
     ) -> Result<Option<Session>, StoreError> {
         // A session is over at its expiry instant, and at once when its member is
         // suspended, whether or not anyone revoked it yet.

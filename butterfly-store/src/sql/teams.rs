@@ -91,8 +91,8 @@ fn bind_all<'q>(
 pub(crate) mod on {
     use butterfly_core::store::{MemberUpdate, NewMember, StoreError};
     use butterfly_core::{Member, MemberId, TeamId};
+    use chrono::{DateTime, Utc};
     use sqlx::AnyConnection;
-    use time::OffsetDateTime;
 
     use super::super::rows::{self, MEMBER_COLUMNS};
     use super::super::{backend_error, write_error};
@@ -100,7 +100,7 @@ pub(crate) mod on {
 
     pub(crate) async fn create_member(
         conn: &mut AnyConnection,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
         team: TeamId,
         new: NewMember,
     ) -> Result<Member, StoreError> {
@@ -173,7 +173,7 @@ pub(crate) mod on {
 
     pub(crate) async fn update_member(
         conn: &mut AnyConnection,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
         team: TeamId,
         id: MemberId,
         update: MemberUpdate,

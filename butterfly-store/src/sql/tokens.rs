@@ -3,9 +3,9 @@
 use butterfly_core::store::{ApiKey, ApiKeyStore, ScimToken, ScimTokenStore, StoreError};
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, TokenHash};
 use butterfly_core::{MemberId, Role, TeamId};
+use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::rows::{self, API_KEY_COLUMNS, SCIM_TOKEN_COLUMNS};
@@ -232,7 +232,7 @@ impl ScimTokenStore for SqlStore {
 /// transaction, so a suspension and its revocations commit together).
 pub(crate) async fn revoke_api_keys_of_member_on(
     conn: &mut AnyConnection,
-    now: OffsetDateTime,
+    now: DateTime<Utc>,
     team: TeamId,
     member: MemberId,
 ) -> Result<u64, StoreError> {

@@ -5,7 +5,7 @@
 //! Strings come from a tiny alphabet in both cases, so equal, prefixed and case-folded
 //! values collide often; timestamps are drawn from a few instants written in several
 //! offsets and precisions, plus near-misses (Feb 30, hour 24, leap seconds, lowercase
-//! `t`/`z`, other separators) that the `time` crate refuses or accepts.
+//! `t`/`z`, other separators) that `butterfly_core::rfc3339::parse` refuses or accepts.
 //!
 //! Cases: `PROPTEST_CASES` (default 256), each one set of up to 10 resources and up to 8
 //! filters.
@@ -16,11 +16,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use butterfly_scim::filter::{AttrPath, CompValue, CompareOp, DefaultRules, Filter};
 use butterfly_scim::schemas;
 use butterfly_store::SqlStore;
+use chrono::{Datelike, Timelike};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Map, Number, Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::probe::{Probe, assert_agrees};
 
@@ -57,14 +56,13 @@ fn datetime() -> impl Strategy<Value = String> {
         any::<bool>(),
     )
         .prop_map(|(instant, hours, digits, lower)| {
-            let t = OffsetDateTime::parse(instant, &Rfc3339).unwrap();
-            let offset =
-                time::UtcOffset::from_hms(hours, if hours == 5 { 30 } else { 0 }, 0).unwrap();
-            let local = t.to_offset(offset);
+            let t = butterfly_core::rfc3339::parse(instant).unwrap();
+            let offset_seconds = i32::from(hours) * 3600 + if hours == 5 { 1800 } else { 0 };
+            let local = t.with_timezone(&chrono::FixedOffset::east_opt(offset_seconds).unwrap());
             let mut s = format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
                 local.year(),
-                u8::from(local.month()),
+                local.month(),
                 local.day(),
                 local.hour(),
                 local.minute(),

@@ -11,7 +11,7 @@ use butterfly_core::store::{
 };
 use butterfly_core::{Member, Role, TeamId};
 use butterfly_store::SqlStore;
-use time::{Duration, OffsetDateTime};
+use chrono::{TimeDelta, Utc};
 use tokio::sync::Barrier;
 
 async fn add(s: &SqlStore, team: TeamId, email: &str, role: Role) -> Member {
@@ -99,7 +99,7 @@ pub async fn a_suspension_revokes_sessions_and_keys_in_the_same_write(s: &SqlSto
             member_id: carol.id,
             idp_sid: None,
             idp_sub: None,
-            expires_at: OffsetDateTime::now_utc() + Duration::hours(1),
+            expires_at: Utc::now() + TimeDelta::hours(1),
         })
         .await
         .unwrap();
@@ -119,9 +119,7 @@ pub async fn a_suspension_revokes_sessions_and_keys_in_the_same_write(s: &SqlSto
         .unwrap();
     assert_eq!(s.authenticate_api_key(&key).await.unwrap(), None);
     assert_eq!(
-        s.session_by_token(&session, OffsetDateTime::now_utc())
-            .await
-            .unwrap(),
+        s.session_by_token(&session, Utc::now()).await.unwrap(),
         None
     );
 }

@@ -7,8 +7,8 @@ use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus, TeamI
 use butterfly_store::{
     KeyError, MASTER_KEY_FILE, MasterKey, RepositoryStore, RepositoryStoreError,
 };
+use chrono::{DateTime, Utc};
 use serde_json::json;
-use time::OffsetDateTime;
 
 #[cfg(unix)]
 #[tokio::test]
@@ -27,11 +27,11 @@ async fn from_url_creates_a_private_master_key_and_refuses_a_readable_one() {
     let mut writer = repo.begin(
         ProviderKind::Okta,
         "https://x.okta.com",
-        OffsetDateTime::UNIX_EPOCH,
+        DateTime::<Utc>::UNIX_EPOCH,
     );
     let digest = writer.add(&kept).await.unwrap();
     writer
-        .finish(OffsetDateTime::UNIX_EPOCH, SnapshotStatus::Complete)
+        .finish(DateTime::<Utc>::UNIX_EPOCH, SnapshotStatus::Complete)
         .await
         .unwrap();
     // Under the team's prefix in the store.

@@ -13,11 +13,10 @@ use butterfly_core::{FixedClock, TeamId};
 use butterfly_scim::filter::{AttrPath, Filter};
 use butterfly_scim::{ListQuery, MemoryStore, ResourceType, ScimStore, schemas};
 use butterfly_store::SqlStore;
+use chrono::TimeDelta;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::Value;
-use time::Duration;
-use time::macros::datetime;
 
 use crate::filter_props::{filter, resource};
 
@@ -124,7 +123,11 @@ pub async fn queries_match_the_memory_store(s: &SqlStore) {
         runner.run(&strategy, |(resources, lists)| {
             handle.block_on(async {
                 let n = case_number.fetch_add(1, Ordering::Relaxed);
-                let clock = Arc::new(FixedClock::new(datetime!(2024-05-01 10:00:00 UTC)));
+                let clock = Arc::new(FixedClock::new(
+                    "2024-05-01T10:00:00Z"
+                        .parse::<chrono::DateTime<chrono::Utc>>()
+                        .unwrap(),
+                ));
                 let sql = s.clone().with_clock(clock.clone());
                 let memory = MemoryStore::with_clock(clock.clone());
                 let sql_team = sql.create_team(&format!("case-{n}")).await.unwrap().id;
@@ -147,7 +150,7 @@ pub async fn queries_match_the_memory_store(s: &SqlStore) {
                         in_memory.err()
                     );
                     // Some resources share a millisecond, some do not.
-                    clock.advance(Duration::milliseconds(i64::try_from(i % 3).unwrap()));
+                    clock.advance(TimeDelta::milliseconds(i64::try_from(i % 3).unwrap()));
                 }
                 for list in &lists {
                     let (sql_total, sql_page) = sql

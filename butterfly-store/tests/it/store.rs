@@ -12,10 +12,9 @@ use butterfly_core::store::{
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
 use butterfly_core::{Member, MemberId, Role, Team, TeamId};
 use butterfly_store::SqlStore;
+use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::join_all;
 use serde_json::json;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::harness::RawTables;
@@ -46,7 +45,10 @@ impl<S> Stores for S where
 }
 
 /// A fixed "now", so expiry and due times do not depend on the test machine's clock.
-const NOW: OffsetDateTime = datetime!(2030-01-01 12:00:00 UTC);
+const NOW: DateTime<Utc> = match DateTime::from_timestamp(1_893_499_200, 0) {
+    Some(now) => now, // 2030-01-01T12:00:00Z
+    None => panic!("in range"),
+};
 
 fn new_member(email: &str, role: Role) -> NewMember {
     NewMember {
@@ -70,7 +72,7 @@ async fn team_with_member<S: Stores>(s: &S, name: &str) -> (Team, Member) {
     (team, member)
 }
 
-fn session_for(member: &Member, expires_at: OffsetDateTime) -> NewSession {
+fn session_for(member: &Member, expires_at: DateTime<Utc>) -> NewSession {
     NewSession {
         team_id: member.team_id,
         member_id: member.id,
@@ -272,13 +274,13 @@ pub async fn teams_cannot_touch_each_others_rows<S: Stores>(s: &S) {
     // Sessions: B's logout by sid, sub or member ends none of A's sessions, and a session
     // cannot pair team B with A's member.
     let (_, cookie) = s
-        .create_session(session_for(&ada, NOW + Duration::hours(1)))
+        .create_session(session_for(&ada, NOW + TimeDelta::hours(1)))
         .await
         .unwrap();
     assert!(matches!(
         s.create_session(NewSession {
             team_id: b.id,
-            ..session_for(&ada, NOW + Duration::hours(1))
+            ..session_for(&ada, NOW + TimeDelta::hours(1))
         })
         .await,
         Err(StoreError::NotFound("member"))
@@ -463,7 +465,7 @@ pub async fn raw_secrets_never_reach_the_database<S: Stores>(s: &S) {
         .unwrap();
     let (_, scim) = s.create_scim_token(team.id, "t").await.unwrap();
     let (_, cookie) = s
-        .create_session(session_for(&ada, NOW + Duration::hours(8)))
+        .create_session(session_for(&ada, NOW + TimeDelta::hours(8)))
         .await
         .unwrap();
 
@@ -500,7 +502,7 @@ pub async fn raw_secrets_never_reach_the_database<S: Stores>(s: &S) {
 
 pub async fn sessions_expire_and_are_revoked_by_id_sid_sub_and_member<S: Stores>(s: &S) {
     let (team, ada) = team_with_member(s, "acme").await;
-    let expires_at = NOW + Duration::hours(1);
+    let expires_at = NOW + TimeDelta::hours(1);
     let (session, cookie) = s
         .create_session(session_for(&ada, expires_at))
         .await
@@ -516,7 +518,7 @@ pub async fn sessions_expire_and_are_revoked_by_id_sid_sub_and_member<S: Stores>
         Some(session.clone())
     );
     assert!(
-        s.session_by_token(&presented, expires_at - Duration::milliseconds(1))
+        s.session_by_token(&presented, expires_at - TimeDelta::milliseconds(1))
             .await
             .unwrap()
             .is_some()
@@ -606,7 +608,12 @@ pub async fn sessions_expire_and_are_revoked_by_id_sid_sub_and_member<S: Stores>
 pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) {
     let team = s.create_team("acme").await.unwrap();
     let later = s
-        .enqueue_job(team.id, "export", json!({"n": 2}), NOW + Duration::hours(1))
+        .enqueue_job(
+            team.id,
+            "export",
+            json!({"n": 2}),
+            NOW + TimeDelta::hours(1),
+        )
         .await
         .unwrap();
     let second = s
@@ -614,7 +621,7 @@ pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) 
             team.id,
             "backup",
             json!({"n": 1}),
-            NOW - Duration::seconds(1),
+            NOW - TimeDelta::seconds(1),
         )
         .await
         .unwrap();
@@ -623,7 +630,7 @@ pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) 
             team.id,
             "backup",
             json!({"n": 0}),
-            NOW - Duration::minutes(5),
+            NOW - TimeDelta::minutes(5),
         )
         .await
         .unwrap();
@@ -644,7 +651,7 @@ pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) 
     );
     assert_eq!(s.claim_next_job("worker-2", NOW).await.unwrap(), None);
     let due_later = s
-        .claim_next_job("worker-2", NOW + Duration::hours(1))
+        .claim_next_job("worker-2", NOW + TimeDelta::hours(1))
         .await
         .unwrap()
         .unwrap();
@@ -678,7 +685,7 @@ pub async fn jobs_are_claimed_only_when_due_and_finished_once<S: Stores>(s: &S) 
     ));
     // Finished jobs are never claimed again.
     assert_eq!(
-        s.claim_next_job("worker-3", NOW + Duration::days(1))
+        s.claim_next_job("worker-3", NOW + TimeDelta::days(1))
             .await
             .unwrap(),
         None
@@ -699,7 +706,7 @@ pub async fn concurrent_claimers_never_share_a_job<S: Stores>(s: &S) {
     for i in 0..JOBS {
         let team = if i % 2 == 0 { a.id } else { b.id };
         let job = s
-            .enqueue_job(team, "backup", json!({"i": i}), NOW - Duration::seconds(1))
+            .enqueue_job(team, "backup", json!({"i": i}), NOW - TimeDelta::seconds(1))
             .await
             .unwrap();
         queued.insert(job.id);
@@ -775,14 +782,14 @@ async fn postgres_claimer_skips_a_job_another_claimer_is_holding() {
     crate::harness::on_postgres(|s: SqlStore| async move {
         let team = s.create_team("a").await.unwrap();
         let first = s
-            .enqueue_job(team.id, "backup", json!({"n": 1}), NOW - Duration::seconds(2))
+            .enqueue_job(team.id, "backup", json!({"n": 1}), NOW - TimeDelta::seconds(2))
             .await
             .unwrap();
         let second = s
-            .enqueue_job(team.id, "backup", json!({"n": 2}), NOW - Duration::seconds(1))
+            .enqueue_job(team.id, "backup", json!({"n": 2}), NOW - TimeDelta::seconds(1))
             .await
             .unwrap();
-        let now_ms = i64::try_from(NOW.unix_timestamp_nanos() / 1_000_000).unwrap();
+        let now_ms = NOW.timestamp_millis();
 
         let mut holder = s.pool().begin().await.unwrap();
         let held = sqlx::query(s.backend().claim_job_sql())
@@ -968,13 +975,13 @@ pub async fn group_roles_are_replaced_whole_per_team<
 
 pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Stores>(s: &S) {
     let team = s.create_team("acme").await.unwrap();
-    let now = OffsetDateTime::now_utc();
+    let now = Utc::now();
     let job = s
         .enqueue_job(
             team.id,
             "backup.okta",
             json!({"c": 1}),
-            now - Duration::seconds(1),
+            now - TimeDelta::seconds(1),
         )
         .await
         .unwrap();
@@ -995,14 +1002,14 @@ pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Store
 
     // Heard from recently: kept.
     assert_eq!(
-        s.requeue_abandoned_jobs(now - Duration::minutes(1), 2)
+        s.requeue_abandoned_jobs(now - TimeDelta::minutes(1), 2)
             .await
             .unwrap(),
         0
     );
     // Silent (its worker died): queued again, and claimable with a fresh start.
     assert_eq!(
-        s.requeue_abandoned_jobs(now + Duration::minutes(1), 2)
+        s.requeue_abandoned_jobs(now + TimeDelta::minutes(1), 2)
             .await
             .unwrap(),
         1
@@ -1016,7 +1023,7 @@ pub async fn job_progress_is_a_heartbeat_and_silent_jobs_are_given_back<S: Store
     assert_eq!(again.progress, None);
     // Out of attempts: failed for good, with a reason, never claimed again.
     assert_eq!(
-        s.requeue_abandoned_jobs(now + Duration::minutes(1), 2)
+        s.requeue_abandoned_jobs(now + TimeDelta::minutes(1), 2)
             .await
             .unwrap(),
         1

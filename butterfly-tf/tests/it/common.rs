@@ -17,7 +17,7 @@ pub fn source_of(org: &str, resources: Vec<Resource>) -> (InMemorySnapshotSource
     let snapshot = source.insert(
         ProviderKind::Okta,
         org,
-        time::OffsetDateTime::UNIX_EPOCH,
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
         SnapshotStatus::Complete,
         resources,
     );

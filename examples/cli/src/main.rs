@@ -43,6 +43,7 @@ mod local;
 mod output;
 mod reports;
 mod repository;
+mod schemas;
 mod server_mode;
 
 use std::process::ExitCode;
@@ -197,6 +198,13 @@ enum Command {
         /// For `live`: the service app's private key (PEM).
         #[arg(long)]
         private_key: Option<std::path::PathBuf>,
+    },
+    /// Write the JSON Schema of every JSON body users script against (snapshots,
+    /// diffs, backup outcomes, compliance reports), one file per type.
+    Schemas {
+        /// The directory to write them into (created if missing), e.g. `schemas`.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }
 
@@ -524,6 +532,15 @@ async fn main() -> ExitCode {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string()),
+        Command::Schemas { out } => match schemas::write(&out) {
+            Ok(written) => {
+                for path in written {
+                    println!("{}", path.display());
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -749,7 +766,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Repair(_)
         | Command::Diff { .. }
         | Command::Compliance { .. }
-        | Command::Export(_) => {}
+        | Command::Export(_)
+        | Command::Schemas { .. } => {}
     }
     Ok(())
 }

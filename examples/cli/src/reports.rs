@@ -39,6 +39,9 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    /// The snapshot's time cannot be written as RFC 3339 (a year past 9999).
+    #[error(transparent)]
+    Time(#[from] butterfly_core::rfc3339::Rfc3339Error),
     /// Checks at or above `--fail-on` failed (the report was still written).
     #[error("{0} check(s) at or above the --fail-on severity failed")]
     Failed(usize),
@@ -77,10 +80,7 @@ pub async fn compliance(args: ComplianceArgs) -> Result<(), ReportError> {
         .await?;
     // The report is stamped with the snapshot's own time, so the same snapshot always
     // gives the same bytes.
-    let at = snapshot
-        .started_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let at = butterfly_core::rfc3339::format(&snapshot.started_at)?;
     let report = evaluate(source, &snapshot, &frameworks, &at).await?;
     let text = report::render(&report, format)?;
     match &args.out {

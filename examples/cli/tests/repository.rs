@@ -8,8 +8,8 @@ use std::process::{Command, Output};
 
 use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
 use butterfly_store::snapshots::SnapshotRepository;
+use chrono::Utc;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 fn butterfly(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_butterfly"))
@@ -26,11 +26,7 @@ fn text(bytes: &[u8]) -> String {
 
 async fn write_snapshot(dir: &Path) {
     let repo = SnapshotRepository::open_or_create(dir).await.unwrap();
-    let mut writer = repo.begin(
-        ProviderKind::Okta,
-        "https://x.okta.com",
-        OffsetDateTime::now_utc(),
-    );
+    let mut writer = repo.begin(ProviderKind::Okta, "https://x.okta.com", Utc::now());
     for i in 0..20 {
         let id = format!("00u{i}");
         writer
@@ -43,7 +39,7 @@ async fn write_snapshot(dir: &Path) {
             .unwrap();
     }
     writer
-        .finish(OffsetDateTime::now_utc(), SnapshotStatus::Complete)
+        .finish(Utc::now(), SnapshotStatus::Complete)
         .await
         .unwrap();
 }

@@ -231,7 +231,7 @@ fn assert_rfc3339(value: &Value) {
     let text = value
         .as_str()
         .unwrap_or_else(|| panic!("not a string: {value}"));
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    butterfly_core::rfc3339::parse(text)
         .unwrap_or_else(|e| panic!("`{text}` is not RFC 3339: {e}"));
 }
 

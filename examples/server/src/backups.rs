@@ -28,8 +28,8 @@ use butterfly_providers::okta::fetcher::{
 };
 use butterfly_store::RepositoryStore;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
+use chrono::Utc;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
@@ -240,7 +240,7 @@ async fn hand_back(state: &AppState, id: Uuid) {
 
 async fn next_job(state: &AppState) -> Result<Option<Job>, butterfly_core::store::StoreError> {
     let settings = state.backups.settings;
-    let now = OffsetDateTime::now_utc();
+    let now = Utc::now();
     let given_back = state
         .store
         .requeue_abandoned_jobs(now - settings.abandoned_after, MAX_ATTEMPTS)

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::sso::{SESSION_COOKIE, cookie_value};
-use time::OffsetDateTime;
+use chrono::Utc;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +158,7 @@ async fn authorize(
             // back-channel logout fails on the very next one.
             let session = state
                 .store
-                .session_by_token(&presented, OffsetDateTime::now_utc())
+                .session_by_token(&presented, Utc::now())
                 .await?
                 .ok_or(ApiError::Unauthorized(
                     "session expired or ended: sign in again",

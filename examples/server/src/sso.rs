@@ -25,8 +25,8 @@ use butterfly_oidc::{
     InitiateLogin, InitiateLoginPolicy, Issuer, LogoutHandler, LogoutRequest, LogoutTokenValidator,
     OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
 };
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -41,7 +41,7 @@ const PENDING_COOKIE: &str = "bf_sso_pending";
 pub const CLIENT_SECRET_PURPOSE: &str = "sso-client-secret";
 const PENDING_PURPOSE: &str = "sso-pending-login";
 /// How long a signed-in session lasts.
-const SESSION_LIFETIME: Duration = Duration::hours(12);
+const SESSION_LIFETIME: TimeDelta = TimeDelta::hours(12);
 /// How long a user has to finish signing in at the provider.
 const PENDING_LIFETIME_SECS: i64 = 600;
 
@@ -53,7 +53,7 @@ pub struct SsoRuntime {
 
 #[derive(Debug, Clone)]
 struct CachedClient {
-    updated_at: OffsetDateTime,
+    updated_at: DateTime<Utc>,
     client: Arc<OidcClient>,
     /// One validator per client, so its replay cache sees every logout token.
     logout: Arc<LogoutTokenValidator>,
@@ -259,7 +259,7 @@ pub async fn callback(
             member_id: member.id,
             idp_sid: login.sid.clone(),
             idp_sub: Some(login.subject.clone()),
-            expires_at: OffsetDateTime::now_utc() + SESSION_LIFETIME,
+            expires_at: Utc::now() + SESSION_LIFETIME,
         })
         .await?;
     tracing::info!(team = %team, member = %member.id, "SSO sign-in");
@@ -276,7 +276,7 @@ pub async fn callback(
             SESSION_COOKIE,
             token.secret(),
             "/",
-            SESSION_LIFETIME.whole_seconds(),
+            SESSION_LIFETIME.num_seconds(),
         ))?,
     );
     h.append(
@@ -347,7 +347,7 @@ pub async fn logout(
     if let Some(raw) = cookie_value(&headers, SESSION_COOKIE)
         && let Some(session) = state
             .store
-            .session_by_token(&RawToken::from_presented(raw), OffsetDateTime::now_utc())
+            .session_by_token(&RawToken::from_presented(raw), Utc::now())
             .await?
     {
         state.store.revoke_session(session.id).await?;

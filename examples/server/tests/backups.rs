@@ -20,9 +20,9 @@ use butterfly_providers::okta::simulator::{
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{OKTA_BACKUP_JOB, Worker, spawn_worker};
 use butterfly_server::config::Config;
+use chrono::Utc;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 mod support;
 
@@ -470,7 +470,7 @@ async fn a_job_whose_worker_died_is_run_again() {
     let connection = s.create_connection("prod").await;
     // A worker claimed this job an hour ago and has not been heard from since (it was
     // killed mid-backup).
-    let an_hour_ago = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let an_hour_ago = Utc::now() - chrono::TimeDelta::hours(1);
     let job = s
         .state
         .store
@@ -478,7 +478,7 @@ async fn a_job_whose_worker_died_is_run_again() {
             s.team,
             OKTA_BACKUP_JOB,
             json!({"connection_id": connection["id"]}),
-            an_hour_ago - time::Duration::minutes(1),
+            an_hour_ago - chrono::TimeDelta::minutes(1),
         )
         .await
         .unwrap();

@@ -9,8 +9,8 @@ use axum::http::{Method, Request, StatusCode};
 use butterfly_core::store::{MemberStore, NewSession, ScimTokenStore, SessionStore};
 use butterfly_server::app::{bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
+use chrono::Utc;
 use serde_json::json;
-use time::OffsetDateTime;
 
 mod support;
 
@@ -73,7 +73,7 @@ async fn a_members_key_is_refused_once_scim_suspends_the_member() {
             member_id: ada.id,
             idp_sid: None,
             idp_sub: None,
-            expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+            expires_at: Utc::now() + chrono::TimeDelta::hours(1),
         })
         .await
         .unwrap();

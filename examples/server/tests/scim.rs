@@ -14,9 +14,9 @@ use butterfly_core::store::{
 use butterfly_core::{Role, TeamId};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
+use chrono::Utc;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use tower::ServiceExt;
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -190,7 +190,7 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
             member_id: member.id,
             idp_sid: Some("sid-1".into()),
             idp_sub: None,
-            expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+            expires_at: Utc::now() + chrono::TimeDelta::hours(1),
         })
         .await
         .unwrap();
@@ -215,7 +215,7 @@ async fn deactivation_suspends_the_member_and_ends_their_access_at_once() {
     assert!(
         s.state
             .store
-            .session_by_token(&session, OffsetDateTime::now_utc())
+            .session_by_token(&session, Utc::now())
             .await
             .unwrap()
             .is_none()

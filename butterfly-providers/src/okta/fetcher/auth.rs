@@ -220,7 +220,7 @@ impl OktaCredentials {
     }
 
     fn assertion(&self) -> Result<String, FetchError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = chrono::Utc::now().timestamp();
         let claims = json!({
             "iss": self.client_id.as_str(),
             "sub": self.client_id.as_str(),

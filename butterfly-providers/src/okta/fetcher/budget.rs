@@ -15,7 +15,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 use crate::clock::Timer;
 
@@ -36,9 +36,9 @@ struct State {
     limit: u32,
     pace: Pace,
     /// When the next request is due at the even pace (GCRA's theoretical arrival time).
-    next_due: Option<OffsetDateTime>,
+    next_due: Option<DateTime<Utc>>,
     /// No request leaves before this.
-    paused_until: Option<OffsetDateTime>,
+    paused_until: Option<DateTime<Utc>>,
 }
 
 /// Requests spaced `period` apart, with up to `burst` sent at once to catch up.
@@ -96,7 +96,7 @@ impl Budget {
     }
 
     /// Take the next slot at the pace: when the request may leave.
-    fn reserve(&self, now: OffsetDateTime) -> OffsetDateTime {
+    fn reserve(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let mut state = self.lock();
         let Pace { period, tolerance } = state.pace;
         let due = state.next_due.unwrap_or(now);
@@ -172,9 +172,9 @@ fn pace(limit: u32, share: f64) -> Pace {
 mod tests {
     use super::*;
     use crate::clock::VirtualTimer;
-    use time::macros::datetime;
 
-    const START: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
+    // 2026-01-01T00:00:00Z
+    const START: DateTime<Utc> = DateTime::from_timestamp_nanos(1_767_225_600_000_000_000);
 
     fn budget(limit: u32, share: f64) -> (Budget, Arc<VirtualTimer>) {
         let timer = Arc::new(VirtualTimer::new(START));

@@ -197,7 +197,7 @@ pub enum FetchEvent {
 }
 
 /// Counters of one fetch.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FetchReport {
     /// HTTP requests sent to the API (token requests included).
     pub requests: u64,
@@ -986,18 +986,15 @@ pub(crate) fn reset_in_seconds(headers: &HeaderMap) -> Option<i64> {
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date)
-        .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
+        .unwrap_or_else(|| chrono::Utc::now().timestamp());
     Some(reset - now)
 }
 
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as epoch seconds.
 fn parse_http_date(value: &str) -> Option<i64> {
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(value.trim(), format)
+    chrono::NaiveDateTime::parse_from_str(value.trim(), "%a, %d %b %Y %H:%M:%S GMT")
         .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
+        .map(|t| t.and_utc().timestamp())
 }
 
 #[cfg(test)]

@@ -262,7 +262,7 @@ async fn get_lower_bound(AxumState(state): Shared) -> Json<LowerBound> {
 
 fn clock_body(state: &State) -> serde_json::Value {
     let now = state.clock.now();
-    json!({ "now": now.unix_timestamp(), "date": super::clock::http_date(now) })
+    json!({ "now": now.timestamp(), "date": super::clock::http_date(now) })
 }
 
 async fn get_clock(AxumState(state): Shared) -> Json<serde_json::Value> {
@@ -276,7 +276,7 @@ async fn post_clock(
     if request.advance_seconds.is_finite() {
         state
             .clock
-            .advance(time::Duration::seconds_f64(request.advance_seconds));
+            .advance(super::clock::seconds_f64(request.advance_seconds));
     }
     Json(clock_body(&state))
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use time::{Duration, OffsetDateTime};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::clock::Timer;
 
@@ -21,7 +21,7 @@ use crate::clock::Timer;
 #[derive(Debug)]
 pub struct SimClock {
     timer: Arc<dyn Timer>,
-    offset: Mutex<Duration>,
+    offset: Mutex<TimeDelta>,
 }
 
 impl SimClock {
@@ -29,23 +29,23 @@ impl SimClock {
     pub fn new(timer: Arc<dyn Timer>) -> Self {
         SimClock {
             timer,
-            offset: Mutex::new(Duration::ZERO),
+            offset: Mutex::new(TimeDelta::zero()),
         }
     }
 
     /// Simulated now.
-    pub fn now(&self) -> OffsetDateTime {
+    pub fn now(&self) -> DateTime<Utc> {
         self.timer.now() + self.offset()
     }
 
     /// Real now, for checks against the client's clock.
-    pub fn wall_now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+    pub fn wall_now(&self) -> DateTime<Utc> {
+        Utc::now()
     }
 
     /// Jump simulated time forward (or back, with a negative duration). Only the
     /// simulator sees the jump; with a shared virtual timer, advance the timer instead.
-    pub fn advance(&self, by: Duration) {
+    pub fn advance(&self, by: TimeDelta) {
         let mut offset = self
             .offset
             .lock()
@@ -53,7 +53,7 @@ impl SimClock {
         *offset += by;
     }
 
-    fn offset(&self) -> Duration {
+    fn offset(&self) -> TimeDelta {
         *self
             .offset
             .lock()
@@ -62,7 +62,7 @@ impl SimClock {
 }
 
 impl butterfly_core::Clock for SimClock {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         SimClock::now(self)
     }
 }
@@ -73,7 +73,7 @@ impl butterfly_core::Clock for SimClock {
 /// reset in real seconds, so it only runs slower than it could, never over a limit.
 #[derive(Debug)]
 pub struct ScaledTimer {
-    origin: OffsetDateTime,
+    origin: DateTime<Utc>,
     started: Instant,
     scale: f64,
 }
@@ -83,7 +83,7 @@ impl ScaledTimer {
     /// scale that is not a positive number runs at real time.
     pub fn new(scale: f64) -> Self {
         ScaledTimer {
-            origin: OffsetDateTime::now_utc(),
+            origin: Utc::now(),
             started: Instant::now(),
             scale: if scale.is_finite() && scale > 0.0 {
                 scale
@@ -100,15 +100,15 @@ impl ScaledTimer {
 }
 
 impl butterfly_core::Clock for ScaledTimer {
-    fn now(&self) -> OffsetDateTime {
+    fn now(&self) -> DateTime<Utc> {
         let elapsed = self.started.elapsed().as_secs_f64() * self.scale;
-        self.origin + Duration::seconds_f64(elapsed)
+        self.origin + seconds_f64(elapsed)
     }
 }
 
 #[async_trait]
 impl Timer for ScaledTimer {
-    async fn sleep_until(&self, deadline: OffsetDateTime) {
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
         let left = (deadline - butterfly_core::Clock::now(self)).as_seconds_f64() / self.scale;
         if left > 0.0 {
             tokio::time::sleep(std::time::Duration::from_secs_f64(left)).await;
@@ -117,22 +117,22 @@ impl Timer for ScaledTimer {
 }
 
 /// `Date` header format (RFC 9110 IMF-fixdate): `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub(crate) fn http_date(at: OffsetDateTime) -> String {
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::from(at.weekday().number_days_from_monday())],
-        at.day(),
-        MONTHS[usize::from(u8::from(at.month()) - 1)],
-        at.year(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+pub(crate) fn http_date(at: DateTime<Utc>) -> String {
+    // chrono's %a and %b are the English abbreviations HTTP wants, whatever the locale.
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// `seconds` as a [`TimeDelta`], saturating instead of overflowing (NaN is zero).
+pub(crate) fn seconds_f64(seconds: f64) -> TimeDelta {
+    let magnitude = std::time::Duration::try_from_secs_f64(seconds.abs())
+        .ok()
+        .and_then(|d| TimeDelta::from_std(d).ok())
+        .unwrap_or(if seconds.is_nan() {
+            TimeDelta::zero()
+        } else {
+            TimeDelta::MAX
+        });
+    if seconds < 0.0 { -magnitude } else { magnitude }
 }
 
 #[cfg(test)]
@@ -142,19 +142,19 @@ mod tests {
     #[test]
     fn reads_the_timer_and_jumps_on_its_own() {
         let timer = Arc::new(crate::clock::VirtualTimer::new(
-            OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         ));
         let clock = SimClock::new(timer.clone());
-        timer.advance(Duration::minutes(5));
-        assert_eq!(clock.now().unix_timestamp(), 1_700_000_300);
-        clock.advance(Duration::hours(1));
-        assert_eq!(clock.now().unix_timestamp(), 1_700_003_900);
-        assert_eq!(timer.now().unix_timestamp(), 1_700_000_300);
+        timer.advance(TimeDelta::minutes(5));
+        assert_eq!(clock.now().timestamp(), 1_700_000_300);
+        clock.advance(TimeDelta::hours(1));
+        assert_eq!(clock.now().timestamp(), 1_700_003_900);
+        assert_eq!(timer.now().timestamp(), 1_700_000_300);
     }
 
     #[test]
     fn formats_http_dates() {
-        let at = OffsetDateTime::from_unix_timestamp(784_111_777).unwrap();
+        let at = DateTime::from_timestamp(784_111_777, 0).unwrap();
         assert_eq!(http_date(at), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{Datelike, Timelike};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -211,17 +212,17 @@ impl Gen {
     /// A timestamp between 2019 and mid-2025, in Okta's millisecond format.
     fn ts(&mut self) -> String {
         let secs = self.rng.gen_range(1_546_300_800_i64..1_748_736_000);
-        match time::OffsetDateTime::from_unix_timestamp(secs) {
-            Ok(t) => format!(
+        match chrono::DateTime::from_timestamp(secs, 0) {
+            Some(t) => format!(
                 "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
                 t.year(),
-                u8::from(t.month()),
+                t.month(),
                 t.day(),
                 t.hour(),
                 t.minute(),
                 t.second()
             ),
-            Err(_) => "2020-01-01T00:00:00.000Z".to_owned(),
+            None => "2020-01-01T00:00:00.000Z".to_owned(),
         }
     }
 

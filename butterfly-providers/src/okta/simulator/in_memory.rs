@@ -40,7 +40,9 @@ pub enum SimulatedBackupError {
 pub async fn back_up_in_memory(
     org: OrgConfig,
 ) -> Result<(InMemorySnapshotSource, BackupOutcome), SimulatedBackupError> {
-    let timer = Arc::new(VirtualTimer::new(time::OffsetDateTime::UNIX_EPOCH));
+    let timer = Arc::new(VirtualTimer::new(
+        chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    ));
     let config = SimulatorConfig {
         org,
         timer: timer.clone(),

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 use crate::okta::RateLimitBucket;
 
@@ -56,9 +56,9 @@ impl RateLimiter {
     }
 
     /// Count a request in `bucket` at `now`; it is allowed if the window has room.
-    pub fn check(&self, bucket: RateLimitBucket, now: OffsetDateTime) -> Decision {
+    pub fn check(&self, bucket: RateLimitBucket, now: DateTime<Utc>) -> Decision {
         let limit = self.limit(bucket);
-        let window = now.unix_timestamp().div_euclid(60) * 60;
+        let window = now.timestamp().div_euclid(60) * 60;
         let mut windows = self
             .windows
             .lock()
@@ -80,8 +80,8 @@ impl RateLimiter {
     }
 
     /// The current window's headers without counting a request (for a 429 storm).
-    pub fn exhausted(&self, bucket: RateLimitBucket, now: OffsetDateTime) -> Decision {
-        let window = now.unix_timestamp().div_euclid(60) * 60;
+    pub fn exhausted(&self, bucket: RateLimitBucket, now: DateTime<Utc>) -> Decision {
+        let window = now.timestamp().div_euclid(60) * 60;
         Decision {
             allowed: false,
             limit: self.limit(bucket),
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_bucket_empties_and_refills_with_the_next_window() {
         let limiter = RateLimiter::new(&BTreeMap::from([(RateLimitBucket::UsersList, 2)]));
-        let t0 = OffsetDateTime::from_unix_timestamp(1_700_000_040).unwrap();
+        let t0 = DateTime::from_timestamp(1_700_000_040, 0).unwrap();
         let a = limiter.check(RateLimitBucket::UsersList, t0);
         let b = limiter.check(RateLimitBucket::UsersList, t0);
         let c = limiter.check(RateLimitBucket::UsersList, t0);
@@ -107,7 +107,7 @@ mod tests {
         assert_eq!(c.reset, 1_700_000_040 / 60 * 60 + 60);
         // Other buckets are untouched.
         assert!(limiter.check(RateLimitBucket::GroupsList, t0).allowed);
-        let later = OffsetDateTime::from_unix_timestamp(c.reset).unwrap();
+        let later = DateTime::from_timestamp(c.reset, 0).unwrap();
         assert!(limiter.check(RateLimitBucket::UsersList, later).allowed);
     }
 }

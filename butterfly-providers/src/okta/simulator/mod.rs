@@ -219,7 +219,7 @@ impl Simulator {
         let ttl = i64::try_from(config.token_ttl_seconds)
             .map_err(|_| SimulatorError::Config("token_ttl_seconds is too large".into()))?;
         let state = State {
-            auth: oauth::AuthServer::new(client, time::Duration::seconds(ttl)),
+            auth: oauth::AuthServer::new(client, chrono::TimeDelta::seconds(ttl)),
             clock: SimClock::new(Arc::clone(&config.timer)),
             limiter: limits::RateLimiter::new(&config.rate_limits),
             faults: Mutex::new(faults::Faults::new(config.org.seed, config.faults.clone())),

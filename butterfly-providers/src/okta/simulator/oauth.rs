@@ -13,17 +13,17 @@ use std::sync::Mutex;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::{Duration, OffsetDateTime};
 
 /// The `client_assertion_type` for a JWT client assertion.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// How far ahead Okta lets an assertion's `exp` be.
-const MAX_ASSERTION_LIFETIME: Duration = Duration::hours(1);
+const MAX_ASSERTION_LIFETIME: TimeDelta = TimeDelta::hours(1);
 
 /// An OAuth 2.0 error answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,16 +78,16 @@ impl std::fmt::Debug for Client {
 pub(crate) struct TokenInfo {
     pub scopes: BTreeSet<String>,
     /// In simulated time.
-    pub expires_at: OffsetDateTime,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The authorization server: clients, issued tokens and spent `jti`s.
 #[derive(Debug)]
 pub(crate) struct AuthServer {
     pub client: Client,
-    pub token_ttl: Duration,
+    pub token_ttl: TimeDelta,
     tokens: Mutex<BTreeMap<String, TokenInfo>>,
-    spent_jti: Mutex<BTreeMap<String, OffsetDateTime>>,
+    spent_jti: Mutex<BTreeMap<String, DateTime<Utc>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,7 +100,7 @@ struct AssertionClaims {
 }
 
 impl AuthServer {
-    pub fn new(client: Client, token_ttl: Duration) -> Self {
+    pub fn new(client: Client, token_ttl: TimeDelta) -> Self {
         AuthServer {
             client,
             token_ttl,
@@ -117,8 +117,8 @@ impl AuthServer {
         &self,
         form: &BTreeMap<String, String>,
         token_url: &str,
-        wall_now: OffsetDateTime,
-        sim_now: OffsetDateTime,
+        wall_now: DateTime<Utc>,
+        sim_now: DateTime<Utc>,
     ) -> Result<Value, OAuthError> {
         let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
         if field("grant_type") != "client_credentials" {
@@ -177,7 +177,7 @@ impl AuthServer {
         );
         Ok(json!({
             "token_type": "Bearer",
-            "expires_in": self.token_ttl.whole_seconds(),
+            "expires_in": self.token_ttl.num_seconds(),
             "access_token": token,
             "scope": scope,
         }))
@@ -187,7 +187,7 @@ impl AuthServer {
         &self,
         assertion: &str,
         token_url: &str,
-        now: OffsetDateTime,
+        now: DateTime<Utc>,
     ) -> Result<String, OAuthError> {
         let malformed = || OAuthError::client("The client_assertion token is malformed.");
         let header = jsonwebtoken::decode_header(assertion).map_err(|_| malformed())?;
@@ -244,7 +244,7 @@ impl AuthServer {
         }
         let exp = claims
             .exp
-            .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
+            .and_then(|e| DateTime::from_timestamp(e, 0))
             .ok_or_else(|| {
                 OAuthError::client("The client_assertion token must have an 'exp' claim.")
             })?;
@@ -272,7 +272,7 @@ impl AuthServer {
     }
 
     /// The scopes of a live token, or `None` for an unknown or expired one.
-    pub fn scopes(&self, token: &str, sim_now: OffsetDateTime) -> Option<BTreeSet<String>> {
+    pub fn scopes(&self, token: &str, sim_now: DateTime<Utc>) -> Option<BTreeSet<String>> {
         let tokens = self.lock_tokens();
         let info = tokens.get(token)?;
         (info.expires_at > sim_now).then(|| info.scopes.clone())

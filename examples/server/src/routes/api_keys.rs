@@ -94,7 +94,7 @@ mod tests {
                 name: "ci".into(),
                 role: Role::BackupOperator,
                 hint: "bfs_api_abcd".into(),
-                created_at: time::OffsetDateTime::UNIX_EPOCH,
+                created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
                 revoked_at: None,
             },
             secret: SecretText::new("bfs_api_abcd_s3cr3t-tail"),

@@ -14,9 +14,9 @@ use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::store::{Job, JobStore};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use super::connections::find;
 use super::parse_id;
@@ -48,8 +48,8 @@ fn describe_job(job: &Job) -> Value {
         "connection_id": job.payload.get("connection_id"),
         "status": job.status,
         "attempts": job.attempts,
-        "created_at": job.created_at.unix_timestamp(),
-        "finished_at": job.finished_at.map(OffsetDateTime::unix_timestamp),
+        "created_at": job.created_at.timestamp(),
+        "finished_at": job.finished_at.as_ref().map(DateTime::timestamp),
         "progress": job.progress,
         "outcome": job.outcome,
     })
@@ -69,7 +69,7 @@ pub async fn start(
             caller.team_id,
             OKTA_BACKUP_JOB,
             json!({"connection_id": connection.id}),
-            OffsetDateTime::now_utc(),
+            Utc::now(),
         )
         .await?;
     state.backups.job_queued();

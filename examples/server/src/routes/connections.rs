@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use butterfly_core::ProviderKind;
 use butterfly_core::store::{BackupConnection, ConnectionStore};
 use butterfly_providers::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{label, no_content_or_not_found, parse_id};
@@ -66,7 +66,7 @@ pub(crate) fn describe(connection: &BackupConnection) -> Value {
         "private_key_set": !connection.private_key_sealed.is_empty(),
         "scopes": connection.scopes,
         "rate_limit_share": f64::from(connection.rate_limit_percent) / 100.0,
-        "created_at": connection.created_at.unix_timestamp(),
+        "created_at": connection.created_at.timestamp(),
         "last_test": connection.last_test,
     })
 }
@@ -131,7 +131,7 @@ pub async fn create(
             // In (0, 1] checked above, so 1 to 100 after rounding up.
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             rate_limit_percent: (share * 100.0).ceil().clamp(1.0, 100.0) as u8,
-            created_at: OffsetDateTime::now_utc(),
+            created_at: Utc::now(),
             last_test: None,
         })
         .await?;
@@ -204,7 +204,7 @@ pub async fn test(
             "error": format!("no answer within {} s", TEST_TIMEOUT.as_secs()),
         }),
     };
-    outcome["tested_at"] = json!(OffsetDateTime::now_utc().unix_timestamp());
+    outcome["tested_at"] = json!(Utc::now().timestamp());
     state
         .store
         .record_connection_test(caller.team_id, connection.id, outcome.clone())

@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use butterfly_core::Role;
 use butterfly_core::store::{SsoConnection, SsoStore};
 use butterfly_oidc::{EmailDomain, Issuer};
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
 use crate::app::AppState;
 use crate::error::ApiError;
@@ -43,7 +43,7 @@ fn describe(connection: &SsoConnection) -> Value {
         "client_secret_set": !connection.client_secret_sealed.is_empty(),
         "domains": connection.domains,
         "default_role": connection.default_role,
-        "updated_at": connection.updated_at.unix_timestamp(),
+        "updated_at": connection.updated_at.timestamp(),
     })
 }
 
@@ -99,7 +99,7 @@ pub async fn put(
             client_secret_sealed: sealed,
             domains,
             default_role: body.default_role.unwrap_or(Role::ReadOnly),
-            updated_at: OffsetDateTime::now_utc(),
+            updated_at: Utc::now(),
         })
         .await?;
     state.sso.invalidate(caller.team_id).await;
