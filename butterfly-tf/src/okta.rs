@@ -34,6 +34,28 @@ pub(crate) fn parent_ids(resource: &Resource, fields: &[&str]) -> Option<Vec<Str
         .collect()
 }
 
+/// The ids of a resource's parents, one per field of `fields`, or the skip reason
+/// `missing` when the backup does not record them.
+fn parents<const N: usize>(
+    resource: &Resource,
+    fields: [&str; N],
+    missing: Skip,
+) -> Result<[String; N], Skip> {
+    parent_ids(resource, &fields)
+        .and_then(|ids| ids.try_into().ok())
+        .ok_or(missing)
+}
+
+/// Set `profile` to the resource's profile as JSON, when it has a non-empty one.
+fn set_profile(t: &mut TfResource, v: &Value) {
+    if let Some(profile) = v
+        .at("/profile")
+        .filter(|p| p.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        t.set("profile", json_string(profile));
+    }
+}
+
 fn own_id(resource: &Resource) -> String {
     resource.attributes.str_at("/id").unwrap_or_else(|| {
         resource
@@ -252,10 +274,11 @@ pub(crate) fn group_role(r: &Resource) -> Mapped {
     if role_type == "CUSTOM" {
         return Err("custom roles need resource sets, which are not exported");
     }
-    let [group] = parent_ids(r, &["groupId"])
-        .ok_or("the backup does not record which group holds the role")?
-        .try_into()
-        .map_err(|_| "the backup does not record which group holds the role")?;
+    let [group] = parents(
+        r,
+        ["groupId"],
+        "the backup does not record which group holds the role",
+    )?;
     let id = own_id(r);
     let mut t = TfResource::new(
         "okta_group_role",
@@ -477,10 +500,7 @@ pub(crate) fn app_user(r: &Resource) -> Mapped {
     if v.str_at("/scope").as_deref() == Some("GROUP") {
         return Err("assigned through a group: the group assignment covers it");
     }
-    let [app] = parent_ids(r, &["appId"])
-        .ok_or("the backup does not record the app")?
-        .try_into()
-        .map_err(|_| "the backup does not record the app")?;
+    let [app] = parents(r, ["appId"], "the backup does not record the app")?;
     let user = own_id(r);
     let label = v
         .str_at("/credentials/userName")
@@ -502,21 +522,13 @@ pub(crate) fn app_user(r: &Resource) -> Mapped {
         },
     );
     t.opt("username", v.s("/credentials/userName"));
-    if let Some(profile) = v
-        .at("/profile")
-        .filter(|p| p.as_object().is_some_and(|o| !o.is_empty()))
-    {
-        t.set("profile", json_string(profile));
-    }
+    set_profile(&mut t, v);
     Ok(vec![t])
 }
 
 pub(crate) fn app_group(r: &Resource) -> Mapped {
     let v = &r.attributes;
-    let [app] = parent_ids(r, &["appId"])
-        .ok_or("the backup does not record the app")?
-        .try_into()
-        .map_err(|_| "the backup does not record the app")?;
+    let [app] = parents(r, ["appId"], "the backup does not record the app")?;
     let group = own_id(r);
     let mut t = TfResource::new(
         "okta_app_group_assignment",
@@ -541,12 +553,7 @@ pub(crate) fn app_group(r: &Resource) -> Mapped {
         },
     );
     t.opt("priority", v.n("/priority"));
-    if let Some(profile) = v
-        .at("/profile")
-        .filter(|p| p.as_object().is_some_and(|o| !o.is_empty()))
-    {
-        t.set("profile", json_string(profile));
-    }
+    set_profile(&mut t, v);
     Ok(vec![t])
 }
 
@@ -580,10 +587,11 @@ pub(crate) fn auth_server(r: &Resource) -> Mapped {
 }
 
 fn auth_server_parent(r: &Resource) -> Result<String, Skip> {
-    let [server] = parent_ids(r, &["authServerId"])
-        .ok_or("the backup does not record the authorization server")?
-        .try_into()
-        .map_err(|_| "the backup does not record the authorization server")?;
+    let [server] = parents(
+        r,
+        ["authServerId"],
+        "the backup does not record the authorization server",
+    )?;
     Ok(server)
 }
 
@@ -684,10 +692,11 @@ pub(crate) fn auth_server_policy(r: &Resource) -> Mapped {
 
 pub(crate) fn auth_server_policy_rule(r: &Resource) -> Mapped {
     let v = &r.attributes;
-    let [server, policy] = parent_ids(r, &["authServerId", "policyId"])
-        .ok_or("the backup does not record the policy and authorization server")?
-        .try_into()
-        .map_err(|_| "the backup does not record the policy and authorization server")?;
+    let [server, policy] = parents(
+        r,
+        ["authServerId", "policyId"],
+        "the backup does not record the policy and authorization server",
+    )?;
     let id = own_id(r);
     let name = required(v.str_at("/name"))?;
     let mut t = TfResource::new(
@@ -933,10 +942,7 @@ pub(crate) fn policy_rule(policy_type: &str, r: &Resource) -> Mapped {
     if v.b("/system") == Some(Val::Bool(true)) && !profile_enrollment {
         return Err("default rules are built in");
     }
-    let [policy] = parent_ids(r, &["policyId"])
-        .ok_or("the backup does not record the policy")?
-        .try_into()
-        .map_err(|_| "the backup does not record the policy")?;
+    let [policy] = parents(r, ["policyId"], "the backup does not record the policy")?;
     let id = own_id(r);
     let name = v.str_at("/name").unwrap_or_else(|| id.clone());
     let mut t = TfResource::new(ty, Area::Policies, format!("{policy}/{id}"), &name);
