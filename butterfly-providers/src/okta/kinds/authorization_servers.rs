@@ -5,7 +5,7 @@
 //! share the "most other API actions" bucket. Claims name scopes, and policy rules name
 //! scopes, groups and clients, so they restore after those.
 
-use super::{BASE, Family, KindSpec, link_pages, parent};
+use super::{BASE, Family, IdRule, KindSpec, link_pages, parent};
 
 pub(super) const FAMILY: Family = Family {
     name: "Authorization servers",
@@ -25,6 +25,7 @@ pub(super) const FAMILY: Family = Family {
             summary: "Scopes an authorization server grants",
             list_path: "/api/v1/authorizationServers/{authServerId}/scopes",
             parent: Some(parent("authorization_server", "authServerId")),
+            id: IdRule::ScopedField("/id"),
             read_scopes: &["okta.authorizationServers.read"],
             manage_scope: Some("okta.authorizationServers.manage"),
             pagination: link_pages(200),
@@ -36,6 +37,7 @@ pub(super) const FAMILY: Family = Family {
             summary: "Custom token claims",
             list_path: "/api/v1/authorizationServers/{authServerId}/claims",
             parent: Some(parent("authorization_server", "authServerId")),
+            id: IdRule::ScopedField("/id"),
             read_scopes: &["okta.authorizationServers.read"],
             manage_scope: Some("okta.authorizationServers.manage"),
             restore_rank: 72,
@@ -47,6 +49,7 @@ pub(super) const FAMILY: Family = Family {
             summary: "Access policies of an authorization server",
             list_path: "/api/v1/authorizationServers/{authServerId}/policies",
             parent: Some(parent("authorization_server", "authServerId")),
+            id: IdRule::ScopedField("/id"),
             read_scopes: &["okta.authorizationServers.read"],
             manage_scope: Some("okta.authorizationServers.manage"),
             restore_rank: 73,
@@ -58,6 +61,7 @@ pub(super) const FAMILY: Family = Family {
             summary: "Rules of an access policy: grant types, scopes, token lifetimes",
             list_path: "/api/v1/authorizationServers/{authServerId}/policies/{policyId}/rules",
             parent: Some(parent("auth_server_policy", "policyId")),
+            id: IdRule::ScopedField("/id"),
             read_scopes: &["okta.authorizationServers.read"],
             manage_scope: Some("okta.authorizationServers.manage"),
             restore_rank: 74,

@@ -9,7 +9,7 @@
 //! its `policy_rule.{type}`. Conditions name groups, zones, authenticators, device
 //! assurances, IdPs, hooks and apps, so policies restore after all of those.
 
-use super::{BASE, Family, KindSpec, link_pages, parent};
+use super::{BASE, Family, IdRule, KindSpec, link_pages, parent};
 
 /// What a policy's conditions can point at.
 const POLICY_DEPENDENCIES: &[&str] = &["group", "app", "network_zone"];
@@ -54,6 +54,7 @@ const fn rules(name: &'static str, policy_kind: &'static str, summary: &'static 
         summary,
         list_path: "/api/v1/policies/{policyId}/rules",
         parent: Some(parent(policy_kind, "policyId")),
+        id: IdRule::ScopedField("/id"),
         read_scopes: &["okta.policies.read"],
         manage_scope: Some("okta.policies.manage"),
         restore_rank: 81,
