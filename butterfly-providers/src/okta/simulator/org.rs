@@ -50,6 +50,9 @@ pub struct Org {
     /// Single objects by path (`/api/v1/users/00u1`), for get-by-id and detail fetches.
     pub(crate) objects: BTreeMap<String, (&'static KindSpec, Arc<str>)>,
     pub(crate) service_app: ServiceApp,
+    /// How many ids writes have handed out: new ids are `{prefix}w{n:016}`, so a test that
+    /// writes the same things in the same order gets the same ids.
+    pub(crate) written: u64,
 }
 
 impl Org {
@@ -59,6 +62,7 @@ impl Org {
             listings: BTreeMap::new(),
             objects: BTreeMap::new(),
             service_app,
+            written: 0,
         }
     }
 
@@ -105,21 +109,7 @@ impl Org {
     ) -> Vec<Arc<Item>> {
         let items: Vec<Arc<Item>> = bodies
             .into_iter()
-            .map(|body| {
-                let id = kind.own_id(&body).unwrap_or_default();
-                let status = (kind.name == "user")
-                    .then(|| {
-                        body.get("status")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .flatten();
-                Arc::new(Item {
-                    id,
-                    body: Arc::from(body.to_string()),
-                    status,
-                })
-            })
+            .map(|body| Arc::new(Item::new(kind, &body)))
             .collect();
         self.insert_shared(kind, path, items.clone());
         items
@@ -172,6 +162,163 @@ impl Org {
         self.objects
             .insert(path, (kind, Arc::from(body.to_string())));
     }
+}
+
+impl Item {
+    /// An item for `body` as `kind` lists it.
+    pub(crate) fn new(kind: &KindSpec, body: &Value) -> Self {
+        let id = kind.own_id(body).unwrap_or_default();
+        let status = (kind.name == "user")
+            .then(|| {
+                body.get("status")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten();
+        Item {
+            id,
+            body: Arc::from(body.to_string()),
+            status,
+        }
+    }
+}
+
+/// Writes: every change keeps `objects` consistent with `listings`, so a backup (which
+/// reads both) sees the same org a client reading by id sees.
+impl Org {
+    /// A fresh id with Okta's `prefix` (`00u`, `00g`...), 20 characters like Okta's.
+    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
+        self.written += 1;
+        format!("{prefix}w{:0>width$}", self.written, width = 19 - prefix.len())
+    }
+
+    /// The listing of `kind` at `path`, if the org has one (present or not).
+    pub(crate) fn listing(&self, path: &str, kind: &str) -> Option<&Listing> {
+        // The key owns its path; a lookup by borrowed parts would need a custom Borrow.
+        self.listings.get(&(path.to_owned(), leak_kind(kind)?))
+    }
+
+    fn listing_mut(&mut self, path: &str, kind: &str) -> Option<&mut Listing> {
+        self.listings.get_mut(&(path.to_owned(), leak_kind(kind)?))
+    }
+
+    /// Add an empty listing of `kind` at `path` (a new parent's children), or mark one
+    /// absent when `present` is false.
+    pub(crate) fn add_listing(&mut self, kind: &'static KindSpec, path: String, present: bool) {
+        if present {
+            self.insert_shared(kind, path, Vec::new());
+        } else {
+            self.insert_absent(kind, path);
+        }
+    }
+
+    /// Add or replace (by own id) one item of `kind` in the listing at `path`, and its
+    /// object at `{path}/{id}`. Returns the stored item.
+    pub(crate) fn put_item(
+        &mut self,
+        kind: &'static KindSpec,
+        path: &str,
+        body: &Value,
+    ) -> Arc<Item> {
+        let item = Arc::new(Item::new(kind, body));
+        self.put_shared(kind, path, Arc::clone(&item));
+        item
+    }
+
+    /// [`Org::put_item`] for an item that already exists elsewhere (a member).
+    pub(crate) fn put_shared(&mut self, kind: &'static KindSpec, path: &str, item: Arc<Item>) {
+        if !matches!(kind.id, IdRule::Member { .. }) && !item.id.is_empty() {
+            self.objects.insert(
+                format!("{path}/{}", item.id),
+                (kind, Arc::clone(&item.body)),
+            );
+        }
+        let listing = self
+            .listings
+            .entry((path.to_owned(), kind.name))
+            .or_insert_with(|| Listing {
+                kind,
+                items: Vec::new(),
+                present: true,
+            });
+        listing.present = true;
+        match listing.items.iter_mut().find(|i| i.id == item.id) {
+            Some(slot) => *slot = item,
+            None => listing.items.push(item),
+        }
+    }
+
+    /// Remove the item with `id` from the listing of `kind` at `path`, and its object.
+    /// Returns whether it was there.
+    pub(crate) fn remove_item(&mut self, kind: &str, path: &str, id: &str) -> bool {
+        self.objects.remove(&format!("{path}/{id}"));
+        let Some(listing) = self.listing_mut(path, kind) else {
+            return false;
+        };
+        let before = listing.items.len();
+        listing.items.retain(|i| i.id != id);
+        before != listing.items.len()
+    }
+
+    /// Remove an object and everything under it: `{path}` itself and every listing and
+    /// object whose path starts with `{path}/`.
+    pub(crate) fn remove_tree(&mut self, path: &str) {
+        let prefix = format!("{path}/");
+        self.objects.remove(path);
+        let objects: Vec<String> = self
+            .objects
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in objects {
+            self.objects.remove(&k);
+        }
+        let listings: Vec<(String, &'static str)> = self
+            .listings
+            .range((prefix.clone(), "")..)
+            .take_while(|((p, _), _)| p.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in listings {
+            self.listings.remove(&k);
+        }
+    }
+
+    /// Remove every item with own id `id` from every listing of `kind` (a deleted user
+    /// from every group's members), with their objects.
+    pub(crate) fn remove_everywhere(&mut self, kind: &str, id: &str) {
+        let mut paths = Vec::new();
+        for ((path, k), listing) in &mut self.listings {
+            if *k == kind {
+                let before = listing.items.len();
+                listing.items.retain(|i| i.id != id);
+                if before != listing.items.len() {
+                    paths.push(format!("{path}/{id}"));
+                }
+            }
+        }
+        for p in paths {
+            self.objects.remove(&p);
+        }
+    }
+
+    /// Point every listing of `kind` that holds an item with `item`'s id at `item` (a
+    /// user's new body in every group it is a member of).
+    pub(crate) fn replace_everywhere(&mut self, kind: &str, item: &Arc<Item>) {
+        for ((_, k), listing) in &mut self.listings {
+            if *k == kind {
+                for slot in listing.items.iter_mut().filter(|i| i.id == item.id) {
+                    *slot = Arc::clone(item);
+                }
+            }
+        }
+    }
+}
+
+/// The catalogue's `&'static str` for a kind name (listing keys hold the static name).
+fn leak_kind(kind: &str) -> Option<&'static str> {
+    kinds::by_name(kind).map(|k| k.name)
 }
 
 /// The items of `listing` a request with these query parameters selects.
