@@ -170,7 +170,11 @@ mod tests {
             ("GET", "/api/v1/users/00u1", B::UserById),
             ("DELETE", "/api/v1/users/00u1", B::UserWrite),
             ("PUT", "/api/v1/users/00u1", B::UserWrite),
-            ("POST", "/api/v1/users/00u1/lifecycle/activate", B::UserWrite),
+            (
+                "POST",
+                "/api/v1/users/00u1/lifecycle/activate",
+                B::UserWrite,
+            ),
             ("PUT", "/api/v1/groups/00g1", B::GroupById),
             ("DELETE", "/api/v1/groups/00g1", B::GroupById),
             ("PUT", "/api/v1/groups/00g1/users/00u1", B::GroupsList),

@@ -189,7 +189,11 @@ impl Org {
     /// A fresh id with Okta's `prefix` (`00u`, `00g`...), 20 characters like Okta's.
     pub(crate) fn next_id(&mut self, prefix: &str) -> String {
         self.written += 1;
-        format!("{prefix}w{:0>width$}", self.written, width = 19 - prefix.len())
+        format!(
+            "{prefix}w{:0>width$}",
+            self.written,
+            width = 19 - prefix.len()
+        )
     }
 
     /// The listing of `kind` at `path`, if the org has one (present or not).

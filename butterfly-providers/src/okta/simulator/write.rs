@@ -116,13 +116,13 @@ fn required(kind: &KindSpec) -> &'static [&'static str] {
 fn initial_status(kind: &KindSpec, query: &BTreeMap<String, String>) -> Option<&'static str> {
     match kind.name {
         "group_rule" => Some("INACTIVE"),
-        n if n.starts_with("policy.") => {
-            Some(if query.get("activate").map(String::as_str) == Some("false") {
+        n if n.starts_with("policy.") => Some(
+            if query.get("activate").map(String::as_str) == Some("false") {
                 "INACTIVE"
             } else {
                 "ACTIVE"
-            })
-        }
+            },
+        ),
         n if has_lifecycle(kind) || n == "auth_server_claim" => Some("ACTIVE"),
         _ => None,
     }
@@ -155,9 +155,7 @@ fn created_status(kind: &KindSpec) -> StatusCode {
 
 /// Kinds whose lifecycle operations answer `204` (the rest answer `200`).
 fn lifecycle_no_content(kind: &KindSpec) -> bool {
-    kind.name == "group_rule"
-        || kind.name.starts_with("policy")
-        || kind.name.starts_with("auth")
+    kind.name == "group_rule" || kind.name.starts_with("policy") || kind.name.starts_with("auth")
 }
 
 /// Kinds Okta will not delete while `ACTIVE`.
@@ -169,7 +167,14 @@ fn refuses_active_delete(kind: &KindSpec) -> bool {
 }
 
 /// Fields the server owns: ignored on create, kept from the stored object on replace.
-const SERVER_FIELDS: [&str; 6] = ["id", "created", "lastUpdated", "status", "_links", "_embedded"];
+const SERVER_FIELDS: [&str; 6] = [
+    "id",
+    "created",
+    "lastUpdated",
+    "status",
+    "_links",
+    "_embedded",
+];
 
 /// Fields a kind's server sets besides [`SERVER_FIELDS`], kept on replace when not sent.
 fn managed_fields(kind: &KindSpec) -> &'static [&'static str] {
@@ -297,8 +302,7 @@ pub(crate) fn handle(
     if matching.is_empty() {
         return Outcome::NotFound;
     }
-    let candidates: Vec<&'static KindSpec> =
-        matching.into_iter().filter(|k| writable(k)).collect();
+    let candidates: Vec<&'static KindSpec> = matching.into_iter().filter(|k| writable(k)).collect();
     if candidates.is_empty() {
         return Outcome::NotAllowed;
     }
@@ -352,19 +356,17 @@ pub(crate) fn handle(
     }
 
     let mut w = Writer {
-        org: &mut *org,
+        org: &mut org,
         state,
         now: okta_time(state.clock.now()),
         query,
     };
     let body = Value::Object(body);
     match (kind.name, op, id) {
-        ("user", op, id) => w.user(kind, op, id, body),
+        ("user", op, id) => w.user(kind, op, id, &body),
         ("group_membership", Op::Replace, Some(id)) => w.add_member(kind, &list, &id),
         ("group_membership", Op::Delete, Some(id)) => w.remove_member(kind, &list, &id),
-        ("app_group_assignment", Op::Replace, Some(id)) => {
-            w.assign_group(kind, &list, &id, &body)
-        }
+        ("app_group_assignment", Op::Replace, Some(id)) => w.assign_group(kind, &list, &id, &body),
         ("app_user_assignment", Op::Create, None) => w.assign_user(kind, &list, None, &body),
         ("app_user_assignment", Op::Partial, Some(id)) => {
             w.assign_user(kind, &list, Some(&id), &body)
@@ -427,11 +429,7 @@ impl Writer<'_> {
     }
 
     /// The child listings of a new `body` of `kind` (at `list`): `(child, path)`.
-    fn child_paths(
-        kind: &KindSpec,
-        list: &str,
-        body: &Value,
-    ) -> Vec<(&'static KindSpec, String)> {
+    fn child_paths(kind: &KindSpec, list: &str, body: &Value) -> Vec<(&'static KindSpec, String)> {
         let params = Self::params(kind, list);
         kinds::all()
             .filter_map(|child| {
@@ -584,7 +582,8 @@ impl Writer<'_> {
         let Some(old) = self.stored(&path) else {
             return Outcome::NotFound;
         };
-        if refuses_active_delete(kind) && old.get("status").and_then(Value::as_str) == Some("ACTIVE")
+        if refuses_active_delete(kind)
+            && old.get("status").and_then(Value::as_str) == Some("ACTIVE")
         {
             let (code, summary) = if kind.name == "app" {
                 ("E0000056", "Delete application forbidden.".to_owned())
@@ -616,7 +615,13 @@ impl Writer<'_> {
         no_content()
     }
 
-    fn lifecycle(&mut self, kind: &'static KindSpec, list: &str, id: &str, action: &str) -> Outcome {
+    fn lifecycle(
+        &mut self,
+        kind: &'static KindSpec,
+        list: &str,
+        id: &str,
+        action: &str,
+    ) -> Outcome {
         let status = match action {
             "activate" => "ACTIVE",
             "deactivate" => "INACTIVE",
@@ -641,7 +646,13 @@ impl Writer<'_> {
 
     // Users.
 
-    fn user(&mut self, kind: &'static KindSpec, op: Op, id: Option<String>, body: Value) -> Outcome {
+    fn user(
+        &mut self,
+        kind: &'static KindSpec,
+        op: Op,
+        id: Option<String>,
+        body: &Value,
+    ) -> Outcome {
         const LIST: &str = "/api/v1/users";
         match (op, id) {
             (Op::Create, None) => self.create_user(kind, body),
@@ -683,11 +694,13 @@ impl Writer<'_> {
         self.org.listing("/api/v1/users", "user").is_some_and(|l| {
             l.items.iter().any(|item| {
                 Some(item.id.as_str()) != except
-                    && serde_json::from_str::<Value>(&item.body).ok().is_some_and(|u| {
-                        u.pointer("/profile/login")
-                            .and_then(Value::as_str)
-                            .is_some_and(|l| l.eq_ignore_ascii_case(login))
-                    })
+                    && serde_json::from_str::<Value>(&item.body)
+                        .ok()
+                        .is_some_and(|u| {
+                            u.pointer("/profile/login")
+                                .and_then(Value::as_str)
+                                .is_some_and(|l| l.eq_ignore_ascii_case(login))
+                        })
             })
         })
     }
@@ -706,11 +719,11 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn create_user(&mut self, kind: &'static KindSpec, body: Value) -> Outcome {
-        if let Err(e) = validate(kind, &body) {
+    fn create_user(&mut self, kind: &'static KindSpec, body: &Value) -> Outcome {
+        if let Err(e) = validate(kind, body) {
             return e;
         }
-        if let Err(e) = self.check_login(&body, None) {
+        if let Err(e) = self.check_login(body, None) {
             return e;
         }
         let types = self.org.listing("/api/v1/meta/types/user", "user_type");
@@ -791,7 +804,7 @@ impl Writer<'_> {
         &mut self,
         kind: &'static KindSpec,
         id: &str,
-        body: Value,
+        body: &Value,
         partial: bool,
     ) -> Outcome {
         let Some(Value::Object(mut user)) = self.stored(&format!("/api/v1/users/{id}")) else {
@@ -889,18 +902,21 @@ impl Writer<'_> {
 
     // Relations.
 
-    fn group_of<'b>(list: &'b str) -> &'b str {
+    /// The object a relation listing hangs off: `/api/v1/groups/{id}` for its members.
+    fn parent_of(list: &str) -> &str {
         list.rsplit_once('/').map_or("", |(g, _)| g)
     }
 
     fn add_member(&mut self, kind: &'static KindSpec, list: &str, user_id: &str) -> Outcome {
-        let group_path = Self::group_of(list).to_owned();
+        let group_path = Self::parent_of(list).to_owned();
         let Some(Value::Object(mut group)) = self.stored(&group_path) else {
             return Outcome::NotFound;
         };
-        let Some(user) = self.org.listing("/api/v1/users", "user").and_then(|l| {
-            l.items.iter().find(|i| i.id == user_id).cloned()
-        }) else {
+        let Some(user) = self
+            .org
+            .listing("/api/v1/users", "user")
+            .and_then(|l| l.items.iter().find(|i| i.id == user_id).cloned())
+        else {
             return Outcome::NotFound;
         };
         if self
@@ -920,7 +936,7 @@ impl Writer<'_> {
     }
 
     fn remove_member(&mut self, kind: &'static KindSpec, list: &str, user_id: &str) -> Outcome {
-        let group_path = Self::group_of(list).to_owned();
+        let group_path = Self::parent_of(list).to_owned();
         let Some(Value::Object(mut group)) = self.stored(&group_path) else {
             return Outcome::NotFound;
         };
@@ -948,7 +964,7 @@ impl Writer<'_> {
         group_id: &str,
         body: &Value,
     ) -> Outcome {
-        let app = Self::group_of(list).to_owned();
+        let app = Self::parent_of(list).to_owned();
         if !self
             .org
             .objects
@@ -958,7 +974,11 @@ impl Writer<'_> {
         }
         let priority = match body.get("priority") {
             Some(p @ Value::Number(_)) => p.clone(),
-            _ => json!(self.org.listing(list, kind.name).map_or(0, |l| l.items.len())),
+            _ => json!(
+                self.org
+                    .listing(list, kind.name)
+                    .map_or(0, |l| l.items.len())
+            ),
         };
         let assignment = json!({
             "id": group_id, "lastUpdated": self.now, "priority": priority,
@@ -976,7 +996,7 @@ impl Writer<'_> {
         existing: Option<&str>,
         body: &Value,
     ) -> Outcome {
-        let app = Self::group_of(list).to_owned();
+        let app = Self::parent_of(list).to_owned();
         let user_id = match existing {
             Some(id) => id.to_owned(),
             None => match body.get("id").and_then(Value::as_str) {
