@@ -452,6 +452,14 @@ async fn users_follow_okta_lifecycle_rules() {
     )
     .await
     .expect(StatusCode::BAD_REQUEST);
+    // The old login is free again.
+    s.post(
+        &t,
+        "/api/v1/users?activate=false",
+        json!({ "profile": profile("Ada@Example.com") }),
+    )
+    .await
+    .expect(StatusCode::OK);
     let missing = s
         .put(
             &t,

@@ -30,9 +30,75 @@ pub(crate) struct Item {
 #[derive(Debug)]
 pub(crate) struct Listing {
     pub kind: &'static KindSpec,
+    /// Change through the methods below, which keep `keys` in step.
     pub items: Vec<Arc<Item>>,
     /// `false` when Okta answers 404 here (an optional sub-resource that is not set up).
     pub present: bool,
+    /// A hash of each item's id, in item order: finding a user among 50K by scanning
+    /// contiguous hashes takes microseconds, where following each item's pointers to its
+    /// id string misses the cache twice per item and takes milliseconds.
+    keys: Vec<u64>,
+}
+
+impl Listing {
+    fn new(kind: &'static KindSpec, present: bool) -> Self {
+        Listing {
+            kind,
+            items: Vec::new(),
+            present,
+            keys: Vec::new(),
+        }
+    }
+
+    fn key(id: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Where the item with own id `id` is.
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        let key = Self::key(id);
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k == key)
+            .map(|(i, _)| i)
+            .find(|i| self.items.get(*i).is_some_and(|item| item.id == id))
+    }
+
+    /// The item with own id `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<&Arc<Item>> {
+        self.position(id).and_then(|i| self.items.get(i))
+    }
+
+    fn extend(&mut self, items: Vec<Arc<Item>>) {
+        self.keys.extend(items.iter().map(|i| Self::key(&i.id)));
+        self.items.extend(items);
+    }
+
+    /// Replace the item with `item`'s id, or append it.
+    fn put(&mut self, item: Arc<Item>) {
+        if let Some(i) = self.position(&item.id) {
+            self.items[i] = item;
+        } else {
+            self.keys.push(Self::key(&item.id));
+            self.items.push(item);
+        }
+    }
+
+    /// Remove the item with own id `id`; returns whether it was there.
+    fn remove(&mut self, id: &str) -> bool {
+        match self.position(id) {
+            Some(i) => {
+                self.items.remove(i);
+                self.keys.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The service app Butterfly authenticates as.
@@ -53,6 +119,9 @@ pub struct Org {
     /// How many ids writes have handed out: new ids are `{prefix}w{n:016}`, so a test that
     /// writes the same things in the same order gets the same ids.
     pub(crate) written: u64,
+    /// Users by lowercased login, built on the first user write: checking a new login
+    /// against 50K stored bodies on every write would make a restore quadratic.
+    logins: Option<BTreeMap<String, String>>,
 }
 
 impl Org {
@@ -63,6 +132,7 @@ impl Org {
             objects: BTreeMap::new(),
             service_app,
             written: 0,
+            logins: None,
         }
     }
 
@@ -136,25 +206,15 @@ impl Org {
         let listing = self
             .listings
             .entry((path, kind.name))
-            .or_insert_with(|| Listing {
-                kind,
-                items: Vec::new(),
-                present: true,
-            });
-        listing.items.extend(items);
+            .or_insert_with(|| Listing::new(kind, true));
+        listing.extend(items);
         listing.present = true;
     }
 
     /// Record that Okta answers 404 at this path for this kind.
     pub(crate) fn insert_absent(&mut self, kind: &'static KindSpec, path: String) {
-        self.listings.insert(
-            (path, kind.name),
-            Listing {
-                kind,
-                items: Vec::new(),
-                present: false,
-            },
-        );
+        self.listings
+            .insert((path, kind.name), Listing::new(kind, false));
     }
 
     /// Record a single object at a path (a detail view richer than its list entry).
@@ -194,6 +254,25 @@ impl Org {
             self.written,
             width = 19 - prefix.len()
         )
+    }
+
+    /// Users by lowercased login.
+    pub(crate) fn logins(&mut self) -> &mut BTreeMap<String, String> {
+        let listings = &self.listings;
+        self.logins.get_or_insert_with(|| {
+            let mut logins = BTreeMap::new();
+            if let Some(users) = listings.get(&("/api/v1/users".to_owned(), "user")) {
+                for user in &users.items {
+                    if let Some(login) = serde_json::from_str::<Value>(&user.body)
+                        .ok()
+                        .and_then(|u| login_of(&u))
+                    {
+                        logins.insert(login, user.id.clone());
+                    }
+                }
+            }
+            logins
+        })
     }
 
     /// The listing of `kind` at `path`, if the org has one (present or not).
@@ -240,28 +319,17 @@ impl Org {
         let listing = self
             .listings
             .entry((path.to_owned(), kind.name))
-            .or_insert_with(|| Listing {
-                kind,
-                items: Vec::new(),
-                present: true,
-            });
+            .or_insert_with(|| Listing::new(kind, true));
         listing.present = true;
-        match listing.items.iter_mut().find(|i| i.id == item.id) {
-            Some(slot) => *slot = item,
-            None => listing.items.push(item),
-        }
+        listing.put(item);
     }
 
     /// Remove the item with `id` from the listing of `kind` at `path`, and its object.
     /// Returns whether it was there.
     pub(crate) fn remove_item(&mut self, kind: &str, path: &str, id: &str) -> bool {
         self.objects.remove(&format!("{path}/{id}"));
-        let Some(listing) = self.listing_mut(path, kind) else {
-            return false;
-        };
-        let before = listing.items.len();
-        listing.items.retain(|i| i.id != id);
-        before != listing.items.len()
+        self.listing_mut(path, kind)
+            .is_some_and(|listing| listing.remove(id))
     }
 
     /// Remove an object and everything under it: `{path}` itself and every listing and
@@ -294,12 +362,8 @@ impl Org {
     pub(crate) fn remove_everywhere(&mut self, kind: &str, id: &str) {
         let mut paths = Vec::new();
         for ((path, k), listing) in &mut self.listings {
-            if *k == kind {
-                let before = listing.items.len();
-                listing.items.retain(|i| i.id != id);
-                if before != listing.items.len() {
-                    paths.push(format!("{path}/{id}"));
-                }
+            if *k == kind && listing.remove(id) {
+                paths.push(format!("{path}/{id}"));
             }
         }
         for p in paths {
@@ -311,13 +375,20 @@ impl Org {
     /// user's new body in every group it is a member of).
     pub(crate) fn replace_everywhere(&mut self, kind: &str, item: &Arc<Item>) {
         for ((_, k), listing) in &mut self.listings {
-            if *k == kind {
-                for slot in listing.items.iter_mut().filter(|i| i.id == item.id) {
-                    *slot = Arc::clone(item);
-                }
+            if *k == kind
+                && let Some(i) = listing.position(&item.id)
+            {
+                listing.items[i] = Arc::clone(item);
             }
         }
     }
+}
+
+/// A user's login, lowercased (Okta compares logins without case).
+pub(crate) fn login_of(user: &Value) -> Option<String> {
+    user.pointer("/profile/login")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
 }
 
 /// The catalogue's `&'static str` for a kind name (listing keys hold the static name).
@@ -348,4 +419,90 @@ pub(crate) fn select<'a>(
             (None, s) => s != Some("DEPROVISIONED"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn org() -> Org {
+        Org::new(
+            "https://sim.example.com/",
+            ServiceApp {
+                client_id: "0oa1".into(),
+                key_id: "k".into(),
+            },
+        )
+    }
+
+    fn spec(name: &str) -> &'static KindSpec {
+        kinds::by_name(name).unwrap()
+    }
+
+    #[test]
+    fn ids_count_up_with_okta_prefixes() {
+        let mut org = org();
+        assert_eq!(org.next_id("00g"), "00gw0000000000000001");
+        assert_eq!(org.next_id("00u"), "00uw0000000000000002");
+        assert_eq!(org.next_id("00u").len(), 20);
+    }
+
+    #[test]
+    fn items_are_replaced_in_place_and_removed_with_their_objects() {
+        let mut org = org();
+        let group = spec("group");
+        for id in ["00g1", "00g2", "00g3"] {
+            org.put_item(group, "/api/v1/groups", &json!({ "id": id, "n": 1 }));
+        }
+        org.put_item(group, "/api/v1/groups", &json!({ "id": "00g2", "n": 2 }));
+        let listing = org.listing("/api/v1/groups", "group").unwrap();
+        let ids: Vec<&str> = listing.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["00g1", "00g2", "00g3"]);
+        assert!(listing.get("00g2").unwrap().body.contains("\"n\":2"));
+        assert!(org.objects["/api/v1/groups/00g2"].1.contains("\"n\":2"));
+
+        assert!(org.remove_item("group", "/api/v1/groups", "00g2"));
+        assert!(!org.remove_item("group", "/api/v1/groups", "00g2"));
+        let listing = org.listing("/api/v1/groups", "group").unwrap();
+        assert_eq!(listing.position("00g3"), Some(1));
+        assert!(listing.get("00g2").is_none());
+        assert!(!org.objects.contains_key("/api/v1/groups/00g2"));
+    }
+
+    #[test]
+    fn a_tree_goes_with_its_root_and_nothing_else() {
+        let mut org = org();
+        let members = spec("group_membership");
+        org.add_listing(members, "/api/v1/groups/00g1/users".into(), true);
+        org.add_listing(members, "/api/v1/groups/00g10/users".into(), true);
+        org.put_item(spec("group"), "/api/v1/groups", &json!({ "id": "00g1" }));
+        org.put_item(spec("group"), "/api/v1/groups", &json!({ "id": "00g10" }));
+        org.remove_tree("/api/v1/groups/00g1");
+        assert!(
+            org.listing("/api/v1/groups/00g1/users", "group_membership")
+                .is_none()
+        );
+        assert!(
+            org.listing("/api/v1/groups/00g10/users", "group_membership")
+                .is_some()
+        );
+        assert!(!org.objects.contains_key("/api/v1/groups/00g1"));
+        assert!(org.objects.contains_key("/api/v1/groups/00g10"));
+    }
+
+    #[test]
+    fn logins_are_indexed_without_case() {
+        let mut org = org();
+        org.put_item(
+            spec("user"),
+            "/api/v1/users",
+            &json!({ "id": "00u1", "profile": { "login": "Ada@Example.com" } }),
+        );
+        assert_eq!(
+            org.logins().get("ada@example.com").map(String::as_str),
+            Some("00u1")
+        );
+    }
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::State;
-use super::org::{Item, Org};
+use super::org::{Item, Org, login_of};
 use crate::okta::kinds::{self, KindSpec, ListShape};
 
 /// What a write comes to, for the pipeline to turn into a response.
@@ -673,6 +673,8 @@ impl Writer<'_> {
                     self.store_user(kind, &Value::Object(user));
                     return no_content();
                 }
+                let login = login_of(&Value::Object(user));
+                self.reindex_login(&id, login, None);
                 self.org.remove_item("user", LIST, &id);
                 self.org.remove_tree(&path);
                 self.org.remove_everywhere("group_membership", &id);
@@ -690,33 +692,33 @@ impl Writer<'_> {
         item
     }
 
-    fn duplicate_login(&self, login: &str, except: Option<&str>) -> bool {
-        self.org.listing("/api/v1/users", "user").is_some_and(|l| {
-            l.items.iter().any(|item| {
-                Some(item.id.as_str()) != except
-                    && serde_json::from_str::<Value>(&item.body)
-                        .ok()
-                        .is_some_and(|u| {
-                            u.pointer("/profile/login")
-                                .and_then(Value::as_str)
-                                .is_some_and(|l| l.eq_ignore_ascii_case(login))
-                        })
-            })
-        })
-    }
-
-    fn check_login(&self, profile_owner: &Value, except: Option<&str>) -> Result<(), Outcome> {
-        let login = profile_owner
-            .pointer("/profile/login")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if self.duplicate_login(login, except) {
+    fn check_login(&mut self, user: &Value, except: Option<&str>) -> Result<(), Outcome> {
+        let login = login_of(user).unwrap_or_default();
+        if self
+            .org
+            .logins()
+            .get(&login)
+            .is_some_and(|owner| Some(owner.as_str()) != except)
+        {
             return Err(validation(
                 "login",
                 "An object with this field already exists in the current organization",
             ));
         }
         Ok(())
+    }
+
+    /// Keep the login index in step with a user's login changing from `old` to `new`.
+    fn reindex_login(&mut self, id: &str, old: Option<String>, new: Option<String>) {
+        let logins = self.org.logins();
+        if let Some(old) = old
+            && logins.get(&old).is_some_and(|owner| owner == id)
+        {
+            logins.remove(&old);
+        }
+        if let Some(new) = new {
+            logins.insert(new, id.to_owned());
+        }
     }
 
     fn create_user(&mut self, kind: &'static KindSpec, body: &Value) -> Outcome {
@@ -729,7 +731,7 @@ impl Writer<'_> {
         let types = self.org.listing("/api/v1/meta/types/user", "user_type");
         let type_id = match body.pointer("/type/id").and_then(Value::as_str) {
             Some(t) => {
-                if !types.is_some_and(|l| l.items.iter().any(|i| i.id == t)) {
+                if types.is_none_or(|l| l.get(t).is_none()) {
                     return validation("type", "The user type does not exist");
                 }
                 t.to_owned()
@@ -777,6 +779,7 @@ impl Writer<'_> {
                 "type": self.href(&format!("/api/v1/meta/types/user/{type_id}")) }
         });
         let item = self.org.put_item(kind, "/api/v1/users", &user);
+        self.reindex_login(&id, None, login_of(&user));
         // Every user is a member of Everyone.
         if let Some(everyone) = self.everyone() {
             let members = format!("/api/v1/groups/{everyone}/users");
@@ -810,6 +813,11 @@ impl Writer<'_> {
         let Some(Value::Object(mut user)) = self.stored(&format!("/api/v1/users/{id}")) else {
             return Outcome::NotFound;
         };
+        let old_login = user
+            .get("profile")
+            .and_then(|p| p.get("login"))
+            .and_then(Value::as_str)
+            .map(str::to_lowercase);
         let sent = body.get("profile").cloned().unwrap_or_else(|| json!({}));
         let profile = match (partial, sent, user.get("profile")) {
             (true, Value::Object(sent), Some(Value::Object(old))) => {
@@ -828,6 +836,7 @@ impl Writer<'_> {
         if let Err(e) = self.check_login(&user, Some(id)) {
             return e;
         }
+        self.reindex_login(id, old_login, login_of(&user));
         self.store_user(kind, &user);
         done(StatusCode::OK, Some(&user))
     }
@@ -915,14 +924,14 @@ impl Writer<'_> {
         let Some(user) = self
             .org
             .listing("/api/v1/users", "user")
-            .and_then(|l| l.items.iter().find(|i| i.id == user_id).cloned())
+            .and_then(|l| l.get(user_id).cloned())
         else {
             return Outcome::NotFound;
         };
         if self
             .org
             .listing(list, kind.name)
-            .is_some_and(|l| l.items.iter().any(|i| i.id == user_id))
+            .is_some_and(|l| l.get(user_id).is_some())
         {
             return no_content();
         }
