@@ -753,6 +753,14 @@ async fn every_generic_kind_round_trips() {
         assert_eq!(replaced.body["name"], "Renamed", "{kind}");
         assert_eq!(replaced.body["id"], id, "{kind}");
         assert_eq!(s.get(&t, &object).await.body["name"], "Renamed", "{kind}");
+        if kind.starts_with("policy.") {
+            // The type stays: it decides which listing the policy is in.
+            let mut retyped = c.body.clone();
+            retyped["type"] = json!("PASSWORD");
+            let answer = s.put(&t, &object, retyped).await.expect(StatusCode::OK);
+            assert_eq!(answer.body["type"], c.body["type"]);
+            assert!(s.ids(&t, &listing(&c.list, kind)).await.contains(&id));
+        }
 
         if let Some(code) = c.lifecycle {
             if c.guarded {

@@ -568,6 +568,12 @@ impl Writer<'_> {
                 map.insert((*f).to_owned(), v.clone());
             }
         }
+        // A group's or a policy's type decides where it is listed: it cannot change.
+        if (kind.name == "group" || kind.name.starts_with("policy."))
+            && let Some(t) = old.get("type")
+        {
+            map.insert("type".into(), t.clone());
+        }
         map.insert("lastUpdated".into(), json!(self.now));
         let body = Value::Object(map);
         if let Err(e) = validate(kind, &body) {
