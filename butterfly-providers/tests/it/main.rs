@@ -9,3 +9,5 @@ mod fetcher;
 mod provider;
 #[cfg(feature = "simulator")]
 mod simulator;
+#[cfg(feature = "simulator")]
+mod simulator_writes;
