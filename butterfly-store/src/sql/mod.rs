@@ -19,6 +19,7 @@ mod connections;
 mod group_roles;
 mod jobs;
 mod members;
+mod replicas;
 mod rows;
 mod scim;
 mod scim_members;
