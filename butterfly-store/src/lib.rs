@@ -104,6 +104,8 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "snapshots")]
+pub mod export;
+#[cfg(feature = "snapshots")]
 pub mod format;
 #[cfg(feature = "snapshots")]
 pub mod repository_store;
