@@ -107,7 +107,7 @@ pub async fn show(
     Ok(Json(describe_job(&job)))
 }
 
-fn repository_error(e: BackupJobError) -> ApiError {
+pub(crate) fn repository_error(e: BackupJobError) -> ApiError {
     match e {
         BackupJobError::Repository(SnapshotError::NotFound(_)) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -216,7 +216,7 @@ pub async fn diff(
     Ok(Json(diff))
 }
 
-fn source_error(e: SourceError) -> ApiError {
+pub(crate) fn source_error(e: SourceError) -> ApiError {
     match e {
         SourceError::NotFound(_) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -228,7 +228,7 @@ const MIN_PREFIX: usize = 4;
 
 /// The one id in `ids` starting with `prefix`: `400` for text that cannot be a prefix
 /// of an id, `404` when none matches, `409` when several do.
-fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
+pub(crate) fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
     let prefix = prefix.to_ascii_lowercase();
     if prefix.len() < MIN_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(ApiError::BadRequest(format!(
