@@ -200,8 +200,9 @@ enum Command {
         #[arg(long)]
         private_key: Option<std::path::PathBuf>,
     },
-    /// Write the JSON Schema of every JSON body users script against (snapshots,
-    /// diffs, backup outcomes, compliance reports), one file per type.
+    /// Write the JSON Schema of every JSON body users script against (snapshots, their
+    /// resource listings, diffs, backup outcomes, compliance reports, and the server's
+    /// connection, backup job and error bodies), one file per type.
     Schemas {
         /// The directory to write them into (created if missing), e.g. `schemas`.
         #[arg(long)]
