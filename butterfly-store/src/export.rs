@@ -736,6 +736,31 @@ mod tests {
         assert_eq!(file_name_part("é"), "%C3%A9");
     }
 
+    proptest::proptest! {
+        /// Whatever the id, its file name is one plain path component, and decoding it
+        /// gives the id back (so two ids never share a file).
+        #[test]
+        fn any_id_is_one_reversible_file_name(id in "\\PC{0,40}") {
+            let name = file_name_part(&id);
+            proptest::prop_assert!(!name.contains('/') && !name.starts_with('.'));
+            proptest::prop_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-%".contains(&b)));
+            let mut decoded = Vec::new();
+            let bytes = name.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'%' {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    decoded.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                } else {
+                    decoded.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            proptest::prop_assert_eq!(String::from_utf8(decoded).unwrap(), id);
+        }
+    }
+
     #[test]
     fn formats_parse_by_name() {
         assert_eq!(
