@@ -46,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod canonical;
 mod clock;
 pub mod diff;
