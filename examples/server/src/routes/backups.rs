@@ -3,7 +3,9 @@
 //! `POST /backups` queues a job and answers `202` at once; the job's status, progress
 //! (resources and kinds so far) and outcome are read with `GET /backups/{id}`. A
 //! finished job's outcome is the backup runner's `BackupOutcome`: the snapshot's
-//! summary (the same JSON as `GET /snapshots/{id}`), write stats and fetch counters.
+//! summary (the same JSON as `GET /snapshots/{id}`), write stats and fetch counters,
+//! plus `compliance`, the snapshot's compliance summary per framework (see
+//! [`crate::backups`]).
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -107,7 +109,7 @@ pub async fn show(
     Ok(Json(describe_job(&job)))
 }
 
-fn repository_error(e: BackupJobError) -> ApiError {
+pub(crate) fn repository_error(e: BackupJobError) -> ApiError {
     match e {
         BackupJobError::Repository(SnapshotError::NotFound(_)) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -216,7 +218,7 @@ pub async fn diff(
     Ok(Json(diff))
 }
 
-fn source_error(e: SourceError) -> ApiError {
+pub(crate) fn source_error(e: SourceError) -> ApiError {
     match e {
         SourceError::NotFound(_) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -228,7 +230,7 @@ const MIN_PREFIX: usize = 4;
 
 /// The one id in `ids` starting with `prefix`: `400` for text that cannot be a prefix
 /// of an id, `404` when none matches, `409` when several do.
-fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
+pub(crate) fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
     let prefix = prefix.to_ascii_lowercase();
     if prefix.len() < MIN_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(ApiError::BadRequest(format!(
