@@ -439,18 +439,28 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     let outcome = run?;
     let succeeded = outcome.status() != SnapshotStatus::Failed;
     let mut recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
-    if let (Value::Object(fields), Some(compliance)) = (&mut recorded, compliance) {
-        match compliance {
-            Ok(summary) => {
-                fields.insert("compliance".to_owned(), summary);
-            }
-            Err(error) => {
-                fields.insert("compliance".to_owned(), Value::Null);
-                fields.insert("compliance_error".to_owned(), Value::String(error));
-            }
-        }
+    if let Some(compliance) = compliance {
+        record_compliance(&mut recorded, compliance);
     }
     Ok((succeeded, recorded))
+}
+
+/// Add a snapshot's compliance summary to its backup's recorded outcome, or, when it
+/// could not be made, `compliance: null` and why. Either way the rest of the outcome
+/// (and so whether the backup succeeded) is left as it was.
+fn record_compliance(recorded: &mut Value, compliance: Result<Value, String>) {
+    let Value::Object(fields) = recorded else {
+        return;
+    };
+    match compliance {
+        Ok(summary) => {
+            fields.insert("compliance".to_owned(), summary);
+        }
+        Err(error) => {
+            fields.insert("compliance".to_owned(), Value::Null);
+            fields.insert("compliance_error".to_owned(), Value::String(error));
+        }
+    }
 }
 
 /// Why a snapshot's compliance summary could not be made.
@@ -470,10 +480,9 @@ pub enum ComplianceSummaryError {
 /// the highest severity among the failed ones (`null` when none failed). The whole
 /// report is `GET /api/v1/snapshots/{id}/compliance`.
 pub async fn compliance_summary(
-    repo: &SnapshotRepository,
+    source: &dyn SnapshotSource,
     id: SnapshotId,
 ) -> Result<Value, ComplianceSummaryError> {
-    let source: &dyn SnapshotSource = repo;
     let snapshot = source
         .manifest(id)
         .await
@@ -496,4 +505,77 @@ pub async fn compliance_summary(
         })
         .collect();
     Ok(json!({ "frameworks": frameworks }))
+}
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::source::InMemorySnapshotSource;
+    use butterfly_core::{ProviderKind, Resource};
+
+    use super::*;
+
+    fn source_with_short_passwords() -> (InMemorySnapshotSource, butterfly_core::Snapshot) {
+        let mut source = InMemorySnapshotSource::new();
+        let snapshot = source.insert(
+            ProviderKind::Okta,
+            "https://acme.okta.com",
+            chrono::DateTime::<Utc>::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [Resource::new(
+                ResourceKind::new("policy.PASSWORD"),
+                "00p1",
+                json!({"id": "00p1", "status": "ACTIVE",
+                    "settings": {"password": {"complexity": {"minLength": 8}}}}),
+            )],
+        );
+        (source, snapshot)
+    }
+
+    #[tokio::test]
+    async fn the_summary_counts_each_framework_and_names_the_worst_failure() {
+        let (source, snapshot) = source_with_short_passwords();
+        let summary = compliance_summary(&source, snapshot.id).await.unwrap();
+        let frameworks = summary["frameworks"].as_object().unwrap();
+        assert_eq!(frameworks.len(), Framework::ALL.len());
+        let pci = &frameworks["pci_dss"];
+        assert!(pci["failed"].as_u64().unwrap() >= 1, "{summary}");
+        assert!(pci["highest_failing_severity"].is_string(), "{summary}");
+        let at = butterfly_core::rfc3339::format(&snapshot.started_at).unwrap();
+        let report = evaluate(&source, &snapshot, &[Framework::PciDss], &at)
+            .await
+            .unwrap();
+        let full = &report.summaries[0];
+        assert_eq!(
+            (&pci["passed"], &pci["failed"], &pci["not_applicable"]),
+            (
+                &json!(full.passed),
+                &json!(full.failed),
+                &json!(full.not_applicable)
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_that_cannot_be_read_is_an_error_recorded_beside_the_outcome() {
+        let (mut source, snapshot) = source_with_short_passwords();
+        let digest = snapshot.kinds.values().next().unwrap()[0].digest;
+        source.remove_object(&digest);
+        let error = compliance_summary(&source, snapshot.id)
+            .await
+            .unwrap_err()
+            .to_string();
+        let mut outcome = json!({"snapshot": {"id": snapshot.id}, "seconds": 1});
+        record_compliance(&mut outcome, Err(error.clone()));
+        assert_eq!(
+            outcome,
+            json!({"snapshot": {"id": snapshot.id}, "seconds": 1,
+                "compliance": null, "compliance_error": error})
+        );
+        let mut outcome = json!({"seconds": 1});
+        record_compliance(&mut outcome, Ok(json!({"frameworks": {}})));
+        assert_eq!(
+            outcome,
+            json!({"seconds": 1, "compliance": {"frameworks": {}}})
+        );
+    }
 }
