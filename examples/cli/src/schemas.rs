@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use butterfly_compliance::Report;
+use butterfly_compliance::{Report, Trend};
 use butterfly_core::diff::SnapshotDiff;
 use butterfly_core::{Snapshot, SnapshotSummary};
 use butterfly_providers::backup::BackupOutcome;
@@ -47,6 +47,7 @@ pub fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("snapshot-diff.schema.json", schema::<SnapshotDiff>()),
         ("backup-outcome.schema.json", schema::<BackupOutcome>()),
         ("compliance-report.schema.json", schema::<Report>()),
+        ("compliance-trend.schema.json", schema::<Trend>()),
     ]
 }
 
