@@ -11,7 +11,7 @@ use crate::model::{
     AppliedThreshold, CheckResult, FrameworkSummary, Report, Severity, SnapshotInfo, Status, Trend,
     TrendItem,
 };
-use crate::rules::{self, KINDS_READ, OrgView, Outcome};
+use crate::rules::{KINDS_READ, OrgView, Outcome, UserFacts};
 use crate::{Error, Framework};
 
 /// How many evidence entries a result lists before it only counts the rest.
@@ -31,22 +31,29 @@ pub async fn evaluate(
     butterfly_core::rfc3339::parse(generated_at)
         .map_err(|_| Error::InvalidTime(generated_at.to_owned()))?;
     let mut resources = BTreeMap::new();
+    let mut users = Vec::new();
     for kind in KINDS_READ {
         let kind = ResourceKind::new(*kind);
-        if !snapshot.kinds.contains_key(&kind) {
+        let Some(entries) = snapshot.kinds.get(&kind) else {
             continue;
-        }
-        let stream = source.kind_resources(snapshot, &kind);
-        let all: Vec<_> = if kind.as_str() == "user" {
-            stream.map_ok(rules::keep_user_fields).try_collect().await?
-        } else {
-            stream.try_collect().await?
         };
-        resources.insert(kind.as_str().to_owned(), all);
+        if kind.as_str() == "user" {
+            // Borrowed where the source can lend, and cut down to what the rules read.
+            users.reserve(entries.len());
+            source
+                .visit_kind(snapshot, &kind, &mut |id, body| {
+                    users.push(UserFacts::of(id, body));
+                })
+                .await?;
+        } else {
+            let all: Vec<_> = source.kind_resources(snapshot, &kind).try_collect().await?;
+            resources.insert(kind.as_str().to_owned(), all);
+        }
     }
     let view = OrgView {
         snapshot,
         resources,
+        users,
         taken_at: snapshot.started_at,
     };
     Ok(evaluate_view(&view, frameworks, generated_at))

@@ -195,6 +195,17 @@ pub struct FrameworkSummary {
     pub score_percent: u32,
 }
 
+impl FrameworkSummary {
+    /// The highest severity among the failed checks, `None` when nothing failed.
+    pub fn highest_failing(&self) -> Option<Severity> {
+        self.failed_by_severity
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(s, _)| *s)
+            .max()
+    }
+}
+
 /// A compliance report: every result for the frameworks asked for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::{Resource, Snapshot};
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::evaluate::EVIDENCE_LIMIT;
@@ -40,12 +41,15 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct OrgView<'a> {
     pub(crate) snapshot: &'a Snapshot,
+    /// Every kind read but `user`, whole.
     pub(crate) resources: BTreeMap<String, Vec<Resource>>,
+    /// Users, as the few fields the rules read (see [`UserFacts`]).
+    pub(crate) users: Vec<UserFacts>,
     pub(crate) taken_at: DateTime<Utc>,
 }
 
 /// The kinds whose bodies the rules read. Assignment kinds are read from the manifest
-/// (ids only), so they are not listed.
+/// (ids only), so they are not listed; users are read into [`UserFacts`].
 pub(crate) const KINDS_READ: &[&str] = &[
     "app",
     "authenticator",
@@ -130,6 +134,17 @@ fn display_name(r: &Resource) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Something a rule judges and shows as evidence: a whole resource, or a user's facts.
+trait Judged {
+    fn evidence(&self, fields: &[&str]) -> Evidence;
+}
+
+impl Judged for Resource {
+    fn evidence(&self, fields: &[&str]) -> Evidence {
+        evidence(self, fields)
+    }
+}
+
 fn evidence(r: &Resource, fields: &[&str]) -> Evidence {
     Evidence {
         kind: r.kind.as_str().to_owned(),
@@ -149,15 +164,15 @@ fn evidence(r: &Resource, fields: &[&str]) -> Evidence {
 
 /// Evidence for the first [`EVIDENCE_LIMIT`] resources, and how many more there were:
 /// a 50K-user org must not build 50K evidence entries to show 25.
-fn capped<'r>(
-    resources: impl IntoIterator<Item = &'r Resource>,
+fn capped<'r, T: Judged + 'r>(
+    resources: impl IntoIterator<Item = &'r T>,
     fields: &[&str],
 ) -> (Vec<Evidence>, u64) {
     let mut shown = Vec::new();
     let mut omitted = 0u64;
     for r in resources {
         if shown.len() < EVIDENCE_LIMIT {
-            shown.push(evidence(r, fields));
+            shown.push(r.evidence(fields));
         } else {
             omitted += 1;
         }
@@ -183,20 +198,20 @@ fn each(
     judge(view, kind, what, &selected, fields, ok)
 }
 
-fn judge(
+fn judge<T: Judged>(
     view: &OrgView<'_>,
     kind: &str,
     what: &str,
-    selected: &[&Resource],
+    selected: &[&T],
     fields: &[&str],
-    ok: impl Fn(&Resource) -> bool,
+    ok: impl Fn(&T) -> bool,
 ) -> Outcome {
     if selected.is_empty() {
         return Outcome::NotApplicable {
             reason: view.none_reason(kind, what),
         };
     }
-    let failing: Vec<&Resource> = selected.iter().copied().filter(|r| !ok(r)).collect();
+    let failing: Vec<&T> = selected.iter().copied().filter(|r| !ok(r)).collect();
     if failing.is_empty() {
         let (evidence, omitted) = capped(selected.iter().copied(), fields);
         Outcome::Pass {
@@ -822,54 +837,154 @@ fn okta_utc_shape(stamp: &str) -> bool {
         })
 }
 
-/// The user fields the rules read. Users are the one kind that grows with the org (tens
-/// of thousands of bodies), so evaluation keeps only these while streaming them in,
-/// instead of holding every whole body: a rule that reads another user field must add it
-/// here.
-const USER_FIELDS: &[&str] = &["id", "status", "created", "lastLogin"];
-const USER_PROFILE_FIELDS: &[&str] = &["login", "email"];
-
-/// `user` with only [`USER_FIELDS`] and [`USER_PROFILE_FIELDS`] left (moved, not copied).
-pub(crate) fn keep_user_fields(mut user: Resource) -> Resource {
-    if let Value::Object(map) = &mut user.attributes {
-        let mut kept = serde_json::Map::new();
-        for key in USER_FIELDS {
-            if let Some(v) = map.remove(*key) {
-                kept.insert((*key).to_owned(), v);
-            }
-        }
-        if let Some(Value::Object(mut profile)) = map.remove("profile") {
-            let mut p = serde_json::Map::new();
-            for key in USER_PROFILE_FIELDS {
-                if let Some(v) = profile.remove(*key) {
-                    p.insert((*key).to_owned(), v);
-                }
-            }
-            kept.insert("profile".to_owned(), Value::Object(p));
-        }
-        user.attributes = Value::Object(kept);
-    }
-    user
+/// What the rules know of one user: the fields they read, and nothing else. Users are the
+/// one kind that grows with the org (tens of thousands of bodies), so evaluation reads
+/// each body once, borrowed from the source where it can be
+/// ([`SnapshotSource::visit_kind`](butterfly_core::source::SnapshotSource::visit_kind)),
+/// and keeps these few values instead of the whole body: about five small allocations a
+/// user instead of a copy of every profile field. A rule that reads another user field
+/// must add it here.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UserFacts {
+    id: String,
+    /// What [`display_name`] gives for the body (`profile.login` for Okta users).
+    name: Option<String>,
+    status: Option<Value>,
+    created: Option<Value>,
+    last_login: Option<Value>,
 }
 
-fn enabled(r: &Resource) -> bool {
-    text(r, "status")
+/// The user fields the rules read, borrowed from the stored body: deserializing this
+/// walks the body's keys once and copies nothing but the strings kept, where looking
+/// each field up would search the map once per field. Every other field is skipped.
+#[derive(Deserialize)]
+struct UserBody<'a> {
+    #[serde(borrow)]
+    status: Option<&'a str>,
+    #[serde(borrow)]
+    created: Option<&'a str>,
+    #[serde(borrow, rename = "lastLogin")]
+    last_login: Option<&'a str>,
+    // What display_name reads, in its order of preference.
+    #[serde(borrow)]
+    label: Option<&'a str>,
+    #[serde(borrow)]
+    name: Option<&'a str>,
+    #[serde(borrow)]
+    profile: Option<UserProfile<'a>>,
+    #[serde(borrow)]
+    key: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct UserProfile<'a> {
+    #[serde(borrow)]
+    login: Option<&'a str>,
+    #[serde(borrow)]
+    email: Option<&'a str>,
+}
+
+impl UserFacts {
+    /// The facts of the user with `id` and body `body`. Values are kept as JSON, so
+    /// evidence shows what was stored, as for any other kind.
+    pub(crate) fn of(id: &str, body: &Value) -> Self {
+        let text = |s: Option<&str>| s.map(|s| Value::String(s.to_owned()));
+        if let Ok(user) = UserBody::deserialize(body) {
+            let profile = user.profile.as_ref();
+            UserFacts {
+                id: id.to_owned(),
+                name: user
+                    .label
+                    .or(user.name)
+                    .or_else(|| profile.and_then(|p| p.login))
+                    .or_else(|| profile.and_then(|p| p.email))
+                    .or(user.key)
+                    .map(str::to_owned),
+                status: text(user.status),
+                created: text(user.created),
+                last_login: text(user.last_login),
+            }
+        } else {
+            // A field of an unexpected type (a number for a status...): read field by
+            // field, keeping whatever was stored.
+            let field = |name: &str| body.get(name).filter(|v| !v.is_null()).cloned();
+            UserFacts {
+                id: id.to_owned(),
+                name: ["label", "name", "profile.login", "profile.email", "key"]
+                    .iter()
+                    .find_map(|f| at(body, f).and_then(Value::as_str))
+                    .map(str::to_owned),
+                status: field("status"),
+                created: field("created"),
+                last_login: field("lastLogin"),
+            }
+        }
+    }
+
+    fn status(&self) -> Option<&str> {
+        self.status.as_ref().and_then(Value::as_str)
+    }
+
+    fn created(&self) -> Option<&str> {
+        self.created.as_ref().and_then(Value::as_str)
+    }
+
+    fn last_login(&self) -> Option<&str> {
+        self.last_login.as_ref().and_then(Value::as_str)
+    }
+}
+
+impl Judged for UserFacts {
+    fn evidence(&self, fields: &[&str]) -> Evidence {
+        Evidence {
+            kind: USER.to_owned(),
+            id: self.id.clone(),
+            name: self.name.clone(),
+            observed: fields
+                .iter()
+                .map(|&f| {
+                    let value = match f {
+                        "status" => self.status.as_ref(),
+                        "created" => self.created.as_ref(),
+                        "lastLogin" => self.last_login.as_ref(),
+                        _ => None,
+                    };
+                    (f.to_owned(), value.cloned().unwrap_or(Value::Null))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// [`each`] over users.
+fn each_user(
+    view: &OrgView<'_>,
+    what: &str,
+    select: impl Fn(&UserFacts) -> bool,
+    fields: &[&str],
+    ok: impl Fn(&UserFacts) -> bool,
+) -> Outcome {
+    let selected: Vec<&UserFacts> = view.users.iter().filter(|u| select(u)).collect();
+    judge(view, USER, what, &selected, fields, ok)
+}
+
+fn enabled(u: &UserFacts) -> bool {
+    u.status()
         .is_some_and(|s| matches!(s, "ACTIVE" | "PASSWORD_EXPIRED" | "LOCKED_OUT" | "RECOVERY"))
 }
 
 pub(crate) fn inactive_users(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     let cutoff = Cutoff::days_before(view, threshold(t));
-    each(
+    each_user(
         view,
-        USER,
         "enabled users",
         enabled,
         &["status", "lastLogin", "created"],
         // Never signed in: the account's age counts instead. No time at all: not held
         // against the user.
-        |r| {
-            text(r, "lastLogin")
-                .or_else(|| text(r, "created"))
+        |u| {
+            u.last_login()
+                .or_else(|| u.created())
                 .and_then(|stamp| cutoff.reached_by(stamp))
                 .unwrap_or(true)
         },
@@ -878,20 +993,19 @@ pub(crate) fn inactive_users(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
 
 pub(crate) fn pending_accounts(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     let cutoff = Cutoff::days_before(view, threshold(t));
-    if view.of(USER).is_empty() {
+    if view.users.is_empty() {
         return Outcome::NotApplicable {
             reason: view.none_reason(USER, "users"),
         };
     }
-    let pending = |r: &Resource| matches!(text(r, "status"), Some("STAGED" | "PROVISIONED"));
-    match each(
+    let pending = |u: &UserFacts| matches!(u.status(), Some("STAGED" | "PROVISIONED"));
+    match each_user(
         view,
-        USER,
         "users waiting for activation",
         pending,
         &["status", "created"],
-        |r| {
-            text(r, "created")
+        |u| {
+            u.created()
                 .and_then(|stamp| cutoff.reached_by(stamp))
                 .unwrap_or(true)
         },
@@ -1033,6 +1147,7 @@ mod tests {
         let view = OrgView {
             snapshot: &snapshot,
             resources: BTreeMap::new(),
+            users: Vec::new(),
             taken_at: base + chrono::TimeDelta::days(1),
         };
         let fast = Cutoff::days_before(&view, 1);
@@ -1059,21 +1174,42 @@ mod tests {
     }
 
     #[test]
-    fn users_keep_only_the_fields_rules_read() {
+    fn user_facts_show_the_same_evidence_as_the_whole_body() {
+        let body = serde_json::json!({"id": "00u1", "status": "ACTIVE", "lastLogin": null,
+            "created": "2026-01-01T00:00:00.000Z", "credentials": {"provider": {"type": "OKTA"}},
+            "profile": {"login": "a@example.com", "email": "b@example.com", "mobilePhone": "555"}});
         let user = Resource::new(
             butterfly_core::ResourceKind::new("user"),
             "00u1",
-            serde_json::json!({"id": "00u1", "status": "ACTIVE", "lastLogin": null,
-                "created": "2026-01-01T00:00:00.000Z", "credentials": {"provider": {"type": "OKTA"}},
-                "profile": {"login": "a@example.com", "email": "a@example.com", "mobilePhone": "555"}}),
+            body.clone(),
         );
-        let kept = keep_user_fields(user);
-        assert_eq!(
-            kept.attributes,
-            serde_json::json!({"id": "00u1", "status": "ACTIVE", "lastLogin": null,
-                "created": "2026-01-01T00:00:00.000Z",
-                "profile": {"login": "a@example.com", "email": "a@example.com"}})
-        );
-        assert_eq!(display_name(&kept).as_deref(), Some("a@example.com"));
+        let facts = UserFacts::of("00u1", &body);
+        for fields in [
+            &["status", "lastLogin", "created"][..],
+            &["status", "created"][..],
+        ] {
+            assert_eq!(facts.evidence(fields), evidence(&user, fields));
+        }
+        assert_eq!(facts.name.as_deref(), Some("a@example.com"));
+        assert_eq!(facts.last_login(), None);
+        assert!(enabled(&facts));
+        // Fields Okta leaves out, or that are not strings, read as missing, and evidence
+        // shows what was stored, exactly as for a whole body.
+        for odd in [
+            serde_json::json!({"status": 3, "profile": {}, "created": null}),
+            serde_json::json!({"status": "STAGED", "profile": {"login": 7, "email": "e@x"}}),
+            serde_json::json!({"name": "svc", "profile": "flat", "lastLogin": ["x"]}),
+            serde_json::json!("not an object"),
+        ] {
+            let facts = UserFacts::of("00u2", &odd);
+            let whole = Resource::new(
+                butterfly_core::ResourceKind::new("user"),
+                "00u2",
+                odd.clone(),
+            );
+            let fields = ["status", "lastLogin", "created"];
+            assert_eq!(facts.evidence(&fields), evidence(&whole, &fields), "{odd}");
+            assert_eq!(facts.status(), text(&whole, "status"), "{odd}");
+        }
     }
 }

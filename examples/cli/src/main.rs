@@ -147,17 +147,23 @@ enum Command {
     /// The passwords of a local repository (each wraps its master key, Argon2id).
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Check a snapshot against compliance frameworks and write the report.
+    /// Check a snapshot against compliance frameworks and write the report; or, with
+    /// `trend A B`, what got better or worse between two snapshots.
     ///
     /// Example: `butterfly compliance 3f2a --repo ./backups --framework pci-dss --format
     /// sarif --out okta.sarif --fail-on high` (exit status 1 when a high or critical
     /// check fails).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Compliance {
+        /// `trend A B`: compare two snapshots instead.
+        #[command(subcommand)]
+        command: Option<ComplianceCommand>,
         /// The snapshot: an id or a unique prefix.
-        snapshot: String,
+        #[arg(required = true)]
+        snapshot: Option<String>,
         /// The repository directory.
-        #[arg(long)]
-        repo: std::path::PathBuf,
+        #[arg(long, required = true)]
+        repo: Option<std::path::PathBuf>,
         /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
         #[arg(long, default_value = "all")]
         framework: String,
@@ -217,6 +223,26 @@ enum Command {
         /// The directory to write them into (created if missing), e.g. `schemas`.
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ComplianceCommand {
+    /// What got better or worse between two snapshots: per framework and check, what
+    /// newly fails and what was fixed (`--output table|json|markdown`).
+    ///
+    /// Example: `butterfly compliance trend 3f2a 9c1e --repo ./backups --framework stig`.
+    Trend {
+        /// The older snapshot: an id or a unique prefix.
+        from: String,
+        /// The newer snapshot: an id or a unique prefix.
+        to: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
+        #[arg(long, default_value = "all")]
+        framework: String,
     },
 }
 
@@ -587,8 +613,30 @@ async fn main() -> ExitCode {
             repository::key_remove(cli.output, &repo, &id).map_err(|e| e.to_string())
         }
         Command::Compliance {
-            snapshot,
-            repo,
+            command:
+                Some(ComplianceCommand::Trend {
+                    from,
+                    to,
+                    repo,
+                    framework,
+                }),
+            ..
+        } => reports::trend(
+            cli.output,
+            reports::TrendArgs {
+                from,
+                to,
+                repo,
+                framework,
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string()),
+        Command::Compliance {
+            command: None,
+            snapshot: Some(snapshot),
+            repo: Some(repo),
             framework,
             format,
             out,
@@ -603,6 +651,8 @@ async fn main() -> ExitCode {
         })
         .await
         .map_err(|e| e.to_string()),
+        // clap requires both when no subcommand is given.
+        Command::Compliance { .. } => Err("compliance needs a SNAPSHOT and --repo".to_owned()),
         Command::Export(ExportCommand::Terraform {
             snapshot,
             repo,

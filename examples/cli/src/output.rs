@@ -162,6 +162,22 @@ pub fn print_backup_outcome(out: Output, outcome: &Value) {
                 number(&fetch["reauthentications"]),
                 outcome["seconds"].as_f64().unwrap_or_default(),
             );
+            // A server job's outcome also sums up the snapshot's compliance.
+            if let Some(frameworks) = outcome["compliance"]["frameworks"].as_object() {
+                let each: Vec<String> = frameworks
+                    .iter()
+                    .map(|(name, s)| {
+                        let worst = s["highest_failing_severity"]
+                            .as_str()
+                            .map_or(String::new(), |w| format!(", worst {w}"));
+                        format!("{name} {} failed{worst}", number(&s["failed"]))
+                    })
+                    .collect();
+                eprintln!("compliance: {}", each.join("; "));
+            }
+            if let Some(error) = outcome["compliance_error"].as_str() {
+                eprintln!("warning: no compliance summary: {error}");
+            }
             for warning in warnings {
                 eprintln!("warning: {}", cell(Some(warning)));
             }

@@ -1,13 +1,17 @@
-//! What a snapshot says beyond its contents: compliance reports (`butterfly compliance`)
-//! and the Terraform export (`butterfly export terraform`). Both read a local repository
-//! through `SnapshotSource`; the work is in `butterfly-compliance` and `butterfly-tf`.
+//! What a snapshot says beyond its contents: compliance reports (`butterfly compliance`),
+//! their trend between two snapshots (`butterfly compliance trend`) and the Terraform
+//! export (`butterfly export terraform`). All read a local repository through
+//! `SnapshotSource`; the work is in `butterfly-compliance` and `butterfly-tf`.
 
 use std::path::{Path, PathBuf};
 
 use butterfly_compliance::report::{self, Format};
-use butterfly_compliance::{Framework, Severity, evaluate};
+use butterfly_compliance::{Framework, Report, Severity, Status, Trend, TrendItem, evaluate};
+use butterfly_core::Snapshot;
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_tf::{ExportOptions, export};
+use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
+use comfy_table::{ContentArrangement, Table};
 use serde_json::json;
 
 use crate::Output;
@@ -66,11 +70,7 @@ async fn open(repo: &Path) -> Result<butterfly_store::snapshots::SnapshotReposit
 
 /// `butterfly compliance SNAPSHOT --repo DIR --framework F --format FMT`.
 pub async fn compliance(args: ComplianceArgs) -> Result<(), ReportError> {
-    let frameworks: Vec<Framework> = if args.framework == "all" {
-        Framework::ALL.to_vec()
-    } else {
-        vec![args.framework.parse()?]
-    };
+    let frameworks = frameworks(&args.framework)?;
     let format: Format = args.format.parse()?;
     let fail_on: Option<Severity> = args.fail_on.as_deref().map(str::parse).transpose()?;
     let repo = open(&args.repo).await?;
@@ -78,10 +78,7 @@ pub async fn compliance(args: ComplianceArgs) -> Result<(), ReportError> {
     let snapshot = source
         .manifest(source.resolve(&args.snapshot).await?)
         .await?;
-    // The report is stamped with the snapshot's own time, so the same snapshot always
-    // gives the same bytes.
-    let at = butterfly_core::rfc3339::format(&snapshot.started_at)?;
-    let report = evaluate(source, &snapshot, &frameworks, &at).await?;
+    let report = report_of(source, &snapshot, &frameworks).await?;
     let text = report::render(&report, format)?;
     match &args.out {
         Some(path) => std::fs::write(path, &text).map_err(|source| ReportError::Write {
@@ -97,6 +94,147 @@ pub async fn compliance(args: ComplianceArgs) -> Result<(), ReportError> {
         }
     }
     Ok(())
+}
+
+/// `all` or one framework name.
+fn frameworks(name: &str) -> Result<Vec<Framework>, ReportError> {
+    Ok(if name == "all" {
+        Framework::ALL.to_vec()
+    } else {
+        vec![name.parse()?]
+    })
+}
+
+/// The report of `snapshot`, stamped with the snapshot's own time, so the same snapshot
+/// always gives the same bytes.
+async fn report_of(
+    source: &dyn SnapshotSource,
+    snapshot: &Snapshot,
+    frameworks: &[Framework],
+) -> Result<Report, ReportError> {
+    let at = butterfly_core::rfc3339::format(&snapshot.started_at)?;
+    Ok(evaluate(source, snapshot, frameworks, &at).await?)
+}
+
+/// Flags of `butterfly compliance trend`.
+#[derive(Debug)]
+pub struct TrendArgs {
+    pub from: String,
+    pub to: String,
+    pub repo: PathBuf,
+    pub framework: String,
+}
+
+/// `butterfly compliance trend A B --repo DIR`: both snapshots evaluated, then compared
+/// with the crate's `trend`. JSON is the [`Trend`] (as the server's
+/// `/api/v1/compliance/trend` answers); tables show each framework's counts before and
+/// after, then every check that newly fails or was fixed.
+pub async fn trend(out: Output, args: TrendArgs) -> Result<Trend, ReportError> {
+    let frameworks = frameworks(&args.framework)?;
+    let repo = open(&args.repo).await?;
+    let source: &dyn SnapshotSource = &repo;
+    let old = source.manifest(source.resolve(&args.from).await?).await?;
+    let new = source.manifest(source.resolve(&args.to).await?).await?;
+    let before = report_of(source, &old, &frameworks).await?;
+    let after = report_of(source, &new, &frameworks).await?;
+    let trend = butterfly_compliance::trend(&before, &after);
+    match out {
+        Output::Json => print_json(&serde_json::to_value(&trend).unwrap_or_default()),
+        Output::Table | Output::Markdown => print_trend(out, &before, &after, &trend),
+    }
+    Ok(trend)
+}
+
+fn table<const N: usize>(markdown: bool, header: [&str; N]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(if markdown {
+            ASCII_MARKDOWN
+        } else {
+            UTF8_FULL_CONDENSED
+        })
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
+    table
+}
+
+fn print_trend(out: Output, before: &Report, after: &Report, trend: &Trend) {
+    let markdown = out == Output::Markdown;
+    let (from, to) = (&trend.before, &trend.after);
+    if markdown {
+        println!(
+            "## Compliance from `{}` ({}) to `{}` ({})\n",
+            from.id, from.taken_at, to.id, to.taken_at
+        );
+    } else {
+        println!(
+            "compliance from {} ({}) to {} ({})",
+            from.id, from.taken_at, to.id, to.taken_at
+        );
+    }
+    let mut frameworks = table(
+        markdown,
+        [
+            "FRAMEWORK",
+            "FAILED BEFORE",
+            "FAILED AFTER",
+            "SCORE BEFORE",
+            "SCORE AFTER",
+            "NEWLY FAILING",
+            "FIXED",
+        ],
+    );
+    for summary in &after.summaries {
+        let framework = summary.framework;
+        let old = before.summaries.iter().find(|s| s.framework == framework);
+        let count = |items: &[TrendItem]| items.iter().filter(|i| i.framework == framework).count();
+        frameworks.add_row([
+            framework.to_string(),
+            old.map_or_else(String::new, |s| s.failed.to_string()),
+            summary.failed.to_string(),
+            old.map_or_else(String::new, |s| format!("{}%", s.score_percent)),
+            format!("{}%", summary.score_percent),
+            count(&trend.newly_failing).to_string(),
+            count(&trend.fixed).to_string(),
+        ]);
+    }
+    println!("{frameworks}\n");
+    println!(
+        "{} newly failing, {} fixed, {} still failing\n",
+        trend.newly_failing.len(),
+        trend.fixed.len(),
+        trend.still_failing
+    );
+    if trend.newly_failing.is_empty() && trend.fixed.is_empty() {
+        return;
+    }
+    let mut checks = table(
+        markdown,
+        [
+            "CHANGE",
+            "FRAMEWORK",
+            "CONTROL",
+            "CHECK",
+            "SEVERITY",
+            "BEFORE",
+            "AFTER",
+        ],
+    );
+    let status = |s: Option<Status>| s.map_or("not evaluated", Status::as_str).to_owned();
+    for (change, items) in [("worse", &trend.newly_failing), ("better", &trend.fixed)] {
+        for item in items {
+            checks.add_row([
+                change.to_owned(),
+                item.framework.to_string(),
+                item.control.clone(),
+                item.check_id.clone(),
+                item.severity.to_string(),
+                status(item.before),
+                status(item.after),
+            ]);
+        }
+    }
+    println!("{checks}");
 }
 
 /// Flags of `butterfly export terraform`.

@@ -117,6 +117,16 @@ async fn connections_and_backups_run_on_the_server() {
     let snapshot_id = stdout(&backup).lines().last().unwrap().to_owned();
     assert_eq!(snapshot_id.len(), 36, "{}", stdout(&backup));
     assert!(stderr(&backup).contains("complete"), "{}", stderr(&backup));
+    // With the server's compliance summary of the snapshot, framework by framework.
+    let summary = stderr(&backup);
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("compliance: "))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(
+        line.contains("soc2 ") && line.contains("stig ") && line.contains(" failed"),
+        "{line}"
+    );
 
     let listed = butterfly(&s, &["--output", "json", "snapshots", "list"]).await;
     assert!(listed.status.success(), "{}", stderr(&listed));
@@ -390,16 +400,20 @@ async fn local_and_server_mode_describe_snapshots_with_the_same_json() {
     let local_outcome: Value =
         serde_json::from_str(stdout(&local_json).lines().next().unwrap()).unwrap();
     assert_eq!(keys(&local_outcome["snapshot"]), keys(&remote_shown));
+    // The job's outcome adds only the snapshot's compliance summary, which the server
+    // records after a backup.
+    let mut job_keys: Vec<&String> = job["outcome"].as_object().unwrap().keys().collect();
+    job_keys.retain(|k| *k != "compliance");
     assert_eq!(
         local_outcome
             .as_object()
             .unwrap()
             .keys()
             .collect::<Vec<_>>(),
-        job["outcome"]
-            .as_object()
-            .unwrap()
-            .keys()
-            .collect::<Vec<_>>()
+        job_keys
+    );
+    assert!(
+        job["outcome"]["compliance"]["frameworks"].is_object(),
+        "{job}"
     );
 }

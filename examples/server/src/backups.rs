@@ -10,6 +10,12 @@
 //! queue (or fails it after [`MAX_ATTEMPTS`] claims). The snapshot it was writing never
 //! got its manifest, so the repository is still valid and the retry starts clean.
 //!
+//! When a backup has written its snapshot, the worker evaluates every compliance
+//! framework over it and adds the summary (per framework: checks passed, failed and not
+//! applicable, and the highest failing severity) to the job's outcome as `compliance`.
+//! That is extra information: if it cannot be made, the backup still counts, the
+//! outcome says `compliance: null` with a `compliance_error`, and a warning is logged.
+//!
 //! Each team has its own snapshot repository in the server's object store
 //! (`--object-store-url`, by default `file://<data-dir>/objects`), under
 //! `teams/<team>/repository`, encrypted under the team's key derived from the server's
@@ -19,8 +25,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use butterfly_compliance::{Framework, evaluate};
+use butterfly_core::source::SnapshotSource;
 use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
-use butterfly_core::{ResourceKind, SnapshotStatus, SystemClock, TeamId};
+use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
@@ -405,12 +413,169 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         },
     )
     .await;
+    // The snapshot's compliance summary, while the heartbeat still beats (reading a
+    // large snapshot takes a moment). It is extra information: when it cannot be made,
+    // the backup still succeeds, with a warning.
+    let compliance = match &run {
+        Ok(outcome) => Some(
+            compliance_summary(repo.as_ref(), outcome.snapshot_id())
+                .await
+                .map_err(|e| {
+                    tracing::warn!(
+                        job = %job.id,
+                        snapshot = %outcome.snapshot_id(),
+                        error = %e,
+                        "cannot evaluate the snapshot's compliance; the backup is kept"
+                    );
+                    e.to_string()
+                }),
+        ),
+        Err(_) => None,
+    };
     // Closing the channel ends the reporter after one last write; waiting for it means
     // no stale report can land after the job's end.
     drop(progress_tx);
     heartbeat.await.map_err(BackupJobError::Task)?;
     let outcome = run?;
     let succeeded = outcome.status() != SnapshotStatus::Failed;
-    let recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
+    let mut recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
+    if let Some(compliance) = compliance {
+        record_compliance(&mut recorded, compliance);
+    }
     Ok((succeeded, recorded))
+}
+
+/// Add a snapshot's compliance summary to its backup's recorded outcome, or, when it
+/// could not be made, `compliance: null` and why. Either way the rest of the outcome
+/// (and so whether the backup succeeded) is left as it was.
+fn record_compliance(recorded: &mut Value, compliance: Result<Value, String>) {
+    let Value::Object(fields) = recorded else {
+        return;
+    };
+    match compliance {
+        Ok(summary) => {
+            fields.insert("compliance".to_owned(), summary);
+        }
+        Err(error) => {
+            fields.insert("compliance".to_owned(), Value::Null);
+            fields.insert("compliance_error".to_owned(), Value::String(error));
+        }
+    }
+}
+
+/// Why a snapshot's compliance summary could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComplianceSummaryError {
+    /// The snapshot's time cannot be written as RFC 3339 (a year past 9999).
+    #[error(transparent)]
+    Time(#[from] butterfly_core::rfc3339::Rfc3339Error),
+    /// The snapshot could not be read or evaluated.
+    #[error(transparent)]
+    Compliance(#[from] butterfly_compliance::Error),
+}
+
+/// Every framework evaluated over snapshot `id`, summed up for a backup job's outcome:
+/// per framework (keyed by its name) the checks passed, failed and not applicable, and
+/// the highest severity among the failed ones (`null` when none failed). The whole
+/// report is `GET /api/v1/snapshots/{id}/compliance`.
+pub async fn compliance_summary(
+    source: &dyn SnapshotSource,
+    id: SnapshotId,
+) -> Result<Value, ComplianceSummaryError> {
+    let snapshot = source
+        .manifest(id)
+        .await
+        .map_err(butterfly_compliance::Error::from)?;
+    let at = butterfly_core::rfc3339::format(&snapshot.started_at)?;
+    let report = evaluate(source, &snapshot, &Framework::ALL, &at).await?;
+    let frameworks: serde_json::Map<String, Value> = report
+        .summaries
+        .iter()
+        .map(|s| {
+            (
+                s.framework.as_str().to_owned(),
+                json!({
+                    "passed": s.passed,
+                    "failed": s.failed,
+                    "not_applicable": s.not_applicable,
+                    "highest_failing_severity": s.highest_failing(),
+                }),
+            )
+        })
+        .collect();
+    Ok(json!({ "frameworks": frameworks }))
+}
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::source::InMemorySnapshotSource;
+    use butterfly_core::{ProviderKind, Resource};
+
+    use super::*;
+
+    fn source_with_short_passwords() -> (InMemorySnapshotSource, butterfly_core::Snapshot) {
+        let mut source = InMemorySnapshotSource::new();
+        let snapshot = source.insert(
+            ProviderKind::Okta,
+            "https://acme.okta.com",
+            chrono::DateTime::<Utc>::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            [Resource::new(
+                ResourceKind::new("policy.PASSWORD"),
+                "00p1",
+                json!({"id": "00p1", "status": "ACTIVE",
+                    "settings": {"password": {"complexity": {"minLength": 8}}}}),
+            )],
+        );
+        (source, snapshot)
+    }
+
+    #[tokio::test]
+    async fn the_summary_counts_each_framework_and_names_the_worst_failure() {
+        let (source, snapshot) = source_with_short_passwords();
+        let summary = compliance_summary(&source, snapshot.id).await.unwrap();
+        let frameworks = summary["frameworks"].as_object().unwrap();
+        assert_eq!(frameworks.len(), Framework::ALL.len());
+        let pci = &frameworks["pci_dss"];
+        assert!(pci["failed"].as_u64().unwrap() >= 1, "{summary}");
+        assert!(pci["highest_failing_severity"].is_string(), "{summary}");
+        let at = butterfly_core::rfc3339::format(&snapshot.started_at).unwrap();
+        let report = evaluate(&source, &snapshot, &[Framework::PciDss], &at)
+            .await
+            .unwrap();
+        let full = &report.summaries[0];
+        assert_eq!(
+            (&pci["passed"], &pci["failed"], &pci["not_applicable"]),
+            (
+                &json!(full.passed),
+                &json!(full.failed),
+                &json!(full.not_applicable)
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_that_cannot_be_read_is_an_error_recorded_beside_the_outcome() {
+        let (mut source, snapshot) = source_with_short_passwords();
+        let digest = snapshot.kinds.values().next().unwrap()[0].digest;
+        source.remove_object(&digest);
+        let error = compliance_summary(&source, snapshot.id)
+            .await
+            .unwrap_err()
+            .to_string();
+        let mut outcome = json!({"snapshot": {"id": snapshot.id}, "seconds": 1});
+        record_compliance(&mut outcome, Err(error.clone()));
+        assert_eq!(
+            outcome,
+            json!({"snapshot": {"id": snapshot.id}, "seconds": 1,
+                "compliance": null, "compliance_error": error})
+        );
+        let mut outcome = json!({"seconds": 1});
+        record_compliance(&mut outcome, Ok(json!({"frameworks": {}})));
+        assert_eq!(
+            outcome,
+            json!({"seconds": 1, "compliance": {"frameworks": {}}})
+        );
+    }
 }

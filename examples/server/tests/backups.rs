@@ -738,3 +738,58 @@ async fn two_snapshots_are_diffed_over_the_api() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["permission"], "view_backup_contents");
 }
+
+/// A finished backup job records the compliance summary of its snapshot: per framework
+/// the checks passed, failed and not applicable and the highest failing severity, the
+/// same counts as the snapshot's full report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_job_records_its_snapshot_s_compliance_summary() {
+    let s = Setup::start(None).await;
+    let connection = s.create_connection("okta-prod").await;
+    let job = s.backup(connection["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let summary = &job["outcome"]["compliance"]["frameworks"];
+    assert!(job["outcome"].get("compliance_error").is_none(), "{job}");
+    let snapshot = job["outcome"]["snapshot"]["id"].as_str().unwrap();
+    let (status, report) = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/snapshots/{snapshot}/compliance"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let summaries = report["summaries"].as_array().unwrap();
+    assert_eq!(summary.as_object().unwrap().len(), summaries.len(), "{job}");
+    assert_eq!(summaries.len(), 7);
+    for full in summaries {
+        let name = full["framework"].as_str().unwrap();
+        let short = &summary[name];
+        for field in ["passed", "failed", "not_applicable"] {
+            assert_eq!(short[field], full[field], "{name} {field}: {job}");
+        }
+        let highest = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["framework"] == name && r["status"] == "fail")
+            .map(|r| match r["severity"].as_str().unwrap() {
+                "low" => 0,
+                "medium" => 1,
+                "high" => 2,
+                _ => 3,
+            })
+            .max()
+            .map(|n| ["low", "medium", "high", "critical"][n]);
+        assert_eq!(
+            short["highest_failing_severity"],
+            json!(highest),
+            "{name}: {job}"
+        );
+    }
+    // The simulated org is not perfect: something fails somewhere.
+    assert!(
+        summaries.iter().any(|s| s["failed"].as_u64().unwrap() > 0),
+        "{report}"
+    );
+}

@@ -3,7 +3,9 @@
 //! `POST /backups` queues a job and answers `202` at once; the job's status, progress
 //! (resources and kinds so far) and outcome are read with `GET /backups/{id}`. A
 //! finished job's outcome is the backup runner's `BackupOutcome`: the snapshot's
-//! summary (the same JSON as `GET /snapshots/{id}`), write stats and fetch counters.
+//! summary (the same JSON as `GET /snapshots/{id}`), write stats and fetch counters,
+//! plus `compliance`, the snapshot's compliance summary per framework (see
+//! [`crate::backups`]).
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};

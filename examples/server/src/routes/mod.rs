@@ -6,6 +6,7 @@ pub mod connections;
 pub mod contents;
 pub mod health;
 pub mod members;
+pub mod reports;
 pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
@@ -191,6 +192,30 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/snapshots/{id}/download",
             Requires(P::DownloadBackups),
             contents::download,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/compliance",
+            Requires(P::ViewComplianceReports),
+            reports::compliance,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/compliance/report",
+            Requires(P::ExportReports),
+            reports::compliance_report,
+        )
+        .route(
+            GET,
+            "/compliance/trend",
+            Requires(P::ViewComplianceReports),
+            reports::compliance_trend,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/terraform",
+            Requires(P::ManageIntegrations),
+            reports::terraform,
         )
 }
 
