@@ -63,6 +63,10 @@ pub enum MemberRuleError {
     /// The identity provider did not assert a verified email, so nothing can be matched.
     #[error("the identity provider did not assert a verified email")]
     UnverifiedEmail,
+    /// The member with this email already signs in as another subject at this provider:
+    /// an email that changed at the provider does not hand over someone else's account.
+    #[error("this member is linked to another identity at this provider")]
+    LinkedToAnotherIdentity,
 }
 
 /// One requested change to a team's members.
@@ -310,8 +314,21 @@ impl SignInIdentity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignInMatch {
-    /// By verified email, case-insensitively.
+    /// By the provider's (issuer, subject), linked at an earlier sign-in.
+    Subject,
+    /// By verified email, case-insensitively (the first sign-in; the store then links
+    /// the member to the identity's issuer and subject).
     VerifiedEmail,
+}
+
+/// A member whose email matches a sign-in, with the subject it is already linked to at
+/// the signing-in issuer, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInCandidate {
+    /// The member.
+    pub member: Member,
+    /// The subject this member signs in as at the same issuer, if it has signed in there.
+    pub linked_subject: Option<String>,
 }
 
 /// What a just-in-time sign-in does.
@@ -331,25 +348,49 @@ pub enum SignInDecision {
 
 /// Match a verified sign-in to a member, or say which member to create.
 ///
-/// `candidates` are the team's members the store found for the identity (today: those
-/// whose email equals the verified email, ignoring case; a member with another email is
-/// never matched). A suspended match is refused, never re-created; a new member gets
-/// `default_role`, active, with the verified email and the provider's name.
+/// `linked` is the member already linked to the identity's (issuer, subject), if any:
+/// after the first sign-in that link decides, whatever email the provider asserts now.
+/// Otherwise `candidates` are the team's members whose email equals the verified email,
+/// ignoring case, each with the subject it is linked to at this issuer; one linked to
+/// another subject is refused ([`MemberRuleError::LinkedToAnotherIdentity`]), so a
+/// changed email at the provider cannot take over another member. A suspended match is
+/// refused, never re-created; a new member gets `default_role`, active, with the verified
+/// email and the provider's name.
 pub fn match_sign_in(
-    candidates: &[Member],
+    linked: Option<&Member>,
+    candidates: &[SignInCandidate],
     identity: &SignInIdentity,
     default_role: Role,
 ) -> Result<SignInDecision, MemberRuleError> {
-    let email = identity
-        .verified_email()
-        .ok_or(MemberRuleError::UnverifiedEmail)?;
-    let key = email_key(email);
-    if let Some(member) = candidates.iter().find(|m| email_key(&m.email) == key) {
+    if let Some(member) = linked {
         if !member.active {
             return Err(MemberRuleError::Suspended);
         }
         return Ok(SignInDecision::Existing {
             id: member.id,
+            matched: SignInMatch::Subject,
+        });
+    }
+    let email = identity
+        .verified_email()
+        .ok_or(MemberRuleError::UnverifiedEmail)?;
+    let key = email_key(email);
+    if let Some(candidate) = candidates
+        .iter()
+        .find(|c| email_key(&c.member.email) == key)
+    {
+        if candidate
+            .linked_subject
+            .as_deref()
+            .is_some_and(|s| s != identity.subject)
+        {
+            return Err(MemberRuleError::LinkedToAnotherIdentity);
+        }
+        if !candidate.member.active {
+            return Err(MemberRuleError::Suspended);
+        }
+        return Ok(SignInDecision::Existing {
+            id: candidate.member.id,
             matched: SignInMatch::VerifiedEmail,
         });
     }
@@ -557,6 +598,49 @@ mod tests {
         );
     }
 
+    fn unlinked(m: &Member) -> SignInCandidate {
+        SignInCandidate {
+            member: m.clone(),
+            linked_subject: None,
+        }
+    }
+
+    #[test]
+    fn a_linked_subject_decides_and_guards_its_member() {
+        let ada = member("ada@example.com", Role::Admin, true);
+        // Linked: the provider's (issuer, sub) finds her whatever email it asserts now,
+        // verified or not.
+        let renamed = SignInIdentity::new("https://idp", "sub-ada", Some("x@y.z".into()), false);
+        assert_eq!(
+            match_sign_in(Some(&ada), &[], &renamed, Role::ReadOnly),
+            Ok(SignInDecision::Existing {
+                id: ada.id,
+                matched: SignInMatch::Subject
+            })
+        );
+        // Another subject whose (changed) email is now Ada's does not take her over.
+        let mallory = SignInIdentity::new(
+            "https://idp",
+            "sub-mallory",
+            Some("ada@example.com".into()),
+            true,
+        );
+        let linked = SignInCandidate {
+            member: ada.clone(),
+            linked_subject: Some("sub-ada".into()),
+        };
+        assert_eq!(
+            match_sign_in(None, &[linked], &mallory, Role::ReadOnly),
+            Err(MemberRuleError::LinkedToAnotherIdentity)
+        );
+        // A suspended linked member stays out.
+        let suspended = member("eve@example.com", Role::Admin, false);
+        assert_eq!(
+            match_sign_in(Some(&suspended), &[], &renamed, Role::ReadOnly),
+            Err(MemberRuleError::Suspended)
+        );
+    }
+
     #[test]
     fn sign_in_matches_by_verified_email_only() {
         let ada = member("Ada@Example.com", Role::Admin, true);
@@ -566,7 +650,8 @@ mod tests {
         };
         assert_eq!(
             match_sign_in(
-                std::slice::from_ref(&ada),
+                None,
+                &[unlinked(&ada)],
                 &identity("ada@example.COM", true),
                 Role::ReadOnly
             ),
@@ -577,7 +662,8 @@ mod tests {
         );
         assert_eq!(
             match_sign_in(
-                std::slice::from_ref(&ada),
+                None,
+                &[unlinked(&ada)],
                 &identity("ada@example.com", false),
                 Role::ReadOnly
             ),
@@ -586,7 +672,8 @@ mod tests {
         // A candidate with another email is not this person.
         assert_eq!(
             match_sign_in(
-                std::slice::from_ref(&ada),
+                None,
+                &[unlinked(&ada)],
                 &identity("bob@example.com", true),
                 Role::Auditor
             ),
@@ -601,7 +688,8 @@ mod tests {
         let suspended = member("eve@example.com", Role::Admin, false);
         assert_eq!(
             match_sign_in(
-                &[suspended],
+                None,
+                &[unlinked(&suspended)],
                 &identity("eve@example.com", true),
                 Role::ReadOnly
             ),

@@ -14,8 +14,8 @@
 //!   the foreign key to the team (sessions, keys) do not wait.
 
 use butterfly_core::members::{
-    MemberChange, MemberWriteOutcome, SignInDecision, SignInIdentity, match_sign_in,
-    plan_member_changes,
+    MemberChange, MemberWriteOutcome, SignInCandidate, SignInDecision, SignInIdentity, SignInMatch,
+    match_sign_in, plan_member_changes,
 };
 use butterfly_core::store::{MemberWriteStore, StoreError};
 use butterfly_core::{Member, MemberId, Role, TeamId};
@@ -88,18 +88,76 @@ async fn members_for(
 }
 
 /// The members a sign-in may be: today, the one with its verified email.
+/// What a sign-in decides on: the member linked to the identity's (issuer, subject), if
+/// any, and the member with its verified email with the subject that member is linked to
+/// at this issuer.
 async fn sign_in_candidates(
     conn: &mut AnyConnection,
     team: TeamId,
     identity: &SignInIdentity,
-) -> Result<Vec<Member>, StoreError> {
-    match identity.verified_email() {
-        Some(email) => Ok(teams::on::member_by_email(conn, team, email)
-            .await?
-            .into_iter()
-            .collect()),
-        None => Ok(Vec::new()),
+) -> Result<(Option<Member>, Vec<SignInCandidate>), StoreError> {
+    let columns = MEMBER_COLUMNS
+        .split(", ")
+        .map(|c| format!("m.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns} FROM members m JOIN member_sso_links l \
+         ON l.team_id = m.team_id AND l.member_id = m.id \
+         WHERE l.team_id = $1 AND l.issuer = $2 AND l.subject = $3"
+    );
+    let linked = sqlx::query(&sql)
+        .bind(team.to_string())
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend_error)?
+        .map(|row| rows::member(&row))
+        .transpose()?;
+    let mut candidates = Vec::new();
+    if let Some(email) = identity.verified_email()
+        && let Some(member) = teams::on::member_by_email(&mut *conn, team, email).await?
+    {
+        let linked_subject: Option<String> = sqlx::query_scalar(
+            "SELECT subject FROM member_sso_links \
+             WHERE team_id = $1 AND member_id = $2 AND issuer = $3",
+        )
+        .bind(team.to_string())
+        .bind(member.id.to_string())
+        .bind(&identity.issuer)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+        candidates.push(SignInCandidate {
+            member,
+            linked_subject,
+        });
     }
+    Ok((linked, candidates))
+}
+
+/// Link `member` to the identity's (issuer, subject), on the sign-in's transaction.
+async fn link_identity(
+    conn: &mut AnyConnection,
+    now: DateTime<Utc>,
+    team: TeamId,
+    member: MemberId,
+    identity: &SignInIdentity,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO member_sso_links (team_id, member_id, issuer, subject, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(team.to_string())
+    .bind(member.to_string())
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(rows::to_millis(now))
+    .execute(conn)
+    .await
+    .map_err(super::write_error("sso link", "member"))?;
+    Ok(())
 }
 
 fn unsupported(what: &'static str) -> StoreError {
@@ -169,34 +227,44 @@ impl MemberWriteStore for SqlStore {
         identity: &SignInIdentity,
         default_role: Role,
     ) -> Result<Member, StoreError> {
-        // Most sign-ins find their member: decide on a plain read, and take the write
-        // lock only to create one.
-        let found = {
+        // Most sign-ins find their member by its link: decide on a plain read, and take
+        // the write lock only to link or create one.
+        let (linked, _) = {
             let mut conn = self.pool.acquire().await.map_err(backend_error)?;
             sign_in_candidates(&mut conn, team, identity).await?
         };
-        if let SignInDecision::Existing { id, .. } =
-            match_sign_in(&found, identity, default_role).map_err(StoreError::Refused)?
-        {
-            return found
-                .into_iter()
-                .find(|m| m.id == id)
-                .ok_or(StoreError::NotFound("member"));
+        if let Some(member) = linked.as_ref() {
+            match_sign_in(Some(member), &[], identity, default_role)
+                .map_err(StoreError::Refused)?;
+            return Ok(member.clone());
         }
+        // Decided under the lock: another first sign-in of the same person may have
+        // linked or created the member meanwhile.
         let mut tx = self.begin_write().await.map_err(backend_error)?;
         lock_team(&mut tx, self.backend, team).await?;
-        // Another first sign-in of the same person may have created it meanwhile.
-        let found = sign_in_candidates(&mut tx, team, identity).await?;
-        let member =
-            match match_sign_in(&found, identity, default_role).map_err(StoreError::Refused)? {
-                SignInDecision::Existing { id, .. } => found
+        let (linked, found) = sign_in_candidates(&mut tx, team, identity).await?;
+        let now = self.clock.now();
+        let member = match match_sign_in(linked.as_ref(), &found, identity, default_role)
+            .map_err(StoreError::Refused)?
+        {
+            SignInDecision::Existing {
+                matched: SignInMatch::Subject,
+                ..
+            } => linked.ok_or(StoreError::NotFound("member"))?,
+            SignInDecision::Existing { id, .. } => {
+                let member = found
                     .into_iter()
+                    .map(|c| c.member)
                     .find(|m| m.id == id)
-                    .ok_or(StoreError::NotFound("member"))?,
-                SignInDecision::Create(new) => write_members_on(
+                    .ok_or(StoreError::NotFound("member"))?;
+                link_identity(&mut tx, now, team, member.id, identity).await?;
+                member
+            }
+            SignInDecision::Create(new) => {
+                let member = write_members_on(
                     &mut tx,
                     self.backend,
-                    self.clock.now(),
+                    now,
                     team,
                     vec![MemberChange::Create(new)],
                 )
@@ -205,9 +273,12 @@ impl MemberWriteStore for SqlStore {
                 .into_iter()
                 .flatten()
                 .next()
-                .ok_or(StoreError::NotFound("member"))?,
-                _ => return Err(unsupported("sign-in decision")),
-            };
+                .ok_or(StoreError::NotFound("member"))?;
+                link_identity(&mut tx, now, team, member.id, identity).await?;
+                member
+            }
+            _ => return Err(unsupported("sign-in decision")),
+        };
         tx.commit().await.map_err(backend_error)?;
         Ok(member)
     }

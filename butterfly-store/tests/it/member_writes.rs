@@ -165,32 +165,66 @@ pub async fn concurrent_demotions_cannot_both_pass(s: &SqlStore) {
 pub async fn sign_in_matches_by_verified_email_and_creates_once(s: &SqlStore) {
     let team = s.create_team("acme").await.unwrap().id;
     let ada = add(s, team, "Ada@Example.com", Role::Admin).await;
-    let login = |email: &str, verified| {
+    let login = |subject: &str, email: &str, verified| {
         SignInIdentity::new(
             "https://idp.example.com",
-            "sub-1",
+            subject,
             Some(email.into()),
             verified,
         )
     };
-    assert_eq!(
-        s.sign_in_member(team, &login("ada@example.COM", true), Role::ReadOnly)
-            .await
-            .unwrap()
-            .id,
-        ada.id
-    );
+    // An unverified email matches nobody.
     assert!(matches!(
-        s.sign_in_member(team, &login("ada@example.com", false), Role::ReadOnly)
-            .await,
+        s.sign_in_member(
+            team,
+            &login("sub-ada", "ada@example.com", false),
+            Role::ReadOnly
+        )
+        .await,
         Err(StoreError::Refused(MemberRuleError::UnverifiedEmail))
     ));
-    // Eight first sign-ins of one new person at once make one member.
+    // The first sign-in matches by verified email and links (issuer, sub)...
+    assert_eq!(
+        s.sign_in_member(
+            team,
+            &login("sub-ada", "ada@example.COM", true),
+            Role::ReadOnly
+        )
+        .await
+        .unwrap()
+        .id,
+        ada.id
+    );
+    // ...which then finds her whatever email the provider asserts.
+    assert_eq!(
+        s.sign_in_member(
+            team,
+            &login("sub-ada", "ada.l@new.example", false),
+            Role::ReadOnly
+        )
+        .await
+        .unwrap()
+        .id,
+        ada.id
+    );
+    // Another subject asserting Ada's email cannot take her account over.
+    assert!(matches!(
+        s.sign_in_member(
+            team,
+            &login("sub-mallory", "ada@example.com", true),
+            Role::ReadOnly
+        )
+        .await,
+        Err(StoreError::Refused(
+            MemberRuleError::LinkedToAnotherIdentity
+        ))
+    ));
+    // Eight first sign-ins of one new person at once make one member, linked once.
     let s2 = Arc::new(s.clone());
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let s = Arc::clone(&s2);
-            let identity = login("bob@example.com", true);
+            let identity = login("sub-bob", "bob@example.com", true);
             tokio::spawn(async move { s.sign_in_member(team, &identity, Role::Auditor).await })
         })
         .collect();
@@ -202,7 +236,7 @@ pub async fn sign_in_matches_by_verified_email_and_creates_once(s: &SqlStore) {
     }
     ids.dedup();
     assert_eq!(ids.len(), 1);
-    // Suspended: refused, not re-created.
+    // Suspended: refused, not re-created, whether found by link or by email.
     s.write_members(
         team,
         vec![MemberChange::update(ids[0], MemberUpdate::suspend())],
@@ -210,8 +244,12 @@ pub async fn sign_in_matches_by_verified_email_and_creates_once(s: &SqlStore) {
     .await
     .unwrap();
     assert!(matches!(
-        s.sign_in_member(team, &login("bob@example.com", true), Role::Auditor)
-            .await,
+        s.sign_in_member(
+            team,
+            &login("sub-bob", "bob@example.com", true),
+            Role::Auditor
+        )
+        .await,
         Err(StoreError::Refused(MemberRuleError::Suspended))
     ));
     assert_eq!(s.list_members(team).await.unwrap().len(), 2);

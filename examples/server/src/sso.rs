@@ -308,9 +308,11 @@ fn read_pending(state: &AppState, headers: &HeaderMap) -> Result<(TeamId, Pendin
 }
 
 /// The member for a verified login, through the member rules
-/// ([`match_sign_in`](butterfly_core::members::match_sign_in)): matched by verified
-/// email (so SCIM-provisioned members are never duplicated), refused if suspended, or
-/// created with the connection's default role in the store's one member write.
+/// ([`match_sign_in`](butterfly_core::members::match_sign_in)): found by the provider's
+/// (issuer, sub) once linked, else matched by verified email (so SCIM-provisioned
+/// members are never duplicated) and linked, refused if suspended or linked to another
+/// subject, or created with the connection's default role in the store's one member
+/// write.
 async fn provision(
     state: &AppState,
     connection: &SsoConnection,
