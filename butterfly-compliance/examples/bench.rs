@@ -1,7 +1,11 @@
 //! Time a full evaluation (every framework) over a 50K-user snapshot held in memory, and
 //! the rendering of every report format.
 //!
-//! Run with: `cargo run --release -p butterfly-compliance --example bench [USERS]`
+//! Run with: `cargo run --release -p butterfly-compliance --example bench [USERS] [--repo]`
+//!
+//! With `--repo`, the snapshot is also written to an encrypted repository in a temporary
+//! directory and read back from it: users object by object, users a pack at a time
+//! (`visit_kind`), and the whole evaluation.
 
 #[path = "../tests/it/support.rs"]
 mod support;
@@ -31,10 +35,11 @@ fn ms(ns: u64) -> f64 {
 }
 
 fn main() -> support::Fallible<()> {
-    let users: usize = match std::env::args().nth(1) {
+    let users: usize = match std::env::args().nth(1).filter(|a| a != "--repo") {
         Some(n) => n.parse()?,
         None => 50_000,
     };
+    let on_disk = std::env::args().any(|a| a == "--repo");
     let (source, snapshot) = support::large_org(users)?;
     println!(
         "snapshot: {} resources ({users} generated users)",
@@ -90,6 +95,9 @@ fn main() -> support::Fallible<()> {
         report.results.len(),
         ms(best_cpu)
     );
+    if on_disk {
+        on_repository(&source, &snapshot)?;
+    }
     for format in Format::ALL {
         let started = Instant::now();
         let bytes = render(&report, format)?.len();
@@ -99,4 +107,52 @@ fn main() -> support::Fallible<()> {
         );
     }
     Ok(())
+}
+
+/// Write the snapshot to an encrypted repository on disk and time reading it back.
+fn on_repository(
+    source: &butterfly_core::source::InMemorySnapshotSource,
+    snapshot: &butterfly_core::Snapshot,
+) -> support::Fallible<()> {
+    use butterfly_store::snapshots::SnapshotRepository;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = tempfile::tempdir()?;
+    runtime.block_on(async {
+        let repo = SnapshotRepository::open_or_create(dir.path()).await?;
+        let mut writer = repo.begin(snapshot.provider, &snapshot.org, snapshot.started_at);
+        for resource in source.all_resources(snapshot.id)? {
+            writer.add(&resource).await?;
+        }
+        let stored = writer.finish(snapshot.started_at, snapshot.status).await?;
+        let repo = SnapshotRepository::open(dir.path()).await?;
+        let users_kind = butterfly_core::ResourceKind::new("user");
+        let entries = stored.kinds.get(&users_kind).cloned().unwrap_or_default();
+        let started = Instant::now();
+        for entry in &entries {
+            repo.get_json(&entry.digest).await?;
+        }
+        println!(
+            "repository: read {} users object by object: {:.1} ms",
+            entries.len(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let started = Instant::now();
+        let mut visited = 0usize;
+        repo.visit_kind(&stored, &users_kind, &mut |_, _| visited += 1)
+            .await?;
+        println!(
+            "repository: visit {visited} users a pack at a time: {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        let started = Instant::now();
+        evaluate(&repo, &stored, &Framework::ALL, support::GENERATED_AT).await?;
+        println!(
+            "repository: evaluate, all frameworks: {:.1} ms",
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+        support::Fallible::Ok(())
+    })
 }

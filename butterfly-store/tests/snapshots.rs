@@ -866,3 +866,42 @@ async fn a_password_repository_keeps_its_key_only_wrapped() {
             .is_err()
     );
 }
+
+/// Visiting a kind reads each pack once per chunk, and lends exactly what reading object
+/// by object gives, in manifest order, across many packs; a missing pack is an error.
+#[tokio::test]
+async fn visiting_a_kind_batches_reads_by_pack_and_matches_single_reads() {
+    use butterfly_core::source::SnapshotSource as _;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap()
+        .with_pack_target(16 * 1024);
+    let resources = users(3000, 7);
+    let snapshot = backup(&repo, &resources).await;
+    assert!(files(dir.path(), "packs").len() > 3);
+    let kind = ResourceKind::new("user");
+    let mut visited = Vec::new();
+    repo.visit_kind(&snapshot, &kind, &mut |id, value| {
+        visited.push((id.to_owned(), value.clone()));
+    })
+    .await
+    .unwrap();
+    let mut expected = Vec::new();
+    for entry in &snapshot.kinds[&kind] {
+        expected.push((
+            entry.id.clone(),
+            repo.get_json(&entry.digest).await.unwrap(),
+        ));
+    }
+    assert_eq!(visited.len(), 3000);
+    assert_eq!(visited, expected);
+
+    std::fs::remove_file(&files(dir.path(), "packs")[1]).unwrap();
+    let reopened = SnapshotRepository::open(dir.path()).await.unwrap();
+    let err = reopened
+        .visit_kind(&snapshot, &kind, &mut |_, _| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+}

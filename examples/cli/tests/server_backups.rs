@@ -63,7 +63,9 @@ async fn start() -> Running {
 
 async fn butterfly(server: &Running, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    // Local-mode commands here make a repository: under a password, as a user would.
     cmd.env("BUTTERFLY_API_KEY", &server.key)
+        .env("BUTTERFLY_REPO_PASSWORD", "server-backups-tests")
         .args(["--server", &server.url])
         .args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
