@@ -197,7 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // A command that works as printed, so a first backup needs no copying of ids.
         println!("Back this org up with:");
         println!(
-            "  butterfly backup okta --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
+            "  butterfly backup okta --allow-private-org-urls --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
             credentials.org_url,
             credentials.client_id,
             std::path::absolute(&key_path).unwrap_or(key_path).display(),

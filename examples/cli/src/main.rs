@@ -73,6 +73,11 @@ struct Cli {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
+    /// Let `--org-url` reach loopback, private and link-local addresses (local backups
+    /// and `diff ... live`). For simulators and tests only: refused by default, since
+    /// the backup sends signed requests to whatever the URL names.
+    #[arg(long, env = "BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", global = true)]
+    allow_private_org_urls: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -517,6 +522,7 @@ async fn main() -> ExitCode {
         } => diff::diff(
             cli.output,
             diff::DiffArgs {
+                allow_private_org_urls: cli.allow_private_org_urls,
                 from,
                 to,
                 repo,
@@ -631,6 +637,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     concurrency,
                     pack_target_bytes,
+                    allow_private_org_urls: cli.allow_private_org_urls,
                 },
             )
             .await

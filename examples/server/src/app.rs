@@ -45,6 +45,8 @@ pub struct AppState {
     pub scim: Arc<ScimService<MemberLinkedStore<ScimResources>>>,
     /// Snapshot repositories and the backup job worker's settings.
     pub backups: Arc<Backups>,
+    /// `--allow-private-org-urls`: connections may reach non-public addresses.
+    pub allow_private_org_urls: bool,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -114,6 +116,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         public_url,
         secure_cookies: !config.insecure_cookies,
         backups: Arc::new(backups),
+        allow_private_org_urls: config.allow_private_org_urls,
     })
 }
 

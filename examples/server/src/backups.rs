@@ -322,8 +322,13 @@ pub fn credentials_for(
         PRIVATE_KEY_PURPOSE,
         &connection.private_key_sealed,
     )?;
+    let org_url = OrgUrl::parse(&connection.org_url)?;
+    if !state.allow_private_org_urls {
+        // Stored while the server allowed it, or before the check existed.
+        org_url.check_public()?;
+    }
     let credentials = OktaCredentials {
-        org_url: OrgUrl::parse(&connection.org_url)?,
+        org_url,
         client_id: ClientId::new(connection.client_id.as_str())?,
         key_id: connection.key_id.clone(),
         private_key: PrivateKey::from_pem(&String::from_utf8_lossy(&pem))?,
@@ -334,6 +339,7 @@ pub fn credentials_for(
             .scopes
             .as_ref()
             .map(|s| s.iter().cloned().collect()),
+        insecure_allow_private_addresses: state.allow_private_org_urls,
         ..FetchOptions::default()
     };
     Ok((credentials, options))
