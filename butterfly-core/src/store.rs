@@ -82,8 +82,17 @@ pub struct ApiKey {
     pub id: Uuid,
     /// Owning team.
     pub team_id: TeamId,
-    /// The member it acts for, if any; suspending the member revokes it.
+    /// The member it acts for; suspending or deleting the member revokes it. `None`
+    /// for a service key (see `service`).
     pub member_id: Option<MemberId>,
+    /// For a service key, the service it is for (a CI job, Terraform...): it belongs to
+    /// no person, so it outlives the member who created it. `None` for a member's key.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The member who created it, when known: the owner of a member's key, the one who
+    /// answers for a service key.
+    #[serde(default)]
+    pub created_by: Option<MemberId>,
     /// Human label.
     pub name: String,
     /// The role the key acts with.
@@ -317,6 +326,16 @@ pub trait ApiKeyStore: Send + Sync {
         name: &str,
         role: Role,
         member: Option<MemberId>,
+    ) -> impl Future<Output = Result<(ApiKey, RawToken), StoreError>> + Send;
+    /// Create a service key: it acts for no member (suspending `created_by` leaves it
+    /// working) and records who created it.
+    fn create_service_api_key(
+        &self,
+        team: TeamId,
+        name: &str,
+        role: Role,
+        service: &str,
+        created_by: Option<MemberId>,
     ) -> impl Future<Output = Result<(ApiKey, RawToken), StoreError>> + Send;
     /// The team's keys, revoked ones included, newest first.
     fn list_api_keys(

@@ -410,6 +410,54 @@ pub async fn api_keys_of_suspended_members_do_not_authenticate<S: Stores>(s: &S)
     assert_eq!(s.authenticate_api_key(&secret).await.unwrap(), None);
 }
 
+/// Issue 11, finding 6: a member's key records its owner and goes with them; a service
+/// key names its service, records who created it, and outlives that member.
+pub async fn api_keys_have_owners_and_service_keys_outlive_them<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let (own, own_secret) = s
+        .create_api_key(team.id, "laptop", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (own.member_id, own.created_by, own.service.as_deref()),
+        (Some(ada.id), Some(ada.id), None)
+    );
+    let (ci, ci_secret) = s
+        .create_service_api_key(
+            team.id,
+            "ci",
+            Role::BackupOperator,
+            "github-actions",
+            Some(ada.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ci.member_id, ci.created_by, ci.service.as_deref()),
+        (None, Some(ada.id), Some("github-actions"))
+    );
+    // Stored as created.
+    let listed = s.list_api_keys(team.id).await.unwrap();
+    assert_eq!(listed, vec![ci.clone(), own.clone()]);
+    assert_eq!(
+        s.authenticate_api_key(&ci_secret).await.unwrap(),
+        Some(ci.clone())
+    );
+
+    // Ada is suspended: her key goes, the service key stays.
+    let mut suspend = MemberUpdate::default();
+    suspend.active = Some(false);
+    s.update_member(team.id, ada.id, suspend).await.unwrap();
+    assert_eq!(s.authenticate_api_key(&own_secret).await.unwrap(), None);
+    assert_eq!(
+        s.authenticate_api_key(&ci_secret).await.unwrap(),
+        Some(ci.clone())
+    );
+    // Deleted: the service key still names her as its creator.
+    assert!(s.delete_member(team.id, ada.id).await.unwrap());
+    assert_eq!(s.authenticate_api_key(&ci_secret).await.unwrap(), Some(ci));
+}
+
 pub async fn scim_tokens_authenticate_until_revoked<S: Stores>(s: &S) {
     let team = s.create_team("acme").await.unwrap();
     let (first, first_secret) = s.create_scim_token(team.id, "okta").await.unwrap();

@@ -422,6 +422,11 @@ enum ApiKeysCommand {
         /// The role the key acts with.
         #[arg(long)]
         role: Role,
+        /// Make a service key for this service (CI, Terraform...): it belongs to no
+        /// person, so suspending you leaves it working; you are recorded as its owner.
+        /// Without it, the key is yours and goes when you do.
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Revoke an API key by id.
     Revoke {
@@ -598,6 +603,9 @@ const API_KEY_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),
     Column::new("NAME", "/name"),
     Column::new("ROLE", "/role"),
+    Column::new("MEMBER", "/member_id"),
+    Column::new("SERVICE", "/service"),
+    Column::new("CREATED BY", "/created_by"),
     Column::new("HINT", "/hint"),
     Column::new("CREATED", "/created_at"),
     Column::new("REVOKED", "/revoked_at"),
@@ -669,10 +677,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ApiKeys(ApiKeysCommand::List) => {
             print_records(out, &client.get("api-keys").await?, API_KEY_COLUMNS);
         }
-        Command::ApiKeys(ApiKeysCommand::Create { name, role }) => {
-            let created = client
-                .post("api-keys", &json!({"name": name, "role": role}))
-                .await?;
+        Command::ApiKeys(ApiKeysCommand::Create {
+            name,
+            role,
+            service,
+        }) => {
+            let mut body = json!({"name": name, "role": role});
+            if let Some(service) = service {
+                body["service"] = json!(service);
+            }
+            let created = client.post("api-keys", &body).await?;
             print_created(out, &created, "api_key", API_KEY_COLUMNS);
         }
         Command::ApiKeys(ApiKeysCommand::Revoke { id }) => {

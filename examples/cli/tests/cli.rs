@@ -72,6 +72,35 @@ async fn api_keys_create_list_revoke_round_trip() {
     let ci = keys.iter().find(|k| k["name"] == "ci").unwrap();
     assert_eq!(ci["role"], "auditor");
     assert!(!stdout(&listed).contains(&secret));
+    // Made with the first-start key, it belongs to the bootstrap member, as that key does.
+    let first = keys.iter().find(|k| k["name"] == "bootstrap").unwrap();
+    assert!(ci["member_id"].is_string(), "{ci}");
+    assert_eq!(ci["member_id"], first["member_id"]);
+
+    // A service key names its service, acts for no member and records its creator.
+    let service = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "api-keys",
+            "create",
+            "--name",
+            "deploys",
+            "--role",
+            "backup_operator",
+            "--service",
+            "github-actions",
+        ],
+    )
+    .await;
+    assert!(service.status.success(), "{service:?}");
+    let made: Value = serde_json::from_slice(&service.stdout).unwrap();
+    let made = &made["api_key"];
+    assert_eq!(made["service"], "github-actions", "{made}");
+    assert_eq!(made["member_id"], Value::Null, "{made}");
+    assert_eq!(made["created_by"], first["member_id"], "{made}");
 
     // The auditor key can list members but not manage keys.
     let members = butterfly(&s, Some(&secret), &["members", "list"]).await;

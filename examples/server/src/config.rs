@@ -164,6 +164,11 @@ pub enum ApiKeyCommand {
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Make a service key for this service: it acts for no member, and the team's
+        /// bootstrap member is recorded as its owner. Without it, the key belongs to the
+        /// bootstrap member (listed by `members list`; created if needed).
+        #[arg(long)]
+        service: Option<String>,
     },
 }
 

@@ -42,6 +42,9 @@ pub struct Principal {
     pub api_key_id: Option<Uuid>,
     /// The member the key acts for, if any.
     pub member_id: Option<MemberId>,
+    /// The member who answers for this caller: the member itself, or the creator of the
+    /// service key used. Recorded as the owner of what the caller creates.
+    pub answerable: Option<MemberId>,
 }
 
 /// The handler-side extractor for the caller.
@@ -151,6 +154,7 @@ async fn authorize(
                 role: key.role,
                 api_key_id: Some(key.id),
                 member_id: key.member_id,
+                answerable: key.member_id.or(key.created_by),
             }
         }
         Credential::Session(presented) => {
@@ -176,6 +180,7 @@ async fn authorize(
                 role: member.role,
                 api_key_id: None,
                 member_id: Some(member.id),
+                answerable: Some(member.id),
             }
         }
     };
