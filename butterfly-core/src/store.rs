@@ -614,3 +614,85 @@ pub trait GroupRoleStore: Send + Sync {
         team: TeamId,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Role>, StoreError>> + Send;
 }
+
+/// Whether an audited action happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditOutcome {
+    /// It was done.
+    Success,
+    /// It was refused (a failed authentication, a denied permission).
+    Denied,
+}
+
+impl AuditOutcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+        }
+    }
+}
+
+/// One line of the audit trail: who did what to what, when, in which request, and
+/// whether it happened. Never holds a secret: keys and tokens are named by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Identifier.
+    pub id: Uuid,
+    /// The team it concerns; `None` when no team is known (a key nobody has).
+    pub team_id: Option<TeamId>,
+    /// When.
+    #[serde(with = "crate::rfc3339")]
+    pub at: DateTime<Utc>,
+    /// Who: `member:<id>`, `api_key:<id>`, `scim_token:<id>`, `sso:<issuer>`,
+    /// `admin-cli`, `anonymous` or `system`.
+    pub actor: String,
+    /// What: `api_key.created`, `member.suspended`, `auth.failed`...
+    pub action: String,
+    /// What it was done to (`member:<id>`, `api_key:<id>`...), if anything.
+    pub target: Option<String>,
+    /// The request it happened in (the `X-Request-Id` answered), if any.
+    pub request_id: Option<String>,
+    /// Whether it happened.
+    pub outcome: AuditOutcome,
+    /// Non-secret details (a role before and after, a name).
+    pub detail: Value,
+}
+
+/// An audit line to record; the store adds the id and the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// The team it concerns, if known.
+    pub team_id: Option<TeamId>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub target: Option<String>,
+    /// In which request.
+    pub request_id: Option<String>,
+    /// Whether it happened.
+    pub outcome: AuditOutcome,
+    /// Non-secret details.
+    pub detail: Value,
+}
+
+/// The audit trail: append-only (the tables refuse updates and deletes).
+pub trait AuditStore: Send + Sync {
+    /// Append one entry.
+    fn record_audit(
+        &self,
+        entry: NewAuditEntry,
+    ) -> impl Future<Output = Result<AuditEntry, StoreError>> + Send;
+    /// The entries of `team` (or, for `None`, those of no team) at or after `since`,
+    /// oldest first.
+    fn list_audit(
+        &self,
+        team: Option<TeamId>,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+}

@@ -120,6 +120,13 @@ enum Command {
     /// Backup jobs on the server.
     #[command(subcommand)]
     Backups(BackupsCommand),
+    /// The team's audit trail (server mode; needs manage_team_settings): who did what,
+    /// when, in which request, and whether it happened.
+    Audit {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Create a new, empty local repository with a fresh master key (a backup creates
     /// one too, if needed).
     Init {
@@ -610,6 +617,28 @@ const API_KEY_COLUMNS: &[Column] = &[
     Column::new("CREATED", "/created_at"),
     Column::new("REVOKED", "/revoked_at"),
 ];
+const AUDIT_COLUMNS: &[Column] = &[
+    Column::new("AT", "/at"),
+    Column::new("ACTOR", "/actor"),
+    Column::new("ACTION", "/action"),
+    Column::new("TARGET", "/target"),
+    Column::new("OUTCOME", "/outcome"),
+    Column::new("REQUEST", "/request_id"),
+];
+
+/// Percent-encode a query value (RFC 3339 times carry `+` and `:`).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
 const SCIM_TOKEN_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),
     Column::new("NAME", "/name"),
@@ -670,6 +699,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let client = ApiClient::new(&cli.server, cli.api_key.as_deref())?;
     let out = cli.output;
     match cli.command {
+        Command::Audit { since } => {
+            let path = match since {
+                Some(since) => format!("audit?since={}", url_encode(&since)),
+                None => "audit".to_owned(),
+            };
+            print_records(out, &client.get(&path).await?, AUDIT_COLUMNS);
+        }
         Command::Members(MembersCommand::List) => {
             let members = client.get("members").await?;
             print_records(out, &members, MEMBER_COLUMNS);

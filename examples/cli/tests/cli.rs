@@ -260,3 +260,68 @@ async fn sso_set_show_and_test() {
         "{bad:?}"
     );
 }
+
+/// `butterfly audit [--since]`: the team's trail, as a table or as the server's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lists_the_trail_since_a_time() {
+    let s = start_server().await;
+    let k = Some(s.key.as_str());
+    let created = butterfly(
+        &s,
+        k,
+        &["api-keys", "create", "--name", "ci", "--role", "auditor"],
+    )
+    .await;
+    assert!(created.status.success(), "{created:?}");
+    let secret = stdout(&created).lines().last().unwrap().to_owned();
+
+    let table = butterfly(&s, k, &["audit"]).await;
+    assert!(table.status.success(), "{table:?}");
+    let text = stdout(&table);
+    assert!(
+        text.contains("ACTION") && text.contains("api_key.created"),
+        "{text}"
+    );
+    assert!(!text.contains(&secret));
+
+    let json = butterfly(&s, k, &["--output", "json", "audit"]).await;
+    let lines: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let last = lines.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "api_key.created");
+    // `--since` the last line's time (an RFC 3339 `+00:00` or `Z`): that line, at least.
+    let since = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "audit",
+            "--since",
+            last["at"].as_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(since.status.success(), "{since:?}");
+    let recent: Value = serde_json::from_slice(&since.stdout).unwrap();
+    assert!(recent.as_array().unwrap().contains(&last), "{recent}");
+    let future = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "audit",
+            "--since",
+            "2999-01-01T00:00:00+00:00",
+        ],
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&future.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
+    // The auditor key may not read it.
+    let denied = butterfly(&s, Some(&secret), &["audit"]).await;
+    assert!(!denied.status.success());
+}

@@ -3,7 +3,9 @@
 //! the last line of stdout, so scripts can take them with `tail -n1`.
 
 use butterfly_core::Team;
-use butterfly_core::store::{ApiKeyStore, ScimTokenStore, StoreError, TeamStore};
+use butterfly_core::store::{
+    ApiKeyStore, AuditOutcome, AuditStore, NewAuditEntry, ScimTokenStore, StoreError, TeamStore,
+};
 use butterfly_store::SqlStore;
 
 use crate::app::{DEFAULT_TEAM, bootstrap_member};
@@ -61,6 +63,22 @@ pub async fn run(config: &Config, command: &Command) -> Result<(), AdminError> {
                         .await?
                 }
             };
+            store
+                .record_audit(NewAuditEntry {
+                    team_id: Some(team.id),
+                    actor: "admin-cli".to_owned(),
+                    action: "api_key.created".to_owned(),
+                    target: Some(format!("api_key:{}", key.id)),
+                    request_id: None,
+                    outcome: AuditOutcome::Success,
+                    detail: serde_json::json!({
+                        "name": key.name,
+                        "role": key.role,
+                        "member_id": key.member_id,
+                        "service": key.service,
+                    }),
+                })
+                .await?;
             match &key.service {
                 Some(service) => println!(
                     "created service API key {} for `{service}` with role {} for team {}",

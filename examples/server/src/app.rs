@@ -224,5 +224,8 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .fallback_service(app)
         .layer(axum::middleware::from_fn(crate::error::shape_errors))
+        .layer(axum::middleware::from_fn(
+            routes::audit::with_request_context,
+        ))
         .layer(TraceLayer::new_for_http())
 }

@@ -331,6 +331,8 @@ async fn provision(
         )));
     }
     let team = connection.team_id;
+    // A member created just in time is audited as the identity provider's doing.
+    butterfly_store::sql::AuditContext::set_actor(format!("sso:{}", connection.issuer));
     let member = state
         .store
         .sign_in_member(team, &identity, connection.default_role)

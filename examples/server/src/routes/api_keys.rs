@@ -6,10 +6,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::Role;
-use butterfly_core::store::{ApiKey, ApiKeyStore};
+use butterfly_core::store::{ApiKey, ApiKeyStore, AuditOutcome};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{label, no_content_or_not_found, parse_id};
+use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -81,6 +82,20 @@ pub async fn create(
             ));
         }
     };
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "api_key.created",
+        Some(format!("api_key:{}", api_key.id)),
+        AuditOutcome::Success,
+        json!({
+            "name": api_key.name,
+            "role": api_key.role,
+            "member_id": api_key.member_id,
+            "service": api_key.service,
+        }),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -96,13 +111,20 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    no_content_or_not_found(
-        state
-            .store
-            .revoke_api_key(caller.team_id, parse_id(&id)?)
-            .await?,
-        "api key",
-    )
+    let id = parse_id(&id)?;
+    let revoked = state.store.revoke_api_key(caller.team_id, id).await?;
+    if revoked {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "api_key.revoked",
+            Some(format!("api_key:{id}")),
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
+    }
+    no_content_or_not_found(revoked, "api key")
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::ProviderKind;
-use butterfly_core::store::{BackupConnection, ConnectionStore};
+use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore};
 use butterfly_providers::okta::fetcher::{ClientId, FetchError, OrgUrl, PrivateKey};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{label, no_content_or_not_found, parse_id};
+use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::backups::{BackupJobError, PRIVATE_KEY_PURPOSE, fetcher_for};
 use crate::error::ApiError;
@@ -142,7 +142,17 @@ pub async fn create(
             last_test: None,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(describe(&connection))))
+    let shown = describe(&connection);
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "connection.created",
+        Some(format!("connection:{}", connection.id)),
+        AuditOutcome::Success,
+        json!({"name": connection.name, "org_url": connection.org_url, "client_id": connection.client_id}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 /// List connections.
@@ -180,10 +190,19 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let found = state
-        .store
-        .delete_connection(caller.team_id, parse_id(&id)?)
-        .await?;
+    let id = parse_id(&id)?;
+    let found = state.store.delete_connection(caller.team_id, id).await?;
+    if found {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "connection.deleted",
+            Some(format!("connection:{id}")),
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
+    }
     no_content_or_not_found(found, "connection")
 }
 
