@@ -1,4 +1,4 @@
-//! `/api/v1/audit`: the team's audit trail, and [`record`], which every handler that
+//! `/api/v1/audit`: the team's audit trail, and `record`, which every handler that
 //! changes something security-relevant calls once it has succeeded.
 //!
 //! The store writes member changes itself (REST, SCIM and SSO sign-in alike), in the
