@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
+use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore};
 use butterfly_core::{ResourceKind, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
@@ -271,9 +271,29 @@ async fn run_job(state: &AppState, job: Job) {
         Err(e) => (false, json!({"error": e.to_string()})),
     };
     tracing::info!(job = %job.id, succeeded, "job finished");
-    if let Err(e) = state.store.finish_job(job.id, succeeded, outcome).await {
+    // The snapshot id, never the outcome's error text (it may quote an upstream).
+    let snapshot = outcome
+        .pointer("/snapshot/id")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match state.store.finish_job(job.id, succeeded, outcome).await {
+        Ok(_) => {
+            crate::routes::audit::record(
+                state,
+                Some(job.team_id),
+                if succeeded {
+                    "backup.succeeded"
+                } else {
+                    "backup.failed"
+                },
+                Some(format!("job:{}", job.id)),
+                AuditOutcome::Success,
+                json!({"attempt": job.attempts, "snapshot": snapshot}),
+            )
+            .await;
+        }
         // Given back meanwhile (this worker was too slow to beat): another claim owns it.
-        tracing::warn!(job = %job.id, error = %e, "cannot record the job's end");
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot record the job's end"),
     }
 }
 

@@ -215,6 +215,29 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     assert_eq!(job["attempts"], 1);
     let outcome = &job["outcome"];
     assert_eq!(outcome["snapshot"]["status"], "complete", "{outcome}");
+
+    // The audit trail has the run: queued by the API key, succeeded by the worker (which
+    // writes its line just after the job's end, so it is polled for, boundedly).
+    let job_target = format!("job:{}", job["id"].as_str().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        let (_, trail) = s.call(Method::GET, "/api/v1/audit", None).await;
+        lines = trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["target"] == json!(job_target))
+            .map(|l| (l["action"].clone(), l["actor"].clone()))
+            .collect();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].0, "backup.queued");
+    assert!(lines[0].1.as_str().unwrap().starts_with("api_key:"));
+    assert_eq!(lines[1], (json!("backup.succeeded"), json!("system")));
     let expected = org_counts(&s.sim);
     let counts: BTreeMap<String, u64> =
         serde_json::from_value(outcome["snapshot"]["counts"].clone()).unwrap();
