@@ -277,7 +277,7 @@ async fn run_job(state: &AppState, job: Job) {
         .cloned()
         .unwrap_or(Value::Null);
     match state.store.finish_job(job.id, succeeded, outcome).await {
-        Ok(_) => {
+        Ok(()) => {
             crate::routes::audit::record(
                 state,
                 Some(job.team_id),
