@@ -212,6 +212,23 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
         .collect();
     assert_eq!(emails.len(), 2, "{members}");
     assert!(emails.contains(&"jane@example.com"), "{members}");
+    // The just-in-time creation is in the audit trail, as the provider's doing.
+    let trail: Value = admin(reqwest::Method::GET, "/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == "member.created" && l["detail"]["email"] == "jane@example.com")
+        .collect();
+    assert_eq!(created.len(), 1, "{trail:#}");
+    assert_eq!(created[0]["actor"], format!("sso:{issuer}"), "{trail:#}");
+    assert!(created[0]["request_id"].is_string(), "{trail:#}");
 
     // 3. Logout at the provider: it POSTs a logout token to us, and the session is
     // gone on the very next request.
