@@ -82,8 +82,17 @@ pub struct ApiKey {
     pub id: Uuid,
     /// Owning team.
     pub team_id: TeamId,
-    /// The member it acts for, if any; suspending the member revokes it.
+    /// The member it acts for; suspending or deleting the member revokes it. `None`
+    /// for a service key (see `service`).
     pub member_id: Option<MemberId>,
+    /// For a service key, the service it is for (a CI job, Terraform...): it belongs to
+    /// no person, so it outlives the member who created it. `None` for a member's key.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// The member who created it, when known: the owner of a member's key, the one who
+    /// answers for a service key.
+    #[serde(default)]
+    pub created_by: Option<MemberId>,
     /// Human label.
     pub name: String,
     /// The role the key acts with.
@@ -317,6 +326,16 @@ pub trait ApiKeyStore: Send + Sync {
         name: &str,
         role: Role,
         member: Option<MemberId>,
+    ) -> impl Future<Output = Result<(ApiKey, RawToken), StoreError>> + Send;
+    /// Create a service key: it acts for no member (suspending `created_by` leaves it
+    /// working) and records who created it.
+    fn create_service_api_key(
+        &self,
+        team: TeamId,
+        name: &str,
+        role: Role,
+        service: &str,
+        created_by: Option<MemberId>,
     ) -> impl Future<Output = Result<(ApiKey, RawToken), StoreError>> + Send;
     /// The team's keys, revoked ones included, newest first.
     fn list_api_keys(
@@ -624,4 +643,86 @@ pub trait ReplicaCoordination: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         interval: chrono::TimeDelta,
     ) -> Result<bool, StoreError>;
+}
+
+/// Whether an audited action happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditOutcome {
+    /// It was done.
+    Success,
+    /// It was refused (a failed authentication, a denied permission).
+    Denied,
+}
+
+impl AuditOutcome {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::Denied => "denied",
+        }
+    }
+}
+
+/// One line of the audit trail: who did what to what, when, in which request, and
+/// whether it happened. Never holds a secret: keys and tokens are named by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Identifier.
+    pub id: Uuid,
+    /// The team it concerns; `None` when no team is known (a key nobody has).
+    pub team_id: Option<TeamId>,
+    /// When.
+    #[serde(with = "crate::rfc3339")]
+    pub at: DateTime<Utc>,
+    /// Who: `member:<id>`, `api_key:<id>`, `scim_token:<id>`, `sso:<issuer>`,
+    /// `admin-cli`, `anonymous` or `system`.
+    pub actor: String,
+    /// What: `api_key.created`, `member.suspended`, `auth.failed`...
+    pub action: String,
+    /// What it was done to (`member:<id>`, `api_key:<id>`...), if anything.
+    pub target: Option<String>,
+    /// The request it happened in (the `X-Request-Id` answered), if any.
+    pub request_id: Option<String>,
+    /// Whether it happened.
+    pub outcome: AuditOutcome,
+    /// Non-secret details (a role before and after, a name).
+    pub detail: Value,
+}
+
+/// An audit line to record; the store adds the id and the time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAuditEntry {
+    /// The team it concerns, if known.
+    pub team_id: Option<TeamId>,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub target: Option<String>,
+    /// In which request.
+    pub request_id: Option<String>,
+    /// Whether it happened.
+    pub outcome: AuditOutcome,
+    /// Non-secret details.
+    pub detail: Value,
+}
+
+/// The audit trail: append-only (the tables refuse updates and deletes).
+pub trait AuditStore: Send + Sync {
+    /// Append one entry.
+    fn record_audit(
+        &self,
+        entry: NewAuditEntry,
+    ) -> impl Future<Output = Result<AuditEntry, StoreError>> + Send;
+    /// The entries of `team` (or, for `None`, those of no team) at or after `since`,
+    /// oldest first.
+    fn list_audit(
+        &self,
+        team: Option<TeamId>,
+        since: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 }

@@ -261,6 +261,7 @@ mod runner_tests {
         FetchOptions {
             rate_limit_share: 1.0,
             timer: timer.clone(),
+            insecure_allow_private_addresses: true,
             ..FetchOptions::default()
         }
     }

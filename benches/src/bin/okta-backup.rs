@@ -102,6 +102,8 @@ async fn backup(
     let options = FetchOptions {
         rate_limit_share: args.share,
         timer: timer.clone(),
+        // The simulator listens on loopback.
+        insecure_allow_private_addresses: true,
         ..FetchOptions::default()
     };
     let repo = SnapshotRepository::open(repo)

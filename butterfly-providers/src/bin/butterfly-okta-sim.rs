@@ -198,7 +198,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("Back this org up with (the repository's password is yours to choose):");
         println!("  export BUTTERFLY_REPO_PASSWORD='choose-a-password'");
         println!(
-            "  butterfly backup okta --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
+            "  butterfly backup okta --allow-private-org-urls --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
             credentials.org_url,
             credentials.client_id,
             std::path::absolute(&key_path).unwrap_or(key_path).display(),

@@ -83,6 +83,8 @@ impl Harness {
             },
             FetchOptions {
                 timer: self.timer.clone(),
+                // The simulator listens on loopback.
+                insecure_allow_private_addresses: true,
                 ..options
             },
         )

@@ -22,6 +22,7 @@ use butterfly_core::{Member, MemberId, Role, TeamId};
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
+use super::audit;
 use super::rows::{self, MEMBER_COLUMNS};
 use super::{Backend, SqlError, SqlStore, backend_error, sessions, teams, tokens};
 
@@ -186,6 +187,7 @@ pub(crate) async fn write_members_on(
             tokens::revoke_api_keys_of_member_on(conn, now, team, *id).await?;
     }
     for change in changes {
+        let audited = change.clone();
         let written = match change {
             MemberChange::Create(new) => {
                 Some(teams::on::create_member(conn, now, team, new).await?)
@@ -203,6 +205,10 @@ pub(crate) async fn write_members_on(
             // be skipped silently.
             _ => return Err(unsupported("member change")),
         };
+        // In this transaction: the lines commit with the change, or neither does.
+        for line in audit::member_change_entries(team, &current, &audited, written.as_ref()) {
+            audit::insert_on(conn, now, line).await?;
+        }
         outcome.members.push(written);
     }
     Ok(outcome)

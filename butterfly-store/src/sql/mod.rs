@@ -15,6 +15,7 @@
 //!
 //! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
 
+mod audit;
 mod connections;
 mod group_roles;
 mod jobs;
@@ -28,6 +29,7 @@ mod sso;
 mod teams;
 mod tokens;
 
+pub use audit::{AuditContext, audit_entry};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 

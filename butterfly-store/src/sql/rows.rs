@@ -131,7 +131,8 @@ pub(crate) fn member(row: &AnyRow) -> Result<Member, StoreError> {
 
 /// API key columns, qualified with `k.` because authentication joins `members`.
 pub(crate) const API_KEY_COLUMNS: &str = "k.id AS id, k.team_id AS team_id, \
-     k.member_id AS member_id, k.name AS name, k.role AS role, k.hint AS hint, \
+     k.member_id AS member_id, k.service AS service, k.created_by AS created_by, \
+     k.name AS name, k.role AS role, k.hint AS hint, \
      k.token_hash AS token_hash, k.created_at AS created_at, k.revoked_at AS revoked_at";
 
 pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
@@ -139,6 +140,8 @@ pub(crate) fn api_key(row: &AnyRow) -> Result<ApiKey, StoreError> {
         id: uuid(row, "id")?,
         team_id: team_id(row, "team_id")?,
         member_id: opt_member_id(row, "member_id")?,
+        service: opt_text(row, "service")?,
+        created_by: opt_member_id(row, "created_by")?,
         name: text(row, "name")?,
         role: role(row, "role")?,
         hint: text(row, "hint")?,

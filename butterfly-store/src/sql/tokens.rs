@@ -58,19 +58,23 @@ impl SqlStore {
     }
 }
 
-impl ApiKeyStore for SqlStore {
-    async fn create_api_key(
+impl SqlStore {
+    async fn insert_api_key(
         &self,
         team: TeamId,
         name: &str,
         role: Role,
         member: Option<MemberId>,
+        service: Option<&str>,
+        created_by: Option<MemberId>,
     ) -> Result<(ApiKey, RawToken), StoreError> {
         let secret = RawToken::generate(API_KEY_PREFIX);
         let key = ApiKey {
             id: Uuid::new_v4(),
             team_id: team,
             member_id: member,
+            service: service.map(str::to_owned),
+            created_by,
             name: name.to_owned(),
             role,
             hint: secret.hint(),
@@ -78,14 +82,17 @@ impl ApiKeyStore for SqlStore {
             revoked_at: None,
         };
         // The foreign key is (team_id, member_id): a member of another team is "not
-        // found" here, exactly like a member that does not exist.
+        // found" here, exactly like a member that does not exist. `created_by` is a
+        // record, not a reference: it stays when that member is deleted.
         sqlx::query(
-            "INSERT INTO api_keys (id, team_id, member_id, name, role, hint, token_hash, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_keys (id, team_id, member_id, service, created_by, name, role, \
+             hint, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(key.id.to_string())
         .bind(team.to_string())
         .bind(member.map(|m| m.to_string()))
+        .bind(key.service.clone())
+        .bind(created_by.map(|m| m.to_string()))
         .bind(&key.name)
         .bind(role.as_str())
         .bind(&key.hint)
@@ -98,6 +105,31 @@ impl ApiKeyStore for SqlStore {
             if member.is_some() { "member" } else { "team" },
         ))?;
         Ok((key, secret))
+    }
+}
+
+impl ApiKeyStore for SqlStore {
+    async fn create_api_key(
+        &self,
+        team: TeamId,
+        name: &str,
+        role: Role,
+        member: Option<MemberId>,
+    ) -> Result<(ApiKey, RawToken), StoreError> {
+        self.insert_api_key(team, name, role, member, None, member)
+            .await
+    }
+
+    async fn create_service_api_key(
+        &self,
+        team: TeamId,
+        name: &str,
+        role: Role,
+        service: &str,
+        created_by: Option<MemberId>,
+    ) -> Result<(ApiKey, RawToken), StoreError> {
+        self.insert_api_key(team, name, role, None, Some(service), created_by)
+            .await
     }
 
     async fn list_api_keys(&self, team: TeamId) -> Result<Vec<ApiKey>, StoreError> {

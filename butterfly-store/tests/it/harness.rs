@@ -81,9 +81,19 @@ fn with_database(url: &str, name: &str) -> String {
 pub trait RawTables {
     /// Every non-null cell of `table`, as text.
     fn cells(&self, table: &str) -> impl Future<Output = Vec<String>> + Send;
+    /// Run one statement; the error's text when the database refuses it.
+    fn execute(&self, sql: &str) -> impl Future<Output = Result<u64, String>> + Send;
 }
 
 impl RawTables for SqlStore {
+    async fn execute(&self, sql: &str) -> Result<u64, String> {
+        sqlx::query(sql)
+            .execute(self.pool())
+            .await
+            .map(|done| done.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+
     async fn cells(&self, table: &str) -> Vec<String> {
         // `table` is a literal from the test suite.
         let rows = sqlx::query(&format!("SELECT * FROM {table}"))

@@ -62,6 +62,8 @@ on_every_backend!(
     teams_cannot_touch_each_others_rows,
     api_keys_authenticate_until_revoked,
     api_keys_of_suspended_members_do_not_authenticate,
+    api_keys_have_owners_and_service_keys_outlive_them,
+    the_audit_trail_records_member_changes_and_is_append_only,
     scim_tokens_authenticate_until_revoked,
     raw_secrets_never_reach_the_database,
     sessions_expire_and_are_revoked_by_id_sid_sub_and_member,

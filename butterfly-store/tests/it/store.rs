@@ -5,9 +5,11 @@
 
 use std::collections::BTreeSet;
 
+use butterfly_core::members::MemberChange;
 use butterfly_core::store::{
-    ApiKeyStore, BackupConnection, ConnectionStore, JobStatus, JobStore, MemberStore, MemberUpdate,
-    NewMember, NewSession, ScimTokenStore, SessionStore, StoreError, TeamStore,
+    ApiKeyStore, AuditOutcome, AuditStore, BackupConnection, ConnectionStore, JobStatus, JobStore,
+    MemberStore, MemberUpdate, MemberWriteStore, NewAuditEntry, NewMember, NewSession,
+    ScimTokenStore, SessionStore, StoreError, TeamStore,
 };
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
 use butterfly_core::{Member, MemberId, Role, Team, TeamId};
@@ -28,6 +30,8 @@ pub trait Stores:
     + SessionStore
     + JobStore
     + ConnectionStore
+    + AuditStore
+    + MemberWriteStore
     + RawTables
 {
 }
@@ -40,6 +44,8 @@ impl<S> Stores for S where
         + SessionStore
         + JobStore
         + ConnectionStore
+        + AuditStore
+        + MemberWriteStore
         + RawTables
 {
 }
@@ -410,6 +416,120 @@ pub async fn api_keys_of_suspended_members_do_not_authenticate<S: Stores>(s: &S)
     assert_eq!(s.authenticate_api_key(&secret).await.unwrap(), None);
 }
 
+/// Issue 11, finding 6: a member's key records its owner and goes with them; a service
+/// key names its service, records who created it, and outlives that member.
+pub async fn api_keys_have_owners_and_service_keys_outlive_them<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let (own, own_secret) = s
+        .create_api_key(team.id, "laptop", Role::Admin, Some(ada.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        (own.member_id, own.created_by, own.service.as_deref()),
+        (Some(ada.id), Some(ada.id), None)
+    );
+    let (ci, ci_secret) = s
+        .create_service_api_key(
+            team.id,
+            "ci",
+            Role::BackupOperator,
+            "github-actions",
+            Some(ada.id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (ci.member_id, ci.created_by, ci.service.as_deref()),
+        (None, Some(ada.id), Some("github-actions"))
+    );
+    // Stored as created.
+    let listed = s.list_api_keys(team.id).await.unwrap();
+    assert_eq!(listed, vec![ci.clone(), own.clone()]);
+    assert_eq!(
+        s.authenticate_api_key(&ci_secret).await.unwrap(),
+        Some(ci.clone())
+    );
+
+    // Ada is suspended: her key goes, the service key stays.
+    let mut suspend = MemberUpdate::default();
+    suspend.active = Some(false);
+    s.update_member(team.id, ada.id, suspend).await.unwrap();
+    assert_eq!(s.authenticate_api_key(&own_secret).await.unwrap(), None);
+    assert_eq!(
+        s.authenticate_api_key(&ci_secret).await.unwrap(),
+        Some(ci.clone())
+    );
+    // Deleted: the service key still names her as its creator.
+    assert!(s.delete_member(team.id, ada.id).await.unwrap());
+    assert_eq!(s.authenticate_api_key(&ci_secret).await.unwrap(), Some(ci));
+}
+
+/// The audit trail: member writes record their changes in their own transaction
+/// (nothing for a refused or no-op change), entries are per team, `since` filters, and
+/// the table refuses updates and deletes.
+pub async fn the_audit_trail_records_member_changes_and_is_append_only<S: Stores>(s: &S) {
+    let (team, ada) = team_with_member(s, "acme").await;
+    let other = s.create_team("other").await.unwrap();
+    let before = s.list_audit(Some(team.id), None).await.unwrap().len();
+    let mut update = MemberUpdate::default();
+    update.role = Some(Role::Auditor);
+    update.active = Some(false);
+    s.write_members(team.id, vec![MemberChange::update(ada.id, update.clone())])
+        .await
+        .unwrap();
+    // The same change again changes nothing, and records nothing.
+    s.write_members(team.id, vec![MemberChange::update(ada.id, update)])
+        .await
+        .unwrap();
+    let lines = s.list_audit(Some(team.id), None).await.unwrap();
+    let actions: Vec<&str> = lines[before..].iter().map(|l| l.action.as_str()).collect();
+    assert_eq!(actions, ["member.role_changed", "member.suspended"]);
+    let changed = &lines[before];
+    assert_eq!(changed.actor, "system");
+    assert_eq!(changed.target, Some(format!("member:{}", ada.id)));
+    assert_eq!(changed.detail["to"], "auditor");
+    assert_eq!(changed.outcome, AuditOutcome::Success);
+
+    s.record_audit(NewAuditEntry {
+        team_id: None,
+        actor: "anonymous".into(),
+        action: "auth.failed".into(),
+        target: None,
+        request_id: Some("r-1".into()),
+        outcome: AuditOutcome::Denied,
+        detail: json!({"via": "api"}),
+    })
+    .await
+    .unwrap();
+    let teamless = s.list_audit(None, None).await.unwrap();
+    assert_eq!(teamless.len(), 1);
+    assert_eq!(teamless[0].request_id.as_deref(), Some("r-1"));
+    assert!(s.list_audit(Some(other.id), None).await.unwrap().is_empty());
+    let later = lines.last().unwrap().at + TimeDelta::milliseconds(1);
+    assert!(
+        s.list_audit(Some(team.id), Some(later))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.list_audit(Some(team.id), Some(lines[0].at))
+            .await
+            .unwrap()
+            .len(),
+        lines.len()
+    );
+
+    for statement in [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+    ] {
+        let refused = s.execute(statement).await.unwrap_err();
+        assert!(refused.contains("append-only"), "{statement}: {refused}");
+    }
+    assert_eq!(s.list_audit(Some(team.id), None).await.unwrap(), lines);
+}
+
 pub async fn scim_tokens_authenticate_until_revoked<S: Stores>(s: &S) {
     let team = s.create_team("acme").await.unwrap();
     let (first, first_secret) = s.create_scim_token(team.id, "okta").await.unwrap();
@@ -746,6 +866,7 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "scim_resources",
         "scim_group_members",
         "backup_connections",
+        "audit_log",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }

@@ -38,6 +38,8 @@ pub struct DiffArgs {
     pub client_id: Option<String>,
     pub key_id: Option<String>,
     pub private_key: Option<PathBuf>,
+    /// `--allow-private-org-urls`.
+    pub allow_private_org_urls: bool,
 }
 
 /// Why a diff could not be made.
@@ -113,13 +115,21 @@ pub async fn diff(out: Output, args: DiffArgs) -> Result<SnapshotDiff, DiffError
         else {
             return Err(DiffError::LiveNeedsCredentials);
         };
-        let credentials =
-            okta_credentials(org_url, client_id.clone(), args.key_id.clone(), private_key)?;
+        let credentials = okta_credentials(
+            org_url,
+            client_id.clone(),
+            args.key_id.clone(),
+            private_key,
+            args.allow_private_org_urls,
+        )?;
         // The live org is read as a backup is, into memory only: a diff writes nothing.
         let live = InMemorySnapshotSource::new();
         let outcome = run_okta_backup(
             credentials,
-            FetchOptions::default(),
+            FetchOptions {
+                insecure_allow_private_addresses: args.allow_private_org_urls,
+                ..FetchOptions::default()
+            },
             &live,
             &SystemClock,
             |_: &FetchEvent| {},

@@ -79,6 +79,8 @@ pub struct OktaBackupArgs {
     pub scopes: Option<Vec<String>>,
     pub concurrency: usize,
     pub pack_target_bytes: Option<usize>,
+    /// `--allow-private-org-urls`.
+    pub allow_private_org_urls: bool,
 }
 
 /// Progress on stderr: bars on a terminal, plain lines otherwise.
@@ -176,16 +178,26 @@ pub fn okta_credentials(
     client_id: String,
     key_id: Option<String>,
     private_key: &Path,
+    allow_private_org_urls: bool,
 ) -> Result<OktaCredentials, LocalError> {
     let pem = std::fs::read_to_string(private_key).map_err(|source| LocalError::ReadFile {
         path: private_key.to_owned(),
         source,
     })?;
-    Ok(OktaCredentials {
-        org_url: OrgUrl::parse(org_url).map_err(|source| LocalError::Flag {
+    let org_url = OrgUrl::parse(org_url).map_err(|source| LocalError::Flag {
+        flag: "--org-url",
+        source,
+    })?;
+    // Checked here as well as by the fetcher, so a refused URL stops before a
+    // repository is created.
+    if !allow_private_org_urls {
+        org_url.check_public().map_err(|source| LocalError::Flag {
             flag: "--org-url",
             source,
-        })?,
+        })?;
+    }
+    Ok(OktaCredentials {
+        org_url,
         client_id: ClientId::new(client_id).map_err(|source| LocalError::Flag {
             flag: "--client-id",
             source,
@@ -203,8 +215,10 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         args.client_id,
         args.key_id,
         &args.private_key,
+        args.allow_private_org_urls,
     )?;
     let options = FetchOptions {
+        insecure_allow_private_addresses: args.allow_private_org_urls,
         rate_limit_share: args.rate_limit_share,
         scopes: args.scopes.map(|s| s.into_iter().collect()),
         concurrency: args.concurrency,

@@ -81,6 +81,11 @@ struct Cli {
     /// `master.key` file: anyone with a copy of the directory can read it.
     #[arg(long, global = true)]
     insecure_no_password: bool,
+    /// Let `--org-url` reach loopback, private and link-local addresses (local backups
+    /// and `diff ... live`). For simulators and tests only: refused by default, since
+    /// the backup sends signed requests to whatever the URL names.
+    #[arg(long, env = "BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", global = true)]
+    allow_private_org_urls: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -123,6 +128,13 @@ enum Command {
     /// Backup jobs on the server.
     #[command(subcommand)]
     Backups(BackupsCommand),
+    /// The team's audit trail (server mode; needs manage_team_settings): who did what,
+    /// when, in which request, and whether it happened.
+    Audit {
+        /// Only entries at or after this time (RFC 3339, e.g. 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Create a new, empty local repository with a fresh master key (a backup creates
     /// one too, if needed).
     Init {
@@ -528,6 +540,11 @@ enum ApiKeysCommand {
         /// The role the key acts with.
         #[arg(long)]
         role: Role,
+        /// Make a service key for this service (CI, Terraform...): it belongs to no
+        /// person, so suspending you leaves it working; you are recorded as its owner.
+        /// Without it, the key is yours and goes when you do.
+        #[arg(long)]
+        service: Option<String>,
     },
     /// Revoke an API key by id.
     Revoke {
@@ -685,6 +702,7 @@ async fn main() -> ExitCode {
         } => diff::diff(
             cli.output,
             diff::DiffArgs {
+                allow_private_org_urls: cli.allow_private_org_urls,
                 from,
                 to,
                 repo,
@@ -760,10 +778,35 @@ const API_KEY_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),
     Column::new("NAME", "/name"),
     Column::new("ROLE", "/role"),
+    Column::new("MEMBER", "/member_id"),
+    Column::new("SERVICE", "/service"),
+    Column::new("CREATED BY", "/created_by"),
     Column::new("HINT", "/hint"),
     Column::new("CREATED", "/created_at"),
     Column::new("REVOKED", "/revoked_at"),
 ];
+const AUDIT_COLUMNS: &[Column] = &[
+    Column::new("AT", "/at"),
+    Column::new("ACTOR", "/actor"),
+    Column::new("ACTION", "/action"),
+    Column::new("TARGET", "/target"),
+    Column::new("OUTCOME", "/outcome"),
+    Column::new("REQUEST", "/request_id"),
+];
+
+/// Percent-encode a query value (RFC 3339 times carry `+` and `:`).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
 const SCIM_TOKEN_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),
     Column::new("NAME", "/name"),
@@ -799,6 +842,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     concurrency,
                     pack_target_bytes,
+                    allow_private_org_urls: cli.allow_private_org_urls,
                 },
             )
             .await
@@ -823,6 +867,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let client = ApiClient::new(&cli.server, cli.api_key.as_deref())?;
     let out = cli.output;
     match cli.command {
+        Command::Audit { since } => {
+            let path = match since {
+                Some(since) => format!("audit?since={}", url_encode(&since)),
+                None => "audit".to_owned(),
+            };
+            print_records(out, &client.get(&path).await?, AUDIT_COLUMNS);
+        }
         Command::Members(MembersCommand::List) => {
             let members = client.get("members").await?;
             print_records(out, &members, MEMBER_COLUMNS);
@@ -830,10 +881,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::ApiKeys(ApiKeysCommand::List) => {
             print_records(out, &client.get("api-keys").await?, API_KEY_COLUMNS);
         }
-        Command::ApiKeys(ApiKeysCommand::Create { name, role }) => {
-            let created = client
-                .post("api-keys", &json!({"name": name, "role": role}))
-                .await?;
+        Command::ApiKeys(ApiKeysCommand::Create {
+            name,
+            role,
+            service,
+        }) => {
+            let mut body = json!({"name": name, "role": role});
+            if let Some(service) = service {
+                body["service"] = json!(service);
+            }
+            let created = client.post("api-keys", &body).await?;
             print_created(out, &created, "api_key", API_KEY_COLUMNS);
         }
         Command::ApiKeys(ApiKeysCommand::Revoke { id }) => {

@@ -72,6 +72,35 @@ async fn api_keys_create_list_revoke_round_trip() {
     let ci = keys.iter().find(|k| k["name"] == "ci").unwrap();
     assert_eq!(ci["role"], "auditor");
     assert!(!stdout(&listed).contains(&secret));
+    // Made with the first-start key, it belongs to the bootstrap member, as that key does.
+    let first = keys.iter().find(|k| k["name"] == "bootstrap").unwrap();
+    assert!(ci["member_id"].is_string(), "{ci}");
+    assert_eq!(ci["member_id"], first["member_id"]);
+
+    // A service key names its service, acts for no member and records its creator.
+    let service = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "api-keys",
+            "create",
+            "--name",
+            "deploys",
+            "--role",
+            "backup_operator",
+            "--service",
+            "github-actions",
+        ],
+    )
+    .await;
+    assert!(service.status.success(), "{service:?}");
+    let made: Value = serde_json::from_slice(&service.stdout).unwrap();
+    let made = &made["api_key"];
+    assert_eq!(made["service"], "github-actions", "{made}");
+    assert_eq!(made["member_id"], Value::Null, "{made}");
+    assert_eq!(made["created_by"], first["member_id"], "{made}");
 
     // The auditor key can list members but not manage keys.
     let members = butterfly(&s, Some(&secret), &["members", "list"]).await;
@@ -230,4 +259,69 @@ async fn sso_set_show_and_test() {
         String::from_utf8_lossy(&bad.stderr).contains("400"),
         "{bad:?}"
     );
+}
+
+/// `butterfly audit [--since]`: the team's trail, as a table or as the server's JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_lists_the_trail_since_a_time() {
+    let s = start_server().await;
+    let k = Some(s.key.as_str());
+    let created = butterfly(
+        &s,
+        k,
+        &["api-keys", "create", "--name", "ci", "--role", "auditor"],
+    )
+    .await;
+    assert!(created.status.success(), "{created:?}");
+    let secret = stdout(&created).lines().last().unwrap().to_owned();
+
+    let table = butterfly(&s, k, &["audit"]).await;
+    assert!(table.status.success(), "{table:?}");
+    let text = stdout(&table);
+    assert!(
+        text.contains("ACTION") && text.contains("api_key.created"),
+        "{text}"
+    );
+    assert!(!text.contains(&secret));
+
+    let json = butterfly(&s, k, &["--output", "json", "audit"]).await;
+    let lines: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let last = lines.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "api_key.created");
+    // `--since` the last line's time (an RFC 3339 `+00:00` or `Z`): that line, at least.
+    let since = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "audit",
+            "--since",
+            last["at"].as_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(since.status.success(), "{since:?}");
+    let recent: Value = serde_json::from_slice(&since.stdout).unwrap();
+    assert!(recent.as_array().unwrap().contains(&last), "{recent}");
+    let future = butterfly(
+        &s,
+        k,
+        &[
+            "--output",
+            "json",
+            "audit",
+            "--since",
+            "2999-01-01T00:00:00+00:00",
+        ],
+    )
+    .await;
+    assert_eq!(
+        serde_json::from_slice::<Value>(&future.stdout).unwrap(),
+        serde_json::json!([])
+    );
+
+    // The auditor key may not read it.
+    let denied = butterfly(&s, Some(&secret), &["audit"]).await;
+    assert!(!denied.status.success());
 }

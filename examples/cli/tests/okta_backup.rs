@@ -88,7 +88,9 @@ impl Setup {
         let credentials = self.sim.simulator().client_credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
         cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
-        cmd.args(["backup", "okta", "--org-url", self.sim.org_url()])
+        // The simulator listens on loopback.
+        cmd.args(["backup", "okta", "--allow-private-org-urls"])
+            .args(["--org-url", self.sim.org_url()])
             .args(["--client-id", &credentials.client_id])
             .arg("--private-key")
             .arg(self.dir.path().join("key.pem"))
@@ -203,7 +205,10 @@ async fn full_backup_matches_the_org_and_every_resource_round_trips() {
             key_id: Some(credentials.key_id),
             private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
         },
-        FetchOptions::default(),
+        FetchOptions {
+            insecure_allow_private_addresses: true,
+            ..FetchOptions::default()
+        },
     )
     .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
@@ -466,7 +471,7 @@ async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
                 value.clone_into(set);
             }
         }
-        cmd.args(["backup", "okta"]);
+        cmd.args(["backup", "okta", "--allow-private-org-urls"]);
         for (name, set) in &flags {
             cmd.args([*name, set.as_str()]);
         }
@@ -483,6 +488,40 @@ async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
         );
         assert!(!s.repo().exists(), "{flag} {value} created the repository");
     }
+}
+
+/// Without `--allow-private-org-urls`, an org URL on loopback (however it is spelled) is
+/// refused before anything is sent or written; the simulator is never reached.
+#[tokio::test]
+async fn a_private_org_url_is_refused_without_the_flag() {
+    let s = Setup::start(config(5)).await;
+    let port = s.sim.org_url().rsplit(':').next().unwrap().to_owned();
+    let credentials = s.sim.simulator().client_credentials();
+    for org in [
+        s.sim.org_url().to_owned(),
+        format!("http://2130706433:{port}"),
+        format!("http://0x7f.1:{port}"),
+        format!("http://localhost:{port}"),
+        "https://169.254.169.254".to_owned(),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env_remove("BUTTERFLY_ALLOW_PRIVATE_ORG_URLS")
+            .args(["backup", "okta", "--org-url", &org])
+            .args(["--client-id", &credentials.client_id])
+            .arg("--private-key")
+            .arg(s.dir.path().join("key.pem"))
+            .arg("--repo")
+            .arg(s.repo());
+        let out = run(cmd).await;
+        assert!(!out.status.success(), "{org}");
+        let error = text(&out.stderr);
+        assert!(
+            error.contains("--org-url") && error.contains("public internet"),
+            "{org}: {error}"
+        );
+        assert!(!s.repo().exists(), "{org} created the repository");
+    }
+    assert_eq!(s.sim.simulator().request_log().total, 0);
 }
 
 /// `butterfly diff`: two snapshots of one org, the second without network zones (their
@@ -540,6 +579,7 @@ async fn diff_names_what_changed_with_severities() {
     let out = diff(&[
         &a,
         "live",
+        "--allow-private-org-urls",
         "--output",
         "json",
         "--org-url",

@@ -46,7 +46,9 @@ async fn start() -> Running {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
-    let config = Config::for_data_dir(dir.path().join("server"));
+    let mut config = Config::for_data_dir(dir.path().join("server"));
+    // The simulator listens on loopback.
+    config.allow_private_org_urls = true;
     let state = open_state(&config).await.unwrap();
     let (_, key) = bootstrap(&state).await.unwrap().unwrap();
     let _detached = spawn_worker(state.clone());
@@ -66,6 +68,8 @@ async fn butterfly(server: &Running, args: &[&str]) -> Output {
     // Local-mode commands here make a repository: under a password, as a user would.
     cmd.env("BUTTERFLY_API_KEY", &server.key)
         .env("BUTTERFLY_REPO_PASSWORD", "server-backups-tests")
+        // Local backups here read the simulator, on loopback.
+        .env("BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", "true")
         .args(["--server", &server.url])
         .args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())

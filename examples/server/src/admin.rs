@@ -3,10 +3,12 @@
 //! the last line of stdout, so scripts can take them with `tail -n1`.
 
 use butterfly_core::Team;
-use butterfly_core::store::{ApiKeyStore, ScimTokenStore, StoreError, TeamStore};
+use butterfly_core::store::{
+    ApiKeyStore, AuditOutcome, AuditStore, NewAuditEntry, ScimTokenStore, StoreError, TeamStore,
+};
 use butterfly_store::SqlStore;
 
-use crate::app::DEFAULT_TEAM;
+use crate::app::{DEFAULT_TEAM, bootstrap_member};
 use crate::config::{ApiKeyCommand, Command, Config, ScimTokenCommand, TeamCommand};
 
 /// Errors from admin subcommands.
@@ -39,13 +41,54 @@ pub async fn run(config: &Config, command: &Command) -> Result<(), AdminError> {
                 println!("{}\t{}", team.id, team.name);
             }
         }
-        Command::ApiKey(ApiKeyCommand::Create { role, team, name }) => {
+        Command::ApiKey(ApiKeyCommand::Create {
+            role,
+            team,
+            name,
+            service,
+        }) => {
             let team = resolve_team(&store, team.as_deref()).await?;
-            let (key, secret) = store.create_api_key(team.id, name, *role, None).await?;
-            println!(
-                "created API key {} with role {} for team {}",
-                key.id, key.role, team.name
-            );
+            // Run on the server's own machine with no person signed in: the key is the
+            // bootstrap member's, or a service key it answers for.
+            let owner = bootstrap_member(&store, team.id).await?;
+            let (key, secret) = match service {
+                Some(service) => {
+                    store
+                        .create_service_api_key(team.id, name, *role, service, Some(owner.id))
+                        .await?
+                }
+                None => {
+                    store
+                        .create_api_key(team.id, name, *role, Some(owner.id))
+                        .await?
+                }
+            };
+            store
+                .record_audit(NewAuditEntry {
+                    team_id: Some(team.id),
+                    actor: "admin-cli".to_owned(),
+                    action: "api_key.created".to_owned(),
+                    target: Some(format!("api_key:{}", key.id)),
+                    request_id: None,
+                    outcome: AuditOutcome::Success,
+                    detail: serde_json::json!({
+                        "name": key.name,
+                        "role": key.role,
+                        "member_id": key.member_id,
+                        "service": key.service,
+                    }),
+                })
+                .await?;
+            match &key.service {
+                Some(service) => println!(
+                    "created service API key {} for `{service}` with role {} for team {}",
+                    key.id, key.role, team.name
+                ),
+                None => println!(
+                    "created API key {} with role {} for team {}, owned by member {}",
+                    key.id, key.role, team.name, owner.email
+                ),
+            }
             println!("{}", secret.secret());
         }
         Command::ScimToken(ScimTokenCommand::Create { team, name }) => {

@@ -6,9 +6,12 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use butterfly_core::store::{ApiKeyStore, TeamStore};
+use butterfly_core::members::MemberChange;
+use butterfly_core::store::{
+    ApiKeyStore, MemberStore, MemberWriteStore, NewMember, StoreError, TeamStore,
+};
 use butterfly_core::token::RawToken;
-use butterfly_core::{Role, Team};
+use butterfly_core::{Member, Role, Team, TeamId};
 use butterfly_store::{RepositoryStore, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub scim: Arc<ScimService<MemberLinkedStore<ScimResources>>>,
     /// Snapshot repositories and the backup job worker's settings.
     pub backups: Arc<Backups>,
+    /// `--allow-private-org-urls`: connections may reach non-public addresses.
+    pub allow_private_org_urls: bool,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -66,7 +71,7 @@ pub enum StartupError {
     },
     /// The database could not be opened or migrated.
     #[error("cannot open database: {0}")]
-    Database(#[from] butterfly_core::store::StoreError),
+    Database(#[from] StoreError),
     /// `--public-url` is not an absolute http(s) URL.
     #[error("invalid --public-url `{0}`: expected an absolute http(s) URL")]
     PublicUrl(String),
@@ -136,6 +141,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         public_url,
         secure_cookies: !config.insecure_cookies,
         backups: Arc::new(backups),
+        allow_private_org_urls: config.allow_private_org_urls,
     })
 }
 
@@ -149,18 +155,55 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// On a fresh database, create the default team and a super_admin API key, and return
-/// the key's secret so it can be shown once. `None` when teams already exist.
+/// The email of a team's bootstrap member. `.invalid` (RFC 2606) never routes, so no
+/// identity provider can assert it and no SSO sign-in can become this member.
+pub const BOOTSTRAP_EMAIL: &str = "bootstrap@butterfly.invalid";
+
+/// On a fresh database, create the default team, its bootstrap member (a super_admin
+/// named `bootstrap`, listed with the other members) and a super_admin API key that
+/// belongs to that member, and return the key's secret so it can be shown once. `None`
+/// when teams already exist.
+///
+/// The key has an owner like every other: suspending or deleting the bootstrap member
+/// (once a person holds super_admin) revokes it.
 pub async fn bootstrap(state: &AppState) -> Result<Option<(Team, RawToken)>, ApiError> {
     if !state.store.list_teams().await?.is_empty() {
         return Ok(None);
     }
     let team = state.store.create_team(DEFAULT_TEAM).await?;
+    let member = bootstrap_member(&state.store, team.id).await?;
     let (_, secret) = state
         .store
-        .create_api_key(team.id, "bootstrap", Role::SuperAdmin, None)
+        .create_api_key(team.id, "bootstrap", Role::SuperAdmin, Some(member.id))
         .await?;
     Ok(Some((team, secret)))
+}
+
+/// The team's bootstrap member ([`BOOTSTRAP_EMAIL`]), created (super_admin, active)
+/// when the team has none: the owner of keys made with no person at hand (first start,
+/// `butterfly-server api-key create`).
+pub async fn bootstrap_member(store: &SqlStore, team: TeamId) -> Result<Member, StoreError> {
+    if let Some(member) = store.member_by_email(team, BOOTSTRAP_EMAIL).await? {
+        return Ok(member);
+    }
+    let outcome = store
+        .write_members(
+            team,
+            vec![MemberChange::Create(NewMember {
+                email: BOOTSTRAP_EMAIL.to_owned(),
+                display_name: Some("bootstrap".to_owned()),
+                role: Role::SuperAdmin,
+                active: true,
+                external_id: None,
+            })],
+        )
+        .await?;
+    outcome
+        .members
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("the bootstrap member was not written".into()))
 }
 
 /// The whole HTTP surface.
@@ -203,5 +246,8 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .fallback_service(app)
         .layer(axum::middleware::from_fn(crate::error::shape_errors))
+        .layer(axum::middleware::from_fn(
+            routes::audit::with_request_context,
+        ))
         .layer(TraceLayer::new_for_http())
 }

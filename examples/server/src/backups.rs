@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use butterfly_compliance::{Framework, evaluate};
 use butterfly_core::source::SnapshotSource;
-use butterfly_core::store::{BackupConnection, ConnectionStore, Job, JobStore};
+use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
@@ -279,9 +279,29 @@ async fn run_job(state: &AppState, job: Job) {
         Err(e) => (false, json!({"error": e.to_string()})),
     };
     tracing::info!(job = %job.id, succeeded, "job finished");
-    if let Err(e) = state.store.finish_job(job.id, succeeded, outcome).await {
+    // The snapshot id, never the outcome's error text (it may quote an upstream).
+    let snapshot = outcome
+        .pointer("/snapshot/id")
+        .cloned()
+        .unwrap_or(Value::Null);
+    match state.store.finish_job(job.id, succeeded, outcome).await {
+        Ok(()) => {
+            crate::routes::audit::record(
+                state,
+                Some(job.team_id),
+                if succeeded {
+                    "backup.succeeded"
+                } else {
+                    "backup.failed"
+                },
+                Some(format!("job:{}", job.id)),
+                AuditOutcome::Success,
+                json!({"attempt": job.attempts, "snapshot": snapshot}),
+            )
+            .await;
+        }
         // Given back meanwhile (this worker was too slow to beat): another claim owns it.
-        tracing::warn!(job = %job.id, error = %e, "cannot record the job's end");
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot record the job's end"),
     }
 }
 
@@ -330,8 +350,13 @@ pub fn credentials_for(
         PRIVATE_KEY_PURPOSE,
         &connection.private_key_sealed,
     )?;
+    let org_url = OrgUrl::parse(&connection.org_url)?;
+    if !state.allow_private_org_urls {
+        // Stored while the server allowed it, or before the check existed.
+        org_url.check_public()?;
+    }
     let credentials = OktaCredentials {
-        org_url: OrgUrl::parse(&connection.org_url)?,
+        org_url,
         client_id: ClientId::new(connection.client_id.as_str())?,
         key_id: connection.key_id.clone(),
         private_key: PrivateKey::from_pem(&String::from_utf8_lossy(&pem))?,
@@ -342,6 +367,7 @@ pub fn credentials_for(
             .scopes
             .as_ref()
             .map(|s| s.iter().cloned().collect()),
+        insecure_allow_private_addresses: state.allow_private_org_urls,
         ..FetchOptions::default()
     };
     Ok((credentials, options))

@@ -76,6 +76,11 @@ pub struct Config {
     /// only. Never in production.
     #[arg(long, env = "BUTTERFLY_INSECURE_COOKIES", global = true)]
     pub insecure_cookies: bool,
+    /// Let connections' org URLs reach loopback, private, link-local and other
+    /// non-public addresses. Off by default: connection tests and backups send signed
+    /// requests to the org URL an admin typed in. For simulators and tests only.
+    #[arg(long, env = "BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", global = true)]
+    pub allow_private_org_urls: bool,
     /// Seconds a running job may go without reporting progress before another worker
     /// takes it back (its worker is presumed dead).
     #[arg(
@@ -100,6 +105,7 @@ impl Config {
             object_store_url: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
             insecure_cookies: false,
+            allow_private_org_urls: false,
             job_abandoned_after_secs: 60,
         }
     }
@@ -175,6 +181,11 @@ pub enum ApiKeyCommand {
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Make a service key for this service: it acts for no member, and the team's
+        /// bootstrap member is recorded as its owner. Without it, the key belongs to the
+        /// bootstrap member (listed by `members list`; created if needed).
+        #[arg(long)]
+        service: Option<String>,
     },
 }
 

@@ -53,6 +53,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The client sent too many requests of this kind; it may try again shortly.
+    #[error("{0}")]
+    TooManyRequests(&'static str),
     /// The request body was refused before reaching the handler (not JSON, wrong
     /// content type, too large); keeps the status axum chose (400, 413, 415, 422).
     #[error("{message}")]
@@ -79,6 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             ApiError::Rejected { status, .. } => (
                 *status,
                 match status.as_u16() {

@@ -54,7 +54,9 @@ async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     // that asked for port 0 learns the port the system chose.
     println!("{LISTENING_PREFIX}{address}");
     tracing::info!(%address, data_dir = %config.data_dir.display(), "butterfly-server listening");
-    axum::serve(listener, build_router(state))
+    // With each connection's peer address, so sign-in attempts are limited per client.
+    let app = build_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.shutdown().await;

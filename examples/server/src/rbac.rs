@@ -19,8 +19,12 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::routes::audit;
 use crate::sso::{SESSION_COOKIE, cookie_value};
+use butterfly_core::store::AuditOutcome;
+use butterfly_store::sql::AuditContext;
 use chrono::Utc;
+use serde_json::json;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,9 @@ pub struct Principal {
     pub api_key_id: Option<Uuid>,
     /// The member the key acts for, if any.
     pub member_id: Option<MemberId>,
+    /// The member who answers for this caller: the member itself, or the creator of the
+    /// service key used. Recorded as the owner of what the caller creates.
+    pub answerable: Option<MemberId>,
 }
 
 /// The handler-side extractor for the caller.
@@ -111,7 +118,10 @@ async fn enforce(
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Err(e) => e.into_response(),
+        Err(refused) => {
+            audit_refusal(&state, &refused).await;
+            refused.into_response()
+        }
     }
 }
 
@@ -134,60 +144,136 @@ fn credential(req: &Request) -> Result<Credential, ApiError> {
         ))
 }
 
+/// Why a request was refused before its handler.
+enum Refusal {
+    /// No valid credential.
+    Unauthenticated(ApiError),
+    /// A valid caller of `team` without the permission.
+    Forbidden { team: TeamId, error: ApiError },
+    /// The store failed.
+    Other(ApiError),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Unauthenticated(e)
+            | Refusal::Forbidden { error: e, .. }
+            | Refusal::Other(e) => e.into_response(),
+        }
+    }
+}
+
 async fn authorize(
     state: &AppState,
     access: Access,
     credential: Result<Credential, ApiError>,
-) -> Result<Principal, ApiError> {
-    let principal = match credential? {
+) -> Result<Principal, Refusal> {
+    let (principal, actor) = match credential.map_err(Refusal::Unauthenticated)? {
         Credential::ApiKey(presented) => {
             let key = state
                 .store
                 .authenticate_api_key(&presented)
-                .await?
-                .ok_or(ApiError::Unauthorized("invalid or revoked API key"))?;
-            Principal {
-                team_id: key.team_id,
-                role: key.role,
-                api_key_id: Some(key.id),
-                member_id: key.member_id,
-            }
+                .await
+                .map_err(|e| Refusal::Other(e.into()))?
+                .ok_or(Refusal::Unauthenticated(ApiError::Unauthorized(
+                    "invalid or revoked API key",
+                )))?;
+            (
+                Principal {
+                    team_id: key.team_id,
+                    role: key.role,
+                    api_key_id: Some(key.id),
+                    member_id: key.member_id,
+                    answerable: key.member_id.or(key.created_by),
+                },
+                format!("api_key:{}", key.id),
+            )
         }
         Credential::Session(presented) => {
             // Looked up on every request, so a session ended by logout, suspension or
             // back-channel logout fails on the very next one.
+            let ended = || {
+                Refusal::Unauthenticated(ApiError::Unauthorized(
+                    "session expired or ended: sign in again",
+                ))
+            };
             let session = state
                 .store
                 .session_by_token(&presented, Utc::now())
-                .await?
-                .ok_or(ApiError::Unauthorized(
-                    "session expired or ended: sign in again",
-                ))?;
+                .await
+                .map_err(|e| Refusal::Other(e.into()))?
+                .ok_or_else(ended)?;
             let member = state
                 .store
                 .member(session.team_id, session.member_id)
-                .await?
+                .await
+                .map_err(|e| Refusal::Other(e.into()))?
                 .filter(|m| m.active)
-                .ok_or(ApiError::Unauthorized(
-                    "session expired or ended: sign in again",
-                ))?;
-            Principal {
-                team_id: member.team_id,
-                role: member.role,
-                api_key_id: None,
-                member_id: Some(member.id),
-            }
+                .ok_or_else(ended)?;
+            (
+                Principal {
+                    team_id: member.team_id,
+                    role: member.role,
+                    api_key_id: None,
+                    member_id: Some(member.id),
+                    answerable: Some(member.id),
+                },
+                format!("member:{}", member.id),
+            )
         }
     };
+    // Every audit line this request writes from here on names the caller.
+    AuditContext::set_actor(actor);
     if let Access::Requires(permission) = access
         && !principal.role.allows(permission)
     {
-        return Err(ApiError::Forbidden {
-            permission,
-            role: principal.role,
+        return Err(Refusal::Forbidden {
+            team: principal.team_id,
+            error: ApiError::Forbidden {
+                permission,
+                role: principal.role,
+            },
         });
     }
     Ok(principal)
+}
+
+/// One audit line per refused request: `auth.failed` (no valid credential; no team is
+/// known) or `auth.forbidden` (a valid caller without the permission). The presented
+/// credential is never recorded.
+async fn audit_refusal(state: &AppState, refused: &Refusal) {
+    match refused {
+        Refusal::Unauthenticated(_) => {
+            audit::record(
+                state,
+                None,
+                "auth.failed",
+                None,
+                AuditOutcome::Denied,
+                json!({"via": "api"}),
+            )
+            .await;
+        }
+        Refusal::Forbidden { team, error } => {
+            let detail = match error {
+                ApiError::Forbidden { permission, role } => {
+                    json!({"permission": permission, "role": role})
+                }
+                _ => json!({}),
+            };
+            audit::record(
+                state,
+                Some(*team),
+                "auth.forbidden",
+                None,
+                AuditOutcome::Denied,
+                detail,
+            )
+            .await;
+        }
+        Refusal::Other(_) => {}
+    }
 }
 
 fn bearer_token(req: &Request) -> Result<RawToken, ApiError> {

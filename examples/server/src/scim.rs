@@ -7,11 +7,13 @@
 use std::sync::Arc;
 
 use butterfly_core::TeamId;
-use butterfly_core::store::ScimTokenStore;
+use butterfly_core::store::{AuditOutcome, AuditStore, ScimTokenStore};
 use butterfly_core::token::RawToken;
 use butterfly_scim::axum::TokenAuthenticator;
 use butterfly_store::SqlStore;
 pub use butterfly_store::sql::MemberLinkedStore;
+use butterfly_store::sql::{AuditContext, audit_entry};
+use serde_json::json;
 
 /// SCIM bearer tokens (`bfs_scim_...`) authenticate as their team.
 #[derive(Debug, Clone)]
@@ -24,7 +26,24 @@ impl TokenAuthenticator for ScimTokens {
             .authenticate_scim_token(&RawToken::from_presented(token))
             .await
         {
-            Ok(found) => found.map(|t| t.team_id),
+            Ok(Some(found)) => {
+                // SCIM member writes below name this token as their actor.
+                AuditContext::set_actor(format!("scim_token:{}", found.id));
+                Some(found.team_id)
+            }
+            Ok(None) => {
+                let entry = audit_entry(
+                    None,
+                    "auth.failed",
+                    None,
+                    AuditOutcome::Denied,
+                    json!({"via": "scim"}),
+                );
+                if let Err(e) = self.0.record_audit(entry).await {
+                    tracing::error!(error = %e, "cannot write the audit trail");
+                }
+                None
+            }
             Err(e) => {
                 tracing::error!(error = %e, "SCIM token lookup failed");
                 None

@@ -7,25 +7,31 @@
 //! one that can), and turns a verified login into a member and a session.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Form;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::Extensions;
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use butterfly_core::SystemClock;
 use butterfly_core::members::{MemberRuleError, SignInIdentity};
 use butterfly_core::store::{MemberWriteStore, NewSession, SessionStore, SsoConnection, SsoStore};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Member, TeamId};
 use butterfly_oidc::{
-    AuthorizeOptions, Callback, ClientId, ClientSecret, EmailDomain, EndSessionsError,
-    InitiateLogin, InitiateLoginPolicy, Issuer, LogoutHandler, LogoutRequest, LogoutTokenValidator,
-    OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
+    AuthorizeOptions, Callback, ClientId, ClientSecret, DiscoveryCache, EmailDomain,
+    EndSessionsError, InitiateLogin, InitiateLoginPolicy, Issuer, LogoutHandler, LogoutRequest,
+    LogoutTokenValidator, OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
 };
 use chrono::{DateTime, TimeDelta, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
@@ -45,10 +51,51 @@ const SESSION_LIFETIME: TimeDelta = TimeDelta::hours(12);
 /// How long a user has to finish signing in at the provider.
 const PENDING_LIFETIME_SECS: i64 = 600;
 
-/// Discovered providers, per team, rebuilt when the team's connection changes.
-#[derive(Debug, Default)]
+/// Sign-in attempts one client (one peer address) may start in a burst, and how fast
+/// they come back: 10, then one every 6 s. Generous for a person; a script that loops
+/// over `/auth/sso/login` gets 429s instead of server work and outbound discovery.
+const LOGIN_BURST: NonZeroU32 = match NonZeroU32::new(10) {
+    Some(n) => n,
+    None => NonZeroU32::MIN,
+};
+const LOGIN_REFILL: Duration = Duration::from_secs(6);
+/// Clients the login limiter remembers before it forgets those back at a full burst.
+const LOGIN_LIMITER_KEYS: usize = 10_000;
+
+/// Discovered providers, per team, rebuilt when the team's connection changes; failed
+/// discoveries remembered briefly; sign-in attempts limited per client.
+#[derive(Debug)]
 pub struct SsoRuntime {
     clients: Mutex<BTreeMap<TeamId, CachedClient>>,
+    /// One discovery per issuer at a time, a failure remembered for 30 s: unauthenticated
+    /// logins cannot make the server hammer a provider that is down.
+    discovery: DiscoveryCache,
+    /// Per peer address (`None`: served without connection info, all one bucket).
+    logins: DefaultKeyedRateLimiter<Option<IpAddr>>,
+}
+
+impl Default for SsoRuntime {
+    fn default() -> Self {
+        SsoRuntime {
+            clients: Mutex::default(),
+            discovery: DiscoveryCache::new(Arc::new(SystemClock)),
+            logins: RateLimiter::keyed(
+                Quota::with_period(LOGIN_REFILL)
+                    .unwrap_or_else(|| Quota::per_minute(LOGIN_BURST))
+                    .allow_burst(LOGIN_BURST),
+            ),
+        }
+    }
+}
+
+impl SsoRuntime {
+    /// Whether `client` may start another sign-in now.
+    fn admit_login(&self, client: Option<IpAddr>) -> bool {
+        if self.logins.len() > LOGIN_LIMITER_KEYS {
+            self.logins.retain_recent();
+        }
+        self.logins.check_key(&client).is_ok()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,7 +123,7 @@ async fn client_for(
     {
         return Ok(cached.clone());
     }
-    let client = discover(state, connection).await?;
+    let client = discover_with(state, connection, Some(&state.sso.discovery)).await?;
     let cached = CachedClient {
         updated_at: connection.updated_at,
         logout: Arc::new(client.logout_validator()),
@@ -95,6 +142,16 @@ async fn client_for(
 pub async fn discover(
     state: &AppState,
     connection: &SsoConnection,
+) -> Result<OidcClient, ApiError> {
+    discover_with(state, connection, None).await
+}
+
+/// Discovery for `connection`, through `cache` when given (sign-ins: a failure is
+/// remembered briefly), directly otherwise (an admin's explicit test).
+async fn discover_with(
+    state: &AppState,
+    connection: &SsoConnection,
+    cache: Option<&DiscoveryCache>,
 ) -> Result<OidcClient, ApiError> {
     let secret = state
         .objects
@@ -116,9 +173,11 @@ pub async fn discover(
     // and the provider's keys are refetched at most once per interval across all of them.
     config.replicas = Some(state.store.clone());
     let http = OidcClient::http_client().map_err(|e| ApiError::Internal(Box::new(e)))?;
-    OidcClient::discover(config, http)
-        .await
-        .map_err(|e| ApiError::Upstream(format!("identity provider discovery failed: {e}")))
+    match cache {
+        Some(cache) => cache.discover(config, http).await,
+        None => OidcClient::discover(config, http).await,
+    }
+    .map_err(|e| ApiError::Upstream(format!("identity provider discovery failed: {e}")))
 }
 
 fn callback_url(public: &Url) -> Result<Url, ApiError> {
@@ -138,8 +197,17 @@ pub struct LoginForm {
 /// team's provider. An unknown domain says only that: nothing about who exists.
 pub async fn login(
     State(state): State<AppState>,
+    extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    let client = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    if !state.sso.admit_login(client) {
+        return Err(ApiError::TooManyRequests(
+            "too many sign-in attempts from this address; try again in a few seconds",
+        ));
+    }
     let domain =
         EmailDomain::of_email(&form.email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let connection = state
@@ -336,6 +404,8 @@ async fn provision(
         )));
     }
     let team = connection.team_id;
+    // A member created just in time is audited as the identity provider's doing.
+    butterfly_store::sql::AuditContext::set_actor(format!("sso:{}", connection.issuer));
     let member = state
         .store
         .sign_in_member(team, &identity, connection.default_role)

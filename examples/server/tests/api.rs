@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::{Permission, Role, TeamId};
-use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
+use butterfly_server::app::{AppState, BOOTSTRAP_EMAIL, bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
 use butterfly_server::rbac::Access;
 use serde_json::{Value, json};
@@ -55,7 +55,7 @@ impl TestServer {
         let (_, raw) = self
             .state
             .store
-            .create_api_key(team, "test", role, None)
+            .create_service_api_key(team, "test", role, "tests", None)
             .await
             .unwrap();
         raw.secret().to_owned()
@@ -171,7 +171,9 @@ async fn every_route_enforces_the_permission_matrix() {
 #[tokio::test]
 async fn members_lifecycle_and_last_super_admin_guard() {
     let s = server().await;
-    let k = Some(s.super_key.as_str());
+    // A service key: it belongs to no member, so it outlives every member change below.
+    let service = s.key_with_role(s.team, Role::SuperAdmin).await;
+    let k = Some(service.as_str());
     let (status, alice) = s
         .call(
             Method::POST,
@@ -191,6 +193,32 @@ async fn members_lifecycle_and_last_super_admin_guard() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(bob["role"], "read_only");
+
+    // The bootstrap member, owner of the first-start key, is listed; once a person holds
+    // super_admin it may go, and its key goes with it.
+    let (_, list) = s.call(Method::GET, "/api/v1/members", k, None).await;
+    let bootstrap = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == BOOTSTRAP_EMAIL)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&bootstrap["role"], &bootstrap["display_name"]),
+        (&json!("super_admin"), &json!("bootstrap"))
+    );
+    let bootstrap_path = format!("/api/v1/members/{}", bootstrap["id"].as_str().unwrap());
+    assert_eq!(
+        s.call(Method::DELETE, &bootstrap_path, k, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.call(Method::GET, "/api/v1/members", Some(&s.super_key), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
 
     let (status, body) = s
         .call(

@@ -78,7 +78,9 @@ impl Setup {
         .await
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::for_data_dir(dir.path());
+        let mut config = Config::for_data_dir(dir.path());
+        // The simulator listens on loopback.
+        config.allow_private_org_urls = true;
         let state = open_state(&config).await.unwrap();
         let (team, key) = bootstrap(&state).await.unwrap().unwrap();
         let worker = Some(spawn_worker(state.clone()));
@@ -213,6 +215,29 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     assert_eq!(job["attempts"], 1);
     let outcome = &job["outcome"];
     assert_eq!(outcome["snapshot"]["status"], "complete", "{outcome}");
+
+    // The audit trail has the run: queued by the API key, succeeded by the worker (which
+    // writes its line just after the job's end, so it is polled for, boundedly).
+    let job_target = format!("job:{}", job["id"].as_str().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        let (_, trail) = s.call(Method::GET, "/api/v1/audit", None).await;
+        lines = trail
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["target"] == json!(job_target))
+            .map(|l| (l["action"].clone(), l["actor"].clone()))
+            .collect();
+        if lines.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].0, "backup.queued");
+    assert!(lines[0].1.as_str().unwrap().starts_with("api_key:"));
+    assert_eq!(lines[1], (json!("backup.succeeded"), json!("system")));
     let expected = org_counts(&s.sim);
     let counts: BTreeMap<String, u64> =
         serde_json::from_value(outcome["snapshot"]["counts"].clone()).unwrap();
@@ -272,6 +297,7 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     )
     .unwrap();
     let mut config = Config::for_data_dir(replica.path());
+    config.allow_private_org_urls = true;
     config.object_store_url = Some(format!("file://{}", s.dir.path().join("objects").display()));
     let other = open_state(&config).await.unwrap();
     let shared = other.backups.repository(s.team).await.unwrap();
@@ -309,6 +335,65 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
             );
         }
     }
+}
+
+/// Finding 5 of issue 11 (SSRF): without `--allow-private-org-urls`, org URLs on
+/// non-public addresses are refused when saved, and one saved while they were allowed
+/// fails its test without a request leaving the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_org_urls_are_refused_unless_the_server_allows_them() {
+    let s = Setup::start(None).await;
+    let saved = s.create_connection("sim").await;
+    // The same database and keys, served without the option.
+    let strict = open_state(&Config::for_data_dir(s.dir.path()))
+        .await
+        .unwrap();
+    assert!(!strict.allow_private_org_urls);
+    let strict = build_router(strict);
+    let call = |method, path: String, body| {
+        let strict = &strict;
+        let key = s.key.clone();
+        async move { support::call(strict, method, &path, Some(&key), body).await }
+    };
+    let port = s.sim.org_url().rsplit(':').next().unwrap().to_owned();
+    for org in [
+        "https://169.254.169.254".to_owned(),
+        "https://10.0.0.1".to_owned(),
+        "https://[::1]".to_owned(),
+        "https://[::ffff:127.0.0.1]".to_owned(),
+        "https://[fe80::1]".to_owned(),
+        "https://100.64.0.1".to_owned(),
+        "http://2130706433".to_owned(),
+        "http://0x7f.1".to_owned(),
+        format!("http://localhost:{port}"),
+        s.sim.org_url().to_owned(),
+    ] {
+        let mut body = s.connection_body("private");
+        body["org_url"] = json!(org);
+        let (status, answer) = call(Method::POST, "/api/v1/connections".into(), Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{org}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("public internet"), "{org}: {message}");
+    }
+    let before = s.sim.simulator().request_log().total;
+    let id = saved["id"].as_str().unwrap();
+    let (status, tested) = call(Method::POST, format!("/api/v1/connections/{id}/test"), None).await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert!(
+        tested["error"].as_str().unwrap().contains("loopback"),
+        "{tested}"
+    );
+    assert_eq!(s.sim.simulator().request_log().total, before);
+    // The server that allows them still reaches the simulator.
+    let (_, tested) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{id}/test"),
+            None,
+        )
+        .await;
+    assert_eq!(tested["ok"], true, "{tested}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,7 +476,12 @@ async fn bad_connections_are_refused_and_failed_tests_say_why() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tested["ok"], false, "{tested}");
-    assert!(tested["error"].as_str().unwrap().contains("authentication"));
+    let error = tested["error"].as_str().unwrap();
+    // Named by its OAuth error code with our hint, never in the org's own words.
+    assert!(
+        error.contains("authentication") && error.contains("invalid_client"),
+        "{error}"
+    );
 
     // A backup of it fails as a job with the reason, and leaves no snapshot.
     let job = s.backup(wrong_id).await;

@@ -203,7 +203,32 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
         .json()
         .await
         .unwrap();
-    assert_eq!(members.as_array().unwrap().len(), 1);
+    // Jane, created at sign-in, beside the bootstrap member (owner of the first key).
+    let emails: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 2, "{members}");
+    assert!(emails.contains(&"jane@example.com"), "{members}");
+    // The just-in-time creation is in the audit trail, as the provider's doing.
+    let trail: Value = admin(reqwest::Method::GET, "/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Vec<&Value> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["action"] == "member.created" && l["detail"]["email"] == "jane@example.com")
+        .collect();
+    assert_eq!(created.len(), 1, "{trail:#}");
+    assert_eq!(created[0]["actor"], format!("sso:{issuer}"), "{trail:#}");
+    assert!(created[0]["request_id"].is_string(), "{trail:#}");
 
     // 3. Logout at the provider: it POSTs a logout token to us, and the session is
     // gone on the very next request.
@@ -283,7 +308,8 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
         .await
         .unwrap();
     assert_eq!(me["member"]["email"], "jane@example.com");
-    // Signing in again matched the existing member: no duplicate.
+    // Signing in again matched the existing member: no duplicate (Jane and the
+    // bootstrap member).
     let members: Value = admin(reqwest::Method::GET, "/members")
         .send()
         .await
@@ -291,7 +317,7 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
         .json()
         .await
         .unwrap();
-    assert_eq!(members.as_array().unwrap().len(), 1);
+    assert_eq!(members.as_array().unwrap().len(), 2, "{members}");
 
     // 5. Local logout ends the session.
     let out = browser

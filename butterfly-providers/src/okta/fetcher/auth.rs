@@ -37,6 +37,16 @@ pub enum CredentialError {
         /// What it has too many of: `path`, `query`, `fragment` or `user name or password`.
         part: &'static str,
     },
+    /// The org URL's host is an address (or `localhost`) outside the public internet:
+    /// loopback, private, link-local and the like. Allowed only when the caller turns
+    /// the check off (simulators and tests on loopback).
+    #[error(
+        "the org URL's host is a {range} address; org URLs must reach the public internet (a server or CLI for tests may allow private addresses explicitly)"
+    )]
+    NonPublicOrgUrl {
+        /// The range it falls in: `loopback`, `link-local`, `private (RFC 1918)`...
+        range: &'static str,
+    },
     /// The client id is empty.
     #[error("the client id is empty")]
     EmptyClientId,
@@ -104,6 +114,51 @@ impl OrgUrl {
     /// The origin, without a trailing slash.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Refuse a host that is a non-public IP address or `localhost` (see
+    /// [`CredentialError::NonPublicOrgUrl`]).
+    ///
+    /// Numeric spellings are caught too: the URL parser reads `http://2130706433` and
+    /// `http://0x7f.1` as `127.0.0.1`. Names are checked again, after DNS resolution, by
+    /// the fetcher's HTTP client, which connects only to the public addresses it
+    /// checked; this is the early, offline half of the check.
+    ///
+    /// ```
+    /// use butterfly_providers::okta::fetcher::OrgUrl;
+    ///
+    /// assert!(OrgUrl::parse("https://example.okta.com")?.check_public().is_ok());
+    /// assert!(OrgUrl::parse("https://169.254.169.254")?.check_public().is_err());
+    /// assert!(OrgUrl::parse("http://0x7f.1")?.check_public().is_err());
+    /// # Ok::<(), butterfly_providers::okta::fetcher::CredentialError>(())
+    /// ```
+    pub fn check_public(&self) -> Result<(), CredentialError> {
+        let refused = |range| Err(CredentialError::NonPublicOrgUrl { range });
+        // The stored origin parsed once already; a failure here cannot happen, and
+        // would refuse rather than let the URL through.
+        let Ok(url) = url::Url::parse(&self.0) else {
+            return refused("unparsable");
+        };
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) => match super::address::non_public_range(ip.into()) {
+                Some(range) => refused(range),
+                None => Ok(()),
+            },
+            Some(url::Host::Ipv6(ip)) => match super::address::non_public_range(ip.into()) {
+                Some(range) => refused(range),
+                None => Ok(()),
+            },
+            Some(url::Host::Domain(domain)) => {
+                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+                // RFC 6761: `localhost` and every name under it are loopback.
+                if domain == "localhost" || domain.ends_with(".localhost") {
+                    refused("loopback")
+                } else {
+                    Ok(())
+                }
+            }
+            None => refused("missing"),
+        }
     }
 }
 
@@ -327,15 +382,65 @@ pub(crate) async fn request_token(
     }
     let error: Option<OAuthErrorBody> = serde_json::from_slice(&body).ok();
     match error {
-        Some(e) if e.error == "invalid_scope" => Ok(TokenOutcome::ScopesRefused(refused_scopes(
-            &e.error_description,
+        Some(e) if e.error == "invalid_scope" => Ok(TokenOutcome::ScopesRefused(
+            // Only names we asked for: the description is the org's text, not ours.
+            refused_scopes(&e.error_description)
+                .map(|refused| {
+                    refused
+                        .intersection(scopes)
+                        .cloned()
+                        .collect::<BTreeSet<_>>()
+                })
+                .filter(|refused| !refused.is_empty()),
+        )),
+        // The upstream body is never repeated: whoever controls the org URL controls it,
+        // and the message reaches API callers and the database. A known error code and
+        // our own hint say as much, in words we chose.
+        Some(e) => Err(FetchError::Authentication(
+            match oauth_error_hint(&e.error) {
+                Some((code, hint)) => {
+                    format!("the token endpoint answered {status} {code}: {hint}")
+                }
+                None => format!("the token endpoint answered {status} with an unrecognised error"),
+            },
+        )),
+        None => Err(FetchError::Authentication(format!(
+            "the token endpoint answered {status} without an OAuth error"
         ))),
-        Some(e) => Err(FetchError::Authentication(format!(
-            "{status}: {} ({})",
-            e.error, e.error_description
-        ))),
-        None => Err(FetchError::Authentication(format!("{status}"))),
     }
+}
+
+/// A known OAuth 2.0 token error (RFC 6749 section 5.2, and Okta's DPoP errors) and what
+/// to do about it; `None` for anything else.
+fn oauth_error_hint(error: &str) -> Option<(&'static str, &'static str)> {
+    Some(match error {
+        "invalid_client" => (
+            "invalid_client",
+            "the client id or private key is wrong, or the key is not registered with the app (check the key id)",
+        ),
+        "unauthorized_client" => (
+            "unauthorized_client",
+            "the app may not use the client credentials grant; make it an API service app",
+        ),
+        "invalid_grant" => (
+            "invalid_grant",
+            "the client assertion was refused; check the server's clock and the key id",
+        ),
+        "invalid_request" => (
+            "invalid_request",
+            "the org refused the token request; check that the app authenticates with a public key (private_key_jwt)",
+        ),
+        "access_denied" => ("access_denied", "the org refused the app access"),
+        "invalid_dpop_proof" | "use_dpop_nonce" => (
+            "invalid_dpop_proof",
+            "the app requires DPoP; turn off \"Require Demonstrating Proof of Possession\" for this service app",
+        ),
+        "server_error" | "temporarily_unavailable" => (
+            "server_error",
+            "the org could not issue a token just now; try again later",
+        ),
+        _ => return None,
+    })
 }
 
 /// The scopes in `The following scopes are not allowed: [a, b]`.
@@ -405,6 +510,73 @@ mod tests {
             // The refused text is not echoed: it may hold a password.
             assert!(!error.to_string().contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn non_public_hosts_are_refused_in_every_spelling() {
+        for (text, range) in [
+            ("https://169.254.169.254", "link-local"),
+            ("https://10.0.0.1", "private (RFC 1918)"),
+            ("https://[::1]", "loopback"),
+            ("http://[::1]:9000", "loopback"),
+            ("https://[::ffff:127.0.0.1]", "loopback"),
+            ("https://[::ffff:a9fe:a9fe]", "link-local"),
+            ("https://[fd00::1]", "unique local (fc00::/7)"),
+            ("https://[fe80::1]", "link-local"),
+            ("https://0.0.0.0", "unspecified"),
+            (
+                "https://100.64.1.2",
+                "shared address space (CGNAT, 100.64.0.0/10)",
+            ),
+            ("https://255.255.255.255", "broadcast"),
+            ("http://127.0.0.1:8080", "loopback"),
+            ("http://localhost:1234", "loopback"),
+            ("https://api.localhost", "loopback"),
+            ("https://LOCALHOST.", "loopback"),
+            // Numeric forms the URL parser normalises to 127.0.0.1.
+            ("http://2130706433", "loopback"),
+            ("http://0x7f.1", "loopback"),
+            ("http://0177.0.0.1", "loopback"),
+            ("http://127.1", "loopback"),
+            ("https://0xa9fea9fe", "link-local"),
+        ] {
+            let org = OrgUrl::parse(text).unwrap();
+            let error = org.check_public().unwrap_err();
+            assert!(
+                matches!(error, CredentialError::NonPublicOrgUrl { range: r } if r == range),
+                "{text} ({org}): {error:?}"
+            );
+        }
+        assert_eq!(
+            OrgUrl::parse("http://2130706433").unwrap().as_str(),
+            "http://127.0.0.1"
+        );
+        assert_eq!(
+            OrgUrl::parse("http://0x7f.1").unwrap().as_str(),
+            "http://127.0.0.1"
+        );
+        for public in [
+            "https://example.okta.com",
+            "https://8.8.8.8",
+            "https://[2606:4700::1111]",
+            "https://localhost.example.com",
+        ] {
+            OrgUrl::parse(public).unwrap().check_public().unwrap();
+        }
+    }
+
+    #[test]
+    fn oauth_errors_are_named_by_known_codes_only() {
+        assert_eq!(
+            oauth_error_hint("invalid_client").unwrap().0,
+            "invalid_client"
+        );
+        assert_eq!(
+            oauth_error_hint("use_dpop_nonce").unwrap().0,
+            "invalid_dpop_proof"
+        );
+        assert!(oauth_error_hint("<script>alert(1)</script>").is_none());
+        assert!(oauth_error_hint("").is_none());
     }
 
     #[test]

@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod address;
 mod auth;
 mod budget;
 
@@ -74,9 +75,15 @@ pub use auth::{
 use budget::{Budget, LimitHeaders};
 
 use super::RateLimitBucket;
+use super::error::{OktaErrorBody, codes};
 use super::kinds::{self, KindSpec, Pagination, ParentIds};
 use super::pagination::{next_body_link, next_link};
 use crate::clock::{SystemTimer, Timer};
+
+/// How long the client waits for a TCP (and TLS) connection to the org. Short, so a
+/// filtered port costs an operator seconds, not the request timeout, and a probe cannot
+/// tell a slow closed port from an open one by minutes of waiting.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Token renewals one request may trigger before its `401` counts as final.
 const MAX_REAUTHENTICATIONS: u32 = 3;
@@ -104,6 +111,10 @@ pub enum FetchError {
     /// The token endpoint gave no usable answer, retries included.
     #[error("authentication failed: {0}")]
     TokenEndpoint(#[source] TokenEndpointError),
+    /// The org URL's host is not on the public internet, and
+    /// [`FetchOptions::insecure_allow_private_addresses`] is off.
+    #[error(transparent)]
+    OrgAddress(CredentialError),
     /// An option is out of range.
     #[error("invalid fetch options: {0}")]
     InvalidOptions(String),
@@ -139,6 +150,11 @@ pub struct FetchOptions {
     /// [`VirtualTimer`](crate::clock::VirtualTimer) with the simulator, so waits cost no
     /// real time.
     pub timer: Arc<dyn Timer>,
+    /// Let the org URL reach loopback, private, link-local and other non-public
+    /// addresses. Off by default: the org URL is typed in by people, and the fetcher
+    /// sends signed assertions to it and reads the answers (see
+    /// [`OrgUrl::check_public`]). Only for simulators and tests on loopback.
+    pub insecure_allow_private_addresses: bool,
 }
 
 impl Default for FetchOptions {
@@ -151,6 +167,7 @@ impl Default for FetchOptions {
             max_retries: 6,
             min_backoff: Duration::from_millis(200),
             timer: Arc::new(SystemTimer),
+            insecure_allow_private_addresses: false,
         }
     }
 }
@@ -243,14 +260,26 @@ impl OktaFetcher {
                 "concurrency must be at least 1".into(),
             ));
         }
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(options.request_timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(options.request_timeout))
             // The org is the only host this client talks to; a redirect elsewhere would
             // carry the bearer token with it.
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("butterfly/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(FetchError::Client)?;
+            .user_agent(concat!("butterfly/", env!("CARGO_PKG_VERSION")));
+        if !options.insecure_allow_private_addresses {
+            // IP literals and `localhost` never reach a resolver: refuse them here.
+            credentials
+                .org_url
+                .check_public()
+                .map_err(FetchError::OrgAddress)?;
+            // Names resolve to public addresses only, and the connection goes to one of
+            // those very addresses. A proxy would resolve the name itself, unchecked.
+            http = http
+                .dns_resolver(Arc::new(address::PublicOnlyResolver))
+                .no_proxy();
+        }
+        let http = http.build().map_err(FetchError::Client)?;
         Ok(OktaFetcher {
             credentials,
             options,
@@ -309,10 +338,13 @@ impl OktaFetcher {
                 .await
             {
                 Ok(_) => true,
-                Err(GetError::Refused { status }) => {
-                    return Err(FetchError::Authentication(format!(
-                        "signed in, but listing users answered {status}"
-                    )));
+                Err(GetError::Refused { status, hint }) => {
+                    return Err(FetchError::Authentication(match hint {
+                        Some((code, hint)) => {
+                            format!("signed in, but listing users answered {status} {code}: {hint}")
+                        }
+                        None => format!("signed in, but listing users answered {status}"),
+                    }));
                 }
                 Err(GetError::Failed(why)) => return Err(FetchError::Authentication(why)),
             }
@@ -390,10 +422,32 @@ enum KindStop {
 
 /// Why one request did not produce a page.
 enum GetError {
-    /// `403` or `404`.
-    Refused { status: u16 },
+    /// `403` or `404`, with the Okta error code and our hint when the code is known.
+    Refused {
+        status: u16,
+        hint: Option<(&'static str, &'static str)>,
+    },
     /// Retries ran out, or the server answered something unusable.
     Failed(String),
+}
+
+/// A known Okta error code and what it means for a backup; `None` for anything else.
+fn okta_error_hint(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        codes::ACCESS_DENIED => (
+            codes::ACCESS_DENIED,
+            "access denied; grant the app the scope and an admin role that can read this",
+        ),
+        codes::NOT_FOUND => (
+            codes::NOT_FOUND,
+            "not found; the feature may be off in this org",
+        ),
+        codes::INVALID_TOKEN => (
+            codes::INVALID_TOKEN,
+            "the access token was refused; the app may have been deactivated",
+        ),
+        _ => return None,
+    })
 }
 
 struct Page {
@@ -626,7 +680,16 @@ impl Shared<'_> {
                             reauthentications += 1;
                             continue;
                         }
-                        403 | 404 => return Err(GetError::Refused { status }),
+                        403 | 404 => {
+                            // Only a known code is kept, never the body's own words.
+                            let hint = response
+                                .bytes()
+                                .await
+                                .ok()
+                                .and_then(|b| serde_json::from_slice::<OktaErrorBody>(&b).ok())
+                                .and_then(|body| okta_error_hint(&body.error_code));
+                            return Err(GetError::Refused { status, hint });
+                        }
                         500..=599 => format!("server error {status}"),
                         _ => return Err(GetError::Failed(format!("unexpected status {status}"))),
                     }
@@ -805,7 +868,7 @@ impl Shared<'_> {
             while let Some(current) = url.take() {
                 let page = match self.get(&current, kind.bucket).await {
                     Ok(page) => page,
-                    Err(GetError::Refused { status: 404 }) if parent.is_some() => {
+                    Err(GetError::Refused { status: 404, .. }) if parent.is_some() => {
                         // An optional sub-resource (`absent_ok`), or a parent deleted while
                         // the backup ran: nothing to keep under this parent.
                         if !kind.absent_ok {
@@ -813,12 +876,12 @@ impl Shared<'_> {
                         }
                         break;
                     }
-                    Err(GetError::Refused { status: 403 }) => {
+                    Err(GetError::Refused { status: 403, .. }) => {
                         return Err(KindStop::Skip(
                             "403 Forbidden: the app's admin role may not read it".into(),
                         ));
                     }
-                    Err(GetError::Refused { status }) => {
+                    Err(GetError::Refused { status, .. }) => {
                         return Err(KindStop::Skip(format!(
                             "{status}: not available in this org (feature not enabled?)"
                         )));
@@ -897,7 +960,7 @@ impl Shared<'_> {
             .await
         {
             Ok(page) => Ok(page.body),
-            Err(GetError::Refused { status }) => Err(KindStop::Fail(format!(
+            Err(GetError::Refused { status, .. }) => Err(KindStop::Fail(format!(
                 "{status} on {path} after it was listed"
             ))),
             Err(GetError::Failed(why)) => Err(KindStop::Fail(why)),

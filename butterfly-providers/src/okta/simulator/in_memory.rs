@@ -63,6 +63,8 @@ pub async fn back_up_in_memory(
     let options = FetchOptions {
         rate_limit_share: 1.0,
         timer: timer.clone(),
+        // The simulator listens on loopback.
+        insecure_allow_private_addresses: true,
         ..FetchOptions::default()
     };
     let source = InMemorySnapshotSource::new();

@@ -6,10 +6,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::Role;
-use butterfly_core::store::{ApiKey, ApiKeyStore};
+use butterfly_core::store::{ApiKey, ApiKeyStore, AuditOutcome};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{label, no_content_or_not_found, parse_id};
+use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -23,6 +24,11 @@ pub struct CreateApiKey {
     pub name: String,
     /// The role the key acts with.
     pub role: Role,
+    /// Make a service key for this service (a CI job, Terraform...): it acts for no
+    /// member, so it outlives the one who creates it, who is recorded as its owner.
+    /// Without it, the key belongs to the member who asks.
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 /// `POST /api-keys` response: the record and, this once, the secret.
@@ -43,8 +49,10 @@ pub async fn list(
 }
 
 /// Create a key. It belongs to the member who asked (signed in, or through a key of
-/// theirs), so suspending or removing that member revokes it with their other access; a
-/// key created by a key that acts for no member acts for no member either.
+/// theirs), so suspending or removing that member revokes it with their other access.
+/// A service key (`service`) belongs to no member and records who created it. A caller
+/// that is itself a service key can only create service keys: nobody would own the
+/// others.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,10 +60,42 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
     let Json(body) = body?;
     let name = label(&body.name)?;
-    let (api_key, secret) = state
-        .store
-        .create_api_key(caller.team_id, name, body.role, caller.member_id)
-        .await?;
+    let (api_key, secret) = match (&body.service, caller.member_id) {
+        (Some(service), _) => {
+            let service = label(service)?;
+            state
+                .store
+                .create_service_api_key(caller.team_id, name, body.role, service, caller.answerable)
+                .await?
+        }
+        (None, Some(member)) => {
+            state
+                .store
+                .create_api_key(caller.team_id, name, body.role, Some(member))
+                .await?
+        }
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "this key acts for no member, so the keys it creates must be service keys: \
+                 give `service`"
+                    .into(),
+            ));
+        }
+    };
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "api_key.created",
+        Some(format!("api_key:{}", api_key.id)),
+        AuditOutcome::Success,
+        json!({
+            "name": api_key.name,
+            "role": api_key.role,
+            "member_id": api_key.member_id,
+            "service": api_key.service,
+        }),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -71,13 +111,20 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    no_content_or_not_found(
-        state
-            .store
-            .revoke_api_key(caller.team_id, parse_id(&id)?)
-            .await?,
-        "api key",
-    )
+    let id = parse_id(&id)?;
+    let revoked = state.store.revoke_api_key(caller.team_id, id).await?;
+    if revoked {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "api_key.revoked",
+            Some(format!("api_key:{id}")),
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
+    }
+    no_content_or_not_found(revoked, "api key")
 }
 
 #[cfg(test)]
@@ -91,6 +138,8 @@ mod tests {
                 id: uuid::Uuid::nil(),
                 team_id: butterfly_core::TeamId::from_uuid(uuid::Uuid::nil()),
                 member_id: None,
+                service: Some("ci".into()),
+                created_by: None,
                 name: "ci".into(),
                 role: Role::BackupOperator,
                 hint: "bfs_api_abcd".into(),

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use butterfly_core::api::BackupJobBody;
 use butterfly_core::diff::{DiffOptions, DiffRules, Severity, SnapshotDiff, diff_snapshots};
 use butterfly_core::source::{SnapshotSource, SourceError};
-use butterfly_core::store::{Job, JobStore};
+use butterfly_core::store::{AuditOutcome, Job, JobStore};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::connections::find;
-use super::parse_id;
+use super::{audit, parse_id};
 use crate::app::AppState;
 use crate::backups::{BackupJobError, OKTA_BACKUP_JOB};
 use crate::error::ApiError;
@@ -77,6 +77,15 @@ pub async fn start(
         )
         .await?;
     state.backups.job_queued();
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "backup.queued",
+        Some(format!("job:{}", job.id)),
+        AuditOutcome::Success,
+        json!({"connection_id": connection.id, "connection": connection.name}),
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, Json(describe_job(&job))))
 }
 

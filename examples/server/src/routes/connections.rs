@@ -8,16 +8,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::ProviderKind;
 use butterfly_core::api::ConnectionBody;
-use butterfly_core::store::{BackupConnection, ConnectionStore};
-use butterfly_providers::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
+use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore};
+use butterfly_providers::okta::fetcher::{ClientId, FetchError, OrgUrl, PrivateKey};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{label, no_content_or_not_found, parse_id};
+use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
-use crate::backups::{PRIVATE_KEY_PURPOSE, fetcher_for};
+use crate::backups::{BackupJobError, PRIVATE_KEY_PURPOSE, fetcher_for};
 use crate::error::ApiError;
 use crate::rbac::Caller;
 use crate::secret::SecretText;
@@ -88,6 +88,13 @@ pub async fn create(
     // origin, a one-word client id.
     let org_url =
         OrgUrl::parse(&body.org_url).map_err(|e| ApiError::BadRequest(format!("org_url: {e}")))?;
+    // A name that resolves to a private address is refused at connect time, by the
+    // fetcher's resolver; literals and `localhost` are refused here, before storing.
+    if !state.allow_private_org_urls {
+        org_url
+            .check_public()
+            .map_err(|e| ApiError::BadRequest(format!("org_url: {e}")))?;
+    }
     let client_id = ClientId::new(body.client_id.trim())
         .map_err(|e| ApiError::BadRequest(format!("client_id: {e}")))?;
     // Refuse a key that would only fail at the first backup.
@@ -133,7 +140,17 @@ pub async fn create(
             last_test: None,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(describe(&connection))))
+    let shown = describe(&connection);
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "connection.created",
+        Some(format!("connection:{}", connection.id)),
+        AuditOutcome::Success,
+        json!({"name": connection.name, "org_url": connection.org_url, "client_id": connection.client_id}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(shown)))
 }
 
 /// List connections.
@@ -172,10 +189,19 @@ pub async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let found = state
-        .store
-        .delete_connection(caller.team_id, parse_id(&id)?)
-        .await?;
+    let id = parse_id(&id)?;
+    let found = state.store.delete_connection(caller.team_id, id).await?;
+    if found {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "connection.deleted",
+            Some(format!("connection:{id}")),
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
+    }
     no_content_or_not_found(found, "connection")
 }
 
@@ -187,8 +213,12 @@ pub async fn test(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let connection = find(&state, &caller, &id).await?;
-    let fetcher = fetcher_for(&state, &connection).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    let checked = tokio::time::timeout(TEST_TIMEOUT, fetcher.check_connection()).await;
+    let checked = match fetcher_for(&state, &connection) {
+        Ok(fetcher) => tokio::time::timeout(TEST_TIMEOUT, fetcher.check_connection()).await,
+        // A stored org URL the server now refuses: a failed test, not a server error.
+        Err(BackupJobError::Credentials(e)) => Ok(Err(FetchError::OrgAddress(e))),
+        Err(e) => return Err(ApiError::Internal(Box::new(e))),
+    };
     let mut outcome = match checked {
         Ok(Ok(check)) => json!({
             "ok": true,

@@ -1,6 +1,7 @@
 //! Thin HTTP handlers. Each module is one resource of `/api/v1`.
 
 pub mod api_keys;
+pub mod audit;
 pub mod backups;
 pub mod connections;
 pub mod contents;
@@ -57,6 +58,7 @@ pub fn api(state: AppState) -> ApiRoutes {
             Requires(P::ManageTeamSettings),
             members::remove,
         )
+        .route(GET, "/audit", Requires(P::ManageTeamSettings), audit::list)
         .route(
             GET,
             "/api-keys",

@@ -8,10 +8,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use butterfly_core::Role;
-use butterfly_core::store::GroupRoleStore;
+use butterfly_core::store::{AuditOutcome, GroupRoleStore};
 use butterfly_scim::store::ScimStoreError;
 use serde_json::{Value, json};
 
+use super::audit;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -38,9 +39,20 @@ pub async fn put(
     let previous = state.store.group_roles(team).await?;
     state.store.set_group_roles(team, mapping.clone()).await?;
     match state.scim.store().recompute_roles(team).await {
-        Ok(changed) => Ok(Json(
-            json!({"group_roles": mapping, "members_changed": changed}),
-        )),
+        Ok(changed) => {
+            audit::record(
+                &state,
+                Some(team),
+                "scim.group_roles_set",
+                None,
+                AuditOutcome::Success,
+                json!({"group_roles": mapping, "members_changed": changed}),
+            )
+            .await;
+            Ok(Json(
+                json!({"group_roles": mapping, "members_changed": changed}),
+            ))
+        }
         Err(e) => {
             // Nothing was applied; put the old mapping back so it stays the truth.
             state.store.set_group_roles(team, previous).await?;

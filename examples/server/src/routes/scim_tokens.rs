@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use butterfly_core::store::{ScimToken, ScimTokenStore};
+use butterfly_core::store::{AuditOutcome, ScimToken, ScimTokenStore};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::{label, no_content_or_not_found, parse_id};
+use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -49,6 +50,15 @@ pub async fn create(
     let Json(body) = body?;
     let name = label(body.name.as_deref().unwrap_or("scim"))?;
     let (scim_token, secret) = state.store.create_scim_token(caller.team_id, name).await?;
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "scim_token.created",
+        Some(format!("scim_token:{}", scim_token.id)),
+        AuditOutcome::Success,
+        json!({"name": scim_token.name}),
+    )
+    .await;
     Ok((
         StatusCode::CREATED,
         Json(CreatedScimToken {
@@ -64,11 +74,18 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    no_content_or_not_found(
-        state
-            .store
-            .revoke_scim_token(caller.team_id, parse_id(&id)?)
-            .await?,
-        "scim token",
-    )
+    let id = parse_id(&id)?;
+    let revoked = state.store.revoke_scim_token(caller.team_id, id).await?;
+    if revoked {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "scim_token.revoked",
+            Some(format!("scim_token:{id}")),
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
+    }
+    no_content_or_not_found(revoked, "scim token")
 }

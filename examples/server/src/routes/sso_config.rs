@@ -6,12 +6,13 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use butterfly_core::Role;
-use butterfly_core::store::{SsoConnection, SsoStore};
+use butterfly_core::store::{AuditOutcome, SsoConnection, SsoStore};
 use butterfly_oidc::{EmailDomain, Issuer};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::audit;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
@@ -103,7 +104,18 @@ pub async fn put(
         })
         .await?;
     state.sso.invalidate(caller.team_id).await;
-    Ok(Json(describe(&saved)))
+    let shown = describe(&saved);
+    // What the API shows of it: never the client secret.
+    audit::record(
+        &state,
+        Some(caller.team_id),
+        "sso.configured",
+        None,
+        AuditOutcome::Success,
+        shown.clone(),
+    )
+    .await;
+    Ok(Json(shown))
 }
 
 /// The connection, without its secret.
@@ -120,6 +132,15 @@ pub async fn show(State(state): State<AppState>, caller: Caller) -> Result<Json<
 pub async fn remove(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     state.sso.invalidate(caller.team_id).await;
     if state.store.delete_sso_connection(caller.team_id).await? {
+        audit::record(
+            &state,
+            Some(caller.team_id),
+            "sso.deleted",
+            None,
+            AuditOutcome::Success,
+            json!({}),
+        )
+        .await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("sso connection"))
