@@ -123,8 +123,13 @@ fn on_repository(
     runtime.block_on(async {
         let repo = SnapshotRepository::open_or_create(dir.path()).await?;
         let mut writer = repo.begin(snapshot.provider, &snapshot.org, snapshot.started_at);
-        for resource in source.all_resources(snapshot.id)? {
-            writer.add(&resource).await?;
+        for (kind, entries) in &snapshot.kinds {
+            for entry in entries {
+                let attributes = source.object(&entry.digest).await?;
+                let resource =
+                    butterfly_core::Resource::new(kind.clone(), entry.id.clone(), attributes);
+                writer.add(&resource).await?;
+            }
         }
         let stored = writer.finish(snapshot.started_at, snapshot.status).await?;
         let repo = SnapshotRepository::open(dir.path()).await?;

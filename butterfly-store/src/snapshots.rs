@@ -736,20 +736,19 @@ impl SnapshotRepository {
         let mut out: Vec<Option<Vec<u8>>> = vec![None; digests.len()];
         for (pack_id, wanted) in by_pack {
             let path = self.path(&pack::pack_name(pack_id));
-            let mut ranges = vec![0..pack::PACK_HEADER_LEN as u64];
-            ranges.extend(wanted.iter().map(|&i| {
-                let l = locations[i];
-                l.offset..l.offset + u64::from(l.length)
-            }));
-            let parts = match self.store.get_ranges(&path, &ranges).await {
-                Ok(parts) => parts,
+            let header = 0..pack::PACK_HEADER_LEN as u64;
+            let ranges: Vec<_> = std::iter::once(header)
+                .chain(wanted.iter().map(|&i| {
+                    let l = locations[i];
+                    l.offset..l.offset + u64::from(l.length)
+                }))
+                .collect();
+            let Ok(parts) = self.store.get_ranges(&path, &ranges).await else {
                 // A missing or short pack: let the one-object path name the problem.
-                Err(_) => {
-                    for &i in &wanted {
-                        out[i] = Some(self.get(&digests[i]).await?);
-                    }
-                    continue;
+                for &i in &wanted {
+                    out[i] = Some(self.get(&digests[i]).await?);
                 }
+                continue;
             };
             let Some(header) = parts.first() else {
                 return Err(SnapshotError::MissingPack {
