@@ -722,12 +722,12 @@ mod tests {
 
     #[test]
     fn live_fingerprint_ignores_order() {
-        let (u, g) = (ResourceKind::new("user"), ResourceKind::new("group"));
-        let d = Digest::of_json(&json!(1));
-        let a = live_fingerprint([(&u, "1", d), (&g, "2", d)]);
-        let b = live_fingerprint([(&g, "2", d), (&u, "1", d)]);
-        assert_eq!(a, b);
-        assert_ne!(a, live_fingerprint([(&u, "1", d)]));
+        let (user, group) = (ResourceKind::new("user"), ResourceKind::new("group"));
+        let digest = Digest::of_json(&json!(1));
+        let one = live_fingerprint([(&user, "1", digest), (&group, "2", digest)]);
+        let other = live_fingerprint([(&group, "2", digest), (&user, "1", digest)]);
+        assert_eq!(one, other);
+        assert_ne!(one, live_fingerprint([(&user, "1", digest)]));
     }
 
     #[test]
