@@ -8,4 +8,6 @@ mod fetcher;
 #[cfg(feature = "simulator")]
 mod provider;
 #[cfg(feature = "simulator")]
+mod restore;
+#[cfg(feature = "simulator")]
 mod simulator;

@@ -88,6 +88,8 @@ const SERVER_FIELDS: &[&str] = &[
     "created",
     "lastUpdated",
     "lastUpdatedBy",
+    "createdBy",
+    "orn",
     "_links",
     "_embedded",
     "lastLogin",

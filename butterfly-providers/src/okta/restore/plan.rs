@@ -1,8 +1,8 @@
 //! Planning: the snapshot against the live org, resource by resource.
 //!
 //! [`read_live`] lists the kinds in scope (and those their names and references need:
-//! users, groups, apps, zones, user types, inline hooks, and every parent) with the
-//! backup fetcher, into memory. [`plan`] then matches each snapshot resource to a live
+//! users, groups, apps, zones, user types, inline hooks, IdPs, authenticators, and every
+//! parent) with the backup fetcher, into memory. [`plan`] then matches each snapshot resource to a live
 //! one, by id first (restore), then by name within its parent (login, group name, app
 //! label, name; a relation by the names of both ends), and decides:
 //!
@@ -47,6 +47,8 @@ const REFERENCED: &[&str] = &[
     "network_zone",
     "user_type",
     "inline_hook",
+    "idp",
+    "authenticator",
 ];
 
 /// Resources by kind and id, in memory.
@@ -397,7 +399,24 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     } = *input;
     let rules = DiffRules::for_provider(ProviderKind::Okta);
     let scope = scope_kinds(options);
-    let our_names = Names::of(ours);
+    // A sync's names are those it will write: replacements applied (a login's domain).
+    let our_names = match variables {
+        Some(vars) if !vars.replace.is_empty() => {
+            let mut named = ResourceSet::new();
+            for resource in ours.clone().into_resources() {
+                let mut resource = resource;
+                // Placeholders are checked where a body is written, below.
+                let _ = vars.apply(
+                    &resource.kind,
+                    &resource.id.clone(),
+                    &mut resource.attributes,
+                );
+                named.insert(resource);
+            }
+            Names::of(&named)
+        }
+        _ => Names::of(ours),
+    };
     let live_names = Names::of(&live.resources);
 
     // Pass 1: match every snapshot resource of every kind read, so references to
