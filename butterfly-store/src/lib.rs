@@ -106,6 +106,8 @@
 #[cfg(feature = "snapshots")]
 pub mod format;
 #[cfg(feature = "snapshots")]
+pub mod repository_keys;
+#[cfg(feature = "snapshots")]
 pub mod repository_store;
 #[cfg(feature = "sql")]
 pub mod scim;

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! A local repository ([`SnapshotRepository::open`]) is a directory with this layout
-//! (empty prefix) and its master key beside it in `master.key` (mode 0600); a server
+//! (empty prefix) and its master key beside it: wrapped under one or more passwords in
+//! `keys/` (see [`crate::repository_keys`]), or, when made without a password, plain in
+//! `master.key` (mode 0600); a server
 //! keeps one repository per team under a prefix of its object store (see
 //! [`RepositoryStore::repository`](crate::RepositoryStore::repository)).
 //! Addresses sealed into the objects are relative to the prefix, so a repository can be
@@ -96,9 +98,11 @@ use serde_json::Value;
 pub use butterfly_core::WriteStats;
 
 use crate::format::key::{KeyError, MASTER_KEY_FILE, MasterKey, TeamKey};
+use crate::format::keyring::{KdfCost, Password};
 use crate::format::manifest::{self, ENTRY_LIST_CHUNK, ManifestError, StoredManifest};
 use crate::format::pack::{self, Location, PackBuilder, PackError, PackId};
 use crate::format::{open_sealed_bytes, seal_bytes};
+use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_env};
 
 /// Indexes (and, in `verify`, packs) read at once: a remote store answers each read
 /// after a round trip, so reading one at a time would add them all up.
@@ -173,8 +177,18 @@ pub enum SnapshotError {
         reason: &'static str,
     },
     /// `init` found a repository already there.
-    #[error("{} already holds a repository (it has a master.key)", .0.display())]
+    #[error("{} already holds a repository (it has a master.key or keys/)", .0.display())]
     AlreadyInitialized(PathBuf),
+    /// The repository's key is wrapped under a password, and none was given.
+    #[error(
+        "{} is protected by a password: set BUTTERFLY_REPO_PASSWORD, or \
+         BUTTERFLY_REPO_PASSWORD_FILE (--password-file)",
+        .0.display()
+    )]
+    PasswordRequired(PathBuf),
+    /// The repository's password keys could not be read, or none opened.
+    #[error(transparent)]
+    Keys(#[from] RepositoryKeysError),
     /// A manifest is damaged.
     #[error("manifest {id}: {reason}")]
     Manifest {
@@ -276,43 +290,96 @@ pub struct VerifyReport {
 }
 
 impl SnapshotRepository {
-    /// Open the existing repository in the local directory `dir`, with its master key
-    /// file `dir/master.key`. Writes nothing: a directory that does not exist or has no
-    /// key is [`SnapshotError::NotARepository`], and is left as it was. What read-only
-    /// commands use; see [`SnapshotRepository::open_or_create`] for backups.
+    /// Open the existing repository in the local directory `dir`. Its key is the plain
+    /// `dir/master.key` (a repository made without a password), or is unwrapped from
+    /// `dir/keys/` with the password in the environment ([`password_from_env`]).
+    /// Writes nothing: a directory that does not exist or has no key is
+    /// [`SnapshotError::NotARepository`], and is left as it was. What read-only commands
+    /// use; see [`SnapshotRepository::open_or_create`] for backups.
     pub async fn open(dir: &Path) -> Result<Self, SnapshotError> {
+        Self::open_with_password(dir, password_from_env()?.as_ref()).await
+    }
+
+    /// [`SnapshotRepository::open`] with the password given rather than read from the
+    /// environment (`None`: the repository must have a plain `master.key`).
+    pub async fn open_with_password(
+        dir: &Path,
+        password: Option<&Password>,
+    ) -> Result<Self, SnapshotError> {
         if !dir.is_dir() {
             return Err(SnapshotError::NotARepository {
                 path: dir.to_owned(),
                 reason: "the directory does not exist",
             });
         }
-        if !dir.join(MASTER_KEY_FILE).exists() {
-            return Err(SnapshotError::NotARepository {
-                path: dir.to_owned(),
-                reason: "it has no master.key (create one with `butterfly init`)",
-            });
-        }
-        let master = MasterKey::load_existing(dir)?;
+        let master = Self::unlock_local(dir, password)?;
         Self::open_local(dir, &master, local_team()).await
     }
 
-    /// Open the repository in the local directory `dir`, creating the directory and its
-    /// master key file `dir/master.key` (mode 0600) if they do not exist: what a backup
-    /// uses, so the first one needs no set-up.
+    /// The master key of the local repository in `dir`, without writing anything.
+    fn unlock_local(dir: &Path, password: Option<&Password>) -> Result<MasterKey, SnapshotError> {
+        if dir.join(MASTER_KEY_FILE).exists() {
+            return Ok(MasterKey::load_existing(dir)?);
+        }
+        let keys = RepositoryKeys::at(dir);
+        if !keys.exist() {
+            return Err(SnapshotError::NotARepository {
+                path: dir.to_owned(),
+                reason: "it has neither keys/ nor a master.key (create one with `butterfly init`)",
+            });
+        }
+        let password = password.ok_or_else(|| SnapshotError::PasswordRequired(dir.to_owned()))?;
+        Ok(keys.unlock(password)?.0)
+    }
+
+    /// Open the repository in the local directory `dir`, or create it if it does not
+    /// exist. With a password (given, or from the environment) a new repository keeps
+    /// its key only wrapped under it, in `keys/`; without one, a new repository gets a
+    /// plain `master.key` (mode 0600), which is for tests and embedding: the CLI only
+    /// makes such a repository when told to (`--insecure-no-password`).
     pub async fn open_or_create(dir: &Path) -> Result<Self, SnapshotError> {
+        let password = password_from_env()?;
+        if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
+            return Self::open_with_password(dir, password.as_ref()).await;
+        }
+        match password {
+            Some(password) => Self::init_with_password(dir, &password, KdfCost::DEFAULT).await,
+            None => {
+                let master = MasterKey::load_or_create(dir)?;
+                Self::open_with_key(dir, &master, local_team()).await
+            }
+        }
+    }
+
+    /// Create a new, empty repository in `dir` (created if missing) with a fresh master
+    /// key in a plain `master.key` file: anyone with a copy of the directory can read it.
+    /// A directory that already holds a repository is refused
+    /// ([`SnapshotError::AlreadyInitialized`]) and left as it was. See
+    /// [`SnapshotRepository::init_with_password`] for the safe default.
+    pub async fn init(dir: &Path) -> Result<Self, SnapshotError> {
+        Self::refuse_existing(dir)?;
         let master = MasterKey::load_or_create(dir)?;
         Self::open_with_key(dir, &master, local_team()).await
     }
 
-    /// Create a new, empty repository in `dir` (created if missing) with a fresh master
-    /// key. A directory that already holds a `master.key` is refused
-    /// ([`SnapshotError::AlreadyInitialized`]) and left as it was.
-    pub async fn init(dir: &Path) -> Result<Self, SnapshotError> {
-        if dir.join(MASTER_KEY_FILE).exists() {
+    /// Create a new, empty repository in `dir` (created if missing) whose fresh master key
+    /// is kept only wrapped under `password` (Argon2id with `cost`), in `keys/`.
+    pub async fn init_with_password(
+        dir: &Path,
+        password: &Password,
+        cost: KdfCost,
+    ) -> Result<Self, SnapshotError> {
+        Self::refuse_existing(dir)?;
+        let master = MasterKey::generate();
+        RepositoryKeys::at(dir).add(&master, password, cost, Utc::now())?;
+        Self::open_with_key(dir, &master, local_team()).await
+    }
+
+    fn refuse_existing(dir: &Path) -> Result<(), SnapshotError> {
+        if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
             return Err(SnapshotError::AlreadyInitialized(dir.to_owned()));
         }
-        Self::open_or_create(dir).await
+        Ok(())
     }
 
     /// Open the repository in the local directory `dir` with a key kept elsewhere, for

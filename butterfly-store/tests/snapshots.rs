@@ -813,3 +813,56 @@ async fn a_damaged_manifest_is_flagged_and_the_others_still_list() {
         listing.damaged
     );
 }
+
+/// A repository made with a password keeps no plaintext key: a copy of the directory
+/// without the password reads nothing, and each password in `keys/` opens it.
+#[tokio::test]
+async fn a_password_repository_keeps_its_key_only_wrapped() {
+    use butterfly_store::format::keyring::{KdfCost, Password};
+    use butterfly_store::repository_keys::RepositoryKeys;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repo");
+    let password = Password::new("correct horse battery staple");
+    let repo = SnapshotRepository::init_with_password(&path, &password, KdfCost::TESTING)
+        .await
+        .unwrap();
+    let snapshot = backup(&repo, &users(3, 1)).await;
+    assert!(!path.join(butterfly_store::MASTER_KEY_FILE).exists());
+    assert!(matches!(
+        SnapshotRepository::init(&path).await,
+        Err(SnapshotError::AlreadyInitialized(_))
+    ));
+
+    let err = SnapshotRepository::open_with_password(&path, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SnapshotError::PasswordRequired(_)), "{err}");
+    let err = SnapshotRepository::open_with_password(&path, Some(&Password::new("nope")))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("wrong password"), "{err}");
+
+    let reopened = SnapshotRepository::open_with_password(&path, Some(&password))
+        .await
+        .unwrap();
+    assert_eq!(reopened.list().await.unwrap(), vec![snapshot.summary()]);
+
+    // A second password opens the same data; the first can then be removed.
+    let keys = RepositoryKeys::at(&path);
+    let (master, first) = keys.unlock(&password).unwrap();
+    let second = Password::new("another one");
+    let second_id = keys
+        .add(&master, &second, KdfCost::TESTING, Utc::now())
+        .unwrap();
+    keys.remove(&first, &second_id).unwrap();
+    let reopened = SnapshotRepository::open_with_password(&path, Some(&second))
+        .await
+        .unwrap();
+    assert!(reopened.verify(None).await.unwrap().problems.is_empty());
+    assert!(
+        SnapshotRepository::open_with_password(&path, Some(&password))
+            .await
+            .is_err()
+    );
+}

@@ -81,6 +81,23 @@ impl MasterKey {
         MasterKey(bytes)
     }
 
+    /// A key from 64 hex characters (as `master.key` holds it, or as an operator passes
+    /// it in `BUTTERFLY_MASTER_KEY`); surrounding whitespace is ignored.
+    pub fn from_hex(text: &str) -> Result<MasterKey, &'static str> {
+        let hex_text = text.trim();
+        if hex_text.len() != 64 {
+            return Err("expected 64 hex characters (32 bytes)");
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(hex_text, &mut bytes).map_err(|_| "not hexadecimal")?;
+        Ok(MasterKey(bytes))
+    }
+
+    /// The key's bytes, for wrapping it (see [`super::keyring`]).
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Read `data_dir/master.key`, or create it with a fresh key if it does not exist.
     ///
     /// A new file is written in full under a temporary name with mode 0600, synced, and
@@ -129,13 +146,7 @@ impl MasterKey {
             path: path.to_owned(),
             reason,
         };
-        let hex_text = text.trim();
-        if hex_text.len() != 64 {
-            return Err(invalid("expected 64 hex characters (32 bytes)"));
-        }
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(hex_text, &mut bytes).map_err(|_| invalid("not hexadecimal"))?;
-        Ok(MasterKey(bytes))
+        MasterKey::from_hex(&text).map_err(invalid)
     }
 
     /// Write the key to a private temporary file, sync it, and hard-link it to `path`,
@@ -216,7 +227,7 @@ fn check_permissions(_path: &Path, _metadata: &fs::Metadata) -> Result<(), KeyEr
 
 /// Create `path` (which must not exist) readable by its owner only, write `bytes` and
 /// sync them to disk.
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -231,7 +242,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Sync a directory, so a file just linked into it survives a crash.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         fs::File::open(dir)?.sync_all()

@@ -8,6 +8,7 @@
 //! after the code around it has changed:
 //!
 //! - [`key`]: the master key file and the per-team keys derived from it (HKDF-SHA256).
+//! - [`keyring`]: the master key wrapped under passwords (Argon2id, AES-256-GCM).
 //! - `envelope` (private, see its source): zstd, then AES-256-GCM under a team key, bound
 //!   to the file's address, with a header that tells a wrong key, a wrong team, a
 //!   truncated file and tampering apart.
@@ -17,6 +18,7 @@
 
 mod envelope;
 pub mod key;
+pub mod keyring;
 pub mod manifest;
 pub mod pack;
 
