@@ -342,13 +342,11 @@ impl SnapshotRepository {
         if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
             return Self::open_with_password(dir, password.as_ref()).await;
         }
-        match password {
-            Some(password) => Self::init_with_password(dir, &password, KdfCost::DEFAULT).await,
-            None => {
-                let master = MasterKey::load_or_create(dir)?;
-                Self::open_with_key(dir, &master, local_team()).await
-            }
+        if let Some(password) = password {
+            return Self::init_with_password(dir, &password, KdfCost::DEFAULT).await;
         }
+        let master = MasterKey::load_or_create(dir)?;
+        Self::open_with_key(dir, &master, local_team()).await
     }
 
     /// Create a new, empty repository in `dir` (created if missing) with a fresh master

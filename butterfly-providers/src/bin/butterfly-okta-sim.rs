@@ -195,7 +195,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let key_path = write_credentials(path, &simulator, &pem)?;
         tracing::info!(path = %path.display(), "wrote client credentials");
         // A command that works as printed, so a first backup needs no copying of ids.
-        println!("Back this org up with:");
+        println!("Back this org up with (the repository's password is yours to choose):");
+        println!("  export BUTTERFLY_REPO_PASSWORD='choose-a-password'");
         println!(
             "  butterfly backup okta --org-url {} --client-id {} --private-key {} --repo ./okta-backups",
             credentials.org_url,

@@ -96,7 +96,7 @@ pub async fn diff(out: Output, args: DiffArgs) -> Result<SnapshotDiff, DiffError
     if args.from == LIVE {
         return Err(DiffError::LiveFirst);
     }
-    let repo = SnapshotRepository::open(&args.repo)
+    let repo = crate::repository::open(&args.repo)
         .await
         .map_err(LocalError::from)?;
     let options = DiffOptions::default()

@@ -19,7 +19,7 @@ use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
 };
-use butterfly_store::snapshots::{SnapshotError, SnapshotRepository, VerifyReport};
+use butterfly_store::snapshots::{SnapshotError, VerifyReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -32,6 +32,9 @@ pub enum LocalError {
     /// The repository could not be opened, read or written.
     #[error(transparent)]
     Repository(#[from] SnapshotError),
+    /// A new repository could not be created (no password, for one).
+    #[error(transparent)]
+    Create(#[from] crate::repository::RepositoryCommandError),
     /// The fetch could not start or stopped.
     #[error("backup failed: {0}")]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
@@ -207,7 +210,7 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         concurrency: args.concurrency,
         ..FetchOptions::default()
     };
-    let mut repo = SnapshotRepository::open_or_create(&args.repo).await?;
+    let mut repo = crate::repository::open_or_create(&args.repo).await?;
     if let Some(bytes) = args.pack_target_bytes {
         repo = repo.with_pack_target(bytes);
     }
@@ -234,7 +237,7 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
 /// `butterfly snapshots list`: each snapshot's `SnapshotSummary`, the JSON the server
 /// answers too.
 pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo).await?;
+    let repo = crate::repository::open(repo).await?;
     let listing = repo.list_all().await?;
     // Flagged, not fatal: one damaged manifest must not hide every other snapshot.
     for damaged in &listing.damaged {
@@ -250,7 +253,7 @@ pub async fn list(out: Output, repo: &Path) -> Result<(), LocalError> {
 
 /// `butterfly snapshots show ID` (or an unambiguous prefix of it).
 pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo).await?;
+    let repo = crate::repository::open(repo).await?;
     let snapshot = repo.summary(repo.resolve(id).await?).await?;
     print_snapshot(out, &json!(snapshot));
     Ok(())
@@ -258,7 +261,7 @@ pub async fn show(out: Output, repo: &Path, id: &str) -> Result<(), LocalError> 
 
 /// `butterfly snapshots verify [ID]`: exit status 1 if anything is damaged.
 pub async fn verify(out: Output, repo: &Path, id: Option<&str>) -> Result<(), LocalError> {
-    let repo = SnapshotRepository::open(repo).await?;
+    let repo = crate::repository::open(repo).await?;
     let id = match id {
         Some(id) => Some(repo.resolve(id).await?),
         None => None,

@@ -74,6 +74,13 @@ struct Cli {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
     output: Output,
+    /// A file holding the local repository's password (else `BUTTERFLY_REPO_PASSWORD`).
+    #[arg(long, env = "BUTTERFLY_REPO_PASSWORD_FILE", global = true)]
+    password_file: Option<std::path::PathBuf>,
+    /// Create a new local repository without a password, its key in a plain
+    /// `master.key` file: anyone with a copy of the directory can read it.
+    #[arg(long, global = true)]
+    insecure_no_password: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,6 +144,9 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// The passwords of a local repository (each wraps its master key, Argon2id).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Check a snapshot against compliance frameworks and write the report.
     ///
     /// Example: `butterfly compliance 3f2a --repo ./backups --framework pci-dss --format
@@ -319,6 +329,34 @@ enum ExportCommand {
         /// what makes plans slow).
         #[arg(long)]
         skip_users: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// List the repository's keys.
+    List {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+    },
+    /// Add a password: the new one from `BUTTERFLY_NEW_REPO_PASSWORD` or
+    /// `--new-password-file`, the current one as for any command.
+    Add {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// A file holding the new password.
+        #[arg(long)]
+        new_password_file: Option<std::path::PathBuf>,
+    },
+    /// Remove a key (never the last one, nor the one your password opened).
+    Remove {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// The key's id (see `butterfly key list`).
+        id: String,
     },
 }
 
@@ -537,6 +575,7 @@ enum ScimTokenCommand {
 async fn main() -> ExitCode {
     exit_quietly_when_stdout_closes();
     let cli = Cli::parse();
+    repository::configure(cli.password_file.clone(), cli.insecure_no_password);
     let result = match cli.command {
         Command::Backup(BackupCommand::Okta {
             connection: None, ..
@@ -556,6 +595,17 @@ async fn main() -> ExitCode {
             repository::repair_index(cli.output, &repo)
                 .await
                 .map_err(|e| e.to_string())
+        }
+        Command::Key(KeyCommand::List { repo }) => {
+            repository::key_list(cli.output, &repo).map_err(|e| e.to_string())
+        }
+        Command::Key(KeyCommand::Add {
+            repo,
+            new_password_file,
+        }) => repository::key_add(cli.output, &repo, new_password_file.as_deref())
+            .map_err(|e| e.to_string()),
+        Command::Key(KeyCommand::Remove { repo, id }) => {
+            repository::key_remove(cli.output, &repo, &id).map_err(|e| e.to_string())
         }
         Command::Compliance {
             snapshot,
@@ -916,6 +966,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Init { .. }
         | Command::Check { .. }
         | Command::Repair(_)
+        | Command::Key(_)
         | Command::Diff { .. }
         | Command::Restore { .. }
         | Command::Sync { .. }

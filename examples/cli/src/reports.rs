@@ -59,7 +59,7 @@ pub struct ComplianceArgs {
 }
 
 async fn open(repo: &Path) -> Result<butterfly_store::snapshots::SnapshotRepository, ReportError> {
-    Ok(butterfly_store::snapshots::SnapshotRepository::open(repo)
+    Ok(crate::repository::open(repo)
         .await
         .map_err(LocalError::from)?)
 }

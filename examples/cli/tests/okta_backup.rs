@@ -19,9 +19,13 @@ use butterfly_providers::okta::simulator::{
     generate_client_key,
 };
 use butterfly_providers::okta::{RateLimitBucket, kinds};
+use butterfly_store::format::keyring::Password;
 use butterfly_store::snapshots::SnapshotRepository;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
+
+/// Every repository these tests make is protected by this password, as a user's would be.
+const REPO_PASSWORD: &str = "okta-backup-tests";
 
 /// Limits far above what these tests spend: they check the CLI's wiring and the
 /// repository, on real time. The fetcher's rate limiting, retries, re-authentication
@@ -83,6 +87,7 @@ impl Setup {
     fn backup_command(&self, extra: &[&str]) -> Command {
         let credentials = self.sim.simulator().client_credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         cmd.args(["backup", "okta", "--org-url", self.sim.org_url()])
             .args(["--client-id", &credentials.client_id])
             .arg("--private-key")
@@ -108,6 +113,7 @@ impl Setup {
 
     async fn snapshots(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         cmd.arg("snapshots")
             .args(args)
             .arg("--repo")
@@ -116,7 +122,9 @@ impl Setup {
     }
 
     async fn open_repo(&self) -> SnapshotRepository {
-        SnapshotRepository::open(&self.repo()).await.unwrap()
+        SnapshotRepository::open_with_password(&self.repo(), Some(&Password::new(REPO_PASSWORD)))
+            .await
+            .unwrap()
     }
 }
 
@@ -448,6 +456,7 @@ async fn a_refused_org_url_or_client_id_is_a_clear_error_and_writes_nothing() {
     ] {
         let credentials = s.sim.simulator().client_credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         let mut flags = vec![
             ("--org-url", s.sim.org_url().to_owned()),
             ("--client-id", credentials.client_id.clone()),
@@ -491,6 +500,7 @@ async fn diff_names_what_changed_with_severities() {
 
     let diff = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         cmd.arg("diff").args(args).arg("--repo").arg(s.repo());
         run(cmd)
     };
@@ -576,6 +586,7 @@ async fn a_backup_is_checked_for_compliance_and_exported_as_terraform() {
     let id = id.to_string();
     let cli = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         cmd.args(args).arg("--repo").arg(s.repo());
         run(cmd)
     };

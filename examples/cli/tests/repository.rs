@@ -20,6 +20,18 @@ fn butterfly(args: &[&str]) -> Output {
         .unwrap()
 }
 
+fn butterfly_with(password: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    cmd.args(args)
+        .env_remove("BUTTERFLY_SERVER")
+        .env_remove("BUTTERFLY_API_KEY")
+        .env("BUTTERFLY_REPO_PASSWORD", password);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -84,8 +96,18 @@ fn read_only_commands_on_a_missing_repository_fail_and_create_nothing() {
     );
     assert_eq!(std::fs::read_dir(&missing).unwrap().count(), 0);
 
-    // `init` makes one, once.
+    // `init` without a password refuses, and writes nothing.
     let out = butterfly(&["init", "--repo", path]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("needs a password"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(&missing).unwrap().count(), 0);
+
+    // `init --insecure-no-password` makes one with a plain key file, once.
+    let out = butterfly(&["init", "--insecure-no-password", "--repo", path]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(missing.join("master.key").exists());
     assert!(!butterfly(&["init", "--repo", path]).status.success());
@@ -177,4 +199,102 @@ async fn snapshots_list_shows_the_healthy_snapshots_and_flags_a_damaged_one() {
         stderr.contains(&format!("snapshot {damaged_id}")),
         "{stderr}"
     );
+}
+
+/// A repository made with a password opens only with one of its passwords; keys are
+/// added and removed as restic users expect.
+#[test]
+fn password_repositories_and_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let path = repo.to_str().unwrap();
+    let out = butterfly_with("first password", &[], &["init", "--repo", path]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!repo.join("master.key").exists());
+    assert_eq!(std::fs::read_dir(repo.join("keys")).unwrap().count(), 1);
+
+    let out = butterfly(&["snapshots", "list", "--repo", path]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("protected by a password"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = butterfly_with("guess", &[], &["snapshots", "list", "--repo", path]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("wrong password"),
+        "{}",
+        text(&out.stderr)
+    );
+    // --password-file works too, with the editor's trailing newline.
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "first password\n").unwrap();
+    let out = butterfly(&[
+        "--password-file",
+        pw_file.to_str().unwrap(),
+        "snapshots",
+        "list",
+        "--repo",
+        path,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = butterfly_with(
+        "first password",
+        &[("BUTTERFLY_NEW_REPO_PASSWORD", "second password")],
+        &["--output", "json", "key", "add", "--repo", path],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let second = added["id"].as_str().unwrap().to_owned();
+
+    let out = butterfly_with(
+        "second password",
+        &[],
+        &["--output", "json", "key", "list", "--repo", path],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let first = ids.iter().find(|id| **id != second).unwrap().to_string();
+
+    // Not the key in use...
+    let out = butterfly_with(
+        "second password",
+        &[],
+        &["key", "remove", "--repo", path, &second],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("your password opened"),
+        "{}",
+        text(&out.stderr)
+    );
+    // ...but another one, after which its password no longer opens the repository.
+    let out = butterfly_with(
+        "second password",
+        &[],
+        &["key", "remove", "--repo", path, &first],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = butterfly_with(
+        "first password",
+        &[],
+        &["snapshots", "list", "--repo", path],
+    );
+    assert!(!out.status.success());
+    // And never the last one.
+    let out = butterfly_with(
+        "second password",
+        &[],
+        &["key", "remove", "--repo", path, &second],
+    );
+    assert!(!out.status.success());
 }
