@@ -153,7 +153,7 @@ pub async fn restore(out: Output, args: RestoreArgs) -> Result<(), RestoreError>
         &args.private_key,
     )?;
     let own_client_id = args.client_id.clone();
-    let repo = SnapshotRepository::open(&args.repo)
+    let repo = crate::repository::open(&args.repo)
         .await
         .map_err(LocalError::from)?;
     let fetcher = OktaFetcher::new(credentials, FetchOptions::default())?;

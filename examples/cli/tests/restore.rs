@@ -72,6 +72,7 @@ impl Setup {
     fn command(&self, sim: &RunningSimulator, args: &[&str]) -> Command {
         let credentials = sim.simulator().client_credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", "restore-tests");
         cmd.args(args)
             .args(["--org-url", sim.org_url()])
             .args(["--client-id", &credentials.client_id])
