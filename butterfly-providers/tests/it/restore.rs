@@ -1181,3 +1181,491 @@ async fn sync_refuses_an_unresolved_placeholder() {
         .unwrap();
     assert!(ids(&plan.create, "trusted_origin").contains("tosNEW"));
 }
+
+// ---------------------------------------------------------------------------------------
+// The scenario over HTTP, against the simulator's writes.
+
+use butterfly_core::diff::{DiffOptions, DiffRules, Severity, diff_snapshots};
+use butterfly_providers::okta::fetcher::OktaSession;
+
+/// Every read and manage scope.
+fn admin_scopes() -> BTreeSet<String> {
+    kinds::backup_scopes()
+        .into_iter()
+        .chain(kinds::all().filter_map(|k| k.manage_scope))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn call(session: &OktaSession<'_>, method: &str, path: &str, body: Option<Value>) -> Value {
+    let answer = session
+        .send(method, path, body.as_ref(), true)
+        .await
+        .unwrap();
+    assert!(
+        answer.is_success(),
+        "{method} {path}: {} {}",
+        answer.status,
+        answer.body
+    );
+    answer.body
+}
+
+async fn http_plan(
+    sim: &Sim,
+    source: &InMemorySnapshotSource,
+    manifest: &Snapshot,
+    mode: RestoreMode,
+    options: &RestoreOptions,
+    known: &IdMap,
+) -> (RestorePlan, LiveState) {
+    let ours = snapshot_set(source, manifest, options).await;
+    let live = read_live(&sim.fetcher(), &read_kinds(options))
+        .await
+        .unwrap();
+    assert!(live.unreadable.is_empty(), "{:?}", live.unreadable);
+    let client_id = sim.running.simulator().client_credentials().client_id;
+    let plan = plan(&PlanInput {
+        snapshot: manifest,
+        snapshot_resources: &ours,
+        live: &live,
+        mode,
+        options,
+        variables: None,
+        known,
+        own_client_id: Some(&client_id),
+        now: at(),
+    })
+    .unwrap();
+    (plan, live)
+}
+
+/// Resources removed and added, by kind and name: what a restore that re-creates
+/// objects under new ids leaves in a diff.
+fn renamed_pairs(
+    diff: &butterfly_core::diff::SnapshotDiff,
+) -> (BTreeSet<(String, String)>, BTreeSet<(String, String)>) {
+    let key =
+        |e: &butterfly_core::diff::ResourceEntry| (e.kind.as_str().to_owned(), e.name.clone());
+    (
+        diff.removed.iter().map(key).collect(),
+        diff.added.iter().map(key).collect(),
+    )
+}
+
+#[tokio::test]
+async fn the_scenario_over_http_restores_and_undoes() {
+    let sim = Sim::start(org(12)).await;
+    let fetcher = sim.fetcher();
+    let session = fetcher.sign_in(admin_scopes()).await.unwrap();
+    let source = InMemorySnapshotSource::new();
+
+    // The group a rule targets gets a member and an app assignment, so deleting it
+    // takes all three.
+    let first = sim.back_up(&source).await;
+    let all = source.all_resources(first.id).unwrap();
+    let rule = all
+        .iter()
+        .find(|r| r.kind.as_str() == "group_rule")
+        .unwrap()
+        .clone();
+    let group = rule.attributes["actions"]["assignUserToGroups"]["groupIds"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let app = all
+        .iter()
+        .find(|r| {
+            r.kind.as_str() == "app"
+                && r.attributes["status"] == "ACTIVE"
+                && r.attributes["name"] != "oidc_client"
+        })
+        .unwrap()
+        .id
+        .clone();
+    let users: Vec<String> = all
+        .iter()
+        .filter(|r| r.kind.as_str() == "user" && r.attributes["status"] == "ACTIVE")
+        .map(|r| r.id.clone())
+        .take(3)
+        .collect();
+    call(
+        &session,
+        "PUT",
+        &format!("/api/v1/groups/{group}/users/{}", users[0]),
+        None,
+    )
+    .await;
+    call(
+        &session,
+        "PUT",
+        &format!("/api/v1/apps/{app}/groups/{group}"),
+        Some(json!({"priority": 0})),
+    )
+    .await;
+    call(
+        &session,
+        "POST",
+        &format!("/api/v1/apps/{app}/users"),
+        Some(json!({"id": users[1], "scope": "USER"})),
+    )
+    .await;
+
+    // 1. Back up.
+    let backup = sim.back_up(&source).await;
+    let resources = source.all_resources(backup.id).unwrap();
+    let find = |kind: &str, pred: &dyn Fn(&Resource) -> bool| {
+        resources
+            .iter()
+            .find(|r| r.kind.as_str() == kind && pred(r))
+            .unwrap()
+            .clone()
+    };
+    let zone = find("network_zone", &|r| r.attributes["system"] == false);
+    let (policy_rule_kind, loosened) = ["policy_rule.OKTA_SIGN_ON", "policy_rule.ACCESS_POLICY"]
+        .iter()
+        .find_map(|k| {
+            resources
+                .iter()
+                .find(|r| r.kind.as_str() == *k && r.attributes["system"] != true)
+                .map(|r| ((*k).to_owned(), r.clone()))
+        })
+        .unwrap();
+
+    // 2. Mutate the org over HTTP.
+    call(
+        &session,
+        "POST",
+        &format!("/api/v1/groups/rules/{}/lifecycle/deactivate", rule.id),
+        None,
+    )
+    .await;
+    call(
+        &session,
+        "DELETE",
+        &format!("/api/v1/groups/rules/{}", rule.id),
+        None,
+    )
+    .await;
+    call(&session, "DELETE", &format!("/api/v1/groups/{group}"), None).await;
+    let mut looser = loosened.attributes.clone();
+    looser["conditions"]["network"] = json!({"connection": "ANYWHERE"});
+    let (policy_id, rule_id) = loosened.id.split_once('/').unwrap();
+    call(
+        &session,
+        "PUT",
+        &format!("/api/v1/policies/{policy_id}/rules/{rule_id}"),
+        Some(looser),
+    )
+    .await;
+    call(
+        &session,
+        "DELETE",
+        &format!("/api/v1/apps/{app}/users/{}", users[1]),
+        None,
+    )
+    .await;
+    for user in &users[..2] {
+        call(
+            &session,
+            "POST",
+            &format!("/api/v1/users/{user}/lifecycle/deactivate"),
+            None,
+        )
+        .await;
+    }
+    let mut renamed = zone.attributes.clone();
+    renamed["name"] = json!("Renamed by someone");
+    call(
+        &session,
+        "PUT",
+        &format!("/api/v1/zones/{}", zone.id),
+        Some(renamed),
+    )
+    .await;
+
+    // 3. The diff of the live org against the backup finds every mutation.
+    let mutated = sim.back_up(&source).await;
+    let rules = DiffRules::for_provider(butterfly_core::ProviderKind::Okta);
+    let diff = diff_snapshots(&source, &backup, &mutated, &rules, &DiffOptions::default())
+        .await
+        .unwrap();
+    let removed = |kind: &str, id: &str| {
+        diff.removed
+            .iter()
+            .find(|e| e.kind.as_str() == kind && e.id == id)
+            .map(|e| e.severity)
+    };
+    let changed = |kind: &str, id: &str| {
+        diff.changed
+            .iter()
+            .find(|e| e.kind.as_str() == kind && e.id == id)
+            .map(|e| e.severity)
+    };
+    assert_eq!(removed("group", &group), Some(Severity::Medium));
+    assert_eq!(removed("group_rule", &rule.id), Some(Severity::Medium));
+    assert_eq!(
+        removed("group_membership", &format!("{group}/{}", users[0])),
+        Some(Severity::Low)
+    );
+    assert_eq!(
+        removed("app_group_assignment", &format!("{app}/{group}")),
+        Some(Severity::Low)
+    );
+    assert_eq!(
+        removed("app_user_assignment", &format!("{app}/{}", users[1])),
+        Some(Severity::Low)
+    );
+    assert_eq!(
+        changed(&policy_rule_kind, &loosened.id),
+        Some(Severity::Critical)
+    );
+    assert_eq!(changed("network_zone", &zone.id), Some(Severity::High));
+    for user in &users[..2] {
+        assert_eq!(changed("user", user), Some(Severity::Medium));
+    }
+
+    // 4. Restore, then back up again: equal to the first apart from remapped ids.
+    let options = RestoreOptions::default().with_overwrite(true);
+    let (plan, live) = http_plan(
+        &sim,
+        &source,
+        &backup,
+        RestoreMode::Restore,
+        &options,
+        &IdMap::new(),
+    )
+    .await;
+    assert!(plan.write_count() >= 8, "{:#?}", plan.steps());
+    let before = sim.running.simulator().request_log();
+    let mut journal = Journal::in_memory();
+    let report = execute(
+        &plan,
+        &source,
+        &live,
+        &session,
+        &mut journal,
+        &source,
+        &ExecuteOptions::new("http-1"),
+        at(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    assert!(sim.running.simulator().request_log().writes > before.writes);
+    let restored = sim.back_up(&source).await;
+    let diff = diff_snapshots(&source, &backup, &restored, &rules, &DiffOptions::default())
+        .await
+        .unwrap();
+    let detail: Vec<_> = diff
+        .changed
+        .iter()
+        .map(|c| (&c.kind, &c.id, &c.changes))
+        .collect();
+    assert!(diff.changed.is_empty(), "{detail:#?}");
+    let (gone, back) = renamed_pairs(&diff);
+    assert_eq!(gone, back, "only re-created under new ids");
+    let (again, _) = http_plan(
+        &sim,
+        &source,
+        &backup,
+        RestoreMode::Restore,
+        &options,
+        &IdMap::new(),
+    )
+    .await;
+    assert_eq!(again.write_count(), 0, "{:#?}", again.steps());
+
+    // 5. Undo: back to the mutated state.
+    let undo_id = report.undo_snapshot.unwrap();
+    let manifest = source.manifest(undo_id).await.unwrap();
+    let kinds_held: BTreeSet<String> = manifest
+        .kinds
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    let before_run = ResourceSet::from_snapshot(&source, &manifest, &kinds_held)
+        .await
+        .unwrap();
+    let live = read_live(&fetcher, &read_kinds(&RestoreOptions::default()))
+        .await
+        .unwrap();
+    let undo = undo_plan(&journal, Some((undo_id, &before_run)), &live, at());
+    let mut undo_journal = Journal::in_memory();
+    let report = execute(
+        &undo,
+        &source,
+        &live,
+        &session,
+        &mut undo_journal,
+        &source,
+        &ExecuteOptions::new("http-undo"),
+        at(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed, 0, "{:#?}", report.failures);
+    let undone = sim.back_up(&source).await;
+    let diff = diff_snapshots(&source, &mutated, &undone, &rules, &DiffOptions::default())
+        .await
+        .unwrap();
+    let detail: Vec<_> = diff
+        .changed
+        .iter()
+        .map(|c| (&c.kind, &c.id, &c.changes))
+        .collect();
+    assert!(
+        diff.changed.is_empty() && diff.added.is_empty() && diff.removed.is_empty(),
+        "{detail:#?} {:?} {:?}",
+        diff.added,
+        diff.removed
+    );
+}
+
+#[tokio::test]
+async fn over_http_a_dry_run_writes_nothing_and_a_stale_plan_is_refused() {
+    let sim = Sim::start(org(13)).await;
+    let source = InMemorySnapshotSource::new();
+    let backup = sim.back_up(&source).await;
+    let session = sim.fetcher();
+    let session = session.sign_in(admin_scopes()).await.unwrap();
+    let group = source
+        .all_resources(backup.id)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind.as_str() == "group" && r.attributes["type"] == "OKTA_GROUP")
+        .unwrap();
+    call(
+        &session,
+        "DELETE",
+        &format!("/api/v1/groups/{}", group.id),
+        None,
+    )
+    .await;
+
+    let before = sim.running.simulator().request_log();
+    let options = RestoreOptions::default();
+    let (plan, _) = http_plan(
+        &sim,
+        &source,
+        &backup,
+        RestoreMode::Restore,
+        &options,
+        &IdMap::new(),
+    )
+    .await;
+    assert!(ids(&plan.create, "group").contains(&group.id));
+    assert_eq!(
+        sim.running.simulator().request_log().writes,
+        before.writes,
+        "planning wrote"
+    );
+
+    // Someone renames another group: the reviewed plan no longer holds.
+    let other = source
+        .all_resources(backup.id)
+        .unwrap()
+        .into_iter()
+        .find(|r| {
+            r.kind.as_str() == "group" && r.attributes["type"] == "OKTA_GROUP" && r.id != group.id
+        })
+        .unwrap();
+    let mut renamed = other.attributes.clone();
+    renamed["profile"]["name"] = json!("Renamed meanwhile");
+    call(
+        &session,
+        "PUT",
+        &format!("/api/v1/groups/{}", other.id),
+        Some(json!({"profile": renamed["profile"]})),
+    )
+    .await;
+    let live = read_live(&sim.fetcher(), &read_kinds(&plan.options))
+        .await
+        .unwrap();
+    assert!(matches!(
+        plan.check_live(live.fingerprint()),
+        Err(PlanError::LiveChanged { .. })
+    ));
+}
+
+#[tokio::test]
+async fn over_http_a_killed_run_resumes_and_sync_crosses_orgs() {
+    let staging = Sim::start(org(14)).await;
+    let source = InMemorySnapshotSource::new();
+    let backup = staging.back_up(&source).await;
+    // Production: another org (other ids), where one group of staging is missing.
+    let prod = Sim::start(org(15)).await;
+    let session_fetcher = prod.fetcher();
+    let session = session_fetcher.sign_in(admin_scopes()).await.unwrap();
+    let options = RestoreOptions::default().with_kinds(
+        [
+            "group",
+            "group_membership",
+            "network_zone",
+            "trusted_origin",
+        ]
+        .map(ResourceKind::new),
+    );
+    let (plan, live) = http_plan(
+        &prod,
+        &source,
+        &backup,
+        RestoreMode::Sync,
+        &options,
+        &IdMap::new(),
+    )
+    .await;
+    assert!(plan.write_count() > 2, "{:#?}", plan.steps());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let mut journal = Journal::open(&path).unwrap();
+    let first = execute(
+        &plan,
+        &source,
+        &live,
+        &session,
+        &mut journal,
+        &source,
+        &ExecuteOptions::new("sync-1").with_stop_after(Some(2)),
+        at(),
+    )
+    .await
+    .unwrap();
+    assert!(first.interrupted);
+    drop(journal);
+    let mut journal = Journal::open(&path).unwrap();
+    let (resumed, live) = http_plan(
+        &prod,
+        &source,
+        &backup,
+        RestoreMode::Sync,
+        &options,
+        &journal.created_ids(),
+    )
+    .await;
+    assert_eq!(resumed.write_count(), plan.write_count() - 2);
+    let second = execute(
+        &resumed,
+        &source,
+        &live,
+        &session,
+        &mut journal,
+        &source,
+        &ExecuteOptions::new("sync-1"),
+        at(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second.failed, 0, "{:#?}", second.failures);
+    let (last, _) = http_plan(
+        &prod,
+        &source,
+        &backup,
+        RestoreMode::Sync,
+        &options,
+        &IdMap::new(),
+    )
+    .await;
+    assert_eq!(last.write_count(), 0, "{:#?}", last.steps());
+}
