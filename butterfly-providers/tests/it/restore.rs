@@ -1420,7 +1420,7 @@ async fn the_scenario_over_http_restores_and_undoes() {
         changed(&policy_rule_kind, &loosened.id),
         Some(Severity::Critical)
     );
-    assert_eq!(changed("network_zone", &zone.id), Some(Severity::High));
+    assert_eq!(changed("network_zone", &zone.id), Some(Severity::Medium));
     for user in &users[..2] {
         assert_eq!(changed("user", user), Some(Severity::Medium));
     }

@@ -466,6 +466,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     let mut directory_users = Vec::new();
     let mut secrets: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     let mut not_restorable: BTreeMap<String, u64> = BTreeMap::new();
+    let mut created: BTreeSet<(String, String)> = BTreeSet::new();
 
     // Pass 2: one entry per snapshot resource in scope, in restore order.
     for spec in kinds::restore_order() {
@@ -511,7 +512,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
             if let Some(vars) = variables {
                 vars.apply(&spec.kind(), id, &mut wanted_body)?;
             }
-            match matched.get(&(name.to_owned(), id.clone())) {
+            let key = (name.to_owned(), id.clone());
+            if !matched.contains_key(&key)
+                && let Some((kind, end)) = ends(spec, id, body)
+                    .into_iter()
+                    .find(|end| !matched.contains_key(end) && !created.contains(end))
+            {
+                plan.skip.push(entry(&format!(
+                    "its {kind} `{end}` is neither in the org nor restored"
+                )));
+                continue;
+            }
+            match matched.get(&key) {
                 None => {
                     if name == "user" && directory_sourced(body) {
                         plan.skip
@@ -529,6 +541,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                                 .or_default()
                                 .push(format!("{name}:{id}"));
                         }
+                        created.insert(key);
                         plan.create.push(entry("not in the org"));
                     }
                 }
@@ -608,6 +621,27 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     );
     plan.seal();
     Ok(plan)
+}
+
+/// What a resource needs to exist first: its parent, and the other end of a relation,
+/// as `(kind, snapshot id)`.
+fn ends(spec: &KindSpec, id: &str, body: &Value) -> Vec<(String, String)> {
+    let mut ends = Vec::new();
+    if let (Some(parent), Some((parent_id, _))) = (spec.parent, id.rsplit_once('/')) {
+        ends.push((parent.kind.to_owned(), parent_id.to_owned()));
+    }
+    let own = id.rsplit('/').next().unwrap_or(id).to_owned();
+    match spec.name {
+        "group_membership" => {
+            if let Some(user) = body.get("userId").and_then(Value::as_str) {
+                ends.push(("user".to_owned(), user.to_owned()));
+            }
+        }
+        "app_user_assignment" => ends.push(("user".to_owned(), own)),
+        "app_group_assignment" => ends.push(("group".to_owned(), own)),
+        _ => {}
+    }
+    ends
 }
 
 fn wanted(options: &RestoreOptions, id: &str) -> bool {
