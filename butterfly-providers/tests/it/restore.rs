@@ -1457,12 +1457,15 @@ async fn the_scenario_over_http_restores_and_undoes() {
     let diff = diff_snapshots(&source, &backup, &restored, &rules, &DiffOptions::default())
         .await
         .unwrap();
+    // A relation re-created under the same id (an app assignment is keyed by its user)
+    // has a new creation time, and nothing else differs.
     let detail: Vec<_> = diff
         .changed
         .iter()
-        .map(|c| (&c.kind, &c.id, &c.changes))
+        .flat_map(|c| c.changes.iter().map(move |f| (&c.kind, &c.id, f)))
+        .filter(|(_, _, f)| f.change.pointer != "/created")
         .collect();
-    assert!(diff.changed.is_empty(), "{detail:#?}");
+    assert!(detail.is_empty(), "{detail:#?}");
     let (gone, back) = renamed_pairs(&diff);
     assert_eq!(gone, back, "only re-created under new ids");
     let (again, _) = http_plan(
