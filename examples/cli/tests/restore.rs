@@ -246,3 +246,196 @@ async fn sync_previews_another_org_by_name_and_writes_nothing() {
     assert_ne!(everyone["id"], everyone["live_id"]);
     assert_eq!(other.simulator().request_log().writes, 0);
 }
+
+/// Every read and manage scope.
+fn admin_scopes() -> std::collections::BTreeSet<String> {
+    use butterfly_providers::okta::kinds;
+    kinds::backup_scopes()
+        .into_iter()
+        .chain(kinds::all().filter_map(|k| k.manage_scope))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn fetcher(sim: &RunningSimulator) -> butterfly_providers::okta::fetcher::OktaFetcher {
+    use butterfly_providers::okta::fetcher::{
+        ClientId, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
+    };
+    let given = sim.simulator().client_credentials();
+    OktaFetcher::new(
+        OktaCredentials {
+            org_url: OrgUrl::parse(&given.org_url).unwrap(),
+            client_id: ClientId::new(given.client_id).unwrap(),
+            key_id: Some(given.key_id),
+            private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
+        },
+        FetchOptions::default(),
+    )
+    .unwrap()
+}
+
+/// The run directories under the repository's `restores/`, oldest first.
+fn run_ids(s: &Setup) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(s.repo().join("restores"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_resumes_after_a_stop_undoes_and_refuses_a_stale_plan() {
+    let s = Setup::start(24).await;
+    let snapshot = s.backup().await;
+    let fetcher = fetcher(&s.sim);
+    let session = fetcher.sign_in(admin_scopes()).await.unwrap();
+    // Delete two groups (with their memberships) and rename a zone.
+    let repo_groups: Vec<String> = {
+        let live = butterfly_providers::okta::restore::read_live(
+            &fetcher,
+            &["group".to_owned()].into_iter().collect(),
+        )
+        .await
+        .unwrap();
+        live.resources
+            .kind("group")
+            .filter(|(_, g)| g["type"] == "OKTA_GROUP")
+            .map(|(id, _)| id.clone())
+            .take(2)
+            .collect()
+    };
+    for group in &repo_groups {
+        let answer = session
+            .send("DELETE", &format!("/api/v1/groups/{group}"), None, true)
+            .await
+            .unwrap();
+        assert!(answer.is_success(), "{answer:?}");
+    }
+
+    // Stopped after one step, as if killed.
+    let mut cmd = s.command(&s.sim, &["restore", &snapshot, "--stop-after", "1"]);
+    cmd.args(["--output", "json"]);
+    let out = run(cmd).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("stopped before the end"),
+        "{}",
+        text(&out.stderr)
+    );
+    let runs = run_ids(&s);
+    assert_eq!(runs.len(), 1);
+    let journal = s
+        .repo()
+        .join("restores")
+        .join(&runs[0])
+        .join("journal.jsonl");
+    assert!(
+        !std::fs::read_to_string(&journal)
+            .unwrap()
+            .contains("\"finished\"")
+    );
+
+    // The same command again continues that run and finishes it.
+    let out = run(s.command(&s.sim, &["restore", &snapshot, "--output", "json"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result["run"]["run_id"],
+        runs[0].as_str(),
+        "a new run was started"
+    );
+    assert_eq!(result["run"]["failed"], 0, "{}", result["run"]);
+    assert_eq!(run_ids(&s), runs);
+    let journal_text = std::fs::read_to_string(&journal).unwrap();
+    assert!(journal_text.trim_end().ends_with('}') && journal_text.contains("\"finished\""));
+    // Ids and actions only: no names, logins or bodies.
+    let plan_text =
+        std::fs::read_to_string(s.repo().join("restores").join(&runs[0]).join("plan.json"))
+            .unwrap();
+    for file in [&journal_text, &plan_text] {
+        assert!(
+            !file.contains("@example.com") && !file.contains("profile"),
+            "{file}"
+        );
+    }
+    // Both groups exist once each; a second restore plans nothing.
+    let out = run(s.command(
+        &s.sim,
+        &["restore", &snapshot, "--dry-run", "--output", "json"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        again["create"].as_array().unwrap().len(),
+        0,
+        "{}",
+        again["create"]
+    );
+
+    // Undo: the groups are gone again.
+    let out = run(s.command(&s.sim, &["restore", "--undo", &runs[0], "--output", "json"])).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let undo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(undo["mode"], "undo");
+    assert!(!undo["delete"].as_array().unwrap().is_empty());
+    let out = run(s.command(
+        &s.sim,
+        &["restore", &snapshot, "--dry-run", "--output", "json"],
+    ))
+    .await;
+    let after_undo: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let groups = after_undo["create"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "group")
+        .count();
+    assert_eq!(groups, 2);
+
+    // A plan saved now, then the org changes: executing it is refused.
+    let plan_file = s.dir.path().join("reviewed.json");
+    let mut cmd = s.command(&s.sim, &["restore", &snapshot, "--dry-run"]);
+    cmd.arg("--save-plan").arg(&plan_file);
+    assert!(run(cmd).await.status.success());
+    let zone = {
+        let live = butterfly_providers::okta::restore::read_live(
+            &fetcher,
+            &["network_zone".to_owned()].into_iter().collect(),
+        )
+        .await
+        .unwrap();
+        live.resources
+            .kind("network_zone")
+            .find(|(_, z)| z["system"] == false)
+            .map(|(id, z)| (id.clone(), z.clone()))
+            .unwrap()
+    };
+    let mut renamed = zone.1.clone();
+    renamed["name"] = Value::String("Renamed meanwhile".into());
+    let answer = session
+        .send(
+            "PUT",
+            &format!("/api/v1/zones/{}", zone.0),
+            Some(&renamed),
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(answer.is_success(), "{answer:?}");
+    let before = s.sim.simulator().request_log();
+    let mut cmd = s.command(&s.sim, &["restore"]);
+    cmd.arg("--plan").arg(&plan_file);
+    let out = run(cmd).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("changed since the plan"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(s.sim.simulator().request_log().writes, before.writes);
+}
