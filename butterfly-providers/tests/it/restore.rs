@@ -7,7 +7,8 @@
 #![allow(
     clippy::unused_self,
     clippy::nonminimal_bool,
-    clippy::cast_possible_truncation
+    clippy::cast_possible_truncation,
+    clippy::type_complexity
 )]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -224,6 +225,7 @@ impl FakeOkta {
             resources: self.state.lock().unwrap().clone(),
             kinds: kinds::all().map(|k| k.name.to_owned()).collect(),
             unreadable: BTreeMap::new(),
+            ..LiveState::default()
         }
     }
 

@@ -36,7 +36,7 @@ use super::remap::IdMap;
 use super::{
     comparable, directory_sourced, is_restorable, managed_by_okta, own_name, restorable_kinds,
 };
-use crate::okta::fetcher::{FetchError, FetchEvent, OktaFetcher};
+use crate::okta::fetcher::{FetchError, FetchEvent, FetchReport, OktaFetcher};
 use crate::okta::kinds::{self, IdRule, KindSpec};
 
 /// Kinds read besides those restored: what names and references need.
@@ -140,6 +140,8 @@ pub struct LiveState {
     pub kinds: BTreeSet<String>,
     /// Kinds that could not be read, with the reason: nothing of them is planned.
     pub unreadable: BTreeMap<String, String>,
+    /// What reading cost: requests per bucket, retries, `429`s.
+    pub report: FetchReport,
 }
 
 impl LiveState {
@@ -259,12 +261,14 @@ pub async fn read_live(
     let report = report?;
     let mut unreadable: BTreeMap<String, String> = report
         .skipped
+        .clone()
         .into_iter()
         .map(|(k, why)| (k.as_str().to_owned(), why))
         .collect();
     unreadable.extend(
         report
             .failed
+            .clone()
             .into_iter()
             .map(|(k, why)| (k.as_str().to_owned(), format!("failed: {why}"))),
     );
@@ -281,6 +285,7 @@ pub async fn read_live(
         resources,
         kinds: read,
         unreadable,
+        report,
     })
 }
 
