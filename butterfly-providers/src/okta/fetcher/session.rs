@@ -45,7 +45,8 @@ pub enum SendError {
     Failed(String),
 }
 
-/// A signed-in session on one org. See the [module docs](self).
+/// A signed-in session on one org, from [`OktaFetcher::sign_in`]: the fetcher's sign-in,
+/// budgets and `429`/`401` handling, for writes.
 pub struct OktaSession<'a> {
     shared: Shared<'a>,
 }

@@ -1,19 +1,19 @@
 //! Restore and environment sync for Okta: a plan, then an execution.
 //!
-//! - [`plan`]: reads the live org for the kinds in scope (with the backup fetcher,
+//! - [`plan`](mod@plan): reads the live org for the kinds in scope (with the backup fetcher,
 //!   [`read_live`]), compares it with a snapshot and produces a
 //!   [`RestorePlan`](butterfly_core::restore::RestorePlan): create, update, delete
 //!   (only when asked, never users) and skip, each with its reason, in dependency order.
 //!   Resources match by id, then by name (login, group name, label, name), so a resource
 //!   deleted and re-created, or a second run, is found again; a sync matches by name only.
 //! - [`writer`]: the requests each step sends (pure functions of the step, the body and
-//!   the id map), and the [`WriteTransport`](writer::WriteTransport) they go through: the
+//!   the id map), and the [`WriteTransport`] they go through: the
 //!   fetcher's signed-in [`OktaSession`](crate::okta::fetcher::OktaSession) in
 //!   production, a fake in tests.
 //! - [`remap`]: ids that change on re-creation (a deleted group comes back with a new
 //!   id) are replaced everywhere later bodies and paths mention them: group rules, policy
 //!   conditions, assignments, memberships.
-//! - [`execute`]: performs a plan in order, journals every step (fsync) so a killed run
+//! - [`execute`](mod@execute): performs a plan in order, journals every step (fsync) so a killed run
 //!   resumes, and first stores the live versions of what it will change as a snapshot,
 //!   so the run can be undone ([`execute::undo_plan`]).
 //! - [`journal`]: the journal (ids and actions only, never bodies).
