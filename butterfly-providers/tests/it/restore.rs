@@ -1694,3 +1694,60 @@ async fn over_http_a_killed_run_resumes_and_sync_crosses_orgs() {
     .await;
     assert_eq!(last.write_count(), 0, "{:#?}", last.steps());
 }
+
+#[tokio::test]
+async fn a_sync_run_without_its_variables_writes_no_placeholder() {
+    let fx = fixture(16).await;
+    let mut resources = fx.source.all_resources(fx.manifest.id).unwrap();
+    resources.push(Resource::new(
+        ResourceKind::new("trusted_origin"),
+        "tosNEW",
+        json!({"id": "tosNEW", "name": "Portal", "origin": "https://${PORTAL_DOMAIN}", "status": "ACTIVE", "scopes": [{"type": "CORS"}]}),
+    ));
+    let mut source = InMemorySnapshotSource::new();
+    let manifest = source.insert(
+        butterfly_core::ProviderKind::Okta,
+        "https://staging",
+        at(),
+        SnapshotStatus::Complete,
+        resources,
+    );
+    let fx = Fixture {
+        source,
+        manifest,
+        ..fx
+    };
+    let vars = Variables::parse("PORTAL_DOMAIN=portal.example.org\n").unwrap();
+    let options = RestoreOptions::default().with_kinds([ResourceKind::new("trusted_origin")]);
+    let plan = fx
+        .plan(RestoreMode::Sync, &options, &IdMap::new(), Some(&vars))
+        .await
+        .unwrap();
+    // Executed without the variables (a saved plan run on its own): refused, unwritten.
+    let live = fx.okta.live();
+    let result = execute(
+        &plan,
+        &fx.source,
+        &live,
+        &fx.okta,
+        &mut Journal::in_memory(),
+        &fx.source,
+        &ExecuteOptions::new("sync-2"),
+        at(),
+    )
+    .await;
+    assert!(matches!(
+        result,
+        Err(butterfly_providers::okta::restore::ExecuteError::Plan(
+            PlanError::UnresolvedPlaceholder { .. }
+        ))
+    ));
+    assert!(
+        fx.okta
+            .with(|s| s.get("trusted_origin", "tosNEW").is_none())
+    );
+    assert!(
+        fx.okta
+            .with(|s| !s.kind("trusted_origin").any(|(_, t)| t["name"] == "Portal"))
+    );
+}

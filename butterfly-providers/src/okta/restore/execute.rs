@@ -357,8 +357,13 @@ impl Step<'_> {
         };
         let mut body = resource.attributes;
         map.apply(&mut body);
-        if let Some(vars) = self.variables {
-            vars.apply(&spec.kind(), &entry.id, &mut body)?;
+        // A sync never writes a `${NAME}` placeholder, even from a saved plan run
+        // without its variables: with none, any placeholder is unresolved.
+        let none = Variables::new();
+        match (self.variables, self.plan.mode) {
+            (Some(vars), _) => vars.apply(&spec.kind(), &entry.id, &mut body)?,
+            (None, RestoreMode::Sync) => none.apply(&spec.kind(), &entry.id, &mut body)?,
+            (None, _) => {}
         }
         Ok(Some(body))
     }
