@@ -234,7 +234,8 @@ pub struct PlanEntry {
     /// value (`old`) to the snapshot's (`new`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<RatedChange>,
-    /// The step's position in the execution; skips carry the position they would have.
+    /// The step's position in the execution (`0..n` over creates, updates and deletes);
+    /// a skip carries its kind's place in the dependency order instead.
     pub order: u64,
 }
 
