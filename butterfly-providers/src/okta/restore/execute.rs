@@ -2,8 +2,10 @@
 //!
 //! Before its first write, [`execute`] stores the live version of every resource the
 //! plan updates or deletes as a snapshot in the repository (a normal snapshot, through
-//! [`SnapshotTarget`]) and records its id in the journal. Each step is then sent, and its
-//! outcome appended to the journal (synced) before the next one starts:
+//! [`SnapshotTarget`]) and records its id in the journal. The steps are then sent in
+//! plan order; consecutive steps of one action and kind (which never depend on each
+//! other) go out [`ExecuteOptions::concurrency`] at a time, and each outcome is appended
+//! to the journal (synced) as it comes:
 //!
 //! - a create reads the resource from the snapshot, replaces the ids that changed so far
 //!   ([`IdMap`]), strips what Okta assigns, creates it (users STAGED), records its new id
@@ -22,6 +24,9 @@
 //! what it updated or deleted from its undo snapshot.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::{StreamExt as _, TryStreamExt as _};
 
 use butterfly_core::diff::{DiffRules, diff_resource};
 use butterfly_core::restore::{
@@ -73,6 +78,8 @@ pub struct ExecuteOptions {
     pub variables: Option<Variables>,
     /// Stop (as if killed) after this many steps: for tests of resuming.
     pub stop_after: Option<usize>,
+    /// Steps of one kind and action sent at once (default 8).
+    pub concurrency: usize,
 }
 
 impl ExecuteOptions {
@@ -80,6 +87,7 @@ impl ExecuteOptions {
     pub fn new(run_id: impl Into<String>) -> Self {
         ExecuteOptions {
             run_id: run_id.into(),
+            concurrency: 8,
             ..Self::default()
         }
     }
@@ -171,68 +179,122 @@ pub async fn execute<T: SnapshotTarget>(
             map.insert_path(&entry.id, live_id);
         }
     }
-    let mut step = Step {
+    let step = Step {
         plan,
         source,
         live,
         transport,
         variables: options.variables.as_ref(),
-        requests: 0,
+        requests: AtomicU64::new(0),
     };
+    let steps = plan.steps();
     let mut performed = 0usize;
-    for (action, entry) in plan.steps() {
-        if journal.is_done(plan.fingerprint, entry.order) {
-            report.already_done += 1;
-            continue;
+    let mut start = 0;
+    // Consecutive steps of one action and kind do not depend on each other: they run
+    // concurrently (the bucket's budget still paces them), in batches, so a restore is
+    // bound by the rate limits rather than by round trips.
+    while start < steps.len() {
+        let (action, first) = steps[start];
+        let end = steps[start..]
+            .iter()
+            .position(|(a, e)| *a != action || e.kind != first.kind)
+            .map_or(steps.len(), |n| start + n);
+        let mut pending = Vec::new();
+        for &(action, entry) in &steps[start..end] {
+            if journal.is_done(plan.fingerprint, entry.order) {
+                report.already_done += 1;
+            } else {
+                pending.push((action, entry));
+            }
         }
-        if options.stop_after.is_some_and(|n| performed >= n) {
+        start = end;
+        let mut stop = false;
+        if let Some(limit) = options.stop_after {
+            let allowed = limit.saturating_sub(performed);
+            if pending.len() >= allowed {
+                pending.truncate(allowed);
+                stop = true;
+            }
+        }
+        performed += pending.len();
+        let mut remaps = Vec::new();
+        {
+            let map = &map;
+            let step = &step;
+            let mut results = futures::stream::iter(pending)
+                .map(|(action, entry)| async move {
+                    let outcome = match kinds::by_name(entry.kind.as_str()) {
+                        None => StepResult::failed(format!("unknown kind `{}`", entry.kind)),
+                        Some(spec) => match action {
+                            PlanAction::Create => step.create(spec, entry, map).await?,
+                            PlanAction::Update => step.update(spec, entry, map).await?,
+                            _ => step.delete(spec, entry).await,
+                        },
+                    };
+                    Ok::<_, ExecuteError>((action, entry, outcome))
+                })
+                .buffered(options.concurrency.max(1));
+            while let Some((action, entry, outcome)) = results.try_next().await? {
+                if let Some(remap) = &outcome.remap {
+                    remaps.push(remap.clone());
+                }
+                record(&mut report, journal, plan, action, entry, outcome)?;
+            }
+        }
+        for (old, new) in remaps {
+            map.insert(&old, &new);
+        }
+        if stop {
             report.interrupted = true;
-            report.requests = step.requests;
+            report.requests = step.requests.load(Ordering::Relaxed);
             return Ok(report);
         }
-        performed += 1;
-        let outcome = match kinds::by_name(entry.kind.as_str()) {
-            None => StepResult::failed(format!("unknown kind `{}`", entry.kind)),
-            Some(spec) => match action {
-                PlanAction::Create => step.create(spec, entry, &mut map).await?,
-                PlanAction::Update => step.update(spec, entry, &map).await?,
-                _ => step.delete(spec, entry).await,
-            },
-        };
-        let failed = outcome.error.is_some();
-        if failed {
-            report.failed += 1;
-            report.failures.push(StepFailure {
-                order: entry.order,
-                action,
-                kind: entry.kind.to_string(),
-                id: entry.id.clone(),
-                error: outcome.error.clone().unwrap_or_default(),
-            });
-        } else {
-            report.done += 1;
-        }
-        journal.append(JournalRecord::Step {
-            plan_fingerprint: plan.fingerprint,
-            order: entry.order,
-            action,
-            kind: entry.kind.clone(),
-            id: entry.id.clone(),
-            outcome: if outcome.live_id.is_some() || !failed {
-                StepOutcome::Done
-            } else {
-                StepOutcome::Failed
-            },
-            live_id: outcome.live_id,
-            error: outcome.error,
-        })?;
     }
-    report.requests = step.requests;
+    report.requests = step.requests.load(Ordering::Relaxed);
     journal.append(JournalRecord::Finished {
         done: report.done + report.already_done,
         failed: report.failed,
     })?;
     Ok(report)
+}
+
+/// Count one step's outcome and journal it (synced) before the next is recorded.
+fn record(
+    report: &mut ExecutionReport,
+    journal: &mut Journal,
+    plan: &RestorePlan,
+    action: PlanAction,
+    entry: &PlanEntry,
+    outcome: StepResult,
+) -> Result<(), ExecuteError> {
+    let failed = outcome.error.is_some();
+    if failed {
+        report.failed += 1;
+        report.failures.push(StepFailure {
+            order: entry.order,
+            action,
+            kind: entry.kind.to_string(),
+            id: entry.id.clone(),
+            error: outcome.error.clone().unwrap_or_default(),
+        });
+    } else {
+        report.done += 1;
+    }
+    journal.append(JournalRecord::Step {
+        plan_fingerprint: plan.fingerprint,
+        order: entry.order,
+        action,
+        kind: entry.kind.clone(),
+        id: entry.id.clone(),
+        outcome: if outcome.live_id.is_some() || !failed {
+            StepOutcome::Done
+        } else {
+            StepOutcome::Failed
+        },
+        live_id: outcome.live_id,
+        error: outcome.error,
+    })?;
+    Ok(())
 }
 
 /// Store what the plan will replace, merged with an earlier undo snapshot of the same
@@ -310,6 +372,8 @@ fn journal_run_id(journal: &Journal) -> String {
 struct StepResult {
     live_id: Option<String>,
     error: Option<String>,
+    /// A created object's own id, old to new.
+    remap: Option<(String, String)>,
 }
 
 impl StepResult {
@@ -317,6 +381,15 @@ impl StepResult {
         StepResult {
             live_id: None,
             error: Some(error),
+            remap: None,
+        }
+    }
+
+    fn done(live_id: String) -> Self {
+        StepResult {
+            live_id: Some(live_id),
+            error: None,
+            remap: None,
         }
     }
 }
@@ -327,13 +400,13 @@ struct Step<'a> {
     live: &'a LiveState,
     transport: &'a dyn WriteTransport,
     variables: Option<&'a Variables>,
-    requests: u64,
+    requests: AtomicU64,
 }
 
 impl Step<'_> {
     /// Send one request; a refusal or a transport failure is the error text.
-    async fn send(&mut self, request: WriteRequest) -> Result<Value, String> {
-        self.requests += 1;
+    async fn send(&self, request: WriteRequest) -> Result<Value, String> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
         match self.transport.send(&request).await {
             Ok(response) if response.is_success() => Ok(response.body),
             Ok(response) => Err(describe_failure(&request, &response)),
@@ -373,10 +446,10 @@ impl Step<'_> {
     }
 
     async fn create(
-        &mut self,
+        &self,
         spec: &KindSpec,
         entry: &PlanEntry,
-        map: &mut IdMap,
+        map: &IdMap,
     ) -> Result<StepResult, ExecuteError> {
         let Some(body) = self.body(spec, entry, map).await? else {
             return Ok(StepResult::failed("not in the snapshot".into()));
@@ -415,7 +488,7 @@ impl Step<'_> {
                 }
             }
         };
-        map.insert(own_old, &new_own);
+        let remap = Some(((*own_old).to_owned(), new_own.clone()));
         let mut live_id = parents;
         live_id.push(new_own);
         let live_id = live_id.join("/");
@@ -435,11 +508,12 @@ impl Step<'_> {
         Ok(StepResult {
             live_id: Some(live_id),
             error,
+            remap,
         })
     }
 
     async fn update(
-        &mut self,
+        &self,
         spec: &KindSpec,
         entry: &PlanEntry,
         map: &IdMap,
@@ -467,12 +541,7 @@ impl Step<'_> {
             }
             !diff_resource(&rules, &spec.kind(), &theirs, &ours, false).is_empty()
         });
-        let fail = |e: String| {
-            Ok(StepResult {
-                live_id: None,
-                error: Some(e),
-            })
-        };
+        let fail = |e: String| Ok(StepResult::failed(e));
         if content_changed {
             // Okta refuses to update an active group rule.
             if spec.name == "group_rule" && status.as_deref() == Some("ACTIVE") {
@@ -500,13 +569,10 @@ impl Step<'_> {
                 return fail(e);
             }
         }
-        Ok(StepResult {
-            live_id: Some(live_id),
-            error: None,
-        })
+        Ok(StepResult::done(live_id))
     }
 
-    async fn delete(&mut self, spec: &KindSpec, entry: &PlanEntry) -> StepResult {
+    async fn delete(&self, spec: &KindSpec, entry: &PlanEntry) -> StepResult {
         let live_id = entry.live_id.clone().unwrap_or_else(|| entry.id.clone());
         let status = self
             .live
@@ -528,13 +594,12 @@ impl Step<'_> {
         let Some(request) = delete_request(spec, &live_id) else {
             return StepResult::failed(format!("no path for `{}` `{live_id}`", spec.name));
         };
-        self.requests += 1;
+        self.requests.fetch_add(1, Ordering::Relaxed);
         match self.transport.send(&request).await {
             // Already gone is what a delete wants.
-            Ok(response) if response.is_success() || response.status == 404 => StepResult {
-                live_id: Some(live_id),
-                error: None,
-            },
+            Ok(response) if response.is_success() || response.status == 404 => {
+                StepResult::done(live_id)
+            }
             Ok(response) => StepResult::failed(describe_failure(&request, &response)),
             Err(e) => StepResult::failed(format!("DELETE {}: {e}", request.path)),
         }
