@@ -48,6 +48,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
 mod canonical;
 mod clock;
 pub mod diff;

@@ -154,7 +154,7 @@ pub struct NewSession {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum JobStatus {
@@ -594,4 +594,34 @@ pub trait GroupRoleStore: Send + Sync {
         &self,
         team: TeamId,
     ) -> impl Future<Output = Result<std::collections::BTreeMap<String, Role>, StoreError>> + Send;
+}
+
+/// What several server replicas must agree on to validate SSO tokens as one: which
+/// one-time token ids were used, and when a provider's keys were last refetched. Kept in
+/// the shared database, with expiry, so a logout token replayed to another replica is
+/// refused and a flood of unknown-key tokens spread over replicas still costs the
+/// provider one refetch per interval.
+///
+/// Held as `Arc<dyn ReplicaCoordination>` by `butterfly-oidc`'s validators, hence
+/// `async-trait` (the other store traits are only used generically).
+#[async_trait::async_trait]
+pub trait ReplicaCoordination: Send + Sync + std::fmt::Debug {
+    /// Record `token_id` under `scope` (an issuer) until `expires_at`; `false` if it was
+    /// already recorded and has not expired (a replay). Expired records are forgotten.
+    async fn first_use(
+        &self,
+        scope: &str,
+        token_id: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Claim the right to refresh `resource` (a JWKS URI) now: `false` if any replica
+    /// claimed it less than `interval` ago.
+    async fn claim_refresh(
+        &self,
+        resource: &str,
+        now: DateTime<Utc>,
+        interval: chrono::TimeDelta,
+    ) -> Result<bool, StoreError>;
 }

@@ -409,12 +409,12 @@ impl OidcClient {
             .collect();
         let jwks_json =
             serde_json::to_vec(metadata.jwks()).map_err(|e| discovery_error(Box::new(e)))?;
-        let jwks = Arc::new(
-            JwksCache::new(metadata.jwks_uri().url().clone(), http.clone())
-                .with_clock(Arc::clone(&config.clock))
-                .seed(&jwks_json)
-                .map_err(DiscoveryError::Keys)?,
-        );
+        let mut jwks = JwksCache::new(metadata.jwks_uri().url().clone(), http.clone())
+            .with_clock(Arc::clone(&config.clock));
+        if let Some(replicas) = &config.replicas {
+            jwks = jwks.with_replica_coordination(Arc::clone(replicas));
+        }
+        let jwks = Arc::new(jwks.seed(&jwks_json).map_err(DiscoveryError::Keys)?);
         let extra = metadata.additional_metadata().clone();
 
         // client_secret_basic is the default when the provider lists nothing (OIDC
@@ -506,14 +506,18 @@ impl OidcClient {
     /// set cache, algorithms, clock and skew. Keep the one you create for the life of
     /// the process: it holds the replay cache.
     pub fn logout_validator(&self) -> LogoutTokenValidator {
-        LogoutTokenValidator::new(
+        let validator = LogoutTokenValidator::new(
             self.config.issuer.clone(),
             self.config.client_id.clone(),
             Arc::clone(&self.jwks),
         )
         .with_algorithms(&self.algorithms)
         .with_clock(Arc::clone(&self.config.clock))
-        .with_clock_skew(self.config.clock_skew)
+        .with_clock_skew(self.config.clock_skew);
+        match &self.config.replicas {
+            Some(replicas) => validator.with_replica_coordination(Arc::clone(replicas)),
+            None => validator,
+        }
     }
 
     /// Start a login: the URL to redirect the browser to (authorization code flow with

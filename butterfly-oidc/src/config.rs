@@ -180,6 +180,10 @@ pub struct RelyingPartyConfig {
     pub login_timeout: TimeDelta,
     /// The source of the current time. Default: the system clock.
     pub clock: Arc<dyn Clock>,
+    /// State shared with other replicas of the relying party (the server's database):
+    /// used logout token ids and the key set's refetch rate limit then hold across all
+    /// of them. Default: `None`, each process keeps its own.
+    pub replicas: Option<Arc<dyn butterfly_core::store::ReplicaCoordination>>,
 }
 
 impl RelyingPartyConfig {
@@ -199,6 +203,7 @@ impl RelyingPartyConfig {
             clock_skew: TimeDelta::seconds(60),
             login_timeout: TimeDelta::minutes(10),
             clock: Arc::new(SystemClock),
+            replicas: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use butterfly_core::store::ReplicaCoordination;
 use butterfly_core::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyOperations, PublicKeyUse};
@@ -104,6 +105,9 @@ pub struct JwksCache {
     /// starting their own; holds the time of the last fetch attempt (successful or not).
     refresh: tokio::sync::Mutex<Option<DateTime<Utc>>>,
     fetches: AtomicU64,
+    /// Shared with the other replicas, when there are any: the refetch rate limit then
+    /// holds across all of them, not per process.
+    replicas: Option<Arc<dyn ReplicaCoordination>>,
 }
 
 impl fmt::Debug for JwksCache {
@@ -150,7 +154,18 @@ impl JwksCache {
             keys: RwLock::new(Arc::new(KeySet::default())),
             refresh: tokio::sync::Mutex::new(None),
             fetches: AtomicU64::new(0),
+            replicas: None,
         }
+    }
+
+    /// Apply the refetch rate limit across every replica sharing `replicas` (the
+    /// server's database): a flood of tokens naming unknown keys, spread over replicas,
+    /// still costs the provider one fetch per interval. A replica that holds no key set
+    /// yet always fetches its first one.
+    #[must_use]
+    pub fn with_replica_coordination(mut self, replicas: Arc<dyn ReplicaCoordination>) -> Self {
+        self.replicas = Some(replicas);
+        self
     }
 
     /// Use this clock for the rate limit and the key set's age.
@@ -263,6 +278,21 @@ impl JwksCache {
         let now = self.clock.now();
         if last_attempt.is_some_and(|at| now - at < self.min_refresh_interval) {
             return Ok(());
+        }
+        if let Some(replicas) = &self.replicas
+            && self.snapshot().fetched_at.is_some()
+        {
+            match replicas
+                .claim_refresh(uri.as_str(), now, self.min_refresh_interval)
+                .await
+            {
+                Ok(true) => {}
+                // Another replica refetched within the interval: its keys are not ours,
+                // but the provider has been asked recently enough.
+                Ok(false) => return Ok(()),
+                // Without the shared record, the local limit above still holds.
+                Err(e) => tracing::warn!(error = %e, "shared JWKS refetch record unavailable"),
+            }
         }
         *last_attempt = Some(now);
         self.fetches.fetch_add(1, Ordering::Relaxed);

@@ -18,7 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::TimeDelta;
+use butterfly_core::store::ReplicaCoordination;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -85,6 +86,10 @@ pub enum LogoutTokenError {
     /// This `jti` was accepted before: a replay.
     #[error("the logout token was already used")]
     Replayed,
+    /// The replicas' shared record of used tokens could not be consulted; the token is
+    /// refused rather than risk accepting a replay.
+    #[error("the record of used logout tokens is unavailable")]
+    ReplayRecordUnavailable(#[source] butterfly_core::store::StoreError),
     /// A claim has the wrong JSON type.
     #[error("the logout token's `{0}` claim has the wrong type")]
     InvalidClaim(&'static str),
@@ -179,6 +184,9 @@ pub struct LogoutTokenValidator {
     policy: TokenPolicy,
     max_age: TimeDelta,
     replay: ReplayCache,
+    /// Shared with the other replicas, when there are any: used `jti`s are recorded
+    /// there instead of in `replay`.
+    replicas: Option<Arc<dyn ReplicaCoordination>>,
 }
 
 impl LogoutTokenValidator {
@@ -189,7 +197,17 @@ impl LogoutTokenValidator {
             policy: TokenPolicy::new(issuer, client_id, jwks),
             max_age: TimeDelta::minutes(5),
             replay: ReplayCache::new(10_000),
+            replicas: None,
         }
+    }
+
+    /// Record used `jti`s in state all replicas share (the server's database), so a
+    /// token replayed to another replica is refused too. Without it, the record is this
+    /// process's own.
+    #[must_use]
+    pub fn with_replica_coordination(mut self, replicas: Arc<dyn ReplicaCoordination>) -> Self {
+        self.replicas = Some(replicas);
+        self
     }
 
     jws::token_policy_builders!();
@@ -288,7 +306,17 @@ impl LogoutTokenValidator {
         let forget_at = exp
             .map_or(oldest_accepted, |exp| exp.min(oldest_accepted))
             .saturating_add(skew);
-        if !self.replay.first_use(&jti, forget_at, now) {
+        let first_use = match &self.replicas {
+            Some(replicas) => {
+                let at = |secs| DateTime::<Utc>::from_timestamp(secs, 0).unwrap_or_default();
+                replicas
+                    .first_use(self.policy.issuer.as_str(), &jti, at(forget_at), at(now))
+                    .await
+                    .map_err(LogoutTokenError::ReplayRecordUnavailable)?
+            }
+            None => self.replay.first_use(&jti, forget_at, now),
+        };
+        if !first_use {
             return Err(LogoutTokenError::Replayed);
         }
         Ok(LogoutRequest {

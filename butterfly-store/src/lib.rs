@@ -15,7 +15,9 @@
 //!   implements
 //!   [`SnapshotSource`](butterfly_core::source::SnapshotSource), the seam diff, restore,
 //!   compliance and exports read through, and
-//!   [`SnapshotTarget`](butterfly_core::SnapshotTarget), which backups write through. The
+//!   [`SnapshotTarget`](butterfly_core::SnapshotTarget), which backups write through.
+//!   [`export`] lists a snapshot's resources and writes a whole snapshot as one
+//!   byte-stable JSON-lines or tar.zst download. The
 //!   bytes it writes are specified in [`format`](mod@format), apart from the core types, and pinned
 //!   by a golden repository in the tests. A server keeps one repository per team in a
 //!   [`RepositoryStore`].
@@ -103,6 +105,8 @@
 //! may create and drop databases (one per test), and fails without it.
 #![deny(missing_docs)]
 
+#[cfg(feature = "snapshots")]
+pub mod export;
 #[cfg(feature = "snapshots")]
 pub mod format;
 #[cfg(feature = "snapshots")]

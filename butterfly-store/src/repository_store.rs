@@ -116,14 +116,20 @@ impl RepositoryStore {
     ///   `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT` for a compatible service,
     ///   `AWS_ALLOW_HTTP` for one without TLS), never from the URL, which may be logged.
     pub fn from_url(url: &str, data_dir: &Path) -> Result<Self, RepositoryStoreError> {
+        let master = MasterKey::load_or_create(data_dir)?;
+        Self::from_url_with_key(url, master)
+    }
+
+    /// [`RepositoryStore::from_url`] with a master key kept elsewhere (a file outside the
+    /// data directory, an environment variable, a secrets manager), so a copy of the data
+    /// directory and the object store is not a copy of what they protect.
+    pub fn from_url_with_key(url: &str, master: MasterKey) -> Result<Self, RepositoryStoreError> {
         let scheme = url.split_once(':').map(|(scheme, _)| scheme);
         if scheme.is_some_and(|s| s.eq_ignore_ascii_case("s3")) {
             let store = s3_store(url)?;
-            let master = MasterKey::load_or_create(data_dir)?;
             return Ok(RepositoryStore::new(store, master));
         }
         let dir = local_dir_of_url(url)?;
-        let master = MasterKey::load_or_create(data_dir)?;
         RepositoryStore::local(&dir, master)
     }
 

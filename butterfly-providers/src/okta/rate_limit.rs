@@ -11,6 +11,7 @@
 //! | --- | --- | --- |
 //! | `/api/v1/users` | `GET`/`POST /api/v1/users` | 600 |
 //! | `/api/v1/users/{id}` | `GET /api/v1/users/{idOrLogin}` | 1000 |
+//! | `/api/v1/users/{id}` (writes) | `PUT`/`POST`/`DELETE /api/v1/users/{id}` and `/api/v1/users/{id}/lifecycle/*` | 600 |
 //! | `/api/v1/groups` | `/api/v1/groups` except `/api/v1/groups/{id}` (so members, owners, rules) | 600 |
 //! | `/api/v1/groups/{id}` | `/api/v1/groups/{id}` only | 600 |
 //! | `/api/v1/apps` | `/api/v1/apps` and `/api/v1/apps/{id}/*` (assignments, grants, features) | 100 |
@@ -19,6 +20,12 @@
 //! | `/oauth2/v1/clients` | OAuth 2.0 client configuration | 100 |
 //! | `/oauth2/v1` | the org authorization server (the token endpoint) | 1200 |
 //! | `/api/v1` | most other API actions | 600 |
+//!
+//! Okta counts user updates and deletes apart from user reads (reads by id have the
+//! higher limit); the other rows count writes with reads: creating users, groups and apps
+//! spends the list bucket, updating or deleting one group or app spends its by-id bucket,
+//! and writes under an app (assignments) spend `/api/v1/apps`. Lifecycle operations on a
+//! user are counted with the user's writes.
 //!
 //! Authorization servers and policies have no row of their own in that table: they share
 //! the "most other API actions" bucket with every other `/api/v1` endpoint.
@@ -36,6 +43,9 @@ pub enum RateLimitBucket {
     UsersList,
     /// `GET /api/v1/users/{idOrLogin}`: one user.
     UserById,
+    /// `PUT`, `POST` or `DELETE /api/v1/users/{id}` and the user's lifecycle operations:
+    /// changing one user.
+    UserWrite,
     /// `/api/v1/groups` except `/api/v1/groups/{id}`: listing groups, members, owners, rules.
     GroupsList,
     /// `/api/v1/groups/{id}`: one group.
@@ -57,9 +67,10 @@ pub enum RateLimitBucket {
 
 impl RateLimitBucket {
     /// Every bucket.
-    pub const ALL: [RateLimitBucket; 10] = [
+    pub const ALL: [RateLimitBucket; 11] = [
         RateLimitBucket::UsersList,
         RateLimitBucket::UserById,
+        RateLimitBucket::UserWrite,
         RateLimitBucket::GroupsList,
         RateLimitBucket::GroupById,
         RateLimitBucket::AppsList,
@@ -75,6 +86,7 @@ impl RateLimitBucket {
         match self {
             RateLimitBucket::UsersList => "/api/v1/users",
             RateLimitBucket::UserById => "/api/v1/users/{id}",
+            RateLimitBucket::UserWrite => "/api/v1/users/{id} (writes)",
             RateLimitBucket::GroupsList => "/api/v1/groups",
             RateLimitBucket::GroupById => "/api/v1/groups/{id}",
             RateLimitBucket::AppsList => "/api/v1/apps",
@@ -94,6 +106,7 @@ impl RateLimitBucket {
             RateLimitBucket::Logs => 50,
             RateLimitBucket::OrgAuthorizationServer => 1200,
             RateLimitBucket::UsersList
+            | RateLimitBucket::UserWrite
             | RateLimitBucket::GroupsList
             | RateLimitBucket::GroupById
             | RateLimitBucket::AppById
@@ -121,6 +134,9 @@ impl RateLimitBucket {
                 }
             }
             ["api", "v1", "users", _] if method == "GET" => RateLimitBucket::UserById,
+            ["api", "v1", "users", _] | ["api", "v1", "users", _, "lifecycle", _] => {
+                RateLimitBucket::UserWrite
+            }
             // `rules` is a literal segment, not a group id: rules count as "not by id".
             ["api", "v1", "groups", "rules"] => RateLimitBucket::GroupsList,
             ["api", "v1", "groups", _] => RateLimitBucket::GroupById,
@@ -152,7 +168,21 @@ mod tests {
             ("GET", "/api/v1/users", B::UsersList),
             ("POST", "/api/v1/users", B::UsersList),
             ("GET", "/api/v1/users/00u1", B::UserById),
-            ("DELETE", "/api/v1/users/00u1", B::Other),
+            ("DELETE", "/api/v1/users/00u1", B::UserWrite),
+            ("PUT", "/api/v1/users/00u1", B::UserWrite),
+            (
+                "POST",
+                "/api/v1/users/00u1/lifecycle/activate",
+                B::UserWrite,
+            ),
+            ("PUT", "/api/v1/groups/00g1", B::GroupById),
+            ("DELETE", "/api/v1/groups/00g1", B::GroupById),
+            ("PUT", "/api/v1/groups/00g1/users/00u1", B::GroupsList),
+            ("POST", "/api/v1/groups", B::GroupsList),
+            ("POST", "/api/v1/apps", B::AppsList),
+            ("PUT", "/api/v1/apps/0oa1", B::AppById),
+            ("POST", "/api/v1/apps/0oa1/users", B::AppsList),
+            ("POST", "/api/v1/zones", B::Other),
             ("GET", "/api/v1/users/{userId}/roles", B::Other),
             ("GET", "/api/v1/groups", B::GroupsList),
             ("GET", "/api/v1/groups/rules", B::GroupsList),

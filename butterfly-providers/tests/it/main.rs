@@ -11,3 +11,5 @@ mod provider;
 mod restore;
 #[cfg(feature = "simulator")]
 mod simulator;
+#[cfg(feature = "simulator")]
+mod simulator_writes;

@@ -282,8 +282,12 @@ async fn bad_assertions_are_refused() {
         (StatusCode::UNAUTHORIZED, Some("invalid_client"))
     );
 
-    // Scopes must be asked for and granted.
-    for scope in ["", "okta.users.manage", "okta.users.read okta.nothing.read"] {
+    // Scopes must be asked for and granted (manage scopes are granted, for restores).
+    for scope in [
+        "",
+        "okta.nothing.manage",
+        "okta.users.read okta.nothing.read",
+    ] {
         let (status, body) =
             token_request(&sim, &assertion(&sim, client_key(), |_| {}), scope).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{scope:?}: {body}");
@@ -345,10 +349,19 @@ async fn pagination_walks_every_user_exactly_once() {
 async fn every_catalogue_kind_is_served() {
     let sim = start(config(40)).await;
     let access = token(&sim, &all_scopes()).await;
-    let org = sim.simulator().org();
-    let counts = org.counts();
+    // Copied out of the org: its read guard must not be held across requests.
+    let (counts, listing_paths) = {
+        let org = sim.simulator().org();
+        let paths: BTreeMap<&str, Vec<String>> = kinds::all()
+            .map(|k| {
+                let paths = org.listing_paths(k.name).into_iter().map(str::to_owned);
+                (k.name, paths.collect())
+            })
+            .collect();
+        (org.counts(), paths)
+    };
     for kind in kinds::all() {
-        let paths = org.listing_paths(kind.name);
+        let paths = &listing_paths[kind.name];
         assert!(!paths.is_empty(), "{}: nothing listed", kind.name);
         let queries: Vec<&str> = if kind.list_queries.is_empty() {
             vec![""]
@@ -359,7 +372,7 @@ async fn every_catalogue_kind_is_served() {
         for path in paths {
             for query in &queries {
                 let url = if query.is_empty() {
-                    path.to_owned()
+                    path.clone()
                 } else {
                     format!("{path}?{}", query.replace(' ', "%20").replace('"', "%22"))
                 };
@@ -653,7 +666,7 @@ async fn faults_strike_as_configured() {
         .unwrap();
     assert_eq!(cleared.status(), StatusCode::NO_CONTENT);
 
-    // Writes are refused (the simulator is read-only so far) but counted.
+    // A write without the manage scope is refused, and counted.
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/users", sim.org_url()))
         .bearer_auth(&access)
@@ -661,7 +674,7 @@ async fn faults_strike_as_configured() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let log: RequestLogSnapshot = admin(&sim, "/__sim/requests").await;
     assert_eq!(log.writes, 1);
     assert_eq!(log.by_route.get("POST /api/v1/users"), Some(&1));
@@ -694,8 +707,7 @@ async fn faults_from_the_admin_endpoint_use_the_json_form() {
 async fn the_lower_bound_counts_pages_per_bucket() {
     let sim = start(config(450)).await;
     let bound: LowerBound = admin(&sim, "/__sim/lower-bound").await;
-    let org = sim.simulator().org();
-    let counts = org.counts();
+    let counts = sim.simulator().org().counts();
 
     // Users: 450 in two listings (active, deprovisioned), 200 a page.
     let users = &bound.buckets["/api/v1/users"];

@@ -134,6 +134,12 @@ impl MasterKey {
         Self::load(&data_dir.join(MASTER_KEY_FILE))
     }
 
+    /// Read a key file anywhere (64 hex characters, readable by its owner only): for a
+    /// key kept outside the data directory.
+    pub fn load_file(path: &Path) -> Result<MasterKey, KeyError> {
+        Self::load(path)
+    }
+
     fn load(path: &Path) -> Result<MasterKey, KeyError> {
         let io_error = |source| KeyError::Io {
             path: path.to_owned(),

@@ -19,6 +19,7 @@ mod connections;
 mod group_roles;
 mod jobs;
 mod members;
+mod replicas;
 mod rows;
 mod scim;
 mod scim_members;
@@ -352,6 +353,7 @@ async fn prepare_sqlite(url: &str) -> Result<bool, StoreError> {
     if url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(true);
     }
+    create_private(options.get_filename())?;
     let conn = options
         .journal_mode(SqliteJournalMode::Wal)
         .connect()
@@ -361,6 +363,24 @@ async fn prepare_sqlite(url: &str) -> Result<bool, StoreError> {
         .await
         .map_err(|e| boxed(SqlError::Connect(e)))?;
     Ok(false)
+}
+
+/// Create the database file readable by its owner only, if it does not exist yet: it
+/// holds hashes of every token, sessions and sealed secrets. SQLite gives its `-wal` and
+/// `-shm` files the database file's mode, so they are private too.
+fn create_private(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(boxed(SqlError::Connect(sqlx::Error::Io(e)))),
+    }
 }
 
 fn boxed(e: SqlError) -> StoreError {

@@ -1148,3 +1148,23 @@ pub async fn backup_connections_are_named_once_per_team_and_isolated<S: Stores>(
         Err(StoreError::NotFound("team"))
     ));
 }
+
+/// The SQLite file holds token hashes, sessions and sealed secrets: it is created
+/// readable by its owner only, and so are SQLite's WAL files beside it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_database_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", entry.path().display());
+    }
+    store.close().await;
+}

@@ -38,6 +38,7 @@
 //! ```
 
 mod client;
+mod contents;
 mod diff;
 mod local;
 mod output;
@@ -281,8 +282,9 @@ enum Command {
         #[arg(long)]
         save_plan: Option<std::path::PathBuf>,
     },
-    /// Write the JSON Schema of every JSON body users script against (snapshots,
-    /// diffs, backup outcomes, compliance reports), one file per type.
+    /// Write the JSON Schema of every JSON body users script against (snapshots, their
+    /// resource listings, diffs, backup outcomes, compliance reports, and the server's
+    /// connection, backup job and error bodies), one file per type.
     Schemas {
         /// The directory to write them into (created if missing), e.g. `schemas`.
         #[arg(long)]
@@ -490,6 +492,51 @@ enum SnapshotsCommand {
         #[arg(long)]
         repo: Option<std::path::PathBuf>,
     },
+    /// List a snapshot's resources: kind, id, display name, digest and size.
+    ///
+    /// Example: `butterfly snapshots ls 3f2a --repo ./backups --kind group`.
+    Ls {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// Only this kind (`user`, `group`, `app`...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+    },
+    /// Print one resource of a snapshot as it was backed up (pretty JSON).
+    ///
+    /// Example: `butterfly snapshots cat 3f2a group 00g1abc --repo ./backups`.
+    Cat {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// The resource's kind (`butterfly snapshots show` lists them).
+        kind: String,
+        /// The resource's id (`butterfly snapshots ls` lists them).
+        resource_id: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+    },
+    /// Write a whole snapshot to one file: JSON lines (the manifest, then one resource
+    /// per line) or a tar.zst (manifest.json and KIND/ID.json per resource). The same
+    /// snapshot always gives the same bytes.
+    ///
+    /// Example: `butterfly snapshots download 3f2a --repo ./backups --format tar.zst --out okta.tar.zst`.
+    Download {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// jsonl or tar.zst.
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+        /// The file to write (`-` for stdout).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Re-read every object and recompute every digest; exit status 1 on damage.
     Verify {
         /// Only this snapshot (default: every snapshot and every pack).
@@ -585,6 +632,27 @@ async fn main() -> ExitCode {
             | SnapshotsCommand::Show { repo: Some(_), .. }
             | SnapshotsCommand::Verify { .. },
         ) => run_local(cli).await,
+        Command::Snapshots(SnapshotsCommand::Ls { id, kind, repo }) => {
+            contents::ls(cli.output, &repo, &id, kind.as_deref())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Snapshots(SnapshotsCommand::Cat {
+            id,
+            kind,
+            resource_id,
+            repo,
+        }) => contents::cat(cli.output, &repo, &id, &kind, &resource_id)
+            .await
+            .map_err(|e| e.to_string()),
+        Command::Snapshots(SnapshotsCommand::Download {
+            id,
+            repo,
+            format,
+            out,
+        }) => contents::download(cli.output, &repo, &id, &format, &out)
+            .await
+            .map_err(|e| e.to_string()),
         Command::Init { repo } => repository::init(cli.output, &repo)
             .await
             .map_err(|e| e.to_string()),

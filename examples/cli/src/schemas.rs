@@ -1,5 +1,5 @@
 //! `butterfly schemas --out DIR`: the JSON Schema of every JSON body users script
-//! against, one file per type, generated from the Rust types with schemars. The
+//! against (CLI output and the server's API bodies), one file per type, generated from the Rust types with schemars. The
 //! checked-in copies live in `schemas/` at the repository root; a test fails when they
 //! differ from what this writes (regenerate with
 //! `cargo run -p butterfly-cli -- schemas --out schemas`).
@@ -7,9 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use butterfly_compliance::Report;
+use butterfly_core::api::{ApiErrorBody, BackupJobBody, ConnectionBody};
 use butterfly_core::diff::SnapshotDiff;
 use butterfly_core::{Snapshot, SnapshotSummary};
 use butterfly_providers::backup::BackupOutcome;
+use butterfly_store::export::ResourceListing;
 use schemars::{JsonSchema, SchemaGenerator};
 
 /// Why the schemas could not be written.
@@ -47,6 +49,13 @@ pub fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("snapshot-diff.schema.json", schema::<SnapshotDiff>()),
         ("backup-outcome.schema.json", schema::<BackupOutcome>()),
         ("compliance-report.schema.json", schema::<Report>()),
+        (
+            "snapshot-resources.schema.json",
+            schema::<Vec<ResourceListing>>(),
+        ),
+        ("connection.schema.json", schema::<ConnectionBody>()),
+        ("backup-job.schema.json", schema::<BackupJobBody>()),
+        ("api-error.schema.json", schema::<ApiErrorBody>()),
     ]
 }
 

@@ -78,6 +78,29 @@ pub enum StartupError {
     /// The object store or master key could not be opened.
     #[error("cannot open object store: {0}")]
     Objects(#[from] butterfly_store::RepositoryStoreError),
+    /// The master key could not be read.
+    #[error("master key: {0}")]
+    MasterKey(#[from] butterfly_store::KeyError),
+    /// `BUTTERFLY_MASTER_KEY` is not 64 hex characters.
+    #[error("BUTTERFLY_MASTER_KEY is invalid: {0}")]
+    MasterKeyValue(&'static str),
+}
+
+/// The master key: from `BUTTERFLY_MASTER_KEY`, from `--master-key-file`, or (the
+/// embedded default) `master.key` in the data directory, created on first start.
+fn master_key(config: &Config) -> Result<butterfly_store::MasterKey, StartupError> {
+    use butterfly_store::MasterKey;
+    if let Some(hex) = &config.master_key {
+        return MasterKey::from_hex(hex).map_err(StartupError::MasterKeyValue);
+    }
+    if let Some(file) = &config.master_key_file {
+        return Ok(MasterKey::load_file(file)?);
+    }
+    tracing::info!(
+        "the master key is kept in the data directory; in production keep it elsewhere \
+         (--master-key-file or BUTTERFLY_MASTER_KEY)"
+    );
+    Ok(MasterKey::load_or_create(&config.data_dir)?)
 }
 
 /// Open the database (running migrations) and the object repository.
@@ -87,10 +110,9 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         source,
     })?;
     let store = SqlStore::connect(&config.database_url()).await?;
-    // The master key always lives in the data directory, wherever objects are kept.
-    let objects = Arc::new(RepositoryStore::from_url(
+    let objects = Arc::new(RepositoryStore::from_url_with_key(
         &config.object_store_url(),
-        &config.data_dir,
+        master_key(config)?,
     )?);
     // Snapshot repositories live in the same object store, one per team.
     let backups = Backups::new(Arc::clone(&objects), config.job_settings());

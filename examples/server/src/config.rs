@@ -45,6 +45,21 @@ pub struct Config {
     /// `postgres://user@host/db` to share state between replicas.
     #[arg(long, env = "BUTTERFLY_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// The master key (64 hex characters, mode 0600) in a file outside the data
+    /// directory, so a copy of the data is not a copy of its key. Default: `master.key`
+    /// in the data directory, created on first start.
+    #[arg(long, env = "BUTTERFLY_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// The master key itself, as 64 hex characters (from a secrets manager); takes the
+    /// place of `--master-key-file`.
+    #[arg(
+        long,
+        env = "BUTTERFLY_MASTER_KEY",
+        global = true,
+        hide_env_values = true,
+        conflicts_with = "master_key_file"
+    )]
+    pub master_key: Option<String>,
     /// Object store URL for snapshots; default `file://<data-dir>/objects`.
     #[arg(long, env = "BUTTERFLY_OBJECT_STORE_URL", global = true)]
     pub object_store_url: Option<String>,
@@ -80,6 +95,8 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: dir.into(),
             database_url: None,
+            master_key_file: None,
+            master_key: None,
             object_store_url: None,
             public_url: "http://127.0.0.1:8080".to_owned(),
             insecure_cookies: false,

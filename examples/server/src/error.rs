@@ -1,7 +1,8 @@
 //! JSON API errors, built in one place, and the layer that gives the framework's own
 //! error answers the shape of the API they belong to.
 //!
-//! Every error answers `{"error": {"code": ..., "message": ...}}` with the right status.
+//! Every error answers `{"error": {"code": ..., "message": ...}}` with the right status
+//! ([`ApiErrorBody`], whose JSON Schema is `schemas/api-error.schema.json`).
 //! Internal failures are logged with their cause and answered with a generic message,
 //! so database details never reach a client.
 
@@ -12,11 +13,11 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use butterfly_core::api::{ApiErrorBody, ApiErrorDetail};
 use butterfly_core::members::MemberRuleError;
 use butterfly_core::store::StoreError;
 use butterfly_core::{Permission, Role};
 use butterfly_scim::{SCIM_CONTENT_TYPE, ScimError, ScimType};
-use serde_json::json;
 
 /// An error answered by the JSON API.
 #[derive(Debug, thiserror::Error)]
@@ -141,12 +142,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = %cause, "internal error");
         }
-        let mut error = json!({ "code": code, "message": self.to_string() });
+        let mut error = ApiErrorDetail::new(code, self.to_string());
         if let ApiError::Forbidden { permission, role } = &self {
-            error["permission"] = json!(permission);
-            error["role"] = json!(role);
+            error = error.with_permission(*permission, *role);
         }
-        let mut response = (status, Json(json!({ "error": error }))).into_response();
+        let mut response = (status, Json(ApiErrorBody::new(error))).into_response();
         if asks_for_bearer {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

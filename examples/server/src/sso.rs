@@ -110,8 +110,11 @@ pub async fn discover(
     let client_id =
         ClientId::new(&connection.client_id).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let redirect = callback_url(&state.public_url)?;
-    let config =
+    let mut config =
         RelyingPartyConfig::new(issuer, client_id, Some(ClientSecret::new(secret)), redirect);
+    // Replicas share one database: a logout token replayed to another replica is refused,
+    // and the provider's keys are refetched at most once per interval across all of them.
+    config.replicas = Some(state.store.clone());
     let http = OidcClient::http_client().map_err(|e| ApiError::Internal(Box::new(e)))?;
     OidcClient::discover(config, http)
         .await

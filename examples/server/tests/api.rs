@@ -7,7 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
-use butterfly_core::{Role, TeamId};
+use butterfly_core::{Permission, Role, TeamId};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
 use butterfly_server::rbac::Access;
@@ -110,6 +110,24 @@ async fn every_route_enforces_the_permission_matrix() {
         .declared()
         .to_vec();
     assert!(declared.len() >= 13);
+    // The snapshot contents routes are in the matrix, each under its own permission.
+    for (path, permission) in [
+        ("/snapshots/{id}/resources", Permission::ViewBackupContents),
+        (
+            "/snapshots/{id}/resources/{kind}/{*resource_id}",
+            Permission::ViewBackupContents,
+        ),
+        ("/snapshots/{id}/download", Permission::DownloadBackups),
+    ] {
+        assert!(
+            declared.iter().any(
+                |(method, p, access)| *method == axum::routing::MethodFilter::GET
+                    && *p == path
+                    && *access == Access::Requires(permission)
+            ),
+            "{path} is not declared under {permission}"
+        );
+    }
     for role in Role::ALL {
         let key = s.key_with_role(s.team, role).await;
         for (method, path, access) in &declared {
@@ -126,6 +144,8 @@ async fn every_route_enforces_the_permission_matrix() {
             let uri = format!(
                 "/api/v1{}",
                 path.replace("{id}", &uuid::Uuid::new_v4().to_string())
+                    .replace("{kind}", "user")
+                    .replace("{*resource_id}", "00u1")
             );
             let (status, body) = s
                 .call(method.clone(), &uri, Some(&key), Some(json!({})))

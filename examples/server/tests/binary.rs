@@ -14,6 +14,8 @@ fn bin() -> Command {
         "BUTTERFLY_DATA_DIR",
         "BUTTERFLY_DATABASE_URL",
         "BUTTERFLY_OBJECT_STORE_URL",
+        "BUTTERFLY_MASTER_KEY",
+        "BUTTERFLY_MASTER_KEY_FILE",
     ] {
         cmd.env_remove(var);
     }
@@ -215,4 +217,90 @@ fn insecure_cookies_are_refused_for_a_public_host() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid --public-url"));
+}
+
+/// With `--master-key-file` the key stays outside the data directory (none is created
+/// there), and the SQLite database is private to the server's user.
+#[cfg(unix)]
+#[test]
+fn the_master_key_can_live_outside_the_data_directory() {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let key = dir.path().join("secrets").join("master.key");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key)
+        .unwrap();
+    writeln!(file, "{}", "ab".repeat(32)).unwrap();
+    drop(file);
+
+    let mut child = bin()
+        .env("BUTTERFLY_MASTER_KEY_FILE", &key)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("listening on ") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the server exited"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!data.join("master.key").exists());
+    let mode = std::fs::metadata(data.join("butterfly.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A key file others can read is refused, as in the data directory.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = bin()
+        .env("BUTTERFLY_MASTER_KEY_FILE", &key)
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And so is a malformed key in the environment.
+    let out = bin()
+        .env("BUTTERFLY_MASTER_KEY", "not-a-key")
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("BUTTERFLY_MASTER_KEY is invalid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -39,8 +39,7 @@ pub(crate) struct RequestLog {
 impl RequestLog {
     pub fn record(&mut self, method: &str, route: &str, status: u16) {
         self.total += 1;
-        // The token endpoint is a POST but changes nothing in the org.
-        if !matches!(method, "GET" | "HEAD" | "OPTIONS") && route != "/oauth2/v1/token" {
+        if is_write(method, route) {
             self.writes += 1;
         }
         *self.by_method.entry(method.to_owned()).or_default() += 1;
@@ -66,6 +65,37 @@ pub struct RequestLogSnapshot {
     pub by_route: BTreeMap<String, u64>,
     /// Per response status.
     pub by_status: BTreeMap<u16, u64>,
+}
+
+impl RequestLogSnapshot {
+    /// Writes per `METHOD route` (every method but `GET`, `HEAD` and `OPTIONS`, the token
+    /// endpoint left out): what a dry run must leave empty, and what a restore wrote.
+    pub fn writes_by_route(&self) -> BTreeMap<String, u64> {
+        self.by_route
+            .iter()
+            .filter(|(key, _)| {
+                let (method, route) = key.split_once(' ').unwrap_or((key.as_str(), ""));
+                is_write(method, route)
+            })
+            .map(|(key, n)| (key.clone(), *n))
+            .collect()
+    }
+
+    /// How many writes went to `route` (a catalogue path template such as
+    /// `/api/v1/groups/{groupId}/users`, with `/{id}` appended for one object).
+    pub fn writes_to(&self, route: &str) -> u64 {
+        self.writes_by_route()
+            .iter()
+            .filter(|(key, _)| key.split_once(' ').is_some_and(|(_, r)| r == route))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Whether a request could change the org.
+fn is_write(method: &str, route: &str) -> bool {
+    // The token endpoint is a POST but changes nothing in the org.
+    !matches!(method, "GET" | "HEAD" | "OPTIONS") && route != "/oauth2/v1/token"
 }
 
 pub(crate) fn snapshot(state: &State) -> RequestLogSnapshot {
@@ -135,6 +165,10 @@ pub struct LowerBound {
 }
 
 pub(crate) fn lower_bound(state: &State) -> LowerBound {
+    let org = state
+        .org
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut requests: BTreeMap<RateLimitBucket, u64> = BTreeMap::new();
     *requests
         .entry(RateLimitBucket::OrgAuthorizationServer)
@@ -152,7 +186,7 @@ pub(crate) fn lower_bound(state: &State) -> LowerBound {
                 })
                 .collect()
         };
-        for (_, listing) in state.org.listings_of(kind.name) {
+        for (_, listing) in org.listings_of(kind.name) {
             for query in &queries {
                 let n = if listing.present {
                     select(listing, query).len()
@@ -282,7 +316,12 @@ async fn post_clock(
 }
 
 async fn get_org(AxumState(state): Shared) -> Json<serde_json::Value> {
-    Json(json!({ "org_url": state.org.org_url(), "counts": state.org.counts() }))
+    let counts = state
+        .org
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .counts();
+    Json(json!({ "org_url": state.org_url, "counts": counts }))
 }
 
 pub(crate) fn router() -> Router<Arc<State>> {

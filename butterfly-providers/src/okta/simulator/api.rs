@@ -21,9 +21,10 @@ use super::State;
 use super::clock::http_date;
 use super::faults::FaultAction;
 use super::limits::Decision;
-use super::org::{Listing, select};
+use super::org::{Listing, Org, select};
+use super::write::{self, Outcome};
 use crate::okta::RateLimitBucket;
-use crate::okta::error::{OktaErrorBody, codes};
+use crate::okta::error::{OktaErrorBody, OktaErrorCause, codes};
 use crate::okta::kinds::{self, KindSpec, ListShape, Pagination};
 use crate::okta::pagination::link_header_value;
 
@@ -51,7 +52,7 @@ impl Routes {
     }
 
     /// The kinds whose list path matches `path`, most literal segments first.
-    fn matching(&self, path: &str) -> Vec<&'static KindSpec> {
+    pub(crate) fn matching(&self, path: &str) -> Vec<&'static KindSpec> {
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         let mut found: Vec<(usize, &'static KindSpec)> = self
             .templates
@@ -72,10 +73,19 @@ impl Routes {
 }
 
 /// The route label a request is counted under: the list template, the template plus
-/// `/{id}` for an object, or the raw path.
+/// `/{id}` for an object, that plus `/lifecycle/{action}` for a lifecycle operation, or
+/// the raw path.
 pub(crate) fn route_label(state: &State, path: &str) -> String {
     if path == "/oauth2/v1/token" {
         return path.to_owned();
+    }
+    if let Some((object, action)) = path.rsplit_once("/lifecycle/")
+        && !action.contains('/')
+    {
+        let label = route_label(state, object);
+        if label != object {
+            return format!("{label}/lifecycle/{action}");
+        }
     }
     if let Some(k) = state.routes.matching(path).first() {
         return k.list_path.to_owned();
@@ -115,6 +125,22 @@ impl Reply {
         let id = next_request_id(state);
         let body = OktaErrorBody::new(code, summary, id);
         // Serialized from the struct, so the members keep Okta's order.
+        Reply::raw(status, serde_json::to_string(&body).unwrap_or_default())
+    }
+
+    fn okta_error_with_causes(
+        state: &State,
+        status: StatusCode,
+        code: &str,
+        summary: &str,
+        causes: Vec<String>,
+    ) -> Self {
+        let id = next_request_id(state);
+        let mut body = OktaErrorBody::new(code, summary, id);
+        body.error_causes = causes
+            .into_iter()
+            .map(|error_summary| OktaErrorCause { error_summary })
+            .collect();
         Reply::raw(status, serde_json::to_string(&body).unwrap_or_default())
     }
 
@@ -175,12 +201,23 @@ pub(crate) async fn handle(AxumState(state): AxumState<Arc<State>>, request: Req
                     .unwrap_or_default();
                 token(&state, bucket, &bytes)
             } else {
+                // Reads ignore the body; writes get up to 1 MiB (Okta objects are small).
+                let bytes = if method == Method::GET {
+                    Bytes::new()
+                } else {
+                    axum::body::to_bytes(body, 1 << 20)
+                        .await
+                        .unwrap_or_default()
+                };
                 api(
                     &state,
-                    &method,
-                    &path,
-                    parts.uri.query(),
-                    &parts.headers,
+                    &Call {
+                        method: &method,
+                        path: &path,
+                        query: parts.uri.query(),
+                        headers: &parts.headers,
+                        body: &bytes,
+                    },
                     bucket,
                 )
             }
@@ -287,20 +324,29 @@ fn www_authenticate(
     error: &str,
     description: &str,
 ) -> String {
-    let org = state.org.org_url();
+    let org = &state.org_url;
     format!(
         "Bearer authorization_uri=\"{org}/oauth2/v1/authorize\", realm=\"{org}\", scope=\"{scope}\", error=\"{error}\", error_description=\"{description}\", resource=\"{path}\""
     )
 }
 
-fn api(
-    state: &State,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    bucket: RateLimitBucket,
-) -> Reply {
+/// One request to the API, as the pipeline hands it on.
+struct Call<'a> {
+    method: &'a Method,
+    path: &'a str,
+    query: Option<&'a str>,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+}
+
+fn api(state: &State, call: &Call<'_>, bucket: RateLimitBucket) -> Reply {
+    let Call {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    } = *call;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -329,19 +375,39 @@ fn api(
     if !decision.allowed {
         return rate_limited(state, decision);
     }
-    if method != Method::GET {
-        // The simulator is read-only for now; writes are refused but counted.
-        let reply = Reply::okta_error(
-            state,
-            StatusCode::METHOD_NOT_ALLOWED,
-            codes::METHOD_NOT_ALLOWED,
-            "The endpoint does not support the provided HTTP method",
-        );
+    let query = parse_query(query);
+    if *method != Method::GET {
+        let reply = match write::handle(state, &scopes, method, path, &query, body) {
+            Outcome::Done(status, Some(body)) => Reply::raw(status, body),
+            Outcome::Done(status, None) => Reply {
+                status,
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+            },
+            Outcome::Error {
+                status,
+                code,
+                summary,
+                causes,
+            } => Reply::okta_error_with_causes(state, status, code, &summary, causes),
+            Outcome::MissingScope(scope) => forbidden(state, path, scope),
+            Outcome::NotFound => not_found(state, path),
+            Outcome::NotAllowed => Reply::okta_error(
+                state,
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::METHOD_NOT_ALLOWED,
+                "The endpoint does not support the provided HTTP method",
+            ),
+        };
         return with_limits(reply, decision);
     }
 
-    let query = parse_query(query);
-    let reply = match resolve(state, path, &query) {
+    // Pages are built under the shared lock: writers wait, readers do not.
+    let org = state
+        .org
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let reply = match resolve(state, &org, path, &query) {
         Resolved::Listing(listing) => {
             if let Some(missing) = listing
                 .kind
@@ -407,11 +473,16 @@ enum Resolved<'a> {
     NotFound,
 }
 
-fn resolve<'a>(state: &'a State, path: &str, query: &BTreeMap<String, String>) -> Resolved<'a> {
+fn resolve<'a>(
+    state: &State,
+    org: &'a Org,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Resolved<'a> {
     let candidates = state.routes.matching(path);
     let mut found: Vec<&Listing> = candidates
         .iter()
-        .filter_map(|k| state.org.listings.get(&(path.to_owned(), k.name)))
+        .filter_map(|k| org.listings.get(&(path.to_owned(), k.name)))
         .collect();
     if found.len() > 1 {
         // Kinds sharing a path (policies) are told apart by `type`.
@@ -428,7 +499,7 @@ fn resolve<'a>(state: &'a State, path: &str, query: &BTreeMap<String, String>) -
     match found.first() {
         Some(listing) if listing.present => Resolved::Listing(listing),
         Some(_) => Resolved::NotFound,
-        None => match state.org.objects.get(path) {
+        None => match org.objects.get(path) {
             Some((kind, body)) => Resolved::Object(kind, body),
             None => Resolved::NotFound,
         },
@@ -499,7 +570,7 @@ fn page(state: &State, path: &str, query: &BTreeMap<String, String>, listing: &L
                 let encoded = url::form_urlencoded::Serializer::new(String::new())
                     .extend_pairs(q)
                     .finish();
-                format!("{}{path}?{encoded}", state.org.org_url())
+                format!("{}{path}?{encoded}", state.org_url)
             });
             (start, end, next)
         }
@@ -516,8 +587,8 @@ fn page(state: &State, path: &str, query: &BTreeMap<String, String>, listing: &L
     array.push(']');
 
     let self_url = match parse_self(query) {
-        q if q.is_empty() => format!("{}{path}", state.org.org_url()),
-        q => format!("{}{path}?{q}", state.org.org_url()),
+        q if q.is_empty() => format!("{}{path}", state.org_url),
+        q => format!("{}{path}?{q}", state.org_url),
     };
     let body = match kind.shape {
         ListShape::Envelope(field) => {

@@ -15,6 +15,95 @@
 //! - Faults on demand: 429 storms, 5xx, slow responses, dropped connections, truncated
 //!   pages, and expiring every token mid-run.
 //!
+//! - Writes, for restore tests (below), counted in the request log and spending the same
+//!   rate-limit buckets Okta charges them to.
+//!
+//! # Writes
+//!
+//! The simulator writes the way the restore writer expects Okta to (one contract, shared
+//! by both; where Okta's OpenAPI description is more precise, the simulator follows the
+//! OpenAPI and the difference is noted). `LIST` is a
+//! kind's catalogue `list_path` with its placeholders filled in.
+//!
+//! Generic kinds: `group`, `group_rule`, `app`, `network_zone`, `trusted_origin`,
+//! `event_hook`, `inline_hook`, `policy.*` (`LIST` is `/api/v1/policies`, the body's `type`
+//! picks the kind), `policy_rule.*`, `authorization_server`, `auth_server_scope`,
+//! `auth_server_claim`, `auth_server_policy`, `auth_server_policy_rule`, `user_type`:
+//!
+//! - create: `POST LIST` with the object. Server-assigned fields (`id`, `created`,
+//!   `lastUpdated`, `_links`, `status`) are ignored if sent. Answers `200` with the created
+//!   object (`201` for the authorization server family, as the OpenAPI says) and a new id
+//!   with Okta's prefix: `00u` user, `00g` group, `0pr` group rule and policy rule, `0oa`
+//!   app, `nzo` zone, `00p` policy, `aus` authorization server, `scp` scope, `ocl` claim,
+//!   `who` event hook, `cal` inline hook, `tos` trusted origin, `oty` user type. Ids are
+//!   `{prefix}w` and a counter, so the same writes give the same ids. `created` and
+//!   `lastUpdated` come from the simulated clock. Group rules start `INACTIVE`; apps, zones,
+//!   policies (unless `?activate=false`), rules, hooks, trusted origins, authorization
+//!   servers and their policies and rules start `ACTIVE`. A new parent gets its empty child
+//!   listings (a group its members, owners and roles; an app its user and group
+//!   assignments and grants, and client roles for an OIDC app; a policy its rules; an
+//!   authorization server its scopes, claims and policies; a user type its schema).
+//! - replace: `PUT LIST/{id}` with the whole object: `200` with the stored object (server
+//!   fields kept). Inline hooks and user types also take `POST LIST/{id}` as a partial
+//!   update.
+//! - lifecycle: `POST LIST/{id}/lifecycle/activate` and `.../deactivate`: `204` for group
+//!   rules, policies, policy rules and the authorization server family; `200` for the rest
+//!   (`{}` for apps, the object for zones, hooks and trusted origins).
+//! - delete: `DELETE LIST/{id}`: `204` (`202` for group rules, as the OpenAPI says), and the
+//!   object's children go with it; a deleted group also leaves every app's group
+//!   assignments (group rules that name it are left dangling, as Okta leaves them). Okta
+//!   refuses to delete an `ACTIVE` app, group rule, zone or hook: `403` (`E0000056` for an
+//!   app, `E0000006` otherwise), with a cause saying to deactivate it first.
+//!
+//! Users:
+//!
+//! - create: `POST /api/v1/users?activate=false` with `{"profile": {...}, "type"?: {"id"}}`:
+//!   `200`, status `STAGED` (with `activate` true or absent: `ACTIVE` with a password,
+//!   `PROVISIONED` without). Every new user joins the built-in Everyone group. A duplicate
+//!   `profile.login` (case-insensitive) is `400 E0000001` with an `errorCauses` entry.
+//! - update: `PUT /api/v1/users/{id}` replaces the profile, `POST /api/v1/users/{id}` merges
+//!   into it.
+//! - lifecycle: `POST /api/v1/users/{id}/lifecycle/activate?sendEmail=false` (from `STAGED`
+//!   or `DEPROVISIONED`; answers an activation token), `/deactivate` (to `DEPROVISIONED`),
+//!   `/suspend` (`ACTIVE` only), `/unsuspend` (`SUSPENDED` only), `/reactivate`
+//!   (`PROVISIONED` only). Refused transitions: `403 E0000038` for activate and reactivate,
+//!   `400 E0000001` for suspend and unsuspend.
+//! - delete: `DELETE /api/v1/users/{id}` removes a `DEPROVISIONED` user (with its group
+//!   memberships and app assignments); on any other user it deactivates instead, as the
+//!   OpenAPI says, and a second delete removes it. Either way `204`.
+//!
+//! Relations, which have no object of their own:
+//!
+//! - `group_membership`: `PUT` or `DELETE /api/v1/groups/{groupId}/users/{userId}`: `204`;
+//!   unknown group or user: `404`.
+//! - `app_group_assignment`: `PUT /api/v1/apps/{appId}/groups/{groupId}` with
+//!   `{"priority"?, "profile"?}`: `200` with the assignment; `DELETE` the same: `204`.
+//! - `app_user_assignment`: `POST /api/v1/apps/{appId}/users` with `{"id": userId, "scope":
+//!   "USER", "profile"?}`: `200`; `POST /api/v1/apps/{appId}/users/{userId}` updates;
+//!   `DELETE` it: `204`.
+//!
+//! Errors: every error body is Okta's error object. Validation failures are
+//! `400 E0000001` (`Api validation failed: <field>`, the field also in `errorCauses`):
+//! users need `profile.login`, `email`, `firstName` and `lastName`; groups `profile.name`;
+//! apps `label`, `signOnMode` and `name`; zones `name` and `type`; policies `name` and
+//! `type`; rules `name`; authorization servers `name` and `audiences`; scopes `name`;
+//! claims `name`, `claimType`, `valueType` and `value`; event hooks `name`, `events` and
+//! `channel` (inline hooks `name`, `type` and `channel`); trusted origins `name` and
+//! `origin`; user types `name` and `displayName`. A body that is not a JSON object is
+//! `400 E0000003`. Unknown ids are `404 E0000007`. A token without the kind's
+//! `manage_scope` gets `403 E0000006` with a `WWW-Authenticate` header
+//! (`error="insufficient_scope"`, `scope="<manage scope>"`); the service app may ask for
+//! every manage scope in the catalogue. Writes to kinds outside this list answer
+//! `405 E0000022`.
+//!
+//! Writes spend Okta's rate-limit buckets ([`RateLimitBucket::for_request`]) and are
+//! recorded in the request log (method, route label, status), so a test can prove a dry
+//! run wrote nothing ([`RequestLogSnapshot::writes`],
+//! [`RequestLogSnapshot::writes_by_route`]). The org sits behind a read-write lock: pages
+//! are built under the shared lock, and a write holds the lock alone for the few map
+//! updates it makes, so a backup after writes sees them in both the listings and the
+//! objects by id.
+//!
 //! Test harness endpoints live under `/__sim` and need no token (bind the simulator to
 //! loopback): `GET|POST|DELETE /__sim/faults`, `GET|DELETE /__sim/requests`,
 //! `GET /__sim/lower-bound`, `GET|POST /__sim/clock`, `GET /__sim/org`.
@@ -41,10 +130,11 @@ mod in_memory;
 mod limits;
 mod oauth;
 mod org;
+mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::Router;
 use rsa::pkcs1::DecodeRsaPublicKey;
@@ -162,7 +252,10 @@ fn parse_public_key(pem: &str) -> Result<RsaPublicKey, SimulatorError> {
 /// Shared server state.
 #[derive(Debug)]
 pub(crate) struct State {
-    pub org: Org,
+    /// Reads share the lock; each write holds it alone, briefly.
+    pub org: RwLock<Org>,
+    /// The org's base URL (also in the org, but readable without the lock).
+    pub org_url: String,
     pub clock: SimClock,
     pub auth: oauth::AuthServer,
     pub limiter: limits::RateLimiter,
@@ -175,7 +268,7 @@ pub(crate) struct State {
 
 impl State {
     pub fn token_url(&self) -> String {
-        format!("{}/oauth2/v1/token", self.org.org_url())
+        format!("{}/oauth2/v1/token", self.org_url)
     }
 }
 
@@ -200,9 +293,12 @@ impl Simulator {
             (Some(private), public)
         };
         let org = generate::generate(&config.org, org_url);
+        // By default the service app may ask for every scope a backup reads with and every
+        // manage scope a restore writes with; a token carries only the scopes asked for.
         let granted = config.granted_scopes.clone().unwrap_or_else(|| {
             kinds::backup_scopes()
                 .into_iter()
+                .chain(kinds::all().filter_map(|k| k.manage_scope))
                 .map(str::to_owned)
                 .collect()
         });
@@ -227,7 +323,8 @@ impl Simulator {
             routes: api::Routes::new(),
             private_key_pem,
             request_counter: std::sync::atomic::AtomicU64::new(0),
-            org,
+            org_url: org.org_url().to_owned(),
+            org: RwLock::new(org),
         };
         Ok(Simulator {
             state: Arc::new(state),
@@ -281,9 +378,18 @@ impl Simulator {
             .with_state(Arc::clone(&self.state))
     }
 
-    /// The generated org.
-    pub fn org(&self) -> &Org {
-        &self.state.org
+    /// The org as it stands (generated, then changed by writes), under a shared lock:
+    /// writes wait while the guard lives, so drop it before making requests that write.
+    pub fn org(&self) -> RwLockReadGuard<'_, Org> {
+        self.state
+            .org
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The org's base URL.
+    pub fn org_url(&self) -> &str {
+        &self.state.org_url
     }
 
     /// The simulated clock.
@@ -295,7 +401,7 @@ impl Simulator {
     pub fn client_credentials(&self) -> ClientCredentials {
         let client = &self.state.auth.client;
         ClientCredentials {
-            org_url: self.state.org.org_url().to_owned(),
+            org_url: self.state.org_url.clone(),
             client_id: client.id.clone(),
             key_id: client.key_id.clone(),
             token_url: self.state.token_url(),
@@ -352,7 +458,7 @@ impl RunningSimulator {
 
     /// The org's base URL.
     pub fn org_url(&self) -> &str {
-        self.simulator.org().org_url()
+        self.simulator.org_url()
     }
 
     /// Stop serving and wait for open connections to finish.

@@ -30,9 +30,75 @@ pub(crate) struct Item {
 #[derive(Debug)]
 pub(crate) struct Listing {
     pub kind: &'static KindSpec,
+    /// Change through the methods below, which keep `keys` in step.
     pub items: Vec<Arc<Item>>,
     /// `false` when Okta answers 404 here (an optional sub-resource that is not set up).
     pub present: bool,
+    /// A hash of each item's id, in item order: finding a user among 50K by scanning
+    /// contiguous hashes takes microseconds, where following each item's pointers to its
+    /// id string misses the cache twice per item and takes milliseconds.
+    keys: Vec<u64>,
+}
+
+impl Listing {
+    fn new(kind: &'static KindSpec, present: bool) -> Self {
+        Listing {
+            kind,
+            items: Vec::new(),
+            present,
+            keys: Vec::new(),
+        }
+    }
+
+    fn key(id: &str) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        id.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Where the item with own id `id` is.
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        let key = Self::key(id);
+        self.keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k == key)
+            .map(|(i, _)| i)
+            .find(|i| self.items.get(*i).is_some_and(|item| item.id == id))
+    }
+
+    /// The item with own id `id`.
+    pub(crate) fn get(&self, id: &str) -> Option<&Arc<Item>> {
+        self.position(id).and_then(|i| self.items.get(i))
+    }
+
+    fn extend(&mut self, items: Vec<Arc<Item>>) {
+        self.keys.extend(items.iter().map(|i| Self::key(&i.id)));
+        self.items.extend(items);
+    }
+
+    /// Replace the item with `item`'s id, or append it.
+    fn put(&mut self, item: Arc<Item>) {
+        if let Some(i) = self.position(&item.id) {
+            self.items[i] = item;
+        } else {
+            self.keys.push(Self::key(&item.id));
+            self.items.push(item);
+        }
+    }
+
+    /// Remove the item with own id `id`; returns whether it was there.
+    fn remove(&mut self, id: &str) -> bool {
+        match self.position(id) {
+            Some(i) => {
+                self.items.remove(i);
+                self.keys.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The service app Butterfly authenticates as.
@@ -50,6 +116,12 @@ pub struct Org {
     /// Single objects by path (`/api/v1/users/00u1`), for get-by-id and detail fetches.
     pub(crate) objects: BTreeMap<String, (&'static KindSpec, Arc<str>)>,
     pub(crate) service_app: ServiceApp,
+    /// How many ids writes have handed out: new ids are `{prefix}w{n:016}`, so a test that
+    /// writes the same things in the same order gets the same ids.
+    pub(crate) written: u64,
+    /// Users by lowercased login, built on the first user write: checking a new login
+    /// against 50K stored bodies on every write would make a restore quadratic.
+    logins: Option<BTreeMap<String, String>>,
 }
 
 impl Org {
@@ -59,6 +131,8 @@ impl Org {
             listings: BTreeMap::new(),
             objects: BTreeMap::new(),
             service_app,
+            written: 0,
+            logins: None,
         }
     }
 
@@ -105,21 +179,7 @@ impl Org {
     ) -> Vec<Arc<Item>> {
         let items: Vec<Arc<Item>> = bodies
             .into_iter()
-            .map(|body| {
-                let id = kind.own_id(&body).unwrap_or_default();
-                let status = (kind.name == "user")
-                    .then(|| {
-                        body.get("status")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    })
-                    .flatten();
-                Arc::new(Item {
-                    id,
-                    body: Arc::from(body.to_string()),
-                    status,
-                })
-            })
+            .map(|body| Arc::new(Item::new(kind, &body)))
             .collect();
         self.insert_shared(kind, path, items.clone());
         items
@@ -146,25 +206,15 @@ impl Org {
         let listing = self
             .listings
             .entry((path, kind.name))
-            .or_insert_with(|| Listing {
-                kind,
-                items: Vec::new(),
-                present: true,
-            });
-        listing.items.extend(items);
+            .or_insert_with(|| Listing::new(kind, true));
+        listing.extend(items);
         listing.present = true;
     }
 
     /// Record that Okta answers 404 at this path for this kind.
     pub(crate) fn insert_absent(&mut self, kind: &'static KindSpec, path: String) {
-        self.listings.insert(
-            (path, kind.name),
-            Listing {
-                kind,
-                items: Vec::new(),
-                present: false,
-            },
-        );
+        self.listings
+            .insert((path, kind.name), Listing::new(kind, false));
     }
 
     /// Record a single object at a path (a detail view richer than its list entry).
@@ -172,6 +222,178 @@ impl Org {
         self.objects
             .insert(path, (kind, Arc::from(body.to_string())));
     }
+}
+
+impl Item {
+    /// An item for `body` as `kind` lists it.
+    pub(crate) fn new(kind: &KindSpec, body: &Value) -> Self {
+        let id = kind.own_id(body).unwrap_or_default();
+        let status = (kind.name == "user")
+            .then(|| {
+                body.get("status")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .flatten();
+        Item {
+            id,
+            body: Arc::from(body.to_string()),
+            status,
+        }
+    }
+}
+
+/// Writes: every change keeps `objects` consistent with `listings`, so a backup (which
+/// reads both) sees the same org a client reading by id sees.
+impl Org {
+    /// A fresh id with Okta's `prefix` (`00u`, `00g`...), 20 characters like Okta's.
+    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
+        self.written += 1;
+        format!(
+            "{prefix}w{:0>width$}",
+            self.written,
+            width = 19 - prefix.len()
+        )
+    }
+
+    /// Users by lowercased login.
+    pub(crate) fn logins(&mut self) -> &mut BTreeMap<String, String> {
+        let listings = &self.listings;
+        self.logins.get_or_insert_with(|| {
+            let mut logins = BTreeMap::new();
+            if let Some(users) = listings.get(&("/api/v1/users".to_owned(), "user")) {
+                for user in &users.items {
+                    if let Some(login) = serde_json::from_str::<Value>(&user.body)
+                        .ok()
+                        .and_then(|u| login_of(&u))
+                    {
+                        logins.insert(login, user.id.clone());
+                    }
+                }
+            }
+            logins
+        })
+    }
+
+    /// The listing of `kind` at `path`, if the org has one (present or not).
+    pub(crate) fn listing(&self, path: &str, kind: &str) -> Option<&Listing> {
+        // The key owns its path; a lookup by borrowed parts would need a custom Borrow.
+        self.listings.get(&(path.to_owned(), leak_kind(kind)?))
+    }
+
+    fn listing_mut(&mut self, path: &str, kind: &str) -> Option<&mut Listing> {
+        self.listings.get_mut(&(path.to_owned(), leak_kind(kind)?))
+    }
+
+    /// Add an empty listing of `kind` at `path` (a new parent's children), or mark one
+    /// absent when `present` is false.
+    pub(crate) fn add_listing(&mut self, kind: &'static KindSpec, path: String, present: bool) {
+        if present {
+            self.insert_shared(kind, path, Vec::new());
+        } else {
+            self.insert_absent(kind, path);
+        }
+    }
+
+    /// Add or replace (by own id) one item of `kind` in the listing at `path`, and its
+    /// object at `{path}/{id}`. Returns the stored item.
+    pub(crate) fn put_item(
+        &mut self,
+        kind: &'static KindSpec,
+        path: &str,
+        body: &Value,
+    ) -> Arc<Item> {
+        let item = Arc::new(Item::new(kind, body));
+        self.put_shared(kind, path, Arc::clone(&item));
+        item
+    }
+
+    /// [`Org::put_item`] for an item that already exists elsewhere (a member).
+    pub(crate) fn put_shared(&mut self, kind: &'static KindSpec, path: &str, item: Arc<Item>) {
+        if !matches!(kind.id, IdRule::Member { .. }) && !item.id.is_empty() {
+            self.objects.insert(
+                format!("{path}/{}", item.id),
+                (kind, Arc::clone(&item.body)),
+            );
+        }
+        let listing = self
+            .listings
+            .entry((path.to_owned(), kind.name))
+            .or_insert_with(|| Listing::new(kind, true));
+        listing.present = true;
+        listing.put(item);
+    }
+
+    /// Remove the item with `id` from the listing of `kind` at `path`, and its object.
+    /// Returns whether it was there.
+    pub(crate) fn remove_item(&mut self, kind: &str, path: &str, id: &str) -> bool {
+        self.objects.remove(&format!("{path}/{id}"));
+        self.listing_mut(path, kind)
+            .is_some_and(|listing| listing.remove(id))
+    }
+
+    /// Remove an object and everything under it: `{path}` itself and every listing and
+    /// object whose path starts with `{path}/`.
+    pub(crate) fn remove_tree(&mut self, path: &str) {
+        let prefix = format!("{path}/");
+        self.objects.remove(path);
+        let objects: Vec<String> = self
+            .objects
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in objects {
+            self.objects.remove(&k);
+        }
+        let listings: Vec<(String, &'static str)> = self
+            .listings
+            .range((prefix.clone(), "")..)
+            .take_while(|((p, _), _)| p.starts_with(&prefix))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in listings {
+            self.listings.remove(&k);
+        }
+    }
+
+    /// Remove every item with own id `id` from every listing of `kind` (a deleted user
+    /// from every group's members), with their objects.
+    pub(crate) fn remove_everywhere(&mut self, kind: &str, id: &str) {
+        let mut paths = Vec::new();
+        for ((path, k), listing) in &mut self.listings {
+            if *k == kind && listing.remove(id) {
+                paths.push(format!("{path}/{id}"));
+            }
+        }
+        for p in paths {
+            self.objects.remove(&p);
+        }
+    }
+
+    /// Point every listing of `kind` that holds an item with `item`'s id at `item` (a
+    /// user's new body in every group it is a member of).
+    pub(crate) fn replace_everywhere(&mut self, kind: &str, item: &Arc<Item>) {
+        for ((_, k), listing) in &mut self.listings {
+            if *k == kind
+                && let Some(i) = listing.position(&item.id)
+            {
+                listing.items[i] = Arc::clone(item);
+            }
+        }
+    }
+}
+
+/// A user's login, lowercased (Okta compares logins without case).
+pub(crate) fn login_of(user: &Value) -> Option<String> {
+    user.pointer("/profile/login")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
+}
+
+/// The catalogue's `&'static str` for a kind name (listing keys hold the static name).
+fn leak_kind(kind: &str) -> Option<&'static str> {
+    kinds::by_name(kind).map(|k| k.name)
 }
 
 /// The items of `listing` a request with these query parameters selects.
@@ -197,4 +419,90 @@ pub(crate) fn select<'a>(
             (None, s) => s != Some("DEPROVISIONED"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn org() -> Org {
+        Org::new(
+            "https://sim.example.com/",
+            ServiceApp {
+                client_id: "0oa1".into(),
+                key_id: "k".into(),
+            },
+        )
+    }
+
+    fn spec(name: &str) -> &'static KindSpec {
+        kinds::by_name(name).unwrap()
+    }
+
+    #[test]
+    fn ids_count_up_with_okta_prefixes() {
+        let mut org = org();
+        assert_eq!(org.next_id("00g"), "00gw0000000000000001");
+        assert_eq!(org.next_id("00u"), "00uw0000000000000002");
+        assert_eq!(org.next_id("00u").len(), 20);
+    }
+
+    #[test]
+    fn items_are_replaced_in_place_and_removed_with_their_objects() {
+        let mut org = org();
+        let group = spec("group");
+        for id in ["00g1", "00g2", "00g3"] {
+            org.put_item(group, "/api/v1/groups", &json!({ "id": id, "n": 1 }));
+        }
+        org.put_item(group, "/api/v1/groups", &json!({ "id": "00g2", "n": 2 }));
+        let listing = org.listing("/api/v1/groups", "group").unwrap();
+        let ids: Vec<&str> = listing.items.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["00g1", "00g2", "00g3"]);
+        assert!(listing.get("00g2").unwrap().body.contains("\"n\":2"));
+        assert!(org.objects["/api/v1/groups/00g2"].1.contains("\"n\":2"));
+
+        assert!(org.remove_item("group", "/api/v1/groups", "00g2"));
+        assert!(!org.remove_item("group", "/api/v1/groups", "00g2"));
+        let listing = org.listing("/api/v1/groups", "group").unwrap();
+        assert_eq!(listing.position("00g3"), Some(1));
+        assert!(listing.get("00g2").is_none());
+        assert!(!org.objects.contains_key("/api/v1/groups/00g2"));
+    }
+
+    #[test]
+    fn a_tree_goes_with_its_root_and_nothing_else() {
+        let mut org = org();
+        let members = spec("group_membership");
+        org.add_listing(members, "/api/v1/groups/00g1/users".into(), true);
+        org.add_listing(members, "/api/v1/groups/00g10/users".into(), true);
+        org.put_item(spec("group"), "/api/v1/groups", &json!({ "id": "00g1" }));
+        org.put_item(spec("group"), "/api/v1/groups", &json!({ "id": "00g10" }));
+        org.remove_tree("/api/v1/groups/00g1");
+        assert!(
+            org.listing("/api/v1/groups/00g1/users", "group_membership")
+                .is_none()
+        );
+        assert!(
+            org.listing("/api/v1/groups/00g10/users", "group_membership")
+                .is_some()
+        );
+        assert!(!org.objects.contains_key("/api/v1/groups/00g1"));
+        assert!(org.objects.contains_key("/api/v1/groups/00g10"));
+    }
+
+    #[test]
+    fn logins_are_indexed_without_case() {
+        let mut org = org();
+        org.put_item(
+            spec("user"),
+            "/api/v1/users",
+            &json!({ "id": "00u1", "profile": { "login": "Ada@Example.com" } }),
+        );
+        assert_eq!(
+            org.logins().get("ada@example.com").map(String::as_str),
+            Some("00u1")
+        );
+    }
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use butterfly_core::api::BackupJobBody;
 use butterfly_core::diff::{DiffOptions, DiffRules, Severity, SnapshotDiff, diff_snapshots};
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::store::{Job, JobStore};
@@ -41,18 +42,19 @@ pub struct ListBackups {
     pub limit: Option<u32>,
 }
 
-fn describe_job(job: &Job) -> Value {
-    json!({
-        "id": job.id,
-        "kind": job.kind,
-        "connection_id": job.payload.get("connection_id"),
-        "status": job.status,
-        "attempts": job.attempts,
-        "created_at": job.created_at.timestamp(),
-        "finished_at": job.finished_at.as_ref().map(DateTime::timestamp),
-        "progress": job.progress,
-        "outcome": job.outcome,
-    })
+fn describe_job(job: &Job) -> BackupJobBody {
+    let mut body = BackupJobBody::new(job.id, &job.kind, job.status);
+    body.connection_id = job
+        .payload
+        .get("connection_id")
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse().ok());
+    body.attempts = job.attempts;
+    body.created_at = job.created_at.timestamp();
+    body.finished_at = job.finished_at.as_ref().map(DateTime::timestamp);
+    body.progress.clone_from(&job.progress);
+    body.outcome.clone_from(&job.outcome);
+    body
 }
 
 /// Queue a backup of a connection.
@@ -60,7 +62,7 @@ pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<StartBackup>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<BackupJobBody>), ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &body.connection_id).await?;
     let job = state
@@ -81,7 +83,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     query: Result<Query<ListBackups>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<BackupJobBody>>, ApiError> {
     // A bad query string gets the API's JSON error, not axum's plain text.
     let Query(query) = query?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
@@ -89,7 +91,7 @@ pub async fn list(
         .store
         .list_jobs(caller.team_id, OKTA_BACKUP_JOB, limit)
         .await?;
-    Ok(Json(Value::Array(jobs.iter().map(describe_job).collect())))
+    Ok(Json(jobs.iter().map(describe_job).collect()))
 }
 
 /// One backup job.
@@ -97,7 +99,7 @@ pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BackupJobBody>, ApiError> {
     let job = state
         .store
         .job(caller.team_id, parse_id(&id)?)
@@ -107,7 +109,7 @@ pub async fn show(
     Ok(Json(describe_job(&job)))
 }
 
-fn repository_error(e: BackupJobError) -> ApiError {
+pub(crate) fn repository_error(e: BackupJobError) -> ApiError {
     match e {
         BackupJobError::Repository(SnapshotError::NotFound(_)) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -216,7 +218,7 @@ pub async fn diff(
     Ok(Json(diff))
 }
 
-fn source_error(e: SourceError) -> ApiError {
+pub(crate) fn source_error(e: SourceError) -> ApiError {
     match e {
         SourceError::NotFound(_) => ApiError::NotFound("snapshot"),
         other => ApiError::Internal(Box::new(other)),
@@ -228,7 +230,7 @@ const MIN_PREFIX: usize = 4;
 
 /// The one id in `ids` starting with `prefix`: `400` for text that cannot be a prefix
 /// of an id, `404` when none matches, `409` when several do.
-fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
+pub(crate) fn resolve_prefix(ids: &[SnapshotId], prefix: &str) -> Result<SnapshotId, ApiError> {
     let prefix = prefix.to_ascii_lowercase();
     if prefix.len() < MIN_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(ApiError::BadRequest(format!(

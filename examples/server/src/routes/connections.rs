@@ -7,6 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::ProviderKind;
+use butterfly_core::api::ConnectionBody;
 use butterfly_core::store::{BackupConnection, ConnectionStore};
 use butterfly_providers::okta::fetcher::{ClientId, OrgUrl, PrivateKey};
 use chrono::Utc;
@@ -55,20 +56,17 @@ fn okta() -> ProviderKind {
 }
 
 /// A connection as the API shows it: never the key.
-pub(crate) fn describe(connection: &BackupConnection) -> Value {
-    json!({
-        "id": connection.id,
-        "name": connection.name,
-        "provider": connection.provider,
-        "org_url": connection.org_url,
-        "client_id": connection.client_id,
-        "key_id": connection.key_id,
-        "private_key_set": !connection.private_key_sealed.is_empty(),
-        "scopes": connection.scopes,
-        "rate_limit_share": f64::from(connection.rate_limit_percent) / 100.0,
-        "created_at": connection.created_at.timestamp(),
-        "last_test": connection.last_test,
-    })
+pub(crate) fn describe(connection: &BackupConnection) -> ConnectionBody {
+    let mut body = ConnectionBody::new(connection.id, &connection.name, &connection.provider);
+    body.org_url.clone_from(&connection.org_url);
+    body.client_id.clone_from(&connection.client_id);
+    body.key_id.clone_from(&connection.key_id);
+    body.private_key_set = !connection.private_key_sealed.is_empty();
+    body.scopes.clone_from(&connection.scopes);
+    body.rate_limit_share = f64::from(connection.rate_limit_percent) / 100.0;
+    body.created_at = connection.created_at.timestamp();
+    body.last_test.clone_from(&connection.last_test);
+    body
 }
 
 /// Create a connection.
@@ -76,7 +74,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Json<CreateConnection>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
     let Json(body) = body?;
     let name = label(&body.name)?;
     if body.provider != ProviderKind::Okta {
@@ -139,11 +137,12 @@ pub async fn create(
 }
 
 /// List connections.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<ConnectionBody>>, ApiError> {
     let connections = state.store.list_connections(caller.team_id).await?;
-    Ok(Json(Value::Array(
-        connections.iter().map(describe).collect(),
-    )))
+    Ok(Json(connections.iter().map(describe).collect()))
 }
 
 pub(crate) async fn find(
@@ -163,7 +162,7 @@ pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionBody>, ApiError> {
     Ok(Json(describe(&find(&state, &caller, &id).await?)))
 }
 

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod backups;
 pub mod connections;
+pub mod contents;
 pub mod health;
 pub mod members;
 pub mod scim_config;
@@ -172,6 +173,24 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/snapshots/{a}/diff/{b}",
             Requires(P::ViewBackupContents),
             backups::diff,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/resources",
+            Requires(P::ViewBackupContents),
+            contents::list,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/resources/{kind}/{*resource_id}",
+            Requires(P::ViewBackupContents),
+            contents::show,
+        )
+        .route(
+            GET,
+            "/snapshots/{id}/download",
+            Requires(P::DownloadBackups),
+            contents::download,
         )
 }
 

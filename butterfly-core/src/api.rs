@@ -1,0 +1,236 @@
+//! The JSON bodies of the first-party server's `/api/v1` that scripts read: a backup
+//! connection, a backup job and the error body. The server answers with these types and
+//! `butterfly schemas` writes their JSON Schemas (`connection`, `backup-job`,
+//! `api-error` in `schemas/`), so a client can validate what it reads.
+//!
+//! Plain serde types, with no HTTP in them, so a client embeds them without the server.
+//! Fields are declared in alphabetical order: the server built these bodies as
+//! `serde_json` maps before, which serialize their keys sorted, and the bytes on the wire
+//! stay the same.
+//!
+//! ```
+//! use butterfly_core::api::{ApiErrorBody, ApiErrorDetail};
+//!
+//! let body = ApiErrorBody::new(ApiErrorDetail::new("not_found", "snapshot not found"));
+//! assert_eq!(
+//!     serde_json::to_string(&body)?,
+//!     r#"{"error":{"code":"not_found","message":"snapshot not found"}}"#
+//! );
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::store::JobStatus;
+use crate::{Permission, Role};
+
+/// Every error answer of `/api/v1`: `{"error": {...}}`, with the HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct ApiErrorBody {
+    /// What went wrong.
+    pub error: ApiErrorDetail,
+}
+
+impl ApiErrorBody {
+    /// The body around `error`.
+    pub fn new(error: ApiErrorDetail) -> Self {
+        ApiErrorBody { error }
+    }
+}
+
+/// What went wrong, in an [`ApiErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct ApiErrorDetail {
+    /// A stable, machine-readable code: `unauthorized`, `forbidden`, `sign_in_failed`,
+    /// `upstream`, `not_found`, `conflict`, `bad_request`, `method_not_allowed`,
+    /// `payload_too_large`, `uri_too_long`, `unsupported_media_type`,
+    /// `headers_too_large` or `internal`.
+    pub code: String,
+    /// A sentence for people; never internal details.
+    pub message: String,
+    /// On a `forbidden` for a missing permission: the permission the route needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
+    /// On a `forbidden` for a missing permission: the caller's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl ApiErrorDetail {
+    /// An error with a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiErrorDetail {
+            code: code.into(),
+            message: message.into(),
+            permission: None,
+            role: None,
+        }
+    }
+
+    /// The permission a route needs and the role that lacks it.
+    #[must_use]
+    pub fn with_permission(mut self, permission: Permission, role: Role) -> Self {
+        self.permission = Some(permission);
+        self.role = Some(role);
+        self
+    }
+}
+
+/// A backup connection as the API shows it (`GET /connections/{id}`): an org and the
+/// service app that reads it. Never its key: only whether one is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct ConnectionBody {
+    /// The service app's client id.
+    pub client_id: String,
+    /// When it was created, in seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Identifier.
+    pub id: Uuid,
+    /// The key id registered with the app, if it has several.
+    pub key_id: Option<String>,
+    /// The last `POST /connections/{id}/test`: `ok`, then the granted and missing scopes,
+    /// the kinds without a scope and whether users are readable, or the `error`; and
+    /// `tested_at` (seconds since the Unix epoch). `null` until tested.
+    pub last_test: Option<Value>,
+    /// A name unique in the team.
+    pub name: String,
+    /// The org's URL.
+    pub org_url: String,
+    /// Whether a private key is stored (sealed; it is never shown).
+    pub private_key_set: bool,
+    /// The provider (`okta`).
+    pub provider: String,
+    /// The share of each rate-limit bucket backups may use, in (0, 1].
+    pub rate_limit_share: f64,
+    /// Scopes requested instead of every scope a backup reads; `null` for all.
+    pub scopes: Option<Vec<String>>,
+}
+
+impl ConnectionBody {
+    /// A connection's body with its identity; set the other fields after.
+    pub fn new(id: Uuid, name: impl Into<String>, provider: impl Into<String>) -> Self {
+        ConnectionBody {
+            client_id: String::new(),
+            created_at: 0,
+            id,
+            key_id: None,
+            last_test: None,
+            name: name.into(),
+            org_url: String::new(),
+            private_key_set: false,
+            provider: provider.into(),
+            rate_limit_share: 1.0,
+            scopes: None,
+        }
+    }
+}
+
+/// A backup job as the API shows it (`GET /backups/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct BackupJobBody {
+    /// How many times a worker claimed it.
+    pub attempts: u32,
+    /// The connection it backs up.
+    pub connection_id: Option<Uuid>,
+    /// When it was queued, in seconds since the Unix epoch.
+    pub created_at: i64,
+    /// When it finished, in seconds since the Unix epoch.
+    pub finished_at: Option<i64>,
+    /// Identifier.
+    pub id: Uuid,
+    /// What the job does (`okta_backup`).
+    pub kind: String,
+    /// Once finished: the backup's outcome (see `backup-outcome.schema.json`), or
+    /// `{"error": "..."}` when it could not run.
+    pub outcome: Option<Value>,
+    /// While running: resources and kinds so far.
+    pub progress: Option<Value>,
+    /// Where it is.
+    pub status: JobStatus,
+}
+
+impl BackupJobBody {
+    /// A job's body with its identity and status; set the other fields after.
+    pub fn new(id: Uuid, kind: impl Into<String>, status: JobStatus) -> Self {
+        BackupJobBody {
+            attempts: 0,
+            connection_id: None,
+            created_at: 0,
+            finished_at: None,
+            id,
+            kind: kind.into(),
+            outcome: None,
+            progress: None,
+            status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The bodies serialize exactly as the `serde_json` maps the server built before
+    /// them (sorted keys), so clients see no change.
+    #[test]
+    fn bodies_serialize_as_the_maps_they_replace() {
+        let error = ApiErrorBody::new(
+            ApiErrorDetail::new(
+                "forbidden",
+                "role `read_only` lacks permission `run_backups`",
+            )
+            .with_permission(Permission::RunBackups, Role::ReadOnly),
+        );
+        let map = json!({"error": {
+            "code": "forbidden",
+            "message": "role `read_only` lacks permission `run_backups`",
+            "permission": "run_backups",
+            "role": "read_only",
+        }});
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+
+        let id = Uuid::nil();
+        let mut job = BackupJobBody::new(id, "okta_backup", JobStatus::Succeeded);
+        job.connection_id = Some(id);
+        job.created_at = 1_700_000_000;
+        job.finished_at = Some(1_700_000_060);
+        job.attempts = 1;
+        job.outcome = Some(json!({"seconds": 1.5}));
+        let map = json!({
+            "id": id, "kind": "okta_backup", "connection_id": id, "status": "succeeded",
+            "attempts": 1, "created_at": 1_700_000_000, "finished_at": 1_700_000_060,
+            "progress": null, "outcome": {"seconds": 1.5},
+        });
+        assert_eq!(
+            serde_json::to_string(&job).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+
+        let mut connection = ConnectionBody::new(id, "prod", "okta");
+        connection.org_url = "https://example.okta.com".into();
+        connection.client_id = "0oa1".into();
+        connection.private_key_set = true;
+        connection.rate_limit_share = 0.5;
+        connection.created_at = 1_700_000_000;
+        let map = json!({
+            "id": id, "name": "prod", "provider": "okta", "org_url": "https://example.okta.com",
+            "client_id": "0oa1", "key_id": null, "private_key_set": true, "scopes": null,
+            "rate_limit_share": 0.5, "created_at": 1_700_000_000, "last_test": null,
+        });
+        assert_eq!(
+            serde_json::to_string(&connection).unwrap(),
+            serde_json::to_string(&map).unwrap()
+        );
+    }
+}
