@@ -62,7 +62,7 @@ async fn open(
     repo: &Path,
     id: &str,
 ) -> Result<(Arc<SnapshotRepository>, butterfly_core::Snapshot), ContentsError> {
-    let repo = SnapshotRepository::open(repo)
+    let repo = crate::repository::open(repo)
         .await
         .map_err(LocalError::from)?;
     // Through SnapshotSource, as every reader of snapshots does.
