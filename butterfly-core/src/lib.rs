@@ -14,6 +14,8 @@
 //! - [`source`]: [`SnapshotSource`](source::SnapshotSource), the one way diff, restore,
 //!   compliance and exports read snapshots, and an in-memory implementation.
 //! - [`diff`]: what changed between two snapshots, field by field, rated by severity.
+//! - [`restore`]: restore plans (create, update, delete, skip), their fingerprints, and
+//!   the variables of an environment sync.
 //! - [`members`]: the member rules (the last super_admin stays, a suspension revokes
 //!   access, group push, just-in-time sign-in) that every member write goes through.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
@@ -54,6 +56,7 @@ mod error;
 pub mod members;
 mod provider;
 mod resource;
+pub mod restore;
 pub mod rfc3339;
 mod role;
 mod snapshot;

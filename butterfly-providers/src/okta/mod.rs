@@ -12,6 +12,8 @@
 //! - `fetcher` (feature `fetcher`, on by default): the backup fetcher, the one part here
 //!   that does I/O. `crate::backup` (same feature) runs it into a snapshot; [`OktaProvider`]
 //!   (same feature) is the fetcher as a [`Provider`](crate::provider::Provider).
+//! - `restore` (same feature): restore plans, their execution over HTTP, journals and
+//!   undo, and environment sync.
 
 #[cfg(feature = "fetcher")]
 pub(crate) mod backup;
@@ -23,6 +25,8 @@ pub mod pagination;
 #[cfg(feature = "fetcher")]
 mod provider;
 mod rate_limit;
+#[cfg(feature = "fetcher")]
+pub mod restore;
 pub mod secrets;
 #[cfg(feature = "simulator")]
 pub mod simulator;

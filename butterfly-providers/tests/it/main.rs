@@ -10,6 +10,8 @@ mod org_address;
 #[cfg(feature = "simulator")]
 mod provider;
 #[cfg(feature = "simulator")]
+mod restore;
+#[cfg(feature = "simulator")]
 mod simulator;
 #[cfg(feature = "simulator")]
 mod simulator_writes;

@@ -44,6 +44,7 @@ mod local;
 mod output;
 mod reports;
 mod repository;
+mod restore;
 mod schemas;
 mod server_mode;
 
@@ -228,6 +229,77 @@ enum Command {
         #[arg(long)]
         private_key: Option<std::path::PathBuf>,
     },
+    /// Restore a snapshot into its org: plan (create, update, skip, delete), then
+    /// execute, journaled and undoable.
+    ///
+    /// Example: `butterfly restore 3f2a --repo ./backups --org-url ... --client-id ...
+    /// --private-key key.pem --dry-run`, then without `--dry-run`; `butterfly restore
+    /// --undo RUN_ID ...` takes a run back.
+    Restore {
+        /// The snapshot: an id or a unique prefix (not needed with --plan or --undo).
+        snapshot: Option<String>,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        #[command(flatten)]
+        org: OrgFlags,
+        /// Only this kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Only the resource with this snapshot id (repeat for several).
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Update resources that exist but differ (skipped otherwise).
+        #[arg(long)]
+        overwrite: bool,
+        /// Delete resources the org has and the snapshot does not (never users).
+        #[arg(long)]
+        delete_extra: bool,
+        /// Plan and print only: nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+        /// Execute exactly this saved plan; refused if the org changed since.
+        #[arg(long)]
+        plan: Option<std::path::PathBuf>,
+        /// Save the plan here (JSON), for review and `--plan`.
+        #[arg(long)]
+        save_plan: Option<std::path::PathBuf>,
+        /// Take back the restore run RUN_ID: delete what it created, put back what it
+        /// changed.
+        #[arg(long, value_name = "RUN_ID")]
+        undo: Option<String>,
+        /// Stop after this many steps, as if killed (for tests of resuming).
+        #[arg(long, hide = true)]
+        stop_after: Option<usize>,
+    },
+    /// Sync one org's snapshot into another org (staging to production): resources
+    /// match by name, differing ones are updated, nothing is deleted.
+    ///
+    /// Example: `butterfly sync --from 3f2a --repo ./backups --org-url https://prod...
+    /// --client-id ... --private-key key.pem --vars prod.env --dry-run`.
+    Sync {
+        /// The snapshot to sync from: an id or a unique prefix.
+        #[arg(long)]
+        from: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        #[command(flatten)]
+        org: OrgFlags,
+        /// The variables file: `NAME=value` lines for `${NAME}` placeholders, or JSON
+        /// `{"variables": {...}, "replace": {"staging.example.com": "example.com"}}`.
+        #[arg(long)]
+        vars: Option<std::path::PathBuf>,
+        /// Only this kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Plan and print only: nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+        /// Save the plan here (JSON).
+        #[arg(long)]
+        save_plan: Option<std::path::PathBuf>,
+    },
     /// Write the JSON Schema of every JSON body users script against (snapshots, their
     /// resource listings, diffs, backup outcomes, compliance reports, and the server's
     /// connection, backup job and error bodies), one file per type.
@@ -236,6 +308,23 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+}
+
+/// The org written to and the service app that writes it.
+#[derive(Debug, clap::Args)]
+struct OrgFlags {
+    /// The org's URL.
+    #[arg(long)]
+    org_url: String,
+    /// The service app's client id.
+    #[arg(long)]
+    client_id: String,
+    /// The key id (kid) registered for the app, if any.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// The service app's private key (PEM).
+    #[arg(long)]
+    private_key: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -718,6 +807,69 @@ async fn main() -> ExitCode {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string()),
+        Command::Restore {
+            snapshot,
+            repo,
+            org,
+            kinds,
+            ids,
+            overwrite,
+            delete_extra,
+            dry_run,
+            plan,
+            save_plan,
+            undo,
+            stop_after,
+        } => restore::restore(
+            cli.output,
+            restore::RestoreArgs {
+                snapshot,
+                repo,
+                org_url: org.org_url,
+                client_id: org.client_id,
+                key_id: org.key_id,
+                private_key: org.private_key,
+                kinds,
+                ids,
+                overwrite,
+                delete_extra,
+                dry_run,
+                plan,
+                save_plan,
+                undo,
+                stop_after,
+                ..restore::RestoreArgs::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Command::Sync {
+            from,
+            repo,
+            org,
+            vars,
+            kinds,
+            dry_run,
+            save_plan,
+        } => restore::restore(
+            cli.output,
+            restore::RestoreArgs {
+                snapshot: Some(from),
+                repo,
+                org_url: org.org_url,
+                client_id: org.client_id,
+                key_id: org.key_id,
+                private_key: org.private_key,
+                kinds,
+                dry_run,
+                save_plan,
+                sync: true,
+                vars,
+                ..restore::RestoreArgs::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string()),
         Command::Schemas { out } => match schemas::write(&out) {
             Ok(written) => {
                 for path in written {
@@ -991,6 +1143,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Repair(_)
         | Command::Key(_)
         | Command::Diff { .. }
+        | Command::Restore { .. }
+        | Command::Sync { .. }
         | Command::Compliance { .. }
         | Command::Export(_)
         | Command::Schemas { .. } => {}

@@ -54,6 +54,7 @@
 mod address;
 mod auth;
 mod budget;
+mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -73,6 +74,7 @@ pub use auth::{
     ClientId, CredentialError, OktaCredentials, OrgUrl, PrivateKey, TokenEndpointError,
 };
 use budget::{Budget, LimitHeaders};
+pub use session::{ApiResponse, OktaSession, SendError};
 
 use super::RateLimitBucket;
 use super::error::{OktaErrorBody, codes};
@@ -295,13 +297,45 @@ impl OktaFetcher {
     /// Fetch every kind, sending what is found to `events`; returns the counters once
     /// every kind is finished, skipped or failed.
     pub async fn run(&self, events: mpsc::Sender<FetchEvent>) -> Result<FetchReport, FetchError> {
-        let wanted: BTreeSet<String> = self.options.scopes.clone().unwrap_or_else(|| {
-            kinds::backup_scopes()
+        self.run_filtered(events, None).await
+    }
+
+    /// Fetch only `only` (kind names) and the kinds above them, which their listings
+    /// need: what a restore plan reads of the live org. Unknown names are ignored.
+    pub async fn run_kinds(
+        &self,
+        events: mpsc::Sender<FetchEvent>,
+        only: &BTreeSet<String>,
+    ) -> Result<FetchReport, FetchError> {
+        let mut needed = BTreeSet::new();
+        for name in only {
+            let mut current = kinds::by_name(name);
+            while let Some(spec) = current {
+                needed.insert(spec.name);
+                current = spec.parent_spec();
+            }
+        }
+        self.run_filtered(events, Some(needed)).await
+    }
+
+    async fn run_filtered(
+        &self,
+        events: mpsc::Sender<FetchEvent>,
+        only: Option<BTreeSet<&'static str>>,
+    ) -> Result<FetchReport, FetchError> {
+        let wanted: BTreeSet<String> = self.options.scopes.clone().unwrap_or_else(|| match &only {
+            None => kinds::backup_scopes()
                 .into_iter()
                 .map(str::to_owned)
-                .collect()
+                .collect(),
+            Some(only) => only
+                .iter()
+                .filter_map(|name| kinds::by_name(name))
+                .flat_map(|k| k.read_scopes.iter().map(|s| (*s).to_owned()))
+                .collect(),
         });
         let mut shared = self.shared(events);
+        shared.only = only;
         let (token, granted) = shared.authenticate(wanted).await?;
         shared.token = RwLock::new((token, 1));
         shared.granted = granted;
@@ -311,7 +345,7 @@ impl OktaFetcher {
             .clone_from(&shared.granted);
 
         let shared = &shared;
-        let roots = kinds::all().filter(|k| k.parent.is_none());
+        let roots = kinds::all().filter(|k| k.parent.is_none() && shared.wants(k));
         futures::future::try_join_all(roots.map(|kind| shared.fetch_tree(kind, None))).await?;
         let report = shared.lock_stats().clone();
         Ok(report)
@@ -385,6 +419,7 @@ impl OktaFetcher {
             granted: BTreeSet::new(),
             stats: Mutex::new(FetchReport::default()),
             events,
+            only: None,
         }
     }
 }
@@ -463,11 +498,19 @@ struct Shared<'a> {
     granted: BTreeSet<String>,
     stats: Mutex<FetchReport>,
     events: mpsc::Sender<FetchEvent>,
+    /// The kinds to fetch, when not every kind ([`OktaFetcher::run_kinds`]).
+    only: Option<BTreeSet<&'static str>>,
 }
 
 impl Shared<'_> {
     fn options(&self) -> &FetchOptions {
         &self.fetcher.options
+    }
+
+    fn wants(&self, kind: &KindSpec) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.contains(kind.name))
     }
 
     fn lock_stats(&self) -> std::sync::MutexGuard<'_, FetchReport> {
@@ -714,7 +757,7 @@ impl Shared<'_> {
     ) -> BoxFuture<'s, Result<(), FetchError>> {
         async move {
             let children: Vec<&'static KindSpec> = kinds::all()
-                .filter(|k| k.parent.is_some_and(|p| p.kind == kind.name))
+                .filter(|k| k.parent.is_some_and(|p| p.kind == kind.name) && self.wants(k))
                 .collect();
             match self.fetch_kind(kind, parents, &children).await {
                 Ok((count, mut child_parents)) => {
@@ -774,7 +817,9 @@ impl Shared<'_> {
         self.send(event).await?;
         let mut pending: Vec<&'static KindSpec> = vec![kind];
         while let Some(parent) = pending.pop() {
-            for child in kinds::all().filter(|k| k.parent.is_some_and(|p| p.kind == parent.name)) {
+            for child in kinds::all()
+                .filter(|k| k.parent.is_some_and(|p| p.kind == parent.name) && self.wants(k))
+            {
                 let reason = format!("its parent kind `{}` was not fetched", parent.name);
                 self.lock_stats()
                     .skipped
