@@ -126,6 +126,8 @@ async fn run(args: Args) -> Result<(), String> {
     let options = FetchOptions {
         rate_limit_share: 1.0,
         timer: timer.clone(),
+        // The simulator listens on loopback.
+        insecure_allow_private_addresses: true,
         ..FetchOptions::default()
     };
     let source = InMemorySnapshotSource::new();

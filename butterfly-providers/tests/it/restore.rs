@@ -90,6 +90,8 @@ impl Sim {
         FetchOptions {
             rate_limit_share: 1.0,
             timer: self.timer.clone(),
+            // The simulator listens on loopback.
+            insecure_allow_private_addresses: true,
             ..FetchOptions::default()
         }
     }

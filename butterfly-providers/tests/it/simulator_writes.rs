@@ -207,6 +207,8 @@ impl Harness {
         let options = FetchOptions {
             rate_limit_share: 1.0,
             timer: self.timer.clone(),
+            // The simulator listens on loopback.
+            insecure_allow_private_addresses: true,
             ..FetchOptions::default()
         };
         let source = InMemorySnapshotSource::new();

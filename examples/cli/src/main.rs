@@ -824,6 +824,7 @@ async fn main() -> ExitCode {
             cli.output,
             restore::RestoreArgs {
                 snapshot,
+                allow_private_org_urls: cli.allow_private_org_urls,
                 repo,
                 org_url: org.org_url,
                 client_id: org.client_id,
@@ -855,6 +856,7 @@ async fn main() -> ExitCode {
             cli.output,
             restore::RestoreArgs {
                 snapshot: Some(from),
+                allow_private_org_urls: cli.allow_private_org_urls,
                 repo,
                 org_url: org.org_url,
                 client_id: org.client_id,

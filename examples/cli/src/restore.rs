@@ -45,6 +45,8 @@ use crate::output::print_json;
 pub struct RestoreArgs {
     /// The snapshot (id or prefix); not needed with `--plan` or `--undo`.
     pub snapshot: Option<String>,
+    /// `--allow-private-org-urls`: the org may be on loopback or a private network.
+    pub allow_private_org_urls: bool,
     pub repo: PathBuf,
     pub org_url: String,
     pub client_id: String,
@@ -151,12 +153,19 @@ pub async fn restore(out: Output, args: RestoreArgs) -> Result<(), RestoreError>
         args.client_id.clone(),
         args.key_id.clone(),
         &args.private_key,
+        args.allow_private_org_urls,
     )?;
     let own_client_id = args.client_id.clone();
     let repo = crate::repository::open(&args.repo)
         .await
         .map_err(LocalError::from)?;
-    let fetcher = OktaFetcher::new(credentials, FetchOptions::default())?;
+    let fetcher = OktaFetcher::new(
+        credentials,
+        FetchOptions {
+            insecure_allow_private_addresses: args.allow_private_org_urls,
+            ..FetchOptions::default()
+        },
+    )?;
     if let Some(run_id) = &args.undo {
         return undo(out, &args, &repo, &fetcher, run_id).await;
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use butterfly_compliance::{Report, Trend};
 use butterfly_core::api::{ApiErrorBody, BackupJobBody, ConnectionBody};
 use butterfly_core::diff::SnapshotDiff;
+use butterfly_core::restore::RestorePlan;
 use butterfly_core::{Snapshot, SnapshotSummary};
 use butterfly_providers::backup::BackupOutcome;
 use butterfly_store::export::ResourceListing;
@@ -57,6 +58,7 @@ pub fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("backup-job.schema.json", schema::<BackupJobBody>()),
         ("api-error.schema.json", schema::<ApiErrorBody>()),
         ("compliance-trend.schema.json", schema::<Trend>()),
+        ("restore-plan.schema.json", schema::<RestorePlan>()),
     ]
 }
 

@@ -72,7 +72,9 @@ impl Setup {
     fn command(&self, sim: &RunningSimulator, args: &[&str]) -> Command {
         let credentials = sim.simulator().client_credentials();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
-        cmd.env("BUTTERFLY_REPO_PASSWORD", "restore-tests");
+        cmd.env("BUTTERFLY_REPO_PASSWORD", "restore-tests")
+            // The simulator listens on loopback.
+            .env("BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", "true");
         cmd.args(args)
             .args(["--org-url", sim.org_url()])
             .args(["--client-id", &credentials.client_id])
@@ -269,7 +271,11 @@ fn fetcher(sim: &RunningSimulator) -> butterfly_providers::okta::fetcher::OktaFe
             key_id: Some(given.key_id),
             private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
         },
-        FetchOptions::default(),
+        FetchOptions {
+            // The simulator listens on loopback.
+            insecure_allow_private_addresses: true,
+            ..FetchOptions::default()
+        },
     )
     .unwrap()
 }

@@ -55,10 +55,22 @@ impl Drop for TestProvider {
     }
 }
 
+/// Where the npm provider is. Found at run time, from the test's working directory (its
+/// crate) upwards: a path baked in at compile time goes stale when a target directory
+/// is shared between clones of the workspace at different paths, as `.ci/run` does.
+fn provider_dir() -> PathBuf {
+    let start = std::env::current_dir().unwrap_or_default();
+    start
+        .ancestors()
+        .map(|a| a.join("tests-support/oidc-provider"))
+        .find(|d| d.join("provider.mjs").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../oidc-provider"))
+}
+
 impl TestProvider {
     /// Start the provider with one client and wait until it prints its issuer.
     pub fn start(client: ClientRegistration<'_>) -> TestProvider {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../oidc-provider");
+        let dir = provider_dir();
         assert!(
             Command::new("node")
                 .arg("--version")
