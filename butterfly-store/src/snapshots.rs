@@ -339,7 +339,7 @@ impl SnapshotRepository {
     /// makes such a repository when told to (`--insecure-no-password`).
     pub async fn open_or_create(dir: &Path) -> Result<Self, SnapshotError> {
         let password = password_from_env()?;
-        if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
+        if Self::exists_at(dir) {
             return Self::open_with_password(dir, password.as_ref()).await;
         }
         if let Some(password) = password {
@@ -373,8 +373,14 @@ impl SnapshotRepository {
         Self::open_with_key(dir, &master, local_team()).await
     }
 
+    /// Whether `dir` holds a local repository's key: a plain `master.key` or a password
+    /// key in `keys/`. Reads only.
+    pub fn exists_at(dir: &Path) -> bool {
+        dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist()
+    }
+
     fn refuse_existing(dir: &Path) -> Result<(), SnapshotError> {
-        if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
+        if Self::exists_at(dir) {
             return Err(SnapshotError::AlreadyInitialized(dir.to_owned()));
         }
         Ok(())
@@ -645,22 +651,27 @@ impl SnapshotRepository {
 
     /// The bytes of an object, checked against its digest.
     pub async fn get(&self, digest: &Digest) -> Result<Vec<u8>, SnapshotError> {
+        let location = self.location_of(digest).await?;
+        let sealed = self.read_sealed(digest, location).await?;
+        Ok(pack::open_sealed(
+            &sealed, digest, location, self.team, &self.key,
+        )?)
+    }
+
+    /// Where the index puts `digest`.
+    async fn location_of(&self, digest: &Digest) -> Result<Location, SnapshotError> {
         let known = self.lock_index().get(digest).copied();
-        let location = match known {
-            Some(location) => location,
+        match known {
+            Some(location) => Ok(location),
             // Another writer sharing the store (a server replica) may have stored it
             // since this handle read the indexes.
             None if self.load_new_indexes().await? > 0 => self
                 .lock_index()
                 .get(digest)
                 .copied()
-                .ok_or(SnapshotError::MissingObject(*digest))?,
-            None => return Err(SnapshotError::MissingObject(*digest)),
-        };
-        let sealed = self.read_sealed(digest, location).await?;
-        Ok(pack::open_sealed(
-            &sealed, digest, location, self.team, &self.key,
-        )?)
+                .ok_or(SnapshotError::MissingObject(*digest)),
+            None => Err(SnapshotError::MissingObject(*digest)),
+        }
     }
 
     /// One object's sealed bytes, and the pack's header to check it is the right pack,
@@ -717,17 +728,7 @@ impl SnapshotRepository {
     pub async fn get_many(&self, digests: &[Digest]) -> Result<Vec<Vec<u8>>, SnapshotError> {
         let mut locations = Vec::with_capacity(digests.len());
         for digest in digests {
-            let known = self.lock_index().get(digest).copied();
-            let location = match known {
-                Some(location) => location,
-                None if self.load_new_indexes().await? > 0 => self
-                    .lock_index()
-                    .get(digest)
-                    .copied()
-                    .ok_or(SnapshotError::MissingObject(*digest))?,
-                None => return Err(SnapshotError::MissingObject(*digest)),
-            };
-            locations.push(location);
+            locations.push(self.location_of(digest).await?);
         }
         let mut by_pack: BTreeMap<PackId, Vec<usize>> = BTreeMap::new();
         for (i, location) in locations.iter().enumerate() {

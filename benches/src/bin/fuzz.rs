@@ -105,7 +105,7 @@ fn main() -> std::process::ExitCode {
                 })
             }
             "canonical-json" => run(budget, json_value(), check_canonical),
-            "logout-token" => match LogoutFixture::new(&runtime) {
+            "logout-token" => match LogoutFixture::new() {
                 Ok(fixture) => run(budget, token_input(), |input| {
                     runtime.block_on(fixture.check(input));
                 }),
@@ -367,7 +367,7 @@ struct LogoutFixture {
 const ISSUER: &str = "https://idp.example.test";
 
 impl LogoutFixture {
-    fn new(runtime: &tokio::runtime::Runtime) -> Result<Self, String> {
+    fn new() -> Result<Self, String> {
         use rsa::pkcs1::EncodeRsaPrivateKey as _;
         use rsa::traits::PublicKeyParts as _;
         let private =
@@ -385,8 +385,6 @@ impl LogoutFixture {
             ClientId::new("client").map_err(|e| e.to_string())?,
             Arc::new(cache),
         );
-        // The cache is seeded: nothing to fetch.
-        let _ = runtime;
         let key = jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes());
         Ok(LogoutFixture { validator, key })
     }

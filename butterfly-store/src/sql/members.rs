@@ -89,14 +89,12 @@ async fn members_for(
 }
 
 /// The members a sign-in may be: today, the one with its verified email.
-/// What a sign-in decides on: the member linked to the identity's (issuer, subject), if
-/// any, and the member with its verified email with the subject that member is linked to
-/// at this issuer.
-async fn sign_in_candidates(
+/// The member linked to the identity's (issuer, subject), if any.
+async fn linked_member(
     conn: &mut AnyConnection,
     team: TeamId,
     identity: &SignInIdentity,
-) -> Result<(Option<Member>, Vec<SignInCandidate>), StoreError> {
+) -> Result<Option<Member>, StoreError> {
     let columns = MEMBER_COLUMNS
         .split(", ")
         .map(|c| format!("m.{c}"))
@@ -107,15 +105,24 @@ async fn sign_in_candidates(
          ON l.team_id = m.team_id AND l.member_id = m.id \
          WHERE l.team_id = $1 AND l.issuer = $2 AND l.subject = $3"
     );
-    let linked = sqlx::query(&sql)
+    sqlx::query(&sql)
         .bind(team.to_string())
         .bind(&identity.issuer)
         .bind(&identity.subject)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(conn)
         .await
         .map_err(backend_error)?
         .map(|row| rows::member(&row))
-        .transpose()?;
+        .transpose()
+}
+
+/// The member with the identity's verified email, with the subject that member is
+/// linked to at this issuer.
+async fn email_candidates(
+    conn: &mut AnyConnection,
+    team: TeamId,
+    identity: &SignInIdentity,
+) -> Result<Vec<SignInCandidate>, StoreError> {
     let mut candidates = Vec::new();
     if let Some(email) = identity.verified_email()
         && let Some(member) = teams::on::member_by_email(&mut *conn, team, email).await?
@@ -135,7 +142,7 @@ async fn sign_in_candidates(
             linked_subject,
         });
     }
-    Ok((linked, candidates))
+    Ok(candidates)
 }
 
 /// Link `member` to the identity's (issuer, subject), on the sign-in's transaction.
@@ -235,9 +242,9 @@ impl MemberWriteStore for SqlStore {
     ) -> Result<Member, StoreError> {
         // Most sign-ins find their member by its link: decide on a plain read, and take
         // the write lock only to link or create one.
-        let (linked, _) = {
+        let linked = {
             let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-            sign_in_candidates(&mut conn, team, identity).await?
+            linked_member(&mut conn, team, identity).await?
         };
         if let Some(member) = linked.as_ref() {
             match_sign_in(Some(member), &[], identity, default_role)
@@ -248,7 +255,11 @@ impl MemberWriteStore for SqlStore {
         // linked or created the member meanwhile.
         let mut tx = self.begin_write().await.map_err(backend_error)?;
         lock_team(&mut tx, self.backend, team).await?;
-        let (linked, found) = sign_in_candidates(&mut tx, team, identity).await?;
+        let linked = linked_member(&mut tx, team, identity).await?;
+        let found = match linked {
+            Some(_) => Vec::new(),
+            None => email_candidates(&mut tx, team, identity).await?,
+        };
         let now = self.clock.now();
         let member = match match_sign_in(linked.as_ref(), &found, identity, default_role)
             .map_err(StoreError::Refused)?

@@ -79,7 +79,7 @@ pub async fn open(dir: &Path) -> Result<SnapshotRepository, SnapshotError> {
 /// or with a plain key file when `--insecure-no-password` says so; without either, a new
 /// repository is refused before anything is written.
 pub async fn open_or_create(dir: &Path) -> Result<SnapshotRepository, RepositoryCommandError> {
-    if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
+    if SnapshotRepository::exists_at(dir) {
         return Ok(open(dir).await?);
     }
     create(dir).await
@@ -125,7 +125,7 @@ pub enum RepositoryCommandError {
 /// `butterfly init --repo DIR`: a new, empty repository with a fresh master key, wrapped
 /// under the password (or plain, with `--insecure-no-password`).
 pub async fn init(out: Output, dir: &Path) -> Result<(), RepositoryCommandError> {
-    if dir.join(MASTER_KEY_FILE).exists() || RepositoryKeys::at(dir).exist() {
+    if SnapshotRepository::exists_at(dir) {
         return Err(SnapshotError::AlreadyInitialized(dir.to_owned()).into());
     }
     create(dir).await?;
