@@ -57,6 +57,7 @@ pub mod members;
 mod provider;
 mod resource;
 pub mod restore;
+pub mod retention;
 pub mod rfc3339;
 mod role;
 mod snapshot;
