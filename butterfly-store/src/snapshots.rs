@@ -104,6 +104,13 @@ use crate::format::pack::{self, Location, PackBuilder, PackError, PackId};
 use crate::format::{open_sealed_bytes, seal_bytes};
 use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_env};
 
+mod prune;
+
+pub use prune::{
+    DEFAULT_LOCK_WAIT, DEFAULT_REWRITE_THRESHOLD, ForgetReport, Hold, LockKind, PruneOptions,
+    PruneReport, STALE_LOCK_AFTER,
+};
+
 /// Indexes (and, in `verify`, packs) read at once: a remote store answers each read
 /// after a round trip, so reading one at a time would add them all up.
 const READ_CONCURRENCY: usize = 16;
@@ -189,6 +196,30 @@ pub enum SnapshotError {
     /// The repository's password keys could not be read, or none opened.
     #[error(transparent)]
     Keys(#[from] RepositoryKeysError),
+    /// The snapshot is under legal hold: release it first.
+    #[error("snapshot {0} is under legal hold; release it first (`butterfly snapshots release`)")]
+    Held(SnapshotId),
+    /// Another process holds a conflicting repository lock, and it was not released
+    /// within the lock wait.
+    #[error(
+        "the repository is locked by {holder}; try again when it has finished (a lock \
+         left by a process that died goes stale after 30 minutes)"
+    )]
+    Locked {
+        /// Who holds it: `a backup` or `a prune`.
+        holder: &'static str,
+    },
+    /// A backup's lock was removed as stale while it ran (it stopped refreshing it for
+    /// 30 minutes), so a prune may have removed objects it reused: its snapshot is not
+    /// written.
+    #[error(
+        "this backup's repository lock was removed as stale while it ran; the snapshot was \
+         not written: run the backup again"
+    )]
+    LockLost,
+    /// Pruning would have to guess what is referenced: nothing was removed.
+    #[error("prune refused, nothing was removed: {0}")]
+    PruneRefused(String),
     /// A manifest is damaged.
     #[error("manifest {id}: {reason}")]
     Manifest {
@@ -229,6 +260,8 @@ pub struct SnapshotRepository {
     untrusted_packs: Mutex<HashSet<PackId>>,
     /// Packs are closed once they hold this many bytes.
     pack_target: usize,
+    /// How long to wait for a conflicting repository lock.
+    lock_wait: std::time::Duration,
 }
 
 /// One problem found by [`SnapshotRepository::verify`].
@@ -436,6 +469,7 @@ impl SnapshotRepository {
             indexed_packs: Mutex::new(HashSet::new()),
             untrusted_packs: Mutex::new(HashSet::new()),
             pack_target: pack::PACK_TARGET_BYTES,
+            lock_wait: DEFAULT_LOCK_WAIT,
         };
         repo.load_new_indexes().await?;
         Ok(repo)
@@ -646,6 +680,7 @@ impl SnapshotRepository {
             pending: HashMap::new(),
             stats: WriteStats::default(),
             stored_again: 0,
+            lock: None,
         }
     }
 
@@ -1499,6 +1534,14 @@ pub struct SnapshotWriter<'r> {
     stats: WriteStats,
     /// Objects stored again because the only indexed copy is in an untrusted pack.
     stored_again: u64,
+    /// The repository's shared lock, from the first object to the manifest.
+    lock: Option<prune::HeldLock>,
+}
+
+impl Drop for SnapshotWriter<'_> {
+    fn drop(&mut self) {
+        self.abandon_lock();
+    }
 }
 
 impl SnapshotWriter<'_> {
@@ -1520,6 +1563,8 @@ impl SnapshotWriter<'_> {
 
     /// Store bytes unless the repository or the open pack has them already.
     async fn add_object(&mut self, bytes: &[u8]) -> Result<Digest, SnapshotError> {
+        // Before the index is consulted: see `prune` for why.
+        self.ensure_lock().await?;
         let digest = Digest::of_bytes(bytes);
         let stored = if self.pending.contains_key(&digest) {
             Some(true)
@@ -1648,6 +1693,7 @@ impl SnapshotWriter<'_> {
         }
         self.snapshot.kinds = kinds;
         self.flush().await?;
+        self.confirm_lock().await?;
         let plain = StoredManifest::new(&self.snapshot, &entry_lists)
             .and_then(|stored| stored.to_bytes())
             .map_err(|e| manifest_error(e.to_string()))?;
@@ -1663,6 +1709,11 @@ impl SnapshotWriter<'_> {
         self.repo
             .write(&SnapshotRepository::manifest_name(id), sealed)
             .await?;
-        Ok((self.snapshot, self.stats))
+        self.release_lock().await?;
+        let snapshot = std::mem::replace(
+            &mut self.snapshot,
+            Snapshot::begin(ProviderKind::Okta, String::new(), finished_at),
+        );
+        Ok((snapshot, self.stats))
     }
 }
