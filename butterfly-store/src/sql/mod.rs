@@ -21,6 +21,7 @@ mod group_roles;
 mod jobs;
 mod members;
 mod replicas;
+pub mod retention;
 mod rows;
 mod scim;
 mod scim_members;

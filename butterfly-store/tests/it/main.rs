@@ -25,6 +25,7 @@ mod harness;
 mod member_writes;
 mod objects;
 mod probe;
+mod retention;
 mod scim_store;
 mod scim_store_props;
 mod scim_write;
@@ -124,6 +125,10 @@ suite_on_every_backend!(member_writes_on => member_writes:
     a_suspension_revokes_sessions_and_keys_in_the_same_write,
     concurrent_demotions_cannot_both_pass,
     sign_in_matches_by_verified_email_and_creates_once,
+);
+
+suite_on_every_backend!(retention_on => retention:
+    policies_are_set_per_team_and_connection_and_the_connection_wins,
 );
 
 suite_on_every_backend!(scim_write_on => scim_write:
