@@ -122,6 +122,13 @@ impl Default for PruneOptions {
 }
 
 impl PruneOptions {
+    /// Count `ids` as deleted: what a `forget` dry run would delete before pruning.
+    #[must_use]
+    pub fn as_if_deleted(mut self, ids: impl IntoIterator<Item = SnapshotId>) -> Self {
+        self.as_if_deleted.extend(ids);
+        self
+    }
+
     /// A dry run (`true`) or a real one.
     pub fn dry_run(dry_run: bool) -> Self {
         PruneOptions {

@@ -45,6 +45,7 @@ mod output;
 mod reports;
 mod repository;
 mod restore;
+mod retention;
 mod schemas;
 mod server_mode;
 
@@ -157,6 +158,35 @@ enum Command {
     /// Repair a local repository.
     #[command(subcommand)]
     Repair(RepairCommand),
+    /// Apply a retention policy to a local repository, as `restic forget` does: delete
+    /// the manifests of the snapshots no `--keep-*` rule keeps (never one under legal
+    /// hold); their data goes at the next `prune` (or now, with `--prune`).
+    ///
+    /// Example: `butterfly forget --repo ./backups --keep-last 3 --keep-daily 7
+    /// --keep-weekly 4 --keep-monthly 12 --prune --dry-run`.
+    Forget {
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        #[command(flatten)]
+        keep: retention::KeepFlags,
+        /// Prune afterwards: remove the data no snapshot references any more.
+        #[arg(long)]
+        prune: bool,
+        /// Only print what would be removed (and, with --prune, the bytes it would free).
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Remove the data no snapshot references (after `forget` or `snapshots delete`):
+    /// safe while backups run, which it waits for.
+    Prune {
+        /// The repository directory.
+        #[arg(long)]
+        repo: Option<std::path::PathBuf>,
+        /// Only print what would go and the bytes it would free.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The passwords of a local repository (each wraps its master key, Argon2id).
     #[command(subcommand)]
     Key(KeyCommand),
@@ -575,6 +605,35 @@ enum SnapshotsCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Delete a snapshot (its data goes at the next `prune`); refused while it is under
+    /// legal hold.
+    Delete {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: Option<std::path::PathBuf>,
+    },
+    /// Put a snapshot under legal hold: no retention rule forgets it and it cannot be
+    /// deleted until released.
+    Hold {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// Why (kept with the hold).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: Option<std::path::PathBuf>,
+    },
+    /// Release a snapshot's legal hold.
+    Release {
+        /// The snapshot id, or a unique prefix of it (at least 4 characters).
+        id: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: Option<std::path::PathBuf>,
+    },
     /// Re-read every object and recompute every digest; exit status 1 on damage.
     Verify {
         /// Only this snapshot (default: every snapshot and every pack).
@@ -702,6 +761,29 @@ async fn main() -> ExitCode {
         Command::Check { repo, read_data } => repository::check(cli.output, &repo, read_data)
             .await
             .map_err(|e| e.to_string()),
+        Command::Forget {
+            repo,
+            keep,
+            prune,
+            dry_run,
+        } => retention::forget(cli.output, &repo, &keep, prune, dry_run).await,
+        Command::Prune {
+            repo: Some(repo),
+            dry_run,
+        } => retention::prune(cli.output, &repo, dry_run).await,
+        Command::Snapshots(SnapshotsCommand::Delete {
+            id,
+            repo: Some(repo),
+        }) => retention::delete(cli.output, &repo, &id).await,
+        Command::Snapshots(SnapshotsCommand::Hold {
+            id,
+            reason,
+            repo: Some(repo),
+        }) => retention::hold(cli.output, &repo, &id, &reason).await,
+        Command::Snapshots(SnapshotsCommand::Release {
+            id,
+            repo: Some(repo),
+        }) => retention::release(cli.output, &repo, &id).await,
         Command::Repair(RepairCommand::Index { repo }) => {
             repository::repair_index(cli.output, &repo)
                 .await
@@ -1137,8 +1219,20 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Snapshots(SnapshotsCommand::Show { id, repo: None }) => {
             server_mode::show_snapshot(&client, out, &id).await?;
         }
+        Command::Prune { repo: None, .. }
+        | Command::Snapshots(
+            SnapshotsCommand::Delete { repo: None, .. }
+            | SnapshotsCommand::Hold { repo: None, .. }
+            | SnapshotsCommand::Release { repo: None, .. },
+        ) => {
+            return Err(CliError::Failed(
+                "retention on the server is not in this build: give --repo".into(),
+            ));
+        }
         // Local commands are dispatched by `run_local`, repository commands by `main`.
-        Command::Backup(_)
+        Command::Forget { .. }
+        | Command::Prune { repo: Some(_), .. }
+        | Command::Backup(_)
         | Command::Snapshots(_)
         | Command::Init { .. }
         | Command::Check { .. }
