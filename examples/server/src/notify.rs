@@ -592,6 +592,60 @@ mod tests {
         assert!(validate("webhook", &json!({"url": "http://127.0.0.1:9/x"}), true).is_ok());
     }
 
+    #[tokio::test]
+    async fn a_loosened_sign_on_rule_is_critical_drift_and_a_new_user_is_not() {
+        use butterfly_core::source::InMemorySnapshotSource;
+        use butterfly_core::{ProviderKind, Resource, ResourceKind, SnapshotStatus};
+        let rule = |factor: &str| {
+            Resource::new(
+                ResourceKind::new("policy_rule.OKTA_SIGN_ON"),
+                "0pr1",
+                json!({"id": "0pr1", "name": "Require MFA", "actions": {"signon": {"requireFactor": factor == "yes"}}}),
+            )
+        };
+        let user = |id: &str| {
+            Resource::new(
+                ResourceKind::new("user"),
+                id,
+                json!({"id": id, "profile": {"login": format!("{id}@example.com")}}),
+            )
+        };
+        let mut source = InMemorySnapshotSource::new();
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        let org = "https://acme.okta.com";
+        let s1 = source.insert(
+            ProviderKind::Okta,
+            org,
+            at,
+            SnapshotStatus::Complete,
+            [rule("yes"), user("00u1")],
+        );
+        let s2 = source.insert(
+            ProviderKind::Okta,
+            org,
+            at,
+            SnapshotStatus::Complete,
+            [rule("yes"), user("00u1"), user("00u2")],
+        );
+        let s3 = source.insert(
+            ProviderKind::Okta,
+            org,
+            at,
+            SnapshotStatus::Complete,
+            [rule("no"), user("00u1"), user("00u2")],
+        );
+        assert_eq!(
+            critical_changes(&source, &s1, &s2).await.unwrap(),
+            Vec::<String>::new()
+        );
+        let critical = critical_changes(&source, &s2, &s3).await.unwrap();
+        assert_eq!(critical.len(), 1, "{critical:?}");
+        assert!(
+            critical[0].starts_with("changed policy_rule.OKTA_SIGN_ON/0pr1 (Require MFA)"),
+            "{critical:?}"
+        );
+    }
+
     #[test]
     fn events_carry_their_name_and_the_fix() {
         let event = Event::BackupFailed {
@@ -675,6 +729,44 @@ pub fn after_backup(
     })
 }
 
+/// The changes of critical severity from `old` to `new`, one line each (`added
+/// kind/id (name)`, `removed ...`, `changed kind/id (name): /pointer, ...`).
+pub async fn critical_changes(
+    source: &dyn butterfly_core::source::SnapshotSource,
+    old: &butterfly_core::Snapshot,
+    new: &butterfly_core::Snapshot,
+) -> Result<Vec<String>, butterfly_core::source::SourceError> {
+    use butterfly_core::diff::{DiffOptions, DiffRules, Severity, diff_snapshots};
+    let rules = DiffRules::for_provider(old.provider);
+    let options = DiffOptions::default().with_min_severity(Severity::Critical);
+    let diff = diff_snapshots(source, old, new, &rules, &options).await?;
+    Ok(diff
+        .added
+        .iter()
+        .map(|e| format!("added {}/{} ({})", e.kind, e.id, e.name))
+        .chain(
+            diff.removed
+                .iter()
+                .map(|e| format!("removed {}/{} ({})", e.kind, e.id, e.name)),
+        )
+        .chain(diff.changed.iter().map(|c| {
+            let fields: Vec<&str> = c
+                .changes
+                .iter()
+                .filter(|f| f.severity == Severity::Critical)
+                .map(|f| f.change.pointer.as_str())
+                .collect();
+            format!(
+                "changed {}/{} ({}): {}",
+                c.kind,
+                c.id,
+                c.name,
+                fields.join(", ")
+            )
+        }))
+        .collect())
+}
+
 /// Errors looking for drift after a backup.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -700,7 +792,6 @@ async fn critical_drift(
     name: &str,
     outcome: &Value,
 ) -> Result<Option<Event>, DriftCheckError> {
-    use butterfly_core::diff::{DiffOptions, DiffRules, Severity, diff_snapshots};
     use butterfly_core::source::SnapshotSource;
     use butterfly_core::store::{JobStatus, JobStore};
     let snapshot_of = |outcome: Option<&Value>| {
@@ -734,34 +825,7 @@ async fn critical_drift(
     let source: &dyn SnapshotSource = repo.as_ref();
     let old = source.manifest(old_id).await?;
     let new = source.manifest(new_id).await?;
-    let rules = DiffRules::for_provider(old.provider);
-    let options = DiffOptions::default().with_min_severity(Severity::Critical);
-    let diff = diff_snapshots(source, &old, &new, &rules, &options).await?;
-    let critical: Vec<String> = diff
-        .added
-        .iter()
-        .map(|e| format!("added {}/{} ({})", e.kind, e.id, e.name))
-        .chain(
-            diff.removed
-                .iter()
-                .map(|e| format!("removed {}/{} ({})", e.kind, e.id, e.name)),
-        )
-        .chain(diff.changed.iter().map(|c| {
-            let fields: Vec<&str> = c
-                .changes
-                .iter()
-                .filter(|f| f.severity == Severity::Critical)
-                .map(|f| f.change.pointer.as_str())
-                .collect();
-            format!(
-                "changed {}/{} ({}): {}",
-                c.kind,
-                c.id,
-                c.name,
-                fields.join(", ")
-            )
-        }))
-        .collect();
+    let critical = critical_changes(source, &old, &new).await?;
     if critical.is_empty() {
         return Ok(None);
     }
