@@ -20,6 +20,7 @@ mod connections;
 mod group_roles;
 mod jobs;
 mod members;
+mod notifications;
 mod replicas;
 pub mod retention;
 mod rows;
@@ -31,6 +32,7 @@ mod teams;
 mod tokens;
 
 pub use audit::{AuditContext, audit_entry};
+pub use notifications::NotificationChannel;
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 

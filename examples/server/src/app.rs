@@ -50,6 +50,10 @@ pub struct AppState {
     pub backups: Arc<Backups>,
     /// `--allow-private-org-urls`: connections may reach non-public addresses.
     pub allow_private_org_urls: bool,
+    /// Counters served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Sends notifications to the teams' channels.
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -142,6 +146,10 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         secure_cookies: !config.insecure_cookies,
         backups: Arc::new(backups),
         allow_private_org_urls: config.allow_private_org_urls,
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            config.metrics_token.as_deref(),
+        )),
+        notifier: Arc::new(crate::notify::Notifier::default()),
     })
 }
 
@@ -208,6 +216,7 @@ pub async fn bootstrap_member(store: &SqlStore, team: TeamId) -> Result<Member, 
 
 /// The whole HTTP surface.
 pub fn build_router(state: AppState) -> Router {
+    let state_metrics = Arc::clone(&state.metrics);
     let scim = butterfly_scim::axum::router(
         Arc::clone(&state.scim),
         ScimTokens(Arc::clone(&state.store)),
@@ -215,6 +224,7 @@ pub fn build_router(state: AppState) -> Router {
     let app = Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/auth/sso/login", post(sso::login))
         .route("/auth/sso/callback", get(sso::callback))
         .route("/auth/sso/initiate", get(sso::initiate).post(sso::initiate))
@@ -243,11 +253,17 @@ pub fn build_router(state: AppState) -> Router {
     // Around the whole router, not each route (`Router::layer` would run it inside the
     // method router, before a 405 gets its `Allow`), so that every refusal gets the error
     // shape of the API it was sent to.
+    let metrics = Arc::clone(&state_metrics);
     Router::new()
         .fallback_service(app)
         .layer(axum::middleware::from_fn(crate::error::shape_errors))
         .layer(axum::middleware::from_fn(
             routes::audit::with_request_context,
+        ))
+        // Outermost but for tracing: it counts the answers clients got, refusals included.
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::count_requests,
         ))
         .layer(TraceLayer::new_for_http())
 }

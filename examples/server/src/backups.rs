@@ -267,6 +267,8 @@ async fn next_job(state: &AppState) -> Result<Option<Job>, butterfly_core::store
 
 async fn run_job(state: &AppState, job: Job) {
     tracing::info!(job = %job.id, kind = %job.kind, attempt = job.attempts, "job started");
+    // Only for the duration metric; nothing waits on or compares this clock.
+    let started = std::time::Instant::now();
     let result = match job.kind.as_str() {
         OKTA_BACKUP_JOB => okta_backup(state, &job).await,
         other => Ok((
@@ -279,13 +281,29 @@ async fn run_job(state: &AppState, job: Job) {
         Err(e) => (false, json!({"error": e.to_string()})),
     };
     tracing::info!(job = %job.id, succeeded, "job finished");
+    state
+        .metrics
+        .job_finished(&job.kind, succeeded, started.elapsed().as_secs_f64());
+    if job.kind == OKTA_BACKUP_JOB {
+        state.metrics.backup_recorded(&outcome);
+    }
     // The snapshot id, never the outcome's error text (it may quote an upstream).
     let snapshot = outcome
         .pointer("/snapshot/id")
         .cloned()
         .unwrap_or(Value::Null);
-    match state.store.finish_job(job.id, succeeded, outcome).await {
+    match state
+        .store
+        .finish_job(job.id, succeeded, outcome.clone())
+        .await
+    {
         Ok(()) => {
+            if job.kind == OKTA_BACKUP_JOB {
+                // In the background: a slow webhook must not hold up the next job.
+                drop(crate::notify::after_backup(
+                    state, &job, succeeded, &outcome,
+                ));
+            }
             crate::routes::audit::record(
                 state,
                 Some(job.team_id),

@@ -91,6 +91,15 @@ pub struct Config {
         global = true
     )]
     pub job_abandoned_after_secs: u64,
+    /// Serve `/metrics` to requests bearing this token (`Authorization: Bearer ...`).
+    /// Without it, `/metrics` answers 404.
+    #[arg(
+        long,
+        env = "BUTTERFLY_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 impl Config {
@@ -107,6 +116,7 @@ impl Config {
             insecure_cookies: false,
             allow_private_org_urls: false,
             job_abandoned_after_secs: 60,
+            metrics_token: None,
         }
     }
 

@@ -11,11 +11,14 @@ pub mod app;
 pub mod backups;
 pub mod config;
 pub mod error;
+pub mod metrics;
+pub mod notify;
 pub mod rbac;
 pub mod routes;
 pub mod scim;
 pub mod secret;
 pub mod sso;
+pub mod status;
 
 pub use app::{AppState, build_router, open_state};
 pub use config::{Cli, Command, Config};

@@ -7,10 +7,12 @@ pub mod connections;
 pub mod contents;
 pub mod health;
 pub mod members;
+pub mod notifications;
 pub mod reports;
 pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
+pub mod status;
 pub mod team;
 
 use axum::http::StatusCode;
@@ -150,6 +152,37 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/connections/{id}/test",
             Requires(P::TestConnections),
             connections::test,
+        )
+        .route(GET, "/status", Requires(P::ViewBackupList), status::team)
+        .route(
+            GET,
+            "/notifications",
+            Requires(P::ManageIntegrations),
+            notifications::list,
+        )
+        .route(
+            POST,
+            "/notifications",
+            Requires(P::ManageIntegrations),
+            notifications::create,
+        )
+        .route(
+            DELETE,
+            "/notifications/{id}",
+            Requires(P::ManageIntegrations),
+            notifications::remove,
+        )
+        .route(
+            POST,
+            "/notifications/{id}/test",
+            Requires(P::ManageIntegrations),
+            notifications::test,
+        )
+        .route(
+            GET,
+            "/connections/{id}/status",
+            Requires(P::ViewBackupList),
+            status::connection,
         )
         .route(GET, "/backups", Requires(P::ViewBackupList), backups::list)
         .route(POST, "/backups", Requires(P::RunBackups), backups::start)
