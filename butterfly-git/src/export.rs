@@ -218,19 +218,24 @@ pub async fn export_snapshot(
     let readme = org_readme(&manifest);
     let readme = repo.blob(readme.as_bytes()).map_err(git("write a blob"))?;
 
-    let base_tree = match tip {
-        Some(tip) => Some(
-            repo.find_commit(tip)
-                .and_then(|c| c.tree())
-                .map_err(git("read the branch tip"))?,
-        ),
-        None => None,
+    // Git objects borrow the repository and are not `Send`: they live in this block
+    // only, so the future stays `Send` across the diff below (a server spawns it).
+    let (base_tree, new_tree, renames) = {
+        let base_tree = match tip {
+            Some(tip) => Some(
+                repo.find_commit(tip)
+                    .and_then(|c| c.tree())
+                    .map_err(git("read the branch tip"))?,
+            ),
+            None => None,
+        };
+        let renames = renames(&repo, base_tree.as_ref(), &org_path, &kinds)?;
+        let org_tree = write_org_tree(&repo, readme, &kinds)?;
+        let new_tree = replace_subtree(&repo, base_tree.as_ref(), &org_path, org_tree)
+            .map_err(git("write a tree"))?;
+        (base_tree.as_ref().map(Tree::id), new_tree, renames)
     };
-    let renames = renames(&repo, base_tree.as_ref(), &org_path, &kinds)?;
-    let org_tree = write_org_tree(&repo, readme, &kinds)?;
-    let new_tree = replace_subtree(&repo, base_tree.as_ref(), &org_path, org_tree)
-        .map_err(git("write a tree"))?;
-    if base_tree.as_ref().map(Tree::id) == Some(new_tree) {
+    if base_tree == Some(new_tree) {
         return Ok(ExportReport {
             snapshot: manifest.id,
             commit: None,
@@ -254,14 +259,14 @@ pub async fn export_snapshot(
     let time = git2::Time::new(when.timestamp(), 0);
     let signature = Signature::new(&options.author_name, &options.author_email, &time)
         .map_err(git("make a signature"))?;
-    let tree = repo.find_tree(new_tree).map_err(git("read a tree"))?;
-    let parent = match tip {
-        Some(tip) => Some(repo.find_commit(tip).map_err(git("read the branch tip"))?),
-        None => None,
-    };
-    let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
-    let commit = repo
-        .commit(
+    let commit = {
+        let tree = repo.find_tree(new_tree).map_err(git("read a tree"))?;
+        let parent = match tip {
+            Some(tip) => Some(repo.find_commit(tip).map_err(git("read the branch tip"))?),
+            None => None,
+        };
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(
             Some(&refname),
             &signature,
             &signature,
@@ -269,7 +274,8 @@ pub async fn export_snapshot(
             &tree,
             &parents,
         )
-        .map_err(git("commit"))?;
+        .map_err(git("commit"))?
+    };
     refresh_work_tree(&repo, &refname)?;
     Ok(ExportReport {
         snapshot: manifest.id,
@@ -756,6 +762,20 @@ fn refresh_work_tree(repo: &Repository, refname: &str) -> Result<(), ExportError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_export_future_is_send() {
+        // A server spawns exports on its runtime: the future must be `Send`.
+        fn assert_send<T: Send>(_: &T) {}
+        let source = butterfly_core::source::InMemorySnapshotSource::new();
+        let future = export_snapshot(
+            &source,
+            SnapshotId::new_random(),
+            Path::new("unused"),
+            &ExportOptions::new(),
+        );
+        assert_send(&future);
+    }
 
     #[test]
     fn nouns_are_plural_when_they_should_be() {
