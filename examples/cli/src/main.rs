@@ -17,6 +17,7 @@
 //!     --private-key key.pem --repo ./backups
 //! butterfly snapshots list --repo ./backups
 //! butterfly snapshots verify --repo ./backups
+//! butterfly export git all --repo ./backups --git-dir ./identity.git --push URL
 //! ```
 //!
 //! A repository can be created ahead of the first backup, and checked and repaired (see
@@ -40,6 +41,7 @@
 mod client;
 mod contents;
 mod diff;
+mod git_export;
 mod local;
 mod output;
 mod reports;
@@ -399,6 +401,58 @@ enum ExportCommand {
         /// what makes plans slow).
         #[arg(long)]
         skip_users: bool,
+    },
+    /// One Git commit per snapshot: a pretty-printed JSON file per resource at
+    /// `<provider>/<org>/<kind>/<name>.<id>.json`, a message summarising the diff, the
+    /// snapshot's date; then, with `--push`, a fast-forward push over HTTPS (token) or
+    /// SSH (deploy key).
+    ///
+    /// Example: `butterfly export git all --repo ./backups --git-dir ./identity.git
+    /// --push git@github.com:acme/identity.git --deploy-key ./deploy_key`.
+    Git {
+        /// The snapshot: an id, a unique prefix, or `all` (every snapshot not yet
+        /// exported, oldest first).
+        snapshot: String,
+        /// The repository directory.
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// The Git repository to commit to (created bare when missing).
+        #[arg(long)]
+        git_dir: std::path::PathBuf,
+        /// Push the branch to this remote afterwards: `https://...`,
+        /// `ssh://git@host/path.git`, `git@host:path.git` or a local path.
+        #[arg(long, value_name = "URL")]
+        push: Option<String>,
+        /// The branch to commit to and push.
+        #[arg(long, default_value = "main")]
+        branch: String,
+        /// Keep volatile fields (`lastLogin`, `lastUpdated`...) in the files.
+        #[arg(long)]
+        include_volatile: bool,
+        /// An HTTPS access token (better from the environment than the command line).
+        #[arg(long, env = "BUTTERFLY_GIT_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// A file holding the HTTPS access token.
+        #[arg(long, conflicts_with = "token")]
+        token_file: Option<std::path::PathBuf>,
+        /// The user name sent with the token (GitLab: `oauth2`, Bitbucket:
+        /// `x-token-auth`).
+        #[arg(long, default_value = "x-access-token")]
+        token_user: String,
+        /// An SSH deploy key (private key file, OpenSSH or PEM).
+        #[arg(long, env = "BUTTERFLY_GIT_DEPLOY_KEY")]
+        deploy_key: Option<std::path::PathBuf>,
+        /// The deploy key's passphrase.
+        #[arg(
+            long,
+            env = "BUTTERFLY_GIT_DEPLOY_KEY_PASSPHRASE",
+            hide_env_values = true
+        )]
+        deploy_key_passphrase: Option<String>,
+        /// The SSH server's host key to accept (`ssh-ed25519 AAAA...` or `SHA256:...`);
+        /// without it, ~/.ssh/known_hosts decides.
+        #[arg(long)]
+        ssh_host_key: Option<String>,
     },
 }
 
@@ -855,6 +909,38 @@ async fn main() -> ExitCode {
                 out,
                 kinds,
                 skip_users,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string()),
+        Command::Export(ExportCommand::Git {
+            snapshot,
+            repo,
+            git_dir,
+            push,
+            branch,
+            include_volatile,
+            token,
+            token_file,
+            token_user,
+            deploy_key,
+            deploy_key_passphrase,
+            ssh_host_key,
+        }) => git_export::export_git(
+            cli.output,
+            git_export::GitExportArgs {
+                snapshot,
+                repo,
+                git_dir,
+                push,
+                branch,
+                include_volatile,
+                token,
+                token_file,
+                token_user,
+                deploy_key,
+                deploy_key_passphrase,
+                ssh_host_key,
             },
         )
         .await

@@ -707,3 +707,106 @@ async fn a_backup_is_checked_for_compliance_and_exported_as_terraform() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!slim.join("users.tf").exists());
 }
+
+/// `butterfly export git` on two backups of the simulated org: two commits, the second
+/// showing exactly the network zones the second backup lost, no secret in any exported
+/// byte, and the branch pushed to a bare repository over the file transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_exported_to_git_and_pushed() {
+    let s = Setup::start(config(20)).await;
+    let (_, full) = s.backup(&[]).await;
+    let without_zones: Vec<&str> = kinds::backup_scopes()
+        .into_iter()
+        .filter(|s| *s != "okta.networkZones.read")
+        .collect();
+    let (_, partial) = s.backup(&["--scopes", &without_zones.join(",")]).await;
+    let zones = org_counts(&s.sim)["network_zone"];
+    let git_dir = s.dir.path().join("identity.git");
+    let remote = s.dir.path().join("remote.git");
+    let git = |dir: &Path, args: &[&str]| {
+        let out = Command::new("git")
+            .arg("--git-dir")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim_end().to_owned()
+    };
+    git(
+        s.dir.path(),
+        &["init", "--bare", "--quiet", remote.to_str().unwrap()],
+    );
+    let export = |snapshot: String, extra: Vec<String>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+        cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
+        cmd.args(["export", "git", &snapshot, "--output", "json", "--repo"])
+            .arg(s.repo())
+            .arg("--git-dir")
+            .arg(&git_dir)
+            .args(extra);
+        run(cmd)
+    };
+
+    let out = export(full.to_string()[..8].to_owned(), vec![]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c1 = first["exports"][0]["commit"].as_str().unwrap().to_owned();
+
+    // `all` skips what the branch holds and exports the rest, then pushes.
+    let out = export(
+        "all".to_owned(),
+        vec!["--push".into(), format!("file://{}", remote.display())],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let exports = second["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 2, "{second}");
+    assert_eq!(
+        exports[0]["commit"],
+        Value::Null,
+        "already exported: {second}"
+    );
+    assert_eq!(exports[1]["snapshot"], partial.to_string());
+    let c2 = exports[1]["commit"].as_str().unwrap().to_owned();
+    let noun = if zones == 1 {
+        "network zone"
+    } else {
+        "network zones"
+    };
+    assert!(
+        exports[1]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Backup: {zones} {noun} removed")),
+        "{second}"
+    );
+    let changes = git(&git_dir, &["diff", "--name-status", "-M", &c1, &c2]);
+    let lines: Vec<&str> = changes.lines().collect();
+    assert_eq!(lines.len() as u64, zones, "{changes}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("D\t") && l.contains("/network_zone/")),
+        "{changes}"
+    );
+    assert_eq!(git(&remote, &["rev-parse", "main"]), c2);
+
+    // No planted secret in any exported file, in any commit.
+    let everything = git(&git_dir, &["log", "-p", "--all"]);
+    assert!(
+        everything.contains("\"profile\""),
+        "the export is not empty"
+    );
+    assert!(!everything.contains(SECRET_MARKER));
+
+    // A token without --push is a usage error, before anything is written.
+    let out = export("all".to_owned(), vec!["--token".into(), "t".into()]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--push"),
+        "{}",
+        text(&out.stderr)
+    );
+}
