@@ -113,6 +113,8 @@ pub mod format;
 pub mod repository_keys;
 #[cfg(feature = "snapshots")]
 pub mod repository_store;
+#[cfg(all(feature = "sql", feature = "snapshots"))]
+pub mod retention;
 #[cfg(feature = "sql")]
 pub mod scim;
 #[cfg(feature = "snapshots")]

@@ -139,7 +139,7 @@ impl PruneOptions {
 }
 
 /// What a prune removed (or, in a dry run, would remove).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct PruneReport {
     /// Whether nothing was changed.

@@ -129,6 +129,7 @@ suite_on_every_backend!(member_writes_on => member_writes:
 
 suite_on_every_backend!(retention_on => retention:
     policies_are_set_per_team_and_connection_and_the_connection_wins,
+    the_hook_forgets_one_orgs_snapshots_by_the_connections_policy,
 );
 
 suite_on_every_backend!(scim_write_on => scim_write:

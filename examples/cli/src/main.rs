@@ -179,6 +179,9 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The server's retention policies (per team, and per connection, which wins).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Remove the data no snapshot references (after `forget` or `snapshots delete`):
     /// safe while backups run, which it waits for.
     Prune {
@@ -695,6 +698,26 @@ enum SnapshotsCommand {
         /// The repository directory.
         #[arg(long)]
         repo: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Show the team's policy and each connection's.
+    Show,
+    /// Set the team's policy, or a connection's with `--connection`.
+    ///
+    /// Example: `butterfly retention set --preset medium`, or `butterfly retention set
+    /// --connection prod --keep-daily 30 --keep-monthly 12`.
+    Set {
+        /// A connection (name or id); without it, the team's policy.
+        #[arg(long)]
+        connection: Option<String>,
+        #[command(flatten)]
+        keep: retention::KeepFlags,
+        /// Remove the policy (a connection then follows the team's).
+        #[arg(long)]
+        clear: bool,
     },
 }
 
@@ -1305,16 +1328,27 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Snapshots(SnapshotsCommand::Show { id, repo: None }) => {
             server_mode::show_snapshot(&client, out, &id).await?;
         }
-        Command::Prune { repo: None, .. }
-        | Command::Snapshots(
-            SnapshotsCommand::Delete { repo: None, .. }
-            | SnapshotsCommand::Hold { repo: None, .. }
-            | SnapshotsCommand::Release { repo: None, .. },
-        ) => {
-            return Err(CliError::Failed(
-                "retention on the server is not in this build: give --repo".into(),
-            ));
+        Command::Prune {
+            repo: None,
+            dry_run,
+        } => retention::server_prune(&client, out, dry_run).await?,
+        Command::Snapshots(SnapshotsCommand::Delete { id, repo: None }) => {
+            retention::server_snapshot_action(&client, out, "delete", &id, "").await?;
         }
+        Command::Snapshots(SnapshotsCommand::Hold {
+            id,
+            reason,
+            repo: None,
+        }) => retention::server_snapshot_action(&client, out, "hold", &id, &reason).await?,
+        Command::Snapshots(SnapshotsCommand::Release { id, repo: None }) => {
+            retention::server_snapshot_action(&client, out, "release", &id, "").await?;
+        }
+        Command::Retention(RetentionCommand::Show) => retention::server_show(&client, out).await?,
+        Command::Retention(RetentionCommand::Set {
+            connection,
+            keep,
+            clear,
+        }) => retention::server_set(&client, out, connection.as_deref(), &keep, clear).await?,
         // Local commands are dispatched by `run_local`, repository commands by `main`.
         Command::Forget { .. }
         | Command::Prune { repo: Some(_), .. }

@@ -275,3 +275,104 @@ pub async fn release(out: Output, repo: &Path, id: &str) -> Result<(), String> {
     crate::print_done(out, &message);
     Ok(())
 }
+
+/// Server mode: `butterfly retention show`.
+pub async fn server_show(
+    client: &crate::client::ApiClient,
+    out: Output,
+) -> Result<(), crate::client::CliError> {
+    let shown = client.get("retention").await?;
+    match out {
+        Output::Json => print_json(&shown),
+        Output::Table | Output::Markdown => {
+            let describe = |policy: &Value| -> String {
+                serde_json::from_value::<RetentionPolicy>(policy.clone())
+                    .map_or_else(|_| policy.to_string(), |p| p.to_string())
+            };
+            match shown.pointer("/team/policy") {
+                Some(policy) => println!("team: {}", describe(policy)),
+                None => println!("team: keep everything (no policy)"),
+            }
+            for c in shown["connections"].as_array().into_iter().flatten() {
+                println!(
+                    "connection {}: {}",
+                    c["connection"].as_str().unwrap_or_default(),
+                    describe(&c["policy"])
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Server mode: `butterfly retention set [--connection C] --keep-... | --preset P | --clear`.
+pub async fn server_set(
+    client: &crate::client::ApiClient,
+    out: Output,
+    connection: Option<&str>,
+    keep: &KeepFlags,
+    clear: bool,
+) -> Result<(), crate::client::CliError> {
+    let connection = match connection {
+        Some(reference) => Some(crate::server_mode::connection_id(client, reference).await?),
+        None => None,
+    };
+    let body = if clear {
+        json!({"connection": connection, "clear": true})
+    } else {
+        let policy = keep.policy().map_err(crate::client::CliError::Failed)?;
+        json!({"connection": connection, "policy": policy})
+    };
+    let set = client.put("retention", &body).await?;
+    crate::print_object(out, &set);
+    Ok(())
+}
+
+/// Server mode: `butterfly snapshots delete|hold|release ID`, `butterfly prune`.
+pub async fn server_snapshot_action(
+    client: &crate::client::ApiClient,
+    out: Output,
+    action: &str,
+    id: &str,
+    reason: &str,
+) -> Result<(), crate::client::CliError> {
+    match action {
+        "delete" => {
+            client.delete(&format!("snapshots/{id}")).await?;
+            crate::print_done(
+                out,
+                &format!("Deleted snapshot {id}; its data stays until `butterfly prune`."),
+            );
+        }
+        "hold" => {
+            client
+                .put(&format!("snapshots/{id}/hold"), &json!({"reason": reason}))
+                .await?;
+            crate::print_done(out, &format!("Snapshot {id} is under legal hold."));
+        }
+        _ => {
+            client.delete(&format!("snapshots/{id}/hold")).await?;
+            crate::print_done(out, &format!("Released the legal hold on snapshot {id}."));
+        }
+    }
+    Ok(())
+}
+
+/// Server mode: `butterfly prune [--dry-run]`.
+pub async fn server_prune(
+    client: &crate::client::ApiClient,
+    out: Output,
+    dry_run: bool,
+) -> Result<(), crate::client::CliError> {
+    let path = if dry_run {
+        "prune?dry_run=true"
+    } else {
+        "prune"
+    };
+    let report = client.post(path, &json!({})).await?;
+    match serde_json::from_value::<PruneReport>(report.clone()) {
+        Ok(report) if out != Output::Json => print_prune_summary(&report),
+        _ => print_json(&report),
+    }
+    Ok(())
+}

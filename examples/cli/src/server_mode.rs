@@ -62,7 +62,7 @@ pub struct NewConnection {
 }
 
 /// The id of the connection `reference` names: an id as is, otherwise a name looked up.
-async fn connection_id(client: &ApiClient, reference: &str) -> Result<String, CliError> {
+pub(crate) async fn connection_id(client: &ApiClient, reference: &str) -> Result<String, CliError> {
     if uuid::Uuid::parse_str(reference).is_ok() {
         return Ok(reference.to_owned());
     }

@@ -120,13 +120,22 @@ async fn forget_prune_delete_and_holds_work_as_restic_users_expect() {
     assert_eq!(listed(repo), 6);
 
     let table_dry = ok(&[
-        "forget", "--repo", repo, "--keep-last", "2", "--prune", "--dry-run",
+        "forget",
+        "--repo",
+        repo,
+        "--keep-last",
+        "2",
+        "--prune",
+        "--dry-run",
     ]);
     assert!(
         table_dry.contains("Would keep 3 snapshots and remove 3 (dry run: nothing changed)."),
         "{table_dry}"
     );
-    assert!(table_dry.contains("Prune would remove 153 unreferenced objects"), "{table_dry}");
+    assert!(
+        table_dry.contains("Prune would remove 153 unreferenced objects"),
+        "{table_dry}"
+    );
     println!("{table_dry}");
     let table = ok(&["forget", "--repo", repo, "--keep-last", "2", "--prune"]);
     assert!(table.contains("Kept 3 snapshots, removed 3."), "{table}");

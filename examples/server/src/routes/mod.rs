@@ -9,6 +9,7 @@ pub mod health;
 pub mod members;
 pub mod notifications;
 pub mod reports;
+pub mod retention;
 pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
@@ -203,6 +204,37 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/snapshots/{id}",
             Requires(P::ViewBackupList),
             backups::snapshot,
+        )
+        .route(
+            DELETE,
+            "/snapshots/{id}",
+            Requires(P::DeleteBackups),
+            retention::delete_snapshot,
+        )
+        .route(
+            PUT,
+            "/snapshots/{id}/hold",
+            Requires(P::DeleteBackups),
+            retention::hold,
+        )
+        .route(
+            DELETE,
+            "/snapshots/{id}/hold",
+            Requires(P::DeleteBackups),
+            retention::release,
+        )
+        .route(POST, "/prune", Requires(P::DeleteBackups), retention::prune)
+        .route(
+            GET,
+            "/retention",
+            Requires(P::ViewBackupList),
+            retention::show,
+        )
+        .route(
+            PUT,
+            "/retention",
+            Requires(P::EditBackupSchedules),
+            retention::set,
         )
         .route(
             GET,
