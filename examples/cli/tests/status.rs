@@ -173,7 +173,11 @@ async fn notification_channels_are_added_listed_and_removed() {
     .await;
     // Only http(s) URLs are kept.
     assert!(!added.status.success());
-    assert!(stderr(&added).contains("invalid channel"), "{}", stderr(&added));
+    assert!(
+        stderr(&added).contains("invalid channel"),
+        "{}",
+        stderr(&added)
+    );
 
     let added = butterfly(
         &s,
