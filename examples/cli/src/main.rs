@@ -43,6 +43,7 @@ mod contents;
 mod diff;
 mod git_export;
 mod local;
+mod monitoring;
 mod output;
 mod reports;
 mod repository;
@@ -107,6 +108,16 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Connection health on one screen (server mode): each connection's last success,
+    /// last error with its Okta error code and fix, backup freshness; the team's storage.
+    Status {
+        /// Only this connection (id or name).
+        connection: Option<String>,
+    },
+    /// Where the team hears about failed backups, paused schedules and critical drift:
+    /// signed webhooks and e-mail (server mode; needs manage_integrations).
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// Team members.
     #[command(subcommand)]
     Members(MembersCommand),
@@ -495,6 +506,70 @@ enum RepairCommand {
         /// The repository directory.
         #[arg(long)]
         repo: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCommand {
+    /// List the team's channels; never their secrets.
+    List,
+    /// Add a webhook: events are POSTed as JSON, signed with HMAC-SHA256
+    /// (`X-Butterfly-Signature: v1=<hex>` over `<timestamp>.<body>`).
+    AddWebhook {
+        /// A name unique in the team.
+        #[arg(long)]
+        name: String,
+        /// Where events are posted.
+        #[arg(long)]
+        url: String,
+        /// The signing secret (else `BUTTERFLY_WEBHOOK_SECRET`; else one is generated
+        /// and shown once).
+        #[arg(long, env = "BUTTERFLY_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+        /// Events to send (comma-separated: backup_failed, schedule_paused,
+        /// critical_drift; default all).
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+    },
+    /// Add an e-mail channel over SMTP.
+    AddEmail {
+        /// A name unique in the team.
+        #[arg(long)]
+        name: String,
+        /// The SMTP relay.
+        #[arg(long)]
+        smtp_host: String,
+        /// Its port (default by --tls: 465, 587, 25).
+        #[arg(long)]
+        smtp_port: Option<u16>,
+        /// tls, starttls or none (none only for a relay on a private network).
+        #[arg(long, default_value = "starttls")]
+        tls: String,
+        /// The SMTP login, if the relay wants one.
+        #[arg(long)]
+        username: Option<String>,
+        /// The SMTP password (`BUTTERFLY_SMTP_PASSWORD`); sealed by the server.
+        #[arg(long, env = "BUTTERFLY_SMTP_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// The sender.
+        #[arg(long)]
+        from: String,
+        /// Recipients (comma-separated or repeated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        to: Vec<String>,
+        /// Events to send (default all).
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+    },
+    /// Remove a channel (by id or name).
+    Remove {
+        /// Id or name.
+        channel: String,
+    },
+    /// Send a sample event to a channel now and print how it went.
+    Test {
+        /// Id or name.
+        channel: String,
     },
 }
 
@@ -1212,6 +1287,57 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let client = ApiClient::new(&cli.server, cli.api_key.as_deref())?;
     let out = cli.output;
     match cli.command {
+        Command::Status { connection } => {
+            monitoring::status(&client, out, connection.as_deref()).await?;
+        }
+        Command::Notifications(command) => match command {
+            NotificationsCommand::List => monitoring::list_channels(&client, out).await?,
+            NotificationsCommand::AddWebhook {
+                name,
+                url,
+                secret,
+                events,
+            } => {
+                let mut body =
+                    serde_json::json!({"name": name, "kind": "webhook", "config": {"url": url}});
+                if let Some(secret) = secret {
+                    body["secret"] = secret.into();
+                }
+                if let Some(events) = events {
+                    body["events"] = events.into();
+                }
+                monitoring::add_channel(&client, out, &body).await?;
+            }
+            NotificationsCommand::AddEmail {
+                name,
+                smtp_host,
+                smtp_port,
+                tls,
+                username,
+                password,
+                from,
+                to,
+                events,
+            } => {
+                let mut body = serde_json::json!({"name": name, "kind": "email", "config": {
+                    "smtp_host": smtp_host, "smtp_port": smtp_port, "tls": tls,
+                    "username": username, "from": from, "to": to,
+                }});
+                if let Some(password) = password {
+                    body["secret"] = password.into();
+                }
+                if let Some(events) = events {
+                    body["events"] = events.into();
+                }
+                monitoring::add_channel(&client, out, &body).await?;
+            }
+            NotificationsCommand::Remove { channel } => {
+                monitoring::remove_channel(&client, &channel).await?;
+            }
+            NotificationsCommand::Test { channel } => {
+                monitoring::test_channel(&client, out, &channel).await?;
+            }
+        },
         Command::Audit { since } => {
             let path = match since {
                 Some(since) => format!("audit?since={}", url_encode(&since)),

@@ -25,6 +25,7 @@
 //! does not fail because a webhook is down.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use butterfly_core::TeamId;
@@ -141,7 +142,7 @@ impl Event {
             } => {
                 let mut text = format!("The backup failed: {error}\n\nTroubleshooting ({code}):\n");
                 for fix in *fixes {
-                    text.push_str(&format!("- {fix}\n"));
+                    let _ = writeln!(text, "- {fix}");
                 }
                 text
             }
@@ -163,7 +164,7 @@ impl Event {
                     "Changes of critical severity from snapshot {from_snapshot} to {to_snapshot}:\n"
                 );
                 for e in examples {
-                    text.push_str(&format!("- {e}\n"));
+                    let _ = writeln!(text, "- {e}");
                 }
                 text
             }

@@ -5,6 +5,8 @@
 
 // Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Samples are counts and byte totals, integers that f64 holds exactly: compared as such.
+#![allow(clippy::float_cmp)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -21,7 +21,9 @@ const JOBS_READ: u32 = 500;
 
 /// The interval a connection's backups are expected at: its schedule's interval once
 /// schedules exist (the scheduler supplies it here), `None` meanwhile, which reports
-/// freshness as `unknown` rather than guessing.
+/// freshness as `unknown` rather than guessing. Async because the schedule is read
+/// from the database.
+#[allow(clippy::unused_async)]
 pub async fn expected_interval(
     _state: &AppState,
     _connection: &BackupConnection,
