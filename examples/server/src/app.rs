@@ -50,6 +50,8 @@ pub struct AppState {
     pub backups: Arc<Backups>,
     /// `--allow-private-org-urls`: connections may reach non-public addresses.
     pub allow_private_org_urls: bool,
+    /// Where each connection's Git export repository lives (`<data dir>/git`).
+    pub git_exports_dir: std::path::PathBuf,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -142,6 +144,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         secure_cookies: !config.insecure_cookies,
         backups: Arc::new(backups),
         allow_private_org_urls: config.allow_private_org_urls,
+        git_exports_dir: config.data_dir.join("git"),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod app;
 pub mod backups;
 pub mod config;
 pub mod error;
+pub mod git_export;
 pub mod rbac;
 pub mod routes;
 pub mod scim;
