@@ -547,6 +547,66 @@ pub trait ConnectionStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
+/// A connection's "export to Git after every backup" setting (permission `manage
+/// integrations`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitExportSetting {
+    /// The backup connection it belongs to (one setting per connection).
+    pub connection_id: Uuid,
+    /// The team that owns the connection.
+    pub team_id: TeamId,
+    /// Whether each successful backup is exported and pushed.
+    pub enabled: bool,
+    /// The remote to push to (`https://...`, `ssh://...`, `git@host:path`).
+    pub remote_url: String,
+    /// The branch committed to and pushed.
+    pub branch: String,
+    /// `none`, `token` (HTTPS) or `deploy_key` (SSH).
+    pub credential_kind: String,
+    /// The user name sent with a token.
+    pub token_username: Option<String>,
+    /// The token or the deploy key's private key, sealed by the caller; never returned.
+    #[serde(skip_serializing)]
+    pub credential_sealed: Vec<u8>,
+    /// The SSH host key to accept (`ssh-ed25519 AAAA...` or `SHA256:...`).
+    pub ssh_host_key: Option<String>,
+    /// Last change.
+    #[serde(with = "crate::rfc3339")]
+    pub updated_at: DateTime<Utc>,
+    /// The outcome of the last export and push (`ok`, `commit`, `error`, `pending_push`,
+    /// `at`), if any ran.
+    pub last_outcome: Option<Value>,
+}
+
+/// Git export settings, one per backup connection.
+pub trait GitExportStore: Send + Sync {
+    /// Create or replace a connection's setting (its last outcome is kept);
+    /// [`StoreError::NotFound`] if the team has no such connection.
+    fn put_git_export(
+        &self,
+        setting: GitExportSetting,
+    ) -> impl Future<Output = Result<GitExportSetting, StoreError>> + Send;
+    /// A connection's setting.
+    fn git_export(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+    ) -> impl Future<Output = Result<Option<GitExportSetting>, StoreError>> + Send;
+    /// Remove a connection's setting; false if it had none.
+    fn delete_git_export(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Keep the outcome of an export and push; false if there is no setting.
+    fn record_git_export_outcome(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        outcome: Value,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// A team's OpenID Connect SSO connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoConnection {

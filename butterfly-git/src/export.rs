@@ -768,11 +768,12 @@ mod tests {
         // A server spawns exports on its runtime: the future must be `Send`.
         fn assert_send<T: Send>(_: &T) {}
         let source = butterfly_core::source::InMemorySnapshotSource::new();
+        let options = ExportOptions::new();
         let future = export_snapshot(
             &source,
             SnapshotId::new_random(),
             Path::new("unused"),
-            &ExportOptions::new(),
+            &options,
         );
         assert_send(&future);
     }

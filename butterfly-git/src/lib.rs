@@ -62,3 +62,9 @@ pub use export::{
     export_snapshot,
 };
 pub use push::{GitCredentials, GitSecret, HostKey, PushError, PushTarget, push};
+
+/// Whether `branch` is a valid Git branch name (`main`, `identity/okta`; not `a..b`,
+/// `-x` or `a b`).
+pub fn is_valid_branch(branch: &str) -> bool {
+    export::branch_ref(branch).is_ok()
+}

@@ -17,6 +17,7 @@
 
 mod audit;
 mod connections;
+mod git_exports;
 mod group_roles;
 mod jobs;
 mod members;

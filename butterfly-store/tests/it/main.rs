@@ -75,6 +75,7 @@ on_every_backend!(
     group_roles_are_replaced_whole_per_team,
     job_progress_is_a_heartbeat_and_silent_jobs_are_given_back,
     backup_connections_are_named_once_per_team_and_isolated,
+    git_export_settings_are_per_connection_and_isolated,
 );
 
 /// Run each named function of suite `$suite` on SQLite and on PostgreSQL, as

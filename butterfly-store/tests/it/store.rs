@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 
 use butterfly_core::members::MemberChange;
 use butterfly_core::store::{
-    ApiKeyStore, AuditOutcome, AuditStore, BackupConnection, ConnectionStore, JobStatus, JobStore,
-    MemberStore, MemberUpdate, MemberWriteStore, NewAuditEntry, NewMember, NewSession,
-    ScimTokenStore, SessionStore, StoreError, TeamStore,
+    ApiKeyStore, AuditOutcome, AuditStore, BackupConnection, ConnectionStore, GitExportSetting,
+    GitExportStore, JobStatus, JobStore, MemberStore, MemberUpdate, MemberWriteStore,
+    NewAuditEntry, NewMember, NewSession, ScimTokenStore, SessionStore, StoreError, TeamStore,
 };
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
 use butterfly_core::{Member, MemberId, Role, Team, TeamId};
@@ -30,6 +30,7 @@ pub trait Stores:
     + SessionStore
     + JobStore
     + ConnectionStore
+    + GitExportStore
     + AuditStore
     + MemberWriteStore
     + RawTables
@@ -44,6 +45,7 @@ impl<S> Stores for S where
         + SessionStore
         + JobStore
         + ConnectionStore
+        + GitExportStore
         + AuditStore
         + MemberWriteStore
         + RawTables
@@ -866,6 +868,7 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "scim_resources",
         "scim_group_members",
         "backup_connections",
+        "git_exports",
         "audit_log",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
@@ -1268,6 +1271,63 @@ pub async fn backup_connections_are_named_once_per_team_and_isolated<S: Stores>(
             .await,
         Err(StoreError::NotFound("team"))
     ));
+}
+
+pub async fn git_export_settings_are_per_connection_and_isolated<S: Stores>(s: &S) {
+    let acme = s.create_team("acme").await.unwrap();
+    let beta = s.create_team("beta").await.unwrap();
+    let prod = s
+        .create_connection(okta_connection(acme.id, "prod"))
+        .await
+        .unwrap();
+    let setting = |team: TeamId, connection: Uuid| GitExportSetting {
+        connection_id: connection,
+        team_id: team,
+        enabled: true,
+        remote_url: "git@github.com:acme/okta.git".into(),
+        branch: "main".into(),
+        credential_kind: "deploy_key".into(),
+        token_username: None,
+        credential_sealed: vec![9, 8, 0, 255],
+        ssh_host_key: Some("ssh-ed25519 AAAA".into()),
+        updated_at: NOW,
+        last_outcome: None,
+    };
+    assert_eq!(s.git_export(acme.id, prod.id).await.unwrap(), None);
+    // Another team cannot attach a setting to acme's connection.
+    assert!(matches!(
+        s.put_git_export(setting(beta.id, prod.id)).await,
+        Err(StoreError::NotFound("connection"))
+    ));
+    let stored = s.put_git_export(setting(acme.id, prod.id)).await.unwrap();
+    assert_eq!(stored.credential_sealed, vec![9, 8, 0, 255]);
+    assert!(stored.enabled);
+    assert_eq!(s.git_export(beta.id, prod.id).await.unwrap(), None);
+    assert!(
+        !s.record_git_export_outcome(beta.id, prod.id, json!({"ok": true}))
+            .await
+            .unwrap()
+    );
+    let failed = json!({"ok": false, "error": "push refused", "pending_push": true});
+    assert!(
+        s.record_git_export_outcome(acme.id, prod.id, failed.clone())
+            .await
+            .unwrap()
+    );
+    // Replacing the setting keeps the last outcome.
+    let mut off = setting(acme.id, prod.id);
+    off.enabled = false;
+    off.credential_kind = "token".into();
+    off.token_username = Some("oauth2".into());
+    let replaced = s.put_git_export(off).await.unwrap();
+    assert!(!replaced.enabled);
+    assert_eq!(replaced.token_username.as_deref(), Some("oauth2"));
+    assert_eq!(replaced.last_outcome, Some(failed));
+    assert!(!s.delete_git_export(beta.id, prod.id).await.unwrap());
+    // Deleting the connection deletes its setting.
+    assert!(s.delete_connection(acme.id, prod.id).await.unwrap());
+    assert_eq!(s.git_export(acme.id, prod.id).await.unwrap(), None);
+    assert!(s.cells("git_exports").await.is_empty());
 }
 
 /// The SQLite file holds token hashes, sessions and sealed secrets: it is created

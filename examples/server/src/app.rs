@@ -54,6 +54,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Sends notifications to the teams' channels.
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Where each connection's Git export repository lives (`<data dir>/git`).
+    pub git_exports_dir: std::path::PathBuf,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -150,6 +152,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
             config.metrics_token.as_deref(),
         )),
         notifier: Arc::new(crate::notify::Notifier::default()),
+        git_exports_dir: config.data_dir.join("git"),
     })
 }
 

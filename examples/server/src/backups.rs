@@ -482,6 +482,10 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     heartbeat.await.map_err(BackupJobError::Task)?;
     let outcome = run?;
     let succeeded = outcome.status() != SnapshotStatus::Failed;
+    if succeeded {
+        // In its own task: a slow or failed push never delays or fails the backup.
+        crate::git_export::after_backup(state, job.team_id, connection.id, outcome.snapshot_id());
+    }
     let mut recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
     if let Some(compliance) = compliance {
         record_compliance(&mut recorded, compliance);

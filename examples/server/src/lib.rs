@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod notify;
+pub mod git_export;
 pub mod rbac;
 pub mod routes;
 pub mod scim;

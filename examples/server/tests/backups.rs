@@ -883,3 +883,160 @@ async fn a_backup_job_records_its_snapshot_s_compliance_summary() {
         "{report}"
     );
 }
+
+/// Poll a connection's Git export setting until its outcome is about `snapshot` (bounded
+/// by polls, not by time).
+async fn wait_for_git_outcome(s: &Setup, connection: &str, snapshot: &str) -> Value {
+    for _ in 0..1200 {
+        let (status, body) = s
+            .call(
+                Method::GET,
+                &format!("/api/v1/connections/{connection}/git-export"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["last_outcome"]["snapshot"] == snapshot {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no git export outcome for {snapshot}");
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// "Export to Git after every backup": each successful backup becomes a commit pushed
+/// to the remote; a failed push is reported on the connection, never fails the backup,
+/// and is made good by the next backup's push. The credential is sealed and never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_exported_to_git_and_a_failed_push_never_fails_them() {
+    let s = Setup::start(None).await;
+    let connection = s.create_connection("prod").await;
+    let id = connection["id"].as_str().unwrap();
+    let path = format!("/api/v1/connections/{id}/git-export");
+    let remote = s.dir.path().join("remote.git");
+    git(
+        s.dir.path(),
+        &["init", "--bare", "--quiet", remote.to_str().unwrap()],
+    );
+    let good_url = format!("file://{}", remote.display());
+
+    // Refusals: a password in the URL, a deploy key that is not one, both credentials,
+    // a bad branch; and read_only may not touch integrations.
+    for bad in [
+        json!({"remote_url": "https://u:ghp_x@github.com/a/b.git"}),
+        json!({"remote_url": good_url, "deploy_key": "not a key"}),
+        json!({"remote_url": good_url, "token": "t", "deploy_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}),
+        json!({"remote_url": good_url, "branch": "a..b"}),
+    ] {
+        let (status, body) = s.call(Method::PUT, &path, Some(bad.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+    }
+    let (_, created) = s
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(json!({"name": "viewer", "role": "read_only"})),
+        )
+        .await;
+    let (status, _) = s
+        .call_as(
+            created["secret"].as_str().unwrap(),
+            Method::GET,
+            &path,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // On, pushing to a remote that does not exist, with a token: the backup succeeds,
+    // the commit is made, the failed push is on the connection.
+    let (status, setting) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(
+                json!({"remote_url": format!("file://{}/missing.git", s.dir.path().display()),
+                        "token": "ghp_canary_token_value"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{setting}");
+    assert_eq!(setting["credential"], "token");
+    assert!(!setting.to_string().contains("ghp_canary"), "{setting}");
+    let job = s.backup(id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let first = job["outcome"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = wait_for_git_outcome(&s, id, &first).await;
+    let outcome = &shown["last_outcome"];
+    assert_eq!(outcome["ok"], false, "{shown}");
+    assert_eq!(outcome["stage"], "push", "{shown}");
+    assert_eq!(outcome["pending_push"], true, "{shown}");
+    assert_eq!(outcome["push_attempts"], 3, "{shown}");
+    let commit = outcome["commit"].as_str().unwrap().to_owned();
+    assert!(!shown.to_string().contains("ghp_canary"), "{shown}");
+    let local = s.dir.path().join("git").join(format!("{id}.git"));
+    assert_eq!(git(&local, &["rev-parse", "main"]), commit);
+    let files = git(&local, &["ls-tree", "-r", "--name-only", "main"]);
+    assert!(files.contains("/user/"), "{files}");
+    // The token is sealed in the database, never in clear.
+    let db = std::fs::read(s.dir.path().join("butterfly.db")).unwrap();
+    assert!(!db.windows(10).any(|w| w == b"ghp_canary"));
+
+    // Fixed: the next backup (nothing changed, so no new commit) pushes what was pending.
+    let (status, _) = s
+        .call(Method::PUT, &path, Some(json!({"remote_url": good_url})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let second = s.backup(id).await["outcome"]["snapshot"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = wait_for_git_outcome(&s, id, &second).await;
+    let outcome = &shown["last_outcome"];
+    assert_eq!(outcome["ok"], true, "{shown}");
+    assert_eq!(outcome["commit"], Value::Null, "{shown}");
+    assert_eq!(outcome["pending_push"], false, "{shown}");
+    assert_eq!(git(&remote, &["rev-parse", "main"]), commit);
+
+    // Off: a backup leaves the outcome as it was.
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            &path,
+            Some(json!({"remote_url": good_url, "enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let third = s.backup(id).await;
+    assert_eq!(third["status"], "succeeded", "{third}");
+    let (_, shown) = s.call(Method::GET, &path, None).await;
+    assert_eq!(shown["enabled"], false);
+    assert_eq!(
+        shown["last_outcome"]["snapshot"],
+        second.as_str(),
+        "{shown}"
+    );
+    assert_eq!(git(&local, &["rev-parse", "main"]), commit);
+    let (status, _) = s.call(Method::DELETE, &path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

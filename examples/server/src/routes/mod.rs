@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backups;
 pub mod connections;
 pub mod contents;
+pub mod git_export;
 pub mod health;
 pub mod members;
 pub mod notifications;
@@ -283,6 +284,24 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/snapshots/{id}/terraform",
             Requires(P::ManageIntegrations),
             reports::terraform,
+        )
+        .route(
+            PUT,
+            "/connections/{id}/git-export",
+            Requires(P::ManageIntegrations),
+            git_export::put,
+        )
+        .route(
+            GET,
+            "/connections/{id}/git-export",
+            Requires(P::ManageIntegrations),
+            git_export::show,
+        )
+        .route(
+            DELETE,
+            "/connections/{id}/git-export",
+            Requires(P::ManageIntegrations),
+            git_export::remove,
         )
 }
 
