@@ -16,6 +16,7 @@
 //! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
 
 mod audit;
+mod cli_login;
 mod connections;
 mod group_roles;
 mod jobs;
@@ -30,6 +31,11 @@ mod teams;
 mod tokens;
 
 pub use audit::{AuditContext, audit_entry};
+pub use cli_login::{
+    CLI_ACCESS_TOKEN_PREFIX, CLI_REFRESH_TOKEN_PREFIX, CliSignIn, DEVICE_CODE_PREFIX,
+    DeviceApproval, DeviceAuthorization, DevicePoll, IssuedTokens, RefreshOutcome, TokenLifetimes,
+    display_user_code, normalize_user_code,
+};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 
