@@ -266,6 +266,10 @@ async fn post_form(
         server: server_key(server),
         detail: format!("{path} answered {status}"),
     };
+    // RFC 7009's revocation answer is a 200 with no body.
+    if status.is_success() && text.is_empty() {
+        return Ok(Ok(Value::Null));
+    }
     let value: Value = serde_json::from_str(&text).map_err(|_| not_butterfly())?;
     if status.is_success() {
         return Ok(Ok(value));
