@@ -368,7 +368,7 @@ pub async fn decide(
 ) -> Response {
     match decide_inner(&state, &headers, form).await {
         Ok(message) => result_page(StatusCode::OK, "Done", &message),
-        Err((status, message)) => result_page(status, "Not signed in", &message),
+        Err((status, message)) => result_page(status, "Not approved", &message),
     }
 }
 
