@@ -505,25 +505,24 @@ fn approval_page(
     csrf: &str,
 ) -> String {
     let code_html = escape(code);
-    let who = match signed_in {
-        Some(m) => format!(
+    let who = if let Some(m) = signed_in {
+        format!(
             "<p id=\"signed-in\">Signed in as <strong>{}</strong>{}.</p>",
             escape(&m.email),
             team.map(|t| format!(" in team <strong>{}</strong>", escape(t)))
                 .unwrap_or_default()
-        ),
-        None => {
-            let return_to = format!("/device?user_code={}", escape(code));
-            format!(
-                "<fieldset><legend>Sign in with SSO</legend>\
+        )
+    } else {
+        let return_to = format!("/device?user_code={}", escape(code));
+        format!(
+            "<fieldset><legend>Sign in with SSO</legend>\
                  <form method=\"post\" action=\"{base}auth/sso/login\">\
                  <label>Work email<input name=\"email\" type=\"email\" autocomplete=\"email\"></label>\
                  <input type=\"hidden\" name=\"return_to\" value=\"{return_to}\">\
                  <button type=\"submit\">Continue with SSO</button></form></fieldset>\
                  <p>Or approve with one of your own API keys below.</p>",
-                base = escape(&base(state)),
-            )
-        }
+            base = escape(&base(state)),
+        )
     };
     let key_field = if signed_in.is_none() {
         "<label>Your API key<input name=\"api_key\" type=\"password\" autocomplete=\"off\" \
