@@ -140,6 +140,9 @@ pub struct MemberWriteOutcome {
     pub revoked_sessions: u64,
     /// API keys revoked because of suspensions and deletions.
     pub revoked_api_keys: u64,
+    /// CLI sign-ins (`butterfly login` grants: access and refresh tokens) revoked
+    /// because of suspensions and deletions.
+    pub revoked_cli_logins: u64,
 }
 
 /// The role, activity and existence of one member before and after the changes.

@@ -24,7 +24,7 @@ use sqlx::AnyConnection;
 
 use super::audit;
 use super::rows::{self, MEMBER_COLUMNS};
-use super::{Backend, SqlError, SqlStore, backend_error, sessions, teams, tokens};
+use super::{Backend, SqlError, SqlStore, backend_error, cli_login, sessions, teams, tokens};
 
 /// Make this transaction the team's only member writer until it ends (see the module
 /// docs). Taking it twice in one transaction is harmless.
@@ -192,6 +192,8 @@ pub(crate) async fn write_members_on(
             sessions::revoke_sessions_of_member_on(conn, now, team, *id).await?;
         outcome.revoked_api_keys +=
             tokens::revoke_api_keys_of_member_on(conn, now, team, *id).await?;
+        outcome.revoked_cli_logins +=
+            cli_login::revoke_cli_grants_of_member_on(conn, now, team, *id).await?;
     }
     for change in changes {
         let audited = change.clone();

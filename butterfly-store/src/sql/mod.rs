@@ -16,6 +16,7 @@
 //! [`TokenHash::verify`]: butterfly_core::token::TokenHash::verify
 
 mod audit;
+mod cli_login;
 mod connections;
 mod git_exports;
 mod group_roles;
@@ -34,6 +35,11 @@ mod tokens;
 
 pub use audit::{AuditContext, audit_entry};
 pub use notifications::NotificationChannel;
+pub use cli_login::{
+    CLI_ACCESS_TOKEN_PREFIX, CLI_REFRESH_TOKEN_PREFIX, CliSignIn, DEVICE_CODE_PREFIX,
+    DeviceApproval, DeviceAuthorization, DevicePoll, IssuedTokens, RefreshOutcome, TokenLifetimes,
+    display_user_code, normalize_user_code,
+};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 

@@ -13,12 +13,14 @@
 //!   `ScimWrite` commits a resource and its member together or not at all.
 //! - `member_writes`: the transactional member write (member rules, revocations, and
 //!   concurrent writers of one team) on both databases.
+//! - `cli_login`: `butterfly login`'s device codes and tokens (RFC 8628), on both databases.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
 // throughout: a failed expectation here should panic.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_login;
 mod filter_props;
 mod filter_sql;
 mod harness;
@@ -131,6 +133,12 @@ suite_on_every_backend!(member_writes_on => member_writes:
 suite_on_every_backend!(retention_on => retention:
     policies_are_set_per_team_and_connection_and_the_connection_wins,
     the_hook_forgets_one_orgs_snapshots_by_the_connections_policy,
+);
+
+suite_on_every_backend!(cli_login_on => cli_login:
+    the_device_code_lives_by_rfc_8628,
+    cli_tokens_expire_rotate_and_detect_reuse,
+    cli_sign_ins_are_revoked_by_token_sso_and_suspension,
 );
 
 suite_on_every_backend!(scim_write_on => scim_write:

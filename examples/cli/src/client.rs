@@ -8,8 +8,37 @@ use serde_json::Value;
 #[non_exhaustive]
 pub enum CliError {
     /// No API key was given.
-    #[error("no API key: pass --api-key or set BUTTERFLY_API_KEY")]
+    #[error(
+        "no API key: run `butterfly login --server URL` to sign in, or (for automation) pass --api-key or set BUTTERFLY_API_KEY"
+    )]
     MissingApiKey,
+    /// No API key, and this machine is not signed in to the server.
+    #[error(
+        "not signed in to {server}: run `butterfly login --server {server}`, or (for automation) pass --api-key or set BUTTERFLY_API_KEY"
+    )]
+    NotSignedIn {
+        /// The server.
+        server: String,
+    },
+    /// The stored sign-in expired or was revoked (logout elsewhere, SSO logout,
+    /// suspension).
+    #[error(
+        "your sign-in to {server} expired or was revoked: run `butterfly login --server {server}` again"
+    )]
+    LoginExpired {
+        /// The server.
+        server: String,
+    },
+    /// The server answered, but not as a Butterfly server does.
+    #[error(
+        "{server} does not look like a Butterfly server ({detail}): check --server or BUTTERFLY_SERVER"
+    )]
+    WrongServer {
+        /// The server.
+        server: String,
+        /// What it answered.
+        detail: String,
+    },
     /// The server URL is not a URL.
     #[error("invalid server URL `{0}`")]
     BadServerUrl(String),
@@ -23,7 +52,9 @@ pub enum CliError {
         source: std::io::Error,
     },
     /// The server could not be reached or answered garbage.
-    #[error("cannot reach {url}: {source}")]
+    #[error(
+        "cannot reach {url}: {source} (is the server running, and are --server or BUTTERFLY_SERVER right?)"
+    )]
     Transport {
         /// The URL.
         url: String,
@@ -53,6 +84,9 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: reqwest::Url,
     api_key: String,
+    /// The key is this machine's `butterfly login` access token: a 401 means the
+    /// sign-in ended, and the message says how to sign in again.
+    signed_in: bool,
 }
 
 impl ApiClient {
@@ -67,7 +101,15 @@ impl ApiClient {
             http: reqwest::Client::new(),
             base,
             api_key: api_key.to_owned(),
+            signed_in: false,
         })
+    }
+
+    /// Mark the key as a `butterfly login` access token.
+    #[must_use]
+    pub fn signed_in(mut self) -> Self {
+        self.signed_in = true;
+        self
     }
 
     /// `GET path`.
@@ -121,6 +163,13 @@ impl ApiClient {
         };
         if status.is_success() {
             return Ok(value);
+        }
+        if status == StatusCode::UNAUTHORIZED && self.signed_in {
+            let mut server = self.base.clone();
+            server.set_path("");
+            return Err(CliError::LoginExpired {
+                server: server.as_str().trim_end_matches('/').to_owned(),
+            });
         }
         let message = value
             .pointer("/error/message")

@@ -44,6 +44,7 @@ mod diff;
 mod git_export;
 mod local;
 mod monitoring;
+mod login;
 mod output;
 mod reports;
 mod repository;
@@ -58,7 +59,7 @@ use butterfly_core::Role;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-use crate::client::{ApiClient, CliError};
+use crate::client::CliError;
 use crate::output::{Column, print_records};
 
 /// Butterfly: SSO, SCIM provisioning and identity configuration backup.
@@ -354,6 +355,43 @@ enum Command {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Sign this machine in to a server in a browser (OAuth 2.0 device authorization,
+    /// RFC 8628): shows a code and a URL, waits for you to approve. The sign-in acts
+    /// with your role in your team; it lasts an hour and renews itself.
+    ///
+    /// Example: `butterfly login --server https://butterfly.example.com`, then
+    /// `butterfly members list --server https://butterfly.example.com` (or set
+    /// BUTTERFLY_SERVER once).
+    Login,
+    /// Sign this machine out of a server: revokes the access and refresh tokens there,
+    /// and deletes them here.
+    ///
+    /// Example: `butterfly logout --server https://butterfly.example.com`.
+    Logout,
+    /// Print a shell completion script.
+    ///
+    /// Example: `butterfly completions bash > ~/.local/share/bash-completion/completions/butterfly`,
+    /// `butterfly completions zsh > "${fpath[1]}/_butterfly"`, or
+    /// `butterfly completions fish > ~/.config/fish/completions/butterfly.fish`.
+    Completions {
+        /// bash, zsh or fish.
+        shell: CompletionShell,
+    },
+    /// Print the man page (roff).
+    ///
+    /// Example: `butterfly man > butterfly.1 && man ./butterfly.1`.
+    Man,
+}
+
+/// The shells `butterfly completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompletionShell {
+    /// GNU Bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
 }
 
 /// The org written to and the service app that writes it.
@@ -1147,6 +1185,13 @@ async fn main() -> ExitCode {
             }
             Err(e) => Err(e.to_string()),
         },
+        Command::Login => login::login(&cli.server).await.map_err(|e| e.to_string()),
+        Command::Logout => login::logout(&cli.server).await.map_err(|e| e.to_string()),
+        Command::Completions { shell } => {
+            print_completions(shell);
+            Ok(())
+        }
+        Command::Man => print_man_page().map_err(|e| format!("cannot write the man page: {e}")),
         _ => run(cli).await.map_err(|e| e.to_string()),
     };
     match result {
@@ -1213,6 +1258,29 @@ const AUDIT_COLUMNS: &[Column] = &[
     Column::new("OUTCOME", "/outcome"),
     Column::new("REQUEST", "/request_id"),
 ];
+
+/// `butterfly completions SHELL`: the script on stdout.
+fn print_completions(shell: CompletionShell) {
+    use clap::CommandFactory as _;
+    use clap_complete::Shell;
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "butterfly",
+        &mut std::io::stdout(),
+    );
+}
+
+/// `butterfly man`: the man page, in roff, on stdout.
+fn print_man_page() -> std::io::Result<()> {
+    use clap::CommandFactory as _;
+    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())
+}
 
 /// Percent-encode a query value (RFC 3339 times carry `+` and `:`).
 fn url_encode(value: &str) -> String {
@@ -1284,7 +1352,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
 }
 
 async fn run(cli: Cli) -> Result<(), CliError> {
-    let client = ApiClient::new(&cli.server, cli.api_key.as_deref())?;
+    let client = login::client(&cli.server, cli.api_key.as_deref()).await?;
     let out = cli.output;
     match cli.command {
         Command::Status { connection } => {
@@ -1489,7 +1557,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         | Command::Sync { .. }
         | Command::Compliance { .. }
         | Command::Export(_)
-        | Command::Schemas { .. } => {}
+        | Command::Schemas { .. }
+        | Command::Login
+        | Command::Logout
+        | Command::Completions { .. }
+        | Command::Man => {}
     }
     Ok(())
 }

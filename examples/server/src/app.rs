@@ -17,6 +17,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::backups::Backups;
+use crate::cli_login;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::routes;
@@ -238,6 +239,13 @@ pub fn build_router(state: AppState) -> Router {
             })),
         )
         .route("/auth/logout", post(sso::logout))
+        .route(
+            "/oauth/device_authorization",
+            post(cli_login::device_authorization),
+        )
+        .route("/oauth/token", post(cli_login::token))
+        .route("/oauth/revoke", post(cli_login::revoke))
+        .route("/device", get(cli_login::page).post(cli_login::decide))
         .nest("/api/v1", routes::api(state.clone()).into_router())
         .fallback(|| async {
             (

@@ -4,11 +4,12 @@
 //! the stores and builds the router, [`rbac`] enforces the permission matrix on every
 //! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
 //! subcommands that work on the data directory directly, and [`sso`] signs team members
-//! in with their OpenID provider, and [`backups`] runs backups as jobs.
+//! in with their OpenID provider, and [`backups`] runs backups as jobs, and [`cli_login`] signs the CLI in (`butterfly login`, RFC 8628).
 
 pub mod admin;
 pub mod app;
 pub mod backups;
+pub mod cli_login;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -130,11 +130,19 @@ async fn enforce(
 enum Credential {
     ApiKey(RawToken),
     Session(RawToken),
+    /// An access token from `butterfly login` (RFC 8628), acting for its member.
+    CliToken(RawToken),
 }
 
 fn credential(req: &Request) -> Result<Credential, ApiError> {
     if req.headers().contains_key(AUTHORIZATION) {
-        return bearer_token(req).map(Credential::ApiKey);
+        return bearer_token(req).map(|token| {
+            if crate::cli_login::is_cli_access_token(token.secret()) {
+                Credential::CliToken(token)
+            } else {
+                Credential::ApiKey(token)
+            }
+        });
     }
     cookie_value(req.headers(), SESSION_COOKIE)
         .filter(|v| !v.is_empty())
@@ -188,6 +196,38 @@ async fn authorize(
                     answerable: key.member_id.or(key.created_by),
                 },
                 format!("api_key:{}", key.id),
+            )
+        }
+        Credential::CliToken(presented) => {
+            // Checked on every request like a session: a token of a revoked sign-in
+            // (logout, back-channel logout) or of a suspended member fails at once.
+            let ended = || {
+                Refusal::Unauthenticated(ApiError::Unauthorized(
+                    "CLI sign-in expired or revoked: run `butterfly login` again",
+                ))
+            };
+            let signed_in = state
+                .store
+                .authenticate_cli_access_token(&presented, Utc::now())
+                .await
+                .map_err(|e| Refusal::Other(e.into()))?
+                .ok_or_else(ended)?;
+            let member = state
+                .store
+                .member(signed_in.team_id, signed_in.member_id)
+                .await
+                .map_err(|e| Refusal::Other(e.into()))?
+                .filter(|m| m.active)
+                .ok_or_else(ended)?;
+            (
+                Principal {
+                    team_id: member.team_id,
+                    role: member.role,
+                    api_key_id: None,
+                    member_id: Some(member.id),
+                    answerable: Some(member.id),
+                },
+                format!("member:{}", member.id),
             )
         }
         Credential::Session(presented) => {

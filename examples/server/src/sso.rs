@@ -191,6 +191,9 @@ fn callback_url(public: &Url) -> Result<Url, ApiError> {
 pub struct LoginForm {
     /// The email the user typed.
     pub email: String,
+    /// Where to land after signing in: a path on this server (the CLI approval page
+    /// sends people back to itself). Anything else is ignored.
+    pub return_to: Option<String>,
 }
 
 /// `POST /auth/sso/login`: route the email's domain to its team and redirect to the
@@ -217,8 +220,25 @@ pub async fn login(
         .ok_or_else(|| {
             ApiError::BadRequest(format!("SSO is not configured for the domain `{domain}`"))
         })?;
-    let options = AuthorizeOptions::new().login_hint(form.email.trim());
+    let mut options = AuthorizeOptions::new().login_hint(form.email.trim());
+    if let Some(target) = form
+        .return_to
+        .as_deref()
+        .and_then(|t| local_target(&state, t))
+    {
+        options = options.return_to(target);
+    }
     start_login(&state, &connection, options).await
+}
+
+/// `target` as a URL on this server, if it is a plain path (`/device?...`): never
+/// another host (`//evil.example`, `https://...`), so the sign-in is no open redirect.
+fn local_target(state: &AppState, target: &str) -> Option<Url> {
+    if !target.starts_with('/') || target.starts_with("//") || target.contains('\\') {
+        return None;
+    }
+    let url = state.public_url.join(target).ok()?;
+    (url.origin() == state.public_url.origin()).then_some(url)
 }
 
 /// `GET|POST /auth/sso/initiate`: third-party initiated login (OIDC Core section 4).
@@ -462,24 +482,24 @@ impl LogoutHandler for ServerLogoutHandler {
             .sso_connections_for_issuer(request.issuer.as_str())
             .await?;
         let mut ended = 0;
+        let mut cli_logins = 0;
         for connection in connections {
-            ended += match (&request.sid, &request.subject) {
+            let team = connection.team_id;
+            let store = &self.state.store;
+            // The CLI sign-ins approved from the ended session go with it.
+            match (&request.sid, &request.subject) {
                 (Some(sid), _) => {
-                    self.state
-                        .store
-                        .revoke_sessions_by_sid(connection.team_id, sid)
-                        .await?
+                    ended += store.revoke_sessions_by_sid(team, sid).await?;
+                    cli_logins += store.revoke_cli_grants_by_sid(team, sid).await?;
                 }
                 (None, Some(sub)) => {
-                    self.state
-                        .store
-                        .revoke_sessions_by_sub(connection.team_id, sub)
-                        .await?
+                    ended += store.revoke_sessions_by_sub(team, sub).await?;
+                    cli_logins += store.revoke_cli_grants_by_sub(team, sub).await?;
                 }
-                (None, None) => 0,
-            };
+                (None, None) => {}
+            }
         }
-        tracing::info!(issuer = %request.issuer, sessions = ended, "back-channel logout");
+        tracing::info!(issuer = %request.issuer, sessions = ended, cli_logins, "back-channel logout");
         Ok(())
     }
 }
