@@ -23,7 +23,16 @@
 # the same concurrency. Reports (one JSON line each) and server logs are kept in
 # $CARGO_TARGET_DIR/scim-load/<time>/.
 #
-# Environment: CONCURRENCY (16), BF_USERS (10000,100000), PY_USERS (10000),
+# The ceiling, in the same run: after each Butterfly measurement, `ab -k` (apache2-utils;
+# installed with apt-get when missing) with CONCURRENCY in flight measures the same
+# server's `/healthz` (no auth, no database), `/scim/v2/ServiceProviderConfig` (the
+# bearer check and nothing else) and one `userName eq` lookup repeated, and the same
+# two SCIM requests on scim2-server. The summary prints every phase (ab's and the
+# driver's) as a fraction of `/healthz` beside the ratio to scim2-server; ab's lookup
+# is the one the 25% goal reads (the driver spends more CPU per request than ab, and
+# shares the 2 cores with the server).
+#
+# Environment: CONCURRENCY (16), AB_REQUESTS (20000), BF_USERS (10000,100000), PY_USERS (10000),
 # SEEDED_USERS (10000,100000,1000000; with --full),
 # BF_PORT (18181), PY_PORT (18182), REQUEST_TIMEOUT (300 s),
 # BUTTERFLY_SCIM2_SERVER_VENV.
@@ -56,6 +65,7 @@ PY_PORT="${PY_PORT:-18182}"
 # Generous, so a slow phase is measured rather than cut off: a request still counts as
 # failed past it (Okta itself gives up on a SCIM request much sooner).
 REQUEST_TIMEOUT="${REQUEST_TIMEOUT:-300}"
+AB_REQUESTS="${AB_REQUESTS:-20000}"
 SCIM2_SERVER_VERSION="0.8.3"
 SCIM2_MODELS_VERSION="0.12.3"
 VENV="${BUTTERFLY_SCIM2_SERVER_VENV:-$HOME/.cache/butterfly-scim2-server-venv}"
@@ -99,6 +109,45 @@ stop() {
   PIDS=("${kept[@]}")
 }
 
+# ab measures the ceiling: install it like CI installs its tools, only when missing.
+if ! command -v ab >/dev/null; then
+  echo "== installing apache2-utils (ab)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q apache2-utils >/dev/null
+fi
+
+# `ab -k` at CONCURRENCY in flight: print requests per second, or fail when any request
+# failed or answered other than 2xx. Args: URL [bearer token].
+ab_rate() {
+  local url="$1" token="${2:-}" out
+  local args=(-k -q -c "$CONCURRENCY" -n "$AB_REQUESTS" -s 60)
+  if [ -n "$token" ]; then args+=(-H "Authorization: Bearer $token"); fi
+  out="$(ab "${args[@]}" "$url" 2>&1)" || { echo "ab failed on $url: $out" >&2; return 1; }
+  if grep -q '^Non-2xx responses' <<<"$out" || ! grep -q '^Failed requests: *0$' <<<"$out"; then
+    echo "ab got failures on $url:" >&2
+    grep -E '^(Failed requests|Non-2xx responses|   \()' <<<"$out" >&2
+    return 1
+  fi
+  awk '/^Requests per second:/ {print $4}' <<<"$out"
+}
+
+# The ceiling and ab's lookup on one server, as one JSON line in $6.
+# Args: label users health-url scim-base-url token out-file
+measure_ceiling() {
+  local label="$1" users="$2" health="$3" base="$4" token="$5" file="$6" name healthz spc lookup
+  # One User's userName, read off the server, for a lookup that finds exactly one.
+  name="$(curl -s -H "Authorization: Bearer $token" "$base/Users?count=1&startIndex=$((users / 2 + 1))" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Resources"][0]["userName"])')"
+  healthz=null
+  if [ -n "$health" ]; then healthz="$(ab_rate "$health")"; fi
+  spc="$(ab_rate "$base/ServiceProviderConfig" "$token")"
+  lookup="$(ab_rate "$base/Users?filter=userName%20eq%20%22$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$name")%22" "$token")"
+  printf '{"label":"%s","users":%s,"healthz":%s,"spc":%s,"lookup":%s}\n' \
+    "$label" "$users" "$healthz" "$spc" "$lookup" >"$file"
+  echo "   ab -k -c$CONCURRENCY ($label, $users Users): /healthz $healthz, ServiceProviderConfig $spc, userName eq $lookup req/s"
+}
+
 echo "== building butterfly-server and scim-load (release)"
 cargo build --release --quiet -p butterfly-server -p butterfly-benches \
   --bin butterfly-server --bin scim-load --bin scim-seed
@@ -134,6 +183,9 @@ SCIM_LOAD_TOKEN="$TOKEN" "$DRIVER" run \
   --users "$BF_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
   --lookups 5000 --lists 200 --patches 5000 --phase-max-secs 120 --seed-max-secs 21600 \
   --json-out "$OUT/butterfly-server.json" || STATUS=1
+BF_MAX="$(tr ',' '\n' <<<"$BF_USERS" | sort -n | tail -n1)"
+measure_ceiling butterfly-server "$BF_MAX" "http://127.0.0.1:$BF_PORT/healthz" \
+  "http://127.0.0.1:$BF_PORT/scim/v2" "$TOKEN" "$OUT/ceiling-butterfly.json" || STATUS=1
 stop "$BF_PID"
 
 echo "== scim2-server $SCIM2_SERVER_VERSION (PyPI) on 127.0.0.1:$PY_PORT, Users: $PY_USERS (capped: it is far slower)"
@@ -157,6 +209,8 @@ SCIM_LOAD_TOKEN="$PY_TOKEN" "$DRIVER" run \
   --users "$PY_USERS" --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
   --lookups 2000 --lists 30 --sorted-lists 30 --patches 2000 --phase-max-secs 120 --seed-max-secs 3600 \
   --json-out "$OUT/scim2-server.json" || STATUS=1
+measure_ceiling scim2-server "$PY_USERS" "" "http://127.0.0.1:$PY_PORT/v2" "$PY_TOKEN" \
+  "$OUT/ceiling-scim2-server.json" || STATUS=1
 stop "$PY_PID"
 
 "$DRIVER" compare "$OUT/butterfly-server.json" "$OUT/scim2-server.json" --target 20 || STATUS=1
@@ -184,12 +238,58 @@ if [ "$FULL" = 1 ]; then
       --concurrency "$CONCURRENCY" --request-timeout-secs "$REQUEST_TIMEOUT" \
       --lookups 5000 --lists 200 --patches 5000 --phase-max-secs 120 \
       --json-out "$OUT/butterfly-seeded-$n.json" || STATUS=1
+    measure_ceiling butterfly-server-seeded "$n" "http://127.0.0.1:$BF_PORT/healthz" \
+      "http://127.0.0.1:$BF_PORT/scim/v2" "$TOKEN" "$OUT/ceiling-seeded-$n.json" || STATUS=1
     stop "$SEEDED_PID"
     rm -rf "$DIR"
     SEEDED_REPORTS+=("$OUT/butterfly-seeded-$n.json")
   done
   "$DRIVER" flatness "${SEEDED_REPORTS[@]}" || STATUS=1
 fi
+# Every phase as a fraction of the same server's /healthz, beside the ratio to
+# scim2-server (its 10K figures: rates per second, so they compare across sizes).
+python3 - "$OUT" <<'PY' || STATUS=1
+import glob, json, os, sys
+out = sys.argv[1]
+def load(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.readline())
+    except (OSError, ValueError):
+        return None
+ref_ceiling = load(os.path.join(out, "ceiling-scim2-server.json")) or {}
+ref_run = load(os.path.join(out, "scim2-server.json")) or {}
+ref_phase = {}
+for p in ref_run.get("phases", []):
+    ref_phase.setdefault(p["phase"], p["rps"])  # its first (smallest) size
+goals = {"ab lookup": ("ceiling", 0.25), "create": ("ref", 10.0), "patch": ("ref", 10.0)}
+runs = [("butterfly-server", "butterfly-server.json", "ceiling-butterfly.json")]
+runs += [(f"seeded {os.path.basename(c)[len('ceiling-seeded-'):-5]}", f"butterfly-seeded-{os.path.basename(c)[len('ceiling-seeded-'):]}", os.path.basename(c))
+         for c in sorted(glob.glob(os.path.join(out, "ceiling-seeded-*.json")), key=lambda c: int(c.rsplit("-", 1)[1][:-5]))]
+print("\n== against the ceiling (same server's /healthz, ab -k) and the reference (scim2-server)")
+print(f"{'run':<18} {'users':>8}  {'phase':<18} {'req/s':>9} {'of /healthz':>12} {'x scim2':>8}  goal")
+for name, run_file, ceiling_file in runs:
+    ceiling = load(os.path.join(out, ceiling_file))
+    if not ceiling or not ceiling.get("healthz"):
+        continue
+    top = ceiling["healthz"]
+    rows = [(ceiling["users"], "ab /healthz", top, None),
+            (ceiling["users"], "ab SCIM SPConfig", ceiling["spc"], ref_ceiling.get("spc")),
+            (ceiling["users"], "ab lookup", ceiling["lookup"], ref_ceiling.get("lookup"))]
+    run = load(os.path.join(out, run_file)) or {}
+    for p in run.get("phases", []):
+        rows.append((p["users"], "driver " + p["phase"], p["rps"], ref_phase.get(p["phase"])))
+    for users, phase, rps, ref in rows:
+        frac = rps / top
+        ratio = rps / ref if ref else None
+        goal = goals.get(phase.replace("driver ", ""))
+        verdict = ""
+        if goal and goal[0] == "ceiling":
+            verdict = f">= {goal[1]:.0%} of /healthz: " + ("met" if frac >= goal[1] else "NOT met")
+        elif goal and ratio is not None:
+            verdict = f">= {goal[1]:.0f}x scim2-server: " + ("met" if ratio >= goal[1] else "NOT met")
+        print(f"{name:<18} {users:>8}  {phase:<18} {rps:>9.0f} {frac:>11.1%} {('%.1f' % ratio) if ratio else '-':>8}  {verdict}")
+PY
 echo "== reports in $OUT; total time $((SECONDS - STARTED)) s"
 if [ "$STATUS" != 0 ]; then echo "== a run failed: see its errors above" >&2; fi
 exit "$STATUS"

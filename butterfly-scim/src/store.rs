@@ -257,6 +257,29 @@ pub trait ScimStore: Send + Sync {
         expected_version: Option<&str>,
     ) -> impl Future<Output = Result<StoredResource, ScimStoreError>> + Send;
 
+    /// Replace `current` (the resource as [`get`](ScimStore::get) returned it) with
+    /// `attributes`, if it is still at `current`'s version.
+    ///
+    /// PUT and PATCH read the resource once, compute the new attributes from it and call
+    /// this: a store that needs the old representation (to see what the write changes)
+    /// takes it from `current` rather than reading it again. The provided implementation
+    /// is [`replace`](ScimStore::replace) with `current`'s id and version.
+    fn replace_current(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        attributes: Value,
+    ) -> impl Future<Output = Result<StoredResource, ScimStoreError>> + Send {
+        self.replace(
+            team,
+            resource_type,
+            &current.meta.id,
+            attributes,
+            Some(&current.meta.version),
+        )
+    }
+
     /// Delete a resource, and remove it from every Group's `members`.
     fn delete(
         &self,

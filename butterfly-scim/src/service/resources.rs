@@ -351,9 +351,9 @@ impl<S: ScimStore> ScimService<S> {
             .map_err(|e| store_error(e, resource_type.as_str()))?;
         let etag = stored.meta.etag();
         let location = format!("{base}/{}/{}", resource_type.endpoint(), stored.meta.id);
-        let body = self
-            .render(team, base, resource_type, stored, projection)
-            .await?;
+        // A resource created just now is in no Group: its id is fresh, and a Group can
+        // only name members that exist. So no need to ask the store for its Groups.
+        let body = render_with_groups(base, resource_type, stored, projection, Vec::new());
         Ok(Reply::json(StatusCode::CREATED, body)
             .with_etag(etag)
             .with_location(location))
@@ -484,13 +484,7 @@ impl<S: ScimStore> ScimService<S> {
             } else {
                 match self
                     .store
-                    .replace(
-                        team,
-                        resource_type,
-                        id,
-                        Value::Object(attributes),
-                        Some(&current.meta.version),
-                    )
+                    .replace_current(team, resource_type, &current, Value::Object(attributes))
                     .await
                 {
                     Ok(stored) => stored,

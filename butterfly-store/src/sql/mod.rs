@@ -42,6 +42,7 @@ pub use cli_login::{
 };
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
+pub use tokens::SCIM_TOKEN_CACHE_TTL;
 
 use std::fmt;
 use std::str::FromStr;
@@ -197,6 +198,8 @@ pub struct SqlStore {
     writer: AnyPool,
     backend: Backend,
     clock: Arc<dyn Clock>,
+    /// Verified SCIM bearer tokens, shared by every clone (see [`tokens::ScimTokenCache`]).
+    scim_tokens: Arc<tokens::ScimTokenCache>,
 }
 
 impl SqlStore {
@@ -272,6 +275,7 @@ impl SqlStore {
             writer,
             backend,
             clock: Arc::new(SystemClock),
+            scim_tokens: Arc::new(tokens::ScimTokenCache::new(SCIM_TOKEN_CACHE_TTL)),
         })
     }
 
@@ -282,6 +286,17 @@ impl SqlStore {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// How long a verified SCIM bearer token is trusted without asking the database
+    /// again (default [`SCIM_TOKEN_CACHE_TTL`](tokens::SCIM_TOKEN_CACHE_TTL)); zero
+    /// turns the cache off. A revocation through this store (or any clone of it) takes
+    /// effect at once; one made by another process (another replica, the CLI on the
+    /// same database) takes effect here within `ttl`.
+    #[must_use]
+    pub fn with_scim_token_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.scim_tokens = Arc::new(tokens::ScimTokenCache::new(ttl));
         self
     }
 

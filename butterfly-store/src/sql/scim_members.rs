@@ -253,7 +253,17 @@ impl<S: ScimStore> MemberLinkedStore<S> {
             Err(ScimStoreError::NotFound) => return Ok((None, Vec::new())),
             Err(e) => return Err(e),
         };
-        let groups = self.inner.groups_of_user(team, id).await?;
+        self.membership_in(team, &stored, mapping).await
+    }
+
+    /// [`membership_of`](Self::membership_of) for a User already read.
+    async fn membership_in(
+        &self,
+        team: TeamId,
+        stored: &StoredResource,
+        mapping: &GroupRoles,
+    ) -> Result<(Option<Membership>, Vec<(String, String)>), ScimStoreError> {
+        let groups = self.inner.groups_of_user(team, &stored.meta.id).await?;
         // A stored User whose role no longer parses counts as having none, so it can
         // still be fixed or deleted.
         let membership = Membership::of_user(&stored.resource)
@@ -529,6 +539,48 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
             return Ok(replaced);
         }
         Err(ScimStoreError::VersionMismatch)
+    }
+
+    async fn replace_current(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let id = current.meta.id.as_str();
+        if resource_type == ResourceType::Group {
+            return self
+                .write_group(
+                    team,
+                    Some(id),
+                    Some(attributes),
+                    Some(&current.meta.version),
+                )
+                .await?
+                .ok_or(ScimStoreError::NotFound);
+        }
+        // The User as the caller read it stands for "before": the write below names its
+        // version, so if it changed since, nothing is written (VersionMismatch) and the
+        // caller reads again.
+        let mapping = self.mapping(team).await?;
+        let (before, groups) = self.membership_in(team, current, &mapping).await?;
+        let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
+        let mut write = self.begin(team).await?;
+        let replaced = write
+            .replace(
+                team,
+                resource_type,
+                id,
+                attributes,
+                Some(&current.meta.version),
+            )
+            .await?;
+        if let Some(after) = &after {
+            sync_members(&mut write, team, &[(before, after.clone())]).await?;
+        }
+        write.commit().await.map_err(backend)?;
+        Ok(replaced)
     }
 
     async fn delete(

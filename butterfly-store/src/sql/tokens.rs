@@ -1,5 +1,9 @@
 //! API keys and SCIM bearer tokens: stored as hashes, shown once.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
 use butterfly_core::store::{ApiKey, ApiKeyStore, ScimToken, ScimTokenStore, StoreError};
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, TokenHash};
 use butterfly_core::{MemberId, Role, TeamId};
@@ -21,6 +25,101 @@ pub(crate) fn stored_hash_matches(row: &AnyRow, presented: &RawToken) -> Result<
     let hash = TokenHash::from_hex(&stored)
         .ok_or_else(|| StoreError::Corrupt("column token_hash: not a SHA-256 hex".into()))?;
     Ok(hash.verify(presented))
+}
+
+/// How long a verified SCIM token is trusted without asking the database again.
+///
+/// Every SCIM request presents its bearer token; checking it in the database costs more
+/// than many SCIM requests themselves. A revocation through the same [`SqlStore`] (the
+/// server's `DELETE /api/v1/scim-tokens/{id}`) empties the cache of that token at once;
+/// a revocation made by another process on the same database (another replica, the
+/// CLI) is seen here within this long.
+pub const SCIM_TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Verified tokens kept at most: a deployment has a handful of SCIM tokens, so this only
+/// bounds memory; past it the cache drops what expired, then everything.
+const SCIM_TOKEN_CACHE_CAPACITY: usize = 1024;
+
+/// SCIM tokens that authenticated recently, by the hex SHA-256 of their secret.
+///
+/// Only successes are kept: a wrong token always asks the database (and is audited by
+/// the caller), so guessing fills nothing. Times come from the store's [`Clock`], so
+/// tests move the TTL along without sleeping.
+///
+/// [`Clock`]: butterfly_core::Clock
+#[derive(Debug)]
+pub(crate) struct ScimTokenCache {
+    ttl: chrono::Duration,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    /// Bumped by every revocation, so a lookup that read the database before the
+    /// revocation committed cannot put the revoked token back afterwards.
+    generation: u64,
+    entries: HashMap<String, (ScimToken, DateTime<Utc>)>,
+}
+
+impl ScimTokenCache {
+    /// A cache keeping verified tokens for `ttl` (zero: keep nothing).
+    pub(crate) fn new(ttl: Duration) -> ScimTokenCache {
+        ScimTokenCache {
+            ttl: chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX),
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // The state is a plain map: a panic elsewhere cannot leave it half-changed in a
+        // way that matters (at worst a token is checked in the database again).
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The token verified under `hash` if it was verified less than the TTL ago, and
+    /// the generation to hand back to [`insert`](Self::insert) after a database check.
+    fn get(&self, hash: &str, now: DateTime<Utc>) -> (Option<ScimToken>, u64) {
+        let state = self.lock();
+        let hit = state
+            .entries
+            .get(hash)
+            .filter(|(_, verified)| now >= *verified && now - *verified < self.ttl)
+            .map(|(token, _)| token.clone());
+        (hit, state.generation)
+    }
+
+    /// Remember `token` as verified at `now`, unless a revocation happened since the
+    /// lookup that read `generation`.
+    fn insert(&self, hash: String, token: ScimToken, now: DateTime<Utc>, generation: u64) {
+        if self.ttl <= chrono::Duration::zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        if state.entries.len() >= SCIM_TOKEN_CACHE_CAPACITY && !state.entries.contains_key(&hash) {
+            let ttl = self.ttl;
+            state
+                .entries
+                .retain(|_, (_, verified)| now >= *verified && now - *verified < ttl);
+            if state.entries.len() >= SCIM_TOKEN_CACHE_CAPACITY {
+                state.entries.clear();
+            }
+        }
+        state.entries.insert(hash, (token, now));
+    }
+
+    /// Forget token `id` of `team`: called after its revocation was written.
+    fn revoke(&self, team: TeamId, id: Uuid) {
+        let mut state = self.lock();
+        state.generation = state.generation.wrapping_add(1);
+        state
+            .entries
+            .retain(|_, (token, _)| !(token.id == id && token.team_id == team));
+    }
 }
 
 /// The tables holding hashed bearer secrets that share the revocation rule.
@@ -234,19 +333,29 @@ impl ScimTokenStore for SqlStore {
     }
 
     async fn revoke_scim_token(&self, team: TeamId, id: Uuid) -> Result<bool, StoreError> {
-        self.revoke_secret(SecretTable::ScimTokens, team, id).await
+        let revoked = self.revoke_secret(SecretTable::ScimTokens, team, id).await;
+        // Also when the UPDATE failed: it may have committed before the error came back,
+        // and forgetting a valid token only costs one database check.
+        self.scim_tokens.revoke(team, id);
+        revoked
     }
 
     async fn authenticate_scim_token(
         &self,
         presented: &RawToken,
     ) -> Result<Option<ScimToken>, StoreError> {
+        let hash = presented.hash().to_hex();
+        let now = self.clock.now();
+        let (hit, generation) = self.scim_tokens.get(&hash, now);
+        if let Some(token) = hit {
+            return Ok(Some(token));
+        }
         let sql = format!(
             "SELECT {SCIM_TOKEN_COLUMNS} FROM scim_tokens \
              WHERE token_hash = $1 AND revoked_at IS NULL"
         );
         let Some(row) = sqlx::query(&sql)
-            .bind(presented.hash().to_hex())
+            .bind(&hash)
             .fetch_optional(&self.pool)
             .await
             .map_err(backend_error)?
@@ -256,7 +365,10 @@ impl ScimTokenStore for SqlStore {
         if !stored_hash_matches(&row, presented)? {
             return Ok(None);
         }
-        rows::scim_token(&row).map(Some)
+        let token = rows::scim_token(&row)?;
+        self.scim_tokens
+            .insert(hash, token.clone(), now, generation);
+        Ok(Some(token))
     }
 }
 
@@ -279,4 +391,74 @@ pub(crate) async fn revoke_api_keys_of_member_on(
     .await
     .map_err(backend_error)?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(team: TeamId) -> ScimToken {
+        ScimToken {
+            id: Uuid::new_v4(),
+            team_id: team,
+            name: "okta".into(),
+            hint: "bfs_scim_ab".into(),
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            revoked_at: None,
+        }
+    }
+
+    const NOW: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+    #[test]
+    fn a_lookup_that_raced_a_revocation_does_not_cache_the_token() {
+        let cache = ScimTokenCache::new(Duration::from_secs(5));
+        let team = TeamId::new_random();
+        let t = token(team);
+        // The lookup misses and reads the database (token still live there)...
+        let (hit, generation) = cache.get("h", NOW);
+        assert_eq!(hit, None);
+        // ... the revocation commits and tells the cache ...
+        cache.revoke(team, t.id);
+        // ... and the lookup's late answer is not kept.
+        cache.insert("h".into(), t.clone(), NOW, generation);
+        assert_eq!(cache.get("h", NOW).0, None);
+
+        let (_, generation) = cache.get("h", NOW);
+        cache.insert("h".into(), t.clone(), NOW, generation);
+        assert_eq!(cache.get("h", NOW).0, Some(t.clone()));
+        // Revoking another team's token of the same id leaves this one.
+        cache.revoke(TeamId::new_random(), t.id);
+        assert_eq!(cache.get("h", NOW).0, Some(t.clone()));
+        cache.revoke(team, t.id);
+        assert_eq!(cache.get("h", NOW).0, None);
+    }
+
+    #[test]
+    fn entries_expire_after_the_ttl_and_a_clock_going_back_misses() {
+        let cache = ScimTokenCache::new(Duration::from_secs(5));
+        let t = token(TeamId::new_random());
+        let (_, generation) = cache.get("h", NOW);
+        cache.insert("h".into(), t.clone(), NOW, generation);
+        let later = |ms| NOW + chrono::Duration::milliseconds(ms);
+        assert_eq!(cache.get("h", later(4_999)).0, Some(t));
+        assert_eq!(cache.get("h", later(5_000)).0, None);
+        assert_eq!(cache.get("h", later(-1)).0, None);
+    }
+
+    #[test]
+    fn a_zero_ttl_keeps_nothing_and_the_size_stays_bounded() {
+        let off = ScimTokenCache::new(Duration::ZERO);
+        let t = token(TeamId::new_random());
+        off.insert("h".into(), t.clone(), NOW, 0);
+        assert_eq!(off.get("h", NOW).0, None);
+
+        let cache = ScimTokenCache::new(Duration::from_secs(5));
+        for i in 0..=SCIM_TOKEN_CACHE_CAPACITY {
+            cache.insert(format!("h{i}"), t.clone(), NOW, 0);
+        }
+        assert!(cache.lock().entries.len() <= SCIM_TOKEN_CACHE_CAPACITY);
+        let newest = format!("h{SCIM_TOKEN_CACHE_CAPACITY}");
+        assert_eq!(cache.get(&newest, NOW).0, Some(t));
+    }
 }

@@ -68,6 +68,7 @@ on_every_backend!(
     api_keys_have_owners_and_service_keys_outlive_them,
     the_audit_trail_records_member_changes_and_is_append_only,
     scim_tokens_authenticate_until_revoked,
+    scim_token_cache_forgets_revoked_tokens,
     raw_secrets_never_reach_the_database,
     sessions_expire_and_are_revoked_by_id_sid_sub_and_member,
     jobs_are_claimed_only_when_due_and_finished_once,

@@ -4,6 +4,7 @@
 //! test must look at what is at rest) and is run on every backend by `main.rs`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use butterfly_core::members::MemberChange;
 use butterfly_core::store::{
@@ -12,8 +13,9 @@ use butterfly_core::store::{
     NewAuditEntry, NewMember, NewSession, ScimTokenStore, SessionStore, StoreError, TeamStore,
 };
 use butterfly_core::token::{API_KEY_PREFIX, RawToken, SCIM_TOKEN_PREFIX, SESSION_PREFIX};
-use butterfly_core::{Member, MemberId, Role, Team, TeamId};
+use butterfly_core::{FixedClock, Member, MemberId, Role, Team, TeamId};
 use butterfly_store::SqlStore;
+use butterfly_store::sql::SCIM_TOKEN_CACHE_TTL;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::join_all;
 use serde_json::json;
@@ -576,6 +578,80 @@ pub async fn scim_tokens_authenticate_until_revoked<S: Stores>(s: &S) {
         revoked
             .iter()
             .any(|t| t.id == first.id && t.revoked_at.is_some())
+    );
+}
+
+/// Verified SCIM tokens are cached: a revocation through any clone of the store stops
+/// the token at once, even right after it was verified; one made behind the store's back
+/// (another replica or the CLI on the same database) stops it once the TTL has passed,
+/// never later.
+pub async fn scim_token_cache_forgets_revoked_tokens(s: &SqlStore) {
+    let clock = Arc::new(FixedClock::new(NOW));
+    let s = s.clone().with_clock(clock.clone());
+    let elsewhere_in_process = s.clone();
+    let team = s.create_team("acme").await.unwrap();
+    let (okta, okta_secret) = s.create_scim_token(team.id, "okta").await.unwrap();
+    let (entra, entra_secret) = s.create_scim_token(team.id, "entra").await.unwrap();
+
+    for _ in 0..2 {
+        assert_eq!(
+            s.authenticate_scim_token(&okta_secret).await.unwrap(),
+            Some(okta.clone())
+        );
+    }
+    assert!(
+        elsewhere_in_process
+            .revoke_scim_token(team.id, okta.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.authenticate_scim_token(&okta_secret).await.unwrap(), None);
+
+    assert_eq!(
+        s.authenticate_scim_token(&entra_secret).await.unwrap(),
+        Some(entra.clone())
+    );
+    let revoked_elsewhere = format!(
+        "UPDATE scim_tokens SET revoked_at = 0 WHERE id = '{}'",
+        entra.id
+    );
+    assert_eq!(s.execute(&revoked_elsewhere).await, Ok(1));
+    // Within the TTL this process still trusts what it verified: the staleness the
+    // documentation admits, and the proof that the cache answered.
+    clock.advance(TimeDelta::from_std(SCIM_TOKEN_CACHE_TTL).unwrap() - TimeDelta::milliseconds(1));
+    assert_eq!(
+        s.authenticate_scim_token(&entra_secret).await.unwrap(),
+        Some(entra.clone())
+    );
+    clock.advance(TimeDelta::milliseconds(1));
+    assert_eq!(
+        s.authenticate_scim_token(&entra_secret).await.unwrap(),
+        None
+    );
+
+    // With the cache off every check asks the database.
+    let (live, live_secret) = s.create_scim_token(team.id, "live").await.unwrap();
+    let uncached = s
+        .clone()
+        .with_scim_token_cache_ttl(std::time::Duration::ZERO);
+    assert_eq!(
+        uncached
+            .authenticate_scim_token(&live_secret)
+            .await
+            .unwrap(),
+        Some(live.clone())
+    );
+    let revoked_live = format!(
+        "UPDATE scim_tokens SET revoked_at = 0 WHERE id = '{}'",
+        live.id
+    );
+    assert_eq!(s.execute(&revoked_live).await, Ok(1));
+    assert_eq!(
+        uncached
+            .authenticate_scim_token(&live_secret)
+            .await
+            .unwrap(),
+        None
     );
 }
 

@@ -1,6 +1,7 @@
 //! Opening the stores and assembling the router.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -121,7 +122,9 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let store = SqlStore::connect(&config.database_url()).await?;
+    let store = SqlStore::connect(&config.database_url())
+        .await?
+        .with_scim_token_cache_ttl(Duration::from_secs(config.scim_token_cache_secs));
     let objects = Arc::new(RepositoryStore::from_url_with_key(
         &config.object_store_url(),
         master_key(config)?,

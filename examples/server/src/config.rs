@@ -100,6 +100,17 @@ pub struct Config {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Seconds a verified SCIM bearer token is trusted without asking the database
+    /// again; 0 turns the cache off. A revocation through this server takes effect at
+    /// once; one made through another replica (or the CLI) on the same database takes
+    /// effect here within this many seconds.
+    #[arg(
+        long,
+        env = "BUTTERFLY_SCIM_TOKEN_CACHE_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub scim_token_cache_secs: u64,
 }
 
 impl Config {
@@ -117,6 +128,7 @@ impl Config {
             allow_private_org_urls: false,
             job_abandoned_after_secs: 60,
             metrics_token: None,
+            scim_token_cache_secs: 5,
         }
     }
 
