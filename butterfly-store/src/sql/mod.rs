@@ -22,6 +22,7 @@ mod jobs;
 mod members;
 mod replicas;
 mod rows;
+mod schedules;
 mod scim;
 mod scim_members;
 mod sessions;

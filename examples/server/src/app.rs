@@ -11,7 +11,7 @@ use butterfly_core::store::{
     ApiKeyStore, MemberStore, MemberWriteStore, NewMember, StoreError, TeamStore,
 };
 use butterfly_core::token::RawToken;
-use butterfly_core::{Member, Role, Team, TeamId};
+use butterfly_core::{Clock, Member, Role, SystemClock, Team, TeamId};
 use butterfly_store::{RepositoryStore, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -50,6 +50,9 @@ pub struct AppState {
     pub backups: Arc<Backups>,
     /// `--allow-private-org-urls`: connections may reach non-public addresses.
     pub allow_private_org_urls: bool,
+    /// Calendar time for schedules (which slot is due, when a pause ends); tests put a
+    /// `FixedClock` here.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -142,6 +145,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         secure_cookies: !config.insecure_cookies,
         backups: Arc::new(backups),
         allow_private_org_urls: config.allow_private_org_urls,
+        clock: Arc::new(SystemClock),
     })
 }
 
