@@ -178,7 +178,8 @@ impl Backups {
         Backups {
             objects,
             settings,
-            worker_id: format!("worker-{}", Uuid::new_v4()),
+            // The process id says which server holds a job (replicas, `claimed_by`).
+            worker_id: format!("worker-{}-{}", std::process::id(), Uuid::new_v4()),
             repos: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         }
