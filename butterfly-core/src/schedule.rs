@@ -19,7 +19,7 @@
 //! use chrono::{TimeZone, Utc};
 //!
 //! let spec = ScheduleSpec::daily("02:30", "Europe/Berlin");
-//! let schedule = Schedule::new(spec)?;
+//! let schedule = Schedule::new(&spec)?;
 //! assert_eq!(schedule.describe(), "daily at 02:30 (Europe/Berlin)");
 //! // 29 March 2026: clocks jump from 02:00 to 03:00; the run happens at 03:00 CEST.
 //! let before = Utc.with_ymd_and_hms(2026, 3, 28, 12, 0, 0).unwrap();
@@ -203,7 +203,7 @@ pub struct Schedule {
 impl Schedule {
     /// Check `spec` and compile it. The stored spec is normalised: the day written as a
     /// full lower-case name, the time as `HH:MM`, the zone as its canonical spelling.
-    pub fn new(spec: ScheduleSpec) -> Result<Schedule, ScheduleError> {
+    pub fn new(spec: &ScheduleSpec) -> Result<Schedule, ScheduleError> {
         let zone = parse_zone(&spec.time_zone)?;
         let frequency = spec.frequency;
         let refuse = |field: &'static str, given: bool| {
@@ -402,7 +402,7 @@ fn check_cron_shape(expression: &str) -> Result<(), ScheduleError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{NaiveDate, TimeZone};
+    use chrono::{NaiveDate, TimeZone, Timelike as _};
     use proptest::prelude::*;
 
     use super::*;
@@ -430,7 +430,7 @@ mod tests {
 
     #[test]
     fn daily_0230_runs_exactly_once_on_both_transition_days_in_berlin() {
-        let schedule = Schedule::new(ScheduleSpec::daily("02:30", "Europe/Berlin")).unwrap();
+        let schedule = Schedule::new(&ScheduleSpec::daily("02:30", "Europe/Berlin")).unwrap();
         // Spring forward, 29 March 2026: 02:00 CET becomes 03:00 CEST; 02:30 does not
         // exist, so the run is at the first instant after the gap, 03:00 CEST (01:00 UTC).
         let spring = runs(&schedule, utc(2026, 3, 28, 0, 0), utc(2026, 3, 31, 0, 0));
@@ -458,11 +458,11 @@ mod tests {
     #[test]
     fn new_york_gap_and_overlap_run_once() {
         // 8 March 2026 02:00 EST -> 03:00 EDT: a daily 02:30 runs at 03:00 EDT (07:00 UTC).
-        let at_0230 = Schedule::new(ScheduleSpec::daily("02:30", "America/New_York")).unwrap();
+        let at_0230 = Schedule::new(&ScheduleSpec::daily("02:30", "America/New_York")).unwrap();
         let spring = runs(&at_0230, utc(2026, 3, 7, 12, 0), utc(2026, 3, 9, 12, 0));
         assert_eq!(spring, [utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 30)]);
         // 1 November 2026 02:00 EDT -> 01:00 EST: 01:30 happens twice, the run once.
-        let at_0130 = Schedule::new(ScheduleSpec::daily("01:30", "America/New_York")).unwrap();
+        let at_0130 = Schedule::new(&ScheduleSpec::daily("01:30", "America/New_York")).unwrap();
         let autumn = runs(&at_0130, utc(2026, 10, 31, 12, 0), utc(2026, 11, 2, 12, 0));
         assert_eq!(autumn, [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]);
     }
@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn hourly_follows_real_hours_through_both_transitions() {
         let schedule =
-            Schedule::new(ScheduleSpec::new(Frequency::Hourly, "Europe/Berlin")).unwrap();
+            Schedule::new(&ScheduleSpec::new(Frequency::Hourly, "Europe/Berlin")).unwrap();
         // The spring day has 23 hours, the autumn day 25: one run per real hour.
         let spring = runs(&schedule, utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0));
         assert_eq!(spring.len(), 23);
@@ -515,11 +515,11 @@ mod tests {
             ),
         ];
         for (spec, pattern, description) in cases {
-            let schedule = Schedule::new(spec).unwrap();
+            let schedule = Schedule::new(&spec).unwrap();
             assert_eq!(schedule.cron_expression(), pattern);
             assert_eq!(schedule.describe(), description);
         }
-        let weekly = Schedule::new(ScheduleSpec::weekly("sunday", "00:00", "UTC")).unwrap();
+        let weekly = Schedule::new(&ScheduleSpec::weekly("sunday", "00:00", "UTC")).unwrap();
         // Saturday 5 December 2026 noon -> Sunday 6 December 00:00.
         assert_eq!(
             weekly.next_after(utc(2026, 12, 5, 12, 0)).unwrap(),
@@ -566,7 +566,7 @@ mod tests {
             ),
         ];
         for (spec, expected) in cases {
-            let error = Schedule::new(spec.clone()).unwrap_err().to_string();
+            let error = Schedule::new(&spec).unwrap_err().to_string();
             assert!(error.contains(expected), "{spec:?}: {error}");
         }
     }
@@ -577,7 +577,7 @@ mod tests {
             r#"{"frequency": "weekly", "day": "fri", "at": "18:00", "time_zone": "UTC"}"#,
         )
         .unwrap();
-        let normal = Schedule::new(spec).unwrap().spec().clone();
+        let normal = Schedule::new(&spec).unwrap().spec().clone();
         assert_eq!(
             serde_json::to_string(&normal).unwrap(),
             r#"{"frequency":"weekly","at":"18:00","day":"friday","time_zone":"UTC"}"#
@@ -615,7 +615,7 @@ mod tests {
             start_day in 0i64..365,
         ) {
             let at = format!("{hour:02}:{minute:02}");
-            let schedule = Schedule::new(ScheduleSpec::daily(at, zone)).unwrap();
+            let schedule = Schedule::new(&ScheduleSpec::daily(at, zone)).unwrap();
             let from = utc(2026, 1, 1, 0, 0) + TimeDelta::days(start_day);
             let found = runs(&schedule, from, from + TimeDelta::days(120));
             let dates = local_dates(&schedule, &found);
@@ -627,7 +627,6 @@ mod tests {
                 let local = run.with_timezone(&schedule.time_zone());
                 // At the time asked for, or (in a gap) within the hour after it.
                 let asked = i64::from(hour * 60 + minute);
-                use chrono::Timelike as _;
                 let got = i64::from(local.hour() * 60 + local.minute());
                 prop_assert!(got >= asked && got - asked <= 60, "{local}");
             }
@@ -643,13 +642,13 @@ mod tests {
             offset in 0i64..(366 * 24 * 60),
         ) {
             let expression = format!("{minute} {hour} * * {dow}");
-            let schedule = Schedule::new(ScheduleSpec::cron(&expression, zone)).unwrap();
+            let schedule = Schedule::new(&ScheduleSpec::cron(&expression, zone)).unwrap();
             let from = utc(2026, 1, 1, 0, 0) + TimeDelta::minutes(offset);
             let next = schedule.next_after(from).unwrap();
             prop_assert!(next > from);
             prop_assert!(schedule.next_after(next).unwrap() > next);
             prop_assert_eq!(schedule.next_at_or_after(next).unwrap(), next);
-            let again = Schedule::new(schedule.spec().clone()).unwrap();
+            let again = Schedule::new(schedule.spec()).unwrap();
             prop_assert_eq!(again.cron_expression(), expression.as_str());
         }
 
@@ -661,8 +660,8 @@ mod tests {
             cron in "[0-9*/,\\- a-zA-Z#?LW]{0,24}",
             zone in ".{0,20}",
         ) {
-            let _ = Schedule::new(ScheduleSpec::daily(at, zone.clone()));
-            let _ = Schedule::new(ScheduleSpec::cron(cron, zone));
+            let _ = Schedule::new(&ScheduleSpec::daily(at, zone.clone()));
+            let _ = Schedule::new(&ScheduleSpec::cron(cron, zone));
         }
     }
 }

@@ -540,7 +540,7 @@ pub struct BackupSchedule {
 #[non_exhaustive]
 pub enum ScheduleFiring {
     /// Its run was queued as this job.
-    Queued(Job),
+    Queued(Box<Job>),
     /// The slot was used up, but a backup of the connection was already queued or
     /// running, so no second one was queued.
     Busy,

@@ -344,7 +344,7 @@ impl ScheduleStore for SqlStore {
         }
         tx.commit().await.map_err(backend_error)?;
         Ok(if inserted {
-            ScheduleFiring::Queued(job)
+            ScheduleFiring::Queued(Box::new(job))
         } else {
             ScheduleFiring::Busy
         })

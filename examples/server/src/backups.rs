@@ -319,7 +319,7 @@ pub async fn schedule_tick(state: &AppState) -> Result<usize, SchedulerError> {
     let due = state.store.due_schedules(now, FIRE_PER_TICK).await?;
     let mut queued = 0;
     for due in due {
-        let schedule = match Schedule::new(due.spec.clone()) {
+        let schedule = match Schedule::new(&due.spec) {
             Ok(schedule) => schedule,
             Err(e) => {
                 tracing::warn!(connection = %due.connection_id, error = %e, "a stored schedule is invalid");
@@ -377,7 +377,7 @@ async fn count_run(state: &AppState, job: &Job, succeeded: bool) -> Result<(), S
         return Ok(());
     }
     let until = state.clock.now() + FAILURE_PAUSE;
-    let next = Schedule::new(row.spec.clone())?.next_at_or_after(until)?;
+    let next = Schedule::new(&row.spec)?.next_at_or_after(until)?;
     state
         .store
         .pause_schedule_until(job.team_id, connection, until, next)
@@ -651,7 +651,7 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         match run {
             Err(e) if tries <= settings.run_retries => {
                 let wait = settings.retry_backoff * 2u32.saturating_pow(tries - 1);
-                tracing::warn!(job = %job.id, try_ = tries, error = %e, wait_ms = wait.as_millis() as u64, "backup failed; trying again");
+                tracing::warn!(job = %job.id, try_ = tries, error = %e, wait = ?wait, "backup failed; trying again");
                 tokio::time::sleep(wait).await;
             }
             other => break other,

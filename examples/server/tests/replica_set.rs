@@ -25,6 +25,7 @@ use butterfly_providers::okta::simulator::{
 };
 use butterfly_store::{MasterKey, RepositoryStore};
 use object_store::aws::AmazonS3Builder;
+use reqwest::Method;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnection;
@@ -69,12 +70,14 @@ impl Drop for Process {
 
 async fn start_moto() -> (Process, String) {
     let port = free_port();
-    let child = Command::new(moto_server())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = Process(
+        Command::new(moto_server())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let endpoint = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
@@ -86,7 +89,7 @@ async fn start_moto() -> (Process, String) {
                 .await
                 .unwrap();
             assert!(made.status().is_success(), "{}", made.status());
-            return (Process(child), endpoint);
+            return (child, endpoint);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -160,7 +163,7 @@ async fn api(
     http: &reqwest::Client,
     server: &Server,
     key: &str,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     body: Option<Value>,
 ) -> Value {
@@ -230,7 +233,6 @@ async fn replica_set(database_url: &str) {
         servers.push(start_server(database_url, &endpoint, dir.path()).0);
     }
     let http = reqwest::Client::new();
-    use reqwest::Method;
     for i in 0..RUNS {
         // Spread over the replicas: any of them serves the API.
         let server = &servers[i % 3];
@@ -301,13 +303,14 @@ async fn replica_set(database_url: &str) {
         .await
         .unwrap();
         finished = done;
-        if done as usize >= RUNS {
+        if usize::try_from(done).unwrap() >= RUNS {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        finished as usize, RUNS,
+        usize::try_from(finished).unwrap(),
+        RUNS,
         "not every scheduled backup finished"
     );
 
@@ -360,7 +363,7 @@ async fn replica_set(database_url: &str) {
     assert_eq!(snapshots.len(), RUNS);
     let report = repo.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.snapshots as usize, RUNS);
+    assert_eq!(usize::try_from(report.snapshots).unwrap(), RUNS);
     drop(servers);
     pool.close().await;
 }

@@ -165,7 +165,7 @@ async fn three_failed_scheduled_runs_pause_the_schedule_for_a_day_until_it_is_sa
     // A client the org does not know: every sign-in is refused, so every backup fails
     // (at once: a refused sign-in is not retried request by request).
     let connection = s
-        .create_connection_as("okta-revoked", &s.sim.org_url(), "0oaunknownclient")
+        .create_connection_as("okta-revoked", s.sim.org_url(), "0oaunknownclient")
         .await;
     let hourly = json!({"frequency": "hourly", "time_zone": "Europe/Berlin"});
     let (status, saved) = s
@@ -260,7 +260,7 @@ async fn three_failed_scheduled_runs_pause_the_schedule_for_a_day_until_it_is_sa
 async fn missed_slots_run_once_and_a_connection_backs_up_one_at_a_time() {
     let s = Setup::start().await;
     let org = s.sim.org_url();
-    let connection = s.create_connection("okta-prod", &org).await;
+    let connection = s.create_connection("okta-prod", org).await;
     let (status, saved) = s
         .call(
             Method::PUT,
@@ -354,7 +354,7 @@ async fn missed_slots_run_once_and_a_connection_backs_up_one_at_a_time() {
 #[tokio::test]
 async fn a_bad_schedule_is_refused_and_a_read_only_key_cannot_edit_one() {
     let s = Setup::start().await;
-    let connection = s.create_connection("okta-prod", &s.sim.org_url()).await;
+    let connection = s.create_connection("okta-prod", s.sim.org_url()).await;
     let path = format!("/api/v1/connections/{connection}/schedule");
     let (status, body) = s
         .call(

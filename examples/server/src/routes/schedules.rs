@@ -25,7 +25,7 @@ use crate::rbac::Caller;
 
 /// A schedule for people: its description, or why it is stored but unreadable.
 pub(crate) fn description(schedule: &BackupSchedule) -> String {
-    let text = match Schedule::new(schedule.spec.clone()) {
+    let text = match Schedule::new(&schedule.spec) {
         Ok(checked) => checked.describe(),
         Err(e) => format!("invalid: {e}"),
     };
@@ -37,7 +37,7 @@ pub(crate) fn description(schedule: &BackupSchedule) -> String {
 }
 
 fn describe(state: &AppState, schedule: &BackupSchedule, name: &str) -> ScheduleBody {
-    let checked = Schedule::new(schedule.spec.clone());
+    let checked = Schedule::new(&schedule.spec);
     let now = state.clock.now();
     let failure_pause = schedule.paused_until.filter(|until| *until > now);
     let (status, warning) = if schedule.paused {
@@ -136,7 +136,7 @@ pub async fn put(
 ) -> Result<Json<ScheduleBody>, ApiError> {
     let Json(spec) = body?;
     let connection = find(&state, &caller, &id).await?;
-    let schedule = Schedule::new(spec).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let schedule = Schedule::new(&spec).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let next = schedule
         .next_after(state.clock.now())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -216,7 +216,7 @@ async fn set_paused(
         None
     } else {
         let schedule =
-            Schedule::new(current.spec.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            Schedule::new(&current.spec).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Some(
             schedule
                 .next_after(state.clock.now())
