@@ -99,6 +99,9 @@ pub struct ConnectionBody {
     pub last_test: Option<Value>,
     /// A name unique in the team.
     pub name: String,
+    /// When its schedule runs it next, in seconds since the Unix epoch; `null` when it
+    /// has no schedule or the schedule is paused.
+    pub next_run_at: Option<i64>,
     /// The org's URL.
     pub org_url: String,
     /// Whether a private key is stored (sealed; it is never shown).
@@ -107,6 +110,8 @@ pub struct ConnectionBody {
     pub provider: String,
     /// The share of each rate-limit bucket backups may use, in (0, 1].
     pub rate_limit_share: f64,
+    /// Its schedule for people (`daily at 02:30 (Europe/Berlin)`), or `manual`.
+    pub schedule: String,
     /// Scopes requested instead of every scope a backup reads; `null` for all.
     pub scopes: Option<Vec<String>>,
 }
@@ -121,10 +126,12 @@ impl ConnectionBody {
             key_id: None,
             last_test: None,
             name: name.into(),
+            next_run_at: None,
             org_url: String::new(),
             private_key_set: false,
             provider: provider.into(),
             rate_limit_share: 1.0,
+            schedule: "manual".to_owned(),
             scopes: None,
         }
     }
@@ -170,6 +177,35 @@ impl BackupJobBody {
             status,
         }
     }
+}
+
+/// A connection's backup schedule as the API shows it (`GET /connections/{id}/schedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScheduleBody {
+    /// The connection it backs up.
+    pub connection_id: Uuid,
+    /// The connection's name.
+    pub connection_name: String,
+    /// Scheduled runs that failed in a row (a success or a re-save clears it).
+    pub consecutive_failures: u32,
+    /// The five-field cron pattern it runs on, in `spec.time_zone`.
+    pub cron: String,
+    /// For people: `daily at 02:30 (Europe/Berlin)`.
+    pub description: String,
+    /// The job of the last run it queued.
+    pub last_job_id: Option<Uuid>,
+    /// The last slot it fired, in seconds since the Unix epoch.
+    pub last_run_at: Option<i64>,
+    /// Its next run, in seconds since the Unix epoch; `null` while paused by a person.
+    pub next_run_at: Option<i64>,
+    /// Paused after repeated failures until then, in seconds since the Unix epoch.
+    pub paused_until: Option<i64>,
+    /// The schedule as saved.
+    pub spec: crate::schedule::ScheduleSpec,
+    /// `active`, `paused` (by a person) or `paused_after_failures`.
+    pub state: String,
+    /// What needs attention (failures so far, a pause), or `null`.
+    pub warning: Option<String>,
 }
 
 #[cfg(test)]
@@ -227,6 +263,7 @@ mod tests {
             "id": id, "name": "prod", "provider": "okta", "org_url": "https://example.okta.com",
             "client_id": "0oa1", "key_id": null, "private_key_set": true, "scopes": null,
             "rate_limit_share": 0.5, "created_at": 1_700_000_000, "last_test": null,
+            "next_run_at": null, "schedule": "manual",
         });
         assert_eq!(
             serde_json::to_string(&connection).unwrap(),

@@ -19,6 +19,7 @@
 //! - [`members`]: the member rules (the last super_admin stays, a suspension revokes
 //!   access, group push, just-in-time sign-in) that every member write goes through.
 //! - [`token`]: bearer secrets that are shown once and stored only as hashes.
+//! - [`schedule`]: backup schedules (presets and cron, in an IANA time zone, DST-correct).
 //! - [`store`]: the storage traits that `butterfly-store` implements.
 //! - [`Clock`]: injected time, so tests never sleep; times are
 //!   `chrono::DateTime<Utc>`, written on the wire by [`rfc3339`].
@@ -60,6 +61,7 @@ pub mod restore;
 pub mod retention;
 pub mod rfc3339;
 mod role;
+pub mod schedule;
 mod snapshot;
 pub mod source;
 pub mod store;

@@ -483,6 +483,146 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// Backup jobs of one connection: at most one queued or running at a time, since two
+/// backups of one org would share its rate limit.
+pub trait ConnectionJobStore: Send + Sync {
+    /// Queue a job that works on `connection`. [`StoreError::Conflict`] when a job of
+    /// that connection is already queued or running (see [`Self::active_connection_job`]
+    /// for which), or, for a scheduled run, when the slot `scheduled_for` already has its
+    /// job.
+    fn enqueue_connection_job(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        kind: &str,
+        payload: Value,
+        run_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Job, StoreError>> + Send;
+    /// The queued or running job of `connection`, if any.
+    fn active_connection_job(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+    ) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
+}
+
+/// A connection's backup schedule and where it stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupSchedule {
+    /// The connection it backs up (one schedule per connection).
+    pub connection_id: Uuid,
+    /// The team.
+    pub team_id: TeamId,
+    /// When it runs.
+    pub spec: crate::schedule::ScheduleSpec,
+    /// Paused by a person (`schedules pause`) until resumed.
+    pub paused: bool,
+    /// Paused after repeated failures until this time.
+    #[serde(with = "crate::rfc3339::option")]
+    pub paused_until: Option<DateTime<Utc>>,
+    /// Scheduled runs that failed in a row since the last success or save.
+    pub consecutive_failures: u32,
+    /// The slot it fires next.
+    #[serde(with = "crate::rfc3339::option")]
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// The last slot it fired.
+    #[serde(with = "crate::rfc3339::option")]
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// The job of the last slot it fired.
+    pub last_job_id: Option<Uuid>,
+    /// When it was last saved.
+    #[serde(with = "crate::rfc3339")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What firing a due schedule did.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ScheduleFiring {
+    /// Its run was queued as this job.
+    Queued(Box<Job>),
+    /// The slot was used up, but a backup of the connection was already queued or
+    /// running, so no second one was queued.
+    Busy,
+    /// Another scheduler (a replica) fired this slot first, or the schedule changed.
+    AlreadyFired,
+}
+
+/// Backup schedules, per connection.
+pub trait ScheduleStore: Send + Sync {
+    /// Save the schedule of `connection` (replacing any), running next at
+    /// `next_run_at`: a save clears the failure count and any pause.
+    fn put_schedule(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        spec: crate::schedule::ScheduleSpec,
+        next_run_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<BackupSchedule, StoreError>> + Send;
+    /// The schedule of `connection`.
+    fn schedule(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+    ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send;
+    /// The team's schedules.
+    fn list_schedules(
+        &self,
+        team: TeamId,
+    ) -> impl Future<Output = Result<Vec<BackupSchedule>, StoreError>> + Send;
+    /// Remove a schedule (the connection goes back to manual backups).
+    fn delete_schedule(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Pause (`next_run_at` = `None`) or resume (from `next_run_at`, failure count and
+    /// failure pause cleared) a schedule; false if there is none.
+    fn set_schedule_paused(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        paused: bool,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Schedules of every team due at `now` (not paused by a person, `next_run_at` at or
+    /// before `now`), at most `limit`, the most overdue first.
+    fn due_schedules(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<BackupSchedule>, StoreError>> + Send;
+    /// Fire the slot `schedule.next_run_at`: move the schedule on to `next_run_at` and
+    /// queue the run, in one transaction. Only a caller that saw the current slot moves
+    /// it, so with every replica's scheduler awake a slot fires once.
+    fn fire_schedule(
+        &self,
+        schedule: &BackupSchedule,
+        next_run_at: DateTime<Utc>,
+        kind: &str,
+        payload: Value,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ScheduleFiring, StoreError>> + Send;
+    /// Count a finished run of `connection`: a success (scheduled or manual) clears the
+    /// failure count and a failure pause; a failed scheduled run adds one. Returns the
+    /// schedule as it is now, `None` if the connection has none.
+    fn record_schedule_outcome(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        succeeded: bool,
+        scheduled: bool,
+    ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send;
+    /// Pause a failing schedule until `until`, picking up at `next_run_at`.
+    fn pause_schedule_until(
+        &self,
+        team: TeamId,
+        connection: Uuid,
+        until: DateTime<Utc>,
+        next_run_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
 /// A team's access to one identity provider org, for backups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupConnection {

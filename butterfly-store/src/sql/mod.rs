@@ -26,6 +26,7 @@ mod notifications;
 mod replicas;
 pub mod retention;
 mod rows;
+mod schedules;
 mod scim;
 mod scim_members;
 mod sessions;

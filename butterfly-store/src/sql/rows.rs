@@ -97,7 +97,7 @@ fn role(row: &AnyRow, col: &str) -> Result<Role, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
 }
 
-fn json(row: &AnyRow, col: &str) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn json(row: &AnyRow, col: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(&text(row, col)?)
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
 }

@@ -144,6 +144,10 @@ enum Command {
     /// Backup jobs on the server.
     #[command(subcommand)]
     Backups(BackupsCommand),
+    /// Backup schedules of the server's connections (changing one needs
+    /// edit_backup_schedules).
+    #[command(subcommand)]
+    Schedules(SchedulesCommand),
     /// The team's audit trail (server mode; needs manage_team_settings): who did what,
     /// when, in which request, and whether it happened.
     Audit {
@@ -673,6 +677,47 @@ enum BackupsCommand {
     Show {
         /// The job id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SchedulesCommand {
+    /// The team's schedules: when each connection runs next, failures, pauses.
+    List,
+    /// Schedule a connection's backups, replacing its schedule; clears the failure
+    /// count and any pause.
+    ///
+    /// Examples: `schedules set okta-prod daily --at 02:30 --time-zone Europe/Berlin`,
+    /// `schedules set okta-prod weekly --day sunday --at 03:00`, `schedules set
+    /// okta-prod cron --cron '15 */2 * * 1-5' --time-zone America/New_York`.
+    Set {
+        /// Id or name of the connection.
+        connection: String,
+        /// hourly (on the hour), every-6-hours, daily, weekly or cron.
+        frequency: server_mode::FrequencyArg,
+        /// Daily and weekly: the local time of day, HH:MM.
+        #[arg(long)]
+        at: Option<String>,
+        /// Weekly: the day (monday to sunday).
+        #[arg(long)]
+        day: Option<String>,
+        /// Cron: five fields, minute hour day-of-month month day-of-week.
+        #[arg(long)]
+        cron: Option<String>,
+        /// The IANA time zone of the times (default UTC).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+    /// Pause a connection's schedule until resumed.
+    Pause {
+        /// Id or name of the connection.
+        connection: String,
+    },
+    /// Resume a paused schedule (also lifts a pause after failures): it runs at its next
+    /// slot.
+    Resume {
+        /// Id or name of the connection.
+        connection: String,
     },
 }
 
@@ -1511,6 +1556,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             BackupsCommand::List => server_mode::list_backups(&client, out).await?,
             BackupsCommand::Show { id } => server_mode::show_backup(&client, out, &id).await?,
+        },
+        Command::Schedules(command) => match command {
+            SchedulesCommand::List => server_mode::list_schedules(&client, out).await?,
+            SchedulesCommand::Set {
+                connection,
+                frequency,
+                at,
+                day,
+                cron,
+                time_zone,
+            } => {
+                let spec = server_mode::schedule_body(frequency, at, day, cron, &time_zone);
+                server_mode::set_schedule(&client, out, &connection, &spec).await?;
+            }
+            SchedulesCommand::Pause { connection } => {
+                server_mode::pause_schedule(&client, out, &connection, true).await?;
+            }
+            SchedulesCommand::Resume { connection } => {
+                server_mode::pause_schedule(&client, out, &connection, false).await?;
+            }
         },
         Command::Backup(BackupCommand::Okta {
             connection: Some(connection),

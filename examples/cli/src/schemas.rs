@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use butterfly_compliance::{Report, Trend};
-use butterfly_core::api::{ApiErrorBody, BackupJobBody, ConnectionBody};
+use butterfly_core::api::{ApiErrorBody, BackupJobBody, ConnectionBody, ScheduleBody};
 use butterfly_core::diff::SnapshotDiff;
 use butterfly_core::restore::RestorePlan;
 use butterfly_core::{Snapshot, SnapshotSummary};
@@ -56,6 +56,7 @@ pub fn all() -> Vec<(&'static str, schemars::Schema)> {
         ),
         ("connection.schema.json", schema::<ConnectionBody>()),
         ("backup-job.schema.json", schema::<BackupJobBody>()),
+        ("schedule.schema.json", schema::<ScheduleBody>()),
         ("api-error.schema.json", schema::<ApiErrorBody>()),
         ("compliance-trend.schema.json", schema::<Trend>()),
         ("restore-plan.schema.json", schema::<RestorePlan>()),

@@ -9,6 +9,10 @@
 //! butterfly backups run okta-prod                   # queue, print the job id
 //! butterfly backups show <job-id>
 //! butterfly snapshots list
+//! butterfly schedules set okta-prod daily --at 02:30 --time-zone Europe/Berlin
+//! butterfly schedules list
+//! butterfly schedules pause okta-prod
+//! butterfly schedules resume okta-prod
 //! ```
 //!
 //! Connections are named by id or by name.
@@ -37,7 +41,97 @@ const CONNECTION_COLUMNS: &[Column] = &[
     Column::new("CLIENT ID", "/client_id"),
     Column::new("SHARE", "/rate_limit_share"),
     Column::new("LAST TEST OK", "/last_test/ok"),
+    Column::new("SCHEDULE", "/schedule"),
+    Column::new("NEXT RUN", "/next_run_at"),
 ];
+
+const SCHEDULE_COLUMNS: &[Column] = &[
+    Column::new("CONNECTION", "/connection_name"),
+    Column::new("SCHEDULE", "/description"),
+    Column::new("STATE", "/state"),
+    Column::new("NEXT RUN", "/next_run_at"),
+    Column::new("FAILURES", "/consecutive_failures"),
+    Column::new("PAUSED UNTIL", "/paused_until"),
+    Column::new("WARNING", "/warning"),
+];
+
+/// How often a schedule runs, as `schedules set` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FrequencyArg {
+    /// Every hour on the hour.
+    Hourly,
+    /// At 00:00, 06:00, 12:00 and 18:00.
+    #[value(name = "every-6-hours", alias = "every-6h")]
+    Every6Hours,
+    /// Every day at `--at`.
+    Daily,
+    /// Every week on `--day` at `--at`.
+    Weekly,
+    /// When `--cron` matches.
+    Cron,
+}
+
+/// The body of `PUT /connections/{id}/schedule`; the server checks it and says what is
+/// wrong.
+pub fn schedule_body(
+    frequency: FrequencyArg,
+    at: Option<String>,
+    day: Option<String>,
+    cron: Option<String>,
+    time_zone: &str,
+) -> Value {
+    let frequency = match frequency {
+        FrequencyArg::Hourly => "hourly",
+        FrequencyArg::Every6Hours => "every_6_hours",
+        FrequencyArg::Daily => "daily",
+        FrequencyArg::Weekly => "weekly",
+        FrequencyArg::Cron => "cron",
+    };
+    let mut body = json!({"frequency": frequency, "time_zone": time_zone});
+    for (key, value) in [("at", at), ("day", day), ("cron", cron)] {
+        if let Some(value) = value {
+            body[key] = json!(value);
+        }
+    }
+    body
+}
+
+/// `schedules list`.
+pub async fn list_schedules(client: &ApiClient, out: Output) -> Result<(), CliError> {
+    print_records(out, &client.get("schedules").await?, SCHEDULE_COLUMNS);
+    Ok(())
+}
+
+/// `schedules set`.
+pub async fn set_schedule(
+    client: &ApiClient,
+    out: Output,
+    reference: &str,
+    spec: &Value,
+) -> Result<(), CliError> {
+    let id = connection_id(client, reference).await?;
+    let saved = client
+        .put(&format!("connections/{id}/schedule"), spec)
+        .await?;
+    print_records(out, &Value::Array(vec![saved]), SCHEDULE_COLUMNS);
+    Ok(())
+}
+
+/// `schedules pause` and `schedules resume`.
+pub async fn pause_schedule(
+    client: &ApiClient,
+    out: Output,
+    reference: &str,
+    pause: bool,
+) -> Result<(), CliError> {
+    let id = connection_id(client, reference).await?;
+    let action = if pause { "pause" } else { "resume" };
+    let schedule = client
+        .post(&format!("connections/{id}/schedule/{action}"), &json!({}))
+        .await?;
+    print_records(out, &Value::Array(vec![schedule]), SCHEDULE_COLUMNS);
+    Ok(())
+}
 
 const JOB_COLUMNS: &[Column] = &[
     Column::new("ID", "/id"),

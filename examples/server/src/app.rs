@@ -12,7 +12,7 @@ use butterfly_core::store::{
     ApiKeyStore, MemberStore, MemberWriteStore, NewMember, StoreError, TeamStore,
 };
 use butterfly_core::token::RawToken;
-use butterfly_core::{Member, Role, Team, TeamId};
+use butterfly_core::{Clock, Member, Role, SystemClock, Team, TeamId};
 use butterfly_store::{RepositoryStore, SqlStore};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -58,6 +58,9 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Where each connection's Git export repository lives (`<data dir>/git`).
     pub git_exports_dir: std::path::PathBuf,
+    /// Calendar time for schedules (which slot is due, when a pause ends); tests put a
+    /// `FixedClock` here.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -157,6 +160,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         )),
         notifier: Arc::new(crate::notify::Notifier::default()),
         git_exports_dir: config.data_dir.join("git"),
+        clock: Arc::new(SystemClock),
     })
 }
 

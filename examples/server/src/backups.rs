@@ -16,6 +16,25 @@
 //! That is extra information: if it cannot be made, the backup still counts, the
 //! outcome says `compliance: null` with a `compliance_error`, and a warning is logged.
 //!
+//! Several jobs of different connections run at once: [`spawn_worker`] starts
+//! [`JobSettings::workers`] job loops (`--workers N`), and the job table holds at most
+//! one queued or running job per connection (a second backup of the same org would share
+//! its rate limit), so `POST /backups` answers `409` naming the running job.
+//!
+//! A run that stops with an error (the org did not answer, sign-in failed) is tried again
+//! inside the same job, [`JobSettings::run_retries`] times, with a doubling backoff; the
+//! fetcher itself also retries each request on 429 and 5xx answers.
+//!
+//! Schedules: [`spawn_worker`] also starts the scheduler, which every
+//! [`JobSettings::poll_every`] fires the schedules that are due ([`schedule_tick`]).
+//! Firing moves a schedule to its next slot *after now*, so slots missed while every
+//! server was down collapse into one run at start-up. After
+//! [`PAUSE_AFTER_FAILURES`] failed scheduled runs in a row the schedule pauses for
+//! [`FAILURE_PAUSE`] ([`on_schedule_paused`]); a successful run, manual or scheduled, or
+//! a re-saved schedule clears the count. Calendar time (which slot is due, when a pause
+//! ends) comes from the state's injected clock; the job lease (heartbeats) runs on real
+//! time, since it measures whether a process is alive.
+//!
 //! Each team has its own snapshot repository in the server's object store
 //! (`--object-store-url`, by default `file://<data-dir>/objects`), under
 //! `teams/<team>/repository`, encrypted under the team's key derived from the server's
@@ -26,8 +45,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use butterfly_compliance::{Framework, evaluate};
+use butterfly_core::schedule::{Schedule, ScheduleError};
 use butterfly_core::source::SnapshotSource;
-use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore};
+use butterfly_core::store::{
+    AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore, ScheduleFiring, ScheduleStore,
+    StoreError,
+};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, run_okta_backup};
 use butterfly_providers::okta::fetcher::{
@@ -36,7 +59,7 @@ use butterfly_providers::okta::fetcher::{
 };
 use butterfly_store::RepositoryStore;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
 use uuid::Uuid;
@@ -56,14 +79,30 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// How often a running job reports progress (and so shows it is alive).
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
+/// Failed scheduled runs in a row after which a schedule pauses.
+pub const PAUSE_AFTER_FAILURES: u32 = 3;
+
+/// How long a failing schedule pauses.
+pub const FAILURE_PAUSE: TimeDelta = TimeDelta::hours(24);
+
+/// Due schedules fired per scheduler tick (the rest wait for the next tick).
+const FIRE_PER_TICK: u32 = 500;
+
 /// Timing of the job worker.
 #[derive(Debug, Clone, Copy)]
 pub struct JobSettings {
     /// How long a running job may be silent before it counts as abandoned. Must be well
     /// above the progress interval (2 s).
     pub abandoned_after: Duration,
-    /// How often an idle worker looks for due jobs (a new job wakes it at once).
+    /// How often an idle worker looks for due jobs (a new job wakes it at once), and
+    /// how often the scheduler looks for due schedules.
     pub poll_every: Duration,
+    /// Job loops per server: backups of different connections that run at once.
+    pub workers: usize,
+    /// Extra tries of a run that stopped with an error, inside the same job.
+    pub run_retries: u32,
+    /// The wait before the first extra try; it doubles for each one after.
+    pub retry_backoff: Duration,
 }
 
 impl Default for JobSettings {
@@ -71,6 +110,9 @@ impl Default for JobSettings {
         JobSettings {
             abandoned_after: Duration::from_secs(60),
             poll_every: Duration::from_secs(5),
+            workers: 2,
+            run_retries: 2,
+            retry_backoff: Duration::from_secs(30),
         }
     }
 }
@@ -102,10 +144,19 @@ pub enum BackupJobError {
     Repository(#[from] SnapshotError),
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] butterfly_core::store::StoreError),
+    Store(#[from] StoreError),
     /// A task died.
     #[error("a task stopped: {0}")]
     Task(#[source] tokio::task::JoinError),
+    /// The backup stopped at every try.
+    #[error("{source} (after {tries} tries)")]
+    Tries {
+        /// How many times it ran.
+        tries: u32,
+        /// The last try's error.
+        #[source]
+        source: Box<BackupError>,
+    },
     /// The outcome could not be turned into the job's result.
     #[error("cannot record the backup's outcome: {0}")]
     Outcome(#[source] serde_json::Error),
@@ -127,7 +178,8 @@ impl Backups {
         Backups {
             objects,
             settings,
-            worker_id: format!("worker-{}", Uuid::new_v4()),
+            // The process id says which server holds a job (replicas, `claimed_by`).
+            worker_id: format!("worker-{}-{}", std::process::id(), Uuid::new_v4()),
             repos: Mutex::new(HashMap::new()),
             wake: Notify::new(),
         }
@@ -160,12 +212,13 @@ impl Backups {
     }
 }
 
-/// The job worker of one server; [`Worker::shutdown`] stops it cleanly.
+/// The job workers and the scheduler of one server; [`Worker::shutdown`] stops them
+/// cleanly.
 #[derive(Debug)]
 #[must_use = "dropping the Worker detaches it; keep it to shut it down cleanly"]
 pub struct Worker {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Worker {
@@ -175,50 +228,198 @@ impl Worker {
     /// got a manifest, so the repository stays valid.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            tracing::warn!(error = %e, "the job worker stopped abnormally");
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a job worker stopped abnormally");
+            }
         }
     }
 }
 
-/// Run queued jobs until [`Worker::shutdown`]. One job at a time per server.
+/// Run queued jobs, [`JobSettings::workers`] at a time, and fire due schedules, until
+/// [`Worker::shutdown`].
 pub fn spawn_worker(state: AppState) -> Worker {
-    let (stop, mut stopping) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        loop {
-            match next_job(&state).await {
-                Ok(Some(job)) => {
-                    let id = job.id;
-                    tokio::select! {
-                        () = run_job(&state, job) => {}
-                        () = stop_requested(&mut stopping) => {
-                            // The job's future is dropped here: the fetch stops at its
-                            // next page and nothing more is written.
-                            hand_back(&state, id).await;
-                            return;
-                        }
-                    }
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        _ = tokio::time::timeout(
-                            state.backups.settings.poll_every,
-                            state.backups.wake.notified(),
-                        ) => {}
-                        () = stop_requested(&mut stopping) => return,
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim jobs");
-                    tokio::select! {
-                        () = tokio::time::sleep(state.backups.settings.poll_every) => {}
-                        () = stop_requested(&mut stopping) => return,
+    let (stop, stopping) = watch::channel(false);
+    let mut tasks: Vec<_> = (0..state.backups.settings.workers.max(1))
+        .map(|_| tokio::spawn(job_loop(state.clone(), stopping.clone())))
+        .collect();
+    tasks.push(tokio::spawn(scheduler_loop(state, stopping)));
+    Worker { stop, tasks }
+}
+
+async fn job_loop(state: AppState, mut stopping: watch::Receiver<bool>) {
+    loop {
+        match next_job(&state).await {
+            Ok(Some(job)) => {
+                let id = job.id;
+                tokio::select! {
+                    () = run_job(&state, job) => {}
+                    () = stop_requested(&mut stopping) => {
+                        // The job's future is dropped here: the fetch stops at its
+                        // next page and nothing more is written.
+                        hand_back(&state, id).await;
+                        return;
                     }
                 }
             }
+            Ok(None) => {
+                tokio::select! {
+                    _ = tokio::time::timeout(
+                        state.backups.settings.poll_every,
+                        state.backups.wake.notified(),
+                    ) => {}
+                    () = stop_requested(&mut stopping) => return,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot claim jobs");
+                tokio::select! {
+                    () = tokio::time::sleep(state.backups.settings.poll_every) => {}
+                    () = stop_requested(&mut stopping) => return,
+                }
+            }
         }
-    });
-    Worker { stop, task }
+    }
+}
+
+async fn scheduler_loop(state: AppState, mut stopping: watch::Receiver<bool>) {
+    loop {
+        // The first tick runs at start-up: slots missed while the server was down fire
+        // now, once each schedule.
+        match schedule_tick(&state).await {
+            Ok(0) => {}
+            Ok(fired) => tracing::info!(fired, "scheduled backups queued"),
+            Err(e) => tracing::warn!(error = %e, "cannot fire due schedules"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(state.backups.settings.poll_every) => {}
+            () = stop_requested(&mut stopping) => return,
+        }
+    }
+}
+
+/// Why the scheduler could not fire a schedule.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored schedule no longer checks (a time zone dropped from the tz database).
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+}
+
+/// Fire every schedule due at the state's clock: each moves on to its first slot after
+/// now (missed slots collapse into this one run) and queues one backup, unless a backup
+/// of the connection is already queued or running. Returns how many were queued. Safe
+/// to run on every replica at once: each slot is queued by exactly one of them.
+pub async fn schedule_tick(state: &AppState) -> Result<usize, SchedulerError> {
+    let now = state.clock.now();
+    let due = state.store.due_schedules(now, FIRE_PER_TICK).await?;
+    let mut queued = 0;
+    for due in due {
+        let schedule = match Schedule::new(&due.spec) {
+            Ok(schedule) => schedule,
+            Err(e) => {
+                tracing::warn!(connection = %due.connection_id, error = %e, "a stored schedule is invalid");
+                continue;
+            }
+        };
+        let next = schedule.next_after(now)?;
+        let slot = due.next_run_at.unwrap_or(now);
+        let payload = json!({
+            "connection_id": due.connection_id,
+            "scheduled_for": butterfly_core::rfc3339::format(&slot).unwrap_or_default(),
+        });
+        // The job is due at once on the lease's clock (real time).
+        match state
+            .store
+            .fire_schedule(&due, next, OKTA_BACKUP_JOB, payload, Utc::now())
+            .await?
+        {
+            ScheduleFiring::Queued(job) => {
+                queued += 1;
+                tracing::info!(job = %job.id, connection = %due.connection_id, %slot, "scheduled backup queued");
+                state.backups.job_queued();
+            }
+            ScheduleFiring::Busy => tracing::info!(
+                connection = %due.connection_id,
+                %slot,
+                "scheduled backup skipped: a backup of the connection is already queued or running"
+            ),
+            _ => {}
+        }
+    }
+    Ok(queued)
+}
+
+/// After a backup of a connection: count it against the connection's schedule, and
+/// pause the schedule after [`PAUSE_AFTER_FAILURES`] failed scheduled runs in a row.
+async fn count_run(state: &AppState, job: &Job, succeeded: bool) -> Result<(), SchedulerError> {
+    let Some(connection) = job
+        .payload
+        .get("connection_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+    else {
+        return Ok(());
+    };
+    let scheduled = job.payload.get("scheduled_for").is_some();
+    let Some(row) = state
+        .store
+        .record_schedule_outcome(job.team_id, connection, succeeded, scheduled)
+        .await?
+    else {
+        return Ok(());
+    };
+    if succeeded || !scheduled || row.consecutive_failures < PAUSE_AFTER_FAILURES {
+        return Ok(());
+    }
+    let until = state.clock.now() + FAILURE_PAUSE;
+    let next = Schedule::new(&row.spec)?.next_at_or_after(until)?;
+    state
+        .store
+        .pause_schedule_until(job.team_id, connection, until, next)
+        .await?;
+    on_schedule_paused(
+        state,
+        job.team_id,
+        connection,
+        until,
+        row.consecutive_failures,
+    )
+    .await;
+    Ok(())
+}
+
+/// A schedule paused itself after repeated failures: recorded in the audit trail
+/// (`schedule.paused`, actor `system`).
+///
+/// NOTIFICATION CALL SITE: this is the one place a paused schedule is announced; the
+/// notifications (webhook, e-mail) are sent from here, by `notify::dispatch`, once that
+/// module is merged.
+pub async fn on_schedule_paused(
+    state: &AppState,
+    team: TeamId,
+    connection: Uuid,
+    until: DateTime<Utc>,
+    failures: u32,
+) {
+    tracing::warn!(%connection, %until, failures, "schedule paused after repeated failures");
+    crate::routes::audit::record(
+        state,
+        Some(team),
+        "schedule.paused",
+        Some(format!("connection:{connection}")),
+        AuditOutcome::Success,
+        json!({
+            "consecutive_failures": failures,
+            "paused_until": butterfly_core::rfc3339::format(&until).unwrap_or_default(),
+        }),
+    )
+    .await;
+    // notify::dispatch(state, Notification::SchedulePaused { team, connection, until, failures })
 }
 
 /// Resolves when [`Worker::shutdown`] asks to stop. A dropped [`Worker`] detaches the
@@ -246,7 +447,7 @@ async fn hand_back(state: &AppState, id: Uuid) {
     }
 }
 
-async fn next_job(state: &AppState) -> Result<Option<Job>, butterfly_core::store::StoreError> {
+async fn next_job(state: &AppState) -> Result<Option<Job>, StoreError> {
     let settings = state.backups.settings;
     let now = Utc::now();
     let given_back = state
@@ -317,6 +518,9 @@ async fn run_job(state: &AppState, job: Job) {
                 json!({"attempt": job.attempts, "snapshot": snapshot}),
             )
             .await;
+            if let Err(e) = count_run(state, &job, succeeded).await {
+                tracing::warn!(job = %job.id, error = %e, "cannot count the run against its schedule");
+            }
         }
         // Given back meanwhile (this worker was too slow to beat): another claim owns it.
         Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot record the job's end"),
@@ -446,17 +650,31 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
             }
         })
     };
-    let run = run_okta_backup(
-        credentials,
-        options,
-        repo.as_ref(),
-        &SystemClock,
-        |event: &FetchEvent| {
-            progress.observe(event);
-            progress_tx.send_replace(progress.to_json());
-        },
-    )
-    .await;
+    let settings = state.backups.settings;
+    let mut tries: u32 = 0;
+    let run = loop {
+        tries += 1;
+        progress = Progress::default();
+        let run = run_okta_backup(
+            credentials.clone(),
+            options.clone(),
+            repo.as_ref(),
+            &SystemClock,
+            |event: &FetchEvent| {
+                progress.observe(event);
+                progress_tx.send_replace(progress.to_json());
+            },
+        )
+        .await;
+        match run {
+            Err(e) if tries <= settings.run_retries => {
+                let wait = settings.retry_backoff * 2u32.saturating_pow(tries - 1);
+                tracing::warn!(job = %job.id, try_ = tries, error = %e, wait = ?wait, "backup failed; trying again");
+                tokio::time::sleep(wait).await;
+            }
+            other => break other,
+        }
+    };
     // The snapshot's compliance summary, while the heartbeat still beats (reading a
     // large snapshot takes a moment). It is extra information: when it cannot be made,
     // the backup still succeeds, with a warning.
@@ -480,7 +698,10 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     // no stale report can land after the job's end.
     drop(progress_tx);
     heartbeat.await.map_err(BackupJobError::Task)?;
-    let outcome = run?;
+    let outcome = run.map_err(|e| BackupJobError::Tries {
+        tries,
+        source: Box::new(e),
+    })?;
     let succeeded = outcome.status() != SnapshotStatus::Failed;
     if succeeded {
         // In its own task: a slow or failed push never delays or fails the backup.
@@ -567,7 +788,7 @@ mod tests {
         let snapshot = source.insert(
             ProviderKind::Okta,
             "https://acme.okta.com",
-            chrono::DateTime::<Utc>::UNIX_EPOCH,
+            DateTime::<Utc>::UNIX_EPOCH,
             SnapshotStatus::Complete,
             [Resource::new(
                 ResourceKind::new("policy.PASSWORD"),

@@ -111,6 +111,29 @@ pub struct Config {
         global = true
     )]
     pub scim_token_cache_secs: u64,
+    /// Backups of different connections that run at once on this server.
+    #[arg(long, env = "BUTTERFLY_WORKERS", default_value_t = 2, global = true)]
+    pub workers: usize,
+    /// Seconds between looks for due schedules and queued jobs (a job queued here
+    /// wakes a worker at once).
+    #[arg(
+        long,
+        env = "BUTTERFLY_POLL_SECS",
+        default_value_t = 5,
+        hide = true,
+        global = true
+    )]
+    pub poll_secs: u64,
+    /// Milliseconds before the first retry of a backup that stopped with an error
+    /// (doubling after).
+    #[arg(
+        long,
+        env = "BUTTERFLY_RETRY_BACKOFF_MS",
+        default_value_t = 30_000,
+        hide = true,
+        global = true
+    )]
+    pub retry_backoff_ms: u64,
 }
 
 impl Config {
@@ -129,6 +152,9 @@ impl Config {
             job_abandoned_after_secs: 60,
             metrics_token: None,
             scim_token_cache_secs: 5,
+            workers: 2,
+            poll_secs: 5,
+            retry_backoff_ms: 30_000,
         }
     }
 
@@ -137,6 +163,9 @@ impl Config {
         JobSettings {
             // At least 10 s: progress is reported every 2 s.
             abandoned_after: Duration::from_secs(self.job_abandoned_after_secs.max(10)),
+            workers: self.workers.clamp(1, 64),
+            poll_every: Duration::from_secs(self.poll_secs.max(1)),
+            retry_backoff: Duration::from_millis(self.retry_backoff_ms),
             ..JobSettings::default()
         }
     }

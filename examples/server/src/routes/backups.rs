@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use butterfly_core::api::BackupJobBody;
 use butterfly_core::diff::{DiffOptions, DiffRules, Severity, SnapshotDiff, diff_snapshots};
 use butterfly_core::source::{SnapshotSource, SourceError};
-use butterfly_core::store::{AuditOutcome, Job, JobStore};
+use butterfly_core::store::{AuditOutcome, ConnectionJobStore, Job, JobStore, StoreError};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotSummary};
 use butterfly_store::snapshots::SnapshotError;
 use chrono::{DateTime, Utc};
@@ -67,15 +67,39 @@ pub async fn start(
 ) -> Result<(StatusCode, Json<BackupJobBody>), ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &body.connection_id).await?;
-    let job = state
+    // One backup of a connection at a time: the job table refuses a second one.
+    let queued = state
         .store
-        .enqueue_job(
+        .enqueue_connection_job(
             caller.team_id,
+            connection.id,
             OKTA_BACKUP_JOB,
             json!({"connection_id": connection.id}),
             Utc::now(),
         )
-        .await?;
+        .await;
+    let job = match queued {
+        Ok(job) => job,
+        Err(StoreError::Conflict(_)) => {
+            let running = state
+                .store
+                .active_connection_job(caller.team_id, connection.id)
+                .await?;
+            return Err(ApiError::Conflict(match running {
+                Some(job) => format!(
+                    "a backup of connection `{}` is already {}: job {}; wait for it to finish",
+                    connection.name,
+                    job.status.as_str(),
+                    job.id
+                ),
+                None => format!(
+                    "a backup of connection `{}` is already queued or running",
+                    connection.name
+                ),
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
     state.backups.job_queued();
     audit::record(
         &state,

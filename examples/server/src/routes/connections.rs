@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use butterfly_core::ProviderKind;
 use butterfly_core::api::ConnectionBody;
-use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore};
+use butterfly_core::store::{
+    AuditOutcome, BackupConnection, BackupSchedule, ConnectionStore, ScheduleStore,
+};
 use butterfly_providers::okta::fetcher::{ClientId, FetchError, OrgUrl, PrivateKey};
 use chrono::Utc;
 use serde::Deserialize;
@@ -53,6 +55,22 @@ pub struct CreateConnection {
 
 fn okta() -> ProviderKind {
     ProviderKind::Okta
+}
+
+/// A connection as the API shows it, with its schedule: never the key.
+pub(crate) fn describe_scheduled(
+    connection: &BackupConnection,
+    schedule: Option<&BackupSchedule>,
+) -> ConnectionBody {
+    let mut body = describe(connection);
+    if let Some(schedule) = schedule {
+        body.schedule = super::schedules::description(schedule);
+        body.next_run_at = schedule
+            .next_run_at
+            .filter(|_| !schedule.paused)
+            .map(|t| t.timestamp());
+    }
+    body
 }
 
 /// A connection as the API shows it: never the key.
@@ -159,7 +177,16 @@ pub async fn list(
     caller: Caller,
 ) -> Result<Json<Vec<ConnectionBody>>, ApiError> {
     let connections = state.store.list_connections(caller.team_id).await?;
-    Ok(Json(connections.iter().map(describe).collect()))
+    let schedules = state.store.list_schedules(caller.team_id).await?;
+    Ok(Json(
+        connections
+            .iter()
+            .map(|c| {
+                let schedule = schedules.iter().find(|s| s.connection_id == c.id);
+                describe_scheduled(c, schedule)
+            })
+            .collect(),
+    ))
 }
 
 pub(crate) async fn find(
@@ -180,7 +207,9 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionBody>, ApiError> {
-    Ok(Json(describe(&find(&state, &caller, &id).await?)))
+    let connection = find(&state, &caller, &id).await?;
+    let schedule = state.store.schedule(caller.team_id, connection.id).await?;
+    Ok(Json(describe_scheduled(&connection, schedule.as_ref())))
 }
 
 /// Delete a connection. Its snapshots stay.

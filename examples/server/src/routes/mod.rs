@@ -11,6 +11,7 @@ pub mod members;
 pub mod notifications;
 pub mod reports;
 pub mod retention;
+pub mod schedules;
 pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
@@ -185,6 +186,42 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/connections/{id}/status",
             Requires(P::ViewBackupList),
             status::connection,
+        )
+        .route(
+            GET,
+            "/schedules",
+            Requires(P::ViewConnections),
+            schedules::list,
+        )
+        .route(
+            GET,
+            "/connections/{id}/schedule",
+            Requires(P::ViewConnections),
+            schedules::show,
+        )
+        .route(
+            PUT,
+            "/connections/{id}/schedule",
+            Requires(P::EditBackupSchedules),
+            schedules::put,
+        )
+        .route(
+            DELETE,
+            "/connections/{id}/schedule",
+            Requires(P::EditBackupSchedules),
+            schedules::remove,
+        )
+        .route(
+            POST,
+            "/connections/{id}/schedule/pause",
+            Requires(P::EditBackupSchedules),
+            schedules::pause,
+        )
+        .route(
+            POST,
+            "/connections/{id}/schedule/resume",
+            Requires(P::EditBackupSchedules),
+            schedules::resume,
         )
         .route(GET, "/backups", Requires(P::ViewBackupList), backups::list)
         .route(POST, "/backups", Requires(P::RunBackups), backups::start)
