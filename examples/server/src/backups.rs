@@ -396,9 +396,8 @@ async fn count_run(state: &AppState, job: &Job, succeeded: bool) -> Result<(), S
 /// A schedule paused itself after repeated failures: recorded in the audit trail
 /// (`schedule.paused`, actor `system`).
 ///
-/// NOTIFICATION CALL SITE: this is the one place a paused schedule is announced; the
-/// notifications (webhook, e-mail) are sent from here, by `notify::dispatch`, once that
-/// module is merged.
+/// This is the one place a paused schedule is announced: the team's notification
+/// channels that take `schedule_paused` hear of it here, in the background.
 pub async fn on_schedule_paused(
     state: &AppState,
     team: TeamId,
@@ -419,7 +418,10 @@ pub async fn on_schedule_paused(
         }),
     )
     .await;
-    // notify::dispatch(state, Notification::SchedulePaused { team, connection, until, failures })
+    // In the background: a slow webhook must not hold up the worker.
+    drop(crate::notify::schedule_paused(
+        state, team, connection, until, failures,
+    ));
 }
 
 /// Resolves when [`Worker::shutdown`] asks to stop. A dropped [`Worker`] detaches the

@@ -673,6 +673,36 @@ mod tests {
 /// Changes listed by name in a drift notification; the rest are counted.
 const DRIFT_EXAMPLES: usize = 10;
 
+/// Announce in the background that `connection`'s schedule paused itself after
+/// `failures` failed runs in a row, until `until` (called from the backup worker's one
+/// pause site, `backups::on_schedule_paused`).
+pub fn schedule_paused(
+    state: &AppState,
+    team: TeamId,
+    connection_id: Uuid,
+    until: DateTime<Utc>,
+    failures: u32,
+) -> tokio::task::JoinHandle<Vec<Delivery>> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let connection_name = match state.store.connection(team, connection_id).await {
+            Ok(Some(c)) => c.name,
+            Ok(None) => connection_id.to_string(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the connection for a notification");
+                connection_id.to_string()
+            }
+        };
+        let event = Event::SchedulePaused {
+            connection_id,
+            connection_name,
+            consecutive_failures: failures,
+            paused_until: until,
+        };
+        dispatch(&state, team, &event).await
+    })
+}
+
 /// After a backup job's end: on failure, [`Event::BackupFailed`]; on success,
 /// [`Event::CriticalDrift`] when the diff from the connection's previous snapshot has
 /// changes of critical severity. Runs in the background, so the worker moves on at once;

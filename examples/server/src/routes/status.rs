@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use butterfly_core::store::{BackupConnection, ConnectionStore, JobStatus, JobStore, TeamStore};
+use butterfly_core::schedule::Schedule;
+use butterfly_core::store::{
+    BackupConnection, ConnectionStore, JobStatus, JobStore, ScheduleStore, TeamStore,
+};
 use chrono::Utc;
 
 use super::connections::find;
@@ -25,10 +28,30 @@ const JOBS_READ: u32 = 500;
 /// from the database.
 #[allow(clippy::unused_async)]
 pub async fn expected_interval(
-    _state: &AppState,
-    _connection: &BackupConnection,
+    state: &AppState,
+    connection: &BackupConnection,
 ) -> Result<Option<Duration>, ApiError> {
-    Ok(None)
+    // A connection without a schedule (manual backups only) has no expected interval;
+    // one paused by a person is not expected to run either.
+    let Some(saved) = state
+        .store
+        .schedule(connection.team_id, connection.id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if saved.paused {
+        return Ok(None);
+    }
+    let Ok(schedule) = Schedule::new(&saved.spec) else {
+        return Ok(None);
+    };
+    // The gap between the two slots around now: an hour, six hours, a day or a week
+    // (23 or 25 hours on a DST day), or a cron expression's current spacing.
+    let gap = schedule
+        .next_after(state.clock.now())
+        .and_then(|next| Ok(schedule.next_after(next)? - next));
+    Ok(gap.ok().and_then(|gap| gap.to_std().ok()))
 }
 
 async fn health_of(
@@ -40,7 +63,7 @@ async fn health_of(
         .store
         .list_jobs(team, OKTA_BACKUP_JOB, JOBS_READ)
         .await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let mut out = Vec::with_capacity(connections.len());
     for connection in connections {
         let interval = expected_interval(state, connection).await?;
