@@ -21,6 +21,7 @@ mod group_roles;
 mod jobs;
 mod members;
 mod replicas;
+mod restore_jobs;
 mod rows;
 mod scim;
 mod scim_members;
@@ -30,6 +31,7 @@ mod teams;
 mod tokens;
 
 pub use audit::{AuditContext, audit_entry};
+pub use restore_jobs::{NewRestoreJob, RestoreFinish, RestoreJob, RestoreJobStatus, RestoreStart};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 

@@ -4,7 +4,7 @@
 //! the stores and builds the router, [`rbac`] enforces the permission matrix on every
 //! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
 //! subcommands that work on the data directory directly, and [`sso`] signs team members
-//! in with their OpenID provider, and [`backups`] runs backups as jobs.
+//! in with their OpenID provider, and [`backups`] runs backups as jobs, and [`restores`] restores, syncs and undos.
 
 pub mod admin;
 pub mod app;
@@ -12,6 +12,7 @@ pub mod backups;
 pub mod config;
 pub mod error;
 pub mod rbac;
+pub mod restores;
 pub mod routes;
 pub mod scim;
 pub mod secret;
