@@ -13,6 +13,7 @@
 //!   `ScimWrite` commits a resource and its member together or not at all.
 //! - `member_writes`: the transactional member write (member rules, revocations, and
 //!   concurrent writers of one team) on both databases.
+//! - `restore_jobs`: one writing restore run per org, on both databases.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -25,6 +26,7 @@ mod harness;
 mod member_writes;
 mod objects;
 mod probe;
+mod restore_jobs;
 mod scim_store;
 mod scim_store_props;
 mod scim_write;

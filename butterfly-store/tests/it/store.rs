@@ -867,6 +867,8 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "scim_group_members",
         "backup_connections",
         "audit_log",
+        "restore_jobs",
+        "restore_plans",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }
