@@ -21,13 +21,16 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use butterfly_core::SnapshotId;
-use butterfly_core::restore::{FollowUp, RestoreMode, RestoreOptions, RestorePlan, Variables};
+use butterfly_core::api::{
+    RestoreJobBody, RestorePlanRequestBody, RestoreRequestBody, SyncRequestBody,
+};
+use butterfly_core::restore::{RestoreMode, RestoreOptions, RestorePlan, Variables};
 use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore};
 use butterfly_core::{ProviderKind, ResourceKind};
 use butterfly_providers::okta::kinds;
 use butterfly_store::sql::{AuditContext, NewRestoreJob, RestoreJob, RestoreStart};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -44,74 +47,6 @@ use crate::restores::{
 
 /// Most kinds or ids one request may name.
 const MAX_SELECTORS: usize = 1000;
-
-/// `POST /connections/{id}/restore-plans` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlanRequest {
-    /// The snapshot: an id or an unambiguous prefix (at least 4 characters).
-    pub snapshot: String,
-    /// Only these kinds (catalogue names).
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    /// Only these resources (snapshot ids).
-    #[serde(default)]
-    pub ids: Vec<String>,
-    /// Update resources that exist but differ (default: skip them).
-    #[serde(default)]
-    pub overwrite: bool,
-    /// Delete what the org has and the snapshot does not (never users).
-    #[serde(default)]
-    pub delete_extra: bool,
-}
-
-/// `POST /connections/{id}/restores` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreRequest {
-    /// The snapshot (id or prefix); not needed with `plan_fingerprint`.
-    #[serde(default)]
-    pub snapshot: Option<String>,
-    /// Only these kinds.
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    /// Only these resources.
-    #[serde(default)]
-    pub ids: Vec<String>,
-    /// Update resources that differ.
-    #[serde(default)]
-    pub overwrite: bool,
-    /// Delete what the snapshot does not have (never users).
-    #[serde(default)]
-    pub delete_extra: bool,
-    /// Execute exactly the plan with this fingerprint (from `restore-plans`).
-    #[serde(default)]
-    pub plan_fingerprint: Option<String>,
-    /// Plan only: zero writes.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-/// `POST /connections/{target}/syncs` body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyncRequest {
-    /// The snapshot of the source org (id or prefix).
-    pub snapshot: String,
-    /// The variables: the CLI's variables file as text (`NAME=value` lines, or its
-    /// JSON), or that JSON as an object (`{"variables": {...}, "replace": {...}}`).
-    #[serde(default)]
-    pub vars: Option<Value>,
-    /// Only these kinds.
-    #[serde(default)]
-    pub kinds: Vec<String>,
-    /// Delete what the source does not have (never users).
-    #[serde(default)]
-    pub delete_extra: bool,
-    /// Plan only: zero writes.
-    #[serde(default)]
-    pub dry_run: bool,
-}
 
 /// `POST /restores/{id}/undo` body (optional).
 #[derive(Debug, Default, Deserialize)]
@@ -131,44 +66,6 @@ pub struct ListRestores {
     pub limit: Option<u32>,
 }
 
-/// A run as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct RestoreJobBody {
-    /// Its id.
-    pub id: Uuid,
-    /// `restore`, `sync` or `undo`.
-    pub kind: String,
-    /// `running`, `succeeded` or `failed`.
-    pub status: &'static str,
-    /// The connection written to.
-    pub connection_id: Uuid,
-    /// The org written to.
-    pub org: String,
-    /// Whether it only plans.
-    pub dry_run: bool,
-    /// Who asked.
-    pub requested_by: String,
-    /// For an undo, the run taken back.
-    pub undo_of: Option<Uuid>,
-    /// The request as made.
-    pub request: Value,
-    /// Unix seconds.
-    pub created_at: i64,
-    /// Unix seconds.
-    pub finished_at: Option<i64>,
-    /// The plan's counts (`create`, `update`, `delete`, `skip`) and fingerprint, once made.
-    pub counts: Option<Value>,
-    /// The plan itself (`GET /restores/{id}` only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<RestorePlan>,
-    /// What must be done by hand afterwards (users without passwords, secrets...).
-    pub follow_ups: Vec<FollowUp>,
-    /// What execution did: steps done and failed, failures, undo snapshot.
-    pub report: Option<Value>,
-    /// Why it failed.
-    pub error: Option<String>,
-}
-
 fn describe(state: &AppState, job: &RestoreJob, with_plan: bool) -> RestoreJobBody {
     let plan = job.plan_sealed.as_ref().and_then(|sealed| {
         open_plan(state, job.team_id, sealed)
@@ -177,35 +74,32 @@ fn describe(state: &AppState, job: &RestoreJob, with_plan: bool) -> RestoreJobBo
             )
             .ok()
     });
-    RestoreJobBody {
-        id: job.id,
-        kind: job.kind.clone(),
-        status: job.status.as_str(),
-        connection_id: job.connection_id,
-        org: job.org.clone(),
-        dry_run: job.dry_run,
-        requested_by: job.requested_by.clone(),
-        undo_of: job.undo_of,
-        request: job.request.clone(),
-        created_at: job.created_at.timestamp(),
-        finished_at: job.finished_at.as_ref().map(DateTime::timestamp),
-        counts: plan.as_ref().map(|p| {
-            json!({
-                "create": p.create.len(),
-                "update": p.update.len(),
-                "delete": p.delete.len(),
-                "skip": p.skip.len(),
-                "plan_fingerprint": p.fingerprint.to_string(),
-            })
-        }),
-        follow_ups: plan
-            .as_ref()
-            .map(|p| p.follow_ups.clone())
-            .unwrap_or_default(),
-        plan: plan.filter(|_| with_plan),
-        report: job.report.clone(),
-        error: job.error.clone(),
-    }
+    let mut body = RestoreJobBody::new(job.id, &job.kind, job.status.as_str());
+    body.connection_id = job.connection_id;
+    body.org.clone_from(&job.org);
+    body.dry_run = job.dry_run;
+    body.requested_by.clone_from(&job.requested_by);
+    body.undo_of = job.undo_of;
+    body.request.clone_from(&job.request);
+    body.created_at = job.created_at.timestamp();
+    body.finished_at = job.finished_at.as_ref().map(DateTime::timestamp);
+    body.counts = plan.as_ref().map(|p| {
+        json!({
+            "create": p.create.len(),
+            "update": p.update.len(),
+            "delete": p.delete.len(),
+            "skip": p.skip.len(),
+            "plan_fingerprint": p.fingerprint.to_string(),
+        })
+    });
+    body.follow_ups = plan
+        .as_ref()
+        .map(|p| p.follow_ups.clone())
+        .unwrap_or_default();
+    body.plan = plan.filter(|_| with_plan);
+    body.report.clone_from(&job.report);
+    body.error.clone_from(&job.error);
+    body
 }
 
 fn check_kinds(list: &[String], ids: &[String]) -> Result<(), ApiError> {
@@ -278,7 +172,7 @@ pub async fn plan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<PlanRequest>, JsonRejection>,
+    body: Result<Json<RestorePlanRequestBody>, JsonRejection>,
 ) -> Result<Json<RestorePlan>, ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
@@ -403,7 +297,7 @@ pub async fn restore(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<RestoreRequest>, JsonRejection>,
+    body: Result<Json<RestoreRequestBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RestoreJobBody>), ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
@@ -482,7 +376,7 @@ pub async fn sync(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    body: Result<Json<SyncRequest>, JsonRejection>,
+    body: Result<Json<SyncRequestBody>, JsonRejection>,
 ) -> Result<(StatusCode, Json<RestoreJobBody>), ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
