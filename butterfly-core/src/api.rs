@@ -1,7 +1,9 @@
-//! The JSON bodies of the first-party server's `/api/v1` that scripts read: a backup
-//! connection, a backup job and the error body. The server answers with these types and
-//! `butterfly schemas` writes their JSON Schemas (`connection`, `backup-job`,
-//! `api-error` in `schemas/`), so a client can validate what it reads.
+//! The JSON bodies of the first-party server's `/api/v1` that scripts read or write: a
+//! backup connection, a backup job, the error body, and the restore requests and jobs.
+//! The server answers with (and reads) these types and `butterfly schemas` writes their
+//! JSON Schemas (`connection`, `backup-job`, `api-error`, `restore-plan-request`,
+//! `restore-request`, `sync-request`, `restore-job` in `schemas/`), so a client can
+//! validate what it reads and sends.
 //!
 //! Plain serde types, with no HTTP in them, so a client embeds them without the server.
 //! Fields are declared in alphabetical order: the server built these bodies as
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::restore::{FollowUp, RestorePlan};
 use crate::store::JobStatus;
 use crate::{Permission, Role};
 
@@ -206,6 +209,142 @@ pub struct ScheduleBody {
     pub state: String,
     /// What needs attention (failures so far, a pause), or `null`.
     pub warning: Option<String>,
+/// `POST /api/v1/connections/{id}/restore-plans`: what to plan (nothing is written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RestorePlanRequestBody {
+    /// Delete what the org has and the snapshot does not (never users).
+    #[serde(default)]
+    pub delete_extra: bool,
+    /// Only these resources (their ids in the snapshot).
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Only these kinds (catalogue names, such as `group` or `policy.OKTA_SIGN_ON`).
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Update resources that exist but differ (by default they are skipped).
+    #[serde(default)]
+    pub overwrite: bool,
+    /// The snapshot: an id, or an unambiguous prefix of one (at least 4 characters).
+    pub snapshot: String,
+}
+
+/// `POST /api/v1/connections/{id}/restores`: a restore job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RestoreRequestBody {
+    /// Delete what the org has and the snapshot does not (never users).
+    #[serde(default)]
+    pub delete_extra: bool,
+    /// Plan only: zero writes; the job's plan is the preview.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Only these resources (their ids in the snapshot).
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Only these kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Update resources that exist but differ.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Execute exactly the reviewed plan with this fingerprint (from `restore-plans`);
+    /// the job fails with `plan_stale`, writing nothing, when the org changed since.
+    /// Leave out `snapshot`, `kinds`, `ids`, `overwrite` and `delete_extra` with it.
+    #[serde(default)]
+    pub plan_fingerprint: Option<String>,
+    /// The snapshot (id or prefix); not needed with `plan_fingerprint`.
+    #[serde(default)]
+    pub snapshot: Option<String>,
+}
+
+/// `POST /api/v1/connections/{target}/syncs`: a sync job from a snapshot of another org.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SyncRequestBody {
+    /// Delete what the source does not have (never users).
+    #[serde(default)]
+    pub delete_extra: bool,
+    /// Plan only: zero writes.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Only these kinds.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// The snapshot of the source org (id or prefix).
+    pub snapshot: String,
+    /// The variables: the CLI's variables file as text (`NAME=value` lines, or its JSON),
+    /// or that JSON as an object (`{"variables": {...}, "replace": {...}}`).
+    #[serde(default)]
+    pub vars: Option<Value>,
+}
+
+/// A restore, sync or undo job as the API shows it (`GET /api/v1/restores/{id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[non_exhaustive]
+pub struct RestoreJobBody {
+    /// The connection written to.
+    pub connection_id: Uuid,
+    /// Once planned: how many creates, updates, deletes and skips, and the plan's
+    /// fingerprint (`plan_fingerprint`).
+    pub counts: Option<Value>,
+    /// When it was asked for, in seconds since the Unix epoch.
+    pub created_at: i64,
+    /// Whether it only plans.
+    pub dry_run: bool,
+    /// Why it failed: a code (`plan_stale`, `plan_refused`, `org_unreachable`,
+    /// `steps_failed`...), a colon, and what happened.
+    pub error: Option<String>,
+    /// When it ended, in seconds since the Unix epoch.
+    pub finished_at: Option<i64>,
+    /// What must be done by hand afterwards (users without passwords, secrets...).
+    pub follow_ups: Vec<FollowUp>,
+    /// Identifier.
+    pub id: Uuid,
+    /// `restore`, `sync` or `undo`.
+    pub kind: String,
+    /// The org written to.
+    pub org: String,
+    /// The plan itself (see `restore-plan.schema.json`); only on `GET /restores/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RestorePlan>,
+    /// What execution did: steps done and failed, the failures, the undo snapshot.
+    pub report: Option<Value>,
+    /// The request as made (variables by name only).
+    pub request: Value,
+    /// Who asked (`api_key:<id>`, `member:<id>`).
+    pub requested_by: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// For an undo, the run it takes back.
+    pub undo_of: Option<Uuid>,
+}
+
+impl RestoreJobBody {
+    /// A job's body with its identity; set the other fields after.
+    pub fn new(id: Uuid, kind: impl Into<String>, status: impl Into<String>) -> Self {
+        RestoreJobBody {
+            connection_id: Uuid::nil(),
+            counts: None,
+            created_at: 0,
+            dry_run: false,
+            error: None,
+            finished_at: None,
+            follow_ups: Vec::new(),
+            id,
+            kind: kind.into(),
+            org: String::new(),
+            plan: None,
+            report: None,
+            request: Value::Null,
+            requested_by: String::new(),
+            status: status.into(),
+            undo_of: None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod members;
 mod notifications;
 mod replicas;
 pub mod retention;
+mod restore_jobs;
 mod rows;
 mod schedules;
 mod scim;
@@ -41,6 +42,7 @@ pub use cli_login::{
     DeviceApproval, DeviceAuthorization, DevicePoll, IssuedTokens, RefreshOutcome, TokenLifetimes,
     display_user_code, normalize_user_code,
 };
+pub use restore_jobs::{NewRestoreJob, RestoreFinish, RestoreJob, RestoreJobStatus, RestoreStart};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
 pub use tokens::SCIM_TOKEN_CACHE_TTL;

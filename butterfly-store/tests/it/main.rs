@@ -14,6 +14,7 @@
 //! - `member_writes`: the transactional member write (member rules, revocations, and
 //!   concurrent writers of one team) on both databases.
 //! - `cli_login`: `butterfly login`'s device codes and tokens (RFC 8628), on both databases.
+//! - `restore_jobs`: one writing restore run per org, on both databases.
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -28,6 +29,7 @@ mod member_writes;
 mod objects;
 mod probe;
 mod retention;
+mod restore_jobs;
 mod scim_store;
 mod scim_store_props;
 mod scim_write;

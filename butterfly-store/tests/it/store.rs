@@ -946,6 +946,8 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "backup_connections",
         "git_exports",
         "audit_log",
+        "restore_jobs",
+        "restore_plans",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }

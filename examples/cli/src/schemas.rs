@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use butterfly_compliance::{Report, Trend};
-use butterfly_core::api::{ApiErrorBody, BackupJobBody, ConnectionBody, ScheduleBody};
+use butterfly_core::api::{
+    ApiErrorBody, BackupJobBody, ConnectionBody, RestoreJobBody, RestorePlanRequestBody,
+    RestoreRequestBody, ScheduleBody, SyncRequestBody,
+};
 use butterfly_core::diff::SnapshotDiff;
 use butterfly_core::restore::RestorePlan;
 use butterfly_core::{Snapshot, SnapshotSummary};
@@ -60,6 +63,16 @@ pub fn all() -> Vec<(&'static str, schemars::Schema)> {
         ("api-error.schema.json", schema::<ApiErrorBody>()),
         ("compliance-trend.schema.json", schema::<Trend>()),
         ("restore-plan.schema.json", schema::<RestorePlan>()),
+        (
+            "restore-plan-request.schema.json",
+            schema::<RestorePlanRequestBody>(),
+        ),
+        (
+            "restore-request.schema.json",
+            schema::<RestoreRequestBody>(),
+        ),
+        ("sync-request.schema.json", schema::<SyncRequestBody>()),
+        ("restore-job.schema.json", schema::<RestoreJobBody>()),
     ]
 }
 

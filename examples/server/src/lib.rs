@@ -4,7 +4,10 @@
 //! the stores and builds the router, [`rbac`] enforces the permission matrix on every
 //! route, [`routes`] holds thin handlers, and [`admin`] implements the local admin
 //! subcommands that work on the data directory directly, and [`sso`] signs team members
-//! in with their OpenID provider, and [`backups`] runs backups as jobs, and [`cli_login`] signs the CLI in (`butterfly login`, RFC 8628).
+//! in with their OpenID provider, [`backups`] runs backups as jobs (on schedules),
+//! [`restores`] restores, syncs and undoes, [`cli_login`] signs the CLI in (`butterfly
+//! login`, RFC 8628), [`notify`] and [`metrics`] tell people and Prometheus how things
+//! go, and [`git_export`] commits snapshots to Git.
 
 pub mod admin;
 pub mod app;
@@ -16,6 +19,7 @@ pub mod metrics;
 pub mod notify;
 pub mod git_export;
 pub mod rbac;
+pub mod restores;
 pub mod routes;
 pub mod scim;
 pub mod secret;

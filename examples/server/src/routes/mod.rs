@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod reports;
 pub mod retention;
 pub mod schedules;
+pub mod restores;
 pub mod scim_config;
 pub mod scim_tokens;
 pub mod sso_config;
@@ -315,6 +316,42 @@ pub fn api(state: AppState) -> ApiRoutes {
             "/compliance/trend",
             Requires(P::ViewComplianceReports),
             reports::compliance_trend,
+        )
+        .route(
+            POST,
+            "/connections/{id}/restore-plans",
+            Requires(P::RestoreFromBackup),
+            restores::plan,
+        )
+        .route(
+            POST,
+            "/connections/{id}/restores",
+            Requires(P::RestoreFromBackup),
+            restores::restore,
+        )
+        .route(
+            POST,
+            "/connections/{id}/syncs",
+            Requires(P::RestoreFromBackup),
+            restores::sync,
+        )
+        .route(
+            GET,
+            "/restores",
+            Requires(P::RestoreFromBackup),
+            restores::list,
+        )
+        .route(
+            GET,
+            "/restores/{id}",
+            Requires(P::RestoreFromBackup),
+            restores::show,
+        )
+        .route(
+            POST,
+            "/restores/{id}/undo",
+            Requires(P::RestoreFromBackup),
+            restores::undo,
         )
         .route(
             GET,
