@@ -29,7 +29,7 @@ use butterfly_compliance::{Framework, evaluate};
 use butterfly_core::source::SnapshotSource;
 use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore};
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
-use butterfly_providers::backup::{BackupError, run_okta_backup};
+use butterfly_providers::backup::{BackupError, BackupMode, run_okta_backup_with};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
     PrivateKey,
@@ -428,9 +428,11 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
             }
         })
     };
-    let run = run_okta_backup(
+    // Incremental on top of the org's newest complete snapshot, as the CLI does.
+    let run = run_okta_backup_with(
         credentials,
         options,
+        BackupMode::default(),
         repo.as_ref(),
         &SystemClock,
         |event: &FetchEvent| {

@@ -162,6 +162,14 @@ impl Org {
             .collect()
     }
 
+    /// The own ids of the items of `kind` listed at `path` (every status), in list order:
+    /// for tests and benchmarks that pick what to change.
+    pub fn listing_ids(&self, path: &str, kind: &str) -> Vec<String> {
+        self.listing(path, kind)
+            .map(|l| l.items.iter().map(|i| i.id.clone()).collect())
+            .unwrap_or_default()
+    }
+
     /// Every listing of `kind` with its path, for tests and the lower bound.
     pub(crate) fn listings_of<'a>(
         &'a self,
