@@ -119,7 +119,7 @@ async fn backup(
         insecure_allow_private_addresses: true,
         ..FetchOptions::default()
     };
-    let repo = SnapshotRepository::open(repo)
+    let repo = SnapshotRepository::open_or_create(repo)
         .await
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
@@ -282,7 +282,7 @@ async fn same_entries(
     a: butterfly_core::SnapshotId,
     b: butterfly_core::SnapshotId,
 ) -> Result<bool, String> {
-    let repo = SnapshotRepository::open(repo)
+    let repo = SnapshotRepository::open_or_create(repo)
         .await
         .map_err(|e| e.to_string())?;
     let a = repo.manifest(a).await.map_err(|e| e.to_string())?;
