@@ -266,28 +266,27 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
     })
     .await?;
     if let (Some(previous), Some(report)) = (&previous, &run.report.incremental) {
-        match &report.fallback {
-            Some(why) => sink.warn(format!("{FULL_INSTEAD_NOTE}{why}")),
-            None => {
-                carry_over(
-                    repo,
-                    &mut sink,
-                    previous,
-                    &run.report,
-                    report,
-                    &fetched_users,
-                    &parents,
-                )
-                .await?;
-                sink.warn(format!(
-                    "{INCREMENTAL_NOTE}{} ({} System Log events since {})",
-                    previous.id,
-                    report.log_events,
-                    previous
-                        .started_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ));
-            }
+        if let Some(why) = &report.fallback {
+            sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));
+        } else {
+            carry_over(
+                repo,
+                &mut sink,
+                previous,
+                &run.report,
+                report,
+                &fetched_users,
+                &parents,
+            )
+            .await?;
+            sink.warn(format!(
+                "{INCREMENTAL_NOTE}{} ({} System Log events since {})",
+                previous.id,
+                report.log_events,
+                previous
+                    .started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
         }
     }
     let finished_at = clock.now();
@@ -438,7 +437,7 @@ mod tests {
 
     #[test]
     fn outcome_serializes_the_snapshot_summary_with_rfc3339_times() {
-        let mut snapshot = butterfly_core::Snapshot::begin(
+        let mut snapshot = Snapshot::begin(
             ProviderKind::Okta,
             "https://example.okta.com",
             DateTime::<Utc>::UNIX_EPOCH,
@@ -600,7 +599,7 @@ mod runner_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn missing_scopes_seal_a_partial_snapshot_with_warnings() {
-        let granted: BTreeSet<String> = crate::okta::kinds::backup_scopes()
+        let granted: BTreeSet<String> = kinds::backup_scopes()
             .into_iter()
             .filter(|s| *s != "okta.idps.read")
             .map(str::to_owned)
