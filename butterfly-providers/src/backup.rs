@@ -44,16 +44,54 @@
 //! # }
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
-    Clock, ProviderKind, SnapshotId, SnapshotSink as _, SnapshotStatus, SnapshotSummary,
-    SnapshotTarget, WriteStats,
+    Clock, ProviderKind, Resource, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus,
+    SnapshotSummary, SnapshotTarget, WriteStats,
 };
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::okta::backup::drive;
 use crate::okta::fetcher::{
-    FetchError, FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher,
+    FetchError, FetchEvent, FetchOptions, FetchReport, IncrementalReport, IncrementalWindow,
+    LOG_RETENTION, MAX_CLOCK_SKEW, OktaCredentials, OktaFetcher, partial_child,
 };
+use crate::okta::kinds;
+
+/// The warning an incremental snapshot carries, naming the snapshot it was built on.
+pub const INCREMENTAL_NOTE: &str = "incremental backup on top of snapshot ";
+
+/// The warning a backup carries when it read everything instead of what changed.
+pub const FULL_INSTEAD_NOTE: &str = "full backup instead of incremental: ";
+
+/// How many incrementals in a row before a full backup, by default.
+pub const DEFAULT_FULL_EVERY: u32 = 24;
+
+/// Whether a backup reads everything or only what changed. See the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BackupMode {
+    /// Read every kind in full.
+    Full,
+    /// Read what changed since the newest complete snapshot of the same org in the
+    /// repository, when there is one (a full backup otherwise), and a full backup after
+    /// `full_every` incrementals in a row, as a safety net.
+    Incremental {
+        /// Incrementals in a row before the next full backup (`0`: always full).
+        full_every: u32,
+    },
+}
+
+impl Default for BackupMode {
+    fn default() -> Self {
+        BackupMode::Incremental {
+            full_every: DEFAULT_FULL_EVERY,
+        }
+    }
+}
 
 /// Why a backup produced no snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +103,9 @@ pub enum BackupError {
     /// The target could not store a page or seal the snapshot.
     #[error("cannot store the snapshot: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The previous snapshot an incremental backup builds on could not be read.
+    #[error("cannot read the previous snapshot: {0}")]
+    Previous(#[source] SourceError),
     /// The fetch task panicked or was cancelled.
     #[error("the fetch task stopped: {0}")]
     Task(#[source] tokio::task::JoinError),
@@ -155,6 +196,239 @@ pub async fn run_okta_backup<T: SnapshotTarget>(
     })
 }
 
+/// Back up the org in `credentials` into `repo`, reading only what changed since the
+/// newest complete snapshot of the same org when `mode` allows it. See the
+/// [module docs](self) and [`crate::okta::fetcher::IncrementalWindow`].
+///
+/// An incremental backup reads the System Log for the window between the previous
+/// snapshot's start and this one's, fetches what the log and `lastUpdated` name, and
+/// carries every other entry over from the previous manifest: the sealed snapshot lists
+/// the same entries and digests a full backup would. It reads everything instead, and
+/// says why in the warnings, when the previous snapshot is older than the log's
+/// retention, when `okta.logs.read` is not granted, when the log cannot be read or the
+/// org's clock is too far from `clock`, and after `full_every` incrementals in a row.
+pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
+    credentials: OktaCredentials,
+    mut options: FetchOptions,
+    mode: BackupMode,
+    repo: &T,
+    clock: &dyn Clock,
+    mut progress: impl ProgressSink,
+) -> Result<BackupOutcome, BackupError> {
+    let org = credentials.org_url.as_str().to_owned();
+    let started_at = clock.now();
+    let (previous, full_instead) = match mode {
+        BackupMode::Full => (None, None),
+        BackupMode::Incremental { full_every } => {
+            choose_base(repo, &org, started_at, full_every).await?
+        }
+    };
+    if let Some(previous) = &previous {
+        let known_parents = ["group", "app"]
+            .into_iter()
+            .map(|kind| {
+                let ids = previous
+                    .kinds
+                    .get(&butterfly_core::ResourceKind::new(kind))
+                    .map(|entries| entries.iter().map(|e| e.id.clone()).collect())
+                    .unwrap_or_default();
+                (kind.to_owned(), ids)
+            })
+            .collect();
+        options.incremental = Some(IncrementalWindow {
+            since: previous.started_at - MAX_CLOCK_SKEW,
+            until: started_at,
+            known_parents,
+        });
+    }
+    let incremental = options.incremental.is_some();
+    let fetcher = OktaFetcher::new(credentials, options)?;
+    let mut sink = repo.begin_snapshot(ProviderKind::Okta, &org, started_at);
+    if let Some(why) = full_instead {
+        sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));
+    }
+    // What the fetch returned of the kinds whose unchanged entries are carried over.
+    let mut fetched_users: BTreeSet<String> = BTreeSet::new();
+    let mut parents: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
+    let run = drive(fetcher, &mut sink, |event| {
+        if incremental && let FetchEvent::Resources { kind, resources } = event {
+            match kind.as_str() {
+                "user" => fetched_users.extend(resources.iter().map(|r| r.id.clone())),
+                name @ ("group" | "app") => {
+                    let ids = parents.entry(if name == "group" { "group" } else { "app" });
+                    ids.or_default()
+                        .extend(resources.iter().map(|r| r.id.clone()));
+                }
+                _ => {}
+            }
+        }
+        progress.on_event(event);
+    })
+    .await?;
+    if let (Some(previous), Some(report)) = (&previous, &run.report.incremental) {
+        if let Some(why) = &report.fallback {
+            sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));
+        } else {
+            carry_over(
+                repo,
+                &mut sink,
+                previous,
+                &run.report,
+                report,
+                &fetched_users,
+                &parents,
+            )
+            .await?;
+            sink.warn(format!(
+                "{INCREMENTAL_NOTE}{} ({} System Log events since {})",
+                previous.id,
+                report.log_events,
+                previous
+                    .started_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+    }
+    let finished_at = clock.now();
+    let (snapshot, write) = sink
+        .finish(finished_at, run.status)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    Ok(BackupOutcome {
+        snapshot: snapshot.summary(),
+        write,
+        fetch: run.report,
+        seconds: (finished_at - started_at).as_seconds_f64().max(0.0),
+    })
+}
+
+/// The snapshot an incremental backup of `org` builds on, or why there is none worth
+/// saying (a safety-net full backup, a base too old for the log).
+async fn choose_base<S: SnapshotSource>(
+    source: &S,
+    org: &str,
+    now: DateTime<Utc>,
+    full_every: u32,
+) -> Result<(Option<Snapshot>, Option<String>), BackupError> {
+    let mut ours: Vec<SnapshotSummary> = source
+        .summaries()
+        .await
+        .map_err(BackupError::Previous)?
+        .into_iter()
+        .filter(|s| s.provider == ProviderKind::Okta && s.org == org)
+        .collect();
+    ours.sort_by_key(|s| s.started_at);
+    let Some(base) = ours
+        .iter()
+        .rev()
+        .find(|s| s.status == SnapshotStatus::Complete)
+    else {
+        return Ok((None, None));
+    };
+    let in_a_row = ours
+        .iter()
+        .rev()
+        .take_while(|s| s.warnings.iter().any(|w| w.starts_with(INCREMENTAL_NOTE)))
+        .count();
+    if u32::try_from(in_a_row).unwrap_or(u32::MAX) >= full_every {
+        return Ok((
+            None,
+            Some(format!(
+                "{in_a_row} incremental backups in a row; a full one every {} (safety net)",
+                full_every + 1
+            )),
+        ));
+    }
+    if now - base.started_at > LOG_RETENTION {
+        return Ok((
+            None,
+            Some(format!(
+                "the previous complete snapshot ({}) is older than the System Log's retention ({} days)",
+                base.id,
+                LOG_RETENTION.num_days()
+            )),
+        ));
+    }
+    let manifest = source
+        .manifest(base.id)
+        .await
+        .map_err(BackupError::Previous)?;
+    Ok((Some(manifest), None))
+}
+
+/// Resources carried over from the previous snapshot at once.
+const CARRY_BATCH: usize = 256;
+
+/// Add the previous snapshot's entries the incremental fetch did not read again: users it
+/// did not list (and the log did not delete), and the children of groups and apps it did
+/// not list again (whose parent still exists, and whose member was not deleted).
+async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
+    source: &S,
+    sink: &mut K,
+    previous: &Snapshot,
+    fetch: &FetchReport,
+    report: &IncrementalReport,
+    fetched_users: &BTreeSet<String>,
+    parents: &BTreeMap<&'static str, BTreeSet<String>>,
+) -> Result<(), BackupError> {
+    let empty = BTreeSet::new();
+    let deleted_groups: BTreeSet<&str> = previous
+        .kinds
+        .get(&butterfly_core::ResourceKind::new("group"))
+        .into_iter()
+        .flatten()
+        .map(|e| e.id.as_str())
+        .filter(|id| !parents.get("group").unwrap_or(&empty).contains(*id))
+        .collect();
+    for (kind, entries) in &previous.kinds {
+        let Some(spec) = kinds::by_name(kind.as_str()) else {
+            continue;
+        };
+        if fetch.skipped.contains_key(kind) || fetch.failed.contains_key(kind) {
+            continue;
+        }
+        let keep: Box<dyn Fn(&str) -> bool + Send + Sync> = if spec.name == "user" {
+            Box::new(|id: &str| !fetched_users.contains(id) && !report.deleted_users.contains(id))
+        } else if partial_child(spec)
+            && let (Some(parent), Some(relisted)) = (spec.parent, report.relisted.get(spec.name))
+        {
+            let current = parents.get(parent.kind).unwrap_or(&empty);
+            let deleted_groups = &deleted_groups;
+            Box::new(move |id: &str| {
+                let Some((parent_id, member)) = id.split_once('/') else {
+                    return false;
+                };
+                current.contains(parent_id)
+                    && !relisted.contains(parent_id)
+                    && !report.deleted_users.contains(member)
+                    && !deleted_groups.contains(member)
+            })
+        } else {
+            continue;
+        };
+        let mut batch = Vec::with_capacity(CARRY_BATCH);
+        for entry in entries.iter().filter(|e| keep(&e.id)) {
+            let attributes = source
+                .object(&entry.digest)
+                .await
+                .map_err(BackupError::Previous)?;
+            batch.push(Resource::new(kind.clone(), entry.id.clone(), attributes));
+            if batch.len() == CARRY_BATCH {
+                sink.add(&batch)
+                    .await
+                    .map_err(|e| BackupError::Storage(Box::new(e)))?;
+                batch.clear();
+            }
+        }
+        if !batch.is_empty() {
+            sink.add(&batch)
+                .await
+                .map_err(|e| BackupError::Storage(Box::new(e)))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +437,7 @@ mod tests {
 
     #[test]
     fn outcome_serializes_the_snapshot_summary_with_rfc3339_times() {
-        let mut snapshot = butterfly_core::Snapshot::begin(
+        let mut snapshot = Snapshot::begin(
             ProviderKind::Okta,
             "https://example.okta.com",
             DateTime::<Utc>::UNIX_EPOCH,
@@ -325,7 +599,7 @@ mod runner_tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn missing_scopes_seal_a_partial_snapshot_with_warnings() {
-        let granted: BTreeSet<String> = crate::okta::kinds::backup_scopes()
+        let granted: BTreeSet<String> = kinds::backup_scopes()
             .into_iter()
             .filter(|s| *s != "okta.idps.read")
             .map(str::to_owned)

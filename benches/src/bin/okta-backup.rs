@@ -1,5 +1,9 @@
 //! A full Okta backup at scale against the simulator: simulated time against the
-//! rate-limit lower bound, the bytes an immediate second backup adds, and memory.
+//! rate-limit lower bound, then 1% of users and groups changed (profile edits, new and
+//! deleted users, lifecycle changes, membership moves, an app assignment, a policy
+//! change) and an incremental backup, side by side with a full backup of the changed
+//! org (time, requests, bytes added), a check that both list the same entries and
+//! digests, and memory.
 //!
 //! ```sh
 //! cargo build --release -p butterfly-benches
@@ -20,10 +24,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use butterfly_providers::backup::run_okta_backup;
+use butterfly_providers::backup::{BackupMode, run_okta_backup_with};
 use butterfly_providers::clock::VirtualTimer;
 use butterfly_providers::okta::fetcher::FetchEvent;
-use butterfly_providers::okta::fetcher::{FetchOptions, FetchReport, OktaCredentials, PrivateKey};
+use butterfly_providers::okta::fetcher::{
+    FetchOptions, FetchReport, OktaCredentials, OktaFetcher, PrivateKey,
+};
 use butterfly_providers::okta::simulator::{
     ClientCredentials, OrgConfig, Simulator, SimulatorConfig,
 };
@@ -68,6 +74,7 @@ struct Run {
     kinds: usize,
     new_objects: u64,
     report: FetchReport,
+    snapshot: butterfly_core::SnapshotId,
 }
 
 /// This process's peak resident memory so far, in KiB.
@@ -83,12 +90,7 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
-async fn backup(
-    credentials: &ClientCredentials,
-    timer: &Arc<VirtualTimer>,
-    repo: &Path,
-    args: &Args,
-) -> Result<Run, String> {
+fn okta_credentials(credentials: &ClientCredentials) -> Result<OktaCredentials, String> {
     let private_key = credentials
         .private_key_pem
         .as_deref()
@@ -99,6 +101,17 @@ async fn backup(
         key_id: Some(credentials.key_id.clone()),
         private_key: PrivateKey::from_pem(private_key).map_err(|e| e.to_string())?,
     };
+    Ok(credentials)
+}
+
+async fn backup(
+    credentials: &ClientCredentials,
+    timer: &Arc<VirtualTimer>,
+    repo: &Path,
+    args: &Args,
+    mode: BackupMode,
+) -> Result<Run, String> {
+    let credentials = okta_credentials(credentials)?;
     let options = FetchOptions {
         rate_limit_share: args.share,
         timer: timer.clone(),
@@ -106,15 +119,16 @@ async fn backup(
         insecure_allow_private_addresses: true,
         ..FetchOptions::default()
     };
-    let repo = SnapshotRepository::open(repo)
+    let repo = SnapshotRepository::open_or_create(repo)
         .await
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     let simulated_start = timer.now();
     // The same runner the CLI and the server use, on the simulator's virtual clock.
-    let outcome = run_okta_backup(
+    let outcome = run_okta_backup_with(
         credentials,
         options,
+        mode,
         &repo,
         timer.as_ref(),
         |_: &FetchEvent| {},
@@ -128,7 +142,155 @@ async fn backup(
         kinds: outcome.snapshot.counts.len(),
         new_objects: outcome.write.new_objects,
         report: outcome.fetch,
+        snapshot: outcome.snapshot.id,
     })
+}
+
+/// Change 1% of users and groups through the API, as an admin would: profile edits, new
+/// and deleted users, suspensions, membership moves, one app assignment, one policy
+/// change. Returns the writes sent.
+async fn change_one_percent(
+    credentials: &ClientCredentials,
+    timer: &Arc<VirtualTimer>,
+    sim: &Simulator,
+    args: &Args,
+) -> Result<u64, String> {
+    let options = FetchOptions {
+        rate_limit_share: 1.0,
+        timer: timer.clone(),
+        insecure_allow_private_addresses: true,
+        ..FetchOptions::default()
+    };
+    let fetcher =
+        OktaFetcher::new(okta_credentials(credentials)?, options).map_err(|e| e.to_string())?;
+    let scopes = [
+        "okta.users.manage",
+        "okta.groups.manage",
+        "okta.apps.manage",
+        "okta.policies.manage",
+        "okta.policies.read",
+        "okta.groups.read",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let session = fetcher.sign_in(scopes).await.map_err(|e| e.to_string())?;
+    let ids = |kind: &str| -> Vec<String> {
+        let org = sim.org();
+        let path = match kind {
+            "user" => "/api/v1/users",
+            "group" => "/api/v1/groups",
+            _ => "/api/v1/apps",
+        };
+        org.listing_ids(path, kind)
+    };
+    let (users, groups, apps) = (ids("user"), ids("group"), ids("app"));
+    let changed_users = (args.users / 100).max(4);
+    let changed_groups = (args.groups / 100).max(1);
+    let mut writes = 0u64;
+    let mut send = async |method: &str, path: String, body: Option<serde_json::Value>| {
+        writes += 1;
+        match session.send(method, &path, body.as_ref(), false).await {
+            Ok(r) if r.is_success() => Ok(()),
+            Ok(r) => Err(format!("{method} {path}: {} {}", r.status, r.body)),
+            Err(e) => Err(format!("{method} {path}: {e}")),
+        }
+    };
+    // Half of the changed users get a profile edit, a quarter are new, an eighth are
+    // deleted (deactivated, then deleted), an eighth are suspended or deactivated.
+    let stride = users.len() / changed_users;
+    for (i, user) in users
+        .iter()
+        .step_by(stride.max(1))
+        .take(changed_users)
+        .enumerate()
+    {
+        match i % 8 {
+            0..=3 => {
+                send(
+                    "POST",
+                    format!("/api/v1/users/{user}"),
+                    Some(serde_json::json!({ "profile": { "nickName": format!("edited {i}") } })),
+                )
+                .await?;
+            }
+            4 | 5 => {
+                let login = format!("bench-new-{i}@example.com");
+                send("POST", "/api/v1/users?activate=false".into(), Some(serde_json::json!({ "profile": {
+                    "login": login, "email": login, "firstName": "New", "lastName": format!("User {i}") } }))).await?;
+            }
+            6 => {
+                send("DELETE", format!("/api/v1/users/{user}"), None).await?;
+                // A user generated deprovisioned is gone after the first delete.
+                send("DELETE", format!("/api/v1/users/{user}"), None)
+                    .await
+                    .ok();
+            }
+            _ => {
+                send("DELETE", format!("/api/v1/users/{user}"), None).await?;
+            }
+        }
+    }
+    // Membership moves: a user of one group into another.
+    let gstride = groups.len() / changed_groups;
+    for (i, group) in groups
+        .iter()
+        .step_by(gstride.max(1))
+        .take(changed_groups)
+        .enumerate()
+    {
+        let user = &users[(i * 7919 + 13) % users.len()];
+        send(
+            "PUT",
+            format!("/api/v1/groups/{group}/users/{user}"),
+            Some(serde_json::json!({})),
+        )
+        .await?;
+        let other = &groups[(i * 31 + 1) % groups.len()];
+        send(
+            "DELETE",
+            format!("/api/v1/groups/{other}/users/{user}"),
+            None,
+        )
+        .await
+        .ok();
+    }
+    if let (Some(app), Some(user)) = (apps.first(), users.last()) {
+        send(
+            "POST",
+            format!("/api/v1/apps/{app}/users"),
+            Some(serde_json::json!({ "id": user, "scope": "USER" })),
+        )
+        .await?;
+    }
+    let policy = session
+        .send("GET", "/api/v1/policies?type=PASSWORD", None, true)
+        .await
+        .map_err(|e| e.to_string())?
+        .body
+        .get(0)
+        .cloned()
+        .ok_or("no password policy")?;
+    if let Some(id) = policy.get("id").and_then(serde_json::Value::as_str) {
+        let mut changed = policy.clone();
+        changed["description"] = serde_json::json!("changed by the benchmark");
+        send("PUT", format!("/api/v1/policies/{id}"), Some(changed)).await?;
+    }
+    Ok(writes)
+}
+
+/// Whether two snapshots list the same entries and digests.
+async fn same_entries(
+    repo: &Path,
+    a: butterfly_core::SnapshotId,
+    b: butterfly_core::SnapshotId,
+) -> Result<bool, String> {
+    let repo = SnapshotRepository::open_or_create(repo)
+        .await
+        .map_err(|e| e.to_string())?;
+    let a = repo.manifest(a).await.map_err(|e| e.to_string())?;
+    let b = repo.manifest(b).await.map_err(|e| e.to_string())?;
+    Ok(a.kinds == b.kinds && a.root_digest == b.root_digest)
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -178,11 +340,21 @@ async fn run(args: Args) -> Result<(), String> {
     let bound = sim.simulator().lower_bound();
     let before_kib = vm_hwm_kib();
 
-    let first = backup(&credentials, &timer, &repo, &args).await?;
+    let first = backup(&credentials, &timer, &repo, &args, BackupMode::Full).await?;
+    let first_kib = vm_hwm_kib();
     let after_first = dir_bytes(&repo);
-    let second = backup(&credentials, &timer, &repo, &args).await?;
-    let after_second = dir_bytes(&repo);
+    let unchanged = backup(&credentials, &timer, &repo, &args, BackupMode::default()).await?;
+    let after_unchanged = dir_bytes(&repo);
+    timer.advance(chrono::TimeDelta::minutes(10));
+    let writes = change_one_percent(&credentials, &timer, sim.simulator(), &args).await?;
+    timer.advance(chrono::TimeDelta::minutes(10));
+    let before_incremental = dir_bytes(&repo);
+    let incremental = backup(&credentials, &timer, &repo, &args, BackupMode::default()).await?;
+    let incremental_kib = vm_hwm_kib();
+    let after_incremental = dir_bytes(&repo);
+    let full = backup(&credentials, &timer, &repo, &args, BackupMode::Full).await?;
     let peak_kib = vm_hwm_kib();
+    let equal = same_entries(&repo, incremental.snapshot, full.snapshot).await?;
 
     println!(
         "org: {} users, {} groups, {} apps -> {} resources in {} kinds",
@@ -205,18 +377,36 @@ async fn run(args: Args) -> Result<(), String> {
         first.report.reauthentications,
     );
     println!(
-        "memory: peak {:.1} MiB for the process (simulator included), {:.1} MiB more than before the backups",
+        "memory: peak {:.1} MiB after the full backup, {:.1} MiB after the incremental one, {:.1} MiB at the end (process, simulator included; {:.1} MiB before the backups)",
+        first_kib as f64 / 1024.0,
+        incremental_kib as f64 / 1024.0,
         peak_kib as f64 / 1024.0,
-        peak_kib.saturating_sub(before_kib) as f64 / 1024.0
+        before_kib as f64 / 1024.0,
     );
-    let added = after_second.saturating_sub(after_first);
     println!(
-        "repository after the first backup: {:.1} MiB; the second backup ({:.0} s simulated, {:.1} s real) added {added} bytes = {:.3}% ({} new objects)",
+        "repository after the first backup: {:.1} MiB; an incremental backup of the unchanged org ({:.0} s simulated, {} requests) added {} bytes",
         after_first as f64 / 1_048_576.0,
-        second.simulated_seconds,
-        second.real_seconds,
-        added as f64 * 100.0 / after_first.max(1) as f64,
-        second.new_objects
+        unchanged.simulated_seconds,
+        unchanged.report.requests,
+        after_unchanged.saturating_sub(after_first),
+    );
+    println!("changed 1% of users and groups with {writes} writes, then:");
+    println!("| backup | simulated s | real s | requests | resources read | new objects |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, run) in [("incremental", &incremental), ("full", &full)] {
+        println!(
+            "| {name} | {:.0} | {:.1} | {} | {} | {} |",
+            run.simulated_seconds,
+            run.real_seconds,
+            run.report.requests,
+            run.report.counts.values().sum::<u64>(),
+            run.new_objects,
+        );
+    }
+    println!(
+        "the incremental backup added {} bytes; same entries and digests as the full backup: {}",
+        after_incremental.saturating_sub(before_incremental),
+        if equal { "yes" } else { "NO" }
     );
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await.map_err(|e| e.to_string())

@@ -6,6 +6,8 @@ mod catalogue;
 #[cfg(feature = "simulator")]
 mod fetcher;
 #[cfg(feature = "simulator")]
+mod incremental;
+#[cfg(feature = "simulator")]
 mod org_address;
 #[cfg(feature = "simulator")]
 mod provider;

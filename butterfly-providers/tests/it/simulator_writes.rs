@@ -31,17 +31,17 @@ const START: i64 = 1_700_000_050;
 /// `created` and `lastUpdated` of everything written at `START`.
 const START_TIME: &str = "2023-11-14T22:14:10.000Z";
 
-struct Harness {
-    sim: RunningSimulator,
-    timer: Arc<VirtualTimer>,
+pub(crate) struct Harness {
+    pub(crate) sim: RunningSimulator,
+    pub(crate) timer: Arc<VirtualTimer>,
     http: reqwest::Client,
 }
 
 /// One answer: status, headers and the JSON body (`Null` when empty).
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
-    body: Value,
+    pub(crate) body: Value,
 }
 
 impl Answer {
@@ -50,12 +50,12 @@ impl Answer {
             .unwrap_or_else(|e| panic!("not an Okta error ({e}): {}", self.body))
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.body["id"].as_str().unwrap().to_owned()
     }
 
     #[track_caller]
-    fn expect(self, status: StatusCode) -> Self {
+    pub(crate) fn expect(self, status: StatusCode) -> Self {
         assert_eq!(self.status, status, "{}", self.body);
         self
     }
@@ -76,7 +76,7 @@ fn config(rate_limits: BTreeMap<RateLimitBucket, u32>) -> SimulatorConfig {
 }
 
 impl Harness {
-    async fn start(mut config: SimulatorConfig) -> Harness {
+    pub(crate) async fn start(mut config: SimulatorConfig) -> Harness {
         let timer = Arc::new(VirtualTimer::new(
             DateTime::from_timestamp(START, 0).unwrap(),
         ));
@@ -96,7 +96,7 @@ impl Harness {
     }
 
     /// A bearer token for `scopes`, signed in as the service app.
-    async fn token(&self, scopes: &[&str]) -> String {
+    pub(crate) async fn token(&self, scopes: &[&str]) -> String {
         let credentials = self.sim.simulator().client_credentials();
         let now = Utc::now().timestamp();
         let claims = json!({
@@ -130,7 +130,7 @@ impl Harness {
     }
 
     /// A token with every manage scope and every read scope.
-    async fn admin_token(&self) -> String {
+    pub(crate) async fn admin_token(&self) -> String {
         let scopes: Vec<&str> = kinds::backup_scopes()
             .into_iter()
             .chain(kinds::all().filter_map(|k| k.manage_scope))
@@ -138,7 +138,13 @@ impl Harness {
         self.token(&scopes).await
     }
 
-    async fn call(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Answer {
+    pub(crate) async fn call(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.sim.org_url()))
@@ -162,24 +168,24 @@ impl Harness {
         }
     }
 
-    async fn get(&self, token: &str, path: &str) -> Answer {
+    pub(crate) async fn get(&self, token: &str, path: &str) -> Answer {
         self.call(token, Method::GET, path, None).await
     }
 
-    async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
         self.call(token, Method::POST, path, Some(body)).await
     }
 
-    async fn put(&self, token: &str, path: &str, body: Value) -> Answer {
+    pub(crate) async fn put(&self, token: &str, path: &str, body: Value) -> Answer {
         self.call(token, Method::PUT, path, Some(body)).await
     }
 
-    async fn delete(&self, token: &str, path: &str) -> Answer {
+    pub(crate) async fn delete(&self, token: &str, path: &str) -> Answer {
         self.call(token, Method::DELETE, path, None).await
     }
 
     /// The ids listed at `path` (one page is enough for the small orgs here).
-    async fn ids(&self, token: &str, path: &str) -> Vec<String> {
+    pub(crate) async fn ids(&self, token: &str, path: &str) -> Vec<String> {
         let answer = self.get(token, path).await.expect(StatusCode::OK);
         answer
             .body
@@ -191,7 +197,7 @@ impl Harness {
     }
 
     /// The first id listed at `path`.
-    async fn first(&self, token: &str, path: &str) -> String {
+    pub(crate) async fn first(&self, token: &str, path: &str) -> String {
         self.ids(token, path).await.remove(0)
     }
 

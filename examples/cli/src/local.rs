@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use butterfly_core::{ResourceKind, SnapshotStatus, SnapshotSummary, SystemClock};
-use butterfly_providers::backup::{BackupError, run_okta_backup};
+use butterfly_providers::backup::{BackupError, BackupMode, run_okta_backup_with};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
 };
@@ -79,6 +79,8 @@ pub struct OktaBackupArgs {
     pub scopes: Option<Vec<String>>,
     pub concurrency: usize,
     pub pack_target_bytes: Option<usize>,
+    /// `--full`, `--full-every`: full or incremental.
+    pub mode: BackupMode,
     /// `--allow-private-org-urls`.
     pub allow_private_org_urls: bool,
 }
@@ -229,9 +231,10 @@ pub async fn backup_okta(out: Output, args: OktaBackupArgs) -> Result<(), LocalE
         repo = repo.with_pack_target(bytes);
     }
     let mut progress = Progress::new();
-    let outcome = run_okta_backup(
+    let outcome = run_okta_backup_with(
         credentials,
         options,
+        args.mode,
         &repo,
         &SystemClock,
         |event: &FetchEvent| {

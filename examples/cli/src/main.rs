@@ -756,6 +756,14 @@ enum BackupCommand {
         /// Close pack files at this many bytes (default 16 MiB).
         #[arg(long, hide = true)]
         pack_target_bytes: Option<usize>,
+        /// Read every kind in full. Without it, a backup reads only what changed since
+        /// the newest complete snapshot of the same org in the repository (from the
+        /// System Log; needs `okta.logs.read`), and reads everything when there is none.
+        #[arg(long)]
+        full: bool,
+        /// After this many incremental backups in a row, the next one is full.
+        #[arg(long, default_value_t = butterfly_providers::backup::DEFAULT_FULL_EVERY)]
+        full_every: u32,
     },
 }
 
@@ -1362,6 +1370,8 @@ async fn run_local(cli: Cli) -> Result<(), String> {
             scopes,
             concurrency,
             pack_target_bytes,
+            full,
+            full_every,
         }) => {
             local::backup_okta(
                 out,
@@ -1375,6 +1385,11 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     concurrency,
                     pack_target_bytes,
+                    mode: if full {
+                        butterfly_providers::backup::BackupMode::Full
+                    } else {
+                        butterfly_providers::backup::BackupMode::Incremental { full_every }
+                    },
                     allow_private_org_urls: cli.allow_private_org_urls,
                 },
             )

@@ -810,3 +810,43 @@ async fn backups_are_exported_to_git_and_pushed() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_backup_is_incremental_unless_full_is_asked_for() {
+    let s = Setup::start(config(40)).await;
+    let (first, first_id) = s.backup(&[]).await;
+    assert!(first["fetch"].get("incremental").is_none(), "{first}");
+    let (second, second_id) = s.backup(&[]).await;
+    let warnings = second["snapshot"]["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("incremental backup on top of snapshot {first_id}")),
+        "{second}"
+    );
+    assert_eq!(
+        second["fetch"]["incremental"]["fallback"],
+        Value::Null,
+        "{second}"
+    );
+    assert!(second["fetch"]["requests"].as_u64() < first["fetch"]["requests"].as_u64());
+    let (full, full_id) = s.backup(&["--full"]).await;
+    assert!(full["fetch"].get("incremental").is_none(), "{full}");
+    assert_eq!(
+        full["snapshot"]["warnings"],
+        serde_json::json!([]),
+        "{full}"
+    );
+    let repo = s.open_repo().await;
+    let digest = |id| {
+        let repo = &repo;
+        async move { repo.manifest(id).await.unwrap().root_digest }
+    };
+    assert_eq!(digest(second_id).await, digest(full_id).await);
+    // --full-every 1: after one incremental, the next backup is full and says why.
+    let (_, _) = s.backup(&[]).await;
+    let (safety, _) = s.backup(&["--full-every", "1"]).await;
+    let warnings = safety["snapshot"]["warnings"].to_string();
+    assert!(
+        warnings.contains("full backup instead of incremental"),
+        "{safety}"
+    );
+}

@@ -52,7 +52,7 @@ use butterfly_core::store::{
     StoreError,
 };
 use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
-use butterfly_providers::backup::{BackupError, run_okta_backup};
+use butterfly_providers::backup::{BackupError, BackupMode, run_okta_backup_with};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
     PrivateKey,
@@ -657,9 +657,11 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     let run = loop {
         tries += 1;
         progress = Progress::default();
-        let run = run_okta_backup(
+        // Incremental on top of the org's newest complete snapshot, as the CLI does.
+        let run = run_okta_backup_with(
             credentials.clone(),
             options.clone(),
+            BackupMode::default(),
             repo.as_ref(),
             &SystemClock,
             |event: &FetchEvent| {

@@ -54,6 +54,7 @@
 mod address;
 mod auth;
 mod budget;
+mod incremental;
 mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +63,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder as _, ExponentialBuilder};
 use butterfly_core::{Resource, ResourceKind};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use reqwest::header::{ACCEPT, HeaderMap, LINK};
@@ -74,6 +76,10 @@ pub use auth::{
     ClientId, CredentialError, OktaCredentials, OrgUrl, PrivateKey, TokenEndpointError,
 };
 use budget::{Budget, LimitHeaders};
+pub use incremental::{
+    IncrementalReport, IncrementalWindow, LOG_RETENTION, LOG_SCOPE, MAX_CLOCK_SKEW, USER_DELETED,
+    partial_child,
+};
 pub use session::{ApiResponse, OktaSession, SendError};
 
 use super::RateLimitBucket;
@@ -157,6 +163,9 @@ pub struct FetchOptions {
     /// sends signed assertions to it and reads the answers (see
     /// [`OrgUrl::check_public`]). Only for simulators and tests on loopback.
     pub insecure_allow_private_addresses: bool,
+    /// Fetch only what changed since a previous snapshot (see [`IncrementalWindow`]);
+    /// `None` (the default) fetches everything. The runner sets it.
+    pub incremental: Option<IncrementalWindow>,
 }
 
 impl Default for FetchOptions {
@@ -170,6 +179,7 @@ impl Default for FetchOptions {
             min_backoff: Duration::from_millis(200),
             timer: Arc::new(SystemTimer),
             insecure_allow_private_addresses: false,
+            incremental: None,
         }
     }
 }
@@ -238,6 +248,10 @@ pub struct FetchReport {
     pub failed: BTreeMap<ResourceKind, String>,
     /// Resources per kind.
     pub counts: BTreeMap<ResourceKind, u64>,
+    /// For an incremental fetch, what it read of the System Log and listed again, or why
+    /// it fetched everything instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<IncrementalReport>,
 }
 
 /// Fetches every kind of one org. See the [module docs](self).
@@ -323,17 +337,21 @@ impl OktaFetcher {
         events: mpsc::Sender<FetchEvent>,
         only: Option<BTreeSet<&'static str>>,
     ) -> Result<FetchReport, FetchError> {
-        let wanted: BTreeSet<String> = self.options.scopes.clone().unwrap_or_else(|| match &only {
-            None => kinds::backup_scopes()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            Some(only) => only
-                .iter()
-                .filter_map(|name| kinds::by_name(name))
-                .flat_map(|k| k.read_scopes.iter().map(|s| (*s).to_owned()))
-                .collect(),
-        });
+        let mut wanted: BTreeSet<String> =
+            self.options.scopes.clone().unwrap_or_else(|| match &only {
+                None => kinds::backup_scopes()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                Some(only) => only
+                    .iter()
+                    .filter_map(|name| kinds::by_name(name))
+                    .flat_map(|k| k.read_scopes.iter().map(|s| (*s).to_owned()))
+                    .collect(),
+            });
+        if self.options.incremental.is_some() {
+            wanted.insert(LOG_SCOPE.to_owned());
+        }
         let mut shared = self.shared(events);
         shared.only = only;
         let (token, granted) = shared.authenticate(wanted).await?;
@@ -343,6 +361,24 @@ impl OktaFetcher {
             .lock_stats()
             .granted_scopes
             .clone_from(&shared.granted);
+        if let Some(window) = &self.options.incremental {
+            let report = match shared.read_log(window).await {
+                Ok((touched, events)) => {
+                    let report = IncrementalReport {
+                        log_events: events,
+                        deleted_users: touched.deleted_users.clone(),
+                        ..IncrementalReport::default()
+                    };
+                    shared.touched = Some((window.clone(), touched));
+                    report
+                }
+                Err(why) => IncrementalReport {
+                    fallback: Some(why),
+                    ..IncrementalReport::default()
+                },
+            };
+            shared.lock_stats().incremental = Some(report);
+        }
 
         let shared = &shared;
         let roots = kinds::all().filter(|k| k.parent.is_none() && shared.wants(k));
@@ -420,6 +456,7 @@ impl OktaFetcher {
             stats: Mutex::new(FetchReport::default()),
             events,
             only: None,
+            touched: None,
         }
     }
 }
@@ -488,6 +525,8 @@ fn okta_error_hint(code: &str) -> Option<(&'static str, &'static str)> {
 struct Page {
     body: Value,
     next: Option<String>,
+    /// The org's clock, from the `Date` header (seconds since the epoch).
+    date: Option<i64>,
 }
 
 struct Shared<'a> {
@@ -500,6 +539,8 @@ struct Shared<'a> {
     events: mpsc::Sender<FetchEvent>,
     /// The kinds to fetch, when not every kind ([`OktaFetcher::run_kinds`]).
     only: Option<BTreeSet<&'static str>>,
+    /// For an incremental fetch that could read the log: its window and what it names.
+    touched: Option<(IncrementalWindow, incremental::Touched)>,
 }
 
 impl Shared<'_> {
@@ -671,6 +712,11 @@ impl Shared<'_> {
                 Err(e) => format!("request failed: {e}"),
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    let response_date = response
+                        .headers()
+                        .get(reqwest::header::DATE)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_http_date);
                     let limits = limit_headers(response.headers());
                     if let Some(limits) = limits
                         && budget.observe(limits).is_some()
@@ -688,7 +734,10 @@ impl Shared<'_> {
                     match status {
                         200..=299 => match response.bytes().await {
                             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                                Ok(body) => return Ok(Page { body, next }),
+                                Ok(body) => {
+                                    let date = response_date;
+                                    return Ok(Page { body, next, date });
+                                }
                                 // A truncated page: valid HTTP, broken JSON. Ask again.
                                 Err(e) => format!("unreadable page: {e}"),
                             },
@@ -747,6 +796,83 @@ impl Shared<'_> {
                 None => return Err(GetError::Failed(failure)),
             }
         }
+    }
+
+    /// Read the System Log over `window`: what its events name, and how many there were.
+    /// An error says why the log cannot prove what changed (the fetch is then full).
+    async fn read_log(
+        &self,
+        window: &IncrementalWindow,
+    ) -> Result<(incremental::Touched, u64), String> {
+        if !self.granted.contains(LOG_SCOPE) {
+            return Err(format!("scope `{LOG_SCOPE}` not granted"));
+        }
+        if window.until - window.since > LOG_RETENTION {
+            return Err(format!(
+                "the previous snapshot is older than the System Log's retention ({} days)",
+                LOG_RETENTION.num_days()
+            ));
+        }
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let base = format!("{}/api/v1/logs", self.fetcher.credentials.org_url);
+        let mut first = reqwest::Url::parse(&base).map_err(|e| e.to_string())?;
+        first
+            .query_pairs_mut()
+            .append_pair("since", &time(window.since))
+            .append_pair("until", &time(window.until))
+            .append_pair("limit", "1000");
+        let mut url = Some(String::from(first));
+        let mut touched = incremental::Touched::default();
+        let mut events = 0u64;
+        let mut checked_clock = false;
+        while let Some(current) = url.take() {
+            let page = match self.get(&current, RateLimitBucket::Logs).await {
+                Ok(page) => page,
+                Err(GetError::Refused { status, .. }) => {
+                    return Err(format!("the System Log answered {status}"));
+                }
+                Err(GetError::Failed(why)) => {
+                    return Err(format!("the System Log could not be read: {why}"));
+                }
+            };
+            if !checked_clock {
+                checked_clock = true;
+                // The window is on the runner's clock; the log is on the org's. Too far
+                // apart, and changes could fall outside the window.
+                let org_now = page
+                    .date
+                    .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+                    .ok_or("the System Log's answer has no Date header")?;
+                if (org_now - window.until).abs() > MAX_CLOCK_SKEW {
+                    return Err(format!(
+                        "the org's clock ({org_now}) and this one ({}) are more than {} minutes apart",
+                        window.until,
+                        MAX_CLOCK_SKEW.num_minutes()
+                    ));
+                }
+            }
+            let Value::Array(items) = page.body else {
+                return Err("the System Log's answer is not a list of events".into());
+            };
+            for event in &items {
+                touched.add(event);
+            }
+            events += items.len() as u64;
+            if let Some(next) = page.next {
+                let org = self.fetcher.credentials.org_url.as_str();
+                if !next.starts_with(org) {
+                    return Err(format!(
+                        "the System Log's next link leaves the org ({next})"
+                    ));
+                }
+                // A bounded query ends; an endless one would mean the window is not bounded.
+                if items.is_empty() {
+                    break;
+                }
+                url = Some(next);
+            }
+        }
+        Ok((touched, events))
     }
 
     /// Fetch `kind`, then its children, then theirs.
@@ -851,7 +977,21 @@ impl Shared<'_> {
         }
         let contexts: Vec<Option<ParentContext>> = match parents {
             None => vec![None],
-            Some(parents) => parents.into_iter().map(Some).collect(),
+            Some(mut parents) => {
+                if let (Some((window, touched)), Some(parent)) = (&self.touched, kind.parent)
+                    && partial_child(kind)
+                {
+                    parents.retain(|p| touched.relist(window, parent.kind, &p.resource_id));
+                    let mut stats = self.lock_stats();
+                    if let Some(report) = stats.incremental.as_mut() {
+                        report.relisted.insert(
+                            kind.name.to_owned(),
+                            parents.iter().map(|p| p.resource_id.clone()).collect(),
+                        );
+                    }
+                }
+                parents.into_iter().map(Some).collect()
+            }
         };
         self.send(FetchEvent::KindStarted {
             kind: kind.kind(),
@@ -900,10 +1040,16 @@ impl Shared<'_> {
                 resource_id: p.resource_id.clone(),
                 param_value: p.params.get(parent_ref.param).cloned().unwrap_or_default(),
             });
-        let queries: &[&str] = if kind.list_queries.is_empty() {
-            &[""]
-        } else {
-            kind.list_queries
+        let changed_users = match &self.touched {
+            Some((window, _)) if kind.name == "user" => {
+                Some([incremental::user_query(window.since)])
+            }
+            _ => None,
+        };
+        let queries: Vec<&str> = match &changed_users {
+            Some(query) => query.iter().map(String::as_str).collect(),
+            None if kind.list_queries.is_empty() => vec![""],
+            None => kind.list_queries.to_vec(),
         };
         let mut count = 0u64;
         let mut found: Vec<(&'static str, Vec<ParentContext>)> =
@@ -1094,7 +1240,7 @@ pub(crate) fn reset_in_seconds(headers: &HeaderMap) -> Option<i64> {
         .get(reqwest::header::DATE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date)
-        .unwrap_or_else(|| chrono::Utc::now().timestamp());
+        .unwrap_or_else(|| Utc::now().timestamp());
     Some(reset - now)
 }
 

@@ -17,12 +17,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::State;
 use super::clock::http_date;
 use super::faults::FaultAction;
 use super::limits::Decision;
 use super::org::{Listing, Org, select};
 use super::write::{self, Outcome};
+use super::{State, syslog};
 use crate::okta::RateLimitBucket;
 use crate::okta::error::{OktaErrorBody, OktaErrorCause, codes};
 use crate::okta::kinds::{self, KindSpec, ListShape, Pagination};
@@ -402,6 +402,10 @@ fn api(state: &State, call: &Call<'_>, bucket: RateLimitBucket) -> Reply {
         return with_limits(reply, decision);
     }
 
+    if path.trim_end_matches('/') == "/api/v1/logs" {
+        return with_limits(system_log(state, &scopes, path, &query), decision);
+    }
+
     // Pages are built under the shared lock: writers wait, readers do not.
     let org = state
         .org
@@ -436,6 +440,48 @@ fn api(state: &State, call: &Call<'_>, bucket: RateLimitBucket) -> Reply {
         Resolved::NotFound => not_found(state, path),
     };
     with_limits(reply, decision)
+}
+
+/// `GET /api/v1/logs`: one page of the System Log (see [`super::syslog`]).
+fn system_log(
+    state: &State,
+    scopes: &std::collections::BTreeSet<String>,
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> Reply {
+    if !scopes.contains("okta.logs.read") {
+        return forbidden(state, path, "okta.logs.read");
+    }
+    let page = state
+        .org
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .system_log
+        .query(state.clock.now(), query);
+    match page {
+        Ok(page) => {
+            let self_url = match parse_self(query) {
+                q if q.is_empty() => format!("{}{path}", state.org_url),
+                q => format!("{}{path}?{q}", state.org_url),
+            };
+            let mut reply = Reply::raw(StatusCode::OK, page.body)
+                .header(header::LINK, &link_header_value(&self_url, "self"));
+            if let Some(after) = page.next_after {
+                let mut next: BTreeMap<String, String> = query.clone();
+                next.insert("after".into(), after);
+                let next = format!("{}{path}?{}", state.org_url, parse_self(&next));
+                reply = reply.header(header::LINK, &link_header_value(&next, "next"));
+            }
+            reply
+        }
+        Err(syslog::BadQuery(why)) => Reply::okta_error_with_causes(
+            state,
+            StatusCode::BAD_REQUEST,
+            "E0000001",
+            "Api validation failed: System Log query",
+            vec![why],
+        ),
+    }
 }
 
 fn forbidden(state: &State, path: &str, scope: &str) -> Reply {

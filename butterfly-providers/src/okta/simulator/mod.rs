@@ -130,6 +130,7 @@ mod in_memory;
 mod limits;
 mod oauth;
 mod org;
+pub mod syslog;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -299,6 +300,7 @@ impl Simulator {
             kinds::backup_scopes()
                 .into_iter()
                 .chain(kinds::all().filter_map(|k| k.manage_scope))
+                .chain(["okta.logs.read"])
                 .map(str::to_owned)
                 .collect()
         });

@@ -122,6 +122,8 @@ pub struct Org {
     /// Users by lowercased login, built on the first user write: checking a new login
     /// against 50K stored bodies on every write would make a restore quadratic.
     logins: Option<BTreeMap<String, String>>,
+    /// The System Log: one event per accepted write and per side effect.
+    pub(crate) system_log: super::syslog::SystemLog,
 }
 
 impl Org {
@@ -133,6 +135,7 @@ impl Org {
             service_app,
             written: 0,
             logins: None,
+            system_log: super::syslog::SystemLog::default(),
         }
     }
 
@@ -157,6 +160,14 @@ impl Org {
             .filter(|(_, l)| l.present)
             .map(|(path, _)| path)
             .collect()
+    }
+
+    /// The own ids of the items of `kind` listed at `path` (every status), in list order:
+    /// for tests and benchmarks that pick what to change.
+    pub fn listing_ids(&self, path: &str, kind: &str) -> Vec<String> {
+        self.listing(path, kind)
+            .map(|l| l.items.iter().map(|i| i.id.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Every listing of `kind` with its path, for tests and the lower bound.
@@ -358,17 +369,18 @@ impl Org {
     }
 
     /// Remove every item with own id `id` from every listing of `kind` (a deleted user
-    /// from every group's members), with their objects.
-    pub(crate) fn remove_everywhere(&mut self, kind: &str, id: &str) {
+    /// from every group's members), with their objects. Returns the listings' paths.
+    pub(crate) fn remove_everywhere(&mut self, kind: &str, id: &str) -> Vec<String> {
         let mut paths = Vec::new();
         for ((path, k), listing) in &mut self.listings {
             if *k == kind && listing.remove(id) {
-                paths.push(format!("{path}/{id}"));
+                paths.push(path.clone());
             }
         }
-        for p in paths {
-            self.objects.remove(&p);
+        for p in &paths {
+            self.objects.remove(&format!("{p}/{id}"));
         }
+        paths
     }
 
     /// Point every listing of `kind` that holds an item with `item`'s id at `item` (a
@@ -396,6 +408,14 @@ fn leak_kind(kind: &str) -> Option<&'static str> {
     kinds::by_name(kind).map(|k| k.name)
 }
 
+/// The top-level `lastUpdated` of a serialized user (the first one: the generator and
+/// the writes put it before `profile`), without parsing the body.
+fn last_updated(body: &str) -> Option<&str> {
+    let at = body.find("\"lastUpdated\":\"")? + "\"lastUpdated\":\"".len();
+    let rest = &body[at..];
+    rest.find('"').map(|end| &rest[..end])
+}
+
 /// The items of `listing` a request with these query parameters selects.
 pub(crate) fn select<'a>(
     listing: &'a Listing,
@@ -403,6 +423,22 @@ pub(crate) fn select<'a>(
 ) -> Vec<&'a Arc<Item>> {
     if listing.kind.name != "user" {
         return listing.items.iter().collect();
+    }
+    // `search=lastUpdated gt "T"` (Okta's search): users of every status changed after T.
+    if let Some(since) = query
+        .get("search")
+        .and_then(|s| s.trim().strip_prefix("lastUpdated gt "))
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim().trim_matches('"')).ok())
+    {
+        return listing
+            .items
+            .iter()
+            .filter(|item| {
+                last_updated(&item.body)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| t > since)
+            })
+            .collect();
     }
     // Okta: "all users except those with a DEPROVISIONED status" unless a filter says
     // otherwise; the simulator understands `status eq "X"`.

@@ -11,8 +11,8 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::State;
 use super::org::{Item, Org, login_of};
+use super::{State, syslog};
 use crate::okta::kinds::{self, KindSpec, ListShape};
 
 /// What a write comes to, for the pipeline to turn into a response.
@@ -355,14 +355,33 @@ pub(crate) fn handle(
         return Outcome::NotFound;
     }
 
+    let op_name = match &op {
+        Op::Create => "create".to_owned(),
+        Op::Replace | Op::Partial => "update".to_owned(),
+        Op::Delete => "delete".to_owned(),
+        Op::Lifecycle(action) => action.clone(),
+    };
+    // A first delete of a user deactivates it: the log says so.
+    let deactivating = kind.name == "user"
+        && op_name == "delete"
+        && id.as_ref().is_some_and(|id| {
+            org.objects
+                .get(&format!("/api/v1/users/{id}"))
+                .is_some_and(|(_, body)| !body.contains("\"status\":\"DEPROVISIONED\""))
+        });
+    let at = state.clock.now();
     let mut w = Writer {
         org: &mut org,
         state,
-        now: okta_time(state.clock.now()),
+        now: okta_time(at),
         query,
+        effects: Vec::new(),
     };
     let body = Value::Object(body);
-    match (kind.name, op, id) {
+    // Kept for the log's display names; writes are small.
+    let sent = body.clone();
+    let path_id = id.clone();
+    let outcome = match (kind.name, op, id) {
         ("user", op, id) => w.user(kind, op, id, &body),
         ("group_membership", Op::Replace, Some(id)) => w.add_member(kind, &list, &id),
         ("group_membership", Op::Delete, Some(id)) => w.remove_member(kind, &list, &id),
@@ -393,7 +412,78 @@ pub(crate) fn handle(
         }
         (_, Op::Lifecycle(_), _) => Outcome::NotFound,
         _ => Outcome::NotAllowed,
+    };
+    if let Outcome::Done(status, answer) = &outcome
+        && status.is_success()
+    {
+        let op_name = if deactivating {
+            "deactivate"
+        } else {
+            op_name.as_str()
+        };
+        let own = path_id.or_else(|| {
+            answer
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<Value>(a).ok())
+                .and_then(|a| a.get("id").and_then(Value::as_str).map(str::to_owned))
+        });
+        let effects = std::mem::take(&mut w.effects);
+        let client = w.org.service_app.client_id.clone();
+        let log = &mut w.org.system_log;
+        let (event, targets) = write_event(kind, &list, op_name, own.as_deref(), &sent);
+        log.append(at, &event, &event, &client, &targets);
+        for (event, targets) in effects {
+            log.append(at, &event, &event, &client, &targets);
+        }
     }
+    outcome
+}
+
+/// The event a write to `kind` at `list` logs, and its targets (the parent first).
+fn write_event(
+    kind: &KindSpec,
+    list: &str,
+    op: &str,
+    own: Option<&str>,
+    body: &Value,
+) -> (String, Vec<syslog::Target>) {
+    let name = |v: &Value| {
+        ["/profile/login", "/profile/name", "/label", "/name"]
+            .iter()
+            .find_map(|p| v.pointer(p).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut targets: Vec<syslog::Target> = Vec::new();
+    if let Some(parent) = kind.parent {
+        let params = Writer::params(kind, list);
+        if let Some(value) = params.get(parent.param) {
+            targets.push((
+                syslog::target_type(parent.kind),
+                value.clone(),
+                String::new(),
+            ));
+        }
+    }
+    if let Some(own) = own {
+        targets.push((syslog::target_type(kind.name), own.to_owned(), name(body)));
+    }
+    let event = match (kind.name, op) {
+        ("group_membership", "update") => "group.user_membership.add".to_owned(),
+        ("group_membership", _) => "group.user_membership.remove".to_owned(),
+        ("app_user_assignment", "create") => "application.user_membership.add".to_owned(),
+        ("app_user_assignment", "update") => "application.user_membership.update".to_owned(),
+        ("app_user_assignment", _) => "application.user_membership.remove".to_owned(),
+        ("app_group_assignment", "update") => "group.application_assignment.add".to_owned(),
+        ("app_group_assignment", _) => "group.application_assignment.remove".to_owned(),
+        (k, op) => syslog::event_type(k, op),
+    };
+    (event, targets)
+}
+
+/// The id in `segment` of a concrete path (`/api/v1/groups/{id}/users`: segment 4).
+fn segment(path: &str, n: usize) -> String {
+    path.split('/').nth(n).unwrap_or_default().to_owned()
 }
 
 struct Writer<'a> {
@@ -401,6 +491,8 @@ struct Writer<'a> {
     state: &'a State,
     now: String,
     query: &'a BTreeMap<String, String>,
+    /// Events for the write's side effects, logged after its own.
+    effects: Vec<(String, Vec<syslog::Target>)>,
 }
 
 impl Writer<'_> {
@@ -613,7 +705,15 @@ impl Writer<'_> {
         self.org.remove_item(kind.name, list, id);
         self.org.remove_tree(&path);
         if kind.name == "group" {
-            self.org.remove_everywhere("app_group_assignment", id);
+            for apps in self.org.remove_everywhere("app_group_assignment", id) {
+                self.effects.push((
+                    "group.application_assignment.remove".into(),
+                    vec![
+                        ("AppInstance", segment(&apps, 4), String::new()),
+                        ("UserGroup", id.to_owned(), String::new()),
+                    ],
+                ));
+            }
         }
         if kind.name == "group_rule" {
             return Outcome::Done(StatusCode::ACCEPTED, None);
@@ -683,8 +783,24 @@ impl Writer<'_> {
                 self.reindex_login(&id, login, None);
                 self.org.remove_item("user", LIST, &id);
                 self.org.remove_tree(&path);
-                self.org.remove_everywhere("group_membership", &id);
-                self.org.remove_everywhere("app_user_assignment", &id);
+                for groups in self.org.remove_everywhere("group_membership", &id) {
+                    self.effects.push((
+                        "group.user_membership.remove".into(),
+                        vec![
+                            ("UserGroup", segment(&groups, 4), String::new()),
+                            ("User", id.clone(), String::new()),
+                        ],
+                    ));
+                }
+                for apps in self.org.remove_everywhere("app_user_assignment", &id) {
+                    self.effects.push((
+                        "application.user_membership.remove".into(),
+                        vec![
+                            ("AppInstance", segment(&apps, 4), String::new()),
+                            ("User", id.clone(), String::new()),
+                        ],
+                    ));
+                }
                 no_content()
             }
             _ => Outcome::NotAllowed,
