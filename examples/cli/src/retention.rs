@@ -185,6 +185,8 @@ pub async fn prune(out: Output, repo: &Path, dry_run: bool) -> Result<(), String
 /// Bytes as people read them: `1.5 MiB`.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    // For display to one decimal: 52 bits of precision are plenty.
+    #[allow(clippy::cast_precision_loss)]
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit + 1 < UNITS.len() {
