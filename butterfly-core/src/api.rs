@@ -209,6 +209,8 @@ pub struct ScheduleBody {
     pub state: String,
     /// What needs attention (failures so far, a pause), or `null`.
     pub warning: Option<String>,
+}
+
 /// `POST /api/v1/connections/{id}/restore-plans`: what to plan (nothing is written).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

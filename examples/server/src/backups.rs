@@ -424,6 +424,55 @@ pub async fn on_schedule_paused(
     ));
 }
 
+/// After a successful backup of `connection`: forget that org's snapshots the
+/// connection's (or else the team's) retention policy does not keep, and prune their data,
+/// recording what went in the audit trail. Failures are logged; the backup stands.
+fn apply_retention_after(
+    state: &AppState,
+    team: TeamId,
+    connection: &BackupConnection,
+    repo: Arc<SnapshotRepository>,
+) {
+    let state = state.clone();
+    let connection_id = connection.id;
+    let org = connection.org_url.clone();
+    tokio::spawn(async move {
+        let applied = butterfly_store::retention::apply_retention(
+            &state.store,
+            &repo,
+            team,
+            connection_id,
+            &org,
+            state.clock.now(),
+            true,
+        )
+        .await;
+        match applied {
+            Ok(applied) => {
+                let forgotten: Vec<String> = applied
+                    .forget
+                    .iter()
+                    .flat_map(|f| f.deleted.iter().map(ToString::to_string))
+                    .collect();
+                if !forgotten.is_empty() {
+                    crate::routes::audit::record(
+                        &state,
+                        Some(team),
+                        "retention.applied",
+                        Some(format!("connection:{connection_id}")),
+                        AuditOutcome::Success,
+                        json!({ "forgotten": forgotten, "prune": applied.prune }),
+                    )
+                    .await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(connection = %connection_id, error = %e, "cannot apply the retention policy; the backup is kept");
+            }
+        }
+    });
+}
+
 /// Resolves when [`Worker::shutdown`] asks to stop. A dropped [`Worker`] detaches the
 /// worker (like a dropped `JoinHandle`); it never stops it.
 async fn stop_requested(stopping: &mut watch::Receiver<bool>) {
@@ -710,6 +759,9 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
     if succeeded {
         // In its own task: a slow or failed push never delays or fails the backup.
         crate::git_export::after_backup(state, job.team_id, connection.id, outcome.snapshot_id());
+        // Also in its own task: the prune waits (for a while) on other backups' shared
+        // repository locks, and that wait must not hold up this worker.
+        apply_retention_after(state, job.team_id, &connection, Arc::clone(&repo));
     }
     let mut recorded = serde_json::to_value(&outcome).map_err(BackupJobError::Outcome)?;
     if let Some(compliance) = compliance {
