@@ -24,8 +24,8 @@ mod jobs;
 mod members;
 mod notifications;
 mod replicas;
-pub mod retention;
 mod restore_jobs;
+pub mod retention;
 mod rows;
 mod schedules;
 mod scim;
@@ -36,12 +36,12 @@ mod teams;
 mod tokens;
 
 pub use audit::{AuditContext, audit_entry};
-pub use notifications::NotificationChannel;
 pub use cli_login::{
     CLI_ACCESS_TOKEN_PREFIX, CLI_REFRESH_TOKEN_PREFIX, CliSignIn, DEVICE_CODE_PREFIX,
     DeviceApproval, DeviceAuthorization, DevicePoll, IssuedTokens, RefreshOutcome, TokenLifetimes,
     display_user_code, normalize_user_code,
 };
+pub use notifications::NotificationChannel;
 pub use restore_jobs::{NewRestoreJob, RestoreFinish, RestoreJob, RestoreJobStatus, RestoreStart};
 pub use scim::ScimWrite;
 pub use scim_members::MemberLinkedStore;
