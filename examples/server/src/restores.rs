@@ -45,7 +45,7 @@ use crate::backups::{BackupJobError, fetcher_for};
 pub const PLAN_PURPOSE: &str = "restore-plan";
 
 /// How often a running restore shows it is alive.
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 
 /// How long a running restore may be silent before another start on its org fails it
 /// as abandoned. Far above [`HEARTBEAT_EVERY`], so a busy database never frees an org
