@@ -42,6 +42,7 @@ mod client;
 mod contents;
 mod diff;
 mod git_export;
+mod help;
 mod local;
 mod login;
 mod monitoring;
@@ -56,7 +57,7 @@ mod server_mode;
 use std::process::ExitCode;
 
 use butterfly_core::Role;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{FromArgMatches as _, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::client::CliError;
@@ -966,7 +967,10 @@ enum ScimTokenCommand {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     exit_quietly_when_stdout_closes();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&help::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     repository::configure(cli.password_file.clone(), cli.insecure_no_password);
     let result = match cli.command {
         Command::Backup(BackupCommand::Okta {
@@ -1314,7 +1318,6 @@ const AUDIT_COLUMNS: &[Column] = &[
 
 /// `butterfly completions SHELL`: the script on stdout.
 fn print_completions(shell: CompletionShell) {
-    use clap::CommandFactory as _;
     use clap_complete::Shell;
     let shell = match shell {
         CompletionShell::Bash => Shell::Bash,
@@ -1323,7 +1326,7 @@ fn print_completions(shell: CompletionShell) {
     };
     clap_complete::generate(
         shell,
-        &mut Cli::command(),
+        &mut help::command(),
         "butterfly",
         &mut std::io::stdout(),
     );
@@ -1331,8 +1334,7 @@ fn print_completions(shell: CompletionShell) {
 
 /// `butterfly man`: the man page, in roff, on stdout.
 fn print_man_page() -> std::io::Result<()> {
-    use clap::CommandFactory as _;
-    clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())
+    clap_mangen::Man::new(help::command()).render(&mut std::io::stdout())
 }
 
 /// Percent-encode a query value (RFC 3339 times carry `+` and `:`).
