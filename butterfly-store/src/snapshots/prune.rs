@@ -478,8 +478,9 @@ impl SnapshotRepository {
         Ok(ForgetReport { decisions, deleted })
     }
 
-    /// Remove every object no snapshot references; see the [module docs](self) for the
-    /// order that keeps a crash harmless and the lock that keeps running backups safe.
+    /// Remove every object no snapshot references. Indexes go before their packs, so a
+    /// crash at any point leaves only duplicates or orphan packs (the next prune clears
+    /// them); an exclusive repository lock keeps running backups safe.
     /// A dry run changes nothing and takes no lock.
     pub async fn prune(&self, options: PruneOptions) -> Result<PruneReport, SnapshotError> {
         if options.dry_run {

@@ -293,7 +293,7 @@ impl SqlStore {
     }
 
     /// How long a verified SCIM bearer token is trusted without asking the database
-    /// again (default [`SCIM_TOKEN_CACHE_TTL`](tokens::SCIM_TOKEN_CACHE_TTL)); zero
+    /// again (default [`SCIM_TOKEN_CACHE_TTL`]); zero
     /// turns the cache off. A revocation through this store (or any clone of it) takes
     /// effect at once; one made by another process (another replica, the CLI on the
     /// same database) takes effect here within `ttl`.
