@@ -127,6 +127,11 @@ impl ApiClient {
         self.send(Method::PUT, path, Some(body)).await
     }
 
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
         self.send(Method::DELETE, path, None).await

@@ -38,6 +38,47 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     ("notifications test", &["butterfly notifications test ops"]),
     ("members list", &["butterfly members list --output json"]),
+    (
+        "members show",
+        &["butterfly members show 0f8c2a4e-1b7d-4c55-9a3e-2d6f1e0b9c71"],
+    ),
+    (
+        "members update",
+        &[
+            "butterfly members update 0f8c2a4e-1b7d-4c55-9a3e-2d6f1e0b9c71 --role auditor",
+            "butterfly members update 0f8c2a4e-1b7d-4c55-9a3e-2d6f1e0b9c71 --active false",
+        ],
+    ),
+    (
+        "members remove",
+        &["butterfly members remove 0f8c2a4e-1b7d-4c55-9a3e-2d6f1e0b9c71"],
+    ),
+    (
+        "scim-group-roles list",
+        &["butterfly scim-group-roles list --output json"],
+    ),
+    (
+        "scim-group-roles set",
+        &["butterfly scim-group-roles set --group Butterfly-Admins=admin --group Auditors=auditor"],
+    ),
+    ("restores list", &["butterfly restores list --output json"]),
+    ("restores show", &["butterfly restores show 7d0e"]),
+    (
+        "restores plan",
+        &["butterfly restores plan okta-prod --snapshot 3f2a --kind group --overwrite"],
+    ),
+    (
+        "restores run",
+        &[
+            "butterfly restores run okta-prod --snapshot 3f2a --kind group --dry-run",
+            "butterfly restores run okta-prod --plan-fingerprint 9c1e4b7a",
+        ],
+    ),
+    (
+        "restores sync",
+        &["butterfly restores sync okta-prod --snapshot 3f2a --vars prod.env --dry-run"],
+    ),
+    ("restores undo", &["butterfly restores undo 7d0e"]),
     ("api-keys list", &["butterfly api-keys list"]),
     (
         "api-keys create",
@@ -131,6 +172,21 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     (
         "connections delete",
         &["butterfly connections delete okta-prod"],
+    ),
+    (
+        "connections git-export show",
+        &["butterfly connections git-export show okta-prod"],
+    ),
+    (
+        "connections git-export set",
+        &[
+            "butterfly connections git-export set okta-prod --remote-url https://github.com/acme/okta-config.git --token-file token.txt",
+            "butterfly connections git-export set okta-prod --remote-url git@github.com:acme/okta-config.git --deploy-key deploy_key --ssh-host-key SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+        ],
+    ),
+    (
+        "connections git-export remove",
+        &["butterfly connections git-export remove okta-prod"],
     ),
     ("backups run", &["butterfly backups run okta-prod --wait"]),
     ("backups list", &["butterfly backups list"]),

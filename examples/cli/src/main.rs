@@ -53,6 +53,8 @@ mod restore;
 mod retention;
 mod schemas;
 mod server_mode;
+mod server_restores;
+mod team;
 
 use std::process::ExitCode;
 
@@ -126,6 +128,14 @@ enum Command {
     /// API keys.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(ApiKeysCommand),
+    /// SCIM group push: which provisioned Group grants which role (server mode; a
+    /// member gets the highest role their Groups give).
+    #[command(subcommand, name = "scim-group-roles")]
+    ScimGroupRoles(ScimGroupRolesCommand),
+    /// Restores, syncs and undos on the server, through a stored connection (the local
+    /// `restore` and `sync` commands work on a repository instead).
+    #[command(subcommand)]
+    Restores(RestoresCommand),
     /// SCIM bearer tokens for Okta / Entra ID provisioning.
     #[command(subcommand, name = "scim-token")]
     ScimToken(ScimTokenCommand),
@@ -659,6 +669,10 @@ enum ConnectionsCommand {
         /// Id or name.
         connection: String,
     },
+    /// Export each new snapshot to a Git repository after the backup (needs
+    /// manage_integrations).
+    #[command(subcommand, name = "git-export")]
+    GitExport(GitExportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -918,6 +932,126 @@ enum SsoCommand {
 enum MembersCommand {
     /// List the team's members.
     List,
+    /// Show one member by id.
+    Show {
+        /// The member's id.
+        id: String,
+    },
+    /// Change a member's role, status or name (the team's last active super_admin
+    /// cannot be demoted or suspended; suspending ends their sessions and keys).
+    Update {
+        /// The member's id.
+        id: String,
+        /// The new role.
+        #[arg(long)]
+        role: Option<Role>,
+        /// `false` suspends the member, `true` reactivates them.
+        #[arg(long)]
+        active: Option<bool>,
+        /// The new display name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Remove a member (their sessions and API keys go with them).
+    Remove {
+        /// The member's id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScimGroupRolesCommand {
+    /// Show which Group grants which role.
+    List,
+    /// Replace the whole mapping and re-compute every SCIM member's role at once.
+    Set {
+        /// `GROUP=ROLE` (repeat for several); none clears the mapping.
+        #[arg(long = "group", value_name = "GROUP=ROLE", value_parser = team::parse_group_role)]
+        groups: Vec<(String, Role)>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RestoresCommand {
+    /// List restore, sync and undo runs, newest first.
+    List,
+    /// Show one run: status, counts, follow-ups (`--output json`: its plan too).
+    Show {
+        /// The run's id.
+        id: String,
+    },
+    /// Plan a restore of a snapshot onto a connection's org: nothing is written; prints
+    /// the steps and the plan's fingerprint for `restores run --plan-fingerprint`.
+    Plan {
+        /// The connection (id or name).
+        connection: String,
+        #[command(flatten)]
+        selection: server_restores::Selection,
+    },
+    /// Queue a restore onto a connection's org: from `--snapshot`, or exactly the
+    /// reviewed plan `--plan-fingerprint` (refused if the org changed since).
+    Run {
+        /// The connection (id or name).
+        connection: String,
+        #[command(flatten)]
+        selection: server_restores::Selection,
+        /// Execute exactly the plan with this fingerprint (from `restores plan`).
+        #[arg(long)]
+        plan_fingerprint: Option<String>,
+        /// Plan only: zero writes; the run's plan is the preview.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Queue a sync of another org's snapshot onto the target connection's org
+    /// (resources match by name; differing ones are updated).
+    Sync {
+        /// The target connection (id or name).
+        target: String,
+        /// The source org's snapshot: an id or a unique prefix.
+        #[arg(long)]
+        snapshot: String,
+        /// The variables file (`NAME=value` lines, or its JSON), as the local `sync`.
+        #[arg(long)]
+        vars: Option<std::path::PathBuf>,
+        /// Only this kind (repeat for several).
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+        /// Delete what the source does not have (never users).
+        #[arg(long)]
+        delete_extra: bool,
+        /// Plan only: zero writes.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Queue a job that takes a finished run back.
+    Undo {
+        /// The run's id.
+        id: String,
+        /// Plan only: zero writes.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GitExportCommand {
+    /// Show the setting and the last export's outcome (never a secret).
+    Show {
+        /// The connection (id or name).
+        connection: String,
+    },
+    /// Create or replace the setting: export to Git after every successful backup.
+    Set {
+        /// The connection (id or name).
+        connection: String,
+        #[command(flatten)]
+        flags: team::GitExportFlags,
+    },
+    /// Stop exporting to Git.
+    Remove {
+        /// The connection (id or name).
+        connection: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1479,6 +1613,94 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let members = client.get("members").await?;
             print_records(out, &members, MEMBER_COLUMNS);
         }
+        Command::Members(MembersCommand::Show { id }) => {
+            let member = client.get(&format!("members/{id}")).await?;
+            print_records(out, &Value::Array(vec![member]), MEMBER_COLUMNS);
+        }
+        Command::Members(MembersCommand::Update {
+            id,
+            role,
+            active,
+            display_name,
+        }) => {
+            let body = team::member_update_body(role, active, display_name)?;
+            let member = client.patch(&format!("members/{id}"), &body).await?;
+            print_records(out, &Value::Array(vec![member]), MEMBER_COLUMNS);
+        }
+        Command::Members(MembersCommand::Remove { id }) => {
+            client.delete(&format!("members/{id}")).await?;
+            print_done(out, &format!("removed member {id}"));
+        }
+        Command::ScimGroupRoles(ScimGroupRolesCommand::List) => {
+            team::print_group_roles(out, &client.get("scim/group-roles").await?);
+        }
+        Command::ScimGroupRoles(ScimGroupRolesCommand::Set { groups }) => {
+            let mapping: serde_json::Map<String, Value> = groups
+                .into_iter()
+                .map(|(group, role)| (group, json!(role)))
+                .collect();
+            let saved = client
+                .put("scim/group-roles", &Value::Object(mapping))
+                .await?;
+            if out == Output::Json {
+                output::print_json(&saved);
+            } else {
+                team::print_group_roles(out, &saved["group_roles"]);
+                eprintln!(
+                    "{} SCIM member(s) changed role",
+                    saved["members_changed"].as_u64().unwrap_or(0)
+                );
+            }
+        }
+        Command::Restores(command) => match command {
+            RestoresCommand::List => server_restores::list(&client, out).await?,
+            RestoresCommand::Show { id } => server_restores::show(&client, out, &id).await?,
+            RestoresCommand::Plan {
+                connection,
+                selection,
+            } => server_restores::plan(&client, out, &connection, &selection).await?,
+            RestoresCommand::Run {
+                connection,
+                selection,
+                plan_fingerprint,
+                dry_run,
+            } => {
+                server_restores::run(
+                    &client,
+                    out,
+                    &connection,
+                    &selection,
+                    plan_fingerprint,
+                    dry_run,
+                )
+                .await?;
+            }
+            RestoresCommand::Sync {
+                target,
+                snapshot,
+                vars,
+                kinds,
+                delete_extra,
+                dry_run,
+            } => {
+                server_restores::sync(
+                    &client,
+                    out,
+                    server_restores::SyncArgs {
+                        target,
+                        snapshot,
+                        vars,
+                        kinds,
+                        delete_extra,
+                        dry_run,
+                    },
+                )
+                .await?;
+            }
+            RestoresCommand::Undo { id, dry_run } => {
+                server_restores::undo(&client, out, &id, dry_run).await?;
+            }
+        },
         Command::ApiKeys(ApiKeysCommand::List) => {
             print_records(out, &client.get("api-keys").await?, API_KEY_COLUMNS);
         }
@@ -1565,6 +1787,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
             ConnectionsCommand::Delete { connection } => {
                 server_mode::delete_connection(&client, out, &connection).await?;
+            }
+            ConnectionsCommand::GitExport(GitExportCommand::Show { connection }) => {
+                team::show_git_export(&client, out, &connection).await?;
+            }
+            ConnectionsCommand::GitExport(GitExportCommand::Set { connection, flags }) => {
+                let body = team::git_export_body(flags, std::env::var("BUTTERFLY_GIT_TOKEN").ok())?;
+                team::set_git_export(&client, out, &connection, &body).await?;
+            }
+            ConnectionsCommand::GitExport(GitExportCommand::Remove { connection }) => {
+                team::remove_git_export(&client, out, &connection).await?;
             }
         },
         Command::Backups(command) => match command {
