@@ -1615,7 +1615,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Members(MembersCommand::Show { id }) => {
             let member = client.get(&format!("members/{id}")).await?;
-            print_records(out, &Value::Array(vec![member]), MEMBER_COLUMNS);
+            output::print_record(out, &member, MEMBER_COLUMNS);
         }
         Command::Members(MembersCommand::Update {
             id,
@@ -1625,7 +1625,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }) => {
             let body = team::member_update_body(role, active, display_name)?;
             let member = client.patch(&format!("members/{id}"), &body).await?;
-            print_records(out, &Value::Array(vec![member]), MEMBER_COLUMNS);
+            output::print_record(out, &member, MEMBER_COLUMNS);
         }
         Command::Members(MembersCommand::Remove { id }) => {
             client.delete(&format!("members/{id}")).await?;

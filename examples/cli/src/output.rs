@@ -42,6 +42,16 @@ pub fn print_records(out: Output, records: &Value, columns: &[Column]) {
     }
 }
 
+/// Print one record: as it is for scripts, a one-row table for people.
+pub fn print_record(out: Output, record: &Value, columns: &[Column]) {
+    match out {
+        Output::Json => print_json(record),
+        Output::Table | Output::Markdown => {
+            print_records(out, &Value::Array(vec![record.clone()]), columns);
+        }
+    }
+}
+
 /// Pretty JSON on stdout.
 pub fn print_json(value: &Value) {
     println!(

@@ -231,7 +231,7 @@ fn print_job(out: Output, job: &Value) {
     match out {
         Output::Json => crate::output::print_json(job),
         Output::Table | Output::Markdown => {
-            print_records(out, &Value::Array(vec![job.clone()]), RESTORE_COLUMNS);
+            crate::output::print_record(out, job, RESTORE_COLUMNS);
             if let Some(fingerprint) = job["counts"]["plan_fingerprint"].as_str() {
                 println!("plan fingerprint: {fingerprint}");
             }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Output;
 use crate::client::{ApiClient, CliError};
-use crate::output::{Column, print_records};
+use crate::output::{Column, print_record, print_records};
 use crate::server_mode::connection_id;
 
 const GIT_EXPORT_COLUMNS: &[Column] = &[
@@ -103,7 +103,7 @@ pub async fn show_git_export(
 ) -> Result<(), CliError> {
     let id = connection_id(client, connection).await?;
     let setting = client.get(&format!("connections/{id}/git-export")).await?;
-    print_records(out, &Value::Array(vec![setting]), GIT_EXPORT_COLUMNS);
+    print_record(out, &setting, GIT_EXPORT_COLUMNS);
     Ok(())
 }
 
@@ -119,7 +119,7 @@ pub async fn set_git_export(
     let saved = client
         .put(&format!("connections/{id}/git-export"), body)
         .await?;
-    print_records(out, &Value::Array(vec![saved]), GIT_EXPORT_COLUMNS);
+    print_record(out, &saved, GIT_EXPORT_COLUMNS);
     Ok(())
 }
 

@@ -1,0 +1,347 @@
+//! The server-mode commands for restores, Git export settings, members and SCIM group
+//! roles: the binary against a real server (with its job worker) on a loopback port,
+//! which backs up (and plans restores onto) the Okta simulator on another.
+
+// Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+use butterfly_providers::okta::RateLimitBucket;
+use butterfly_providers::okta::simulator::{
+    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
+};
+use butterfly_server::app::{bootstrap, build_router, open_state};
+use butterfly_server::backups::spawn_worker;
+use butterfly_server::config::Config;
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use serde_json::Value;
+
+struct Running {
+    url: String,
+    key: String,
+    sim: RunningSimulator,
+    dir: tempfile::TempDir,
+}
+
+async fn start() -> Running {
+    let (private_pem, public) = generate_client_key().unwrap();
+    let sim = Simulator::bind(
+        SimulatorConfig {
+            org: OrgConfig {
+                seed: 3,
+                users: 10,
+                groups: 2,
+                apps: 2,
+            },
+            rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
+            client_public_key_pem: Some(public.to_public_key_pem(LineEnding::LF).unwrap()),
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
+    let mut config = Config::for_data_dir(dir.path().join("server"));
+    // The simulator listens on loopback.
+    config.allow_private_org_urls = true;
+    let state = open_state(&config).await.unwrap();
+    let (_, key) = bootstrap(&state).await.unwrap().unwrap();
+    let _detached = spawn_worker(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, build_router(state)).await });
+    Running {
+        url,
+        key: key.secret().to_owned(),
+        sim,
+        dir,
+    }
+}
+
+async fn butterfly(server: &Running, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
+    cmd.env("BUTTERFLY_API_KEY", &server.key)
+        .env_remove("BUTTERFLY_WEBHOOK_SECRET")
+        .args(["--server", &server.url])
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+async fn connection(s: &Running, name: &str, client_id: &str) {
+    let key_path = s.dir.path().join("key.pem");
+    let created = butterfly(
+        s,
+        &[
+            "connections",
+            "create",
+            "--name",
+            name,
+            "--org-url",
+            s.sim.org_url(),
+            "--client-id",
+            client_id,
+            "--private-key",
+            key_path.to_str().unwrap(),
+            "--rate-limit-share",
+            "1",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_are_planned_run_from_the_plan_and_listed() {
+    let s = start().await;
+    let client_id = s.sim.simulator().client_credentials().client_id;
+    connection(&s, "okta-prod", &client_id).await;
+    let backup = butterfly(&s, &["backup", "okta", "--connection", "okta-prod"]).await;
+    assert!(backup.status.success(), "{}", stderr(&backup));
+    let snapshot = stdout(&backup).lines().last().unwrap().to_owned();
+
+    let empty = json(&butterfly(&s, &["--output", "json", "restores", "list"]).await);
+    assert_eq!(empty, serde_json::json!([]));
+
+    // A snapshot of the org as it is: nothing to create, update or delete.
+    let plan = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "restores",
+                "plan",
+                "okta-prod",
+                "--snapshot",
+                &snapshot[..8],
+                "--kind",
+                "group",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(plan["snapshot_id"], snapshot.as_str(), "{plan}");
+    assert_eq!(plan["create"], serde_json::json!([]), "{plan}");
+    assert!(!plan["skip"].as_array().unwrap().is_empty(), "{plan}");
+    assert_eq!(plan["fingerprint"].as_str().unwrap().len(), 64, "{plan}");
+
+    let table = butterfly(
+        &s,
+        &[
+            "restores",
+            "plan",
+            "okta-prod",
+            "--snapshot",
+            &snapshot,
+            "--kind",
+            "group",
+        ],
+    )
+    .await;
+    assert!(table.status.success(), "{}", stderr(&table));
+    let text = stdout(&table);
+    assert!(text.contains("ACTION") && text.contains("skip"), "{text}");
+    assert!(
+        text.contains("0 to create, 0 to update, 0 to delete"),
+        "{text}"
+    );
+    // The latest plan (each plan is kept; its fingerprint covers when it was made).
+    let fingerprint = text
+        .lines()
+        .find_map(|l| l.strip_prefix("plan fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint:\n{text}"))
+        .to_owned();
+    assert_eq!(fingerprint.len(), 64, "{text}");
+
+    // The reviewed plan runs as it is: the selection flags are refused with it.
+    let both = butterfly(
+        &s,
+        &[
+            "restores",
+            "run",
+            "okta-prod",
+            "--plan-fingerprint",
+            &fingerprint,
+            "--snapshot",
+            &snapshot,
+        ],
+    )
+    .await;
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("leave out --snapshot"),
+        "{}",
+        stderr(&both)
+    );
+    let neither = butterfly(&s, &["restores", "run", "okta-prod"]).await;
+    assert!(!neither.status.success());
+    assert!(stderr(&neither).contains("needs --snapshot or --plan-fingerprint"));
+
+    let job = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "restores",
+                "run",
+                "okta-prod",
+                "--plan-fingerprint",
+                &fingerprint,
+                "--dry-run",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(job["kind"], "restore", "{job}");
+    assert_eq!(job["dry_run"], true, "{job}");
+    let job_id = job["id"].as_str().unwrap().to_owned();
+
+    let listed = json(&butterfly(&s, &["--output", "json", "restores", "list"]).await);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], job_id.as_str());
+    let shown = json(&butterfly(&s, &["--output", "json", "restores", "show", &job_id]).await);
+    assert_eq!(shown["id"], job_id.as_str());
+    let table = butterfly(&s, &["restores", "list"]).await;
+    assert!(stdout(&table).contains(&job_id), "{}", stdout(&table));
+
+    let missing = butterfly(&s, &["restores", "plan", "nope", "--snapshot", &snapshot]).await;
+    assert!(!missing.status.success());
+    assert!(stderr(&missing).contains("no connection named `nope`"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_export_settings_are_set_shown_and_removed_without_echoing_secrets() {
+    let s = start().await;
+    let client_id = s.sim.simulator().client_credentials().client_id;
+    connection(&s, "okta-prod", &client_id).await;
+    let token_file = s.dir.path().join("token.txt");
+    std::fs::write(&token_file, "ghp_verysecrettoken123\n").unwrap();
+
+    let set = butterfly(
+        &s,
+        &[
+            "connections",
+            "git-export",
+            "set",
+            "okta-prod",
+            "--remote-url",
+            "https://git.example.com/acme/okta-config.git",
+            "--branch",
+            "backups",
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    let text = stdout(&set);
+    assert!(
+        text.contains("https://git.example.com/acme/okta-config.git"),
+        "{text}"
+    );
+    assert!(!text.contains("ghp_verysecret"), "{text}");
+    assert!(!stderr(&set).contains("ghp_verysecret"));
+
+    let shown = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "connections",
+                "git-export",
+                "show",
+                "okta-prod",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(shown["branch"], "backups", "{shown}");
+    assert_eq!(shown["credential"], "token", "{shown}");
+    assert_eq!(shown["enabled"], true, "{shown}");
+    assert!(!shown.to_string().contains("ghp_verysecret"), "{shown}");
+
+    let removed = butterfly(&s, &["connections", "git-export", "remove", "okta-prod"]).await;
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let gone = butterfly(&s, &["connections", "git-export", "show", "okta-prod"]).await;
+    assert!(!gone.status.success());
+    assert!(stderr(&gone).contains("404"), "{}", stderr(&gone));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_scim_group_roles_are_managed() {
+    let s = start().await;
+    let members = json(&butterfly(&s, &["--output", "json", "members", "list"]).await);
+    let me = members[0]["id"].as_str().unwrap().to_owned();
+    let shown = json(&butterfly(&s, &["--output", "json", "members", "show", &me]).await);
+    assert_eq!(shown["role"], "super_admin");
+    // The team's last super_admin stays one.
+    let demote = butterfly(&s, &["members", "update", &me, "--role", "auditor"]).await;
+    assert!(!demote.status.success());
+    assert!(stderr(&demote).contains("409"), "{}", stderr(&demote));
+    let renamed = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "members",
+                "update",
+                &me,
+                "--display-name",
+                "Owner",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(renamed["display_name"], "Owner");
+    let nothing = butterfly(&s, &["members", "update", &me]).await;
+    assert!(stderr(&nothing).contains("needs --role, --active or --display-name"));
+
+    let set = butterfly(
+        &s,
+        &[
+            "scim-group-roles",
+            "set",
+            "--group",
+            "Butterfly-Admins=admin",
+            "--group",
+            "Auditors=auditor",
+        ],
+    )
+    .await;
+    assert!(set.status.success(), "{}", stderr(&set));
+    assert!(
+        stdout(&set).contains("Butterfly-Admins"),
+        "{}",
+        stdout(&set)
+    );
+    let listed = json(&butterfly(&s, &["--output", "json", "scim-group-roles", "list"]).await);
+    assert_eq!(
+        listed,
+        serde_json::json!({"Auditors": "auditor", "Butterfly-Admins": "admin"})
+    );
+    let bad = butterfly(&s, &["scim-group-roles", "set", "--group", "Admins=root"]).await;
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("unknown role"), "{}", stderr(&bad));
+}
