@@ -51,6 +51,15 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// A local file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    WriteFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The server could not be reached or answered garbage.
     #[error(
         "cannot reach {url}: {source} (is the server running, and are --server or BUTTERFLY_SERVER right?)"
@@ -137,6 +146,47 @@ impl ApiClient {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// `GET path`, its body streamed into `sink` as it arrives (a download); `name` is
+    /// what a write error names. Returns the bytes written.
+    pub async fn download(
+        &self,
+        path: &str,
+        sink: &mut dyn std::io::Write,
+        name: &std::path::Path,
+    ) -> Result<u64, CliError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|_| CliError::BadServerUrl(format!("{}{path}", self.base)))?;
+        let transport = |source| CliError::Transport {
+            url: url.to_string(),
+            source,
+        };
+        let mut response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .map_err(transport)?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let text = response.text().await.map_err(transport)?;
+            return Err(self.error(status, &text));
+        }
+        let write_error = |source| CliError::WriteFile {
+            path: name.to_owned(),
+            source,
+        };
+        let mut written = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            sink.write_all(&chunk).map_err(write_error)?;
+            written += chunk.len() as u64;
+        }
+        sink.flush().map_err(write_error)?;
+        Ok(written)
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -161,25 +211,34 @@ impl ApiClient {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let text = response.text().await.map_err(transport)?;
+        if status.is_success() {
+            return Ok(if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            });
+        }
+        Err(self.error(status, &text))
+    }
+
+    /// The error a non-success answer means.
+    fn error(&self, status: StatusCode, text: &str) -> CliError {
         let value: Value = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
         };
-        if status.is_success() {
-            return Ok(value);
-        }
         if status == StatusCode::UNAUTHORIZED && self.signed_in {
             let mut server = self.base.clone();
             server.set_path("");
-            return Err(CliError::LoginExpired {
+            return CliError::LoginExpired {
                 server: server.as_str().trim_end_matches('/').to_owned(),
-            });
+            };
         }
         let message = value
             .pointer("/error/message")
             .and_then(Value::as_str)
             .map_or_else(|| value.to_string(), str::to_owned);
-        Err(CliError::Api { status, message })
+        CliError::Api { status, message }
     }
 }

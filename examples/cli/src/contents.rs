@@ -178,7 +178,7 @@ pub async fn download(
     Ok(())
 }
 
-fn partial_path(path: &Path) -> PathBuf {
+pub(crate) fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)

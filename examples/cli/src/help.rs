@@ -126,16 +126,23 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     (
         "snapshots ls",
-        &["butterfly snapshots ls 5e1c --kind group --repo ./backups"],
+        &[
+            "butterfly snapshots ls 5e1c --kind group --repo ./backups",
+            "butterfly snapshots ls 5e1c --kind group --output json",
+        ],
     ),
     (
         "snapshots cat",
-        &["butterfly snapshots cat 5e1c group 00g1abc --repo ./backups"],
+        &[
+            "butterfly snapshots cat 5e1c group 00g1abc --repo ./backups",
+            "butterfly snapshots cat 5e1c group 00g1abc",
+        ],
     ),
     (
         "snapshots download",
         &[
             "butterfly snapshots download 5e1c --format tar.zst --out snapshot.tar.zst --repo ./backups",
+            "butterfly snapshots download 5e1c --out snapshot.jsonl",
         ],
     ),
     (
@@ -242,6 +249,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "compliance",
         &[
             "butterfly compliance 5e1c --repo ./backups --framework soc2 --format sarif --out soc2.sarif --fail-on high",
+            "butterfly compliance 5e1c --framework all --format markdown",
         ],
     ),
     (
@@ -262,6 +270,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "diff",
         &[
             "butterfly diff 5e1c 9a8b --repo ./backups --min-severity high",
+            "butterfly diff 5e1c 9a8b --min-severity high --output json",
             "butterfly diff 5e1c live --repo ./backups --org-url https://example.okta.com --client-id 0oa1b2c3 --private-key key.pem --output markdown",
         ],
     ),

@@ -52,6 +52,7 @@ mod repository;
 mod restore;
 mod retention;
 mod schemas;
+mod server_contents;
 mod server_mode;
 mod server_restores;
 mod team;
@@ -236,8 +237,8 @@ enum Command {
         /// The snapshot: an id or a unique prefix.
         #[arg(required = true)]
         snapshot: Option<String>,
-        /// The repository directory.
-        #[arg(long, required = true)]
+        /// The repository directory (default: the server's snapshots).
+        #[arg(long)]
         repo: Option<std::path::PathBuf>,
         /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
         #[arg(long, default_value = "all")]
@@ -264,11 +265,11 @@ enum Command {
     Diff {
         /// The older snapshot: an id or a unique prefix (at least 4 characters).
         from: String,
-        /// The newer snapshot, or `live` for the org as it is now.
+        /// The newer snapshot, or `live` for the org as it is now (with `--repo`).
         to: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
         /// Only this kind (repeat for several).
         #[arg(long = "kind")]
         kinds: Vec<String>,
@@ -807,9 +808,9 @@ enum SnapshotsCommand {
         /// Only this kind (`user`, `group`, `app`...).
         #[arg(long)]
         kind: Option<String>,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
     },
     /// Print one resource of a snapshot as it was backed up (pretty JSON).
     ///
@@ -821,9 +822,9 @@ enum SnapshotsCommand {
         kind: String,
         /// The resource's id (`butterfly snapshots ls` lists them).
         resource_id: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
     },
     /// Write a whole snapshot to one file: JSON lines (the manifest, then one resource
     /// per line) or a tar.zst (manifest.json and KIND/ID.json per resource). The same
@@ -833,9 +834,9 @@ enum SnapshotsCommand {
     Download {
         /// The snapshot id, or a unique prefix of it (at least 4 characters).
         id: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
         /// jsonl or tar.zst.
         #[arg(long, default_value = "jsonl")]
         format: String,
@@ -1115,22 +1116,24 @@ async fn main() -> ExitCode {
             | SnapshotsCommand::Show { repo: Some(_), .. }
             | SnapshotsCommand::Verify { .. },
         ) => run_local(cli).await,
-        Command::Snapshots(SnapshotsCommand::Ls { id, kind, repo }) => {
-            contents::ls(cli.output, &repo, &id, kind.as_deref())
-                .await
-                .map_err(|e| e.to_string())
-        }
+        Command::Snapshots(SnapshotsCommand::Ls {
+            id,
+            kind,
+            repo: Some(repo),
+        }) => contents::ls(cli.output, &repo, &id, kind.as_deref())
+            .await
+            .map_err(|e| e.to_string()),
         Command::Snapshots(SnapshotsCommand::Cat {
             id,
             kind,
             resource_id,
-            repo,
+            repo: Some(repo),
         }) => contents::cat(cli.output, &repo, &id, &kind, &resource_id)
             .await
             .map_err(|e| e.to_string()),
         Command::Snapshots(SnapshotsCommand::Download {
             id,
-            repo,
+            repo: Some(repo),
             format,
             out,
         }) => contents::download(cli.output, &repo, &id, &format, &out)
@@ -1220,8 +1223,12 @@ async fn main() -> ExitCode {
         })
         .await
         .map_err(|e| e.to_string()),
-        // clap requires both when no subcommand is given.
-        Command::Compliance { .. } => Err("compliance needs a SNAPSHOT and --repo".to_owned()),
+        // clap requires the snapshot when no subcommand is given.
+        Command::Compliance {
+            command: None,
+            snapshot: None,
+            ..
+        } => Err("compliance needs a SNAPSHOT".to_owned()),
         Command::Export(ExportCommand::Terraform {
             snapshot,
             repo,
@@ -1275,7 +1282,7 @@ async fn main() -> ExitCode {
         Command::Diff {
             from,
             to,
-            repo,
+            repo: Some(repo),
             kinds,
             min_severity,
             include_volatile,
@@ -1848,6 +1855,64 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             reason,
             repo: None,
         }) => retention::server_snapshot_action(&client, out, "hold", &id, &reason).await?,
+        Command::Snapshots(SnapshotsCommand::Ls {
+            id,
+            kind,
+            repo: None,
+        }) => server_contents::ls(&client, out, &id, kind.as_deref()).await?,
+        Command::Snapshots(SnapshotsCommand::Cat {
+            id,
+            kind,
+            resource_id,
+            repo: None,
+        }) => server_contents::cat(&client, out, &id, &kind, &resource_id).await?,
+        Command::Snapshots(SnapshotsCommand::Download {
+            id,
+            repo: None,
+            format,
+            out: path,
+        }) => server_contents::download(&client, out, &id, &format, &path).await?,
+        Command::Diff {
+            from,
+            to,
+            repo: None,
+            kinds,
+            min_severity,
+            include_volatile,
+            ..
+        } => {
+            server_contents::diff(
+                &client,
+                out,
+                &from,
+                &to,
+                &kinds,
+                min_severity,
+                include_volatile,
+            )
+            .await?;
+        }
+        Command::Compliance {
+            command: None,
+            snapshot: Some(snapshot),
+            repo: None,
+            framework,
+            format,
+            out: path,
+            fail_on,
+        } => {
+            server_contents::compliance(
+                &client,
+                server_contents::ComplianceArgs {
+                    snapshot,
+                    framework,
+                    format,
+                    out: path,
+                    fail_on,
+                },
+            )
+            .await?;
+        }
         Command::Snapshots(SnapshotsCommand::Release { id, repo: None }) => {
             retention::server_snapshot_action(&client, out, "release", &id, "").await?;
         }

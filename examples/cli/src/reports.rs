@@ -79,10 +79,34 @@ pub async fn compliance(args: ComplianceArgs) -> Result<(), ReportError> {
         .manifest(source.resolve(&args.snapshot).await?)
         .await?;
     let report = report_of(source, &snapshot, &frameworks).await?;
-    let text = report::render(&report, format)?;
-    match &args.out {
+    write_report(&report, format, args.out.as_deref(), fail_on)
+}
+
+/// The `--format`, `--fail-on` and `--framework` of `butterfly compliance`, checked
+/// before anything is read.
+pub fn compliance_flags(
+    framework: &str,
+    format: &str,
+    fail_on: Option<&str>,
+) -> Result<(Format, Option<Severity>), ReportError> {
+    frameworks(framework)?;
+    let format: Format = format.parse()?;
+    let fail_on: Option<Severity> = fail_on.map(str::parse).transpose()?;
+    Ok((format, fail_on))
+}
+
+/// Write a report in `format` to `out` (stdout without it); an error when a check at or
+/// above `fail_on` failed. The same for a local report and one from the server.
+pub fn write_report(
+    report: &Report,
+    format: Format,
+    out: Option<&Path>,
+    fail_on: Option<Severity>,
+) -> Result<(), ReportError> {
+    let text = report::render(report, format)?;
+    match out {
         Some(path) => std::fs::write(path, &text).map_err(|source| ReportError::Write {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         })?,
         None => print!("{text}"),

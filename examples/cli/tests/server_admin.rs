@@ -345,3 +345,109 @@ async fn members_and_scim_group_roles_are_managed() {
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("unknown role"), "{}", stderr(&bad));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_contents_diff_and_compliance_come_from_the_server_without_repo() {
+    let s = start().await;
+    let client_id = s.sim.simulator().client_credentials().client_id;
+    connection(&s, "okta-prod", &client_id).await;
+    let mut snapshots = Vec::new();
+    for _ in 0..2 {
+        let backup = butterfly(&s, &["backup", "okta", "--connection", "okta-prod"]).await;
+        assert!(backup.status.success(), "{}", stderr(&backup));
+        snapshots.push(stdout(&backup).lines().last().unwrap().to_owned());
+    }
+    let (first, second) = (&snapshots[0], &snapshots[1]);
+
+    let listed = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "snapshots",
+                "ls",
+                first,
+                "--kind",
+                "group",
+            ],
+        )
+        .await,
+    );
+    let groups = listed.as_array().unwrap();
+    assert_eq!(groups.len(), 3, "{listed}");
+    assert!(groups.iter().all(|g| g["kind"] == "group"), "{listed}");
+    let group_id = groups[0]["id"].as_str().unwrap().to_owned();
+
+    let cat = json(&butterfly(&s, &["snapshots", "cat", first, "group", &group_id]).await);
+    assert_eq!(cat["id"], group_id.as_str(), "{cat}");
+    let missing = butterfly(&s, &["snapshots", "cat", first, "group", "00gnothere"]).await;
+    assert!(!missing.status.success());
+
+    let file = s.dir.path().join("snapshot.jsonl");
+    let download = butterfly(
+        &s,
+        &[
+            "snapshots",
+            "download",
+            first,
+            "--out",
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(download.status.success(), "{}", stderr(&download));
+    let text = std::fs::read_to_string(&file).unwrap();
+    // The manifest, then one line per resource.
+    let resources: u64 = listed_total(&s, first).await;
+    assert_eq!(text.lines().count() as u64, resources + 1);
+    assert!(!s.dir.path().join("snapshot.jsonl.partial").exists());
+
+    // The org did not change between the two backups.
+    let diff = json(&butterfly(&s, &["--output", "json", "diff", first, second]).await);
+    assert_eq!(diff["from"], first.as_str(), "{diff}");
+    assert_eq!(diff["to"], second.as_str(), "{diff}");
+    assert_eq!(diff["changed"], serde_json::json!([]), "{diff}");
+    let live = butterfly(&s, &["diff", first, "live"]).await;
+    assert!(!live.status.success());
+    assert!(stderr(&live).contains("give --repo"), "{}", stderr(&live));
+
+    let report = butterfly(
+        &s,
+        &[
+            "compliance",
+            first,
+            "--framework",
+            "soc2",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    let report = json(&report);
+    assert!(report.to_string().contains("soc2"), "{report}");
+    let sarif = s.dir.path().join("soc2.sarif");
+    let written = butterfly(
+        &s,
+        &[
+            "compliance",
+            first,
+            "--format",
+            "sarif",
+            "--out",
+            sarif.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(written.status.success(), "{}", stderr(&written));
+    let sarif: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_eq!(sarif["version"], "2.1.0", "{sarif}");
+    let bad = butterfly(&s, &["compliance", first, "--format", "pdf"]).await;
+    assert!(!bad.status.success());
+}
+
+/// How many resources `snapshots show` counts in a snapshot.
+async fn listed_total(s: &Running, snapshot: &str) -> u64 {
+    let shown = json(&butterfly(s, &["--output", "json", "snapshots", "show", snapshot]).await);
+    shown["resources"].as_u64().unwrap()
+}
