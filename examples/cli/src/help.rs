@@ -258,7 +258,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     (
         "export terraform",
-        &["butterfly export terraform 5e1c --repo ./backups --out ./okta-tf --skip-users"],
+        &[
+            "butterfly export terraform 5e1c --repo ./backups --out ./okta-tf --skip-users",
+            "butterfly export terraform 5e1c --out ./okta-tf --kind group",
+        ],
     ),
     (
         "export git",

@@ -456,9 +456,9 @@ enum ExportCommand {
     Terraform {
         /// The snapshot: an id or a unique prefix.
         snapshot: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
         /// The directory to write the .tf files into (created if missing).
         #[arg(long)]
         out: std::path::PathBuf,
@@ -1231,7 +1231,7 @@ async fn main() -> ExitCode {
         } => Err("compliance needs a SNAPSHOT".to_owned()),
         Command::Export(ExportCommand::Terraform {
             snapshot,
-            repo,
+            repo: Some(repo),
             out,
             kinds,
             skip_users,
@@ -1913,6 +1913,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             )
             .await?;
         }
+        Command::Export(ExportCommand::Terraform {
+            snapshot,
+            repo: None,
+            out: dir,
+            kinds,
+            skip_users,
+        }) => server_contents::terraform(&client, out, &snapshot, &dir, &kinds, skip_users).await?,
         Command::Snapshots(SnapshotsCommand::Release { id, repo: None }) => {
             retention::server_snapshot_action(&client, out, "release", &id, "").await?;
         }

@@ -9,6 +9,7 @@
 //! butterfly snapshots download 3f2a --format tar.zst --out okta.tar.zst
 //! butterfly diff 3f2a 9c1e --min-severity high
 //! butterfly compliance 3f2a --framework soc2 --format sarif --out okta.sarif
+//! butterfly export terraform 3f2a --out ./okta-tf --skip-users
 //! ```
 
 use std::io::Write as _;
@@ -218,4 +219,51 @@ pub async fn compliance(client: &ApiClient, args: ComplianceArgs) -> Result<(), 
     let report: butterfly_compliance::Report = serde_json::from_value(body)
         .map_err(|e| CliError::Failed(format!("the server's report did not parse: {e}")))?;
     crate::reports::write_report(&report, format, args.out.as_deref(), fail_on).map_err(failed)
+}
+
+/// `export terraform ID --out DIR` without `--repo`: the server's zip of the export,
+/// unpacked into `DIR` (created if missing) as the local form writes it.
+pub async fn terraform(
+    client: &ApiClient,
+    out: Output,
+    snapshot: &str,
+    dir: &Path,
+    kinds: &[String],
+    skip_users: bool,
+) -> Result<(), CliError> {
+    let mut url = format!(
+        "snapshots/{}/terraform?skip_users={skip_users}",
+        segment(snapshot)
+    );
+    if !kinds.is_empty() {
+        url.push_str("&kind=");
+        url.push_str(&segment(&kinds.join(",")));
+    }
+    let mut zip = Vec::new();
+    client.download(&url, &mut zip, dir).await?;
+    let bad_zip = |e: zip::result::ZipError| {
+        CliError::Failed(format!(
+            "the server's Terraform zip did not unpack into {}: {e}",
+            dir.display()
+        ))
+    };
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(bad_zip)?;
+    let files: Vec<String> = archive
+        .file_names()
+        .map(|name| name.map(std::borrow::Cow::into_owned))
+        .collect::<Result<_, _>>()
+        .map_err(bad_zip)?;
+    std::fs::create_dir_all(dir).map_err(|source| CliError::WriteFile {
+        path: dir.to_owned(),
+        source,
+    })?;
+    // `extract` refuses entries that would land outside `dir`.
+    archive.extract(dir).map_err(bad_zip)?;
+    match out {
+        Output::Json => print_json(&json!({"out": dir, "files": files})),
+        Output::Table | Output::Markdown => {
+            println!("wrote {} file(s) to {}", files.len(), dir.display());
+        }
+    }
+    Ok(())
 }

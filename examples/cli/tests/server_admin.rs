@@ -444,6 +444,37 @@ async fn snapshot_contents_diff_and_compliance_come_from_the_server_without_repo
     assert_eq!(sarif["version"], "2.1.0", "{sarif}");
     let bad = butterfly(&s, &["compliance", first, "--format", "pdf"]).await;
     assert!(!bad.status.success());
+
+    // The server's Terraform zip, unpacked where the local export writes its files.
+    let tf = s.dir.path().join("okta-tf");
+    let exported = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "export",
+                "terraform",
+                first,
+                "--out",
+                tf.to_str().unwrap(),
+                "--kind",
+                "group",
+            ],
+        )
+        .await,
+    );
+    let files = exported["files"].as_array().unwrap();
+    assert!(!files.is_empty(), "{exported}");
+    for file in files {
+        assert!(tf.join(file.as_str().unwrap()).is_file(), "{file} missing");
+    }
+    let hcl: String = files
+        .iter()
+        .filter(|f| std::path::Path::new(f.as_str().unwrap()).extension() == Some("tf".as_ref()))
+        .map(|f| std::fs::read_to_string(tf.join(f.as_str().unwrap())).unwrap())
+        .collect();
+    assert!(hcl.contains("okta_group"), "{hcl}");
 }
 
 /// How many resources `snapshots show` counts in a snapshot.
