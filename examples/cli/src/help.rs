@@ -254,7 +254,10 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     (
         "compliance trend",
-        &["butterfly compliance trend 5e1c 9a8b --repo ./backups"],
+        &[
+            "butterfly compliance trend 5e1c 9a8b --repo ./backups",
+            "butterfly compliance trend 5e1c 9a8b --framework soc2 --output json",
+        ],
     ),
     (
         "export terraform",

@@ -438,9 +438,9 @@ enum ComplianceCommand {
         from: String,
         /// The newer snapshot: an id or a unique prefix.
         to: String,
-        /// The repository directory.
+        /// The repository directory (default: the server's snapshots).
         #[arg(long)]
-        repo: std::path::PathBuf,
+        repo: Option<std::path::PathBuf>,
         /// soc2, hipaa, pci-dss, nist-800-53, iso-27001, cis, stig, or all.
         #[arg(long, default_value = "all")]
         framework: String,
@@ -1189,7 +1189,7 @@ async fn main() -> ExitCode {
                 Some(ComplianceCommand::Trend {
                     from,
                     to,
-                    repo,
+                    repo: Some(repo),
                     framework,
                 }),
             ..
@@ -1920,6 +1920,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             kinds,
             skip_users,
         }) => server_contents::terraform(&client, out, &snapshot, &dir, &kinds, skip_users).await?,
+        Command::Compliance {
+            command:
+                Some(ComplianceCommand::Trend {
+                    from,
+                    to,
+                    repo: None,
+                    framework,
+                }),
+            ..
+        } => server_contents::trend(&client, out, &from, &to, &framework).await?,
         Command::Snapshots(SnapshotsCommand::Release { id, repo: None }) => {
             retention::server_snapshot_action(&client, out, "release", &id, "").await?;
         }

@@ -161,12 +161,18 @@ pub async fn trend(out: Output, args: TrendArgs) -> Result<Trend, ReportError> {
     let new = source.manifest(source.resolve(&args.to).await?).await?;
     let before = report_of(source, &old, &frameworks).await?;
     let after = report_of(source, &new, &frameworks).await?;
-    let trend = butterfly_compliance::trend(&before, &after);
+    Ok(show_trend(out, &before, &after))
+}
+
+/// What got better or worse from `before` to `after`, printed; the same for local
+/// reports and the server's.
+pub fn show_trend(out: Output, before: &Report, after: &Report) -> Trend {
+    let trend = butterfly_compliance::trend(before, after);
     match out {
         Output::Json => print_json(&serde_json::to_value(&trend).unwrap_or_default()),
-        Output::Table | Output::Markdown => print_trend(out, &before, &after, &trend),
+        Output::Table | Output::Markdown => print_trend(out, before, after, &trend),
     }
-    Ok(trend)
+    trend
 }
 
 fn table<const N: usize>(markdown: bool, header: [&str; N]) -> Table {

@@ -209,15 +209,7 @@ pub async fn compliance(client: &ApiClient, args: ComplianceArgs) -> Result<(), 
     let (format, fail_on) =
         crate::reports::compliance_flags(&args.framework, &args.format, args.fail_on.as_deref())
             .map_err(failed)?;
-    let body: Value = client
-        .get(&format!(
-            "snapshots/{}/compliance?framework={}",
-            segment(&args.snapshot),
-            segment(&args.framework)
-        ))
-        .await?;
-    let report: butterfly_compliance::Report = serde_json::from_value(body)
-        .map_err(|e| CliError::Failed(format!("the server's report did not parse: {e}")))?;
+    let report = report_of(client, &args.snapshot, &args.framework).await?;
     crate::reports::write_report(&report, format, args.out.as_deref(), fail_on).map_err(failed)
 }
 
@@ -265,5 +257,40 @@ pub async fn terraform(
             println!("wrote {} file(s) to {}", files.len(), dir.display());
         }
     }
+    Ok(())
+}
+
+/// The server's compliance report of one snapshot.
+async fn report_of(
+    client: &ApiClient,
+    snapshot: &str,
+    framework: &str,
+) -> Result<butterfly_compliance::Report, CliError> {
+    let body: Value = client
+        .get(&format!(
+            "snapshots/{}/compliance?framework={}",
+            segment(snapshot),
+            segment(framework)
+        ))
+        .await?;
+    serde_json::from_value(body)
+        .map_err(|e| CliError::Failed(format!("the server's report did not parse: {e}")))
+}
+
+/// `compliance trend A B` without `--repo`: the server evaluates both snapshots; the
+/// trend is computed and printed here as a local one is (the server's
+/// `/compliance/trend` computes the same, but without the two reports the table shows).
+pub async fn trend(
+    client: &ApiClient,
+    out: Output,
+    from: &str,
+    to: &str,
+    framework: &str,
+) -> Result<(), CliError> {
+    crate::reports::compliance_flags(framework, "json", None)
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let before = report_of(client, from, framework).await?;
+    let after = report_of(client, to, framework).await?;
+    crate::reports::show_trend(out, &before, &after);
     Ok(())
 }

@@ -445,6 +445,28 @@ async fn snapshot_contents_diff_and_compliance_come_from_the_server_without_repo
     let bad = butterfly(&s, &["compliance", first, "--format", "pdf"]).await;
     assert!(!bad.status.success());
 
+    // Same org twice: nothing newly failing, nothing fixed.
+    let trend = json(
+        &butterfly(
+            &s,
+            &[
+                "--output",
+                "json",
+                "compliance",
+                "trend",
+                first,
+                second,
+                "--framework",
+                "soc2",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(trend["newly_failing"], serde_json::json!([]), "{trend}");
+    assert_eq!(trend["fixed"], serde_json::json!([]), "{trend}");
+    let table = butterfly(&s, &["compliance", "trend", first, second]).await;
+    assert!(table.status.success(), "{}", stderr(&table));
+
     // The server's Terraform zip, unpacked where the local export writes its files.
     let tf = s.dir.path().join("okta-tf");
     let exported = json(
