@@ -948,6 +948,7 @@ pub async fn fresh_database_has_every_table_empty<S: Stores>(s: &S) {
         "audit_log",
         "restore_jobs",
         "restore_plans",
+        "notification_channels",
     ] {
         assert!(s.cells(table).await.is_empty(), "{table}");
     }
@@ -1426,4 +1427,52 @@ async fn a_new_sqlite_database_is_private() {
         assert_eq!(mode, 0o600, "{}", entry.path().display());
     }
     store.close().await;
+}
+
+/// Notification channels (inherent to `SqlStore`, no core trait): named once per team,
+/// listed by name, the sealed secret kept byte for byte, removed per team only.
+async fn notification_channels_are_named_once_per_team(s: SqlStore) {
+    use butterfly_store::sql::NotificationChannel;
+    let a = s.create_team("channels-a").await.unwrap();
+    let b = s.create_team("channels-b").await.unwrap();
+    let hook = |team, name: &str| {
+        NotificationChannel::new(
+            team,
+            name,
+            "webhook",
+            json!({"url": "https://hooks.example.com/x"}),
+            Some(vec![0, 1, 2, 255]),
+            vec!["backup_failed".to_owned()],
+        )
+    };
+    let ops = s.create_channel(hook(a.id, "ops")).await.unwrap();
+    s.create_channel(hook(a.id, "another")).await.unwrap();
+    assert!(matches!(
+        s.create_channel(hook(a.id, "ops")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.create_channel(hook(b.id, "ops")).await.unwrap();
+    let listed = s.list_channels(a.id).await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["another", "ops"]);
+    let stored = &listed[1];
+    assert_eq!(stored.secret_sealed.as_deref(), Some(&[0u8, 1, 2, 255][..]));
+    assert_eq!(stored.events, ["backup_failed"]);
+    assert_eq!(stored.config["url"], "https://hooks.example.com/x");
+    assert_eq!(stored.created_at, ops.created_at);
+    // Team b cannot remove team a's channel.
+    assert!(!s.delete_channel(b.id, ops.id).await.unwrap());
+    assert!(s.delete_channel(a.id, ops.id).await.unwrap());
+    assert_eq!(s.list_channels(a.id).await.unwrap().len(), 1);
+    assert_eq!(s.list_channels(b.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sqlite_notification_channels_are_named_once_per_team() {
+    crate::harness::on_sqlite(notification_channels_are_named_once_per_team).await;
+}
+
+#[tokio::test]
+async fn postgres_notification_channels_are_named_once_per_team() {
+    crate::harness::on_postgres(notification_channels_are_named_once_per_team).await;
 }
