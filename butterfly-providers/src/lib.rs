@@ -31,6 +31,7 @@
 pub mod backup;
 #[cfg(any(feature = "fetcher", feature = "simulator"))]
 pub mod clock;
+pub mod entra;
 pub mod okta;
 #[cfg(feature = "fetcher")]
 pub mod provider;

@@ -501,7 +501,7 @@ fn fill(template: &str, params: &BTreeMap<String, String>) -> Option<String> {
 }
 
 /// Percent-encode a path segment: everything but RFC 3986 unreserved characters.
-fn encode_segment(value: &str) -> String {
+pub(crate) fn encode_segment(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
