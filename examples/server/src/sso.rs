@@ -7,13 +7,12 @@
 //! one that can), and turns a verified login into a member and a session.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::Extensions;
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -31,13 +30,13 @@ use butterfly_oidc::{
     LogoutTokenValidator, OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::limits::{ClientLimiter, ClientQuota};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "bf_session";
@@ -59,8 +58,11 @@ const LOGIN_BURST: NonZeroU32 = match NonZeroU32::new(10) {
     None => NonZeroU32::MIN,
 };
 const LOGIN_REFILL: Duration = Duration::from_secs(6);
-/// Clients the login limiter remembers before it forgets those back at a full burst.
-const LOGIN_LIMITER_KEYS: usize = 10_000;
+/// The sign-in limit per client.
+pub const LOGIN_QUOTA: ClientQuota = ClientQuota {
+    burst: LOGIN_BURST,
+    refill: LOGIN_REFILL,
+};
 
 /// Discovered providers, per team, rebuilt when the team's connection changes; failed
 /// discoveries remembered briefly; sign-in attempts limited per client.
@@ -71,7 +73,7 @@ pub struct SsoRuntime {
     /// logins cannot make the server hammer a provider that is down.
     discovery: DiscoveryCache,
     /// Per peer address (`None`: served without connection info, all one bucket).
-    logins: DefaultKeyedRateLimiter<Option<IpAddr>>,
+    logins: ClientLimiter,
 }
 
 impl Default for SsoRuntime {
@@ -79,22 +81,8 @@ impl Default for SsoRuntime {
         SsoRuntime {
             clients: Mutex::default(),
             discovery: DiscoveryCache::new(Arc::new(SystemClock)),
-            logins: RateLimiter::keyed(
-                Quota::with_period(LOGIN_REFILL)
-                    .unwrap_or_else(|| Quota::per_minute(LOGIN_BURST))
-                    .allow_burst(LOGIN_BURST),
-            ),
+            logins: ClientLimiter::new(LOGIN_QUOTA),
         }
-    }
-}
-
-impl SsoRuntime {
-    /// Whether `client` may start another sign-in now.
-    fn admit_login(&self, client: Option<IpAddr>) -> bool {
-        if self.logins.len() > LOGIN_LIMITER_KEYS {
-            self.logins.retain_recent();
-        }
-        self.logins.check_key(&client).is_ok()
     }
 }
 
@@ -203,12 +191,17 @@ pub async fn login(
     extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let client = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
-    if !state.sso.admit_login(client) {
-        return Err(ApiError::TooManyRequests(
-            "too many sign-in attempts from this address; try again in a few seconds",
+    if let Err(wait) = state
+        .sso
+        .logins
+        .check(crate::limits::client_of(&extensions))
+    {
+        return Ok(crate::limits::too_many(
+            ApiError::TooManyRequests(
+                "too many sign-in attempts from this address; try again in a few seconds",
+            )
+            .into_response(),
+            wait,
         ));
     }
     let domain =
