@@ -21,7 +21,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use butterfly_core::SystemClock;
 use butterfly_core::members::{MemberRuleError, SignInIdentity};
-use butterfly_core::store::{MemberWriteStore, NewSession, SessionStore, SsoConnection, SsoStore};
+use butterfly_core::store::{
+    MemberWriteStore, NewSession, ReplicaCoordination as _, SessionStore, SsoConnection, SsoStore,
+};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Member, TeamId};
 use butterfly_oidc::{
@@ -31,6 +33,8 @@ use butterfly_oidc::{
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Mutex;
 use url::Url;
 
@@ -49,6 +53,8 @@ const PENDING_PURPOSE: &str = "sso-pending-login";
 const SESSION_LIFETIME: TimeDelta = TimeDelta::hours(12);
 /// How long a user has to finish signing in at the provider.
 const PENDING_LIFETIME_SECS: i64 = 600;
+/// The scope of used sign-in states in the replicas' shared one-time-id table.
+const USED_STATE_SCOPE: &str = "sso-sign-in-state";
 
 /// Sign-in attempts one client (one peer address) may start in a burst, and how fast
 /// they come back: 10, then one every 6 s. Generous for a person; a script that loops
@@ -329,6 +335,7 @@ pub async fn callback(
     let connection = state.store.sso_connection(team).await?.ok_or_else(|| {
         ApiError::BadRequest("the team's SSO connection was removed during sign-in".into())
     })?;
+    consume_pending(&state, &callback, &pending).await?;
     let cached = client_for(&state, &connection).await?;
     let login = cached
         .client
@@ -368,6 +375,38 @@ pub async fn callback(
         header_value(&cookie(&state, PENDING_COOKIE, "", "/auth/sso", 0))?,
     );
     Ok(response)
+}
+
+/// A pending login finishes once, on whichever replica the browser reaches: its `state`
+/// is recorded as used in the database the replicas share (one insert decides, so of
+/// two callbacks racing on two servers exactly one goes on), until the login could no
+/// longer pass the relying party's own timeout. A replayed callback, with its sealed
+/// cookie, its code, state and nonce, is refused here, before its code is sent to the
+/// provider again: the server does not depend on the provider refusing a used code.
+async fn consume_pending(
+    state: &AppState,
+    callback: &Callback,
+    pending: &PendingLogin,
+) -> Result<(), ApiError> {
+    // A callback for another login must not burn this one (the client checks it again).
+    if !bool::from(callback.state.as_bytes().ct_eq(pending.state().as_bytes())) {
+        return Err(ApiError::SignInFailed(
+            "sign-in failed: the state does not match this browser's sign-in".into(),
+        ));
+    }
+    let state_hash = hex::encode(Sha256::digest(pending.state().as_bytes()));
+    let kept_until = pending.created_at() + TimeDelta::seconds(2 * PENDING_LIFETIME_SECS);
+    let first = state
+        .store
+        .first_use(USED_STATE_SCOPE, &state_hash, kept_until, Utc::now())
+        .await?;
+    if !first {
+        tracing::warn!("a completed SSO sign-in was replayed; refused");
+        return Err(ApiError::SignInFailed(
+            "sign-in failed: this sign-in was already completed; start again".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn read_pending(state: &AppState, headers: &HeaderMap) -> Result<(TeamId, PendingLogin), ApiError> {
