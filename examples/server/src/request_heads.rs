@@ -653,6 +653,70 @@ mod tests {
         assert_eq!(Refusal::from_headers(&headers), None);
     }
 
+    /// One well-formed request: a body by length, a chunked body, or none.
+    fn request() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let path = prop::sample::select(vec!["/api/v1/members", "/scim/v2/Users", "/healthz"]);
+        let body = prop::collection::vec(any::<u8>(), 0..64);
+        let chunks = prop::collection::vec(prop::collection::vec(any::<u8>(), 1..20), 0..4);
+        prop_oneof![
+            (path.clone(), body).prop_map(|(path, body)| {
+                let mut r = format!(
+                    "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                r.extend(body);
+                r
+            }),
+            (path.clone(), chunks).prop_map(|(path, chunks)| {
+                let mut r = format!("PUT {path} HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n")
+                    .into_bytes();
+                for chunk in chunks {
+                    r.extend(format!("{:x};ext=1\r\n", chunk.len()).into_bytes());
+                    r.extend(chunk);
+                    r.extend(b"\r\n");
+                }
+                r.extend(b"0\r\nx-sum: 1\r\n\r\n");
+                r
+            }),
+            path.prop_map(|path| format!("\r\nGET {path}?q=1 HTTP/1.1\r\n\r\n").into_bytes()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Requests hyper accepts reach it byte for byte, however the stream is cut,
+        /// and the guard ends waiting for the next head.
+        #[test]
+        fn well_formed_streams_pass_unchanged(
+            requests in proptest::collection::vec(request(), 1..6),
+            cuts in proptest::collection::vec(0usize..400, 0..12),
+        ) {
+            let stream = requests.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for cut in cuts.into_iter().chain([stream.len()]) {
+                pieces.push(&stream[at..cut]);
+                at = cut;
+            }
+            let (out, state) = run(&pieces);
+            proptest::prop_assert_eq!(out, stream);
+            proptest::prop_assert_eq!(state, State::Head);
+        }
+
+        /// Any bytes at all: no panic, and nothing is invented except a marked request
+        /// that replaces a refused head.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let (out, state) = run(&[&bytes]);
+            if state != State::Refused {
+                proptest::prop_assert!(bytes.starts_with(&out));
+            }
+        }
+    }
+
     #[test]
     fn targets_and_paths_are_read_from_partial_heads() {
         assert_eq!(
