@@ -61,6 +61,10 @@ pub struct AppState {
     /// Calendar time for schedules (which slot is due, when a pause ends); tests put a
     /// `FixedClock` here.
     pub clock: Arc<dyn Clock>,
+    /// CLI sign-ins started (`POST /oauth/device_authorization`) and approval forms
+    /// posted (`POST /device`), limited per client address; tests put a limiter on a
+    /// fake clock here.
+    pub cli_sign_ins: Arc<crate::limits::ClientLimiter>,
 }
 
 /// Where SCIM resources live: the server's database (SQLite or PostgreSQL), with
@@ -161,6 +165,7 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         notifier: Arc::new(crate::notify::Notifier::default()),
         git_exports_dir: config.data_dir.join("git"),
         clock: Arc::new(SystemClock),
+        cli_sign_ins: Arc::new(crate::limits::ClientLimiter::new(cli_login::SIGN_IN_QUOTA)),
     })
 }
 

@@ -18,10 +18,13 @@
 //! takes effect at once). Tokens are stored as hashes (see butterfly-store's
 //! `cli_login` module).
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ORIGIN, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use butterfly_core::Member;
 use butterfly_core::store::{ApiKeyStore, MemberStore, SessionStore, TeamStore};
@@ -36,6 +39,7 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::limits::{ClientQuota, client_of, too_many};
 use crate::sso::{SESSION_COOKIE, cookie_value};
 
 /// The one client this server knows: the first-party CLI (a public client, RFC 6749
@@ -50,6 +54,17 @@ pub const REFRESH_TOKEN_LIFETIME: TimeDelta = TimeDelta::days(30);
 pub const DEVICE_CODE_LIFETIME: TimeDelta = TimeDelta::minutes(15);
 /// The polling interval the CLI is told (RFC 8628's default).
 pub const POLL_INTERVAL_SECS: i64 = 5;
+/// Device authorizations started plus approval forms posted that one client address may
+/// send in a burst, and how fast the allowance comes back: 10, then one every 6 s. A
+/// person signs in with one of each; a script guessing user codes or API keys through
+/// the form, or filling the database with device codes, gets 429s.
+pub const SIGN_IN_QUOTA: ClientQuota = ClientQuota {
+    burst: match NonZeroU32::new(10) {
+        Some(n) => n,
+        None => NonZeroU32::MIN,
+    },
+    refill: Duration::from_secs(6),
+};
 /// The CSRF cookie of the approval page.
 const CSRF_COOKIE: &str = "bf_device_csrf";
 /// Its prefix; only the value's equality matters.
@@ -99,8 +114,19 @@ pub struct DeviceAuthorizationForm {
 /// `POST /oauth/device_authorization` (RFC 8628 section 3.1).
 pub async fn device_authorization(
     State(state): State<AppState>,
+    extensions: Extensions,
     Form(form): Form<DeviceAuthorizationForm>,
 ) -> Response {
+    if let Err(wait) = state.cli_sign_ins.check(client_of(&extensions)) {
+        return too_many(
+            oauth_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow_down",
+                "too many sign-ins from this address; try again in a few seconds",
+            ),
+            wait,
+        );
+    }
     if form.client_id != CLI_CLIENT_ID {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -364,8 +390,24 @@ pub async fn page(
 pub async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     Form(form): Form<DeviceDecisionForm>,
 ) -> Response {
+    // Before anything is checked: the form must not become a way to guess user codes
+    // or API keys at speed.
+    if let Err(wait) = state.cli_sign_ins.check(client_of(&extensions)) {
+        return too_many(
+            result_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Not approved",
+                &format!(
+                    "too many attempts from this address; try again in {} seconds",
+                    wait.seconds()
+                ),
+            ),
+            wait,
+        );
+    }
     match decide_inner(&state, &headers, form).await {
         Ok(message) => result_page(StatusCode::OK, "Done", &message),
         Err((status, message)) => result_page(status, "Not approved", &message),

@@ -19,6 +19,8 @@ use butterfly_core::store::StoreError;
 use butterfly_core::{Permission, Role};
 use butterfly_scim::{SCIM_CONTENT_TYPE, ScimError, ScimType};
 
+use crate::request_heads::Refusal;
+
 /// An error answered by the JSON API.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -163,12 +165,22 @@ impl IntoResponse for ApiError {
 
 /// The longest request target (path and query) accepted, in bytes. A SCIM filter may be
 /// 8 KiB and triples when percent-encoded; anything longer is refused here, with the
-/// API's own error, before hyper's hard limit (64 KiB), which answers a bare 414.
+/// API's own error. Past hyper's hard limit (64 KiB) the connection guard
+/// ([`request_heads`](crate::request_heads)) refuses it before hyper does.
 pub const MAX_URI_BYTES: usize = 32 * 1024;
 
 /// The headers that make a write conditional. A value the server cannot read must be
 /// refused: ignoring it would turn a conditional write into an unconditional one.
 const CONDITIONAL_HEADERS: [header::HeaderName; 2] = [header::IF_MATCH, header::IF_NONE_MATCH];
+
+/// `/api/v1` or `/scim/v2` when `path` is under one of them: the prefix of an API with
+/// its own error shape.
+pub(crate) fn shaped_prefix(path: &str) -> Option<&'static str> {
+    Surface::of(path).map(|surface| match surface {
+        Surface::Api => "/api/v1",
+        Surface::Scim => "/scim/v2",
+    })
+}
 
 /// Which error shape a path's answers take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,12 +240,25 @@ impl Surface {
 /// runs (405 without a body, 413 from the body limit, a path parameter that is not
 /// UTF-8, a fallback's 404), and refuses, in the same shapes, a request target longer
 /// than [`MAX_URI_BYTES`] (414) and an `If-Match` or `If-None-Match` that is not visible
-/// ASCII (400). Answers that already have the right shape pass untouched, as does
+/// ASCII (400), and the heads hyper itself refuses (an even longer target, a control
+/// character in a header: [`request_heads`](crate::request_heads)). Answers that already have the right shape pass untouched, as does
 /// everything outside the two prefixes.
 pub async fn shape_errors(request: Request, next: Next) -> Response {
     let Some(surface) = Surface::of(request.uri().path()) else {
         return next.run(request).await;
     };
+    // A head hyper would have refused with a bare status, replaced by the connection
+    // guard (see `request_heads`): answered here, in this API's shape, and the
+    // connection closed, as hyper would have.
+    if let Some(refusal) = Refusal::from_headers(request.headers()) {
+        let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let scim_type = (status == StatusCode::BAD_REQUEST).then_some(ScimType::InvalidValue);
+        let mut response = surface.error(status, refusal.message(), scim_type);
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
+    }
     let target_len = request
         .uri()
         .path_and_query()
@@ -302,8 +327,9 @@ fn is_plain_text(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("text/plain"))
 }
 
-/// The first conditional header whose value is not visible ASCII (hyper already refuses
-/// control characters; bytes 0x80 to 0xFF get through to here).
+/// The first conditional header whose value is not visible ASCII (control characters
+/// never get this far: see [`request_heads`](crate::request_heads); bytes 0x80 to 0xFF
+/// do).
 fn unreadable_conditional_header(headers: &HeaderMap) -> Option<&'static str> {
     CONDITIONAL_HEADERS.iter().find_map(|name| {
         headers

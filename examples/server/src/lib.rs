@@ -7,7 +7,9 @@
 //! in with their OpenID provider, [`backups`] runs backups as jobs (on schedules),
 //! [`restores`] restores, syncs and undoes, [`cli_login`] signs the CLI in (`butterfly
 //! login`, RFC 8628), [`notify`] and [`metrics`] tell people and Prometheus how things
-//! go, and [`git_export`] commits snapshots to Git.
+//! go, [`git_export`] commits snapshots to Git, and [`limits`] rate-limits the
+//! unauthenticated sign-in endpoints per client; [`request_heads`] answers the request
+//! heads hyper refuses in the APIs' own error shapes.
 
 pub mod admin;
 pub mod app;
@@ -16,9 +18,11 @@ pub mod cli_login;
 pub mod config;
 pub mod error;
 pub mod git_export;
+pub mod limits;
 pub mod metrics;
 pub mod notify;
 pub mod rbac;
+pub mod request_heads;
 pub mod restores;
 pub mod routes;
 pub mod scim;

@@ -56,7 +56,8 @@ async fn serve(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%address, data_dir = %config.data_dir.display(), "butterfly-server listening");
     // With each connection's peer address, so sign-in attempts are limited per client.
     let app = build_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
+    // Request heads hyper would refuse with a bare status get the APIs' error shapes.
+    axum::serve(butterfly_server::request_heads::listener(listener), app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     worker.shutdown().await;

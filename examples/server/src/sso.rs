@@ -7,13 +7,12 @@
 //! one that can), and turns a verified login into a member and a session.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::Extensions;
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +21,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use butterfly_core::SystemClock;
 use butterfly_core::members::{MemberRuleError, SignInIdentity};
-use butterfly_core::store::{MemberWriteStore, NewSession, SessionStore, SsoConnection, SsoStore};
+use butterfly_core::store::{
+    MemberWriteStore, NewSession, ReplicaCoordination as _, SessionStore, SsoConnection, SsoStore,
+};
 use butterfly_core::token::RawToken;
 use butterfly_core::{Member, TeamId};
 use butterfly_oidc::{
@@ -31,13 +32,15 @@ use butterfly_oidc::{
     LogoutTokenValidator, OidcClient, PendingLogin, RelyingPartyConfig, VerifiedLogin,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 use tokio::sync::Mutex;
 use url::Url;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::limits::{ClientLimiter, ClientQuota};
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "bf_session";
@@ -50,6 +53,8 @@ const PENDING_PURPOSE: &str = "sso-pending-login";
 const SESSION_LIFETIME: TimeDelta = TimeDelta::hours(12);
 /// How long a user has to finish signing in at the provider.
 const PENDING_LIFETIME_SECS: i64 = 600;
+/// The scope of used sign-in states in the replicas' shared one-time-id table.
+const USED_STATE_SCOPE: &str = "sso-sign-in-state";
 
 /// Sign-in attempts one client (one peer address) may start in a burst, and how fast
 /// they come back: 10, then one every 6 s. Generous for a person; a script that loops
@@ -59,8 +64,11 @@ const LOGIN_BURST: NonZeroU32 = match NonZeroU32::new(10) {
     None => NonZeroU32::MIN,
 };
 const LOGIN_REFILL: Duration = Duration::from_secs(6);
-/// Clients the login limiter remembers before it forgets those back at a full burst.
-const LOGIN_LIMITER_KEYS: usize = 10_000;
+/// The sign-in limit per client.
+pub const LOGIN_QUOTA: ClientQuota = ClientQuota {
+    burst: LOGIN_BURST,
+    refill: LOGIN_REFILL,
+};
 
 /// Discovered providers, per team, rebuilt when the team's connection changes; failed
 /// discoveries remembered briefly; sign-in attempts limited per client.
@@ -71,7 +79,7 @@ pub struct SsoRuntime {
     /// logins cannot make the server hammer a provider that is down.
     discovery: DiscoveryCache,
     /// Per peer address (`None`: served without connection info, all one bucket).
-    logins: DefaultKeyedRateLimiter<Option<IpAddr>>,
+    logins: ClientLimiter,
 }
 
 impl Default for SsoRuntime {
@@ -79,22 +87,8 @@ impl Default for SsoRuntime {
         SsoRuntime {
             clients: Mutex::default(),
             discovery: DiscoveryCache::new(Arc::new(SystemClock)),
-            logins: RateLimiter::keyed(
-                Quota::with_period(LOGIN_REFILL)
-                    .unwrap_or_else(|| Quota::per_minute(LOGIN_BURST))
-                    .allow_burst(LOGIN_BURST),
-            ),
+            logins: ClientLimiter::new(LOGIN_QUOTA),
         }
-    }
-}
-
-impl SsoRuntime {
-    /// Whether `client` may start another sign-in now.
-    fn admit_login(&self, client: Option<IpAddr>) -> bool {
-        if self.logins.len() > LOGIN_LIMITER_KEYS {
-            self.logins.retain_recent();
-        }
-        self.logins.check_key(&client).is_ok()
     }
 }
 
@@ -203,12 +197,17 @@ pub async fn login(
     extensions: Extensions,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
-    let client = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
-    if !state.sso.admit_login(client) {
-        return Err(ApiError::TooManyRequests(
-            "too many sign-in attempts from this address; try again in a few seconds",
+    if let Err(wait) = state
+        .sso
+        .logins
+        .check(crate::limits::client_of(&extensions))
+    {
+        return Ok(crate::limits::too_many(
+            ApiError::TooManyRequests(
+                "too many sign-in attempts from this address; try again in a few seconds",
+            )
+            .into_response(),
+            wait,
         ));
     }
     let domain =
@@ -336,6 +335,7 @@ pub async fn callback(
     let connection = state.store.sso_connection(team).await?.ok_or_else(|| {
         ApiError::BadRequest("the team's SSO connection was removed during sign-in".into())
     })?;
+    consume_pending(&state, &callback, &pending).await?;
     let cached = client_for(&state, &connection).await?;
     let login = cached
         .client
@@ -375,6 +375,38 @@ pub async fn callback(
         header_value(&cookie(&state, PENDING_COOKIE, "", "/auth/sso", 0))?,
     );
     Ok(response)
+}
+
+/// A pending login finishes once, on whichever replica the browser reaches: its `state`
+/// is recorded as used in the database the replicas share (one insert decides, so of
+/// two callbacks racing on two servers exactly one goes on), until the login could no
+/// longer pass the relying party's own timeout. A replayed callback, with its sealed
+/// cookie, its code, state and nonce, is refused here, before its code is sent to the
+/// provider again: the server does not depend on the provider refusing a used code.
+async fn consume_pending(
+    state: &AppState,
+    callback: &Callback,
+    pending: &PendingLogin,
+) -> Result<(), ApiError> {
+    // A callback for another login must not burn this one (the client checks it again).
+    if !bool::from(callback.state.as_bytes().ct_eq(pending.state().as_bytes())) {
+        return Err(ApiError::SignInFailed(
+            "sign-in failed: the state does not match this browser's sign-in".into(),
+        ));
+    }
+    let state_hash = hex::encode(Sha256::digest(pending.state().as_bytes()));
+    let kept_until = pending.created_at() + TimeDelta::seconds(2 * PENDING_LIFETIME_SECS);
+    let first = state
+        .store
+        .first_use(USED_STATE_SCOPE, &state_hash, kept_until, Utc::now())
+        .await?;
+    if !first {
+        tracing::warn!("a completed SSO sign-in was replayed; refused");
+        return Err(ApiError::SignInFailed(
+            "sign-in failed: this sign-in was already completed; start again".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn read_pending(state: &AppState, headers: &HeaderMap) -> Result<(TeamId, PendingLogin), ApiError> {

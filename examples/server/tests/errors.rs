@@ -38,7 +38,10 @@ async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = build_router(state);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    // As the binary serves: through the guard that reads request heads before hyper.
+    tokio::spawn(async move {
+        axum::serve(butterfly_server::request_heads::listener(listener), router).await
+    });
     Server {
         address,
         api_key: key.secret().to_owned(),
@@ -335,4 +338,137 @@ async fn unknown_paths_and_unauthenticated_calls_keep_their_shapes() {
         "unauthorized",
     );
     assert_scim_error(&s.raw(b"GET /scim/v2/Users HTTP/1.1", b"").await, 401, None);
+}
+
+#[tokio::test]
+async fn a_target_past_hypers_limit_is_414_in_each_shape() {
+    let s = server().await;
+    // Past hyper's 65534 bytes, where hyper answers a bare 414 itself unless the head is
+    // taken from it first.
+    let query = format!("filter={}", "a".repeat(70_000));
+    let api = s
+        .raw(
+            format!("GET /api/v1/members?{query} HTTP/1.1\r\n{}", s.api_auth()).as_bytes(),
+            b"",
+        )
+        .await;
+    assert_api_error(&api, 414, "uri_too_long");
+    assert!(
+        api.head
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close"),
+        "{api:?}"
+    );
+    let scim = s
+        .raw(
+            format!("GET /scim/v2/Users?{query} HTTP/1.1\r\n{}", s.scim_auth()).as_bytes(),
+            b"",
+        )
+        .await;
+    assert_scim_error(&scim, 414, None);
+}
+
+#[tokio::test]
+async fn a_control_character_in_if_match_is_400_in_each_shape() {
+    let s = server().await;
+    // hyper refuses these bytes in any header value with a bare 400.
+    for bad in [&b"\x01"[..], b"\x1b[2J", b"\x7f"] {
+        let head = |path: &str, auth: &str| {
+            let mut head =
+                format!("DELETE {path} HTTP/1.1\r\n{auth}\r\nIf-Match: W/\"").into_bytes();
+            head.extend_from_slice(bad);
+            head.push(b'"');
+            head
+        };
+        let api = s
+            .raw(
+                &head(
+                    "/api/v1/members/00000000-0000-0000-0000-000000000000",
+                    &s.api_auth(),
+                ),
+                b"",
+            )
+            .await;
+        assert_api_error(&api, 400, "bad_request");
+        assert!(
+            api.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("If-Match"),
+            "{api:?}"
+        );
+        let scim = s.raw(&head("/scim/v2/Users/x", &s.scim_auth()), b"").await;
+        assert_scim_error(&scim, 400, Some("invalidValue"));
+    }
+}
+
+#[tokio::test]
+async fn a_bad_head_after_good_requests_on_one_connection_is_still_shaped() {
+    let s = server().await;
+    // Keep-alive: a request with a body, a chunked one, then a head hyper would refuse,
+    // all written at once (pipelined). The first two are answered normally, the third
+    // in SCIM's shape, and the connection is closed.
+    let mut request = Vec::new();
+    request.extend_from_slice(
+        format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\n{}\r\nContent-Type: application/scim+json\r\nContent-Length: 2\r\n\r\n{{}}",
+            s.scim_auth()
+        )
+        .as_bytes(),
+    );
+    request.extend_from_slice(
+        format!(
+            "POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\n{}\r\nContent-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{{\r\n1\r\n}}\r\n0\r\n\r\n",
+            s.scim_auth()
+        )
+        .as_bytes(),
+    );
+    request.extend_from_slice(
+        format!(
+            "DELETE /scim/v2/Users/x HTTP/1.1\r\nHost: x\r\n{}\r\nIf-Match: \x02\r\n\r\n",
+            s.scim_auth()
+        )
+        .as_bytes(),
+    );
+    let mut stream = TcpStream::connect(s.address).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let statuses: Vec<&str> = text
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &text[i + 9..i + 12])
+        .collect();
+    // The empty Users are refused by SCIM itself (no userName): both answered, in order.
+    assert_eq!(statuses, ["400", "400", "400"], "{text}");
+    let last = &text[text.rfind("HTTP/1.1 ").unwrap()..];
+    assert!(last.contains("application/scim+json"), "{last}");
+    assert!(
+        last.contains("invalidValue") && last.contains("If-Match"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_refusal_marker_changes_nothing() {
+    let s = server().await;
+    let answer = s
+        .raw(
+            format!(
+                "GET /api/v1/members HTTP/1.1\r\n{}\r\nx-butterfly-refused-head: guess target_too_long",
+                s.api_auth()
+            )
+            .as_bytes(),
+            b"",
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[tokio::test]
+async fn heads_outside_the_apis_are_left_to_hyper() {
+    let s = server().await;
+    let answer = s.raw(b"GET /healthz HTTP/1.1\r\nIf-Match: \x01", b"").await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.body.is_empty(), "{answer:?}");
 }
