@@ -10,7 +10,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use butterfly_providers::clock::VirtualTimer;
 use butterfly_providers::entra::kinds;
 use butterfly_providers::entra::simulator::{
-    EntraSimConfig, EntraSimulator, JWT_BEARER_ASSERTION, TenantConfig,
+    EntraSimConfig, EntraSimulator, JWT_BEARER_ASSERTION, SECRET_CANARY, TenantConfig,
 };
 use serde_json::{Value, json};
 use sha1::Digest as _;
@@ -508,4 +508,618 @@ async fn the_same_seed_gives_the_same_tenant() {
         assert_eq!(ids_a, ids_b, "{}", kind.name);
     }
     assert_eq!(ta.counts(), tb.counts());
+}
+
+async fn send(
+    sim: &EntraSimulator,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}/v1.0{path}", sim.graph_url()))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn domain_of(sim: &EntraSimulator) -> String {
+    sim.tenant()
+        .objects_of("domain")
+        .find(|(_, d)| d["isDefault"] == true)
+        .map(|(id, _)| id.clone())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn users_are_created_updated_and_deleted_with_graphs_validation() {
+    let sim = EntraSimulator::start(small(20)).await.unwrap();
+    let token = secret_token(&sim).await;
+    let upn = format!("restored.user@{}", domain_of(&sim));
+    let user = json!({
+        "accountEnabled": false, "displayName": "Restored User", "mailNickname": "restored.user",
+        "userPrincipalName": upn, "passwordProfile": {"password": "x-Very-Long-Random-1", "forceChangePasswordNextSignIn": true},
+    });
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/users",
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert!(body.get("passwordProfile").is_none());
+    assert_eq!(body["accountEnabled"], false);
+
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/users",
+        Some(user.clone()),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"]["code"],
+        "Request_MultipleObjectsWithSameKeyValue"
+    );
+    let mut no_nick = user.clone();
+    no_nick.as_object_mut().unwrap().remove("mailNickname");
+    no_nick["userPrincipalName"] = json!(format!("other@{}", domain_of(&sim)));
+    let (status, body) = send(&sim, &token, reqwest::Method::POST, "/users", Some(no_nick)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["code"], "Request_BadRequest");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'mailNickname'")
+    );
+    let mut foreign = user.clone();
+    foreign["userPrincipalName"] = json!("someone@not-ours.example");
+    assert_eq!(
+        send(&sim, &token, reqwest::Method::POST, "/users", Some(foreign))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            "/users",
+            Some(json!([1]))
+        )
+        .await
+        .0,
+        400
+    );
+
+    let (status, _) = send(
+        &sim,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/users/{id}"),
+        Some(json!({"jobTitle": "Restorer"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, _, body) = get(
+        &sim,
+        &token,
+        &format!("/users/{id}?$select=jobTitle,accountEnabled"),
+    )
+    .await;
+    assert_eq!(
+        (body["jobTitle"].as_str(), body["accountEnabled"].as_bool()),
+        (Some("Restorer"), Some(false))
+    );
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/users/{id}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(get(&sim, &token, &format!("/users/{id}")).await.0, 404);
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/users/{id}"),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+
+    let log = sim.request_log();
+    assert_eq!(log.writes_by_route()["POST /users"], 5);
+    assert_eq!(log.writes_by_route()["PATCH /users/{id}"], 1);
+
+    // Without the write permission.
+    sim.set_permissions(["User.Read.All"]);
+    let token = secret_token(&sim).await;
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::PATCH,
+        &format!(
+            "/users/{}",
+            sim.tenant().objects_of("user").next().unwrap().0
+        ),
+        Some(json!({"jobTitle": "x"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("Authorization_RequestDenied"))
+    );
+}
+
+#[tokio::test]
+async fn groups_members_owners_and_app_role_assignments_are_written() {
+    let sim = EntraSimulator::start(small(30)).await.unwrap();
+    let token = secret_token(&sim).await;
+    let users: Vec<String> = sim
+        .tenant()
+        .objects_of("user")
+        .map(|(id, _)| id.clone())
+        .take(3)
+        .collect();
+    let bind = |id: &str| format!("https://graph.microsoft.com/v1.0/directoryObjects/{id}");
+    let (status, body) = send(&sim, &token, reqwest::Method::POST, "/groups", Some(json!({
+        "displayName": "Restored", "mailEnabled": false, "mailNickname": "restored", "securityEnabled": true,
+        "members@odata.bind": [bind(&users[0])], "owners@odata.bind": [bind(&users[1])],
+    }))).await;
+    assert_eq!(status, 201, "{body}");
+    let group = body["id"].as_str().unwrap().to_owned();
+    assert!(body.get("members@odata.bind").is_none());
+    assert_eq!(
+        sim.tenant().members_of("group_member", &group),
+        vec![users[0].clone()]
+    );
+    assert_eq!(
+        sim.tenant().members_of("group_owner", &group),
+        vec![users[1].clone()]
+    );
+
+    let path = format!("/groups/{group}/members/$ref");
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"@odata.id": bind(&users[2])}))
+        )
+        .await
+        .0,
+        204
+    );
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        &path,
+        Some(json!({"@odata.id": bind(&users[2])})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("Request_BadRequest"))
+    );
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"@odata.id": bind("nobody")}))
+        )
+        .await
+        .0,
+        404
+    );
+    let (members, _) = all_pages(&sim, &token, &format!("/groups/{group}/members")).await;
+    assert_eq!(members.len(), 2);
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/groups/{group}/members/{}/$ref", users[0]),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/groups/{group}/members/{}/$ref", users[0]),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        sim.tenant().members_of("group_member", &group),
+        vec![users[2].clone()]
+    );
+
+    // An app role of a simulated app, granted to a user, then taken back.
+    let (resource, role) = sim
+        .tenant()
+        .objects_of("service_principal")
+        .find_map(|(id, sp)| {
+            sp["appRoles"]
+                .as_array()
+                .filter(|r| !r.is_empty() && sp["displayName"] != "Microsoft Graph")
+                .map(|r| (id.clone(), r[0]["id"].as_str().unwrap().to_owned()))
+        })
+        .unwrap();
+    let path = format!("/servicePrincipals/{resource}/appRoleAssignedTo");
+    let assignment = json!({"principalId": users[0], "resourceId": resource, "appRoleId": role});
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        &path,
+        Some(assignment.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["principalType"], "User");
+    let assignment_id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&sim, &token, reqwest::Method::POST, &path, Some(assignment))
+            .await
+            .0,
+        400
+    );
+    let bad_role = json!({"principalId": users[0], "resourceId": resource, "appRoleId": "11111111-2222-4333-8444-555555555555"});
+    assert_eq!(
+        send(&sim, &token, reqwest::Method::POST, &path, Some(bad_role))
+            .await
+            .0,
+        400
+    );
+    let (listed, _) = all_pages(&sim, &token, &path).await;
+    assert!(listed.iter().any(|a| a["id"] == assignment_id.as_str()));
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("{path}/{assignment_id}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+
+    // Applications and their service principals.
+    let (status, app) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/applications",
+        Some(json!({"displayName": "Restored app"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let app_id = app["appId"].as_str().unwrap();
+    let (status, sp) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/servicePrincipals",
+        Some(json!({"appId": app_id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    assert_eq!(sp["displayName"], "Restored app");
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/servicePrincipals",
+        Some(json!({"appId": app_id})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("Request_MultipleObjectsWithSameKeyValue"))
+    );
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            "/servicePrincipals",
+            Some(json!({"appId": "no-such-app"}))
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn named_locations_and_conditional_access_policies_are_written() {
+    let sim = EntraSimulator::start(small(20)).await.unwrap();
+    let token = secret_token(&sim).await;
+    let (status, location) = send(&sim, &token, reqwest::Method::POST, "/identity/conditionalAccess/namedLocations", Some(json!({
+        "@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Office", "isTrusted": true,
+        "ipRanges": [{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": "198.51.100.0/24"}],
+    }))).await;
+    assert_eq!(status, 201, "{location}");
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            "/identity/conditionalAccess/namedLocations",
+            Some(json!({"displayName": "No type"}))
+        )
+        .await
+        .0,
+        400
+    );
+    let policy = json!({
+        "displayName": "Restored policy", "state": "enabledForReportingButNotEnforced",
+        "conditions": {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}, "locations": {"includeLocations": [location["id"]]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
+    });
+    let (status, body) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/identity/conditionalAccess/policies",
+        Some(policy),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let (status, _) = send(
+        &sim,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/identity/conditionalAccess/policies/{id}"),
+        Some(json!({"state": "sometimes"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = send(
+        &sim,
+        &token,
+        reqwest::Method::PATCH,
+        &format!("/identity/conditionalAccess/policies/{id}"),
+        Some(json!({"state": "enabled"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, _, body) = get(
+        &sim,
+        &token,
+        &format!("/identity/conditionalAccess/policies/{id}"),
+    )
+    .await;
+    assert_eq!(body["state"], "enabled");
+    assert!(body["modifiedDateTime"].is_string());
+    // Policy.Read.All reads but does not write.
+    sim.set_permissions(["Policy.Read.All"]);
+    let token = secret_token(&sim).await;
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/identity/conditionalAccess/policies/{id}"),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+}
+
+async fn delta_round(sim: &EntraSimulator, token: &str, first: &str) -> (Vec<Value>, String) {
+    let mut items = Vec::new();
+    let mut next = first.to_owned();
+    loop {
+        let (status, _, body) = get(sim, token, &next).await;
+        assert_eq!(status, 200, "{body}");
+        items.extend(body["value"].as_array().unwrap().iter().cloned());
+        if let Some(link) = body["@odata.nextLink"].as_str() {
+            next = link.to_owned();
+        } else {
+            return (items, body["@odata.deltaLink"].as_str().unwrap().to_owned());
+        }
+    }
+}
+
+#[tokio::test]
+async fn delta_links_return_only_what_changed() {
+    let sim = EntraSimulator::start(small(300)).await.unwrap();
+    let token = secret_token(&sim).await;
+    let (users, link) = delta_round(
+        &sim,
+        &token,
+        "/users/delta?$select=id,displayName,jobTitle&$top=50",
+    )
+    .await;
+    assert_eq!(users.len(), 300);
+    assert!(link.contains("$deltatoken="));
+    // Nothing changed yet.
+    let (nothing, same_link) = delta_round(&sim, &token, &link).await;
+    assert!(nothing.is_empty());
+
+    let changed = sim.mutate(10.0);
+    assert!(changed >= 30);
+    let (changes, next) = delta_round(&sim, &token, &same_link).await;
+    let mutated_users = changes.len();
+    assert_eq!(mutated_users, 30);
+    assert!(
+        changes
+            .iter()
+            .all(|u| u["jobTitle"].as_str().unwrap().starts_with("Changed at"))
+    );
+
+    // A deleted user comes back as removed.
+    let victim = users[0]["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/users/{victim}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let (changes, _) = delta_round(&sim, &token, &next).await;
+    assert_eq!(
+        changes,
+        vec![json!({"id": victim, "@removed": {"reason": "changed"}})]
+    );
+
+    // Groups carry their members, then the member changes.
+    let (groups, link) = delta_round(&sim, &token, "/groups/delta").await;
+    assert_eq!(groups.len(), 12);
+    let group = groups
+        .iter()
+        .find(|g| g["members@delta"].as_array().is_some_and(|m| !m.is_empty()))
+        .unwrap();
+    let gid = group["id"].as_str().unwrap();
+    let member = group["members@delta"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/groups/{gid}/members/{member}/$ref"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let (changes, _) = delta_round(&sim, &token, &link).await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        changes[0]["members@delta"],
+        json!([{"@odata.type": "#microsoft.graph.user", "id": member, "@removed": {"reason": "deleted"}}])
+    );
+
+    // Applications and service principals too.
+    let (apps, _) = delta_round(&sim, &token, "/applications/delta").await;
+    assert_eq!(apps.len(), 11);
+    let (sps, _) = delta_round(&sim, &token, "/servicePrincipals/delta").await;
+    assert_eq!(sps.len(), 12);
+    let (status, _, _) = get(&sim, &token, "/users/delta?$deltatoken=garbage").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn faults_strike_and_the_admin_api_mutates_and_counts() {
+    let sim = EntraSimulator::start(small(20)).await.unwrap();
+    let token = secret_token(&sim).await;
+    let mut rule = butterfly_providers::okta::simulator::FaultRule::new(
+        butterfly_providers::okta::simulator::FaultKind::ServerError,
+    );
+    rule.count = Some(1);
+    rule.status = Some(503);
+    sim.add_faults([rule]);
+    let (status, _, body) = get(&sim, &token, "/groups").await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"]["code"], "UnknownError");
+    assert_eq!(get(&sim, &token, "/groups").await.0, 200);
+    let mut rule = butterfly_providers::okta::simulator::FaultRule::new(
+        butterfly_providers::okta::simulator::FaultKind::TruncatePage,
+    );
+    rule.count = Some(1);
+    sim.add_faults([rule]);
+    let (status, _, body) = get(&sim, &token, "/groups").await;
+    assert_eq!((status, body), (200, Value::Null));
+
+    let client = reqwest::Client::new();
+    let body: Value = client
+        .post(format!("{}/_sim/mutate", sim.graph_url()))
+        .json(&json!({"percent": 50}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["changed"].as_u64().unwrap() > 10);
+    let log: Value = client
+        .get(format!("{}/_sim/requests", sim.graph_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["total"].as_u64().unwrap(), sim.request_count());
+    assert!(log["resource_units"].as_u64().unwrap() >= 2);
+    let tenant: Value = client
+        .get(format!("{}/_sim/tenant", sim.graph_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["counts"]["user"], 20);
+    assert_eq!(tenant["tenant_id"], sim.tenant_id());
+}
+
+#[tokio::test]
+async fn secrets_never_appear_unless_the_canary_is_asked_for() {
+    let plain = EntraSimulator::start(small(10)).await.unwrap();
+    let token = secret_token(&plain).await;
+    let (status, _, body) = get(&plain, &token, "/applications?$top=999").await;
+    assert_eq!(status, 200);
+    assert!(!body.to_string().contains(SECRET_CANARY));
+    assert!(body["value"].as_array().unwrap().iter().any(|a| {
+        a["passwordCredentials"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty() && p[0]["secretText"].is_null())
+    }));
+
+    let mut tenant = small(10);
+    tenant.secret_canary = true;
+    let canary = EntraSimulator::start(tenant).await.unwrap();
+    let token = secret_token(&canary).await;
+    let (_, _, apps) = get(&canary, &token, "/applications?$top=999").await;
+    assert!(apps.to_string().contains(SECRET_CANARY));
+    let (_, _, providers) = get(&canary, &token, "/identity/identityProviders").await;
+    assert!(providers.to_string().contains(SECRET_CANARY));
 }

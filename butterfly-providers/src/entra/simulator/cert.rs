@@ -75,8 +75,6 @@ pub(crate) struct Certificate {
     pub x5t: String,
     /// base64url SHA-256 of the DER: the `x5t#S256` header.
     pub x5t_s256: String,
-    /// Hex SHA-1, upper case: the thumbprint Entra shows as `customKeyIdentifier`.
-    pub thumbprint_hex: String,
 }
 
 /// A self-signed certificate for `key`, named `CN={common_name}`, valid over the range.
@@ -139,13 +137,13 @@ impl Certificate {
         Certificate {
             x5t: URL_SAFE_NO_PAD.encode(sha1),
             x5t_s256: URL_SAFE_NO_PAD.encode(sha256),
-            thumbprint_hex: sha1.iter().map(|b| format!("{b:02X}")).collect(),
             pem,
             der,
         }
     }
 
     /// Read the first certificate of a PEM file.
+    #[cfg(test)]
     pub(crate) fn from_pem(pem: &str) -> Result<Self, String> {
         let start = pem
             .find("-----BEGIN CERTIFICATE-----")
@@ -177,7 +175,7 @@ mod tests {
         let again = Certificate::from_pem(&cert.pem).unwrap();
         assert_eq!(again.der, cert.der);
         assert_eq!(again.x5t, cert.x5t);
-        assert_eq!(cert.thumbprint_hex.len(), 40);
+        assert_eq!(URL_SAFE_NO_PAD.decode(&cert.x5t).unwrap().len(), 20);
         // The SPKI is inside, and the signature verifies over the TBS part.
         let spki = key.to_public_key().to_public_key_der().unwrap();
         let der = &cert.der;

@@ -175,7 +175,6 @@ pub(crate) struct State {
     pub client_secret: String,
     pub certificate_pem: String,
     pub private_key_pem: String,
-    pub secret_canary: bool,
 }
 
 impl State {
@@ -441,7 +440,6 @@ fn build_state(config: &EntraSimConfig, base_url: &str) -> Result<State, EntraSi
         client_secret: secret,
         certificate_pem: certificate.pem,
         private_key_pem,
-        secret_canary: config.tenant.secret_canary,
     })
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::entra::kinds::{self, EntraKind, IdRule, Shape};
+use crate::entra::kinds::{self, EntraKind, IdRule};
 
 /// Kinds Graph tracks changes of (they have a `delta_path` in the catalogue).
 pub(crate) const DELTA_KINDS: [&str; 4] = ["user", "group", "application", "service_principal"];
@@ -51,8 +51,6 @@ pub struct Tenant {
     /// The last change's sequence number.
     pub(crate) seq: u64,
     pub(crate) changes: Vec<Change>,
-    /// Where generated ids come from after generation (writes): a counter.
-    pub(crate) next_id: u64,
 }
 
 /// The `@odata.type` of a directory object's kind.
@@ -94,6 +92,20 @@ impl Tenant {
     /// Every object of a top-level kind, by id.
     pub fn objects_of(&self, kind: &str) -> impl Iterator<Item = (&String, &Value)> {
         self.objects.get(kind).into_iter().flatten()
+    }
+
+    /// Every stored object of a kind that has objects of its own (top-level, or nested
+    /// under any parent); empty for member relations.
+    pub fn items(&self, kind: &str) -> Vec<&Value> {
+        if let Some(map) = self.objects.get(kind) {
+            return map.values().collect();
+        }
+        self.children
+            .get(kind)
+            .into_iter()
+            .flat_map(BTreeMap::values)
+            .flat_map(BTreeMap::values)
+            .collect()
     }
 
     /// Member ids of a relation kind under `parent`.
@@ -276,10 +288,5 @@ impl Tenant {
             out.push(item);
         }
         (out, more)
-    }
-
-    /// Whether a kind is a singleton.
-    pub(crate) fn is_singleton(kind: &EntraKind) -> bool {
-        matches!(kind.shape, Shape::Singleton)
     }
 }
