@@ -2,13 +2,13 @@
 //! permissions, paging, `$select`, `$filter`, throttling, delta queries, writes, faults,
 //! and the shape of every kind against Graph's CSDL.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use butterfly_providers::clock::VirtualTimer;
-use butterfly_providers::entra::kinds;
+use butterfly_providers::entra::kinds::{self, IdRule, Shape};
 use butterfly_providers::entra::simulator::{
     EntraSimConfig, EntraSimulator, JWT_BEARER_ASSERTION, SECRET_CANARY, TenantConfig,
 };
@@ -1122,4 +1122,249 @@ async fn secrets_never_appear_unless_the_canary_is_asked_for() {
     assert!(apps.to_string().contains(SECRET_CANARY));
     let (_, _, providers) = get(&canary, &token, "/identity/identityProviders").await;
     assert!(providers.to_string().contains(SECRET_CANARY));
+}
+
+/// Graph's CSDL, reduced to what the shape test needs: per type (full name), its base
+/// type and its properties (navigation properties included) with their types.
+struct Csdl {
+    types: std::collections::HashMap<String, (Option<String>, BTreeMap<String, String>)>,
+}
+
+fn full_name(name: &str) -> String {
+    match name.strip_prefix("graph.") {
+        Some(rest) => format!("microsoft.graph.{rest}"),
+        None => name.to_owned(),
+    }
+}
+
+impl Csdl {
+    fn load() -> Csdl {
+        use quick_xml::events::Event;
+        let xml = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/msgraph-v1.0-metadata.xml"
+        ))
+        .unwrap();
+        let mut reader = quick_xml::Reader::from_str(&xml);
+        let mut types = std::collections::HashMap::new();
+        let mut namespace = String::new();
+        let mut current: Option<String> = None;
+        let attr = |e: &quick_xml::events::BytesStart<'_>, name: &[u8]| {
+            e.attributes()
+                .flatten()
+                .find(|a| a.key.as_ref() == name)
+                .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+        };
+        loop {
+            let event = reader.read_event().unwrap();
+            let (e, empty) = match &event {
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
+                Event::End(e) => {
+                    if matches!(e.name().as_ref(), b"EntityType" | b"ComplexType") {
+                        current = None;
+                    }
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            match e.name().as_ref() {
+                b"Schema" => namespace = attr(e, b"Namespace").unwrap_or_default(),
+                b"EntityType" | b"ComplexType" => {
+                    let name = format!("{namespace}.{}", attr(e, b"Name").unwrap());
+                    types.insert(
+                        name.clone(),
+                        (attr(e, b"BaseType").map(|b| full_name(&b)), BTreeMap::new()),
+                    );
+                    current = (!empty).then_some(name);
+                }
+                b"Property" | b"NavigationProperty" => {
+                    if let Some(owner) = &current {
+                        let (name, ty) = (attr(e, b"Name").unwrap(), attr(e, b"Type").unwrap());
+                        types.get_mut(owner).unwrap().1.insert(name, ty);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Csdl { types }
+    }
+
+    fn chain(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut next = Some(name.to_owned());
+        while let Some(n) = next {
+            next = self.types.get(&n).and_then(|(b, _)| b.clone());
+            out.push(n);
+        }
+        out
+    }
+
+    fn property(&self, type_name: &str, property: &str) -> Option<String> {
+        self.chain(type_name).iter().find_map(|t| {
+            self.types
+                .get(t)
+                .and_then(|(_, p)| p.get(property).cloned())
+        })
+    }
+
+    /// Check every property of `value` against `type_name`, recursing into complex and
+    /// entity values; push what is wrong onto `errors`.
+    fn check(&self, type_name: &str, value: &Value, at: &str, errors: &mut Vec<String>) {
+        let Value::Object(map) = value else { return };
+        let mut ty = type_name.to_owned();
+        if let Some(actual) = map.get("@odata.type").and_then(Value::as_str) {
+            let actual = actual.trim_start_matches('#').to_owned();
+            if !self.chain(&actual).contains(&ty) {
+                errors.push(format!(
+                    "{at}: @odata.type {actual} does not derive from {ty}"
+                ));
+                return;
+            }
+            ty = actual;
+        }
+        if !self.types.contains_key(&ty) {
+            errors.push(format!("{at}: no type {ty} in the CSDL"));
+            return;
+        }
+        for (key, v) in map {
+            if key.contains('@') {
+                continue;
+            }
+            let Some(prop_type) = self.property(&ty, key) else {
+                errors.push(format!("{at}.{key}: not a property of {ty}"));
+                continue;
+            };
+            let inner = prop_type
+                .strip_prefix("Collection(")
+                .and_then(|t| t.strip_suffix(')'))
+                .unwrap_or(&prop_type);
+            let inner = full_name(inner);
+            if !self.types.contains_key(&inner) {
+                continue;
+            }
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(&inner, item, &format!("{at}.{key}[{i}]"), errors);
+                    }
+                }
+                Value::Object(_) => self.check(&inner, v, &format!("{at}.{key}"), errors),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_property_the_simulator_emits_is_on_its_type_in_graphs_csdl() {
+    let csdl = Csdl::load();
+    assert!(csdl.types.contains_key("microsoft.graph.user"));
+    // The checker itself catches strangers, nested ones and wrong derived types.
+    let mut caught = Vec::new();
+    csdl.check(
+        "microsoft.graph.user",
+        &json!({"id": "x", "deletedDateTime": null, "notAProperty": 1, "identities": [{"issuer": "a", "bogus": 1}]}),
+        "probe",
+        &mut caught,
+    );
+    csdl.check(
+        "microsoft.graph.namedLocation",
+        &json!({"@odata.type": "#microsoft.graph.user", "id": "y"}),
+        "probe",
+        &mut caught,
+    );
+    assert_eq!(caught.len(), 3, "{caught:?}");
+    let mut tenant = small(60);
+    tenant.secret_canary = true;
+    let sim = EntraSimulator::start(tenant).await.unwrap();
+    let token = secret_token(&sim).await;
+    let mut errors = Vec::new();
+    let mut checked = 0;
+
+    // Everything stored, every property.
+    {
+        let t = sim.tenant();
+        for kind in kinds::all() {
+            for (i, item) in t.items(kind.name).into_iter().enumerate() {
+                csdl.check(
+                    kind.entity_type,
+                    item,
+                    &format!("{}[{i}]", kind.name),
+                    &mut errors,
+                );
+                checked += 1;
+            }
+        }
+    }
+    // Everything served over HTTP, every kind (members with their @odata.type).
+    for kind in kinds::all() {
+        // A parent whose listing is not empty.
+        let parent = kind.parent.map(|p| {
+            let t = sim.tenant();
+            if kind.id == IdRule::Member {
+                t.objects_of(p.kind)
+                    .map(|(id, _)| id.clone())
+                    .find(|id| !t.members_of(kind.name, id).is_empty())
+                    .unwrap()
+            } else if kind.name == "app_role_assignment" {
+                t.items(kind.name)[0]["resourceId"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            } else {
+                t.objects_of(p.kind)
+                    .next()
+                    .map(|(id, _)| id.clone())
+                    .unwrap()
+            }
+        });
+        let path = kind.path_for(parent.as_deref());
+        let (status, _, body) = get(&sim, &token, &path).await;
+        assert_eq!(status, 200, "{}: {body}", kind.name);
+        assert!(body["@odata.context"].is_string(), "{}", kind.name);
+        let items: Vec<Value> = match kind.shape {
+            Shape::Singleton => vec![body.clone()],
+            _ => body["value"].as_array().unwrap().clone(),
+        };
+        assert!(!items.is_empty(), "{} is empty", kind.name);
+        for (i, item) in items.iter().enumerate() {
+            csdl.check(
+                kind.entity_type,
+                item,
+                &format!("GET {path}[{i}]"),
+                &mut errors,
+            );
+        }
+    }
+    // Created objects too.
+    let (status, _) = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/applications",
+        Some(json!({"displayName": "Shape"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let t = sim.tenant();
+    let created = t
+        .items("application")
+        .into_iter()
+        .find(|a| a["displayName"] == "Shape")
+        .unwrap();
+    csdl.check(
+        "microsoft.graph.application",
+        created,
+        "created application",
+        &mut errors,
+    );
+    assert!(checked > 200, "{checked}");
+    assert!(
+        errors.is_empty(),
+        "{} properties off the CSDL:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }
