@@ -483,7 +483,7 @@ async fn the_lower_bound_counts_every_page_at_the_budget() {
     assert_eq!(bound.kinds["group_member"].resource_units, 24);
     assert!(bound.seconds > 0.0);
     assert_eq!(bound.budget_per_10s, 8_000);
-    let expected = bound.resource_units as f64 / 8_000.0 * 10.0;
+    let expected = f64::from(u32::try_from(bound.resource_units).unwrap()) / 8_000.0 * 10.0;
     assert!((bound.seconds - expected).abs() < 1e-9);
     // The admin API says the same.
     let body: Value = reqwest::get(format!("{}/_sim/lower-bound", sim.graph_url()))
@@ -955,7 +955,7 @@ async fn delta_round(sim: &EntraSimulator, token: &str, first: &str) -> (Vec<Val
         assert_eq!(status, 200, "{body}");
         items.extend(body["value"].as_array().unwrap().iter().cloned());
         if let Some(link) = body["@odata.nextLink"].as_str() {
-            next = link.to_owned();
+            link.clone_into(&mut next);
         } else {
             return (items, body["@odata.deltaLink"].as_str().unwrap().to_owned());
         }

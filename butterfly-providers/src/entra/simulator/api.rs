@@ -45,7 +45,8 @@ const DEFAULT_PAGE: usize = 100;
 
 pub(crate) struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// A list rather than a `HeaderMap`: replies travel in `Result`s, and stay small.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
 }
 
@@ -53,7 +54,7 @@ impl Reply {
     pub fn json(status: StatusCode, body: &Value) -> Self {
         Reply {
             status,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
             body: Bytes::from(body.to_string()),
         }
     }
@@ -61,14 +62,15 @@ impl Reply {
     pub fn empty(status: StatusCode) -> Self {
         Reply {
             status,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
             body: Bytes::new(),
         }
     }
 
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+            self.headers.retain(|(n, _)| *n != name);
+            self.headers.push((name, v));
         }
         self
     }
@@ -190,8 +192,7 @@ fn match_template(template: &str, segments: &[&str]) -> Option<(usize, Option<St
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_owned())
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
 }
 
 /// Resolve a path relative to `/v1.0` (no trailing slash).
@@ -846,11 +847,10 @@ fn delta(
         Some(since) => {
             let changed = changes_since(&tenant, kind.name, since, round.at);
             let lower = round.after.clone();
-            let mut ids = changed
+            let ids = changed
                 .iter()
-                .filter(|(id, _)| lower.as_ref().is_none_or(|a| *id > a))
-                .peekable();
-            while let Some((id, (removed, members))) = ids.next() {
+                .filter(|(id, _)| lower.as_ref().is_none_or(|a| *id > a));
+            for (id, (removed, members)) in ids {
                 if value.len() == top {
                     more = true;
                     break;
@@ -880,7 +880,6 @@ fn delta(
                 last = Some(id.clone());
                 value.push(out);
             }
-            let _ = ids.peek();
         }
     }
     let mut body = json!({

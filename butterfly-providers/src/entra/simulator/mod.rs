@@ -397,7 +397,7 @@ fn build_state(config: &EntraSimConfig, base_url: &str) -> Result<State, EntraSi
     };
     let public = key.to_public_key();
     let client = oauth::Client {
-        client_id: backup.app_id.clone(),
+        app_id: backup.app_id.clone(),
         object_id: backup.service_principal_id.clone(),
         secret: secret.clone(),
         certificate_key: jsonwebtoken::DecodingKey::from_rsa_raw_components(

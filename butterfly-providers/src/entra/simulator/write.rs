@@ -506,9 +506,9 @@ fn create(
                 name,
                 &tenant.tenant_id,
                 &now,
-                app["appRoles"].clone(),
-                json!([]),
-                json!([]),
+                &app["appRoles"],
+                &json!([]),
+                &json!([]),
             );
             if let Some(b) = base.as_object() {
                 object.extend(b.clone());
