@@ -19,7 +19,7 @@
 //!   principals: pages, then an `@odata.deltaLink`; the link later returns only what
 //!   changed, removed objects as `{"id", "@removed": {"reason"}}`.
 //! - Throttling: resource units per 10 s per app and tenant (3,500 / 5,000 / 8,000 by
-//!   tenant size), each request charged [`kinds::request_cost`](crate::entra::kinds::request_cost),
+//!   tenant size), each request charged [`crate::entra::kinds::request_cost`],
 //!   `429 TooManyRequests` with `Retry-After`, `x-ms-resource-unit` on every Graph
 //!   response; writes also spend 3,000 per 150 s. Time is an injected clock.
 //! - Writes (see [`write`](self)), faults, a request log, and the `/_sim` admin API.
