@@ -1368,3 +1368,123 @@ async fn every_property_the_simulator_emits_is_on_its_type_in_graphs_csdl() {
         errors.join("\n")
     );
 }
+
+#[tokio::test]
+async fn the_binary_writes_the_credentials_a_client_signs_in_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds").join("entra.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_butterfly-entra-sim"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "3",
+            "--users",
+            "40",
+            "--groups",
+            "4",
+            "--apps",
+            "3",
+        ])
+        .arg("--write-credentials")
+        .arg(&creds)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    // The binary prints the lower bound once the credentials are written and it serves.
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(line.starts_with("Full-backup lower bound: "), "{line}");
+    let body: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    for field in [
+        "graph_url",
+        "authority_url",
+        "tenant_id",
+        "client_id",
+        "client_secret_file",
+        "certificate_file",
+        "private_key_file",
+    ] {
+        assert!(body[field].is_string(), "{field} missing: {body}");
+    }
+    let secret = std::fs::read_to_string(body["client_secret_file"].as_str().unwrap()).unwrap();
+    let certificate = std::fs::read_to_string(body["certificate_file"].as_str().unwrap()).unwrap();
+    let key = std::fs::read_to_string(body["private_key_file"].as_str().unwrap()).unwrap();
+    assert!(certificate.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let token_url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        body["authority_url"].as_str().unwrap(),
+        body["tenant_id"].as_str().unwrap()
+    );
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", body["client_id"].as_str().unwrap()),
+            ("client_secret", secret.trim()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users: Value = client
+        .get(format!(
+            "{}/v1.0/users?$top=999",
+            body["graph_url"].as_str().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["value"].as_array().unwrap().len(), 40);
+    assert!(thumbprint_matches(&certificate, &key));
+}
+
+/// The simulator process dies with the test, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The certificate file holds the public half of the key file.
+fn thumbprint_matches(certificate: &str, key: &str) -> bool {
+    use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(key).unwrap();
+    let spki = key.to_public_key().to_public_key_der().unwrap();
+    let body: String = certificate
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = STANDARD.decode(body).unwrap();
+    let found = der
+        .windows(spki.as_bytes().len())
+        .any(|w| w == spki.as_bytes());
+    assert!(
+        found,
+        "the certificate does not carry the key's public half"
+    );
+    found
+}

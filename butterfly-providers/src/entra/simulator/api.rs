@@ -474,7 +474,10 @@ fn graph(
     let write = *method != Method::GET;
     let cost = kinds::request_cost(method.as_str(), rel, raw_query);
     if let Admission::Throttled(after) = state.limiter.admit(cost, write, state.clock.now()) {
-        return throttled(state, after);
+        return throttled(state, after).header(
+            HeaderName::from_static("x-ms-resource-unit"),
+            &cost.to_string(),
+        );
     }
     let query: BTreeMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
