@@ -1488,3 +1488,46 @@ fn thumbprint_matches(certificate: &str, key: &str) -> bool {
     );
     found
 }
+
+#[tokio::test]
+async fn a_walk_of_every_kind_at_the_largest_pages_spends_exactly_the_lower_bound() {
+    let sim = EntraSimulator::start(small(700)).await.unwrap();
+    let token = secret_token(&sim).await;
+    sim.reset_request_log();
+    let bound = sim.lower_bound();
+    let mut requests = 0u64;
+    let mut units = 0u64;
+    for kind in kinds::all() {
+        let parents: Vec<Option<String>> = match kind.parent {
+            Some(p) => sim
+                .tenant()
+                .objects_of(p.kind)
+                .map(|(id, _)| Some(id.clone()))
+                .collect(),
+            None => vec![None],
+        };
+        for parent in parents {
+            let path = kind.path_for(parent.as_deref());
+            let mut next = Some(match kind.shape {
+                Shape::Collection { max_top: Some(max) } => format!("{path}?$top={max}&$select=id"),
+                _ => format!("{path}?$select=id"),
+            });
+            while let Some(url) = next {
+                let (status, headers, body) = get(&sim, &token, &url).await;
+                assert_eq!(status, 200, "{url}: {body}");
+                requests += 1;
+                units += headers["x-ms-resource-unit"]
+                    .to_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap();
+                next = body["@odata.nextLink"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    assert_eq!(requests, bound.requests);
+    assert_eq!(units, bound.resource_units);
+    assert_eq!(sim.resource_units_spent(), units);
+    // The users took one page of 999 at one unit each.
+    assert_eq!(bound.kinds["user"].requests, 1);
+}

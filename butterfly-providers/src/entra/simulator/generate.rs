@@ -614,7 +614,6 @@ pub(crate) fn generate(
 
     // --- Applications and their service principals -----------------------------------------
     let canary = config.secret_canary;
-    let mut app_sps: Vec<(String, String, String)> = Vec::new(); // (sp id, name, app_id)
     let backup_app_id = ids.uuid();
     let backup_application_id = ids.uuid();
     let backup_sp_id = ids.uuid();
@@ -822,7 +821,6 @@ pub(crate) fn generate(
                 }),
             );
         }
-        app_sps.push((sp_id, name, app_id));
     }
 
     // --- Directory roles, assignments, PIM ---------------------------------------------------
@@ -1450,7 +1448,6 @@ pub(crate) fn generate(
             }),
         );
     }
-    let _ = app_sps;
 
     // Generation is not a change: delta starts from here.
     t.changes.clear();
