@@ -866,6 +866,27 @@ async fn groups_members_owners_and_app_role_assignments_are_written() {
         .0,
         400
     );
+    // Deleting the app takes its service principal along.
+    let app_object = app["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/applications/{app_object}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let sp_id = sp["id"].as_str().unwrap();
+    assert_eq!(
+        get(&sim, &token, &format!("/servicePrincipals/{sp_id}"))
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
