@@ -581,6 +581,19 @@ pub(crate) fn project(kind: &EntraKind, object: &Value, select: Option<&[String]
     Value::Object(out)
 }
 
+/// A member as a member listing shows it: its own kind's properties (or `$select`), and
+/// its `@odata.type`.
+fn render_member(kind: &str, object: &Value, select: Option<&[String]>) -> Value {
+    let mut out = match kinds::by_name(kind) {
+        Some(k) => project(k, object, select),
+        None => object.clone(),
+    };
+    if let Some(map) = out.as_object_mut() {
+        map.insert("@odata.type".into(), json!(odata_type_of(kind)));
+    }
+    out
+}
+
 /// A member listing shows each member with its own kind's default properties.
 fn project_member(object: &Value, select: Option<&[String]>) -> Value {
     let kind = match object["@odata.type"].as_str() {
@@ -704,21 +717,23 @@ fn read(
                 usize::MAX
             };
             let keep = |o: &Value| opts.filter.as_ref().is_none_or(|f| f.matches(o));
-            let (items, more) = tenant.page(kind, parent.as_deref(), after.as_deref(), &keep, top);
-            let last = items
+            let select = opts.select.as_deref();
+            let render = |member: Option<&'static str>, o: &Value| match member {
+                Some(k) => render_member(k, o, select),
+                None => project(kind, o, select),
+            };
+            let (value, more) = tenant.page(
+                kind,
+                parent.as_deref(),
+                after.as_deref(),
+                &keep,
+                &render,
+                top,
+            );
+            let last = value
                 .last()
                 .and_then(|o| o["id"].as_str().or_else(|| o["tenantId"].as_str()))
                 .map(str::to_owned);
-            let value: Vec<Value> = items
-                .iter()
-                .map(|o| {
-                    if kind.id == IdRule::Member {
-                        project_member(o, opts.select.as_deref())
-                    } else {
-                        project(kind, o, opts.select.as_deref())
-                    }
-                })
-                .collect();
             let mut body = json!({
                 "@odata.context": context(state, rel, false),
                 "value": value,
@@ -830,11 +845,13 @@ fn delta(
     match round.since {
         None => {
             let keep = |o: &Value| opts.filter.as_ref().is_none_or(|f| f.matches(o));
-            let (items, has_more) = tenant.page(kind, None, round.after.as_deref(), &keep, top);
+            let render = |_: Option<&'static str>, o: &Value| project(kind, o, select);
+            let (items, has_more) =
+                tenant.page(kind, None, round.after.as_deref(), &keep, &render, top);
             more = has_more;
             for item in items {
                 let id = item["id"].as_str().unwrap_or_default().to_owned();
-                let mut out = project(kind, &item, select);
+                let mut out = item;
                 if kind.name == "group" {
                     let members: Vec<Value> = tenant
                         .members_of("group_member", &id)
