@@ -251,6 +251,26 @@ async fn a_certificate_assertion_gets_a_token_and_replays_and_strangers_do_not()
     assert!(body["access_token"].as_str().is_some());
     assert_eq!(body["token_type"], "Bearer");
 
+    // The SHA-256 thumbprint names the certificate too.
+    let der = STANDARD
+        .decode(
+            sim.certificate_pem()
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)));
+    let now = chrono::Utc::now().timestamp();
+    let s256 = jsonwebtoken::encode(
+        &header,
+        &json!({"aud": sim.token_url(), "iss": sim.client_id(), "sub": sim.client_id(), "jti": "jti-s256", "nbf": now, "exp": now + 600}),
+        &rsa_key(sim.private_key_pem()),
+    )
+    .unwrap();
+    let (status, body) = post_assertion(&sim, &s256).await;
+    assert_eq!(status, 200, "{body}");
     // The same jti again.
     let (status, body) = post_assertion(&sim, &good).await;
     assert_eq!(
