@@ -471,12 +471,31 @@ async fn the_resource_unit_budget_throttles_with_retry_after_until_the_window_tu
     let sim = EntraSimulator::start(config).await.unwrap();
     assert_eq!(sim.resource_unit_budget(), 10);
     let token = secret_token(&sim).await;
-    // Five GET /users at 2 units each fill the window.
-    for _ in 0..5 {
-        assert_eq!(get(&sim, &token, "/users").await.0, 200);
+    // Five GET /users at 2 units each fill the window; past 80% Graph warns.
+    for n in 1..=5 {
+        let (status, headers, _) = get(&sim, &token, "/users").await;
+        assert_eq!(status, 200);
+        let warning = headers
+            .get("x-ms-throttle-limit-percentage")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            warning.as_deref(),
+            (n == 5).then_some("1.00"),
+            "request {n}"
+        );
     }
     let (status, headers, body) = get(&sim, &token, "/users").await;
     assert_eq!(status, 429);
+    assert_eq!(
+        headers["x-ms-throttle-information"],
+        "ResourceUnitLimitExceeded"
+    );
+    assert!(
+        headers["x-ms-throttle-scope"]
+            .to_str()
+            .unwrap()
+            .starts_with("Tenant_Application/Read/")
+    );
     assert_eq!(body["error"]["code"], "TooManyRequests");
     let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=10).contains(&retry));

@@ -473,12 +473,24 @@ fn graph(
     };
     let write = *method != Method::GET;
     let cost = kinds::request_cost(method.as_str(), rel, raw_query);
-    if let Admission::Throttled(after) = state.limiter.admit(cost, write, state.clock.now()) {
-        return throttled(state, after).header(
-            HeaderName::from_static("x-ms-resource-unit"),
-            &cost.to_string(),
-        );
-    }
+    let scope = format!(
+        "Tenant_Application/{}/{}/{}",
+        if write { "ReadWrite" } else { "Read" },
+        state.tenant_id,
+        claims.appid
+    );
+    let used = match state.limiter.admit(cost, write, state.clock.now()) {
+        Admission::Allowed(used) => used,
+        Admission::Throttled(after, reason) => {
+            return throttled(state, after)
+                .header(
+                    HeaderName::from_static("x-ms-resource-unit"),
+                    &cost.to_string(),
+                )
+                .header(HeaderName::from_static("x-ms-throttle-scope"), &scope)
+                .header(HeaderName::from_static("x-ms-throttle-information"), reason);
+        }
+    };
     let query: BTreeMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
         .collect();
@@ -488,10 +500,21 @@ fn graph(
     } else {
         read(state, &roles, rel, &query, headers)
     };
-    reply.header(
+    let reply = reply.header(
         HeaderName::from_static("x-ms-resource-unit"),
         &cost.to_string(),
-    )
+    );
+    // Graph warns once an app has used more than 80% of its window's units.
+    if used > 800 {
+        reply
+            .header(
+                HeaderName::from_static("x-ms-throttle-limit-percentage"),
+                &format!("{:.2}", f64::from(used) / 1000.0),
+            )
+            .header(HeaderName::from_static("x-ms-throttle-scope"), &scope)
+    } else {
+        reply
+    }
 }
 
 /// The parsed query options of a read.
