@@ -1135,6 +1135,17 @@ mod tests {
         assert!(Filter::parse("").is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn filters_and_paths_never_panic(input in ".{0,60}", path in "(/[a-zA-Z$%{}0-9]{0,8}){0,6}") {
+            if let Ok(filter) = Filter::parse(&input) {
+                let _ = filter.matches(&json!({"displayName": input}));
+            }
+            let _ = resolve(&path);
+            let _ = route_label(&Method::GET, &format!("/v1.0{path}"));
+        }
+    }
+
     #[test]
     fn paths_resolve_to_catalogue_kinds() {
         assert!(matches!(resolve("/users"), Some(Route::Kind(k, None)) if k.name == "user"));
