@@ -8,3 +8,5 @@
 //! fetched, simulated and documented at once.
 
 pub mod kinds;
+#[cfg(feature = "simulator")]
+pub mod simulator;
