@@ -8,3 +8,4 @@
 //! fetched, simulated and documented at once.
 
 pub mod kinds;
+pub mod restore;
