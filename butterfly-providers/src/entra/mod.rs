@@ -8,4 +8,5 @@
 //! fetched, simulated and documented at once.
 
 pub mod kinds;
+#[cfg(feature = "fetcher")]
 pub mod restore;
