@@ -493,6 +493,133 @@ pub fn live_fingerprint_of(live: &ResourceSet) -> Digest {
     live_fingerprint(triples.iter().map(|(k, id, d)| (k, id.as_str(), *d)))
 }
 
+/// One Graph write a plan step turns into.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct GraphWrite {
+    /// `POST`, `PATCH` or `DELETE`.
+    pub method: &'static str,
+    /// The path under the version root (`/users`, `/groups/{id}/members/$ref`).
+    pub path: String,
+    /// The body, for `POST` and `PATCH`.
+    pub body: Option<Value>,
+}
+
+/// The Graph write for one plan step, with references remapped through `remap` (which
+/// the executor extends with [`record_created`] as objects are created, so a member
+/// added after its group is created points at the new group). `snapshot` is the step's
+/// snapshot body (creates and updates), `live` the tenant's (updates and deletes).
+/// `None` for a step Graph has no write for.
+pub fn write_for(
+    action: butterfly_core::restore::PlanAction,
+    entry: &PlanEntry,
+    snapshot: Option<&Value>,
+    live: Option<&Value>,
+    remap: &IdRemap,
+) -> Option<GraphWrite> {
+    use butterfly_core::restore::PlanAction;
+    let spec = kinds::by_name(entry.kind.as_str())?;
+    let live_id = entry.live_id.as_deref().unwrap_or(&entry.id);
+    match (spec.id, action) {
+        (IdRule::Member, PlanAction::Create) => {
+            let (parent, _) = entry.id.split_once('/')?;
+            let body = write_body(spec.name, snapshot?, remap, None);
+            Some(GraphWrite {
+                method: "POST",
+                path: format!("{}/$ref", spec.path_for(Some(remap.object(parent)))),
+                body: Some(body),
+            })
+        }
+        (IdRule::Member, PlanAction::Delete) => {
+            let (parent, member) = live_id.split_once('/')?;
+            Some(GraphWrite {
+                method: "DELETE",
+                path: format!("{}/{}/$ref", spec.path_for(Some(parent)), member),
+                body: None,
+            })
+        }
+        (_, PlanAction::Create) => {
+            let body = snapshot?;
+            // A nested kind is created under its (remapped) parent.
+            let parent = match spec.name {
+                "app_role_assignment" => text(body, "resourceId").map(|r| remap.object(r)),
+                _ => None,
+            };
+            Some(GraphWrite {
+                method: "POST",
+                path: spec.path_for(parent),
+                body: Some(write_body(spec.name, body, remap, None)),
+            })
+        }
+        (_, PlanAction::Update) => {
+            let mut body = write_body(spec.name, snapshot?, remap, live);
+            // A user's password and an existing object's type are never patched.
+            if let Some(map) = body.as_object_mut() {
+                map.remove("passwordProfile");
+            }
+            Some(GraphWrite {
+                method: "PATCH",
+                path: format!("{}/{}", spec.path_for(None), live_id),
+                body: Some(body),
+            })
+        }
+        (_, PlanAction::Delete) => {
+            let parent = match spec.name {
+                "app_role_assignment" => live.and_then(|l| text(l, "resourceId")),
+                _ => None,
+            };
+            Some(GraphWrite {
+                method: "DELETE",
+                path: format!("{}/{}", spec.path_for(parent), live_id),
+                body: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Record what Graph answered to a create: the new object's id (and an application's
+/// new `appId`), so later steps refer to it.
+pub fn record_created(
+    kind: &str,
+    snapshot_id: &str,
+    snapshot: &Value,
+    created: &Value,
+    remap: &mut IdRemap,
+) {
+    if let Some(id) = text(created, "id") {
+        remap.insert_object(snapshot_id, id);
+    }
+    if kind == "application"
+        && let (Some(from), Some(to)) = (text(snapshot, "appId"), text(created, "appId"))
+    {
+        remap.insert_app_id(from, to);
+    }
+}
+
+/// The write that takes a step back (the journal's undo): a create is deleted, an
+/// update patched back to the tenant's body before it, a delete re-created.
+pub fn undo_for(
+    action: butterfly_core::restore::PlanAction,
+    entry: &PlanEntry,
+    created_id: Option<&str>,
+    live_before: Option<&Value>,
+) -> Option<GraphWrite> {
+    use butterfly_core::restore::PlanAction;
+    let none = IdRemap::default();
+    match action {
+        PlanAction::Create => {
+            let mut undone = entry.clone();
+            undone.live_id = Some(created_id.unwrap_or(&entry.id).to_owned());
+            let live = live_before.cloned().unwrap_or(Value::Null);
+            write_for(PlanAction::Delete, &undone, None, Some(&live), &none)
+        }
+        PlanAction::Update => write_for(PlanAction::Update, entry, live_before, live_before, &none),
+        PlanAction::Delete => write_for(PlanAction::Create, entry, live_before, None, &none),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use butterfly_core::source::InMemorySnapshotSource;
@@ -844,5 +971,108 @@ mod tests {
         let assignment = write_body("app_role_assignment", &tenant[6].attributes, &remap, None);
         assert_eq!(assignment["principalId"], json!("g11"));
         assert!(assignment.get("principalDisplayName").is_none());
+    }
+    #[test]
+    fn steps_become_graph_writes_with_ids_remapped_as_objects_are_created() {
+        use butterfly_core::restore::PlanAction;
+        let tenant = tenant();
+        let live: Vec<Resource> = tenant
+            .iter()
+            .filter(|r| !matches!(r.id.as_str(), "u1" | "g1" | "g1/u1" | "ar1" | "p1"))
+            .cloned()
+            .map(|mut r| {
+                if r.id == "l1" {
+                    r.attributes["ipRanges"][0]["cidrAddress"] = json!("0.0.0.0/0");
+                }
+                r
+            })
+            .collect();
+        let plan = plan_for(&live, &RestoreOptions::default().with_overwrite(true));
+        let snap = set(&tenant);
+        let live_set = set(&live);
+        let mut remap = IdRemap::default();
+        let mut writes = Vec::new();
+        for (action, entry) in plan.steps() {
+            let body = snap.get(entry.kind.as_str(), &entry.id);
+            let live_body = entry
+                .live_id
+                .as_deref()
+                .and_then(|l| live_set.get(entry.kind.as_str(), l));
+            let write = write_for(action, entry, body, live_body, &remap).unwrap();
+            // What the tenant would answer: a new id per created object.
+            if action == PlanAction::Create {
+                let created = json!({"id": format!("new-{}", entry.id)});
+                record_created(
+                    entry.kind.as_str(),
+                    &entry.id,
+                    body.unwrap(),
+                    &created,
+                    &mut remap,
+                );
+            }
+            writes.push(write);
+        }
+        let routes: Vec<String> = writes
+            .iter()
+            .map(|w| format!("{} {}", w.method, w.path))
+            .collect();
+        assert_eq!(
+            routes,
+            vec![
+                "POST /users",
+                "POST /groups",
+                "PATCH /identity/conditionalAccess/namedLocations/l1",
+                "POST /groups/new-g1/members/$ref",
+                "POST /servicePrincipals/s1/appRoleAssignedTo",
+                "POST /identity/conditionalAccess/policies",
+            ]
+        );
+        assert_eq!(
+            writes[0].body.as_ref().unwrap()["accountEnabled"],
+            json!(false)
+        );
+        assert_eq!(
+            writes[3].body,
+            Some(json!({"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/new-u1"}))
+        );
+        assert_eq!(
+            writes[4].body.as_ref().unwrap()["principalId"],
+            json!("new-g1")
+        );
+        let policy = writes[5].body.as_ref().unwrap();
+        assert_eq!(policy["state"], json!(REPORT_ONLY));
+        assert_eq!(
+            policy["conditions"]["users"]["excludeGroups"],
+            json!(["new-g1"])
+        );
+        // Undo: creates are deleted by their new ids, the update is patched back.
+        let user = &plan.create[0];
+        assert_eq!(
+            undo_for(PlanAction::Create, user, Some("new-u1"), None)
+                .map(|w| format!("{} {}", w.method, w.path)),
+            Some("DELETE /users/new-u1".to_owned())
+        );
+        let location = &plan.update[0];
+        let before = live_set.get("named_location", "l1").unwrap();
+        let back = undo_for(PlanAction::Update, location, None, Some(before)).unwrap();
+        assert_eq!(back.method, "PATCH");
+        assert_eq!(
+            back.body.unwrap()["ipRanges"][0]["cidrAddress"],
+            json!("0.0.0.0/0")
+        );
+        let member = &plan.create[2];
+        let mut created_member = member.clone();
+        created_member.live_id = Some("new-g1/new-u1".to_owned());
+        assert_eq!(
+            write_for(
+                PlanAction::Delete,
+                &created_member,
+                None,
+                None,
+                &IdRemap::default()
+            )
+            .map(|w| format!("{} {}", w.method, w.path)),
+            Some("DELETE /groups/new-g1/members/new-u1/$ref".to_owned())
+        );
     }
 }
