@@ -620,6 +620,169 @@ pub fn undo_for(
     }
 }
 
+/// Why an execution stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExecuteError {
+    /// Graph refused or failed a write.
+    #[error("{method} {path} failed: {reason}")]
+    Write {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+        /// What Graph said (never a request body: it may hold a password).
+        reason: String,
+    },
+    /// A step names a resource the snapshot does not hold.
+    #[error("`{kind}` `{id}` is not in the snapshot")]
+    MissingResource {
+        /// Its kind.
+        kind: String,
+        /// Its snapshot id.
+        id: String,
+    },
+}
+
+/// Sends Graph writes: the Graph client in production, a fake tenant in tests.
+#[async_trait::async_trait]
+pub trait GraphWriter: Send + Sync {
+    /// Send one write; the created object for a `POST` that returns one.
+    async fn write(&self, write: &GraphWrite) -> Result<Option<Value>, ExecuteError>;
+}
+
+/// One write done, with what undoing it needs.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct JournalEntry {
+    /// What the step did.
+    pub action: butterfly_core::restore::PlanAction,
+    /// The plan entry.
+    pub entry: PlanEntry,
+    /// The id Graph gave a created object (`{group}/{member}` for a membership).
+    pub created_id: Option<String>,
+    /// The tenant's body before an update or a delete.
+    pub live_before: Option<Value>,
+}
+
+/// A one-time password for a created user: 64 random hex digits (two v4 UUIDs) and a
+/// suffix that meets Entra's complexity rule. Sent once, never stored nor logged.
+fn one_time_password() -> String {
+    format!(
+        "{}{}!Aa1",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Execute `plan`'s steps in order through `writer`, remapping references to the ids
+/// Graph gives created objects, and return the journal (for [`undo`]). Created users get
+/// a fresh one-time password in place of [`PASSWORD_PLACEHOLDER`].
+pub async fn execute(
+    plan: &RestorePlan,
+    snapshot: &ResourceSet,
+    live: &ResourceSet,
+    writer: &dyn GraphWriter,
+) -> Result<Vec<JournalEntry>, ExecuteError> {
+    use butterfly_core::restore::PlanAction;
+    let mut remap = IdRemap::default();
+    // Objects matched at plan time keep their tenant ids.
+    for (_, entry) in plan.steps() {
+        if let Some(live_id) = &entry.live_id {
+            remap.insert_object(entry.id.clone(), live_id.clone());
+        }
+    }
+    for entry in &plan.skip {
+        if let Some(live_id) = &entry.live_id {
+            remap.insert_object(entry.id.clone(), live_id.clone());
+            if entry.kind.as_str() == "application"
+                && let (Some(from), Some(to)) = (
+                    snapshot
+                        .get("application", &entry.id)
+                        .and_then(|b| text(b, "appId")),
+                    live.get("application", live_id)
+                        .and_then(|b| text(b, "appId")),
+                )
+            {
+                remap.insert_app_id(from, to);
+            }
+        }
+    }
+    let mut journal = Vec::new();
+    for (action, entry) in plan.steps() {
+        let kind = entry.kind.as_str();
+        let body = snapshot.get(kind, &entry.id);
+        let live_body = entry.live_id.as_deref().and_then(|l| live.get(kind, l));
+        if action != PlanAction::Delete && body.is_none() {
+            return Err(ExecuteError::MissingResource {
+                kind: kind.to_owned(),
+                id: entry.id.clone(),
+            });
+        }
+        let Some(mut write) = write_for(action, entry, body, live_body, &remap) else {
+            continue;
+        };
+        if let Some(profile) = write
+            .body
+            .as_mut()
+            .and_then(|b| b.pointer_mut("/passwordProfile/password"))
+        {
+            *profile = json!(one_time_password());
+        }
+        let created = writer.write(&write).await?;
+        // Undoing an app role assignment needs its (remapped) service principal.
+        let parent = (kind == "app_role_assignment")
+            .then(|| {
+                write
+                    .body
+                    .as_ref()
+                    .and_then(|b| text(b, "resourceId"))
+                    .map(str::to_owned)
+            })
+            .flatten();
+        // The password leaves memory with the request.
+        drop(write);
+        let mut created_id = None;
+        if action == PlanAction::Create
+            && let Some(body) = body
+        {
+            if let Some(created) = &created {
+                record_created(kind, &entry.id, body, created, &mut remap);
+                created_id = text(created, "id").map(str::to_owned);
+            }
+            if let Some((parent, member)) = entry.id.split_once('/') {
+                created_id = Some(format!("{}/{}", remap.object(parent), remap.object(member)));
+            }
+        }
+        let live_before = match (action, parent) {
+            (PlanAction::Create, Some(parent)) => Some(json!({"resourceId": parent})),
+            _ => live_body.cloned(),
+        };
+        journal.push(JournalEntry {
+            action,
+            entry: entry.clone(),
+            created_id,
+            live_before,
+        });
+    }
+    Ok(journal)
+}
+
+/// Take an execution back, last write first.
+pub async fn undo(journal: &[JournalEntry], writer: &dyn GraphWriter) -> Result<(), ExecuteError> {
+    for done in journal.iter().rev() {
+        if let Some(write) = undo_for(
+            done.action,
+            &done.entry,
+            done.created_id.as_deref(),
+            done.live_before.as_ref(),
+        ) {
+            writer.write(&write).await?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use butterfly_core::source::InMemorySnapshotSource;
@@ -1074,5 +1237,191 @@ mod tests {
             .map(|w| format!("{} {}", w.method, w.path)),
             Some("DELETE /groups/new-g1/members/new-u1/$ref".to_owned())
         );
+    }
+    /// A tenant in memory that answers Graph writes the way Graph does.
+    struct FakeTenant {
+        state: std::sync::Mutex<(ResourceSet, u32, Vec<String>)>,
+    }
+
+    impl FakeTenant {
+        fn new(live: &[Resource]) -> Self {
+            FakeTenant {
+                state: std::sync::Mutex::new((set(live), 0, Vec::new())),
+            }
+        }
+        fn resources(&self) -> ResourceSet {
+            self.state.lock().unwrap().0.clone()
+        }
+    }
+
+    fn top_level(path: &str) -> Option<(&'static str, Option<String>)> {
+        kinds::restore_order()
+            .into_iter()
+            .filter(|k| k.parent.is_none())
+            .find_map(|k| {
+                if path == k.path {
+                    Some((k.name, None))
+                } else {
+                    let rest = path.strip_prefix(k.path)?.strip_prefix('/')?;
+                    (!rest.contains('/')).then(|| (k.name, Some(rest.to_owned())))
+                }
+            })
+    }
+
+    #[async_trait::async_trait]
+    impl GraphWriter for FakeTenant {
+        async fn write(&self, write: &GraphWrite) -> Result<Option<Value>, ExecuteError> {
+            let mut guard = self.state.lock().unwrap();
+            let (tenant, next, passwords) = &mut *guard;
+            let parts: Vec<&str> = write.path.trim_start_matches('/').split('/').collect();
+            let mut remove = |kind: &str, id: &str| {
+                let mut all = std::mem::take(tenant).into_resources();
+                all.retain(|r| !(r.kind.as_str() == kind && r.id == id));
+                *tenant = set(&all);
+            };
+            match (write.method, parts.as_slice()) {
+                ("POST", ["groups", g, "members", "$ref"]) => {
+                    let member = write
+                        .body
+                        .as_ref()
+                        .and_then(|b| text(b, "@odata.id"))
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap();
+                    tenant.insert(res("group_member", &format!("{g}/{member}"), json!({"parentId": g, "id": member, "@odata.type": "#microsoft.graph.user"})));
+                    Ok(None)
+                }
+                ("DELETE", ["groups", g, "members", m, "$ref"]) => {
+                    remove("group_member", &format!("{g}/{m}"));
+                    Ok(None)
+                }
+                ("POST", ["servicePrincipals", _, "appRoleAssignedTo"]) => {
+                    *next += 1;
+                    let mut body = write.body.clone().unwrap();
+                    body["id"] = json!(format!("new{next}"));
+                    tenant.insert(res(
+                        "app_role_assignment",
+                        &format!("new{next}"),
+                        body.clone(),
+                    ));
+                    Ok(Some(body))
+                }
+                ("DELETE", ["servicePrincipals", _, "appRoleAssignedTo", id]) => {
+                    remove("app_role_assignment", id);
+                    Ok(None)
+                }
+                (method, _) => {
+                    let (kind, id) = top_level(&write.path).unwrap();
+                    match (method, id) {
+                        ("POST", None) => {
+                            *next += 1;
+                            let mut body = write.body.clone().unwrap();
+                            if let Some(password) = body
+                                .pointer("/passwordProfile/password")
+                                .and_then(Value::as_str)
+                            {
+                                passwords.push(password.to_owned());
+                            }
+                            body.as_object_mut().unwrap().remove("passwordProfile");
+                            body["id"] = json!(format!("new{next}"));
+                            tenant.insert(res(kind, &format!("new{next}"), body.clone()));
+                            Ok(Some(body))
+                        }
+                        ("PATCH", Some(id)) => {
+                            let mut current = tenant.get(kind, &id).unwrap().clone();
+                            for (k, v) in write.body.as_ref().unwrap().as_object().unwrap() {
+                                current[k] = v.clone();
+                            }
+                            tenant.insert(res(kind, &id, current));
+                            Ok(None)
+                        }
+                        ("DELETE", Some(id)) => {
+                            remove(kind, &id);
+                            Ok(None)
+                        }
+                        _ => panic!("unexpected {} {}", write.method, write.path),
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn execute_restores_the_mutated_tenant_and_undo_puts_it_back() {
+        let tenant = tenant();
+        let live: Vec<Resource> = tenant
+            .iter()
+            .filter(|r| !matches!(r.id.as_str(), "u1" | "g1" | "g1/u1" | "ar1" | "p1"))
+            .cloned()
+            .map(|mut r| {
+                if r.id == "l1" {
+                    r.attributes["ipRanges"][0]["cidrAddress"] = json!("0.0.0.0/0");
+                }
+                r
+            })
+            .collect();
+        let options = RestoreOptions::default().with_overwrite(true);
+        let plan = plan_for(&live, &options);
+        let fake = FakeTenant::new(&live);
+        let before = fake.resources();
+        let journal =
+            futures::executor::block_on(execute(&plan, &set(&tenant), &before, &fake)).unwrap();
+        assert_eq!(journal.len(), plan.write_count());
+        // The created user got a real one-time password, which the journal does not hold.
+        let passwords = fake.state.lock().unwrap().2.clone();
+        assert_eq!(passwords.len(), 1);
+        assert!(passwords[0].len() >= 64 && passwords[0] != PASSWORD_PLACEHOLDER);
+        assert!(!format!("{journal:?}").contains(&passwords[0]));
+        // Planned again, the restored tenant matches the snapshot apart from what a
+        // restore leaves for a person to do: the user is still disabled.
+        let after = fake.resources();
+        let mut source = InMemorySnapshotSource::new();
+        let snapshot = source.insert(
+            ProviderKind::EntraId,
+            "contoso.onmicrosoft.com",
+            DateTime::<Utc>::UNIX_EPOCH,
+            SnapshotStatus::Complete,
+            tenant.clone(),
+        );
+        let again = super::plan(&PlanInput::new(
+            &snapshot,
+            &set(&tenant),
+            &after,
+            &options,
+            DateTime::<Utc>::UNIX_EPOCH,
+        ));
+        assert!(
+            again.create.is_empty() && again.delete.is_empty(),
+            "{:#?}",
+            again.steps()
+        );
+        assert_eq!(
+            names(&again.update),
+            vec![("user".to_owned(), "u1".to_owned())]
+        );
+        assert_eq!(again.update[0].changes.len(), 1);
+        assert_eq!(again.update[0].changes[0].change.pointer, "/accountEnabled");
+        // The restored policy is report-only and excludes the re-created group.
+        let (_, policy) = after.kind("conditional_access_policy").next().unwrap();
+        assert_eq!(policy["state"], json!(REPORT_ONLY));
+        let new_group = after
+            .kind("group")
+            .find(|(_, g)| g["displayName"] == "Finance")
+            .unwrap()
+            .0
+            .clone();
+        assert_eq!(
+            policy["conditions"]["users"]["excludeGroups"],
+            json!([new_group])
+        );
+        assert!(
+            after
+                .kind("group_member")
+                .any(|(id, _)| id.starts_with(&format!("{new_group}/")))
+        );
+        // Undo: the tenant is as it was before the restore.
+        futures::executor::block_on(undo(&journal, &fake)).unwrap();
+        assert_eq!(fake.resources(), before);
     }
 }
