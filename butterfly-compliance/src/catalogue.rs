@@ -6,6 +6,7 @@
 //! STIG and NIST IA-5(1), 14 for CIS 5.2). The logic of each check lives in `rules.rs`;
 //! nothing here runs.
 
+use butterfly_core::ProviderKind;
 use serde::Serialize;
 
 use crate::Framework;
@@ -34,6 +35,10 @@ pub enum Area {
     Logging,
     /// Application integrations.
     Apps,
+    /// Conditional Access policies (Entra ID).
+    ConditionalAccess,
+    /// Guest (B2B) users.
+    Guests,
 }
 
 /// A kind a check reads, and the fields it looks at.
@@ -89,6 +94,9 @@ pub struct Check {
     pub threshold: Option<ThresholdSpec>,
     /// The controls it satisfies.
     pub mappings: &'static [Mapping],
+    /// Where the requirement comes from (a baseline policy id and its address), when
+    /// the check follows a published baseline.
+    pub references: &'static [&'static str],
     #[serde(skip)]
     pub(crate) rule: Rule,
 }
@@ -157,6 +165,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Soc2, "CC6.3"), map(PciDss, "7.2.5"), map(Cis, "5.4")],
+        references: &[],
         rule: rules::service_app_super_admin,
     },
     Check {
@@ -183,6 +192,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.8.2"),
             map(Cis, "5.4"),
         ],
+        references: &[],
         rule: rules::super_admin_count,
     },
     Check {
@@ -201,6 +211,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "AC-6(7)"), map(Cis, "6.8")],
+        references: &[],
         rule: rules::super_admin_via_group,
     },
     Check {
@@ -219,6 +230,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Soc2, "CC6.1"), map(Cis, "16.1")],
+        references: &[],
         rule: rules::implicit_grant,
     },
     Check {
@@ -242,6 +254,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "IA-8"), map(Iso27001, "A.8.26")],
+        references: &[],
         rule: rules::saml_signed_assertions,
     },
     Check {
@@ -270,6 +283,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Soc2, "CC6.2"), map(Cis, "2.3")],
+        references: &[],
         rule: rules::unassigned_apps,
     },
     Check {
@@ -293,6 +307,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Cis, "16.10")],
+        references: &[],
         rule: rules::wildcard_redirect,
     },
     Check {
@@ -320,6 +335,7 @@ pub static CHECKS: &[Check] = &[
             at(Cis, "5.3", 45),
             at(Stig, "V-273188", 35),
         ],
+        references: &[],
         rule: rules::inactive_users,
     },
     Check {
@@ -338,6 +354,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: Some(at_most("days", 30)),
         mappings: &[map(Iso27001, "A.5.16")],
+        references: &[],
         rule: rules::pending_accounts,
     },
     Check {
@@ -360,6 +377,7 @@ pub static CHECKS: &[Check] = &[
             map(PciDss, "4.2.1"),
             map(Cis, "3.10"),
         ],
+        references: &[],
         rule: rules::event_hooks_https,
     },
     Check {
@@ -386,6 +404,7 @@ pub static CHECKS: &[Check] = &[
             map(Cis, "8.9"),
             map(Stig, "V-273202"),
         ],
+        references: &[],
         rule: rules::log_streaming,
     },
     Check {
@@ -424,6 +443,7 @@ pub static CHECKS: &[Check] = &[
             map(Cis, "6.5"),
             map(Stig, "V-273193"),
         ],
+        references: &[],
         rule: rules::admin_console_mfa,
     },
     Check {
@@ -444,6 +464,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "IA-2(8)"), map(Stig, "V-273191")],
+        references: &[],
         rule: rules::admin_console_phishing_resistant,
     },
     Check {
@@ -472,6 +493,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Stig, "V-273194")],
+        references: &[],
         rule: rules::dashboard_mfa,
     },
     Check {
@@ -492,6 +514,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Stig, "V-273190")],
+        references: &[],
         rule: rules::dashboard_phishing_resistant,
     },
     Check {
@@ -522,6 +545,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.8.5"),
             map(Cis, "6.3"),
         ],
+        references: &[],
         rule: rules::enrollment_required,
     },
     Check {
@@ -551,6 +575,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.8.5"),
             map(Cis, "6.4"),
         ],
+        references: &[],
         rule: rules::sign_on_requires_factor,
     },
     Check {
@@ -569,6 +594,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "IA-2(12)"), map(Stig, "V-273204")],
+        references: &[],
         rule: rules::smart_card,
     },
     Check {
@@ -587,6 +613,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Iso27001, "A.8.5"), map(Cis, "6.5")],
+        references: &[],
         rule: rules::strong_authenticator,
     },
     Check {
@@ -605,6 +632,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "IA-5")],
+        references: &[],
         rule: rules::weak_factors_disabled,
     },
     Check {
@@ -632,6 +660,7 @@ pub static CHECKS: &[Check] = &[
             map(Nist80053, "AC-17"),
             map(Cis, "12.7"),
         ],
+        references: &[],
         rule: rules::admin_console_ip_restricted,
     },
     Check {
@@ -650,6 +679,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "SC-7(5)"), map(Cis, "13.10")],
+        references: &[],
         rule: rules::blocklist_zone,
     },
     Check {
@@ -668,6 +698,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "SI-4")],
+        references: &[],
         rule: rules::threat_insight_blocks,
     },
     Check {
@@ -690,6 +721,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.8.20"),
             map(Cis, "12.2"),
         ],
+        references: &[],
         rule: rules::zones_defined,
     },
     Check {
@@ -713,6 +745,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.5.17"),
             map(Cis, "5.2"),
         ],
+        references: &[],
         rule: rules::common_passwords,
     },
     Check {
@@ -737,6 +770,7 @@ pub static CHECKS: &[Check] = &[
             map(Iso27001, "A.5.17"),
             map(Cis, "5.2"),
         ],
+        references: &[],
         rule: rules::password_history,
     },
     Check {
@@ -763,6 +797,7 @@ pub static CHECKS: &[Check] = &[
             at(Cis, "4.10", 10),
             at(Stig, "V-273189", 3),
         ],
+        references: &[],
         rule: rules::lockout,
     },
     Check {
@@ -781,6 +816,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: Some(at_least("minutes", 30)),
         mappings: &[map(PciDss, "8.3.4")],
+        references: &[],
         rule: rules::lockout_duration,
     },
     Check {
@@ -796,6 +832,7 @@ pub static CHECKS: &[Check] = &[
         remediation: &[EDIT_PASSWORD, "In each policy tick Lower case letter."],
         threshold: None,
         mappings: &[map(Stig, "V-273197")],
+        references: &[],
         rule: rules::lowercase,
     },
     Check {
@@ -814,6 +851,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: Some(at_most("days", 90)),
         mappings: &[at(PciDss, "8.3.9", 90), at(Stig, "V-273201", 60)],
+        references: &[],
         rule: rules::max_age,
     },
     Check {
@@ -832,6 +870,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: Some(at_least("minutes", 1440)),
         mappings: &[map(Stig, "V-273200")],
+        references: &[],
         rule: rules::min_age,
     },
     Check {
@@ -858,6 +897,7 @@ pub static CHECKS: &[Check] = &[
             at(Cis, "5.2", 14),
             at(Stig, "V-273195", 15),
         ],
+        references: &[],
         rule: rules::min_length,
     },
     Check {
@@ -873,6 +913,7 @@ pub static CHECKS: &[Check] = &[
         remediation: &[EDIT_PASSWORD, "In each policy tick Number (0-9)."],
         threshold: None,
         mappings: &[map(PciDss, "8.3.6"), map(Stig, "V-273198")],
+        references: &[],
         rule: rules::number,
     },
     Check {
@@ -891,6 +932,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Stig, "V-273199")],
+        references: &[],
         rule: rules::symbol,
     },
     Check {
@@ -906,6 +948,7 @@ pub static CHECKS: &[Check] = &[
         remediation: &[EDIT_PASSWORD, "In each policy tick Upper case letter."],
         threshold: None,
         mappings: &[map(Stig, "V-273196")],
+        references: &[],
         rule: rules::uppercase,
     },
     Check {
@@ -936,6 +979,7 @@ pub static CHECKS: &[Check] = &[
             at(Cis, "4.3", 15),
             at(Stig, "V-273186", 15),
         ],
+        references: &[],
         rule: rules::idle_timeout,
     },
     Check {
@@ -958,6 +1002,7 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: Some(at_most("minutes", 1440)),
         mappings: &[at(Nist80053, "AC-12", 1080), at(Iso27001, "A.8.5", 1440)],
+        references: &[],
         rule: rules::max_lifetime,
     },
     Check {
@@ -980,16 +1025,31 @@ pub static CHECKS: &[Check] = &[
         ],
         threshold: None,
         mappings: &[map(Nist80053, "SC-23"), map(Stig, "V-273206")],
+        references: &[],
         rule: rules::persistent_cookie,
     },
 ];
 
-/// The check with this id.
-pub fn check(id: &str) -> Option<&'static Check> {
-    CHECKS.iter().find(|c| c.id == id)
+mod entra;
+
+pub use entra::ENTRA_CHECKS;
+
+/// The catalogue for snapshots of `provider`: Okta's [`CHECKS`], Entra ID's
+/// [`ENTRA_CHECKS`], nothing yet for the others.
+pub fn for_provider(provider: ProviderKind) -> &'static [Check] {
+    match provider {
+        ProviderKind::Okta => CHECKS,
+        ProviderKind::EntraId => ENTRA_CHECKS,
+        _ => &[],
+    }
 }
 
-/// The checks mapped to `framework`, in id order.
+/// The check with this id, in any provider's catalogue.
+pub fn check(id: &str) -> Option<&'static Check> {
+    CHECKS.iter().chain(ENTRA_CHECKS).find(|c| c.id == id)
+}
+
+/// The Okta checks mapped to `framework`, in id order.
 pub fn checks_for(framework: Framework) -> impl Iterator<Item = &'static Check> {
     CHECKS
         .iter()
@@ -1051,6 +1111,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_entra_catalogue_is_well_formed_and_cites_scuba() {
+        let ids: Vec<&str> = ENTRA_CHECKS.iter().map(|c| c.id).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            ids, sorted,
+            "Entra checks must be listed once each, in id order"
+        );
+        assert!(
+            ENTRA_CHECKS.len() >= 20,
+            "{} Entra checks",
+            ENTRA_CHECKS.len()
+        );
+        for c in ENTRA_CHECKS {
+            assert!(c.id.starts_with("entra."), "{}", c.id);
+            assert!(
+                !CHECKS.iter().any(|o| o.id == c.id),
+                "{} is also an Okta id",
+                c.id
+            );
+            assert!(
+                !c.remediation.is_empty() && !c.reads.is_empty() && !c.mappings.is_empty(),
+                "{}",
+                c.id
+            );
+            assert!(
+                c.references.iter().any(|r| r.contains("MS.AAD.")),
+                "{} cites no SCuBA policy",
+                c.id
+            );
+            let frameworks: BTreeSet<Framework> = c.mappings.iter().map(|m| m.framework).collect();
+            assert_eq!(frameworks.len(), c.mappings.len(), "{}", c.id);
+        }
+        for framework in Framework::ALL {
+            assert!(
+                ENTRA_CHECKS.iter().any(|c| c.mapping(framework).is_some()),
+                "no Entra check maps to {framework}"
+            );
+        }
+        assert_eq!(
+            for_provider(ProviderKind::EntraId).len(),
+            ENTRA_CHECKS.len()
+        );
+        assert_eq!(for_provider(ProviderKind::Okta).len(), CHECKS.len());
+        assert!(for_provider(ProviderKind::Auth0).is_empty());
     }
 
     #[test]

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use butterfly_core::source::SnapshotSource;
-use butterfly_core::{ResourceKind, Snapshot};
+use butterfly_core::{ProviderKind, Resource, ResourceKind, Snapshot};
 use futures::TryStreamExt as _;
 
-use crate::catalogue::{CHECKS, Check};
+use crate::catalogue::{self, Check};
 use crate::model::{
     AppliedThreshold, CheckResult, FrameworkSummary, Report, Severity, SnapshotInfo, Status, Trend,
     TrendItem,
@@ -17,7 +17,9 @@ use crate::{Error, Framework};
 /// How many evidence entries a result lists before it only counts the rest.
 pub const EVIDENCE_LIMIT: usize = 25;
 
-/// Evaluate every check mapped to `frameworks` over one snapshot.
+/// Evaluate every check mapped to `frameworks` over one snapshot, with the catalogue of
+/// the snapshot's provider ([`catalogue::for_provider`]): Okta's checks for an Okta
+/// snapshot, Entra ID's for an Entra ID one.
 ///
 /// Reads only the kinds the catalogue needs, each once, through `source`. Inactivity is
 /// measured up to the snapshot's start time, so the same snapshot gives the same result
@@ -30,6 +32,10 @@ pub async fn evaluate(
 ) -> Result<Report, Error> {
     butterfly_core::rfc3339::parse(generated_at)
         .map_err(|_| Error::InvalidTime(generated_at.to_owned()))?;
+    if snapshot.provider == ProviderKind::EntraId {
+        let view = entra_view(source, snapshot).await?;
+        return Ok(evaluate_view(&view, frameworks, generated_at));
+    }
     let mut resources = BTreeMap::new();
     let mut users = Vec::new();
     for kind in KINDS_READ {
@@ -59,6 +65,54 @@ pub async fn evaluate(
     Ok(evaluate_view(&view, frameworks, generated_at))
 }
 
+/// The Entra ID kinds the rules read; users only as far as they hold a directory role
+/// (the rules look at no other user), so a large tenant's users are not all kept.
+async fn entra_view<'s>(
+    source: &dyn SnapshotSource,
+    snapshot: &'s Snapshot,
+) -> Result<OrgView<'s>, Error> {
+    let mut resources: BTreeMap<String, Vec<Resource>> = BTreeMap::new();
+    for kind in crate::rules::entra::KINDS_READ
+        .iter()
+        .filter(|k| **k != "user")
+    {
+        let kind = ResourceKind::new(*kind);
+        if snapshot.kinds.contains_key(&kind) {
+            let all: Vec<_> = source.kind_resources(snapshot, &kind).try_collect().await?;
+            resources.insert(kind.as_str().to_owned(), all);
+        }
+    }
+    let holders: std::collections::BTreeSet<String> =
+        ["role_assignment", "role_eligibility_schedule"]
+            .iter()
+            .flat_map(|k| resources.get(*k).into_iter().flatten())
+            .filter_map(|r| {
+                r.attributes
+                    .get("principalId")
+                    .and_then(serde_json::Value::as_str)
+            })
+            .map(str::to_ascii_lowercase)
+            .collect();
+    let user = ResourceKind::new("user");
+    if snapshot.kinds.contains_key(&user) {
+        let mut users = Vec::new();
+        source
+            .visit_kind(snapshot, &user, &mut |id, body| {
+                if holders.contains(&id.to_ascii_lowercase()) {
+                    users.push(Resource::new(ResourceKind::new("user"), id, body.clone()));
+                }
+            })
+            .await?;
+        resources.insert("user".to_owned(), users);
+    }
+    Ok(OrgView {
+        snapshot,
+        resources,
+        users: Vec::new(),
+        taken_at: snapshot.started_at,
+    })
+}
+
 fn evaluate_view(view: &OrgView<'_>, frameworks: &[Framework], generated_at: &str) -> Report {
     let mut wanted: Vec<Framework> = frameworks.to_vec();
     wanted.sort_unstable();
@@ -67,7 +121,7 @@ fn evaluate_view(view: &OrgView<'_>, frameworks: &[Framework], generated_at: &st
     let mut outcomes: BTreeMap<(&str, Option<i64>), Outcome> = BTreeMap::new();
     let mut results = Vec::new();
     for &framework in &wanted {
-        for check in CHECKS {
+        for check in catalogue::for_provider(view.snapshot.provider) {
             let Some(mapping) = check.mapping(framework) else {
                 continue;
             };

@@ -14,6 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::evaluate::EVIDENCE_LIMIT;
+
+pub(crate) mod entra;
 use crate::model::Evidence;
 
 /// A check's logic. The threshold is the framework's (or the check's default).
@@ -128,10 +130,20 @@ fn active(r: &Resource) -> bool {
 }
 
 fn display_name(r: &Resource) -> Option<String> {
-    ["label", "name", "profile.login", "profile.email", "key"]
-        .iter()
-        .find_map(|f| text(r, f))
-        .map(str::to_owned)
+    [
+        "label",
+        "name",
+        "profile.login",
+        "profile.email",
+        "key",
+        // Graph's names (Entra ID).
+        "userPrincipalName",
+        "displayName",
+        "principalDisplayName",
+    ]
+    .iter()
+    .find_map(|f| text(r, f))
+    .map(str::to_owned)
 }
 
 /// Something a rule judges and shows as evidence: a whole resource, or a user's facts.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::catalogue::CHECKS;
+use crate::catalogue;
 use crate::model::{Report, Severity, Status};
 
 fn level(severity: Severity) -> &'static str {
@@ -25,7 +25,16 @@ fn security_severity(severity: Severity) -> &'static str {
 }
 
 pub(super) fn sarif(report: &Report) -> Value {
-    let rules: Vec<Value> = CHECKS
+    // The rules of the report's provider; an unknown provider name falls back to Okta's,
+    // the catalogue reports were written with before providers had their own.
+    let checks = catalogue::for_provider(
+        report
+            .snapshot
+            .provider
+            .parse()
+            .unwrap_or(butterfly_core::ProviderKind::Okta),
+    );
+    let rules: Vec<Value> = checks
         .iter()
         .map(|c| {
             let tags: Vec<String> = std::iter::once("security".to_owned())
@@ -35,7 +44,7 @@ pub(super) fn sarif(report: &Report) -> Value {
                         .map(|m| format!("{}:{}", m.framework, m.control)),
                 )
                 .collect();
-            json!({
+            let mut rule = json!({
                 "id": c.id,
                 "name": c.id.replace('.', "_"),
                 "shortDescription": { "text": c.title },
@@ -47,7 +56,13 @@ pub(super) fn sarif(report: &Report) -> Value {
                     "severity": c.severity,
                     "security-severity": security_severity(c.severity),
                 },
-            })
+            });
+            // Baseline references (SCuBA policy ids for Entra ID); Okta's checks have none
+            // and their rules stay as they were.
+            if !c.references.is_empty() {
+                rule["properties"]["references"] = json!(c.references);
+            }
+            rule
         })
         .collect();
     let results: Vec<Value> = report
@@ -55,7 +70,7 @@ pub(super) fn sarif(report: &Report) -> Value {
         .iter()
         .filter(|r| r.status == Status::Fail)
         .map(|r| {
-            let rule_index = CHECKS.iter().position(|c| c.id == r.check_id);
+            let rule_index = checks.iter().position(|c| c.id == r.check_id);
             let threshold = r
                 .threshold
                 .as_ref()

@@ -353,11 +353,12 @@ pub fn diff_resource(
     changes
         .into_iter()
         .map(|change| {
-            let Rated { severity, why } = rules.rate_field(
+            let Rated { severity, why } = rules.rate_field_in(
                 kind,
                 &change.pointer,
                 change.old.as_ref(),
                 change.new.as_ref(),
+                new,
             );
             RatedChange {
                 change,
@@ -480,11 +481,20 @@ async fn whole(
     what: ChangeKind,
     options: &DiffOptions,
 ) -> Result<Option<ResourceEntry>, SourceError> {
-    let severity = rules.rate_resource(kind, what).severity;
+    // The body is read only when a rule needs it or the entry is reported.
+    let (severity, body) = if rules.needs_body(kind, what) {
+        let body = source.object(&entry.digest).await?;
+        (rules.rate_resource_body(kind, what, &body).severity, body)
+    } else {
+        let severity = rules.rate_resource(kind, what).severity;
+        if severity < options.min_severity {
+            return Ok(None);
+        }
+        (severity, source.object(&entry.digest).await?)
+    };
     if severity < options.min_severity {
         return Ok(None);
     }
-    let body = source.object(&entry.digest).await?;
     Ok(Some(ResourceEntry {
         kind: kind.clone(),
         id: entry.id.clone(),
@@ -509,5 +519,7 @@ fn record_whole(diff: &mut SnapshotDiff, record: ResourceEntry, what: ChangeKind
     }
 }
 
+#[cfg(test)]
+mod entra_tests;
 #[cfg(test)]
 mod tests;

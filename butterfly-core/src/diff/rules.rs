@@ -1,8 +1,8 @@
 //! Diff rules per provider, kept as data: volatile fields, set-like arrays, where a
 //! resource's name is, and the severity of each kind of change.
 //!
-//! The tables are JSON files beside this module (`okta-rules.json`), readable and
-//! reviewable on their own; this module only parses and matches them.
+//! The tables are JSON files beside this module (`okta-rules.json`, `entra-rules.json`),
+//! readable and reviewable on their own; this module only parses and matches them.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +13,7 @@ use super::{ChangeKind, Severity};
 use crate::{Error, ProviderKind, ResourceKind};
 
 const OKTA_RULES: &str = include_str!("okta-rules.json");
+const ENTRA_RULES: &str = include_str!("entra-rules.json");
 
 /// One severity rule.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,9 +27,17 @@ struct SeverityRule {
     /// under it matches.
     #[serde(default)]
     path: Option<String>,
-    /// For numbers: only when the value moved this way.
+    /// For numbers: only when the value moved this way; for arrays, `grew` when the
+    /// new value holds a member the old one did not.
     #[serde(default)]
     when: Option<Direction>,
+    /// Only when the new value is one of these (a state switched to `disabled`).
+    #[serde(default)]
+    to: Option<Vec<Value>>,
+    /// Only when the resource (the newer side; the older one for a removal) holds these
+    /// values at these JSON pointers (a role assignment of one role definition).
+    #[serde(default, rename = "match")]
+    matches: BTreeMap<String, Value>,
     severity: Severity,
     /// Why this change matters, shown beside it.
     why: String,
@@ -43,6 +52,8 @@ fn changed() -> ChangeKind {
 enum Direction {
     Decreased,
     Increased,
+    /// An array gained a member (or appeared non-empty).
+    Grew,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +90,7 @@ impl DiffRules {
     pub fn for_provider(provider: ProviderKind) -> Self {
         let parsed = match provider {
             ProviderKind::Okta => Self::from_json(OKTA_RULES).ok(),
+            ProviderKind::EntraId => Self::from_json(ENTRA_RULES).ok(),
             _ => None,
         };
         parsed.unwrap_or_else(|| DiffRules {
@@ -118,9 +130,27 @@ impl DiffRules {
         })
     }
 
-    /// The severity of a whole resource added or removed.
+    /// The severity of a whole resource added or removed, by the rules that need no
+    /// look at its content (rules with a `match` are left out; see
+    /// [`rate_resource_body`](Self::rate_resource_body)).
     pub fn rate_resource(&self, kind: &ResourceKind, on: ChangeKind) -> Rated {
-        self.best(kind, on, None, None, None)
+        self.best(kind, on, None, None, None, None)
+    }
+
+    /// The severity of a whole resource added or removed, given its content, so rules
+    /// that `match` fields (a Global Administrator role assignment) apply.
+    pub fn rate_resource_body(&self, kind: &ResourceKind, on: ChangeKind, body: &Value) -> Rated {
+        self.best(kind, on, None, None, None, Some(body))
+    }
+
+    /// Whether some rule for `kind` and `on` looks at the resource's content, so rating
+    /// it needs the body read.
+    pub fn needs_body(&self, kind: &ResourceKind, on: ChangeKind) -> bool {
+        self.file.severity.iter().any(|rule| {
+            rule.on == on
+                && !rule.matches.is_empty()
+                && kind_specificity(&rule.kind, kind.as_str()).is_some()
+        })
     }
 
     /// The severity of a change to the field at `pointer`.
@@ -131,7 +161,27 @@ impl DiffRules {
         old: Option<&Value>,
         new: Option<&Value>,
     ) -> Rated {
-        self.best(kind, ChangeKind::Changed, Some(pointer), old, new)
+        self.best(kind, ChangeKind::Changed, Some(pointer), old, new, None)
+    }
+
+    /// The severity of a change to the field at `pointer` of `body` (the newer version
+    /// of the resource), so rules that `match` fields apply too.
+    pub fn rate_field_in(
+        &self,
+        kind: &ResourceKind,
+        pointer: &str,
+        old: Option<&Value>,
+        new: Option<&Value>,
+        body: &Value,
+    ) -> Rated {
+        self.best(
+            kind,
+            ChangeKind::Changed,
+            Some(pointer),
+            old,
+            new,
+            Some(body),
+        )
     }
 
     fn best(
@@ -141,8 +191,9 @@ impl DiffRules {
         pointer: Option<&str>,
         old: Option<&Value>,
         new: Option<&Value>,
+        body: Option<&Value>,
     ) -> Rated {
-        let mut best: Option<((usize, usize), &SeverityRule)> = None;
+        let mut best: Option<((usize, usize, usize), &SeverityRule)> = None;
         for rule in &self.file.severity {
             if rule.on != on {
                 continue;
@@ -160,7 +211,26 @@ impl DiffRules {
             {
                 continue;
             }
-            let score = (path_score, kind_score);
+            if let Some(values) = &rule.to
+                && !new.is_some_and(|n| values.contains(n))
+            {
+                continue;
+            }
+            if !rule.matches.is_empty() {
+                let Some(body) = body else { continue };
+                if !rule
+                    .matches
+                    .iter()
+                    .all(|(p, v)| body.pointer(p).is_some_and(|b| equal_ci(b, v)))
+                {
+                    continue;
+                }
+            }
+            // A rule that states more conditions is more specific.
+            let conditions = usize::from(rule.when.is_some())
+                + usize::from(rule.to.is_some())
+                + rule.matches.len();
+            let score = (path_score, kind_score, conditions);
             if best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, rule));
             }
@@ -218,13 +288,33 @@ fn matches_path(pointer: &str, path: &str) -> bool {
     pointer.split('/').count() == path.split('/').count() && under(pointer, path)
 }
 
+/// Equal, with strings compared without case: Graph ids are GUIDs, which it writes in
+/// either case.
+fn equal_ci(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),
+        _ => a == b,
+    }
+}
+
 fn moved(direction: Direction, old: Option<&Value>, new: Option<&Value>) -> bool {
+    if let Direction::Grew = direction {
+        let members = |v: Option<&Value>| -> Vec<Value> {
+            match v {
+                Some(Value::Array(a)) => a.clone(),
+                _ => Vec::new(),
+            }
+        };
+        let before = members(old);
+        return members(new).iter().any(|m| !before.contains(m));
+    }
     let (Some(old), Some(new)) = (old.and_then(Value::as_f64), new.and_then(Value::as_f64)) else {
         return false;
     };
     match direction {
         Direction::Decreased => new < old,
         Direction::Increased => new > old,
+        Direction::Grew => false,
     }
 }
 
@@ -326,6 +416,16 @@ mod tests {
         let rule = ResourceKind::new("policy_rule.OKTA_SIGN_ON");
         assert!(rules.is_set(&rule, "/conditions/people/groups/include"));
         assert!(!rules.is_set(&rule, "/conditions/people/groups"));
+    }
+
+    #[test]
+    fn the_entra_table_parses_and_is_chosen_for_entra() {
+        let entra = DiffRules::from_json(ENTRA_RULES).unwrap();
+        assert!(entra.file.severity.len() > 50);
+        let chosen = DiffRules::for_provider(ProviderKind::EntraId);
+        assert_eq!(chosen.file.severity.len(), entra.file.severity.len());
+        let unknown = DiffRules::for_provider(ProviderKind::Auth0);
+        assert!(unknown.file.severity.is_empty());
     }
 
     #[test]

@@ -8,5 +8,7 @@
 //! fetched, simulated and documented at once.
 
 pub mod kinds;
+#[cfg(feature = "fetcher")]
+pub mod restore;
 #[cfg(feature = "simulator")]
 pub mod simulator;
