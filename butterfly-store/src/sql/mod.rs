@@ -19,6 +19,7 @@ mod audit;
 mod cli_login;
 mod connections;
 mod git_exports;
+mod group_commit;
 mod group_roles;
 mod jobs;
 mod members;
@@ -41,6 +42,7 @@ pub use cli_login::{
     DeviceApproval, DeviceAuthorization, DevicePoll, IssuedTokens, RefreshOutcome, TokenLifetimes,
     display_user_code, normalize_user_code,
 };
+pub use group_commit::GroupCommitStats;
 pub use notifications::NotificationChannel;
 pub use restore_jobs::{NewRestoreJob, RestoreFinish, RestoreJob, RestoreJobStatus, RestoreStart};
 pub use scim::ScimWrite;
@@ -106,6 +108,10 @@ pub enum SqlError {
     /// The embedded migrations could not be applied.
     #[error("cannot apply the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// The transaction a SCIM write shared with others (group commit, on SQLite) did not
+    /// commit: nothing of the write was stored.
+    #[error("the shared write transaction did not commit")]
+    SharedCommit(#[source] Arc<sqlx::Error>),
 }
 
 /// Which database a [`SqlStore`] runs on.
@@ -199,6 +205,9 @@ pub struct SqlStore {
     /// Where SCIM write transactions run: on a SQLite file a pool of
     /// [`SQLITE_WRITERS`] connection; otherwise `pool` itself.
     writer: AnyPool,
+    /// On SQLite, the task that batches concurrent SCIM writes into one transaction on
+    /// `writer` (see [`group_commit`]); `None` on PostgreSQL.
+    group_commit: Option<group_commit::GroupCommit>,
     backend: Backend,
     clock: Arc<dyn Clock>,
     /// Verified SCIM bearer tokens, shared by every clone (see [`tokens::ScimTokenCache`]).
@@ -272,10 +281,15 @@ impl SqlStore {
         } else {
             pool.clone()
         };
+        // SQLite runs one writer at a time anyway: concurrent SCIM writes share its
+        // transactions (group commit). PostgreSQL's writers run side by side.
+        let group_commit =
+            (backend == Backend::Sqlite).then(|| group_commit::GroupCommit::start(writer.clone()));
         tracing::debug!(%backend, "database ready");
         Ok(SqlStore {
             pool,
             writer,
+            group_commit,
             backend,
             clock: Arc::new(SystemClock),
             scim_tokens: Arc::new(tokens::ScimTokenCache::new(SCIM_TOKEN_CACHE_TTL)),
@@ -326,6 +340,21 @@ impl SqlStore {
             .await
             .map(|_| ())
             .map_err(backend_error)
+    }
+
+    /// What group commit did so far: how many SCIM writes shared how many commits, how
+    /// many were rolled back alone, how many wait now. `None` on PostgreSQL, where each
+    /// write has its own transaction.
+    ///
+    /// On SQLite, concurrent SCIM writes ([`begin_scim_write`](SqlStore::begin_scim_write)
+    /// and the [`ScimStore`](butterfly_scim::ScimStore) writes) queue for one writer task,
+    /// which runs each in a savepoint of one shared transaction and commits once for all
+    /// that queued up: a write that fails is rolled back alone, and each is answered only
+    /// after the commit that holds it.
+    pub fn group_commit_stats(&self) -> Option<GroupCommitStats> {
+        self.group_commit
+            .as_ref()
+            .map(group_commit::GroupCommit::stats)
     }
 
     /// Which database this store runs on.

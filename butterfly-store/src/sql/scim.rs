@@ -27,6 +27,7 @@
 //! [`sort_sql`]: crate::scim::sort_sql
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
 
 use butterfly_core::TeamId;
 use butterfly_core::members::{MemberChange, MemberWriteOutcome};
@@ -44,7 +45,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Connection as _, Row as _, Transaction};
 use uuid::Uuid;
 
-use super::{Backend, SqlStore, backend_error, members, rows, sessions, teams, tokens};
+use super::group_commit::BatchedWrite;
+use super::{Backend, SqlError, SqlStore, backend_error, members, rows, sessions, teams, tokens};
 use crate::scim::dialect::JsonDialect;
 use crate::scim::{
     BoundQuery, FilterSqlError, IndexedAttribute, ResourceColumns, SqlValue, push_filter, sort_sql,
@@ -746,16 +748,22 @@ impl SqlStore {
     }
 
     /// Begin a transaction in which SCIM resources and team members are written
-    /// together, committed by [`ScimWrite::commit`] (dropped, it rolls back).
+    /// together, committed by [`ScimWrite::commit`] (dropped, or given up with
+    /// [`ScimWrite::rollback`], none of it is stored).
     ///
-    /// On SQLite it starts with `BEGIN IMMEDIATE`: it takes the database's one write lock
-    /// at once (waiting up to the busy timeout for it), so what the transaction reads
-    /// stays true until it commits, and it never fails half-way because another writer
-    /// committed after its first read, as a deferred transaction that reads and then
-    /// writes can. On PostgreSQL it is a plain `BEGIN`; a replace is still a
-    /// compare-and-swap on the version.
+    /// On SQLite it waits for its turn on the store's one writer (group commit): the
+    /// writes queued at the same time share one `BEGIN IMMEDIATE` transaction, each in a
+    /// savepoint of its own, committed once for all of them. The write lock is held from
+    /// the start of the turn, so what the write reads stays true until it commits and it
+    /// never fails half-way because another writer got in; a write that fails is rolled
+    /// back to its savepoint without touching the others; [`ScimWrite::commit`] returns
+    /// once the shared transaction committed. On PostgreSQL it is a transaction of its
+    /// own, a plain `BEGIN`; a replace is still a compare-and-swap on the version.
     pub async fn begin_scim_write(&self) -> Result<ScimWrite, StoreError> {
-        let tx = self.begin_write().await.map_err(backend_error)?;
+        let tx = match &self.group_commit {
+            Some(group) => WriteTx::Shared(group.begin().await.map_err(backend_error)?),
+            None => WriteTx::Own(self.begin_write().await.map_err(backend_error)?),
+        };
         Ok(ScimWrite {
             tx,
             store: self.clone(),
@@ -785,8 +793,37 @@ impl SqlStore {
 /// other connections before [`commit`](ScimWrite::commit).
 #[derive(Debug)]
 pub struct ScimWrite {
-    tx: Transaction<'static, Any>,
+    tx: WriteTx,
     store: SqlStore,
+}
+
+/// Where a [`ScimWrite`]'s statements run.
+#[derive(Debug)]
+enum WriteTx {
+    /// A transaction of its own (PostgreSQL).
+    Own(Transaction<'static, Any>),
+    /// Its turn in a transaction shared with the writes queued beside it (SQLite).
+    Shared(BatchedWrite),
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Shared(write) => write,
+        }
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Shared(write) => write,
+        }
+    }
 }
 
 impl ScimWrite {
@@ -951,9 +988,52 @@ impl ScimWrite {
         .await
     }
 
-    /// Make every write of this transaction visible at once.
+    /// Make every write of this transaction visible at once; returns once they are
+    /// committed (on SQLite, with the writes that shared the transaction).
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.map_err(backend_error)
+        match self.tx {
+            WriteTx::Own(tx) => tx.commit().await.map_err(backend_error),
+            WriteTx::Shared(write) => write
+                .commit()
+                .await
+                .map_err(|e| StoreError::Backend(Box::new(SqlError::SharedCommit(e)))),
+        }
+    }
+
+    /// Undo every write of this transaction, as dropping it does, and return once the
+    /// writes that shared it (on SQLite) are committed: a caller that lost a
+    /// compare-and-swap ([`ScimStoreError::VersionMismatch`]) and reads again then sees
+    /// the write that beat it.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self.tx {
+            WriteTx::Own(tx) => tx.rollback().await.map_err(backend_error),
+            WriteTx::Shared(write) => {
+                write.rollback().await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Commit on `Ok`, roll back on `Err` (waiting as [`rollback`](Self::rollback)
+    /// does); the outcome of the write.
+    pub(crate) async fn finish<T>(
+        self,
+        outcome: Result<T, ScimStoreError>,
+    ) -> Result<T, ScimStoreError> {
+        match outcome {
+            Ok(value) => {
+                self.commit().await.map_err(corrupt)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The write's own error says more than a failed rollback would (which
+                // closes the connection anyway).
+                if let Err(undo) = self.rollback().await {
+                    tracing::warn!(error = %undo, "rolling back a failed SCIM write failed");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -964,18 +1044,9 @@ impl ScimStore for SqlStore {
         resource_type: ResourceType,
         attributes: Value,
     ) -> Result<StoredResource, ScimStoreError> {
-        let mut tx = self.begin_write().await.map_err(backend)?;
-        let stored = self
-            .insert_resource(
-                &mut tx,
-                team,
-                resource_type,
-                Uuid::new_v4().to_string(),
-                attributes,
-            )
-            .await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(stored)
+        let mut write = self.begin_scim_write().await.map_err(corrupt)?;
+        let created = write.create(team, resource_type, attributes).await;
+        write.finish(created).await
     }
 
     async fn get(
@@ -997,20 +1068,22 @@ impl ScimStore for SqlStore {
         expected_version: Option<&str>,
     ) -> Result<StoredResource, ScimStoreError> {
         for _ in 0..REPLACE_ATTEMPTS {
-            let mut tx = self.begin_write().await.map_err(backend)?;
+            let mut write = self.begin_scim_write().await.map_err(corrupt)?;
             let done = self
                 .replace_on(
-                    &mut tx,
+                    &mut write.tx,
                     team,
                     resource_type,
                     id,
                     attributes.clone(),
                     expected_version,
                 )
-                .await?;
-            if let Some(stored) = done {
-                tx.commit().await.map_err(backend)?;
-                return Ok(stored);
+                .await;
+            match done {
+                Ok(Some(stored)) => return write.finish(Ok(stored)).await,
+                // Lost a race: try again once the winner is visible.
+                Ok(None) => write.rollback().await.map_err(corrupt)?,
+                Err(e) => return write.finish(Err(e)).await,
             }
         }
         Err(ScimStoreError::VersionMismatch)
@@ -1022,10 +1095,9 @@ impl ScimStore for SqlStore {
         resource_type: ResourceType,
         id: &str,
     ) -> Result<(), ScimStoreError> {
-        let mut tx = self.begin_write().await.map_err(backend)?;
-        self.delete_on(&mut tx, team, resource_type, id).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
+        let mut write = self.begin_scim_write().await.map_err(corrupt)?;
+        let deleted = write.delete(team, resource_type, id).await;
+        write.finish(deleted).await
     }
 
     async fn query(

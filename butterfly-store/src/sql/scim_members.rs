@@ -435,31 +435,32 @@ impl MemberLinkedStore<SqlStore> {
         let changes = self.group_changes(team, id, new.as_ref()).await?;
         for _ in 0..WRITE_ATTEMPTS {
             let mut write = self.begin(team).await?;
-            let stored = match (id, new.clone()) {
-                (None, Some(attributes)) => {
-                    Some(write.create(team, ResourceType::Group, attributes).await?)
-                }
-                (Some(id), Some(attributes)) => {
-                    match write
-                        .replace(team, ResourceType::Group, id, attributes, expected_version)
-                        .await
-                    {
-                        Ok(stored) => Some(stored),
-                        Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => {
-                            continue;
-                        }
-                        Err(e) => return Err(e),
+            let outcome: Result<_, ScimStoreError> = async {
+                let stored = match (id, new.clone()) {
+                    (None, Some(attributes)) => {
+                        Some(write.create(team, ResourceType::Group, attributes).await?)
                     }
-                }
-                (Some(id), None) => {
-                    write.delete(team, ResourceType::Group, id).await?;
-                    None
-                }
-                (None, None) => None,
-            };
-            sync_members(&mut write, team, &changes).await?;
-            write.commit().await.map_err(backend)?;
-            return Ok(stored);
+                    (Some(id), Some(attributes)) => Some(
+                        write
+                            .replace(team, ResourceType::Group, id, attributes, expected_version)
+                            .await?,
+                    ),
+                    (Some(id), None) => {
+                        write.delete(team, ResourceType::Group, id).await?;
+                        None
+                    }
+                    (None, None) => None,
+                };
+                sync_members(&mut write, team, &changes).await?;
+                Ok(stored)
+            }
+            .await;
+            match write.finish(outcome).await {
+                // Without an expected version, a lost race is tried again (the rollback
+                // waited until the winner is visible).
+                Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => {}
+                done => return done,
+            }
         }
         Err(ScimStoreError::VersionMismatch)
     }
@@ -480,12 +481,15 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         }
         let membership = Membership::of_user(&attributes)?;
         let mut write = self.begin(team).await?;
-        let created = write.create(team, resource_type, attributes).await?;
-        if let Some(membership) = membership {
-            sync_members(&mut write, team, &[(None, membership)]).await?;
+        let outcome: Result<_, ScimStoreError> = async {
+            let created = write.create(team, resource_type, attributes).await?;
+            if let Some(membership) = membership {
+                sync_members(&mut write, team, &[(None, membership)]).await?;
+            }
+            Ok(created)
         }
-        write.commit().await.map_err(backend)?;
-        Ok(created)
+        .await;
+        write.finish(outcome).await
     }
 
     async fn get(
@@ -516,27 +520,29 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
         for _ in 0..WRITE_ATTEMPTS {
             let mut write = self.begin(team).await?;
-            let replaced = match write
-                .replace(
-                    team,
-                    resource_type,
-                    id,
-                    attributes.clone(),
-                    expected_version,
-                )
-                .await
-            {
-                Ok(replaced) => replaced,
-                // Without an expected version, a lost race is tried again.
-                Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => continue,
-                Err(e) => return Err(e),
-            };
-            // A User that lost its email keeps its member, unchanged (`after` is `None`).
-            if let Some(after) = &after {
-                sync_members(&mut write, team, &[(before.clone(), after.clone())]).await?;
+            let outcome: Result<_, ScimStoreError> = async {
+                let replaced = write
+                    .replace(
+                        team,
+                        resource_type,
+                        id,
+                        attributes.clone(),
+                        expected_version,
+                    )
+                    .await?;
+                // A User that lost its email keeps its member, unchanged (`after` is `None`).
+                if let Some(after) = &after {
+                    sync_members(&mut write, team, &[(before.clone(), after.clone())]).await?;
+                }
+                Ok(replaced)
             }
-            write.commit().await.map_err(backend)?;
-            return Ok(replaced);
+            .await;
+            match write.finish(outcome).await {
+                // Without an expected version, a lost race is tried again (the rollback
+                // waited until the winner is visible).
+                Err(ScimStoreError::VersionMismatch) if expected_version.is_none() => {}
+                done => return done,
+            }
         }
         Err(ScimStoreError::VersionMismatch)
     }
@@ -567,20 +573,25 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         let (before, groups) = self.membership_in(team, current, &mapping).await?;
         let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
         let mut write = self.begin(team).await?;
-        let replaced = write
-            .replace(
-                team,
-                resource_type,
-                id,
-                attributes,
-                Some(&current.meta.version),
-            )
-            .await?;
-        if let Some(after) = &after {
-            sync_members(&mut write, team, &[(before, after.clone())]).await?;
+        let outcome: Result<_, ScimStoreError> = async {
+            let replaced = write
+                .replace(
+                    team,
+                    resource_type,
+                    id,
+                    attributes,
+                    Some(&current.meta.version),
+                )
+                .await?;
+            if let Some(after) = &after {
+                sync_members(&mut write, team, &[(before, after.clone())]).await?;
+            }
+            Ok(replaced)
         }
-        write.commit().await.map_err(backend)?;
-        Ok(replaced)
+        .await;
+        // On a version mismatch the rollback waits until the write that won is visible,
+        // so the caller's next read sees it.
+        write.finish(outcome).await
     }
 
     async fn delete(
@@ -595,19 +606,23 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         let mapping = self.mapping(team).await?;
         let (before, _) = self.membership_of(team, id, &mapping).await?;
         let mut write = self.begin(team).await?;
-        write.delete(team, resource_type, id).await?;
-        if let Some(before) = before
-            && let Some(member) = write
-                .member_by_email(team, &before.email)
-                .await
-                .map_err(backend)?
-        {
-            write
-                .write_members(team, vec![MemberChange::Delete(member.id)])
-                .await
-                .map_err(backend)?;
+        let outcome: Result<_, ScimStoreError> = async {
+            write.delete(team, resource_type, id).await?;
+            if let Some(before) = before
+                && let Some(member) = write
+                    .member_by_email(team, &before.email)
+                    .await
+                    .map_err(backend)?
+            {
+                write
+                    .write_members(team, vec![MemberChange::Delete(member.id)])
+                    .await
+                    .map_err(backend)?;
+            }
+            Ok(())
         }
-        write.commit().await.map_err(backend)
+        .await;
+        write.finish(outcome).await
     }
 
     async fn query(

@@ -24,6 +24,19 @@ where
     store.close().await;
 }
 
+/// Run `test` on a store over a new SQLite file, with the file's URL (to open it again).
+pub async fn on_sqlite_file<F, Fut>(test: F)
+where
+    F: FnOnce(SqlStore, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("test.db").display());
+    let store = SqlStore::connect(&url).await.expect("open SQLite");
+    test(store.clone(), url).await;
+    store.close().await;
+}
+
 /// Run `test` on a store over a new PostgreSQL database, dropped afterwards (also when
 /// the test fails).
 ///

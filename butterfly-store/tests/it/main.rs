@@ -15,6 +15,8 @@
 //!   concurrent writers of one team) on both databases.
 //! - `cli_login`: `butterfly login`'s device codes and tokens (RFC 8628), on both databases.
 //! - `restore_jobs`: one writing restore run per org, on both databases.
+//! - `group_commit`: concurrent SCIM writes sharing one SQLite transaction, each failing
+//!   alone and answered after the commit (SQLite only: PostgreSQL has no group commit).
 
 // Clippy's test exemptions cover `#[test]` functions and `#[cfg(test)]` modules, not the
 // helpers and generic suite functions of an integration test crate, which is test code
@@ -24,6 +26,7 @@
 mod cli_login;
 mod filter_props;
 mod filter_sql;
+mod group_commit;
 mod harness;
 mod member_writes;
 mod objects;
@@ -148,6 +151,33 @@ suite_on_every_backend!(scim_write_on => scim_write:
     a_write_commits_whole_or_not_at_all,
     concurrent_lists_never_starve_the_pool,
 );
+
+/// Group commit exists on SQLite only (PostgreSQL has no single writer to share).
+mod group_commit_on_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_fails_alone_in_its_batch() {
+        crate::harness::on_sqlite_file(|s, url| async move {
+            crate::group_commit::a_failed_write_fails_alone_in_its_batch(&s, &url).await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_write_is_answered_after_its_batch_commits() {
+        crate::harness::on_sqlite(|s| async move {
+            crate::group_commit::a_write_is_answered_after_its_batch_commits(&s).await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_has_no_group_commit() {
+        crate::harness::on_postgres(|s| async move {
+            assert!(s.group_commit_stats().is_none());
+        })
+        .await;
+    }
+}
 
 /// Run each named `ScimStore` suite function on `MemoryStore`, and on `SqlStore` over
 /// SQLite and PostgreSQL, each with two teams.
