@@ -130,9 +130,12 @@ impl SnapshotRepository {
                 None
             }
         };
-        if let Some(file) = file.filter(|f| f.provider == provider && f.org == org)
-            && !self.manifest_exists(file.snapshot_id).await?
-        {
+        let resumable = match file.filter(|f| f.provider == provider && f.org == org) {
+            // Killed after its manifest was written: that snapshot is never written again.
+            Some(file) if self.manifest_exists(file.snapshot_id).await? => None,
+            other => other,
+        };
+        if let Some(file) = &resumable {
             for (kind, chunks) in &file.kinds {
                 if let Some(entries) = self.entries_if_stored(chunks).await {
                     state.resumed.insert(kind.clone(), entries.len() as u64);
@@ -143,6 +146,10 @@ impl SnapshotRepository {
                     }
                 }
             }
+        }
+        if let Some(file) = resumable
+            && !state.resumed.is_empty()
+        {
             writer.snapshot.id = file.snapshot_id;
             writer.snapshot.started_at = file.started_at;
             writer.snapshot.warnings.push(format!(
