@@ -106,7 +106,15 @@ fn checkpoint_name(provider: ProviderKind, org: &str) -> String {
 
 impl SnapshotRepository {
     /// Start a snapshot of `org` that keeps a checkpoint, resuming the interrupted one
-    /// the checkpoint describes if there is one. See the [module docs](self).
+    /// the checkpoint describes if there is one.
+    ///
+    /// The writer records each kind [finished](SnapshotWriter::finish_kind) in a sealed
+    /// file, `checkpoints/{provider}-{org digest}.checkpoint`, rewritten (atomically)
+    /// only after the pack holding the kind's objects and entry lists is stored; sealing
+    /// the snapshot removes it. Resuming keeps the interrupted snapshot's id and start
+    /// time and puts back each recorded kind whose objects are all still indexed
+    /// ([`SnapshotWriter::resumed_kinds`]); a checkpoint whose snapshot was sealed, or
+    /// that does not read, is ignored.
     ///
     /// Takes the repository's shared lock first, since it consults the index.
     pub async fn resume(
