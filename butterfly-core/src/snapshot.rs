@@ -303,6 +303,24 @@ pub trait SnapshotSink: Send {
     /// Record something an operator should know (a skipped or failed kind).
     fn warn(&mut self, warning: String);
 
+    /// Every resource of `kind` has been added: a sink that keeps a checkpoint records
+    /// the kind there, so that if this backup is killed, the next run resumes it without
+    /// fetching `kind` again. The default keeps no checkpoint.
+    fn kind_finished(
+        &mut self,
+        kind: &ResourceKind,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = kind;
+        async { Ok(()) }
+    }
+
+    /// The kinds this sink already holds whole, taken from the checkpoint of an
+    /// interrupted run of the same backup, with how many resources each holds: not to be
+    /// fetched again. Empty for a fresh snapshot (the default).
+    fn resumed_kinds(&self) -> BTreeMap<ResourceKind, u64> {
+        BTreeMap::new()
+    }
+
     /// Seal the manifest with `status` and store it: only now does the snapshot exist.
     /// Dropping a sink unfinished leaves no snapshot.
     fn finish(
@@ -328,6 +346,22 @@ pub trait SnapshotTarget: Send + Sync {
         org: &str,
         started_at: DateTime<Utc>,
     ) -> Self::Sink<'_>;
+
+    /// Resume the interrupted backup of `org` at `provider` when one left a checkpoint
+    /// (see [`SnapshotSink::kind_finished`]), keeping its id and start time, or start a
+    /// new snapshot as [`SnapshotTarget::begin_snapshot`] does; the sink then keeps a
+    /// checkpoint as kinds finish, and removes it when the snapshot is sealed. The
+    /// default keeps no checkpoints and starts a new snapshot.
+    fn resume_snapshot(
+        &self,
+        provider: ProviderKind,
+        org: &str,
+        started_at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Self::Sink<'_>, <Self::Sink<'_> as SnapshotSink>::Error>> + Send
+    {
+        let sink = self.begin_snapshot(provider, org, started_at);
+        async move { Ok(sink) }
+    }
 }
 
 #[cfg(test)]

@@ -179,10 +179,16 @@ pub async fn run_okta_backup<T: SnapshotTarget>(
 ) -> Result<BackupOutcome, BackupError> {
     let org = credentials.org_url.as_str().to_owned();
     // Before the snapshot is opened: a bad option or key leaves no trace in the target.
-    let fetcher = OktaFetcher::new(credentials, options)?;
+    let mut fetcher = OktaFetcher::new(credentials, options)?;
     let started_at = clock.now();
-    let mut sink = target.begin_snapshot(ProviderKind::Okta, &org, started_at);
-    let run = drive(fetcher, &mut sink, |event| progress.on_event(event)).await?;
+    let mut sink = target
+        .resume_snapshot(ProviderKind::Okta, &org, started_at)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    let resumed = sink.resumed_kinds();
+    fetcher.options_mut().resumed = resumed.keys().cloned().collect();
+    let mut run = drive(fetcher, &mut sink, true, |event| progress.on_event(event)).await?;
+    run.report.counts.extend(resumed);
     let finished_at = clock.now();
     let (snapshot, write) = sink
         .finish(finished_at, run.status)
@@ -216,8 +222,20 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
     mut progress: impl ProgressSink,
 ) -> Result<BackupOutcome, BackupError> {
     let org = credentials.org_url.as_str().to_owned();
+    // Before the snapshot is opened: a bad option or key leaves no trace in the target.
+    // Built (and checked) now; only `incremental` and `resumed` change below, which the
+    // HTTP client does not depend on.
+    let mut fetcher = OktaFetcher::new(credentials, options.clone())?;
     let started_at = clock.now();
+    // A full backup of this org that was killed left a checkpoint: it is resumed, in
+    // full, whatever the mode, since what it already holds was read in full.
+    let mut sink = repo
+        .resume_snapshot(ProviderKind::Okta, &org, started_at)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    let resumed = sink.resumed_kinds();
     let (previous, full_instead) = match mode {
+        _ if !resumed.is_empty() => (None, None),
         BackupMode::Full => (None, None),
         BackupMode::Incremental { full_every } => {
             choose_base(repo, &org, started_at, full_every).await?
@@ -242,15 +260,17 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
         });
     }
     let incremental = options.incremental.is_some();
-    let fetcher = OktaFetcher::new(credentials, options)?;
-    let mut sink = repo.begin_snapshot(ProviderKind::Okta, &org, started_at);
+    if !incremental {
+        options.resumed = resumed.keys().cloned().collect();
+    }
+    *fetcher.options_mut() = options;
     if let Some(why) = full_instead {
         sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));
     }
     // What the fetch returned of the kinds whose unchanged entries are carried over.
     let mut fetched_users: BTreeSet<String> = BTreeSet::new();
     let mut parents: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
-    let run = drive(fetcher, &mut sink, |event| {
+    let mut run = drive(fetcher, &mut sink, !incremental, |event| {
         if incremental && let FetchEvent::Resources { kind, resources } = event {
             match kind.as_str() {
                 "user" => fetched_users.extend(resources.iter().map(|r| r.id.clone())),
@@ -265,6 +285,9 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
         progress.on_event(event);
     })
     .await?;
+    if !incremental {
+        run.report.counts.extend(resumed);
+    }
     if let (Some(previous), Some(report)) = (&previous, &run.report.incremental) {
         if let Some(why) = &report.fallback {
             sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));

@@ -104,7 +104,10 @@ use crate::format::pack::{self, Location, PackBuilder, PackError, PackId};
 use crate::format::{open_sealed_bytes, seal_bytes};
 use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_env};
 
+mod checkpoint;
 mod prune;
+
+pub use checkpoint::{CHECKPOINT_ENTRIES, Checkpoint};
 
 pub use prune::{
     DEFAULT_LOCK_WAIT, DEFAULT_REWRITE_THRESHOLD, ForgetReport, Hold, LockKind, PruneOptions,
@@ -681,6 +684,7 @@ impl SnapshotRepository {
             stats: WriteStats::default(),
             stored_again: 0,
             lock: None,
+            checkpoint: None,
         }
     }
 
@@ -1399,6 +1403,14 @@ impl SnapshotSink for SnapshotWriter<'_> {
         self.snapshot.warnings.push(warning);
     }
 
+    async fn kind_finished(&mut self, kind: &ResourceKind) -> Result<(), SnapshotError> {
+        self.finish_kind(kind).await
+    }
+
+    fn resumed_kinds(&self) -> BTreeMap<ResourceKind, u64> {
+        SnapshotWriter::resumed_kinds(self)
+    }
+
     async fn finish(
         self,
         finished_at: DateTime<Utc>,
@@ -1419,6 +1431,15 @@ impl SnapshotTarget for SnapshotRepository {
         started_at: DateTime<Utc>,
     ) -> SnapshotWriter<'_> {
         self.begin(provider, org, started_at)
+    }
+
+    async fn resume_snapshot(
+        &self,
+        provider: ProviderKind,
+        org: &str,
+        started_at: DateTime<Utc>,
+    ) -> Result<SnapshotWriter<'_>, SnapshotError> {
+        self.resume(provider, org, started_at).await
     }
 }
 
@@ -1536,6 +1557,8 @@ pub struct SnapshotWriter<'r> {
     stored_again: u64,
     /// The repository's shared lock, from the first object to the manifest.
     lock: Option<prune::HeldLock>,
+    /// The checkpoint a resumable writer keeps (see [`SnapshotRepository::resume`]).
+    checkpoint: Option<checkpoint::CheckpointState>,
 }
 
 impl Drop for SnapshotWriter<'_> {
@@ -1621,20 +1644,22 @@ impl SnapshotWriter<'_> {
             .await?;
         self.stats.new_bytes += bytes;
         self.stats.packs += 1;
-        let untrusted = self.repo.lock_untrusted();
-        let mut index = self.repo.lock_index();
-        for (digest, location) in pack.entries {
-            prefer_trusted(&mut index, &untrusted, digest, location);
+        {
+            // Scoped rather than dropped: the guards must be gone before the next await.
+            let untrusted = self.repo.lock_untrusted();
+            let mut index = self.repo.lock_index();
+            for (digest, location) in pack.entries {
+                prefer_trusted(&mut index, &untrusted, digest, location);
+            }
         }
-        drop(index);
-        drop(untrusted);
         self.repo
             .indexed_packs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(pack.id);
         self.pending.clear();
-        Ok(())
+        // Only now are the finished kinds' objects all stored: the checkpoint may name them.
+        self.save_checkpoint().await
     }
 
     /// Write the last pack, then seal and write the manifest: only now does the snapshot
@@ -1655,6 +1680,8 @@ impl SnapshotWriter<'_> {
         finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
+        // The manifest replaces the checkpoint: no need to rewrite it on the way.
+        let checkpoint = self.checkpoint.take();
         // Said in the snapshot itself, so whoever reads it knows the repository was
         // damaged when it was written (and that this snapshot does not depend on it).
         let stored_again = self.stored_again;
@@ -1709,6 +1736,13 @@ impl SnapshotWriter<'_> {
         self.repo
             .write(&SnapshotRepository::manifest_name(id), sealed)
             .await?;
+        if let Some(checkpoint) = checkpoint {
+            // The snapshot exists: a checkpoint left behind is ignored by the next run, so
+            // failing to remove it is no reason to fail the backup.
+            if let Err(e) = checkpoint.remove(self.repo).await {
+                tracing::warn!(error = %e, "cannot remove the backup's checkpoint");
+            }
+        }
         self.release_lock().await?;
         let snapshot = std::mem::replace(
             &mut self.snapshot,

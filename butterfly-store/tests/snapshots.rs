@@ -905,3 +905,183 @@ async fn visiting_a_kind_batches_reads_by_pack_and_matches_single_reads() {
         .unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
 }
+
+fn groups(n: usize) -> Vec<Resource> {
+    (0..n)
+        .map(|i| {
+            Resource::new(
+                ResourceKind::new("group"),
+                format!("00g{i}"),
+                json!({"id": format!("00g{i}"), "profile": {"name": format!("g{i}")}}),
+            )
+        })
+        .collect()
+}
+
+const ORG: &str = "https://x.okta.com";
+
+/// A resumable writer is dropped (the process killed) after `user` and `group` finished
+/// and half of `app` was added; returns the interrupted snapshot's id.
+async fn interrupted(repo: &SnapshotRepository) -> butterfly_core::SnapshotId {
+    let mut writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    assert!(writer.resumed_kinds().is_empty());
+    writer.add_all(&users(1500, 1)).await.unwrap();
+    writer
+        .finish_kind(&ResourceKind::new("user"))
+        .await
+        .unwrap();
+    writer.add_all(&groups(10)).await.unwrap();
+    writer
+        .finish_kind(&ResourceKind::new("group"))
+        .await
+        .unwrap();
+    writer.add_all(&apps(0..5)).await.unwrap();
+    let id = writer.id();
+    drop(writer);
+    id
+}
+
+fn apps(range: std::ops::Range<usize>) -> Vec<Resource> {
+    range
+        .map(|i| {
+            Resource::new(
+                ResourceKind::new("app"),
+                format!("0oa{i}"),
+                json!({"id": format!("0oa{i}"), "label": format!("app {i}")}),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_writer_resumes_from_its_checkpoint_and_seals_what_an_uninterrupted_one_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap()
+        .with_pack_target(16 * 1024);
+    let id = interrupted(&repo).await;
+    // A new process: a fresh handle on the directory.
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap()
+        .with_pack_target(16 * 1024);
+    let checkpoint = repo
+        .checkpoint(butterfly_core::ProviderKind::Okta, ORG)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(checkpoint.snapshot_id, Some(id));
+    // `user` is large, so it was checkpointed at once; `group` waited for a flush that
+    // never came; `app` never finished.
+    assert_eq!(
+        checkpoint.kinds.into_iter().collect::<Vec<_>>(),
+        [(ResourceKind::new("user"), 1500)]
+    );
+    let mut writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(writer.id(), id, "the interrupted snapshot is resumed");
+    assert_eq!(
+        writer.resumed_kinds().into_iter().collect::<Vec<_>>(),
+        [(ResourceKind::new("user"), 1500)]
+    );
+    let before = writer.stats().new_objects;
+    writer.add_all(&groups(10)).await.unwrap();
+    writer
+        .finish_kind(&ResourceKind::new("group"))
+        .await
+        .unwrap();
+    writer.add_all(&apps(0..8)).await.unwrap();
+    writer.finish_kind(&ResourceKind::new("app")).await.unwrap();
+    let (resumed, stats) = writer
+        .finish_with_stats(Utc::now(), SnapshotStatus::Complete)
+        .await
+        .unwrap();
+    assert!(
+        stats.new_objects - before < 1500,
+        "users were not stored again"
+    );
+    assert!(resumed.warnings[0].starts_with("resumed the backup interrupted after 1 of its kinds"));
+    assert!(
+        repo.checkpoint(butterfly_core::ProviderKind::Okta, ORG)
+            .await
+            .unwrap()
+            .is_none(),
+        "the checkpoint is removed with the seal"
+    );
+    // The same org written in one go gives the same entries.
+    let mut all = users(1500, 1);
+    all.extend(groups(10));
+    all.extend(apps(0..8));
+    let whole = backup(&repo, &all).await;
+    assert_eq!(resumed.root_digest, whole.root_digest);
+    assert_eq!(resumed.id, id);
+    let report = repo.verify(None).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap()
+        .with_pack_target(16 * 1024);
+    let id = interrupted(&repo).await;
+    // Every pack is lost (a prune took them: no snapshot named them).
+    for pack in files(dir.path(), "packs") {
+        std::fs::remove_file(pack).unwrap();
+    }
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    let writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    assert!(writer.resumed_kinds().is_empty());
+    assert_ne!(writer.id(), id);
+    drop(writer);
+
+    // A checkpoint left behind by a run killed after its manifest was written.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    interrupted(&repo).await;
+    let left: Vec<(PathBuf, Vec<u8>)> = files(dir.path(), "checkpoints")
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    assert_eq!(left.len(), 1);
+    let writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    let sealed = writer
+        .finish(Utc::now(), SnapshotStatus::Failed)
+        .await
+        .unwrap();
+    assert!(files(dir.path(), "checkpoints").is_empty());
+    for (path, bytes) in left {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    assert_ne!(
+        writer.id(),
+        sealed.id,
+        "a sealed snapshot is never written again"
+    );
+    assert!(writer.resumed_kinds().is_empty());
+}

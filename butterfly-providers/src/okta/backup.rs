@@ -34,9 +34,15 @@ fn status_after(report: &FetchReport) -> SnapshotStatus {
 
 /// Fetch every kind with `fetcher` into `sink`, calling `on_event` for each event first.
 /// Returns once every kind is finished, skipped or failed.
+///
+/// With `checkpoint`, each finished kind is reported to the sink
+/// ([`SnapshotSink::kind_finished`]), which may record it so a killed backup resumes
+/// without fetching it again: only a full fetch does that, as an incremental one lists
+/// only part of some kinds until the previous snapshot fills them in.
 pub(crate) async fn drive<S: SnapshotSink>(
     fetcher: OktaFetcher,
     sink: &mut S,
+    checkpoint: bool,
     mut on_event: impl FnMut(&FetchEvent) + Send,
 ) -> Result<BackupRun, BackupError> {
     let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
@@ -50,6 +56,13 @@ pub(crate) async fn drive<S: SnapshotSink>(
                 if let Err(e) = sink.add(&resources).await {
                     sink_error = Some(e);
                     // Dropping the receiver stops the fetch at its next page.
+                    break;
+                }
+            }
+            // Every page of the kind came before this event, on the same channel.
+            FetchEvent::KindFinished { kind, .. } if checkpoint => {
+                if let Err(e) = sink.kind_finished(&kind).await {
+                    sink_error = Some(e);
                     break;
                 }
             }

@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use butterfly_core::{SnapshotId, SnapshotStatus};
+use butterfly_core::{ProviderKind, ResourceKind, SnapshotId, SnapshotStatus};
 use butterfly_providers::okta::fetcher::{
     ClientId, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
 };
@@ -849,4 +849,141 @@ async fn a_second_backup_is_incremental_unless_full_is_asked_for() {
         warnings.contains("full backup instead of incremental"),
         "{safety}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_backup_resumes_without_fetching_finished_kinds_again() {
+    let s = Setup::start(config(1500)).await;
+    // The reference: an uninterrupted full backup, and what it cost the org.
+    let before = s.sim.simulator().request_log().total;
+    let (reference, reference_id) = s.backup(&["--full", "--pack-target-bytes", "4096"]).await;
+    let full_requests = s.sim.simulator().request_log().total - before;
+    let org = reference["snapshot"]["org"].as_str().unwrap().to_owned();
+    let reference_root = s
+        .open_repo()
+        .await
+        .manifest(reference_id)
+        .await
+        .unwrap()
+        .root_digest;
+    std::fs::remove_dir_all(s.repo()).unwrap();
+
+    // Users now answer slowly, so the run is still listing them when the small kinds are
+    // done and checkpointed.
+    s.sim.simulator().add_faults([FaultRule {
+        delay_ms: Some(300),
+        path_prefix: Some("/api/v1/users".into()),
+        ..FaultRule::new(FaultKind::Slow)
+    }]);
+    let mut child = s
+        .backup_command(&["--pack-target-bytes", "4096"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the repository, then for a checkpoint naming some kinds: polled, since the
+    // child is another process.
+    let repo = loop {
+        if let Ok(repo) =
+            SnapshotRepository::open_with_password(&s.repo(), Some(&Password::new(REPO_PASSWORD)))
+                .await
+        {
+            break repo;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended early"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let checkpoint = loop {
+        if let Ok(Some(checkpoint)) = repo.checkpoint(ProviderKind::Okta, &org).await
+            && checkpoint.kinds.len() >= 5
+        {
+            break checkpoint;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the backup ended early"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended before the kill: slow the users down more"
+    );
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    // What the checkpoint names now (it may have grown between the read and the kill).
+    let checkpoint = repo
+        .checkpoint(ProviderKind::Okta, &org)
+        .await
+        .unwrap()
+        .unwrap_or(checkpoint);
+    assert!(
+        !checkpoint.kinds.contains_key(&ResourceKind::new("user")),
+        "{checkpoint:?}"
+    );
+    let verify = s.snapshots(&["verify"]).await;
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+
+    // Run again: the checkpointed kinds are not fetched again.
+    s.sim.simulator().clear_faults();
+    let log_before = s.sim.simulator().request_log();
+    let (resumed, resumed_id) = s.backup(&["--pack-target-bytes", "4096"]).await;
+    let log_after = s.sim.simulator().request_log();
+    let resumed_requests = log_after.total - log_before.total;
+    assert_eq!(resumed["snapshot"]["status"], "complete", "{resumed}");
+    assert_eq!(
+        Some(resumed_id),
+        checkpoint.snapshot_id,
+        "the interrupted snapshot's id"
+    );
+    assert!(
+        resumed["snapshot"]["warnings"]
+            .to_string()
+            .contains("resumed the backup interrupted after"),
+        "{resumed}"
+    );
+    eprintln!(
+        "killed after {} kind(s) were checkpointed; requests: full run {full_requests}, \
+         resumed run {resumed_requests}",
+        checkpoint.kinds.len()
+    );
+    assert!(
+        resumed_requests < full_requests,
+        "resumed run: {resumed_requests} requests, full run: {full_requests}"
+    );
+    // A checkpointed top-level kind with nothing below it was not listed at all.
+    let mut unlisted = 0;
+    for kind in checkpoint.kinds.keys() {
+        let spec = kinds::by_name(kind.as_str()).unwrap();
+        let has_children = kinds::all().any(|k| k.parent.is_some_and(|p| p.kind == spec.name));
+        if spec.parent.is_some() || has_children || spec.list_path.contains('{') {
+            continue;
+        }
+        let route = format!("GET {}", spec.list_path);
+        assert_eq!(
+            log_after.by_route.get(&route),
+            log_before.by_route.get(&route),
+            "{route} was listed again"
+        );
+        unlisted += 1;
+    }
+    assert!(unlisted > 0, "{checkpoint:?}");
+    // The result is the uninterrupted backup's, and sound; the checkpoint is gone.
+    let repo = s.open_repo().await;
+    assert_eq!(
+        repo.manifest(resumed_id).await.unwrap().root_digest,
+        reference_root
+    );
+    assert_eq!(snapshot_counts(&repo, resumed_id).await, org_counts(&s.sim));
+    assert!(
+        repo.checkpoint(ProviderKind::Okta, &org)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let verify = s.snapshots(&["verify", &resumed_id.to_string()]).await;
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
 }

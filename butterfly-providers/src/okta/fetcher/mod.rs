@@ -166,6 +166,11 @@ pub struct FetchOptions {
     /// Fetch only what changed since a previous snapshot (see [`IncrementalWindow`]);
     /// `None` (the default) fetches everything. The runner sets it.
     pub incremental: Option<IncrementalWindow>,
+    /// Kinds a resumed backup holds already, from the checkpoint of an interrupted run:
+    /// not fetched again. A kind listed here whose child kinds are not is listed again
+    /// for its children's sake, without sending its resources. Empty by default; the
+    /// runner sets it.
+    pub resumed: BTreeSet<ResourceKind>,
 }
 
 impl Default for FetchOptions {
@@ -180,6 +185,7 @@ impl Default for FetchOptions {
             timer: Arc::new(SystemTimer),
             insecure_allow_private_addresses: false,
             incremental: None,
+            resumed: BTreeSet::new(),
         }
     }
 }
@@ -301,6 +307,12 @@ impl OktaFetcher {
             options,
             http,
         })
+    }
+
+    /// The options, to change before [`OktaFetcher::run`]: what the backup runner
+    /// decides once the fetcher is known to be valid (what to resume, what changed).
+    pub(crate) fn options_mut(&mut self) -> &mut FetchOptions {
+        &mut self.options
     }
 
     /// The org's base URL, without a trailing slash.
@@ -882,6 +894,9 @@ impl Shared<'_> {
         parents: Option<Vec<ParentContext>>,
     ) -> BoxFuture<'s, Result<(), FetchError>> {
         async move {
+            if self.resumed_tree(kind) {
+                return Ok(());
+            }
             let children: Vec<&'static KindSpec> = kinds::all()
                 .filter(|k| k.parent.is_some_and(|p| p.kind == kind.name) && self.wants(k))
                 .collect();
@@ -912,6 +927,23 @@ impl Shared<'_> {
             }
         }
         .boxed()
+    }
+
+    /// Whether a resumed backup holds `kind` and every kind below it already: nothing of
+    /// the tree needs a request.
+    fn resumed_tree(&self, kind: &'static KindSpec) -> bool {
+        let resumed = &self.options().resumed;
+        let mut pending = vec![kind];
+        while let Some(spec) = pending.pop() {
+            if !resumed.contains(&spec.kind()) {
+                return false;
+            }
+            pending.extend(
+                kinds::all()
+                    .filter(|k| k.parent.is_some_and(|p| p.kind == spec.name) && self.wants(k)),
+            );
+        }
+        true
     }
 
     /// Report `kind` skipped (or failed) and its descendants skipped.
@@ -1110,7 +1142,9 @@ impl Shared<'_> {
                     resources.push(resource);
                 }
                 count += resources.len() as u64;
-                if !resources.is_empty() {
+                // A resumed kind listed again only for its children: the snapshot has
+                // its resources already.
+                if !resources.is_empty() && !self.options().resumed.contains(&kind.kind()) {
                     self.send(FetchEvent::Resources {
                         kind: kind.kind(),
                         resources,
