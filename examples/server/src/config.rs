@@ -137,7 +137,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with every default, for `dir` (used by tests).
+    /// A configuration for tests and embedding, on `dir`: the command line's defaults,
+    /// except the waits a test would otherwise sit through in real time, which are short
+    /// here: the backoff before a failed backup run is tried again (5 ms, not 30 s then
+    /// 60 s). The server binary takes its settings from the command line ([`Cli`]), so
+    /// production keeps the production defaults.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -154,7 +158,7 @@ impl Config {
             scim_token_cache_secs: 5,
             workers: 2,
             poll_secs: 5,
-            retry_backoff_ms: 30_000,
+            retry_backoff_ms: TEST_RETRY_BACKOFF_MS,
         }
     }
 
@@ -189,6 +193,10 @@ impl Config {
         })
     }
 }
+
+/// The backoff of a failed backup run in [`Config::for_data_dir`]: retries still happen,
+/// in the same order, a few milliseconds apart.
+const TEST_RETRY_BACKOFF_MS: u64 = 5;
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -252,4 +260,39 @@ pub enum ScimTokenCommand {
         #[arg(long, default_value = "scim")]
         name: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn the_test_configuration_differs_from_the_command_line_only_in_its_waits() {
+        let cli = Cli::try_parse_from(["butterfly-server", "--data-dir", "data"]).unwrap();
+        let served = cli.config;
+        let test = Config::for_data_dir("data");
+        // Production: a failed run waits 30 s, then 60 s.
+        assert_eq!(served.retry_backoff_ms, 30_000);
+        assert_eq!(served.job_settings().retry_backoff, Duration::from_secs(30));
+        assert_eq!(test.retry_backoff_ms, TEST_RETRY_BACKOFF_MS);
+        assert_eq!(
+            test.job_settings().run_retries,
+            served.job_settings().run_retries
+        );
+        // Everything else is the command line's default.
+        assert_eq!(test.listen, served.listen);
+        assert_eq!(test.data_dir, served.data_dir);
+        assert_eq!(test.public_url, served.public_url);
+        assert_eq!(test.insecure_cookies, served.insecure_cookies);
+        assert_eq!(test.allow_private_org_urls, served.allow_private_org_urls);
+        assert_eq!(
+            test.job_abandoned_after_secs,
+            served.job_abandoned_after_secs
+        );
+        assert_eq!(test.scim_token_cache_secs, served.scim_token_cache_secs);
+        assert_eq!(test.workers, served.workers);
+        assert_eq!(test.poll_secs, served.poll_secs);
+    }
 }

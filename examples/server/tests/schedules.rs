@@ -84,8 +84,6 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path());
         config.allow_private_org_urls = true;
-        // Retries inside a run are real waits: keep them short here.
-        config.retry_backoff_ms = 5;
         let mut state = open_state(&config).await.unwrap();
         let clock = Arc::new(FixedClock::new(start()));
         state.clock = clock.clone();
