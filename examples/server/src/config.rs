@@ -134,13 +134,35 @@ pub struct Config {
         global = true
     )]
     pub retry_backoff_ms: u64,
+    /// Milliseconds before the first retry of a Git push that failed after an export;
+    /// the second retry waits five times as long.
+    #[arg(
+        long,
+        env = "BUTTERFLY_GIT_PUSH_RETRY_MS",
+        default_value_t = 2_000,
+        hide = true,
+        global = true
+    )]
+    pub git_push_retry_ms: u64,
+    /// Seconds the CLI is told to wait between polls while `butterfly login` waits for
+    /// approval (RFC 8628 `interval`; at least 1). Faster polls are answered `slow_down`.
+    #[arg(
+        long,
+        env = "BUTTERFLY_CLI_LOGIN_POLL_SECS",
+        default_value_t = crate::cli_login::POLL_INTERVAL_SECS,
+        hide = true,
+        global = true
+    )]
+    pub cli_login_poll_secs: u64,
 }
 
 impl Config {
     /// A configuration for tests and embedding, on `dir`: the command line's defaults,
     /// except the waits a test would otherwise sit through in real time, which are short
     /// here: the backoff before a failed backup run is tried again (5 ms, not 30 s then
-    /// 60 s). The server binary takes its settings from the command line ([`Cli`]), so
+    /// 60 s), the pauses before a failed Git push is tried again (5 ms and 25 ms, not 2 s
+    /// and 10 s) and the CLI sign-in's polling interval (1 s, the least a client waits,
+    /// not 5 s). The server binary takes its settings from the command line ([`Cli`]), so
     /// production keeps the production defaults.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
         Config {
@@ -159,6 +181,8 @@ impl Config {
             workers: 2,
             poll_secs: 5,
             retry_backoff_ms: TEST_RETRY_BACKOFF_MS,
+            git_push_retry_ms: 5,
+            cli_login_poll_secs: 1,
         }
     }
 
@@ -172,6 +196,17 @@ impl Config {
             retry_backoff: Duration::from_millis(self.retry_backoff_ms),
             ..JobSettings::default()
         }
+    }
+
+    /// The pauses before each retry of a failed Git push.
+    pub fn git_push_pauses(&self) -> [Duration; 2] {
+        let first = Duration::from_millis(self.git_push_retry_ms);
+        [first, first.saturating_mul(5)]
+    }
+
+    /// The polling interval a CLI sign-in is told, at least one second.
+    pub fn cli_login_poll_interval_secs(&self) -> i64 {
+        i64::try_from(self.cli_login_poll_secs.max(1)).unwrap_or(i64::MAX)
     }
 
     /// The database URL, defaulted from the data directory.
@@ -277,6 +312,19 @@ mod tests {
         assert_eq!(served.retry_backoff_ms, 30_000);
         assert_eq!(served.job_settings().retry_backoff, Duration::from_secs(30));
         assert_eq!(test.retry_backoff_ms, TEST_RETRY_BACKOFF_MS);
+        // Production: a failed Git push is tried again after 2 s, then after 10 s more.
+        assert_eq!(
+            served.git_push_pauses(),
+            [Duration::from_secs(2), Duration::from_secs(10)]
+        );
+        assert!(
+            test.git_push_pauses()
+                .iter()
+                .all(|p| *p < Duration::from_secs(1))
+        );
+        // Production: the CLI polls every 5 s while a sign-in waits for approval.
+        assert_eq!(served.cli_login_poll_interval_secs(), 5);
+        assert_eq!(test.cli_login_poll_interval_secs(), 1);
         assert_eq!(
             test.job_settings().run_retries,
             served.job_settings().run_retries
