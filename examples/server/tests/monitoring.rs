@@ -535,6 +535,79 @@ async fn a_failed_backup_reaches_a_signed_webhook_which_is_retried_after_a_500()
     assert_eq!(event["team_id"], json!(s.team));
 }
 
+/// A backup after an org change of critical severity (a network zone moved between the
+/// blocklist and policy use, behind the server's back) reaches the webhook as
+/// `critical_drift`, naming both snapshots and the change; the backup before it, with
+/// nothing changed, sent nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_after_a_critical_change_reaches_the_webhook_as_critical_drift() {
+    let s = Setup::start().await;
+    let hook = receiver().await;
+    let (status, channel) = s
+        .call(
+            Method::POST,
+            "/api/v1/notifications",
+            Some(json!({
+                "name": "drift-hook",
+                "kind": "webhook",
+                "config": {"url": hook.url},
+                "secret": "whsec_drift",
+                "events": ["critical_drift"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let connection = s.create_connection("okta-prod", None).await;
+    let first = s.backup(&connection).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let unchanged = s.backup(&connection).await;
+    assert_eq!(unchanged["status"], "succeeded", "{unchanged}");
+
+    support::edit_own_zone(&s.sim, |zone| {
+        let moved = if zone["usage"] == "BLOCKLIST" {
+            "POLICY"
+        } else {
+            "BLOCKLIST"
+        };
+        zone["usage"] = json!(moved);
+    })
+    .await;
+    let drifted = s.backup(&connection).await;
+    assert_eq!(drifted["status"], "succeeded", "{drifted}");
+
+    // The delivery runs after the job's end (a 500 first, then the retry): poll,
+    // boundedly.
+    let mut deliveries = Vec::new();
+    for _ in 0..200 {
+        deliveries = hook.got.lock().unwrap().clone();
+        if deliveries.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries.len(), 2, "a 500, then the retry: {deliveries:?}");
+    let (headers, body) = &deliveries[1];
+    assert_eq!(headers["x-butterfly-event"], "critical_drift");
+    assert!(signature_holds("whsec_drift", headers, body));
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["event"], "critical_drift", "{event}");
+    assert_eq!(event["connection_name"], "okta-prod");
+    assert_eq!(
+        event["from_snapshot"], unchanged["outcome"]["snapshot"]["id"],
+        "{event}"
+    );
+    assert_eq!(
+        event["to_snapshot"], drifted["outcome"]["snapshot"]["id"],
+        "{event}"
+    );
+    assert_eq!(event["critical_changes"], 1, "{event}");
+    let example = event["examples"][0].as_str().unwrap();
+    assert!(
+        example.starts_with("changed network_zone/") && example.ends_with(": /usage"),
+        "{event}"
+    );
+}
+
 /// `python -m aiosmtpd` from the venv scripts/test makes, on a free port, writing each
 /// message to a Maildir.
 struct SmtpSink {
