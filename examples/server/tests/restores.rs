@@ -688,3 +688,102 @@ async fn a_sync_previews_then_brings_another_org_in_line_by_name() {
             .starts_with("vars:")
     );
 }
+
+/// A reviewed plan runs exactly as reviewed: a request that names the plan and also
+/// chooses a snapshot, kinds, ids, overwrite or delete_extra is refused before anything
+/// starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_fingerprint_with_a_selection_of_its_own_is_refused() {
+    let s = Setup::start(37).await;
+    let connection = s.connection_to(&s.key, &s.sim, "okta-prod").await;
+    let snapshot = s.backup(&connection).await;
+    let (status, plan) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{connection}/restore-plans"),
+            Some(json!({"snapshot": snapshot, "kinds": ["group"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let fingerprint = plan["fingerprint"].as_str().unwrap();
+    let path = format!("/api/v1/connections/{connection}/restores");
+    for (field, value) in [
+        ("snapshot", json!(snapshot)),
+        ("kinds", json!(["group"])),
+        ("ids", json!(["group/00g0000000000000001"])),
+        ("overwrite", json!(true)),
+        ("delete_extra", json!(true)),
+    ] {
+        let mut body = json!({"plan_fingerprint": fingerprint, "dry_run": true});
+        body[field] = value;
+        let (status, answer) = s.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("with plan_fingerprint the reviewed plan says what to do"),
+            "{field}: {answer}"
+        );
+    }
+    // The plan alone is accepted: the refusals were about the extra choices.
+    let accepted = s
+        .run(
+            &path,
+            json!({"plan_fingerprint": fingerprint, "dry_run": true}),
+        )
+        .await;
+    assert_eq!(accepted["status"], "succeeded", "{accepted}");
+    let (_, runs) = s.call(Method::GET, "/api/v1/restores", None).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(s.sim.simulator().request_log().writes, 0);
+}
+
+/// Variables a sync cannot read are refused before anything starts, each with what is
+/// wrong: not text or an object, a name that is not a variable name, a value that is
+/// not a string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_malformed_vars_is_refused_before_it_starts() {
+    let s = Setup::start(38).await;
+    let staging = s.connection_to(&s.key, &s.sim, "staging").await;
+    let production_sim = simulator(39).await;
+    let production = s.connection_to(&s.key, &production_sim, "production").await;
+    let snapshot = s.backup(&staging).await;
+    let path = format!("/api/v1/connections/{production}/syncs");
+    for (vars, expected) in [
+        (
+            json!(42),
+            "vars: expected the variables file as text, or its JSON object",
+        ),
+        (
+            json!(["DOMAIN=prod.example.com"]),
+            "vars: expected the variables file as text, or its JSON object",
+        ),
+        (
+            json!("domain=prod.example.com"),
+            "`domain` is not a variable name",
+        ),
+        (json!("DOMAIN"), "expected NAME=value"),
+        (
+            json!({"variables": {"lower": "x"}}),
+            "`lower` is not a variable name",
+        ),
+        (json!({"variables": {"DOMAIN": 1}}), "vars:"),
+        (json!({"replace": "not a map"}), "vars:"),
+    ] {
+        let (status, body) = s
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({"snapshot": snapshot, "kinds": ["group"], "vars": vars})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{vars}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("vars:"), "{vars}: {message}");
+        assert!(message.contains(expected), "{vars}: {message}");
+    }
+    let (_, runs) = s.call(Method::GET, "/api/v1/restores", None).await;
+    assert_eq!(runs, json!([]));
+    assert_eq!(production_sim.simulator().request_log().writes, 0);
+}

@@ -322,14 +322,33 @@ async fn a_bad_schedule_is_refused_and_a_read_only_key_cannot_edit_one() {
             .unwrap()
             .contains("not a time of day")
     );
-    let (status, body) = s
-        .call(
-            Method::PUT,
-            &path,
-            Some(json!({"frequency": "cron", "cron": "*/5 * * * *"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A minute field that is not one number would back up more than once an hour.
+    for cron in [
+        "*/5 * * * *",
+        "* * * * *",
+        "0,30 * * * *",
+        "0-59/20 9-17 * * 1-5",
+        "15,45 */2 * * *",
+    ] {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"frequency": "cron", "cron": cron})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cron}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "cron expression `{cron}` runs more than once an hour"
+            )),
+            "{message}"
+        );
+    }
+    // Nothing was kept: the connection still has no schedule.
+    let (status, body) = s.call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (created_status, created) = s
         .call(
             Method::POST,
