@@ -204,55 +204,6 @@ async fn a_prune_started_while_a_backup_writes_removes_nothing_the_backup_needs(
     assert_eq!(prune_repo.manifest(written.id).await.unwrap().total(), 700);
 }
 
-/// Backups and prunes at once, for real, on two tasks: every snapshot verifies after.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backups_and_prunes_running_together_leave_every_snapshot_whole() {
-    let store = Arc::new(InMemory::new());
-    let (master, team) = (MasterKey::generate(), TeamId::new_random());
-    let backups = Arc::new(open(&store, &master, team).await);
-    let pruner = Arc::new(open(&store, &master, team).await);
-    let backing_up = tokio::spawn({
-        let repo = backups.clone();
-        async move {
-            let mut written = Vec::new();
-            for round in 0..8u32 {
-                // Each round reuses half of the previous round's users.
-                let start = round as usize * 100;
-                written.push(
-                    backup_at(&repo, &users(start..start + 200, 1), day(1 + round))
-                        .await
-                        .id,
-                );
-            }
-            written
-        }
-    });
-    let pruning = tokio::spawn({
-        let repo = pruner.clone();
-        async move {
-            for _ in 0..8 {
-                // Forget all but the newest snapshot, then prune, while backups run.
-                let policy = RetentionPolicy {
-                    keep_last: Some(1),
-                    ..RetentionPolicy::default()
-                };
-                repo.forget(&policy, day(28), false).await.unwrap();
-                repo.prune(PruneOptions::default()).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-        }
-    });
-    let written = backing_up.await.unwrap();
-    pruning.await.unwrap();
-    assert_sound(&pruner).await;
-    let left = pruner.ids().await.unwrap();
-    assert!(!left.is_empty());
-    for id in &left {
-        assert!(written.contains(id));
-        assert!(pruner.verify(Some(*id)).await.unwrap().problems.is_empty());
-    }
-}
-
 #[tokio::test]
 async fn a_backup_waits_for_a_prune_lock_and_a_prune_removes_stale_locks() {
     let store = Arc::new(InMemory::new());

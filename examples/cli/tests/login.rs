@@ -27,11 +27,18 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// A server whose sign-ins poll every second (the test configuration's interval), so a
+/// `butterfly login` waits one second for its approval, not five.
 async fn start() -> Running {
+    start_with(|_| {}).await
+}
+
+async fn start_with(configure: impl FnOnce(&mut Config)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let mut config = Config::for_data_dir(dir.path().join("server"));
+    configure(&mut config);
     config.public_url = url.clone();
     config.insecure_cookies = true;
     let state = open_state(&config).await.unwrap();
@@ -309,7 +316,9 @@ async fn login_api_refresh_reuse_and_logout() {
 /// then SCIM suspends them (`active: false`): both tokens stop working at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scim_suspension_revokes_cli_tokens() {
-    let server = start().await;
+    // The production interval: two polls back to back must be closer than it, even on a
+    // busy machine, for the `slow_down` below. Nothing here waits it out.
+    let server = start_with(|config| config.cli_login_poll_secs = 5).await;
     let team = server.state.store.list_teams().await.unwrap()[0].id;
     let (_, scim) = server
         .state

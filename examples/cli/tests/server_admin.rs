@@ -5,107 +5,27 @@
 // Test helpers outside #[test] functions may panic too: a failed setup is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::okta::simulator::{
-    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
-};
-use butterfly_server::app::{bootstrap, build_router, open_state};
-use butterfly_server::backups::spawn_worker;
-use butterfly_server::config::Config;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use butterfly_providers::okta::simulator::OrgConfig;
 use serde_json::Value;
 
-struct Running {
-    url: String,
-    key: String,
-    sim: RunningSimulator,
-    dir: tempfile::TempDir,
-}
-
-async fn start() -> Running {
-    let (private_pem, public) = generate_client_key().unwrap();
-    let sim = Simulator::bind(
-        SimulatorConfig {
-            org: OrgConfig {
-                seed: 3,
-                users: 10,
-                groups: 2,
-                apps: 2,
-            },
-            rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
-            client_public_key_pem: Some(public.to_public_key_pem(LineEnding::LF).unwrap()),
-            ..SimulatorConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
-    let mut config = Config::for_data_dir(dir.path().join("server"));
-    // The simulator listens on loopback.
-    config.allow_private_org_urls = true;
-    let state = open_state(&config).await.unwrap();
-    let (_, key) = bootstrap(&state).await.unwrap().unwrap();
-    let _detached = spawn_worker(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, build_router(state)).await });
-    Running {
-        url,
-        key: key.secret().to_owned(),
-        sim,
-        dir,
-    }
-}
-
-async fn butterfly(server: &Running, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
-    cmd.env("BUTTERFLY_API_KEY", &server.key)
-        .env_remove("BUTTERFLY_WEBHOOK_SECRET")
-        .args(["--server", &server.url])
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-async fn connection(s: &Running, name: &str, client_id: &str) {
-    let key_path = s.dir.path().join("key.pem");
-    let created = butterfly(
-        s,
-        &[
-            "connections",
-            "create",
-            "--name",
-            name,
-            "--org-url",
-            s.sim.org_url(),
-            "--client-id",
-            client_id,
-            "--private-key",
-            key_path.to_str().unwrap(),
-            "--rate-limit-share",
-            "1",
-        ],
-    )
-    .await;
-    assert!(created.status.success(), "{}", stderr(&created));
-}
+mod support;
+use support::{Running, butterfly, connection, start_server_with_simulator, stderr, stdout};
 
 fn json(o: &Output) -> Value {
     assert!(o.status.success(), "{}", stderr(o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+async fn start() -> Running {
+    start_server_with_simulator(OrgConfig {
+        seed: 3,
+        users: 10,
+        groups: 2,
+        apps: 2,
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,110 +6,30 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::okta::simulator::{
-    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
-};
-use butterfly_server::app::{bootstrap, build_router, open_state};
-use butterfly_server::backups::spawn_worker;
-use butterfly_server::config::Config;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use butterfly_providers::okta::simulator::OrgConfig;
 use serde_json::Value;
 
-struct Running {
-    url: String,
-    key: String,
-    sim: RunningSimulator,
-    dir: tempfile::TempDir,
-}
+mod support;
+use support::{Running, butterfly, connection, start_server_with_simulator, stderr, stdout};
 
 async fn start() -> Running {
-    let (private_pem, public) = generate_client_key().unwrap();
-    let sim = Simulator::bind(
-        SimulatorConfig {
-            org: OrgConfig {
-                seed: 5,
-                users: 25,
-                groups: 4,
-                apps: 5,
-            },
-            // The server's fetcher runs on real time: limits far above what it spends.
-            rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
-            client_public_key_pem: Some(public.to_public_key_pem(LineEnding::LF).unwrap()),
-            ..SimulatorConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
+    start_server_with_simulator(OrgConfig {
+        seed: 5,
+        users: 25,
+        groups: 4,
+        apps: 5,
+    })
     .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key.pem"), private_pem).unwrap();
-    let mut config = Config::for_data_dir(dir.path().join("server"));
-    // The simulator listens on loopback.
-    config.allow_private_org_urls = true;
-    let state = open_state(&config).await.unwrap();
-    let (_, key) = bootstrap(&state).await.unwrap().unwrap();
-    let _detached = spawn_worker(state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, build_router(state)).await });
-    Running {
-        url,
-        key: key.secret().to_owned(),
-        sim,
-        dir,
-    }
-}
-
-async fn butterfly(server: &Running, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
-    // Local-mode commands here make a repository: under a password, as a user would.
-    cmd.env("BUTTERFLY_API_KEY", &server.key)
-        .env("BUTTERFLY_REPO_PASSWORD", "server-backups-tests")
-        // Local backups here read the simulator, on loopback.
-        .env("BUTTERFLY_ALLOW_PRIVATE_ORG_URLS", "true")
-        .args(["--server", &server.url])
-        .args(args);
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_and_backups_run_on_the_server() {
     let s = start().await;
-    let key_path = s.dir.path().join("key.pem");
     let client_id = s.sim.simulator().client_credentials().client_id;
 
-    let created = butterfly(
-        &s,
-        &[
-            "connections",
-            "create",
-            "--name",
-            "okta-prod",
-            "--org-url",
-            s.sim.org_url(),
-            "--client-id",
-            &client_id,
-            "--private-key",
-            key_path.to_str().unwrap(),
-            "--rate-limit-share",
-            "1",
-        ],
-    )
-    .await;
-    assert!(created.status.success(), "{}", stderr(&created));
+    let created = connection(&s, "okta-prod", &client_id).await;
     assert!(stdout(&created).contains("okta-prod"));
 
     // Named by name; the test passes.
@@ -187,24 +107,7 @@ async fn connections_and_backups_run_on_the_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_connection_fails_its_test_and_its_backup() {
     let s = start().await;
-    let key_path = s.dir.path().join("key.pem");
-    let created = butterfly(
-        &s,
-        &[
-            "connections",
-            "create",
-            "--name",
-            "wrong",
-            "--org-url",
-            s.sim.org_url(),
-            "--client-id",
-            "0oa-unknown",
-            "--private-key",
-            key_path.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(created.status.success(), "{}", stderr(&created));
+    connection(&s, "wrong", "0oa-unknown").await;
     let tested = butterfly(&s, &["connections", "test", "wrong"]).await;
     assert!(!tested.status.success());
     assert!(stderr(&tested).contains("connection test failed"));
@@ -279,25 +182,7 @@ async fn local_and_server_mode_describe_snapshots_with_the_same_json() {
     .await;
     assert!(local.status.success(), "{}", stderr(&local));
     let local_id = stdout(&local).lines().last().unwrap().to_owned();
-    let created = butterfly(
-        &s,
-        &[
-            "connections",
-            "create",
-            "--name",
-            "okta",
-            "--org-url",
-            s.sim.org_url(),
-            "--client-id",
-            &client_id,
-            "--private-key",
-            key_path.to_str().unwrap(),
-            "--rate-limit-share",
-            "1",
-        ],
-    )
-    .await;
-    assert!(created.status.success(), "{}", stderr(&created));
+    connection(&s, "okta", &client_id).await;
     let remote = butterfly(
         &s,
         &["--output", "json", "backup", "okta", "--connection", "okta"],

@@ -58,6 +58,10 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Where each connection's Git export repository lives (`<data dir>/git`).
     pub git_exports_dir: std::path::PathBuf,
+    /// The pauses before each retry of a failed Git push (`--git-push-retry-ms`).
+    pub git_push_pauses: [Duration; 2],
+    /// The polling interval a CLI sign-in is told, in seconds (`--cli-login-poll-secs`).
+    pub cli_login_poll_secs: i64,
     /// Calendar time for schedules (which slot is due, when a pause ends); tests put a
     /// `FixedClock` here.
     pub clock: Arc<dyn Clock>,
@@ -164,6 +168,8 @@ pub async fn open_state(config: &Config) -> Result<AppState, StartupError> {
         )),
         notifier: Arc::new(crate::notify::Notifier::default()),
         git_exports_dir: config.data_dir.join("git"),
+        git_push_pauses: config.git_push_pauses(),
+        cli_login_poll_secs: config.cli_login_poll_interval_secs(),
         clock: Arc::new(SystemClock),
         cli_sign_ins: Arc::new(crate::limits::ClientLimiter::new(cli_login::SIGN_IN_QUOTA)),
     })

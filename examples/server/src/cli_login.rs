@@ -52,8 +52,9 @@ pub const ACCESS_TOKEN_LIFETIME: TimeDelta = TimeDelta::hours(1);
 pub const REFRESH_TOKEN_LIFETIME: TimeDelta = TimeDelta::days(30);
 /// How long the person has to approve: the codes expire after this.
 pub const DEVICE_CODE_LIFETIME: TimeDelta = TimeDelta::minutes(15);
-/// The polling interval the CLI is told (RFC 8628's default).
-pub const POLL_INTERVAL_SECS: i64 = 5;
+/// The polling interval the CLI is told by default (RFC 8628's default); see
+/// [`Config::cli_login_poll_secs`](crate::config::Config::cli_login_poll_secs).
+pub const POLL_INTERVAL_SECS: u64 = 5;
 /// Device authorizations started plus approval forms posted that one client address may
 /// send in a burst, and how fast the allowance comes back: 10, then one every 6 s. A
 /// person signs in with one of each; a script guessing user codes or API keys through
@@ -136,7 +137,11 @@ pub async fn device_authorization(
     }
     let (authorization, device_code) = match state
         .store
-        .create_device_authorization(&form.client_id, POLL_INTERVAL_SECS, DEVICE_CODE_LIFETIME)
+        .create_device_authorization(
+            &form.client_id,
+            state.cli_login_poll_secs,
+            DEVICE_CODE_LIFETIME,
+        )
         .await
     {
         Ok(created) => created,

@@ -134,10 +134,36 @@ pub struct Config {
         global = true
     )]
     pub retry_backoff_ms: u64,
+    /// Milliseconds before the first retry of a Git push that failed after an export;
+    /// the second retry waits five times as long.
+    #[arg(
+        long,
+        env = "BUTTERFLY_GIT_PUSH_RETRY_MS",
+        default_value_t = 2_000,
+        hide = true,
+        global = true
+    )]
+    pub git_push_retry_ms: u64,
+    /// Seconds the CLI is told to wait between polls while `butterfly login` waits for
+    /// approval (RFC 8628 `interval`; at least 1). Faster polls are answered `slow_down`.
+    #[arg(
+        long,
+        env = "BUTTERFLY_CLI_LOGIN_POLL_SECS",
+        default_value_t = crate::cli_login::POLL_INTERVAL_SECS,
+        hide = true,
+        global = true
+    )]
+    pub cli_login_poll_secs: u64,
 }
 
 impl Config {
-    /// A configuration with every default, for `dir` (used by tests).
+    /// A configuration for tests and embedding, on `dir`: the command line's defaults,
+    /// except the waits a test would otherwise sit through in real time, which are short
+    /// here: the backoff before a failed backup run is tried again (5 ms, not 30 s then
+    /// 60 s), the pauses before a failed Git push is tried again (5 ms and 25 ms, not 2 s
+    /// and 10 s) and the CLI sign-in's polling interval (1 s, the least a client waits,
+    /// not 5 s). The server binary takes its settings from the command line ([`Cli`]), so
+    /// production keeps the production defaults.
     pub fn for_data_dir(dir: impl Into<PathBuf>) -> Self {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -154,7 +180,9 @@ impl Config {
             scim_token_cache_secs: 5,
             workers: 2,
             poll_secs: 5,
-            retry_backoff_ms: 30_000,
+            retry_backoff_ms: TEST_RETRY_BACKOFF_MS,
+            git_push_retry_ms: 5,
+            cli_login_poll_secs: 1,
         }
     }
 
@@ -168,6 +196,17 @@ impl Config {
             retry_backoff: Duration::from_millis(self.retry_backoff_ms),
             ..JobSettings::default()
         }
+    }
+
+    /// The pauses before each retry of a failed Git push.
+    pub fn git_push_pauses(&self) -> [Duration; 2] {
+        let first = Duration::from_millis(self.git_push_retry_ms);
+        [first, first.saturating_mul(5)]
+    }
+
+    /// The polling interval a CLI sign-in is told, at least one second.
+    pub fn cli_login_poll_interval_secs(&self) -> i64 {
+        i64::try_from(self.cli_login_poll_secs.max(1)).unwrap_or(i64::MAX)
     }
 
     /// The database URL, defaulted from the data directory.
@@ -189,6 +228,10 @@ impl Config {
         })
     }
 }
+
+/// The backoff of a failed backup run in [`Config::for_data_dir`]: retries still happen,
+/// in the same order, a few milliseconds apart.
+const TEST_RETRY_BACKOFF_MS: u64 = 5;
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
@@ -252,4 +295,52 @@ pub enum ScimTokenCommand {
         #[arg(long, default_value = "scim")]
         name: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    #[test]
+    fn the_test_configuration_differs_from_the_command_line_only_in_its_waits() {
+        let cli = Cli::try_parse_from(["butterfly-server", "--data-dir", "data"]).unwrap();
+        let served = cli.config;
+        let test = Config::for_data_dir("data");
+        // Production: a failed run waits 30 s, then 60 s.
+        assert_eq!(served.retry_backoff_ms, 30_000);
+        assert_eq!(served.job_settings().retry_backoff, Duration::from_secs(30));
+        assert_eq!(test.retry_backoff_ms, TEST_RETRY_BACKOFF_MS);
+        // Production: a failed Git push is tried again after 2 s, then after 10 s more.
+        assert_eq!(
+            served.git_push_pauses(),
+            [Duration::from_secs(2), Duration::from_secs(10)]
+        );
+        assert!(
+            test.git_push_pauses()
+                .iter()
+                .all(|p| *p < Duration::from_secs(1))
+        );
+        // Production: the CLI polls every 5 s while a sign-in waits for approval.
+        assert_eq!(served.cli_login_poll_interval_secs(), 5);
+        assert_eq!(test.cli_login_poll_interval_secs(), 1);
+        assert_eq!(
+            test.job_settings().run_retries,
+            served.job_settings().run_retries
+        );
+        // Everything else is the command line's default.
+        assert_eq!(test.listen, served.listen);
+        assert_eq!(test.data_dir, served.data_dir);
+        assert_eq!(test.public_url, served.public_url);
+        assert_eq!(test.insecure_cookies, served.insecure_cookies);
+        assert_eq!(test.allow_private_org_urls, served.allow_private_org_urls);
+        assert_eq!(
+            test.job_abandoned_after_secs,
+            served.job_abandoned_after_secs
+        );
+        assert_eq!(test.scim_token_cache_secs, served.scim_token_cache_secs);
+        assert_eq!(test.workers, served.workers);
+        assert_eq!(test.poll_secs, served.poll_secs);
+    }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
 
 use butterfly_core::store::{GitExportSetting, GitExportStore};
 use butterfly_core::{SnapshotId, TeamId};
@@ -25,9 +24,6 @@ use crate::app::AppState;
 
 /// The purpose a Git credential is sealed under (a key derived for it alone).
 pub const GIT_CREDENTIAL_PURPOSE: &str = "git-export-credential";
-
-/// Push attempts after each export, and the pause before each retry.
-const PUSH_RETRIES: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(10)];
 
 /// One export at a time per connection: two backups finishing together must not both
 /// commit on the same tip (the second would be refused by the branch update).
@@ -111,7 +107,8 @@ async fn run(
     let target = target(state, setting).map_err(|e| failed("push", e, true))?;
     let mut attempts = 0;
     let mut last_error = String::new();
-    for pause in std::iter::once(None).chain(PUSH_RETRIES.iter().copied().map(Some)) {
+    // A first push, then a retry after each of the configured pauses.
+    for pause in std::iter::once(None).chain(state.git_push_pauses.iter().copied().map(Some)) {
         if let Some(pause) = pause {
             tokio::time::sleep(pause).await;
         }

@@ -5,48 +5,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use butterfly_core::store::{ApiKeyStore, JobStore, TeamStore};
 use butterfly_core::{Role, TeamId};
-use butterfly_providers::okta::RateLimitBucket;
 use butterfly_providers::okta::simulator::{
     FaultKind, FaultRule, OrgConfig, RunningSimulator, SECRET_MARKER, Simulator, SimulatorConfig,
-    generate_client_key,
 };
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{OKTA_BACKUP_JOB, Worker, spawn_worker};
 use butterfly_server::config::Config;
 use chrono::Utc;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 
 mod support;
-
-/// The server's fetcher runs on real time: limits far above what these tests spend
-/// (rate limiting itself is tested in butterfly-providers, on a virtual clock).
-fn generous_limits() -> BTreeMap<RateLimitBucket, u32> {
-    RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect()
-}
-
-struct TestKey {
-    private_pem: String,
-    public_pem: String,
-}
-
-fn client_key() -> &'static TestKey {
-    static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let (private_pem, public) = generate_client_key().unwrap();
-        TestKey {
-            private_pem,
-            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
-        }
-    })
-}
 
 struct Setup {
     sim: RunningSimulator,
@@ -62,16 +36,13 @@ impl Setup {
     async fn start(granted_scopes: Option<BTreeSet<String>>) -> Setup {
         let sim = Simulator::bind(
             SimulatorConfig {
-                org: OrgConfig {
+                granted_scopes,
+                ..support::simulator_config(OrgConfig {
                     seed: 11,
                     users: 30,
                     groups: 5,
                     apps: 6,
-                },
-                rate_limits: generous_limits(),
-                client_public_key_pem: Some(client_key().public_pem.clone()),
-                granted_scopes,
-                ..SimulatorConfig::default()
+                })
             },
             "127.0.0.1:0".parse().unwrap(),
         )
@@ -111,13 +82,7 @@ impl Setup {
 
     fn connection_body(&self, name: &str) -> Value {
         let credentials = self.sim.simulator().client_credentials();
-        json!({
-            "name": name,
-            "org_url": self.sim.org_url(),
-            "client_id": credentials.client_id,
-            "private_key": client_key().private_pem,
-            "rate_limit_share": 1.0,
-        })
+        support::connection_body(name, self.sim.org_url(), &credentials.client_id)
     }
 
     async fn create_connection(&self, name: &str) -> Value {
@@ -147,17 +112,7 @@ impl Setup {
     }
 
     async fn wait_for(&self, job_id: &str) -> Value {
-        for _ in 0..1200 {
-            let (status, job) = self
-                .call(Method::GET, &format!("/api/v1/backups/{job_id}"), None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{job}");
-            if job["status"] == "succeeded" || job["status"] == "failed" {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("backup {job_id} did not finish");
+        support::wait_for_backup(&self.router, &self.key, job_id).await
     }
 }
 
@@ -318,7 +273,7 @@ async fn a_queued_backup_runs_as_a_job_and_its_snapshot_is_served() {
     assert!(shared.verify(None).await.unwrap().problems.is_empty());
 
     // Neither the key nor the org's planted secrets are stored in clear anywhere.
-    let pem_body = client_key()
+    let pem_body = support::client_key()
         .private_pem
         .lines()
         .nth(1)

@@ -9,53 +9,14 @@
 use butterfly_server::app::{bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
 use butterfly_test_oidc_provider::{
-    ClientRegistration, TestProvider, USER_EMAIL, USER_PASSWORD, html_attribute, interaction_uid,
-    location,
+    ClientRegistration, TestProvider, end_session, location, sign_in,
 };
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
-use url::Url;
 
 const CLIENT: &str = "butterfly-cli-login-test";
 const SECRET: &str = "butterfly-cli-login-test-secret-0123456789";
-
-/// From the provider's authorize URL to our callback URL: log in as Jane and consent.
-async fn sign_in_at_provider(
-    browser: &reqwest::Client,
-    issuer: &str,
-    authorize: Url,
-    server: &str,
-) -> Url {
-    let mut next = location(browser.get(authorize).send().await.unwrap()).await;
-    for _ in 0..6 {
-        if next.as_str().starts_with(server) {
-            return next;
-        }
-        let Some(uid) = interaction_uid(&next) else {
-            next = location(browser.get(next).send().await.unwrap()).await;
-            continue;
-        };
-        let details: Value = browser
-            .get(next.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let resume = match details["prompt"].as_str() {
-            Some("login") => browser
-                .post(format!("{issuer}/interaction/{uid}/login"))
-                .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)]),
-            Some("consent") => browser.post(format!("{issuer}/interaction/{uid}/confirm")),
-            other => panic!("unexpected prompt {other:?}: {details}"),
-        };
-        let resume = location(resume.send().await.unwrap()).await;
-        next = location(browser.get(resume).send().await.unwrap()).await;
-    }
-    panic!("the provider never sent us back");
-}
 
 /// The value of `name="<field>" value="..."` in a page.
 fn field_value(page: &str, field: &str) -> String {
@@ -142,7 +103,7 @@ async fn cli_login_through_sso_is_revoked_by_backchannel_logout() {
         .unwrap();
     let authorize = location(start).await;
     assert!(authorize.as_str().starts_with(&issuer), "{authorize}");
-    let callback = sign_in_at_provider(&browser, &issuer, authorize, &server).await;
+    let callback = sign_in(&browser, &issuer, authorize, &server).await;
     let done = browser.get(callback).send().await.unwrap();
     let back = location(done).await;
     assert_eq!(
@@ -211,25 +172,7 @@ async fn cli_login_through_sso_is_revoked_by_backchannel_logout() {
 
     // Logout at the provider: it POSTs a logout token to us, and the CLI's tokens are
     // revoked with the browser session they were approved from.
-    let end = browser
-        .get(format!("{issuer}/session/end"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(end.status(), StatusCode::OK);
-    let form = end.text().await.unwrap();
-    let action = Url::parse(&issuer)
-        .unwrap()
-        .join(&html_attribute(&form, "action"))
-        .unwrap();
-    let xsrf = html_attribute(&form, "value");
-    let ended = browser
-        .post(action)
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert!(ended.status().is_redirection() || ended.status().is_success());
+    end_session(&browser, &issuer).await;
     let after = api
         .get(format!("{server}/api/v1/me"))
         .bearer_auth(&access)

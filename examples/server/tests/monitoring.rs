@@ -9,7 +9,7 @@
 #![allow(clippy::float_cmp)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,17 +17,13 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use butterfly_core::store::{ApiKeyStore, ScimTokenStore};
 use butterfly_core::{Role, TeamId};
-use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::okta::simulator::{
-    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
-};
+use butterfly_providers::okta::simulator::{OrgConfig, RunningSimulator};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{Worker, spawn_worker};
 use butterfly_server::config::Config;
 use butterfly_server::notify::{Notifier, NotifySettings};
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tower::ServiceExt;
@@ -35,22 +31,6 @@ use tower::ServiceExt;
 mod support;
 
 const METRICS_TOKEN: &str = "metrics-token-for-tests";
-
-struct TestKey {
-    private_pem: String,
-    public_pem: String,
-}
-
-fn client_key() -> &'static TestKey {
-    static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let (private_pem, public) = generate_client_key().unwrap();
-        TestKey {
-            private_pem,
-            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
-        }
-    })
-}
 
 struct Setup {
     sim: RunningSimulator,
@@ -64,22 +44,13 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
-        let sim = Simulator::bind(
-            SimulatorConfig {
-                org: OrgConfig {
-                    seed: 5,
-                    users: 12,
-                    groups: 3,
-                    apps: 2,
-                },
-                rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
-                client_public_key_pem: Some(client_key().public_pem.clone()),
-                ..SimulatorConfig::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let sim = support::okta_simulator(OrgConfig {
+            seed: 5,
+            users: 12,
+            groups: 3,
+            apps: 2,
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path());
         // The simulator, the webhook receiver and the SMTP sink are all on loopback.
@@ -110,17 +81,16 @@ impl Setup {
 
     async fn create_connection(&self, name: &str, client_id: Option<&str>) -> String {
         let credentials = self.sim.simulator().client_credentials();
+        let client_id = client_id.unwrap_or(&credentials.client_id);
         let (status, body) = self
             .call(
                 Method::POST,
                 "/api/v1/connections",
-                Some(json!({
-                    "name": name,
-                    "org_url": self.sim.org_url(),
-                    "client_id": client_id.unwrap_or(&credentials.client_id),
-                    "private_key": client_key().private_pem,
-                    "rate_limit_share": 1.0,
-                })),
+                Some(support::connection_body(
+                    name,
+                    self.sim.org_url(),
+                    client_id,
+                )),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -137,17 +107,7 @@ impl Setup {
             )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-        let id = job["id"].as_str().unwrap().to_owned();
-        for _ in 0..1200 {
-            let (_, job) = self
-                .call(Method::GET, &format!("/api/v1/backups/{id}"), None)
-                .await;
-            if job["status"] == "succeeded" || job["status"] == "failed" {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("backup {id} did not finish");
+        support::wait_for_backup(&self.router, &self.key, job["id"].as_str().unwrap()).await
     }
 
     async fn scrape(&self, token: Option<&str>) -> (StatusCode, HeaderMap, String) {
@@ -573,6 +533,79 @@ async fn a_failed_backup_reaches_a_signed_webhook_which_is_retried_after_a_500()
     assert_eq!(event["code"], "invalid_client");
     assert!(event["fixes"][0].as_str().unwrap().contains("Client ID"));
     assert_eq!(event["team_id"], json!(s.team));
+}
+
+/// A backup after an org change of critical severity (a network zone moved between the
+/// blocklist and policy use, behind the server's back) reaches the webhook as
+/// `critical_drift`, naming both snapshots and the change; the backup before it, with
+/// nothing changed, sent nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_after_a_critical_change_reaches_the_webhook_as_critical_drift() {
+    let s = Setup::start().await;
+    let hook = receiver().await;
+    let (status, channel) = s
+        .call(
+            Method::POST,
+            "/api/v1/notifications",
+            Some(json!({
+                "name": "drift-hook",
+                "kind": "webhook",
+                "config": {"url": hook.url},
+                "secret": "whsec_drift",
+                "events": ["critical_drift"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
+    let connection = s.create_connection("okta-prod", None).await;
+    let first = s.backup(&connection).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let unchanged = s.backup(&connection).await;
+    assert_eq!(unchanged["status"], "succeeded", "{unchanged}");
+
+    support::edit_own_zone(&s.sim, |zone| {
+        let moved = if zone["usage"] == "BLOCKLIST" {
+            "POLICY"
+        } else {
+            "BLOCKLIST"
+        };
+        zone["usage"] = json!(moved);
+    })
+    .await;
+    let drifted = s.backup(&connection).await;
+    assert_eq!(drifted["status"], "succeeded", "{drifted}");
+
+    // The delivery runs after the job's end (a 500 first, then the retry): poll,
+    // boundedly.
+    let mut deliveries = Vec::new();
+    for _ in 0..200 {
+        deliveries = hook.got.lock().unwrap().clone();
+        if deliveries.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(deliveries.len(), 2, "a 500, then the retry: {deliveries:?}");
+    let (headers, body) = &deliveries[1];
+    assert_eq!(headers["x-butterfly-event"], "critical_drift");
+    assert!(signature_holds("whsec_drift", headers, body));
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["event"], "critical_drift", "{event}");
+    assert_eq!(event["connection_name"], "okta-prod");
+    assert_eq!(
+        event["from_snapshot"], unchanged["outcome"]["snapshot"]["id"],
+        "{event}"
+    );
+    assert_eq!(
+        event["to_snapshot"], drifted["outcome"]["snapshot"]["id"],
+        "{event}"
+    );
+    assert_eq!(event["critical_changes"], 1, "{event}");
+    let example = event["examples"][0].as_str().unwrap();
+    assert!(
+        example.starts_with("changed network_zone/") && example.ends_with(": /usage"),
+        "{event}"
+    );
 }
 
 /// `python -m aiosmtpd` from the venv scripts/test makes, on a free port, writing each

@@ -6,67 +6,32 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
 use butterfly_core::store::{ApiKeyStore, TeamStore};
 use butterfly_core::{Role, TeamId};
-use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::okta::fetcher::{
-    ClientId, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl, PrivateKey,
-};
-use butterfly_providers::okta::kinds;
 use butterfly_providers::okta::restore::read_live;
-use butterfly_providers::okta::simulator::{
-    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
-};
+use butterfly_providers::okta::simulator::{OrgConfig, RunningSimulator};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{Worker, spawn_worker};
 use butterfly_server::config::Config;
 use butterfly_store::sql::{NewRestoreJob, RestoreFinish, RestoreStart};
 use chrono::Utc;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod support;
 
-struct TestKey {
-    private_pem: String,
-    public_pem: String,
-}
-
-fn client_key() -> &'static TestKey {
-    static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let (private_pem, public) = generate_client_key().unwrap();
-        TestKey {
-            private_pem,
-            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
-        }
-    })
-}
-
 async fn simulator(seed: u64) -> RunningSimulator {
-    Simulator::bind(
-        SimulatorConfig {
-            org: OrgConfig {
-                seed,
-                users: 20,
-                groups: 5,
-                apps: 4,
-            },
-            // Real time: limits far above what these tests spend.
-            rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
-            client_public_key_pem: Some(client_key().public_pem.clone()),
-            ..SimulatorConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
+    support::okta_simulator(OrgConfig {
+        seed,
+        users: 20,
+        groups: 5,
+        apps: 4,
+    })
     .await
-    .unwrap()
 }
 
 struct Setup {
@@ -130,13 +95,11 @@ impl Setup {
                 key,
                 Method::POST,
                 "/api/v1/connections",
-                Some(json!({
-                    "name": name,
-                    "org_url": sim.org_url(),
-                    "client_id": credentials.client_id,
-                    "private_key": client_key().private_pem,
-                    "rate_limit_share": 1.0,
-                })),
+                Some(support::connection_body(
+                    name,
+                    sim.org_url(),
+                    &credentials.client_id,
+                )),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -153,21 +116,13 @@ impl Setup {
             )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-        let id = job["id"].as_str().unwrap().to_owned();
-        for _ in 0..1200 {
-            let (_, job) = self
-                .call(Method::GET, &format!("/api/v1/backups/{id}"), None)
-                .await;
-            if job["status"] == "succeeded" {
-                return job["outcome"]["snapshot"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-            }
-            assert_ne!(job["status"], "failed", "{job}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("backup {id} did not finish");
+        let job =
+            support::wait_for_backup(&self.router, &self.key, job["id"].as_str().unwrap()).await;
+        assert_eq!(job["status"], "succeeded", "{job}");
+        job["outcome"]["snapshot"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Start a run (`202`) and poll it until it ends (bounded by polls, not by time).
@@ -220,34 +175,9 @@ impl Setup {
     }
 }
 
-fn admin_scopes() -> BTreeSet<String> {
-    kinds::backup_scopes()
-        .into_iter()
-        .chain(kinds::all().filter_map(|k| k.manage_scope))
-        .map(str::to_owned)
-        .collect()
-}
-
-fn fetcher(sim: &RunningSimulator) -> OktaFetcher {
-    let given = sim.simulator().client_credentials();
-    OktaFetcher::new(
-        OktaCredentials {
-            org_url: OrgUrl::parse(&given.org_url).unwrap(),
-            client_id: ClientId::new(given.client_id).unwrap(),
-            key_id: Some(given.key_id),
-            private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
-        },
-        FetchOptions {
-            insecure_allow_private_addresses: true,
-            ..FetchOptions::default()
-        },
-    )
-    .unwrap()
-}
-
 /// Delete two of the org's own groups (with their memberships); their ids.
 async fn delete_two_groups(sim: &RunningSimulator) -> Vec<String> {
-    let fetcher = fetcher(sim);
+    let fetcher = support::fetcher(sim);
     let live = read_live(&fetcher, &["group".to_owned()].into_iter().collect())
         .await
         .unwrap();
@@ -259,7 +189,7 @@ async fn delete_two_groups(sim: &RunningSimulator) -> Vec<String> {
         .take(2)
         .collect();
     assert_eq!(groups.len(), 2);
-    let session = fetcher.sign_in(admin_scopes()).await.unwrap();
+    let session = fetcher.sign_in(support::admin_scopes()).await.unwrap();
     for group in &groups {
         let answer = session
             .send("DELETE", &format!("/api/v1/groups/{group}"), None, true)
@@ -272,35 +202,22 @@ async fn delete_two_groups(sim: &RunningSimulator) -> Vec<String> {
 
 /// Rename one of the org's own network zones.
 async fn rename_a_zone(sim: &RunningSimulator, name: &str) {
-    let fetcher = fetcher(sim);
-    let live = read_live(&fetcher, &["network_zone".to_owned()].into_iter().collect())
-        .await
-        .unwrap();
-    let (id, mut zone) = live
-        .resources
-        .kind("network_zone")
-        .find(|(_, z)| z["system"] == false)
-        .map(|(id, z)| (id.clone(), z.clone()))
-        .unwrap();
-    zone["name"] = Value::String(name.into());
-    let session = fetcher.sign_in(admin_scopes()).await.unwrap();
-    let answer = session
-        .send("PUT", &format!("/api/v1/zones/{id}"), Some(&zone), true)
-        .await
-        .unwrap();
-    assert!(answer.is_success(), "{answer:?}");
+    support::edit_own_zone(sim, |zone| zone["name"] = Value::String(name.into())).await;
 }
 
 /// The names of the org's own groups.
 async fn group_names(sim: &RunningSimulator) -> BTreeSet<String> {
-    read_live(&fetcher(sim), &["group".to_owned()].into_iter().collect())
-        .await
-        .unwrap()
-        .resources
-        .kind("group")
-        .filter(|(_, g)| g["type"] == "OKTA_GROUP")
-        .map(|(_, g)| g["profile"]["name"].as_str().unwrap().to_owned())
-        .collect()
+    read_live(
+        &support::fetcher(sim),
+        &["group".to_owned()].into_iter().collect(),
+    )
+    .await
+    .unwrap()
+    .resources
+    .kind("group")
+    .filter(|(_, g)| g["type"] == "OKTA_GROUP")
+    .map(|(_, g)| g["profile"]["name"].as_str().unwrap().to_owned())
+    .collect()
 }
 
 fn groups_to_create(plan: &Value) -> usize {
@@ -770,4 +687,103 @@ async fn a_sync_previews_then_brings_another_org_in_line_by_name() {
             .unwrap()
             .starts_with("vars:")
     );
+}
+
+/// A reviewed plan runs exactly as reviewed: a request that names the plan and also
+/// chooses a snapshot, kinds, ids, overwrite or delete_extra is refused before anything
+/// starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_fingerprint_with_a_selection_of_its_own_is_refused() {
+    let s = Setup::start(37).await;
+    let connection = s.connection_to(&s.key, &s.sim, "okta-prod").await;
+    let snapshot = s.backup(&connection).await;
+    let (status, plan) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/connections/{connection}/restore-plans"),
+            Some(json!({"snapshot": snapshot, "kinds": ["group"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    let fingerprint = plan["fingerprint"].as_str().unwrap();
+    let path = format!("/api/v1/connections/{connection}/restores");
+    for (field, value) in [
+        ("snapshot", json!(snapshot)),
+        ("kinds", json!(["group"])),
+        ("ids", json!(["group/00g0000000000000001"])),
+        ("overwrite", json!(true)),
+        ("delete_extra", json!(true)),
+    ] {
+        let mut body = json!({"plan_fingerprint": fingerprint, "dry_run": true});
+        body[field] = value;
+        let (status, answer) = s.call(Method::POST, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("with plan_fingerprint the reviewed plan says what to do"),
+            "{field}: {answer}"
+        );
+    }
+    // The plan alone is accepted: the refusals were about the extra choices.
+    let accepted = s
+        .run(
+            &path,
+            json!({"plan_fingerprint": fingerprint, "dry_run": true}),
+        )
+        .await;
+    assert_eq!(accepted["status"], "succeeded", "{accepted}");
+    let (_, runs) = s.call(Method::GET, "/api/v1/restores", None).await;
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(s.sim.simulator().request_log().writes, 0);
+}
+
+/// Variables a sync cannot read are refused before anything starts, each with what is
+/// wrong: not text or an object, a name that is not a variable name, a value that is
+/// not a string.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_with_malformed_vars_is_refused_before_it_starts() {
+    let s = Setup::start(38).await;
+    let staging = s.connection_to(&s.key, &s.sim, "staging").await;
+    let production_sim = simulator(39).await;
+    let production = s.connection_to(&s.key, &production_sim, "production").await;
+    let snapshot = s.backup(&staging).await;
+    let path = format!("/api/v1/connections/{production}/syncs");
+    for (vars, expected) in [
+        (
+            json!(42),
+            "vars: expected the variables file as text, or its JSON object",
+        ),
+        (
+            json!(["DOMAIN=prod.example.com"]),
+            "vars: expected the variables file as text, or its JSON object",
+        ),
+        (
+            json!("domain=prod.example.com"),
+            "`domain` is not a variable name",
+        ),
+        (json!("DOMAIN"), "expected NAME=value"),
+        (
+            json!({"variables": {"lower": "x"}}),
+            "`lower` is not a variable name",
+        ),
+        (json!({"variables": {"DOMAIN": 1}}), "vars:"),
+        (json!({"replace": "not a map"}), "vars:"),
+    ] {
+        let (status, body) = s
+            .call(
+                Method::POST,
+                &path,
+                Some(json!({"snapshot": snapshot, "kinds": ["group"], "vars": vars})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{vars}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("vars:"), "{vars}: {message}");
+        assert!(message.contains(expected), "{vars}: {message}");
+    }
+    let (_, runs) = s.call(Method::GET, "/api/v1/restores", None).await;
+    assert_eq!(runs, json!([]));
+    assert_eq!(production_sim.simulator().request_log().writes, 0);
 }

@@ -8,8 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
@@ -18,36 +17,16 @@ use butterfly_core::store::{
     AuditStore, BackupConnection, ConnectionStore, ScheduleStore, TeamStore,
 };
 use butterfly_core::{Clock as _, FixedClock, TeamId};
-use butterfly_providers::okta::RateLimitBucket;
-use butterfly_providers::okta::simulator::{
-    OrgConfig, RunningSimulator, Simulator, SimulatorConfig, generate_client_key,
-};
+use butterfly_providers::okta::simulator::{OrgConfig, RunningSimulator};
 use butterfly_server::app::{AppState, bootstrap, build_router, open_state};
 use butterfly_server::backups::{Worker, schedule_tick, spawn_worker};
 use butterfly_server::config::Config;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection as _, Executor as _};
 
 mod support;
-
-struct TestKey {
-    private_pem: String,
-    public_pem: String,
-}
-
-fn client_key() -> &'static TestKey {
-    static KEY: OnceLock<TestKey> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let (private_pem, public) = generate_client_key().unwrap();
-        TestKey {
-            private_pem,
-            public_pem: public.to_public_key_pem(LineEnding::LF).unwrap(),
-        }
-    })
-}
 
 /// Calendar time starts here: a Saturday, the day before Europe's spring change.
 fn start() -> DateTime<Utc> {
@@ -65,27 +44,16 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
-        let sim = Simulator::bind(
-            SimulatorConfig {
-                org: OrgConfig {
-                    seed: 15,
-                    users: 10,
-                    groups: 2,
-                    apps: 2,
-                },
-                rate_limits: RateLimitBucket::ALL.iter().map(|b| (*b, 60_000)).collect(),
-                client_public_key_pem: Some(client_key().public_pem.clone()),
-                ..SimulatorConfig::default()
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
+        let sim = support::okta_simulator(OrgConfig {
+            seed: 15,
+            users: 10,
+            groups: 2,
+            apps: 2,
+        })
+        .await;
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_data_dir(dir.path());
         config.allow_private_org_urls = true;
-        // Retries inside a run are real waits: keep them short here.
-        config.retry_backoff_ms = 5;
         let mut state = open_state(&config).await.unwrap();
         let clock = Arc::new(FixedClock::new(start()));
         state.clock = clock.clone();
@@ -114,13 +82,7 @@ impl Setup {
             .call(
                 Method::POST,
                 "/api/v1/connections",
-                Some(json!({
-                    "name": name,
-                    "org_url": org_url,
-                    "client_id": client_id,
-                    "private_key": client_key().private_pem,
-                    "rate_limit_share": 1.0,
-                })),
+                Some(support::connection_body(name, org_url, client_id)),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -140,17 +102,7 @@ impl Setup {
     }
 
     async fn wait_for(&self, job_id: &str) -> Value {
-        for _ in 0..1200 {
-            let (status, job) = self
-                .call(Method::GET, &format!("/api/v1/backups/{job_id}"), None)
-                .await;
-            assert_eq!(status, StatusCode::OK, "{job}");
-            if job["status"] == "succeeded" || job["status"] == "failed" {
-                return job;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("backup {job_id} did not finish");
+        support::wait_for_backup(&self.router, &self.key, job_id).await
     }
 
     fn worker(&self) -> Worker {
@@ -370,14 +322,33 @@ async fn a_bad_schedule_is_refused_and_a_read_only_key_cannot_edit_one() {
             .unwrap()
             .contains("not a time of day")
     );
-    let (status, body) = s
-        .call(
-            Method::PUT,
-            &path,
-            Some(json!({"frequency": "cron", "cron": "*/5 * * * *"})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A minute field that is not one number would back up more than once an hour.
+    for cron in [
+        "*/5 * * * *",
+        "* * * * *",
+        "0,30 * * * *",
+        "0-59/20 9-17 * * 1-5",
+        "15,45 */2 * * *",
+    ] {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                &path,
+                Some(json!({"frequency": "cron", "cron": cron})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cron}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(
+                "cron expression `{cron}` runs more than once an hour"
+            )),
+            "{message}"
+        );
+    }
+    // Nothing was kept: the connection still has no schedule.
+    let (status, body) = s.call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (created_status, created) = s
         .call(
             Method::POST,

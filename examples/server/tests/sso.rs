@@ -9,13 +9,11 @@
 use butterfly_server::app::{bootstrap, build_router, open_state};
 use butterfly_server::config::Config;
 use butterfly_test_oidc_provider::{
-    ClientRegistration, TestProvider, USER_EMAIL, USER_PASSWORD, html_attribute, interaction_uid,
-    location,
+    ClientRegistration, TestProvider, end_session, location, sign_in,
 };
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
-use url::Url;
 
 const CLIENT: &str = "butterfly-server-test";
 const SECRET: &str = "butterfly-server-test-secret-0123456789";
@@ -27,44 +25,6 @@ fn start_provider(server: &str) -> TestProvider {
         backchannel_logout_uri: &format!("{server}/auth/sso/backchannel-logout"),
         post_logout_redirect_uri: &format!("{server}/"),
     })
-}
-
-/// From the provider's authorize URL to our callback URL: log in as Jane and consent
-/// (the consent step is skipped by the provider once granted).
-async fn sign_in_at_provider(
-    browser: &reqwest::Client,
-    issuer: &str,
-    authorize: Url,
-    server: &str,
-) -> Url {
-    let mut next = location(browser.get(authorize).send().await.unwrap()).await;
-    for _ in 0..6 {
-        if next.as_str().starts_with(server) {
-            return next;
-        }
-        let Some(uid) = interaction_uid(&next) else {
-            next = location(browser.get(next).send().await.unwrap()).await;
-            continue;
-        };
-        let details: Value = browser
-            .get(next.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let resume = match details["prompt"].as_str() {
-            Some("login") => browser
-                .post(format!("{issuer}/interaction/{uid}/login"))
-                .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)]),
-            Some("consent") => browser.post(format!("{issuer}/interaction/{uid}/confirm")),
-            other => panic!("unexpected prompt {other:?}: {details}"),
-        };
-        let resume = location(resume.send().await.unwrap()).await;
-        next = location(browser.get(resume).send().await.unwrap()).await;
-    }
-    panic!("the provider never sent us back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,7 +111,7 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
     assert!(params.contains(&("code_challenge_method".into(), "S256".into())));
     assert!(params.contains(&("login_hint".into(), "jane@example.com".into())));
 
-    let callback = sign_in_at_provider(&browser, &issuer, authorize, &server).await;
+    let callback = sign_in(&browser, &issuer, authorize, &server).await;
     assert_eq!(callback.path(), "/auth/sso/callback");
     // A callback replayed without this browser's pending-login cookie is refused.
     let stranger = reqwest::Client::builder()
@@ -232,29 +192,7 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
 
     // 3. Logout at the provider: it POSTs a logout token to us, and the session is
     // gone on the very next request.
-    let page = browser
-        .get(format!("{issuer}/session/end"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), StatusCode::OK);
-    let form = page.text().await.unwrap();
-    let action = Url::parse(&issuer)
-        .unwrap()
-        .join(&html_attribute(&form, "action"))
-        .unwrap();
-    let xsrf = html_attribute(&form, "value");
-    let ended = browser
-        .post(action)
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        ended.status().is_redirection() || ended.status().is_success(),
-        "{}",
-        ended.status()
-    );
+    end_session(&browser, &issuer).await;
     let after = browser
         .get(format!("{server}/api/v1/me"))
         .send()
@@ -296,7 +234,7 @@ async fn sso_login_jit_backchannel_logout_and_idp_initiated_login() {
         .unwrap();
     let authorize = location(initiated).await;
     assert!(authorize.as_str().starts_with(&issuer));
-    let callback = sign_in_at_provider(&browser, &issuer, authorize, &server).await;
+    let callback = sign_in(&browser, &issuer, authorize, &server).await;
     let done = browser.get(callback).send().await.unwrap();
     assert_eq!(location(done).await.as_str(), target);
     let me: Value = browser

@@ -135,6 +135,75 @@ pub async fn location(response: reqwest::Response) -> Url {
     base.join(location.to_str().unwrap()).unwrap()
 }
 
+/// From the provider's authorize URL to the relying party's callback: log in as the test
+/// user ([`USER_EMAIL`]) and consent when asked (the provider skips consent once granted).
+/// Returns the first redirect that starts with `back_to` (the callback, not yet
+/// followed). `browser` must keep cookies and must not follow redirects.
+pub async fn sign_in(
+    browser: &reqwest::Client,
+    issuer: &str,
+    authorize: Url,
+    back_to: &str,
+) -> Url {
+    let mut next = location(browser.get(authorize).send().await.unwrap()).await;
+    for _ in 0..6 {
+        if next.as_str().starts_with(back_to) {
+            return next;
+        }
+        let Some(uid) = interaction_uid(&next) else {
+            next = location(browser.get(next).send().await.unwrap()).await;
+            continue;
+        };
+        let details: serde_json::Value = browser
+            .get(next.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let resume = match details["prompt"].as_str() {
+            Some("login") => browser
+                .post(format!("{issuer}/interaction/{uid}/login"))
+                .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)]),
+            Some("consent") => browser.post(format!("{issuer}/interaction/{uid}/confirm")),
+            other => panic!("unexpected prompt {other:?}: {details}"),
+        };
+        let resume = location(resume.send().await.unwrap()).await;
+        next = location(browser.get(resume).send().await.unwrap()).await;
+    }
+    panic!("the provider never sent us back to {back_to}");
+}
+
+/// Log out at the provider as the signed-in `browser`: its end-session page, then its
+/// confirmation form. The provider then sends a back-channel logout token to each
+/// relying party the session signed in to.
+pub async fn end_session(browser: &reqwest::Client, issuer: &str) {
+    let page = browser
+        .get(format!("{issuer}/session/end"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    let form = page.text().await.unwrap();
+    let action = Url::parse(issuer)
+        .unwrap()
+        .join(&html_attribute(&form, "action"))
+        .unwrap();
+    let xsrf = html_attribute(&form, "value");
+    let ended = browser
+        .post(action)
+        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        ended.status().is_redirection() || ended.status().is_success(),
+        "{}",
+        ended.status()
+    );
+}
+
 /// The interaction id of a provider interaction URL (`/interaction/{uid}`), if it is one.
 pub fn interaction_uid(url: &Url) -> Option<String> {
     url.path().strip_prefix("/interaction/").map(str::to_owned)
