@@ -14,3 +14,5 @@ pub mod fetcher;
 pub mod kinds;
 #[cfg(feature = "fetcher")]
 pub mod provider;
+#[cfg(feature = "simulator")]
+pub mod simulator;

@@ -122,8 +122,8 @@
 
 mod admin;
 mod api;
-mod clock;
-mod faults;
+pub(crate) mod clock;
+pub(crate) mod faults;
 mod generate;
 #[cfg(feature = "fetcher")]
 mod in_memory;
