@@ -388,3 +388,29 @@ async fn a_delta_backup_equals_a_full_backup_of_the_same_state() {
     );
     assert!(delta.fetch.requests < full.fetch.requests);
 }
+
+/// The README lists every Entra kind with its Graph path and application permission, and
+/// `ENTRA_KINDS.md` holds the same table; regenerate it with `BUTTERFLY_BLESS=1 cargo test`.
+#[test]
+fn the_readme_lists_every_entra_kind() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ENTRA_KINDS.md");
+    let table = kinds::markdown_table();
+    let expected = format!(
+        "# Entra ID resource kinds\n\nGenerated from `butterfly_providers::entra::kinds` by \
+         `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test it`.\n\n{table}"
+    );
+    if std::env::var_os("BUTTERFLY_BLESS").is_some() {
+        std::fs::write(path, &expected).unwrap();
+    }
+    let actual = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        actual == expected,
+        "{path} is stale: run `BUTTERFLY_BLESS=1 cargo test -p butterfly-providers --test it`"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(
+        readme.contains(&table),
+        "README.md lacks the Entra kinds table"
+    );
+}
