@@ -799,12 +799,12 @@ impl Shared<'_> {
                     vec![body]
                 }
                 Shape::Collection { .. } => {
-                    if delta {
-                        if let Some(next) = body.get("@odata.deltaLink").and_then(Value::as_str) {
-                            self.lock_delta()
-                                .links
-                                .insert(kind.name.to_owned(), next.to_owned());
-                        }
+                    if delta
+                        && let Some(next) = body.get("@odata.deltaLink").and_then(Value::as_str)
+                    {
+                        self.lock_delta()
+                            .links
+                            .insert(kind.name.to_owned(), next.to_owned());
                     }
                     url = body
                         .get("@odata.nextLink")
