@@ -123,6 +123,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Logs on stderr; stdout carries the lower bound, for scripts.
+        .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
     let faults = args

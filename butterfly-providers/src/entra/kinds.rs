@@ -121,6 +121,8 @@ const fn pages(max_top: u32) -> Shape {
     }
 }
 
+// Reads as `parent: under("group", "groupId")` in the table below.
+#[allow(clippy::unnecessary_wraps)]
 const fn under(kind: &'static str, param: &'static str) -> Option<Parent> {
     Some(Parent { kind, param })
 }
@@ -581,13 +583,12 @@ pub fn request_cost(method: &str, path: &str, query: &str) -> u32 {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let base: u32 = if method.eq_ignore_ascii_case("GET") {
         match segments.as_slice() {
-            ["users"] | ["applications"] | ["oauth2PermissionGrants"] => 2,
-            ["oauth2PermissionGrants", _] => 2,
-            ["applications", _, "extensionProperties"] => 2,
-            ["servicePrincipals", _, "appRoleAssignments"] => 2,
-            ["groups", _, "members"] => 3,
+            ["users" | "applications" | "oauth2PermissionGrants"]
+            | ["oauth2PermissionGrants", _]
+            | ["applications", _, "extensionProperties"]
+            | ["servicePrincipals", _, "appRoleAssignments"] => 2,
+            ["groups", _, "members"] | ["subscribedSkus" | "contracts"] => 3,
             ["groups", _, "transitiveMembers"] => 5,
-            ["subscribedSkus"] | ["contracts"] => 3,
             _ => 1,
         }
     } else {

@@ -251,6 +251,26 @@ async fn a_certificate_assertion_gets_a_token_and_replays_and_strangers_do_not()
     assert!(body["access_token"].as_str().is_some());
     assert_eq!(body["token_type"], "Bearer");
 
+    // The SHA-256 thumbprint names the certificate too.
+    let der = STANDARD
+        .decode(
+            sim.certificate_pem()
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.x5t_s256 = Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)));
+    let now = chrono::Utc::now().timestamp();
+    let s256 = jsonwebtoken::encode(
+        &header,
+        &json!({"aud": sim.token_url(), "iss": sim.client_id(), "sub": sim.client_id(), "jti": "jti-s256", "nbf": now, "exp": now + 600}),
+        &rsa_key(sim.private_key_pem()),
+    )
+    .unwrap();
+    let (status, body) = post_assertion(&sim, &s256).await;
+    assert_eq!(status, 200, "{body}");
     // The same jti again.
     let (status, body) = post_assertion(&sim, &good).await;
     assert_eq!(
@@ -451,12 +471,31 @@ async fn the_resource_unit_budget_throttles_with_retry_after_until_the_window_tu
     let sim = EntraSimulator::start(config).await.unwrap();
     assert_eq!(sim.resource_unit_budget(), 10);
     let token = secret_token(&sim).await;
-    // Five GET /users at 2 units each fill the window.
-    for _ in 0..5 {
-        assert_eq!(get(&sim, &token, "/users").await.0, 200);
+    // Five GET /users at 2 units each fill the window; past 80% Graph warns.
+    for n in 1..=5 {
+        let (status, headers, _) = get(&sim, &token, "/users").await;
+        assert_eq!(status, 200);
+        let warning = headers
+            .get("x-ms-throttle-limit-percentage")
+            .map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            warning.as_deref(),
+            (n == 5).then_some("1.00"),
+            "request {n}"
+        );
     }
     let (status, headers, body) = get(&sim, &token, "/users").await;
     assert_eq!(status, 429);
+    assert_eq!(
+        headers["x-ms-throttle-information"],
+        "ResourceUnitLimitExceeded"
+    );
+    assert!(
+        headers["x-ms-throttle-scope"]
+            .to_str()
+            .unwrap()
+            .starts_with("Tenant_Application/Read/")
+    );
     assert_eq!(body["error"]["code"], "TooManyRequests");
     let retry: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=10).contains(&retry));
@@ -483,7 +522,7 @@ async fn the_lower_bound_counts_every_page_at_the_budget() {
     assert_eq!(bound.kinds["group_member"].resource_units, 24);
     assert!(bound.seconds > 0.0);
     assert_eq!(bound.budget_per_10s, 8_000);
-    let expected = bound.resource_units as f64 / 8_000.0 * 10.0;
+    let expected = f64::from(u32::try_from(bound.resource_units).unwrap()) / 8_000.0 * 10.0;
     assert!((bound.seconds - expected).abs() < 1e-9);
     // The admin API says the same.
     let body: Value = reqwest::get(format!("{}/_sim/lower-bound", sim.graph_url()))
@@ -866,6 +905,27 @@ async fn groups_members_owners_and_app_role_assignments_are_written() {
         .0,
         400
     );
+    // Deleting the app takes its service principal along.
+    let app_object = app["id"].as_str().unwrap();
+    assert_eq!(
+        send(
+            &sim,
+            &token,
+            reqwest::Method::DELETE,
+            &format!("/applications/{app_object}"),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    let sp_id = sp["id"].as_str().unwrap();
+    assert_eq!(
+        get(&sim, &token, &format!("/servicePrincipals/{sp_id}"))
+            .await
+            .0,
+        404
+    );
 }
 
 #[tokio::test]
@@ -955,7 +1015,7 @@ async fn delta_round(sim: &EntraSimulator, token: &str, first: &str) -> (Vec<Val
         assert_eq!(status, 200, "{body}");
         items.extend(body["value"].as_array().unwrap().iter().cloned());
         if let Some(link) = body["@odata.nextLink"].as_str() {
-            next = link.to_owned();
+            link.clone_into(&mut next);
         } else {
             return (items, body["@odata.deltaLink"].as_str().unwrap().to_owned());
         }
@@ -1367,4 +1427,167 @@ async fn every_property_the_simulator_emits_is_on_its_type_in_graphs_csdl() {
         errors.len(),
         errors.join("\n")
     );
+}
+
+#[tokio::test]
+async fn the_binary_writes_the_credentials_a_client_signs_in_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds").join("entra.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_butterfly-entra-sim"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "3",
+            "--users",
+            "40",
+            "--groups",
+            "4",
+            "--apps",
+            "3",
+        ])
+        .arg("--write-credentials")
+        .arg(&creds)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    // The binary prints the lower bound once the credentials are written and it serves.
+    let stdout = child.0.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(line.starts_with("Full-backup lower bound: "), "{line}");
+    let body: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    for field in [
+        "graph_url",
+        "authority_url",
+        "tenant_id",
+        "client_id",
+        "client_secret_file",
+        "certificate_file",
+        "private_key_file",
+    ] {
+        assert!(body[field].is_string(), "{field} missing: {body}");
+    }
+    let secret = std::fs::read_to_string(body["client_secret_file"].as_str().unwrap()).unwrap();
+    let certificate = std::fs::read_to_string(body["certificate_file"].as_str().unwrap()).unwrap();
+    let key = std::fs::read_to_string(body["private_key_file"].as_str().unwrap()).unwrap();
+    assert!(certificate.starts_with("-----BEGIN CERTIFICATE-----"));
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let token_url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        body["authority_url"].as_str().unwrap(),
+        body["tenant_id"].as_str().unwrap()
+    );
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", body["client_id"].as_str().unwrap()),
+            ("client_secret", secret.trim()),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let users: Value = client
+        .get(format!(
+            "{}/v1.0/users?$top=999",
+            body["graph_url"].as_str().unwrap()
+        ))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["value"].as_array().unwrap().len(), 40);
+    assert!(thumbprint_matches(&certificate, &key));
+}
+
+/// The simulator process dies with the test, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The certificate file holds the public half of the key file.
+fn thumbprint_matches(certificate: &str, key: &str) -> bool {
+    use rsa::pkcs8::{DecodePrivateKey as _, EncodePublicKey as _};
+    let key = rsa::RsaPrivateKey::from_pkcs8_pem(key).unwrap();
+    let spki = key.to_public_key().to_public_key_der().unwrap();
+    let body: String = certificate
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = STANDARD.decode(body).unwrap();
+    let found = der
+        .windows(spki.as_bytes().len())
+        .any(|w| w == spki.as_bytes());
+    assert!(
+        found,
+        "the certificate does not carry the key's public half"
+    );
+    found
+}
+
+#[tokio::test]
+async fn a_walk_of_every_kind_at_the_largest_pages_spends_exactly_the_lower_bound() {
+    let sim = EntraSimulator::start(small(700)).await.unwrap();
+    let token = secret_token(&sim).await;
+    sim.reset_request_log();
+    let bound = sim.lower_bound();
+    let mut requests = 0u64;
+    let mut units = 0u64;
+    for kind in kinds::all() {
+        let parents: Vec<Option<String>> = match kind.parent {
+            Some(p) => sim
+                .tenant()
+                .objects_of(p.kind)
+                .map(|(id, _)| Some(id.clone()))
+                .collect(),
+            None => vec![None],
+        };
+        for parent in parents {
+            let path = kind.path_for(parent.as_deref());
+            let mut next = Some(match kind.shape {
+                Shape::Collection { max_top: Some(max) } => format!("{path}?$top={max}&$select=id"),
+                _ => format!("{path}?$select=id"),
+            });
+            while let Some(url) = next {
+                let (status, headers, body) = get(&sim, &token, &url).await;
+                assert_eq!(status, 200, "{url}: {body}");
+                requests += 1;
+                units += headers["x-ms-resource-unit"]
+                    .to_str()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap();
+                next = body["@odata.nextLink"].as_str().map(str::to_owned);
+            }
+        }
+    }
+    assert_eq!(requests, bound.requests);
+    assert_eq!(units, bound.resource_units);
+    assert_eq!(sim.resource_units_spent(), units);
+    // The users took one page of 999 at one unit each.
+    assert_eq!(bound.kinds["user"].requests, 1);
 }

@@ -45,7 +45,8 @@ const DEFAULT_PAGE: usize = 100;
 
 pub(crate) struct Reply {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// A list rather than a `HeaderMap`: replies travel in `Result`s, and stay small.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Bytes,
 }
 
@@ -53,7 +54,7 @@ impl Reply {
     pub fn json(status: StatusCode, body: &Value) -> Self {
         Reply {
             status,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
             body: Bytes::from(body.to_string()),
         }
     }
@@ -61,14 +62,15 @@ impl Reply {
     pub fn empty(status: StatusCode) -> Self {
         Reply {
             status,
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
             body: Bytes::new(),
         }
     }
 
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         if let Ok(v) = HeaderValue::from_str(value) {
-            self.headers.insert(name, v);
+            self.headers.retain(|(n, _)| *n != name);
+            self.headers.push((name, v));
         }
         self
     }
@@ -190,8 +192,7 @@ fn match_template(template: &str, segments: &[&str]) -> Option<(usize, Option<St
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
         .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_owned())
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
 }
 
 /// Resolve a path relative to `/v1.0` (no trailing slash).
@@ -472,9 +473,24 @@ fn graph(
     };
     let write = *method != Method::GET;
     let cost = kinds::request_cost(method.as_str(), rel, raw_query);
-    if let Admission::Throttled(after) = state.limiter.admit(cost, write, state.clock.now()) {
-        return throttled(state, after);
-    }
+    let scope = format!(
+        "Tenant_Application/{}/{}/{}",
+        if write { "ReadWrite" } else { "Read" },
+        state.tenant_id,
+        claims.appid
+    );
+    let used = match state.limiter.admit(cost, write, state.clock.now()) {
+        Admission::Allowed(used) => used,
+        Admission::Throttled(after, reason) => {
+            return throttled(state, after)
+                .header(
+                    HeaderName::from_static("x-ms-resource-unit"),
+                    &cost.to_string(),
+                )
+                .header(HeaderName::from_static("x-ms-throttle-scope"), &scope)
+                .header(HeaderName::from_static("x-ms-throttle-information"), reason);
+        }
+    };
     let query: BTreeMap<String, String> = url::form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
         .collect();
@@ -484,10 +500,21 @@ fn graph(
     } else {
         read(state, &roles, rel, &query, headers)
     };
-    reply.header(
+    let reply = reply.header(
         HeaderName::from_static("x-ms-resource-unit"),
         &cost.to_string(),
-    )
+    );
+    // Graph warns once an app has used more than 80% of its window's units.
+    if used > 800 {
+        reply
+            .header(
+                HeaderName::from_static("x-ms-throttle-limit-percentage"),
+                &format!("{:.2}", f64::from(used) / 1000.0),
+            )
+            .header(HeaderName::from_static("x-ms-throttle-scope"), &scope)
+    } else {
+        reply
+    }
 }
 
 /// The parsed query options of a read.
@@ -575,6 +602,19 @@ pub(crate) fn project(kind: &EntraKind, object: &Value, select: Option<&[String]
         }
     }
     Value::Object(out)
+}
+
+/// A member as a member listing shows it: its own kind's properties (or `$select`), and
+/// its `@odata.type`.
+fn render_member(kind: &str, object: &Value, select: Option<&[String]>) -> Value {
+    let mut out = match kinds::by_name(kind) {
+        Some(k) => project(k, object, select),
+        None => object.clone(),
+    };
+    if let Some(map) = out.as_object_mut() {
+        map.insert("@odata.type".into(), json!(odata_type_of(kind)));
+    }
+    out
 }
 
 /// A member listing shows each member with its own kind's default properties.
@@ -700,21 +740,23 @@ fn read(
                 usize::MAX
             };
             let keep = |o: &Value| opts.filter.as_ref().is_none_or(|f| f.matches(o));
-            let (items, more) = tenant.page(kind, parent.as_deref(), after.as_deref(), &keep, top);
-            let last = items
+            let select = opts.select.as_deref();
+            let render = |member: Option<&'static str>, o: &Value| match member {
+                Some(k) => render_member(k, o, select),
+                None => project(kind, o, select),
+            };
+            let (value, more) = tenant.page(
+                kind,
+                parent.as_deref(),
+                after.as_deref(),
+                &keep,
+                &render,
+                top,
+            );
+            let last = value
                 .last()
                 .and_then(|o| o["id"].as_str().or_else(|| o["tenantId"].as_str()))
                 .map(str::to_owned);
-            let value: Vec<Value> = items
-                .iter()
-                .map(|o| {
-                    if kind.id == IdRule::Member {
-                        project_member(o, opts.select.as_deref())
-                    } else {
-                        project(kind, o, opts.select.as_deref())
-                    }
-                })
-                .collect();
             let mut body = json!({
                 "@odata.context": context(state, rel, false),
                 "value": value,
@@ -826,11 +868,13 @@ fn delta(
     match round.since {
         None => {
             let keep = |o: &Value| opts.filter.as_ref().is_none_or(|f| f.matches(o));
-            let (items, has_more) = tenant.page(kind, None, round.after.as_deref(), &keep, top);
+            let render = |_: Option<&'static str>, o: &Value| project(kind, o, select);
+            let (items, has_more) =
+                tenant.page(kind, None, round.after.as_deref(), &keep, &render, top);
             more = has_more;
             for item in items {
                 let id = item["id"].as_str().unwrap_or_default().to_owned();
-                let mut out = project(kind, &item, select);
+                let mut out = item;
                 if kind.name == "group" {
                     let members: Vec<Value> = tenant
                         .members_of("group_member", &id)
@@ -846,11 +890,10 @@ fn delta(
         Some(since) => {
             let changed = changes_since(&tenant, kind.name, since, round.at);
             let lower = round.after.clone();
-            let mut ids = changed
+            let ids = changed
                 .iter()
-                .filter(|(id, _)| lower.as_ref().is_none_or(|a| *id > a))
-                .peekable();
-            while let Some((id, (removed, members))) = ids.next() {
+                .filter(|(id, _)| lower.as_ref().is_none_or(|a| *id > a));
+            for (id, (removed, members)) in ids {
                 if value.len() == top {
                     more = true;
                     break;
@@ -880,7 +923,6 @@ fn delta(
                 last = Some(id.clone());
                 value.push(out);
             }
-            let _ = ids.peek();
         }
     }
     let mut body = json!({
@@ -1091,6 +1133,17 @@ mod tests {
         assert!(Filter::parse("displayName eq 'It''s and more'").is_ok());
         assert!(Filter::parse("displayName gt 'a'").is_err());
         assert!(Filter::parse("").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn filters_and_paths_never_panic(input in ".{0,60}", path in "(/[a-zA-Z$%{}0-9]{0,8}){0,6}") {
+            if let Ok(filter) = Filter::parse(&input) {
+                let _ = filter.matches(&json!({"displayName": input}));
+            }
+            let _ = resolve(&path);
+            let _ = route_label(&Method::GET, &format!("/v1.0{path}"));
+        }
     }
 
     #[test]

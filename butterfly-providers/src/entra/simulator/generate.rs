@@ -4,7 +4,7 @@
 //! clock). Shapes follow Graph's v1.0 CSDL; a test checks every emitted property against
 //! it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::seq::SliceRandom as _;
@@ -182,8 +182,22 @@ pub fn permission_id(name: &str) -> String {
         )
 }
 
+/// Bytes as hex digits.
+pub(crate) fn hex(bytes: &[u8], upper: bool) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        // Writing into a String cannot fail.
+        let _ = if upper {
+            write!(out, "{b:02X}")
+        } else {
+            write!(out, "{b:02x}")
+        };
+        out
+    })
+}
+
 fn uuid_from(bytes: &[u8]) -> String {
-    let hex: String = bytes.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex(&bytes[..16], false);
     // Version 4, RFC 4122 variant (8, 9, a or b).
     let variant = ["8", "9", "a", "b"][usize::from(bytes[8] & 3)];
     format!(
@@ -270,6 +284,7 @@ const CITIES: &[(&str, &str, &str)] = &[
 
 /// The backup app's identity in the generated tenant.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_field_names)]
 pub(crate) struct BackupApp {
     pub app_id: String,
     pub application_id: String,
@@ -479,11 +494,9 @@ pub(crate) fn generate(
 
     // --- Groups, members, owners ----------------------------------------------------------
     let mut groups = Vec::with_capacity(config.groups);
-    let average = if config.groups == 0 {
-        0
-    } else {
-        (config.users * 2 / config.groups).clamp(3, 60)
-    };
+    let average = (config.users * 2)
+        .checked_div(config.groups)
+        .map_or(0, |a| a.clamp(3, 60));
     for i in 0..config.groups {
         let id = ids.uuid();
         let dept = DEPARTMENTS[i % DEPARTMENTS.len()];
@@ -499,7 +512,7 @@ pub(crate) fn generate(
             ),
         };
         let nick = format!("{}-{i}", dept.to_lowercase());
-        let unified = flavour >= 6 && flavour <= 8;
+        let unified = (6..=8).contains(&flavour);
         let role_assignable = i % 25 == 0 && !unified;
         let group = json!({
             "id": id,
@@ -589,19 +602,18 @@ pub(crate) fn generate(
             "Microsoft Graph",
             MICROSOFT_TENANT,
             &ts(base),
-            json!(app_roles),
-            json!([]),
-            json!([]),
+            &json!(app_roles),
+            &json!([]),
+            &json!([]),
         ),
     );
     t.children
         .entry("app_role_assignment")
         .or_default()
-        .insert(graph_sp_id.clone(), Default::default());
+        .insert(graph_sp_id.clone(), BTreeMap::default());
 
     // --- Applications and their service principals -----------------------------------------
     let canary = config.secret_canary;
-    let mut app_sps: Vec<(String, String, String)> = Vec::new(); // (sp id, name, app_id)
     let backup_app_id = ids.uuid();
     let backup_application_id = ids.uuid();
     let backup_sp_id = ids.uuid();
@@ -629,9 +641,9 @@ pub(crate) fn generate(
             &backup_app_id,
             "Butterfly backup",
             &ts(base),
-            backup_password.clone(),
-            backup_key.clone(),
-            json!([]),
+            &backup_password,
+            &backup_key,
+            &json!([]),
             &t.domain,
         ),
     );
@@ -644,9 +656,9 @@ pub(crate) fn generate(
             "Butterfly backup",
             &t.tenant_id,
             &ts(base),
-            json!([]),
-            json!([]),
-            backup_key,
+            &json!([]),
+            &json!([]),
+            &backup_key,
         ),
     );
     t.relations
@@ -656,7 +668,7 @@ pub(crate) fn generate(
     t.children
         .entry("app_role_assignment")
         .or_default()
-        .insert(backup_sp_id.clone(), Default::default());
+        .insert(backup_sp_id.clone(), BTreeMap::default());
     let backup = BackupApp {
         app_id: backup_app_id,
         application_id: backup_application_id,
@@ -699,7 +711,7 @@ pub(crate) fn generate(
             let mut thumb = [0u8; 20];
             ids.rng().fill(&mut thumb);
             json!([{
-                "customKeyIdentifier": thumb.iter().map(|b| format!("{b:02X}")).collect::<String>(),
+                "customKeyIdentifier": hex(&thumb, true),
                 "displayName": format!("CN={name}"),
                 "endDateTime": ts(base + TimeDelta::days(730)),
                 "key": null,
@@ -719,9 +731,9 @@ pub(crate) fn generate(
                 &app_id,
                 &name,
                 &created,
-                passwords,
-                keys.clone(),
-                roles.clone(),
+                &passwords,
+                &keys,
+                &roles,
                 &t.domain,
             ),
         );
@@ -734,9 +746,9 @@ pub(crate) fn generate(
                 &name,
                 &t.tenant_id,
                 &created,
-                roles.clone(),
-                json!([]),
-                keys,
+                &roles,
+                &json!([]),
+                &keys,
             ),
         );
         let mut owners = BTreeSet::new();
@@ -750,7 +762,7 @@ pub(crate) fn generate(
         t.children
             .entry("app_role_assignment")
             .or_default()
-            .insert(sp_id.clone(), Default::default());
+            .insert(sp_id.clone(), BTreeMap::default());
         // Users and groups assigned to the app's role.
         if let Some(role) = roles
             .get(0)
@@ -809,7 +821,6 @@ pub(crate) fn generate(
                 }),
             );
         }
-        app_sps.push((sp_id, name, app_id));
     }
 
     // --- Directory roles, assignments, PIM ---------------------------------------------------
@@ -1437,7 +1448,6 @@ pub(crate) fn generate(
             }),
         );
     }
-    let _ = app_sps;
 
     // Generation is not a change: delta starts from here.
     t.changes.clear();
@@ -1480,9 +1490,9 @@ pub(crate) fn application(
     app_id: &str,
     name: &str,
     created: &str,
-    passwords: Value,
-    keys: Value,
-    roles: Value,
+    passwords: &Value,
+    keys: &Value,
+    roles: &Value,
     domain: &str,
 ) -> Value {
     json!({
@@ -1526,9 +1536,9 @@ pub(crate) fn service_principal(
     name: &str,
     owner_tenant: &str,
     created: &str,
-    roles: Value,
-    passwords: Value,
-    keys: Value,
+    roles: &Value,
+    passwords: &Value,
+    keys: &Value,
 ) -> Value {
     let _ = created;
     json!({

@@ -27,9 +27,11 @@ pub(crate) const WRITE_WINDOW: i64 = 150;
 /// Whether a request may go on, and when to come back if not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Admission {
-    Allowed,
-    /// Refused: retry after this many seconds.
-    Throttled(i64),
+    /// Admitted; the unit window is this many thousandths used, this request included.
+    Allowed(u32),
+    /// Refused: retry after this many seconds, for this reason (Graph's
+    /// `x-ms-throttle-information`).
+    Throttled(i64, &'static str),
 }
 
 #[derive(Debug, Default)]
@@ -81,18 +83,25 @@ impl Limiter {
         }
         if w.units + u64::from(cost) > u64::from(self.units_per_window) {
             w.throttled += 1;
-            return Admission::Throttled((unit_window + UNIT_WINDOW - t).max(1));
+            return Admission::Throttled(
+                (unit_window + UNIT_WINDOW - t).max(1),
+                "ResourceUnitLimitExceeded",
+            );
         }
         if write && w.writes >= u64::from(self.writes_per_window) {
             w.throttled += 1;
-            return Admission::Throttled((write_window + WRITE_WINDOW - t).max(1));
+            return Admission::Throttled(
+                (write_window + WRITE_WINDOW - t).max(1),
+                "WriteLimitExceeded",
+            );
         }
         w.units += u64::from(cost);
         w.total_units += u64::from(cost);
         if write {
             w.writes += 1;
         }
-        Admission::Allowed
+        let permille = w.units * 1000 / u64::from(self.units_per_window.max(1));
+        Admission::Allowed(u32::try_from(permille).unwrap_or(u32::MAX))
     }
 
     /// Units charged so far, and requests throttled.
@@ -117,14 +126,20 @@ mod tests {
     fn a_window_fills_and_the_next_one_is_fresh() {
         let limiter = Limiter::new(10, 2);
         let t0 = DateTime::from_timestamp(1_700_000_003, 0).unwrap();
-        assert_eq!(limiter.admit(6, false, t0), Admission::Allowed);
-        assert_eq!(limiter.admit(4, false, t0), Admission::Allowed);
-        assert_eq!(limiter.admit(1, false, t0), Admission::Throttled(7));
+        assert_eq!(limiter.admit(6, false, t0), Admission::Allowed(600));
+        assert_eq!(limiter.admit(4, false, t0), Admission::Allowed(1000));
+        assert_eq!(
+            limiter.admit(1, false, t0),
+            Admission::Throttled(7, "ResourceUnitLimitExceeded")
+        );
         let t1 = DateTime::from_timestamp(1_700_000_010, 0).unwrap();
-        assert_eq!(limiter.admit(1, true, t1), Admission::Allowed);
-        assert_eq!(limiter.admit(1, true, t1), Admission::Allowed);
+        assert_eq!(limiter.admit(1, true, t1), Admission::Allowed(100));
+        assert_eq!(limiter.admit(1, true, t1), Admission::Allowed(200));
         // The write quota runs on 150 s windows.
-        assert_eq!(limiter.admit(1, true, t1), Admission::Throttled(90));
+        assert_eq!(
+            limiter.admit(1, true, t1),
+            Admission::Throttled(90, "WriteLimitExceeded")
+        );
         assert_eq!(limiter.totals(), (12, 2));
         assert_eq!(resource_unit_budget(10), 3_500);
         assert_eq!(resource_unit_budget(500), 5_000);

@@ -19,9 +19,11 @@
 //!   principals: pages, then an `@odata.deltaLink`; the link later returns only what
 //!   changed, removed objects as `{"id", "@removed": {"reason"}}`.
 //! - Throttling: resource units per 10 s per app and tenant (3,500 / 5,000 / 8,000 by
-//!   tenant size), each request charged [`kinds::request_cost`](crate::entra::kinds::request_cost),
-//!   `429 TooManyRequests` with `Retry-After`, `x-ms-resource-unit` on every Graph
-//!   response; writes also spend 3,000 per 150 s. Time is an injected clock.
+//!   tenant size), each request charged [`crate::entra::kinds::request_cost`],
+//!   `429 TooManyRequests` with `Retry-After`, `x-ms-throttle-scope` and
+//!   `x-ms-throttle-information`, `x-ms-resource-unit` on every Graph response and
+//!   `x-ms-throttle-limit-percentage` once a window is over 80% used; writes also spend
+//!   3,000 per 150 s. Time is an injected clock.
 //! - Writes (see [`write`](self)), faults, a request log, and the `/_sim` admin API.
 //!
 //! ```no_run
@@ -397,7 +399,7 @@ fn build_state(config: &EntraSimConfig, base_url: &str) -> Result<State, EntraSi
     };
     let public = key.to_public_key();
     let client = oauth::Client {
-        client_id: backup.app_id.clone(),
+        app_id: backup.app_id.clone(),
         object_id: backup.service_principal_id.clone(),
         secret: secret.clone(),
         certificate_key: jsonwebtoken::DecodingKey::from_rsa_raw_components(

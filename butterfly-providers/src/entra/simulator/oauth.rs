@@ -74,7 +74,7 @@ impl TokenError {
 
 /// The registered app a backup signs in as.
 pub(crate) struct Client {
-    pub client_id: String,
+    pub app_id: String,
     /// The service principal's object id (the token's `oid`).
     pub object_id: String,
     pub secret: String,
@@ -86,7 +86,7 @@ pub(crate) struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("client_id", &self.client_id)
+            .field("app_id", &self.app_id)
             .field("x5t", &self.x5t)
             .finish_non_exhaustive()
     }
@@ -195,7 +195,7 @@ impl Authority {
             return Err(TokenError::new(
                 400,
                 "invalid_request",
-                900144,
+                900_144,
                 "The request body must contain the following parameter: 'grant_type'.",
             ));
         }
@@ -213,7 +213,7 @@ impl Authority {
             return Err(TokenError::new(
                 400,
                 "invalid_request",
-                900144,
+                900_144,
                 "The request body must contain the following parameter: 'scope'.",
             ));
         }
@@ -233,15 +233,15 @@ impl Authority {
                 return Err(TokenError::new(
                     400,
                     "invalid_request",
-                    900144,
+                    900_144,
                     "The request body must contain the following parameter: 'client_id'.",
                 ));
             }
-            if id != self.client.client_id {
+            if id != self.client.app_id {
                 return Err(TokenError::new(
                     400,
                     "unauthorized_client",
-                    700016,
+                    700_016,
                     format!(
                         "Application with identifier '{id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.",
                         self.tenant_id
@@ -338,7 +338,7 @@ impl Authority {
                 700_027,
                 format!(
                     "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{}'.]",
-                    self.client.client_id
+                    self.client.app_id
                 ),
             ));
         }
@@ -358,7 +358,7 @@ impl Authority {
                 TokenError::client(700_027, "Client assertion failed signature validation.")
             })?;
         let iss = claims.iss.unwrap_or_default();
-        if iss != self.client.client_id || claims.sub.as_deref() != Some(iss.as_str()) {
+        if iss != self.client.app_id || claims.sub.as_deref() != Some(iss.as_str()) {
             return Err(TokenError::client(
                 700_023,
                 "Client assertion audience claim does not match Realm issuer, or its 'iss' and 'sub' are not the client id.",

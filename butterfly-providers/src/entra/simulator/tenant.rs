@@ -232,13 +232,15 @@ impl Tenant {
     }
 
     /// One page of a listing of `kind` (under `parent`), in id order: up to `top` items
-    /// after the id `after` that `keep` accepts, and whether more follow.
+    /// after the id `after` that `keep` accepts, each rendered by `render` (given the
+    /// member's kind for member listings), and whether more follow.
     pub(crate) fn page(
         &self,
         kind: &EntraKind,
         parent: Option<&str>,
         after: Option<&str>,
         keep: &dyn Fn(&Value) -> bool,
+        render: &dyn Fn(Option<&'static str>, &Value) -> Value,
         top: usize,
     ) -> (Vec<Value>, bool) {
         use std::ops::Bound;
@@ -281,11 +283,9 @@ impl Tenant {
                 more = true;
                 break;
             }
-            let mut item = item.clone();
-            if let (Some(k), Some(map)) = (member_kind, item.as_object_mut()) {
-                map.insert("@odata.type".into(), json!(odata_type_of(k)));
-            }
-            out.push(item);
+            // Rendered straight from the stored object: a page of 999 members with
+            // `$select=id` copies ids, not whole users.
+            out.push(render(member_kind, item));
         }
         (out, more)
     }

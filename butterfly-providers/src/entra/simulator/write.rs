@@ -3,7 +3,8 @@
 //! - Objects: `POST {list path}` creates (`201` with the object), `PATCH {list path}/{id}`
 //!   updates the properties sent (`204`), `DELETE {list path}/{id}` removes (`204`), for
 //!   users, groups, applications, service principals, named locations and Conditional
-//!   Access policies. Server-set properties (`id`, `createdDateTime`, `deletedDateTime`,
+//!   Access policies (deleting an application deletes its service principal, as in
+//!   Entra). Server-set properties (`id`, `createdDateTime`, `deletedDateTime`,
 //!   `appId` of an application) are ignored if sent; `passwordProfile` is used, never
 //!   stored; `secretText` is never stored.
 //! - Members and owners: `POST /groups/{id}/members/$ref` (and `owners`, and
@@ -151,8 +152,21 @@ pub(crate) fn handle(
                 return denied(state);
             }
             let mut tenant = state.tenant_mut();
-            if tenant.remove(kind.name, &id).is_none() {
+            let Some(removed) = tenant.remove(kind.name, &id) else {
                 return not_found(state, &id);
+            };
+            // As in Entra, an app registration takes its service principal with it.
+            if kind.name == "application"
+                && let Some(app_id) = removed["appId"].as_str()
+            {
+                let principals: Vec<String> = tenant
+                    .objects_of("service_principal")
+                    .filter(|(_, sp)| sp["appId"] == app_id)
+                    .map(|(sp, _)| sp.clone())
+                    .collect();
+                for sp in principals {
+                    tenant.remove("service_principal", &sp);
+                }
             }
             Reply::empty(StatusCode::NO_CONTENT)
         }
@@ -506,9 +520,9 @@ fn create(
                 name,
                 &tenant.tenant_id,
                 &now,
-                app["appRoles"].clone(),
-                json!([]),
-                json!([]),
+                &app["appRoles"],
+                &json!([]),
+                &json!([]),
             );
             if let Some(b) = base.as_object() {
                 object.extend(b.clone());
