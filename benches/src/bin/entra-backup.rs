@@ -207,7 +207,10 @@ async fn main() -> Result<(), String> {
 
     let changed = sim.mutate(1.0);
     let delta = backup(&sim, &timer, &dir, args.share, mode).await?;
-    line(&format!("delta backup after {changed} objects changed (1 %)"), &delta);
+    line(
+        &format!("delta backup after {changed} objects changed (1 %)"),
+        &delta,
+    );
     println!(
         "delta vs full: {:.2} % of the full backup's simulated time (goal under 5 %)",
         100.0 * delta.simulated_seconds / full.simulated_seconds.max(f64::EPSILON)

@@ -1152,10 +1152,12 @@ async fn main() -> ExitCode {
     };
     repository::configure(cli.password_file.clone(), cli.insecure_no_password);
     let result = match cli.command {
-        Command::Backup(BackupCommand::Okta {
-            connection: None, ..
-        })
-        | Command::Backup(BackupCommand::Entra { .. })
+        Command::Backup(
+            BackupCommand::Okta {
+                connection: None, ..
+            }
+            | BackupCommand::Entra { .. },
+        )
         | Command::Snapshots(
             SnapshotsCommand::List { repo: Some(_) }
             | SnapshotsCommand::Show { repo: Some(_), .. }

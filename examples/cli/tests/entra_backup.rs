@@ -49,7 +49,7 @@ impl Setup {
         self.dir.path().join("repo")
     }
 
-    fn butterfly(&self) -> Command {
+    fn butterfly() -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_butterfly"));
         cmd.env("BUTTERFLY_REPO_PASSWORD", REPO_PASSWORD);
         cmd
@@ -57,7 +57,7 @@ impl Setup {
 
     /// Run a backup; returns the JSON summary and the snapshot id (the last line).
     async fn backup(&self, credential: &[&str], extra: &[&str]) -> (Value, SnapshotId) {
-        let mut cmd = self.butterfly();
+        let mut cmd = Self::butterfly();
         cmd.args([
             "--output",
             "json",
@@ -123,7 +123,7 @@ async fn backup_entra_with_a_secret_and_a_certificate_then_ls_and_diff() {
     );
 
     // `snapshots ls` lists what the backup wrote.
-    let mut cmd = s.butterfly();
+    let mut cmd = Setup::butterfly();
     cmd.args([
         "--output",
         "json",
@@ -145,7 +145,7 @@ async fn backup_entra_with_a_secret_and_a_certificate_then_ls_and_diff() {
     assert!(listed_users as u64 >= users, "{listed}");
 
     // `diff` names what the mutation changed.
-    let mut cmd = s.butterfly();
+    let mut cmd = Setup::butterfly();
     cmd.args([
         "--output",
         "json",
@@ -185,7 +185,7 @@ async fn backup_entra_with_a_secret_and_a_certificate_then_ls_and_diff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loopback_graph_url_needs_the_allow_flag() {
     let s = Setup::start().await;
-    let mut cmd = s.butterfly();
+    let mut cmd = Setup::butterfly();
     cmd.args(["backup", "entra"])
         .args(["--tenant-id", s.sim.tenant_id()])
         .args(["--client-id", s.sim.client_id()])
