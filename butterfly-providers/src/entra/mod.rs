@@ -7,7 +7,13 @@
 //! (feature `simulator`) the Graph simulator are built on it, so a kind added there is
 //! fetched, simulated and documented at once.
 
+#[cfg(feature = "fetcher")]
+pub mod backup;
+#[cfg(feature = "fetcher")]
+pub mod fetcher;
 pub mod kinds;
+#[cfg(feature = "fetcher")]
+pub mod provider;
 #[cfg(feature = "fetcher")]
 pub mod restore;
 #[cfg(feature = "simulator")]

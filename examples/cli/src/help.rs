@@ -114,6 +114,13 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "backup entra",
+        &[
+            "butterfly backup entra --tenant-id contoso.onmicrosoft.com --client-id 1b2c3d4e --client-secret-file secret.txt --repo ./backups",
+            "butterfly backup entra --tenant-id contoso.onmicrosoft.com --client-id 1b2c3d4e --certificate app.crt --private-key app.key --repo ./backups --full",
+        ],
+    ),
+    (
         "snapshots list",
         &[
             "butterfly snapshots list --repo ./backups",

@@ -65,6 +65,15 @@ pub enum LocalError {
     /// The backup stopped.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// An Entra flag's value was refused.
+    #[error("{flag}: {source}")]
+    EntraFlag {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        #[source]
+        source: butterfly_providers::entra::fetcher::EntraCredentialError,
+    },
 }
 
 /// Flags of `butterfly backup okta`.
@@ -86,7 +95,7 @@ pub struct OktaBackupArgs {
 }
 
 /// Progress on stderr: bars on a terminal, plain lines otherwise.
-enum Progress {
+pub(crate) enum Progress {
     Bars {
         multi: MultiProgress,
         bars: BTreeMap<ResourceKind, ProgressBar>,
@@ -97,7 +106,7 @@ enum Progress {
 }
 
 impl Progress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         if std::io::stderr().is_terminal() {
             Progress::Bars {
                 multi: MultiProgress::new(),
@@ -132,7 +141,7 @@ impl Progress {
         }
     }
 
-    fn event(&mut self, event: &FetchEvent) {
+    pub(crate) fn event(&mut self, event: &FetchEvent) {
         match event {
             FetchEvent::KindStarted { kind, listings } => {
                 if let Some(bar) = self.bar(kind) {

@@ -41,6 +41,7 @@
 mod client;
 mod contents;
 mod diff;
+mod entra;
 mod git_export;
 mod help;
 mod local;
@@ -781,6 +782,49 @@ enum BackupCommand {
         #[arg(long, default_value_t = butterfly_providers::backup::DEFAULT_FULL_EVERY)]
         full_every: u32,
     },
+    /// Back up a Microsoft Entra ID tenant through Microsoft Graph: every kind the app's
+    /// application permissions allow (the others are skipped with a warning). Progress
+    /// goes to stderr; the snapshot id is the last line on stdout.
+    Entra {
+        /// The tenant id (GUID) or one of its domains.
+        #[arg(long)]
+        tenant_id: String,
+        /// The app registration's client (application) id.
+        #[arg(long)]
+        client_id: String,
+        /// A file holding the app's client secret.
+        #[arg(long, required_unless_present = "certificate", conflicts_with_all = ["certificate", "private_key"])]
+        client_secret_file: Option<std::path::PathBuf>,
+        /// The app's certificate (PEM), for a signed client assertion; needs --private-key.
+        #[arg(long, requires = "private_key")]
+        certificate: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM, PKCS#8 or PKCS#1).
+        #[arg(long, requires = "certificate")]
+        private_key: Option<std::path::PathBuf>,
+        /// Microsoft Graph's URL.
+        #[arg(long, default_value = butterfly_providers::entra::fetcher::DEFAULT_GRAPH_URL)]
+        graph_url: String,
+        /// The identity platform's URL (token endpoint: {URL}/{tenant}/oauth2/v2.0/token).
+        #[arg(long, default_value = butterfly_providers::entra::fetcher::DEFAULT_AUTHORITY_URL)]
+        authority_url: String,
+        /// The repository directory (created if missing; holds its own master key).
+        #[arg(long)]
+        repo: std::path::PathBuf,
+        /// The share of the tenant's resource units (per 10 s) the backup may use, in (0, 1].
+        #[arg(long, default_value_t = 0.5)]
+        rate_limit_share: f64,
+        /// Listings in flight at once.
+        #[arg(long, default_value_t = 16, hide = true)]
+        concurrency: usize,
+        /// Read every kind in full. Without it, a backup reads users, groups, applications
+        /// and service principals through the delta links of the newest snapshot of the
+        /// tenant in the repository (only what changed), and everything when there is none.
+        #[arg(long)]
+        full: bool,
+        /// After this many incremental backups in a row, the next one is full.
+        #[arg(long, default_value_t = butterfly_providers::backup::DEFAULT_FULL_EVERY)]
+        full_every: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1108,9 +1152,12 @@ async fn main() -> ExitCode {
     };
     repository::configure(cli.password_file.clone(), cli.insecure_no_password);
     let result = match cli.command {
-        Command::Backup(BackupCommand::Okta {
-            connection: None, ..
-        })
+        Command::Backup(
+            BackupCommand::Okta {
+                connection: None, ..
+            }
+            | BackupCommand::Entra { .. },
+        )
         | Command::Snapshots(
             SnapshotsCommand::List { repo: Some(_) }
             | SnapshotsCommand::Show { repo: Some(_), .. }
@@ -1528,6 +1575,43 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     concurrency,
                     pack_target_bytes,
+                    mode: if full {
+                        butterfly_providers::backup::BackupMode::Full
+                    } else {
+                        butterfly_providers::backup::BackupMode::Incremental { full_every }
+                    },
+                    allow_private_org_urls: cli.allow_private_org_urls,
+                },
+            )
+            .await
+        }
+        Command::Backup(BackupCommand::Entra {
+            tenant_id,
+            client_id,
+            client_secret_file,
+            certificate,
+            private_key,
+            graph_url,
+            authority_url,
+            repo,
+            rate_limit_share,
+            concurrency,
+            full,
+            full_every,
+        }) => {
+            entra::backup_entra(
+                out,
+                entra::EntraBackupArgs {
+                    tenant_id,
+                    client_id,
+                    client_secret_file,
+                    certificate,
+                    private_key,
+                    graph_url,
+                    authority_url,
+                    repo,
+                    rate_limit_share,
+                    concurrency,
                     mode: if full {
                         butterfly_providers::backup::BackupMode::Full
                     } else {

@@ -51,8 +51,13 @@ use butterfly_core::store::{
     AuditOutcome, BackupConnection, ConnectionStore, Job, JobStore, ScheduleFiring, ScheduleStore,
     StoreError,
 };
-use butterfly_core::{ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
+use butterfly_core::{ProviderKind, ResourceKind, SnapshotId, SnapshotStatus, SystemClock, TeamId};
 use butterfly_providers::backup::{BackupError, BackupMode, run_okta_backup_with};
+use butterfly_providers::entra::backup::run_entra_backup;
+use butterfly_providers::entra::fetcher::{
+    ClientCertificate, ClientCredential, ClientSecret, DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL,
+    EndpointUrl, EntraCredentials, EntraFetchOptions, TenantId,
+};
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
     PrivateKey,
@@ -133,6 +138,9 @@ pub enum BackupJobError {
     /// The stored org URL or client id is refused (stored before they were checked).
     #[error("the connection's credentials are refused: {0}")]
     Credentials(#[from] CredentialError),
+    /// A stored Entra ID credential is refused.
+    #[error("the connection's Entra ID credentials are refused: {0}")]
+    EntraCredentials(String),
     /// The key or options were refused, or the fetch stopped.
     #[error(transparent)]
     Fetch(#[from] butterfly_providers::okta::fetcher::FetchError),
@@ -646,6 +654,65 @@ pub fn credentials_for(
     Ok((credentials, options))
 }
 
+/// A backup job's credentials, by provider.
+enum JobCredentials {
+    Okta((OktaCredentials, FetchOptions)),
+    Entra((EntraCredentials, EntraFetchOptions)),
+}
+
+/// Credentials and options for a stored Entra ID connection: the sealed JSON holds the
+/// Graph and authority URLs and a client secret, or a certificate and its key.
+pub fn entra_credentials_for(
+    state: &AppState,
+    connection: &BackupConnection,
+) -> Result<(EntraCredentials, EntraFetchOptions), BackupJobError> {
+    let opened = state.objects.open_secret(
+        connection.team_id,
+        PRIVATE_KEY_PURPOSE,
+        &connection.private_key_sealed,
+    )?;
+    let sealed: Value = serde_json::from_slice(&opened).map_err(|_| {
+        BackupJobError::EntraCredentials("the sealed credential is not JSON".into())
+    })?;
+    let text = |key: &str| sealed.get(key).and_then(Value::as_str);
+    let refused = |e: &dyn std::fmt::Display| BackupJobError::EntraCredentials(e.to_string());
+    let credential = match (
+        text("client_secret"),
+        text("certificate"),
+        text("private_key"),
+    ) {
+        (Some(secret), _, _) => {
+            ClientCredential::Secret(ClientSecret::new(secret).map_err(|e| refused(&e))?)
+        }
+        (None, Some(certificate), Some(key)) => {
+            ClientCredential::Certificate(ClientCertificate::from_pem(certificate, key)?)
+        }
+        _ => return Err(refused(&"no client secret or certificate")),
+    };
+    let graph_url = EndpointUrl::parse(text("graph_url").unwrap_or(DEFAULT_GRAPH_URL))
+        .map_err(|e| refused(&e))?;
+    let authority_url = EndpointUrl::parse(text("authority_url").unwrap_or(DEFAULT_AUTHORITY_URL))
+        .map_err(|e| refused(&e))?;
+    if !state.allow_private_org_urls {
+        // Stored while the server allowed it.
+        graph_url.check_public()?;
+        authority_url.check_public()?;
+    }
+    let credentials = EntraCredentials {
+        tenant_id: TenantId::new(connection.org_url.as_str()).map_err(|e| refused(&e))?,
+        client_id: ClientId::new(connection.client_id.as_str())?,
+        credential,
+        graph_url,
+        authority_url,
+    };
+    let options = EntraFetchOptions {
+        rate_limit_share: f64::from(connection.rate_limit_percent) / 100.0,
+        insecure_allow_private_addresses: state.allow_private_org_urls,
+        ..EntraFetchOptions::default()
+    };
+    Ok((credentials, options))
+}
+
 /// The fetcher for a stored connection (what "Test connection" runs).
 pub fn fetcher_for(
     state: &AppState,
@@ -670,7 +737,11 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         .connection(job.team_id, connection_id)
         .await?
         .ok_or(BackupJobError::ConnectionGone(connection_id))?;
-    let (credentials, options) = credentials_for(state, &connection)?;
+    let credentials = if connection.provider == ProviderKind::EntraId.to_string() {
+        JobCredentials::Entra(entra_credentials_for(state, &connection)?)
+    } else {
+        JobCredentials::Okta(credentials_for(state, &connection)?)
+    };
     let repo = state.backups.repository(job.team_id).await?;
 
     // Events arrive on the backup's own loop, which must not wait on the database; the
@@ -707,18 +778,34 @@ async fn okta_backup(state: &AppState, job: &Job) -> Result<(bool, Value), Backu
         tries += 1;
         progress = Progress::default();
         // Incremental on top of the org's newest complete snapshot, as the CLI does.
-        let run = run_okta_backup_with(
-            credentials.clone(),
-            options.clone(),
-            BackupMode::default(),
-            repo.as_ref(),
-            &SystemClock,
-            |event: &FetchEvent| {
-                progress.observe(event);
-                progress_tx.send_replace(progress.to_json());
-            },
-        )
-        .await;
+        let on_event = |event: &FetchEvent| {
+            progress.observe(event);
+            progress_tx.send_replace(progress.to_json());
+        };
+        let run = match &credentials {
+            JobCredentials::Okta((credentials, options)) => {
+                run_okta_backup_with(
+                    credentials.clone(),
+                    options.clone(),
+                    BackupMode::default(),
+                    repo.as_ref(),
+                    &SystemClock,
+                    on_event,
+                )
+                .await
+            }
+            JobCredentials::Entra((credentials, options)) => {
+                run_entra_backup(
+                    credentials.clone(),
+                    options.clone(),
+                    BackupMode::default(),
+                    repo.as_ref(),
+                    &SystemClock,
+                    on_event,
+                )
+                .await
+            }
+        };
         match run {
             Err(e) if tries <= settings.run_retries => {
                 let wait = settings.retry_backoff * 2u32.saturating_pow(tries - 1);

@@ -248,6 +248,13 @@ impl PrivateKey {
     }
 }
 
+impl PrivateKey {
+    /// The key as `jsonwebtoken` signs with it (Entra's client assertions use it too).
+    pub(crate) fn signing_key(&self) -> &EncodingKey {
+        &self.signing
+    }
+}
+
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PrivateKey(<redacted>)")

@@ -71,6 +71,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{RwLock, mpsc};
 
+pub(crate) use address::PublicOnlyResolver;
 use auth::{AccessToken, TokenOutcome, request_token};
 pub use auth::{
     ClientId, CredentialError, OktaCredentials, OrgUrl, PrivateKey, TokenEndpointError,
@@ -297,9 +298,7 @@ impl OktaFetcher {
                 .map_err(FetchError::OrgAddress)?;
             // Names resolve to public addresses only, and the connection goes to one of
             // those very addresses. A proxy would resolve the name itself, unchecked.
-            http = http
-                .dns_resolver(Arc::new(address::PublicOnlyResolver))
-                .no_proxy();
+            http = http.dns_resolver(Arc::new(PublicOnlyResolver)).no_proxy();
         }
         let http = http.build().map_err(FetchError::Client)?;
         Ok(OktaFetcher {
