@@ -2,7 +2,7 @@
 //!
 //! Every wait of the [fetcher](crate::okta::fetcher) (rate-limit pacing, the pause until
 //! `X-Rate-Limit-Reset` after a `429` or when a bucket runs low, retry backoff) goes through
-//! a [`Timer`], and the [simulator](crate::okta::simulator)'s rate-limit windows and token
+//! a [`Timer`], and the simulator's rate-limit windows and token
 //! lifetimes read one. Production uses [`SystemTimer`]. Tests and benchmarks give the
 //! fetcher and the simulator one shared [`VirtualTimer`]: waits return at once and move its
 //! time forward, so a test can sit out a 429 storm or a benchmark can spend an hour of

@@ -469,3 +469,14 @@ proptest! {
         prop_assert_eq!(rules.rate_resource_body(&kind("role_assignment"), ChangeKind::Added, &ga).severity, Severity::Critical);
     }
 }
+
+/// Every Entra backup stores the delta links Graph ended its delta queries with (kind
+/// `delta_link`); a new cursor each time is bookkeeping, not a change to the tenant.
+#[test]
+fn a_new_delta_link_is_no_change() {
+    let old = json!({"kind": "user", "deltaLink": "https://graph.example/v1.0/users/delta?$deltatoken=1"});
+    let new = json!({"kind": "user", "deltaLink": "https://graph.example/v1.0/users/delta?$deltatoken=2"});
+    assert_eq!(changed("delta_link", &old, &new), None);
+    let other = json!({"kind": "group", "deltaLink": "https://graph.example/v1.0/users/delta?$deltatoken=2"});
+    assert!(changed("delta_link", &old, &other).is_some());
+}
