@@ -173,4 +173,14 @@ async fn bad_entra_connections_are_refused() {
     let (status, body) = s.call(Method::POST, "/api/v1/connections", Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("tenant_id"), "{body}");
+    // An Okta field on an Entra connection is a mistake, not something to drop.
+    let mut foreign = s.secret_body("foreign");
+    foreign["org_url"] = json!("https://example.okta.com");
+    foreign.as_object_mut().unwrap().remove("graph_url");
+    foreign.as_object_mut().unwrap().remove("authority_url");
+    let (status, body) = s
+        .call(Method::POST, "/api/v1/connections", Some(foreign))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("org_url"), "{body}");
 }

@@ -79,6 +79,33 @@ fn okta() -> ProviderKind {
     ProviderKind::Okta
 }
 
+/// Refuse a field that belongs to the other provider: an Okta connection with a
+/// `client_secret`, or an Entra one with an `org_url`, is a mistake in the request, and
+/// silently dropping the field would hide it (a secret the caller believes is stored).
+fn refuse_foreign_fields(body: &CreateConnection) -> Result<(), ApiError> {
+    let present: &[(&str, bool)] = match body.provider {
+        ProviderKind::Okta => &[
+            ("tenant_id", body.tenant_id.is_some()),
+            ("client_secret", body.client_secret.is_some()),
+            ("certificate", body.certificate.is_some()),
+            ("graph_url", body.graph_url.is_some()),
+            ("authority_url", body.authority_url.is_some()),
+        ],
+        ProviderKind::EntraId => &[
+            ("org_url", body.org_url.is_some()),
+            ("key_id", body.key_id.is_some()),
+        ],
+        _ => &[],
+    };
+    match present.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(ApiError::BadRequest(format!(
+            "`{field}` is not a field of {} connections",
+            body.provider
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A connection as the API shows it, with its schedule: never the key.
 pub(crate) fn describe_scheduled(
     connection: &BackupConnection,
@@ -117,6 +144,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ConnectionBody>), ApiError> {
     let Json(body) = body?;
     let name = label(&body.name)?;
+    refuse_foreign_fields(&body)?;
     match body.provider {
         ProviderKind::Okta => {}
         ProviderKind::EntraId => {
