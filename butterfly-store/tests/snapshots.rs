@@ -985,7 +985,11 @@ async fn a_killed_writer_resumes_from_its_checkpoint_and_seals_what_an_uninterru
         .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
         .await
         .unwrap();
-    assert_eq!(writer.id(), id, "the interrupted snapshot is resumed");
+    assert_ne!(
+        writer.id(),
+        id,
+        "a resumed run seals under its own id, never over a run that may still be alive"
+    );
     assert_eq!(
         writer.resumed_kinds().into_iter().collect::<Vec<_>>(),
         [(ResourceKind::new("user"), 1500)]
@@ -1020,7 +1024,7 @@ async fn a_killed_writer_resumes_from_its_checkpoint_and_seals_what_an_uninterru
     all.extend(apps(0..8));
     let whole = backup(&repo, &all).await;
     assert_eq!(resumed.root_digest, whole.root_digest);
-    assert_eq!(resumed.id, id);
+    assert_ne!(resumed.id, id, "sealed under its own id");
     let report = repo.verify(None).await.unwrap();
     assert!(report.problems.is_empty(), "{report:?}");
 }
@@ -1048,12 +1052,21 @@ async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() 
     assert_ne!(writer.id(), id);
     drop(writer);
 
-    // A checkpoint left behind by a run killed after its manifest was written.
+    // A checkpoint left behind by a run killed after its manifest was written: the run
+    // checkpointed `user`, the file is copied, the run seals, the copy is put back.
     let dir = tempfile::tempdir().unwrap();
     let repo = SnapshotRepository::open_or_create(dir.path())
         .await
         .unwrap();
-    interrupted(&repo).await;
+    let mut writer = repo
+        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
+        .await
+        .unwrap();
+    writer.add_all(&users(1500, 1)).await.unwrap();
+    writer
+        .finish_kind(&ResourceKind::new("user"))
+        .await
+        .unwrap();
     let left: Vec<(PathBuf, Vec<u8>)> = files(dir.path(), "checkpoints")
         .into_iter()
         .map(|path| {
@@ -1062,10 +1075,6 @@ async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() 
         })
         .collect();
     assert_eq!(left.len(), 1);
-    let writer = repo
-        .resume(butterfly_core::ProviderKind::Okta, ORG, Utc::now())
-        .await
-        .unwrap();
     let sealed = writer
         .finish(Utc::now(), SnapshotStatus::Failed)
         .await

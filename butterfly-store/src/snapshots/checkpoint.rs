@@ -111,8 +111,9 @@ impl SnapshotRepository {
     /// The writer records each kind [finished](SnapshotWriter::finish_kind) in a sealed
     /// file, `checkpoints/{provider}-{org digest}.checkpoint`, rewritten (atomically)
     /// only after the pack holding the kind's objects and entry lists is stored; sealing
-    /// the snapshot removes it. Resuming keeps the interrupted snapshot's id and start
-    /// time and puts back each recorded kind whose objects are all still indexed
+    /// the snapshot removes it. Resuming keeps the interrupted snapshot's start time (under
+    /// a new id, so a run still alive elsewhere is never overwritten) and puts back each
+    /// recorded kind whose objects are all still indexed
     /// ([`SnapshotWriter::resumed_kinds`]); a checkpoint whose snapshot was sealed, or
     /// that does not read, is ignored.
     ///
@@ -158,7 +159,11 @@ impl SnapshotRepository {
         if let Some(file) = resumable
             && !state.resumed.is_empty()
         {
-            writer.snapshot.id = file.snapshot_id;
+            // A new id, never the interrupted run's: the checkpoint is found by org, and a
+            // second backup of the same org may start while the first is still running
+            // (two connections to one org, or the CLI beside the server). Taking over its
+            // id would let the two manifests replace each other; with its own id each run
+            // seals its own snapshot, and this one reuses only kinds already stored.
             writer.snapshot.started_at = file.started_at;
             writer.snapshot.warnings.push(format!(
                 "resumed the backup interrupted after {} of its kinds (started {}): those \
