@@ -229,7 +229,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for GuardedIo<T> {
             match this.tracker.state {
                 // hyper answers the substituted request and closes; nothing after the
                 // refused head is request data it could frame.
-                State::Refused => return Poll::Pending,
+                // Whatever the client sends after it is read and dropped, so its close
+                // still reaches hyper as end-of-file (a `Pending` that never wakes would
+                // hold the connection and its task for ever).
+                State::Refused => {
+                    let mut chunk = [0u8; 8192];
+                    let mut read = ReadBuf::new(&mut chunk);
+                    ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+                    if read.filled().is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    continue;
+                }
                 State::PassThrough if this.pending.is_empty() => {
                     return Pin::new(&mut this.inner).poll_read(cx, buf);
                 }
@@ -362,15 +373,22 @@ impl Tracker {
                 }
                 State::Trailers => match line_end(pending) {
                     Some(end) => {
-                        let empty = pending[..end] == *b"\r\n" || pending[..end] == *b"\n";
-                        self.trailer_bytes += end;
-                        out.extend(pending.drain(..end));
-                        if empty {
-                            self.state = State::Head;
-                        } else if self.trailer_bytes > MAX_CHUNK_LINE_BYTES {
-                            self.give_up(pending, out);
+                        // hyper ends the trailers only at CRLF CRLF; a bare LF would
+                        // make the two of us frame the stream differently, so stop
+                        // following it and leave the connection to hyper.
+                        if pending[..end].ends_with(b"\r\n") {
+                            let empty = pending[..end] == *b"\r\n";
+                            self.trailer_bytes += end;
+                            out.extend(pending.drain(..end));
+                            if empty {
+                                self.state = State::Head;
+                            } else if self.trailer_bytes > MAX_CHUNK_LINE_BYTES {
+                                self.give_up(pending, out);
+                            }
+                            true
+                        } else {
+                            self.give_up(pending, out)
                         }
-                        true
                     }
                     None if pending.len() > MAX_CHUNK_LINE_BYTES => self.give_up(pending, out),
                     None => false,
@@ -627,6 +645,19 @@ mod tests {
         assert_eq!(state, State::Refused);
         assert!(String::from_utf8_lossy(&out).starts_with("GET /api/v1 HTTP/1.1"));
         assert_eq!(marker(&out), Some(Refusal::TargetTooLong));
+    }
+
+    #[test]
+    fn a_bare_lf_in_trailers_stops_the_following() {
+        // hyper reads trailers up to CRLF CRLF, so what follows `0\r\n\n` is still
+        // trailer bytes to it: checking them as a head would frame differently.
+        let stream: &[&[u8]] = &[
+            b"POST /scim/v2/Users HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\n",
+            b"DELETE /scim/v2/Users/1 HTTP/1.1\r\nIf-Match: W/\"\x01\"\r\n\r\n",
+        ];
+        let (out, state) = run(stream);
+        assert_eq!(state, State::PassThrough);
+        assert_eq!(out, stream.concat(), "handed to hyper as it came");
     }
 
     #[test]

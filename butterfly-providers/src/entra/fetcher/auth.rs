@@ -408,7 +408,10 @@ pub(crate) async fn request_token(
                     Some(serde_json::Value::String(s)) => s.parse().ok(),
                     _ => None,
                 }
-                .unwrap_or(3600);
+                .unwrap_or(3600)
+                // The answer comes from whatever authority URL the connection names: a
+                // day bounds it, so the renewal time never overflows a date.
+                .clamp(1, 86_400);
                 Ok(TokenOutcome::Token(GraphToken {
                     roles: token_roles(&answer.access_token),
                     value: answer.access_token,
