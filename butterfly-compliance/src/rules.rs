@@ -39,6 +39,30 @@ pub(crate) enum Outcome {
     },
 }
 
+impl Outcome {
+    /// `Pass` when `passed`, else `Fail`, with the same message and evidence either way.
+    pub(crate) fn judged(
+        passed: bool,
+        message: String,
+        evidence: Vec<Evidence>,
+        omitted: u64,
+    ) -> Outcome {
+        if passed {
+            Outcome::Pass {
+                message,
+                evidence,
+                omitted,
+            }
+        } else {
+            Outcome::Fail {
+                message,
+                evidence,
+                omitted,
+            }
+        }
+    }
+}
+
 /// The resources of the kinds the catalogue reads, loaded once per evaluation.
 #[derive(Debug)]
 pub(crate) struct OrgView<'a> {
@@ -709,19 +733,7 @@ pub(crate) fn super_admin_count(view: &OrgView<'_>, t: Option<i64>) -> Outcome {
     let count = i64::try_from(held.len()).unwrap_or(i64::MAX);
     let (evidence, omitted) = capped(held.iter().copied(), &fields);
     let message = format!("{count} users hold Super Administrator directly");
-    if count <= t {
-        Outcome::Pass {
-            message,
-            evidence,
-            omitted,
-        }
-    } else {
-        Outcome::Fail {
-            message,
-            evidence,
-            omitted,
-        }
-    }
+    Outcome::judged(count <= t, message, evidence, omitted)
 }
 
 pub(crate) fn super_admin_via_group(view: &OrgView<'_>, _: Option<i64>) -> Outcome {

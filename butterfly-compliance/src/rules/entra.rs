@@ -549,19 +549,7 @@ pub(crate) fn global_admin_count(view: &OrgView<'_>, t: Option<i64>) -> Outcome 
     let (evidence, omitted) = capped(grants.iter().copied(), &["principalId", "roleDefinitionId"]);
     let message =
         format!("{n} principals hold Global Administrator (active or eligible); 2 to {t} expected");
-    if (2..=t).contains(&n) {
-        Outcome::Pass {
-            message,
-            evidence,
-            omitted,
-        }
-    } else {
-        Outcome::Fail {
-            message,
-            evidence,
-            omitted,
-        }
-    }
+    Outcome::judged((2..=t).contains(&n), message, evidence, omitted)
 }
 
 /// MS.AAD.7.2v1: no more Global Administrators than holders of other privileged roles.
@@ -585,19 +573,7 @@ pub(crate) fn fine_grained_roles(view: &OrgView<'_>, _: Option<i64>) -> Outcome 
         global.len(),
         others.len()
     );
-    if global.len() <= others.len() {
-        Outcome::Pass {
-            message,
-            evidence,
-            omitted,
-        }
-    } else {
-        Outcome::Fail {
-            message,
-            evidence,
-            omitted,
-        }
-    }
+    Outcome::judged(global.len() <= others.len(), message, evidence, omitted)
 }
 
 /// MS.AAD.7.3v1: users holding highly privileged roles are cloud-only.
@@ -694,19 +670,7 @@ pub(crate) fn no_permanent_privileged(view: &OrgView<'_>, t: Option<i64>) -> Out
     );
     let message =
         format!("{n} permanent active assignments to highly privileged roles; at most {t} allowed");
-    if n <= t {
-        Outcome::Pass {
-            message,
-            evidence,
-            omitted,
-        }
-    } else {
-        Outcome::Fail {
-            message,
-            evidence,
-            omitted,
-        }
-    }
+    Outcome::judged(n <= t, message, evidence, omitted)
 }
 
 /// MS.AAD.7.5v1: active privileged assignments were made through PIM (their schedule
