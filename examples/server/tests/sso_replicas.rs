@@ -23,8 +23,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use butterfly_test_oidc_provider::{
-    ClientRegistration, TestProvider, USER_EMAIL, USER_PASSWORD, html_attribute, interaction_uid,
-    location,
+    ClientRegistration, TestProvider, USER_EMAIL, end_session, location, sign_in,
 };
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
@@ -88,39 +87,6 @@ fn start_server(database_url: &str, dir: &Path) -> (Server, Option<String>) {
 fn on(server: &Server, url: &Url) -> String {
     let query = url.query().map(|q| format!("?{q}")).unwrap_or_default();
     format!("{}{}{query}", server.base, url.path())
-}
-
-/// From the provider's authorize URL to our callback URL (on the public URL): log in as
-/// Jane and consent (skipped by the provider once granted).
-async fn sign_in_at_provider(browser: &reqwest::Client, issuer: &str, authorize: Url) -> Url {
-    let mut next = location(browser.get(authorize).send().await.unwrap()).await;
-    for _ in 0..6 {
-        if next.as_str().starts_with(PUBLIC_URL) {
-            return next;
-        }
-        let Some(uid) = interaction_uid(&next) else {
-            next = location(browser.get(next).send().await.unwrap()).await;
-            continue;
-        };
-        let details: Value = browser
-            .get(next.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let resume = match details["prompt"].as_str() {
-            Some("login") => browser
-                .post(format!("{issuer}/interaction/{uid}/login"))
-                .form(&[("email", USER_EMAIL), ("password", USER_PASSWORD)]),
-            Some("consent") => browser.post(format!("{issuer}/interaction/{uid}/confirm")),
-            other => panic!("unexpected prompt {other:?}: {details}"),
-        };
-        let resume = location(resume.send().await.unwrap()).await;
-        next = location(browser.get(resume).send().await.unwrap()).await;
-    }
-    panic!("the provider never sent us back");
 }
 
 /// Start a sign-in on `server`: the provider's authorize URL, and the pending-login
@@ -314,7 +280,7 @@ async fn two_servers_share_sso_state(database_url: &str) {
 
     // 1. A sign-in started and completed on A.
     let (authorize, pending) = start_sign_in(&browser, &a).await;
-    let callback = sign_in_at_provider(&browser, &issuer, authorize).await;
+    let callback = sign_in(&browser, &issuer, authorize, PUBLIC_URL).await;
     assert_eq!(callback.path(), "/auth/sso/callback");
     let done = browser.get(on(&a, &callback)).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::FOUND, "{:?}", done.text().await);
@@ -334,7 +300,7 @@ async fn two_servers_share_sso_state(database_url: &str) {
 
     // 2. One callback sent to A and B at once: exactly one signs in.
     let (authorize, pending) = start_sign_in(&browser, &a).await;
-    let callback = sign_in_at_provider(&browser, &issuer, authorize).await;
+    let callback = sign_in(&browser, &issuer, authorize, PUBLIC_URL).await;
     let (on_a, on_b) = tokio::join!(
         replay(&a, &callback, &pending),
         replay(&b, &callback, &pending)
@@ -368,25 +334,7 @@ async fn two_servers_share_sso_state(database_url: &str) {
     // 4. Logout at the provider: its logout token goes to B; on A the browser session and
     // the CLI sign-in approved from it are over.
     assert_eq!(me(&browser, &a, None).await, StatusCode::OK);
-    let end = browser
-        .get(format!("{issuer}/session/end"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(end.status(), StatusCode::OK);
-    let form = end.text().await.unwrap();
-    let action = Url::parse(&issuer)
-        .unwrap()
-        .join(&html_attribute(&form, "action"))
-        .unwrap();
-    let xsrf = html_attribute(&form, "value");
-    let ended = browser
-        .post(action)
-        .form(&[("xsrf", xsrf.as_str()), ("logout", "yes")])
-        .send()
-        .await
-        .unwrap();
-    assert!(ended.status().is_redirection() || ended.status().is_success());
+    end_session(&browser, &issuer).await;
     assert_eq!(me(&browser, &a, None).await, StatusCode::UNAUTHORIZED);
     assert_eq!(me(&api, &a, Some(&access)).await, StatusCode::UNAUTHORIZED);
     let (status, refused) = token(&api, &a, &refresh_grant(&refresh)).await;
