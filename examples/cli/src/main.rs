@@ -1575,11 +1575,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     scopes,
                     concurrency,
                     pack_target_bytes,
-                    mode: if full {
-                        butterfly_providers::backup::BackupMode::Full
-                    } else {
-                        butterfly_providers::backup::BackupMode::Incremental { full_every }
-                    },
+                    mode: backup_mode(full, full_every),
                     allow_private_org_urls: cli.allow_private_org_urls,
                 },
             )
@@ -1612,11 +1608,7 @@ async fn run_local(cli: Cli) -> Result<(), String> {
                     repo,
                     rate_limit_share,
                     concurrency,
-                    mode: if full {
-                        butterfly_providers::backup::BackupMode::Full
-                    } else {
-                        butterfly_providers::backup::BackupMode::Incremental { full_every }
-                    },
+                    mode: backup_mode(full, full_every),
                     allow_private_org_urls: cli.allow_private_org_urls,
                 },
             )
@@ -2091,6 +2083,15 @@ pub(crate) fn print_done(out: Output, message: &str) {
     match out {
         Output::Json => output::print_json(&json!({"ok": true, "message": message})),
         Output::Table | Output::Markdown => println!("{message}"),
+    }
+}
+
+/// The backup mode `--full` and `--full-every` ask for (the same for every provider).
+fn backup_mode(full: bool, full_every: u32) -> butterfly_providers::backup::BackupMode {
+    if full {
+        butterfly_providers::backup::BackupMode::Full
+    } else {
+        butterfly_providers::backup::BackupMode::Incremental { full_every }
     }
 }
 

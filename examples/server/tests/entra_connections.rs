@@ -173,6 +173,18 @@ async fn bad_entra_connections_are_refused() {
     let (status, body) = s.call(Method::POST, "/api/v1/connections", Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("tenant_id"), "{body}");
+    // A rate-limit share outside (0, 1].
+    for share in [json!(0), json!(1.5)] {
+        let mut greedy = s.secret_body("greedy");
+        greedy["rate_limit_share"] = share;
+        greedy.as_object_mut().unwrap().remove("graph_url");
+        greedy.as_object_mut().unwrap().remove("authority_url");
+        let (status, body) = s
+            .call(Method::POST, "/api/v1/connections", Some(greedy))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.to_string().contains("rate_limit_share"), "{body}");
+    }
     // An Okta field on an Entra connection is a mistake, not something to drop.
     let mut foreign = s.secret_body("foreign");
     foreign["org_url"] = json!("https://example.okta.com");

@@ -79,6 +79,20 @@ fn okta() -> ProviderKind {
     ProviderKind::Okta
 }
 
+/// The stored percentage for a requested `rate_limit_share` (default 0.5): refused
+/// outside (0, 1], else 1 to 100 after rounding up.
+fn rate_limit_percent(share: Option<f64>) -> Result<u8, ApiError> {
+    let share = share.unwrap_or(0.5);
+    if !(share > 0.0 && share <= 1.0) {
+        return Err(ApiError::BadRequest(
+            "rate_limit_share must be in (0, 1]".into(),
+        ));
+    }
+    // In (0, 1], so the product rounds up to 1..=100.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok((share * 100.0).ceil().clamp(1.0, 100.0) as u8)
+}
+
 /// Refuse a field that belongs to the other provider: an Okta connection with a
 /// `client_secret`, or an Entra one with an `org_url`, is a mistake in the request, and
 /// silently dropping the field would hide it (a secret the caller believes is stored).
@@ -180,12 +194,7 @@ pub async fn create(
     // Refuse a key that would only fail at the first backup.
     PrivateKey::from_pem(private_key.secret())
         .map_err(|e| ApiError::BadRequest(format!("private_key: {e}")))?;
-    let share = body.rate_limit_share.unwrap_or(0.5);
-    if !(share > 0.0 && share <= 1.0) {
-        return Err(ApiError::BadRequest(
-            "rate_limit_share must be in (0, 1]".into(),
-        ));
-    }
+    let rate_limit_percent = rate_limit_percent(body.rate_limit_share)?;
     if let Some(scopes) = &body.scopes
         && (scopes.is_empty() || scopes.iter().any(|s| s.trim().is_empty()))
     {
@@ -213,9 +222,7 @@ pub async fn create(
             key_id: body.key_id.filter(|k| !k.trim().is_empty()),
             private_key_sealed: sealed,
             scopes: body.scopes,
-            // In (0, 1] checked above, so 1 to 100 after rounding up.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            rate_limit_percent: (share * 100.0).ceil().clamp(1.0, 100.0) as u8,
+            rate_limit_percent,
             created_at: Utc::now(),
             last_test: None,
         })
@@ -283,12 +290,7 @@ async fn create_entra(
             ));
         }
     }
-    let share = body.rate_limit_share.unwrap_or(0.5);
-    if !(share > 0.0 && share <= 1.0) {
-        return Err(ApiError::BadRequest(
-            "rate_limit_share must be in (0, 1]".into(),
-        ));
-    }
+    let rate_limit_percent = rate_limit_percent(body.rate_limit_share)?;
     let sealed = state
         .objects
         .seal_secret(
@@ -309,9 +311,7 @@ async fn create_entra(
             key_id: None,
             private_key_sealed: sealed,
             scopes: None,
-            // In (0, 1] checked above, so 1 to 100 after rounding up.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            rate_limit_percent: (share * 100.0).ceil().clamp(1.0, 100.0) as u8,
+            rate_limit_percent,
             created_at: Utc::now(),
             last_test: None,
         })
