@@ -142,7 +142,13 @@ fn evaluate_view(view: &OrgView<'_>, frameworks: &[Framework], generated_at: &st
     }
     let summaries = wanted
         .iter()
-        .map(|&f| summary(f, results.iter().filter(|r| r.framework == f)))
+        .map(|&f| {
+            summary(
+                f,
+                view.snapshot.provider,
+                results.iter().filter(|r| r.framework == f),
+            )
+        })
         .collect();
     Report {
         tool: "butterfly-compliance".to_owned(),
@@ -209,11 +215,12 @@ fn result(
 
 fn summary<'a>(
     framework: Framework,
+    provider: ProviderKind,
     results: impl Iterator<Item = &'a CheckResult>,
 ) -> FrameworkSummary {
     let mut s = FrameworkSummary {
         framework,
-        title: framework.title().to_owned(),
+        title: framework.title_for(provider).to_owned(),
         total: 0,
         passed: 0,
         failed: 0,

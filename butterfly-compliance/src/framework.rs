@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use butterfly_core::ProviderKind;
+
 use crate::Error;
 
 /// A compliance framework (or benchmark) the catalogue maps checks to.
@@ -76,6 +78,30 @@ impl Framework {
             Framework::Iso27001 => "ISO/IEC 27001",
             Framework::Cis => "CIS Controls",
             Framework::Stig => "DISA Okta IDaaS STIG",
+        }
+    }
+
+    /// The framework's title in a report on `provider`'s snapshot.
+    ///
+    /// Only the STIG column differs: DISA publishes an Okta IDaaS STIG, whose rules the
+    /// Okta checks cite (`V-273188`...), but no STIG for Microsoft Entra ID, so the Entra
+    /// checks cite the DISA Application Security Requirements Guide's requirements
+    /// (`SRG-APP-*`) instead, and the report must not call those Okta rules.
+    pub fn title_for(self, provider: ProviderKind) -> &'static str {
+        match (self, provider) {
+            (Framework::Stig, ProviderKind::Okta) => self.title(),
+            (Framework::Stig, _) => "DISA Application Security Requirements Guide",
+            _ => self.title(),
+        }
+    }
+
+    /// The edition the control ids refer to in a report on `provider`'s snapshot (see
+    /// [`Framework::title_for`]).
+    pub fn edition_for(self, provider: ProviderKind) -> &'static str {
+        match (self, provider) {
+            (Framework::Stig, ProviderKind::Okta) => self.edition(),
+            (Framework::Stig, _) => "SRG-APP requirements",
+            _ => self.edition(),
         }
     }
 

@@ -225,6 +225,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// The title of `framework` as this report names it: its summary's title, which
+    /// depends on the snapshot's provider ([`Framework::title_for`]).
+    pub fn framework_title(&self, framework: Framework) -> &str {
+        self.summaries
+            .iter()
+            .find(|s| s.framework == framework)
+            .map_or_else(|| framework.title(), |s| s.title.as_str())
+    }
+
     /// The results that failed, at or above `severity`.
     pub fn failures_at_or_above(&self, severity: Severity) -> impl Iterator<Item = &CheckResult> {
         self.results

@@ -88,7 +88,7 @@ fn finding(report: &Report, r: &CheckResult, observation_uuid: &str) -> Value {
         .unwrap_or_default();
     json!({
         "uuid": uuid(&[&report.snapshot.id, r.framework.as_str(), &r.check_id, "finding"]),
-        "title": format!("{} {}: {}", r.framework.title(), r.control, r.title),
+        "title": format!("{} {}: {}", report.framework_title(r.framework), r.control, r.title),
         "description": format!("{}{threshold}", r.message),
         "target": {
             "type": "objective-id",
@@ -100,6 +100,13 @@ fn finding(report: &Report, r: &CheckResult, observation_uuid: &str) -> Value {
 }
 
 pub(super) fn oscal(report: &Report) -> Value {
+    // As in SARIF: an unknown provider name is a report written before providers had
+    // their own catalogue, which was Okta's.
+    let provider = report
+        .snapshot
+        .provider
+        .parse()
+        .unwrap_or(butterfly_core::ProviderKind::Okta);
     let results: Vec<Value> = report
         .summaries
         .iter()
@@ -125,7 +132,7 @@ pub(super) fn oscal(report: &Report) -> Value {
                 .collect();
             let mut result = json!({
                 "uuid": uuid(&[&report.snapshot.id, framework.as_str(), "result"]),
-                "title": format!("{} ({})", framework.title(), framework.edition()),
+                "title": format!("{} ({})", summary.title, framework.edition_for(provider)),
                 "description": format!(
                     "{} checks: {} passed, {} failed, {} not applicable.",
                     summary.total, summary.passed, summary.failed, summary.not_applicable

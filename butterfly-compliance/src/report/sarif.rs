@@ -93,7 +93,7 @@ pub(super) fn sarif(report: &Report) -> Value {
             let mut result = json!({
                 "ruleId": r.check_id,
                 "level": level(r.severity),
-                "message": { "text": format!("[{} {}] {}: {}{threshold}", r.framework.title(), r.control, r.title, r.message) },
+                "message": { "text": format!("[{} {}] {}: {}{threshold}", report.framework_title(r.framework), r.control, r.title, r.message) },
                 "locations": locations,
                 "partialFingerprints": { "butterflyCheck/v1": format!("{}/{}/{}", report.snapshot.org, r.framework, r.check_id) },
                 "properties": {

@@ -164,7 +164,7 @@ pub(super) fn markdown(report: &Report) -> String {
             .results
             .iter()
             .filter(|o| o.check_id == r.check_id && o.status == Status::Fail)
-            .map(|o| format!("{} {}", o.framework.title(), o.control))
+            .map(|o| format!("{} {}", report.framework_title(o.framework), o.control))
             .collect();
         let _ = writeln!(out, "Fails: {}.\n", md(&controls.join(", ")));
         for e in &r.evidence {

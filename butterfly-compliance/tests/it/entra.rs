@@ -543,3 +543,37 @@ fn entra_reports_render_in_every_format() {
         assert_eq!(rules[index]["id"], result["ruleId"]);
     }
 }
+
+#[test]
+fn the_stig_column_names_the_application_srg_for_entra_and_the_okta_stig_for_okta() {
+    // The Entra checks cite SRG-APP requirements, not Okta IDaaS STIG rules: no report
+    // on an Entra tenant may call its STIG column the Okta STIG.
+    const OKTA_STIG: &str = "DISA Okta IDaaS STIG";
+    const SRG: &str = "DISA Application Security Requirements Guide";
+    let entra = evaluate_tenant(misconfigured());
+    assert_eq!(entra.framework_title(Framework::Stig), SRG);
+    let stig = entra
+        .summaries
+        .iter()
+        .find(|s| s.framework == Framework::Stig)
+        .unwrap();
+    assert_eq!(stig.title, SRG);
+    for format in [
+        report::Format::Markdown,
+        report::Format::Sarif,
+        report::Format::Oscal,
+    ] {
+        let text = report::render(&entra, format).unwrap();
+        assert!(!text.contains(OKTA_STIG), "{format:?}");
+        assert!(text.contains(SRG), "{format:?}");
+    }
+
+    let (source, snapshot) = crate::support::load("misconfigured-org.json").unwrap();
+    let okta = block_on(evaluate(&source, &snapshot, &Framework::ALL, GENERATED_AT)).unwrap();
+    assert_eq!(okta.framework_title(Framework::Stig), OKTA_STIG);
+    for format in [report::Format::Sarif, report::Format::Oscal] {
+        let text = report::render(&okta, format).unwrap();
+        assert!(text.contains(OKTA_STIG), "{format:?}");
+        assert!(!text.contains(SRG), "{format:?}");
+    }
+}
