@@ -648,6 +648,44 @@ mod tests {
     }
 
     #[test]
+    fn drift_compares_with_the_snapshot_taken_last_before_not_the_job_finished_last() {
+        use butterfly_core::source::{InMemorySnapshotSource, SnapshotSource};
+        use butterfly_core::{ProviderKind, SnapshotStatus};
+        let mut source = InMemorySnapshotSource::new();
+        let org = "https://acme.okta.com";
+        let at = |minute: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minute);
+        let mut take = |minute| {
+            source.insert(
+                ProviderKind::Okta,
+                org,
+                at(minute),
+                SnapshotStatus::Complete,
+                [],
+            )
+        };
+        let (first, second, third, other_connection) = (take(0), take(10), take(20), take(15));
+        let summaries = futures::executor::block_on(source.summaries()).unwrap();
+        let candidates = [first.id, second.id, third.id];
+        // `second` started before `third` but finished after it: its previous is `first`,
+        // never the newer `third`.
+        assert_eq!(
+            snapshot_before(&summaries, &candidates, second.id),
+            Some(first.id)
+        );
+        assert_eq!(
+            snapshot_before(&summaries, &candidates, third.id),
+            Some(second.id)
+        );
+        assert_eq!(snapshot_before(&summaries, &candidates, first.id), None);
+        // `other_connection` (minute 15) is closer before `third` than `second` is, but
+        // only the connection's own snapshots are candidates: the answer above is `second`.
+        assert_ne!(
+            snapshot_before(&summaries, &candidates, third.id),
+            Some(other_connection.id)
+        );
+    }
+
+    #[test]
     fn events_carry_their_name_and_the_fix() {
         let event = Event::BackupFailed {
             connection_id: Uuid::nil(),
@@ -813,9 +851,27 @@ pub enum DriftCheckError {
     Source(#[from] butterfly_core::source::SourceError),
 }
 
-/// [`Event::CriticalDrift`] when the diff from the connection's previous successful
-/// backup to this one has critical changes; `None` when it has none or there is no
-/// previous backup.
+/// Of `candidates` (the snapshots of the connection's other successful backups), the one
+/// taken last *before* `new` was: the state the org was in before it. Not the one whose
+/// job finished last: two backups of a connection can overlap (a slow scheduled one and a
+/// manual one), and the one started first can finish last; comparing it with the newer
+/// snapshot would report the drift backwards. `None` when none was taken before.
+fn snapshot_before(
+    summaries: &[butterfly_core::SnapshotSummary],
+    candidates: &[butterfly_core::SnapshotId],
+    new: butterfly_core::SnapshotId,
+) -> Option<butterfly_core::SnapshotId> {
+    let new_started = summaries.iter().find(|s| s.id == new)?.started_at;
+    summaries
+        .iter()
+        .filter(|s| s.id != new && s.started_at < new_started && candidates.contains(&s.id))
+        .max_by_key(|s| (s.started_at, s.id))
+        .map(|s| s.id)
+}
+
+/// [`Event::CriticalDrift`] when the diff from the connection's snapshot taken last
+/// before this one ([`snapshot_before`]) has critical changes; `None` when it has none
+/// or there is no earlier snapshot.
 async fn critical_drift(
     state: &AppState,
     job: &butterfly_core::store::Job,
@@ -838,22 +894,21 @@ async fn critical_drift(
         .store
         .list_jobs(job.team_id, crate::backups::OKTA_BACKUP_JOB, 500)
         .await?;
-    let previous = jobs
+    let candidates: Vec<butterfly_core::SnapshotId> = jobs
         .iter()
         .filter(|j| j.id != job.id && j.status == JobStatus::Succeeded)
         .filter(|j| {
             j.payload.get("connection_id").and_then(Value::as_str)
                 == Some(connection_id.to_string().as_str())
         })
-        .filter_map(|j| Some((j.finished_at?, snapshot_of(j.outcome.as_ref())?)))
-        .filter(|(_, id)| *id != new_id)
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, id)| id);
-    let Some(old_id) = previous else {
-        return Ok(None);
-    };
+        .filter_map(|j| snapshot_of(j.outcome.as_ref()))
+        .collect();
     let repo = state.backups.repository(job.team_id).await?;
     let source: &dyn SnapshotSource = repo.as_ref();
+    let summaries = source.summaries().await?;
+    let Some(old_id) = snapshot_before(&summaries, &candidates, new_id) else {
+        return Ok(None);
+    };
     let old = source.manifest(old_id).await?;
     let new = source.manifest(new_id).await?;
     let critical = critical_changes(source, &old, &new).await?;
