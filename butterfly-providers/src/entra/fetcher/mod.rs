@@ -30,6 +30,7 @@
 
 mod auth;
 mod budget;
+mod check;
 pub mod select;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +53,7 @@ pub use auth::{
 use auth::{GraphToken, TokenOutcome, request_token};
 use budget::UnitBudget;
 pub use budget::WINDOW;
+pub use check::EntraConnectionCheck;
 
 use super::kinds::{self, EntraKind, IdRule, Shape, request_cost};
 use crate::clock::{SystemTimer, Timer};
