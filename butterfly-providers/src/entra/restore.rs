@@ -31,6 +31,8 @@
 //! - references (group members, policy includes and excludes, app role assignments) are
 //!   remapped to the tenant's object ids: matched objects now, created ones at execution.
 
+pub mod runner;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::diff::{DiffRules, diff_resource};

@@ -177,6 +177,18 @@ impl EntraFetcher {
         })
     }
 
+    /// The same fetcher, reading only `kinds` (and their parents).
+    pub fn with_only_kinds(&self, kinds: BTreeSet<String>) -> EntraFetcher {
+        EntraFetcher {
+            credentials: self.credentials.clone(),
+            options: EntraFetchOptions {
+                only_kinds: kinds,
+                ..self.options.clone()
+            },
+            http: self.http.clone(),
+        }
+    }
+
     /// The tenant id (snapshots name the org by it).
     pub fn tenant_id(&self) -> &str {
         self.credentials.tenant_id.as_str()
