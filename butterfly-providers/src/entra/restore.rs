@@ -239,12 +239,13 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
             let mut policy = Value::Object(out);
             remap_policy(&mut policy, remap);
             // Never enforce through a restore: a new policy starts report-only, and an
-            // update keeps the tenant's state unless the snapshot's is less strict.
+            // update to an enforced state keeps an enforced policy enforced and brings a
+            // disabled or report-only one back report-only, never straight to enforced.
             let wanted = text(body, "state").unwrap_or(REPORT_ONLY);
             let state = match (live.and_then(|l| text(l, "state")), wanted) {
                 (_, "disabled") => "disabled",
-                (Some(current), "enabled") => current,
-                (None, _) => REPORT_ONLY,
+                (Some("enabled"), "enabled") => "enabled",
+                (_, "enabled") | (None, _) => REPORT_ONLY,
                 (Some(_), other) => other,
             };
             policy["state"] = json!(state);
