@@ -31,18 +31,21 @@
 //! - references (group members, policy includes and excludes, app role assignments) are
 //!   remapped to the tenant's object ids: matched objects now, created ones at execution.
 
+pub mod runner;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::diff::{DiffRules, diff_resource};
 use butterfly_core::restore::{
     FollowUp, PlanEntry, RestoreMode, RestoreOptions, RestorePlan, live_fingerprint,
 };
-use butterfly_core::{Digest, ProviderKind, ResourceKind, Snapshot};
+use butterfly_core::{Digest, ProviderKind, ResourceKind, Snapshot, SnapshotId};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use super::kinds::{self, IdRule};
 use crate::okta::restore::ResourceSet;
+use crate::okta::restore::journal::{Journal, JournalError, JournalRecord, StepOutcome};
 
 /// The state a restored Conditional Access policy is written in.
 pub const REPORT_ONLY: &str = "enabledForReportingButNotEnforced";
@@ -236,12 +239,13 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
             let mut policy = Value::Object(out);
             remap_policy(&mut policy, remap);
             // Never enforce through a restore: a new policy starts report-only, and an
-            // update keeps the tenant's state unless the snapshot's is less strict.
+            // update to an enforced state keeps an enforced policy enforced and brings a
+            // disabled or report-only one back report-only, never straight to enforced.
             let wanted = text(body, "state").unwrap_or(REPORT_ONLY);
             let state = match (live.and_then(|l| text(l, "state")), wanted) {
                 (_, "disabled") => "disabled",
-                (Some(current), "enabled") => current,
-                (None, _) => REPORT_ONLY,
+                (Some("enabled"), "enabled") => "enabled",
+                (_, "enabled") | (None, _) => REPORT_ONLY,
                 (Some(_), other) => other,
             };
             policy["state"] = json!(state);
@@ -624,15 +628,46 @@ pub fn undo_for(
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExecuteError {
-    /// Graph refused or failed a write.
+    /// Graph refused a write, with its error code and message.
+    #[error("{method} {path}: Graph answered {status} {code}: {message}")]
+    Graph {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+        /// The HTTP status.
+        status: u16,
+        /// Graph's error code (`Authorization_RequestDenied`...).
+        code: String,
+        /// Graph's message (never a request body: it may hold a password).
+        message: String,
+    },
+    /// A write could not be sent, or kept failing after the retries.
     #[error("{method} {path} failed: {reason}")]
     Write {
         /// The method.
         method: &'static str,
         /// The path.
         path: String,
-        /// What Graph said (never a request body: it may hold a password).
+        /// Why (never a request body: it may hold a password).
         reason: String,
+    },
+    /// A plan step failed: which one, and why.
+    #[error("step #{order} {action} {kind} `{name}` ({id}): {source}")]
+    Step {
+        /// Its position in the plan.
+        order: u64,
+        /// What it tried.
+        action: butterfly_core::restore::PlanAction,
+        /// The kind.
+        kind: String,
+        /// The resource's name.
+        name: String,
+        /// The resource's id in the snapshot.
+        id: String,
+        /// Why it failed.
+        #[source]
+        source: Box<ExecuteError>,
     },
     /// A step names a resource the snapshot does not hold.
     #[error("`{kind}` `{id}` is not in the snapshot")]
@@ -642,6 +677,30 @@ pub enum ExecuteError {
         /// Its snapshot id.
         id: String,
     },
+    /// A write would send the unfilled password placeholder (a bug: refused before it
+    /// leaves).
+    #[error("{method} {path} still holds the password placeholder")]
+    UnfilledPassword {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+    },
+    /// The journal could not be written: the run stops before its next write.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl ExecuteError {
+    /// Graph's error code, when Graph refused the write (inside a [`ExecuteError::Step`]
+    /// too).
+    pub fn graph_code(&self) -> Option<&str> {
+        match self {
+            ExecuteError::Graph { code, .. } => Some(code),
+            ExecuteError::Step { source, .. } => source.graph_code(),
+            _ => None,
+        }
+    }
 }
 
 /// Sends Graph writes: the Graph client in production, a fake tenant in tests.
@@ -651,18 +710,34 @@ pub trait GraphWriter: Send + Sync {
     async fn write(&self, write: &GraphWrite) -> Result<Option<Value>, ExecuteError>;
 }
 
-/// One write done, with what undoing it needs.
-#[derive(Debug, Clone, PartialEq)]
+pub use crate::okta::restore::execute::{ExecutionReport, StepFailure};
+
+/// How to run an execution.
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
-pub struct JournalEntry {
-    /// What the step did.
-    pub action: butterfly_core::restore::PlanAction,
-    /// The plan entry.
-    pub entry: PlanEntry,
-    /// The id Graph gave a created object (`{group}/{member}` for a membership).
-    pub created_id: Option<String>,
-    /// The tenant's body before an update or a delete.
-    pub live_before: Option<Value>,
+pub struct ExecuteOptions {
+    /// The run's id, recorded in the journal.
+    pub run_id: String,
+    /// Stop (as if killed) after this many steps: for tests of resuming and undoing an
+    /// interrupted run.
+    pub stop_after: Option<usize>,
+}
+
+impl ExecuteOptions {
+    /// Options for run `run_id`.
+    pub fn new(run_id: impl Into<String>) -> Self {
+        ExecuteOptions {
+            run_id: run_id.into(),
+            stop_after: None,
+        }
+    }
+
+    /// Stop after `steps` steps.
+    #[must_use]
+    pub fn with_stop_after(mut self, steps: Option<usize>) -> Self {
+        self.stop_after = steps;
+        self
+    }
 }
 
 /// A one-time password for a created user: 64 random hex digits (two v4 UUIDs) and a
@@ -675,18 +750,66 @@ fn one_time_password() -> String {
     )
 }
 
-/// Execute `plan`'s steps in order through `writer`, remapping references to the ids
-/// Graph gives created objects, and return the journal (for [`undo`]). Created users get
-/// a fresh one-time password in place of [`PASSWORD_PLACEHOLDER`].
-pub async fn execute(
-    plan: &RestorePlan,
-    snapshot: &ResourceSet,
-    live: &ResourceSet,
+/// Fill the [`PASSWORD_PLACEHOLDER`] of a write (a created user's
+/// `passwordProfile.password`) with a fresh one-time password, and return it so errors
+/// can be scrubbed of it. Every write a restore or an undo sends goes through
+/// [`send_write`], which calls this: no path can send the placeholder itself.
+pub fn fill_password(write: &mut GraphWrite) -> Option<String> {
+    let slot = write
+        .body
+        .as_mut()
+        .and_then(|b| b.pointer_mut("/passwordProfile/password"))?;
+    if slot.as_str() != Some(PASSWORD_PLACEHOLDER) {
+        return None;
+    }
+    let password = one_time_password();
+    *slot = json!(password);
+    Some(password)
+}
+
+/// `text` with every occurrence of `secret` masked.
+fn scrub(text: &mut String, secret: &str) {
+    if text.contains(secret) {
+        *text = text.replace(secret, "[one-time password]");
+    }
+}
+
+/// Send one write through `writer`: the password placeholder filled first
+/// ([`fill_password`]), a body still holding it refused before it leaves, and the
+/// password masked in any error. The password is dropped with the request.
+pub async fn send_write(
     writer: &dyn GraphWriter,
-) -> Result<Vec<JournalEntry>, ExecuteError> {
-    use butterfly_core::restore::PlanAction;
+    mut write: GraphWrite,
+) -> Result<Option<Value>, ExecuteError> {
+    let password = fill_password(&mut write);
+    if write
+        .body
+        .as_ref()
+        .is_some_and(|b| b.to_string().contains(PASSWORD_PLACEHOLDER))
+    {
+        return Err(ExecuteError::UnfilledPassword {
+            method: write.method,
+            path: write.path,
+        });
+    }
+    let result = writer.write(&write).await;
+    drop(write);
+    match (result, password) {
+        (Err(mut e), Some(password)) => {
+            match &mut e {
+                ExecuteError::Graph { message, .. } => scrub(message, &password),
+                ExecuteError::Write { reason, .. } => scrub(reason, &password),
+                _ => {}
+            }
+            Err(e)
+        }
+        (result, _) => result,
+    }
+}
+
+/// The remap a run starts from: objects the plan matched keep their tenant ids.
+fn initial_remap(plan: &RestorePlan, snapshot: &ResourceSet, live: &ResourceSet) -> IdRemap {
     let mut remap = IdRemap::default();
-    // Objects matched at plan time keep their tenant ids.
     for (_, entry) in plan.steps() {
         if let Some(live_id) = &entry.live_id {
             remap.insert_object(entry.id.clone(), live_id.clone());
@@ -708,79 +831,236 @@ pub async fn execute(
             }
         }
     }
-    let mut journal = Vec::new();
-    for (action, entry) in plan.steps() {
+    remap
+}
+
+/// Execute `plan`'s steps in order through `writer`, remapping references to the ids
+/// Graph gives created objects, and journal each step (synced when the journal is a
+/// file) before the next write goes out. `snapshot` holds the bodies the plan writes
+/// (for an undo plan: the undo snapshot's), `live` the tenant as read for the plan.
+///
+/// The run stops at the first step Graph refuses (later steps may depend on it): that
+/// step is journaled as failed and its error, naming the step, Graph's code and message,
+/// is returned. What was done before it is in the journal, so [`undo_plan`] takes it
+/// back; re-planning and running again continues it (created objects are matched by
+/// name, not created twice). A delete Graph answers `404` counts as done.
+pub async fn execute(
+    plan: &RestorePlan,
+    snapshot: &ResourceSet,
+    live: &ResourceSet,
+    writer: &dyn GraphWriter,
+    journal: &mut Journal,
+    options: &ExecuteOptions,
+) -> Result<ExecutionReport, ExecuteError> {
+    use butterfly_core::restore::PlanAction;
+    let mut report = ExecutionReport::default();
+    report.run_id.clone_from(&options.run_id);
+    journal.append(JournalRecord::Run {
+        run_id: options.run_id.clone(),
+        mode: plan.mode,
+        snapshot_id: plan.snapshot_id,
+        org: plan.org.clone(),
+        plan_fingerprint: plan.fingerprint,
+    })?;
+    report.undo_snapshot = journal.undo_snapshot();
+    let undoing = plan.mode == RestoreMode::Undo;
+    let mut remap = initial_remap(plan, snapshot, live);
+    for (n, (action, entry)) in plan.steps().into_iter().enumerate() {
+        if options.stop_after.is_some_and(|limit| n >= limit) {
+            report.interrupted = true;
+            return Ok(report);
+        }
         let kind = entry.kind.as_str();
         let body = snapshot.get(kind, &entry.id);
         let live_body = entry.live_id.as_deref().and_then(|l| live.get(kind, l));
-        if action != PlanAction::Delete && body.is_none() {
-            return Err(ExecuteError::MissingResource {
+        let step_error = |source: ExecuteError| ExecuteError::Step {
+            order: entry.order,
+            action,
+            kind: kind.to_owned(),
+            name: entry.name.clone(),
+            id: entry.id.clone(),
+            source: Box::new(source),
+        };
+        let result = if action != PlanAction::Delete && body.is_none() {
+            Err(ExecuteError::MissingResource {
                 kind: kind.to_owned(),
                 id: entry.id.clone(),
-            });
-        }
-        let Some(mut write) = write_for(action, entry, body, live_body, &remap) else {
-            continue;
-        };
-        if let Some(profile) = write
-            .body
-            .as_mut()
-            .and_then(|b| b.pointer_mut("/passwordProfile/password"))
-        {
-            *profile = json!(one_time_password());
-        }
-        let created = writer.write(&write).await?;
-        // Undoing an app role assignment needs its (remapped) service principal.
-        let parent = (kind == "app_role_assignment")
-            .then(|| {
-                write
-                    .body
-                    .as_ref()
-                    .and_then(|b| text(b, "resourceId"))
-                    .map(str::to_owned)
             })
-            .flatten();
-        // The password leaves memory with the request.
-        drop(write);
-        let mut created_id = None;
-        if action == PlanAction::Create
-            && let Some(body) = body
-        {
-            if let Some(created) = &created {
-                record_created(kind, &entry.id, body, created, &mut remap);
-                created_id = text(created, "id").map(str::to_owned);
+        } else {
+            // An undo puts the body back exactly (a policy's state too); a restore
+            // decides the state against the tenant's.
+            let against = if undoing && action == PlanAction::Update {
+                body
+            } else {
+                live_body
+            };
+            match write_for(action, entry, body, against, &remap) {
+                None => Ok(None),
+                Some(write) => match send_write(writer, write).await {
+                    Err(ExecuteError::Graph { status: 404, .. })
+                        if action == PlanAction::Delete =>
+                    {
+                        Ok(None)
+                    }
+                    other => other,
+                },
             }
-            if let Some((parent, member)) = entry.id.split_once('/') {
-                created_id = Some(format!("{}/{}", remap.object(parent), remap.object(member)));
-            }
-        }
-        let live_before = match (action, parent) {
-            (PlanAction::Create, Some(parent)) => Some(json!({"resourceId": parent})),
-            _ => live_body.cloned(),
         };
-        journal.push(JournalEntry {
+        let created = match result {
+            Ok(created) => created,
+            Err(e) => {
+                let e = step_error(e);
+                report.failed += 1;
+                report.failures.push(StepFailure {
+                    order: entry.order,
+                    action,
+                    kind: kind.to_owned(),
+                    id: entry.id.clone(),
+                    error: e.to_string(),
+                });
+                journal.append(JournalRecord::Step {
+                    plan_fingerprint: plan.fingerprint,
+                    order: entry.order,
+                    action,
+                    kind: entry.kind.clone(),
+                    id: entry.id.clone(),
+                    live_id: None,
+                    outcome: StepOutcome::Failed,
+                    error: Some(e.to_string()),
+                })?;
+                return Err(e);
+            }
+        };
+        let live_id = match (action, body) {
+            (PlanAction::Create, Some(body)) => {
+                if let Some(created) = &created {
+                    record_created(kind, &entry.id, body, created, &mut remap);
+                }
+                match entry.id.split_once('/') {
+                    Some((parent, member)) => {
+                        Some(format!("{}/{}", remap.object(parent), remap.object(member)))
+                    }
+                    None => created
+                        .as_ref()
+                        .and_then(|c| text(c, "id"))
+                        .map(str::to_owned),
+                }
+            }
+            _ => entry.live_id.clone(),
+        };
+        report.done += 1;
+        journal.append(JournalRecord::Step {
+            plan_fingerprint: plan.fingerprint,
+            order: entry.order,
             action,
-            entry: entry.clone(),
-            created_id,
-            live_before,
-        });
+            kind: entry.kind.clone(),
+            id: entry.id.clone(),
+            live_id,
+            outcome: StepOutcome::Done,
+            error: None,
+        })?;
     }
-    Ok(journal)
+    journal.append(JournalRecord::Finished {
+        done: report.done,
+        failed: report.failed,
+    })?;
+    Ok(report)
 }
 
-/// Take an execution back, last write first.
-pub async fn undo(journal: &[JournalEntry], writer: &dyn GraphWriter) -> Result<(), ExecuteError> {
-    for done in journal.iter().rev() {
-        if let Some(write) = undo_for(
-            done.action,
-            &done.entry,
-            done.created_id.as_deref(),
-            done.live_before.as_ref(),
-        ) {
-            writer.write(&write).await?;
+/// The plan that takes back every step `journal` records as done: what the runs
+/// created is deleted (children first), what they updated or deleted is put back from
+/// `before`, the undo snapshot of the live versions they replaced. `live` is the tenant
+/// now, so what is already gone is skipped.
+pub fn undo_plan(
+    journal: &Journal,
+    before: Option<(SnapshotId, &ResourceSet)>,
+    live: &ResourceSet,
+    org: &str,
+    now: DateTime<Utc>,
+) -> RestorePlan {
+    use butterfly_core::restore::PlanAction;
+    let rules = DiffRules::for_provider(ProviderKind::EntraId);
+    let original = journal.records().iter().find_map(|r| match r {
+        JournalRecord::Run { snapshot_id, .. } => Some(*snapshot_id),
+        _ => None,
+    });
+    let snapshot_id = before
+        .map(|(id, _)| id)
+        .or(original)
+        .unwrap_or_else(SnapshotId::new_random);
+    let mut plan = RestorePlan::new(
+        snapshot_id,
+        ProviderKind::EntraId,
+        org.to_owned(),
+        now,
+        RestoreMode::Undo,
+        RestoreOptions::default(),
+        live_fingerprint_of(live),
+    );
+    let top = kinds::restore_order()
+        .iter()
+        .filter_map(|k| k.restore_rank)
+        .max()
+        .unwrap_or(0);
+    let mut seen = BTreeSet::new();
+    for (_, _, action, kind, _, live_id) in journal.done_steps() {
+        let Some(live_id) = live_id else { continue };
+        let Some(spec) = kinds::by_name(kind.as_str()) else {
+            continue;
+        };
+        if !seen.insert((kind.clone(), live_id.to_owned(), action)) {
+            continue;
+        }
+        let rank = u64::from(spec.restore_rank.unwrap_or(0));
+        let current = live.get(kind.as_str(), live_id);
+        let previous = before.and_then(|(_, set)| set.get(kind.as_str(), live_id));
+        let name = |body: Option<&Value>| {
+            body.and_then(|b| rules.name_of(kind, b))
+                .unwrap_or_else(|| live_id.to_owned())
+        };
+        let mut entry = PlanEntry::new(kind.clone(), live_id, "", "").with_live_id(live_id);
+        match action {
+            PlanAction::Create => {
+                entry.name = name(current);
+                // Children before their parents.
+                entry.order = u64::from(top) - rank;
+                if current.is_some() {
+                    "created by the run: deleted".clone_into(&mut entry.reason);
+                    plan.delete.push(entry);
+                } else {
+                    "created by the run, already gone".clone_into(&mut entry.reason);
+                    plan.skip.push(entry);
+                }
+            }
+            PlanAction::Update | PlanAction::Delete => {
+                entry.name = name(previous);
+                entry.order = u64::from(top) + 1 + rank;
+                match (previous, current, action) {
+                    (None, _, _) => {
+                        "its earlier version is not in the undo snapshot"
+                            .clone_into(&mut entry.reason);
+                        plan.skip.push(entry);
+                    }
+                    (Some(_), Some(_), PlanAction::Update) => {
+                        "updated by the run: put back".clone_into(&mut entry.reason);
+                        plan.update.push(entry);
+                    }
+                    (Some(_), None, PlanAction::Delete) => {
+                        "deleted by the run: created again".clone_into(&mut entry.reason);
+                        entry.live_id = None;
+                        plan.create.push(entry);
+                    }
+                    _ => {
+                        "already as it was, or gone since".clone_into(&mut entry.reason);
+                        plan.skip.push(entry);
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    Ok(())
+    plan.seal();
+    plan
 }
 
 #[cfg(test)]
@@ -1321,6 +1601,15 @@ mod tests {
                                 .pointer("/passwordProfile/password")
                                 .and_then(Value::as_str)
                             {
+                                if password == PASSWORD_PLACEHOLDER {
+                                    return Err(ExecuteError::Graph {
+                                        method: "POST",
+                                        path: write.path.clone(),
+                                        status: 400,
+                                        code: "Request_BadRequest".into(),
+                                        message: "placeholder".into(),
+                                    });
+                                }
                                 passwords.push(password.to_owned());
                             }
                             body.as_object_mut().unwrap().remove("passwordProfile");
@@ -1365,14 +1654,23 @@ mod tests {
         let plan = plan_for(&live, &options);
         let fake = FakeTenant::new(&live);
         let before = fake.resources();
-        let journal =
-            futures::executor::block_on(execute(&plan, &set(&tenant), &before, &fake)).unwrap();
-        assert_eq!(journal.len(), plan.write_count());
+        let mut journal = Journal::in_memory();
+        let report = futures::executor::block_on(execute(
+            &plan,
+            &set(&tenant),
+            &before,
+            &fake,
+            &mut journal,
+            &ExecuteOptions::new("run-1"),
+        ))
+        .unwrap();
+        assert_eq!(report.done as usize, plan.write_count());
+        assert!(journal.is_finished());
         // The created user got a real one-time password, which the journal does not hold.
         let passwords = fake.state.lock().unwrap().2.clone();
         assert_eq!(passwords.len(), 1);
         assert!(passwords[0].len() >= 64 && passwords[0] != PASSWORD_PLACEHOLDER);
-        assert!(!format!("{journal:?}").contains(&passwords[0]));
+        assert!(!format!("{:?}", journal.records()).contains(&passwords[0]));
         // Planned again, the restored tenant matches the snapshot apart from what a
         // restore leaves for a person to do: the user is still disabled.
         let after = fake.resources();
@@ -1421,7 +1719,26 @@ mod tests {
                 .any(|(id, _)| id.starts_with(&format!("{new_group}/")))
         );
         // Undo: the tenant is as it was before the restore.
-        futures::executor::block_on(undo(&journal, &fake)).unwrap();
+        let now_live = fake.resources();
+        let undo = undo_plan(
+            &journal,
+            Some((SnapshotId::new_random(), &before)),
+            &now_live,
+            "contoso.onmicrosoft.com",
+            DateTime::<Utc>::UNIX_EPOCH,
+        );
+        assert_eq!(undo.delete.len(), 5, "{:#?}", undo.steps());
+        assert_eq!(undo.update.len(), 1);
+        let mut undo_journal = Journal::in_memory();
+        futures::executor::block_on(execute(
+            &undo,
+            &before,
+            &now_live,
+            &fake,
+            &mut undo_journal,
+            &ExecuteOptions::new("undo-1"),
+        ))
+        .unwrap();
         assert_eq!(fake.resources(), before);
     }
 }

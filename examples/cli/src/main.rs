@@ -42,6 +42,7 @@ mod client;
 mod contents;
 mod diff;
 mod entra;
+mod entra_restore;
 mod git_export;
 mod help;
 mod local;
@@ -299,6 +300,10 @@ enum Command {
     /// Example: `butterfly restore 3f2a --repo ./backups --org-url ... --client-id ...
     /// --private-key key.pem --dry-run`, then without `--dry-run`; `butterfly restore
     /// --undo RUN_ID ...` takes a run back.
+    ///
+    /// An Entra ID snapshot takes the connection flags of `butterfly backup entra`
+    /// instead: `butterfly restore 3f2a --repo ./backups --tenant-id T --client-id C
+    /// --client-secret-file secret.txt --dry-run`.
     Restore {
         /// The snapshot: an id or a unique prefix (not needed with --plan or --undo).
         snapshot: Option<String>,
@@ -306,7 +311,7 @@ enum Command {
         #[arg(long)]
         repo: std::path::PathBuf,
         #[command(flatten)]
-        org: OrgFlags,
+        org: RestoreOrgFlags,
         /// Only this kind (repeat for several).
         #[arg(long = "kind")]
         kinds: Vec<String>,
@@ -409,6 +414,45 @@ enum CompletionShell {
     Zsh,
     /// fish.
     Fish,
+}
+
+/// The org or tenant a restore writes to: Okta's flags (`--org-url`, `--private-key`),
+/// or Entra ID's, as `butterfly backup entra` takes them (`--tenant-id`...).
+#[derive(Debug, clap::Args)]
+struct RestoreOrgFlags {
+    /// The Okta org's URL.
+    #[arg(
+        long,
+        required_unless_present = "tenant_id",
+        conflicts_with = "tenant_id"
+    )]
+    org_url: Option<String>,
+    /// The service app's (Okta) or app registration's (Entra ID) client id.
+    #[arg(long)]
+    client_id: String,
+    /// The key id (kid) registered for the Okta app, if any.
+    #[arg(long)]
+    key_id: Option<String>,
+    /// The Okta service app's private key (PEM), or the Entra ID certificate's private
+    /// key (with --certificate).
+    #[arg(long, required_unless_present = "tenant_id")]
+    private_key: Option<std::path::PathBuf>,
+    /// Entra ID: the tenant id (GUID) or one of its domains.
+    #[arg(long)]
+    tenant_id: Option<String>,
+    /// Entra ID: a file holding the app's client secret.
+    #[arg(long, requires = "tenant_id", conflicts_with = "certificate")]
+    client_secret_file: Option<std::path::PathBuf>,
+    /// Entra ID: the app's certificate (PEM), for a signed client assertion; needs
+    /// --private-key.
+    #[arg(long, requires_all = ["tenant_id", "private_key"])]
+    certificate: Option<std::path::PathBuf>,
+    /// Entra ID: Microsoft Graph's URL.
+    #[arg(long, default_value = butterfly_providers::entra::fetcher::DEFAULT_GRAPH_URL)]
+    graph_url: String,
+    /// Entra ID: the identity platform's URL.
+    #[arg(long, default_value = butterfly_providers::entra::fetcher::DEFAULT_AUTHORITY_URL)]
+    authority_url: String,
 }
 
 /// The org written to and the service app that writes it.
@@ -1369,16 +1413,15 @@ async fn main() -> ExitCode {
             save_plan,
             undo,
             stop_after,
-        } => restore::restore(
-            cli.output,
-            restore::RestoreArgs {
+        } => {
+            let args = restore::RestoreArgs {
                 snapshot,
                 allow_private_org_urls: cli.allow_private_org_urls,
                 repo,
-                org_url: org.org_url,
-                client_id: org.client_id,
+                org_url: org.org_url.unwrap_or_default(),
+                client_id: org.client_id.clone(),
                 key_id: org.key_id,
-                private_key: org.private_key,
+                private_key: org.private_key.clone().unwrap_or_default(),
                 kinds,
                 ids,
                 overwrite,
@@ -1389,10 +1432,33 @@ async fn main() -> ExitCode {
                 undo,
                 stop_after,
                 ..restore::RestoreArgs::default()
-            },
-        )
-        .await
-        .map_err(|e| e.to_string()),
+            };
+            match org.tenant_id {
+                Some(tenant_id) => entra_restore::restore_entra(
+                    cli.output,
+                    entra::EntraBackupArgs {
+                        tenant_id,
+                        client_id: org.client_id,
+                        client_secret_file: org.client_secret_file,
+                        certificate: org.certificate,
+                        private_key: org.private_key,
+                        graph_url: org.graph_url,
+                        authority_url: org.authority_url,
+                        repo: args.repo.clone(),
+                        rate_limit_share: 0.5,
+                        concurrency: 16,
+                        mode: butterfly_providers::backup::BackupMode::Full,
+                        allow_private_org_urls: cli.allow_private_org_urls,
+                    },
+                    args,
+                )
+                .await
+                .map_err(|e| e.to_string()),
+                None => restore::restore(cli.output, args)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
+        }
         Command::Sync {
             from,
             repo,

@@ -134,12 +134,25 @@ pub enum RestoreError {
     /// The run stopped early (`--stop-after`).
     #[error("run {0} stopped before the end; running the same command again continues it")]
     Interrupted(String),
+    /// An Entra ID restore did not plan or did not start.
+    #[error(transparent)]
+    Entra(#[from] butterfly_providers::entra::restore::runner::RunError),
+    /// An Entra ID restore stopped at a step Graph refused.
+    #[error(
+        "{source}; run {run_id} stopped there (its journal records what was done): `butterfly restore --undo {run_id}` takes it back, running the same command again continues it"
+    )]
+    EntraStep {
+        /// The run.
+        run_id: String,
+        /// The step and Graph's error.
+        source: butterfly_providers::entra::restore::ExecuteError,
+    },
     /// Neither a snapshot nor `--plan` nor `--undo`.
     #[error("name a snapshot, or give --plan FILE or --undo RUN_ID")]
     NothingToRestore,
 }
 
-fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError + '_ {
+pub(crate) fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> RestoreError + '_ {
     move |source| RestoreError::File {
         path: path.to_owned(),
         source,
@@ -279,7 +292,7 @@ pub async fn restore(out: Output, args: RestoreArgs) -> Result<(), RestoreError>
     finish(report)
 }
 
-fn finish(report: ExecutionReport) -> Result<(), RestoreError> {
+pub(crate) fn finish(report: ExecutionReport) -> Result<(), RestoreError> {
     if report.interrupted {
         Err(RestoreError::Interrupted(report.run_id))
     } else if report.failed > 0 {
@@ -376,20 +389,24 @@ fn write_scopes(plan: &RestorePlan) -> BTreeSet<String> {
     scopes
 }
 
-fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let now = SystemClock.now();
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &suffix[..8])
 }
 
-fn run_dir(repo: &Path, run_id: &str) -> Result<PathBuf, RestoreError> {
+pub(crate) fn run_dir(repo: &Path, run_id: &str) -> Result<PathBuf, RestoreError> {
     let dir = repo.join("restores").join(run_id);
     std::fs::create_dir_all(&dir).map_err(file_error(&dir))?;
     Ok(dir)
 }
 
 /// `plan.json` of a run: ids and actions only.
-fn write_run_plan(repo: &Path, run_id: &str, plan: &RestorePlan) -> Result<(), RestoreError> {
+pub(crate) fn write_run_plan(
+    repo: &Path,
+    run_id: &str,
+    plan: &RestorePlan,
+) -> Result<(), RestoreError> {
     let steps: Vec<Value> = plan
         .steps()
         .into_iter()
@@ -412,7 +429,7 @@ fn write_run_plan(repo: &Path, run_id: &str, plan: &RestorePlan) -> Result<(), R
 }
 
 /// The newest run of the same snapshot, org and mode whose journal did not finish.
-fn unfinished_run(
+pub(crate) fn unfinished_run(
     repo: &Path,
     snapshot: SnapshotId,
     org: &str,
@@ -445,7 +462,7 @@ fn unfinished_run(
 }
 
 /// Print a plan (and what a run did) as JSON or tables.
-fn print_plan(out: Output, plan: &RestorePlan, report: Option<&ExecutionReport>) {
+pub(crate) fn print_plan(out: Output, plan: &RestorePlan, report: Option<&ExecutionReport>) {
     if out == Output::Json {
         let mut value = serde_json::to_value(plan).unwrap_or(Value::Null);
         if let (Value::Object(map), Some(report)) = (&mut value, report) {

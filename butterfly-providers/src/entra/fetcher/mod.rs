@@ -30,7 +30,9 @@
 
 mod auth;
 mod budget;
+mod check;
 pub mod select;
+pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -52,6 +54,8 @@ pub use auth::{
 use auth::{GraphToken, TokenOutcome, request_token};
 use budget::UnitBudget;
 pub use budget::WINDOW;
+pub use check::EntraConnectionCheck;
+pub use session::{GraphSession, SendError};
 
 use super::kinds::{self, EntraKind, IdRule, Shape, request_cost};
 use crate::clock::{SystemTimer, Timer};
@@ -91,6 +95,9 @@ pub struct EntraFetchOptions {
     /// Per delta kind (`user`, `group`...), the `@odata.deltaLink` a previous backup
     /// ended with: that kind is read as what changed since. The runner sets it.
     pub delta_links: BTreeMap<String, String>,
+    /// Read only these kinds (and the parents they are listed under); empty: every
+    /// kind. A restore reads the tenant's restorable kinds only.
+    pub only_kinds: BTreeSet<String>,
 }
 
 impl Default for EntraFetchOptions {
@@ -105,6 +112,7 @@ impl Default for EntraFetchOptions {
             timer: Arc::new(SystemTimer),
             insecure_allow_private_addresses: false,
             delta_links: BTreeMap::new(),
+            only_kinds: BTreeSet::new(),
         }
     }
 }
@@ -171,6 +179,18 @@ impl EntraFetcher {
         })
     }
 
+    /// The same fetcher, reading only `kinds` (and their parents).
+    pub fn with_only_kinds(&self, kinds: BTreeSet<String>) -> EntraFetcher {
+        EntraFetcher {
+            credentials: self.credentials.clone(),
+            options: EntraFetchOptions {
+                only_kinds: kinds,
+                ..self.options.clone()
+            },
+            http: self.http.clone(),
+        }
+    }
+
     /// The tenant id (snapshots name the org by it).
     pub fn tenant_id(&self) -> &str {
         self.credentials.tenant_id.as_str()
@@ -198,7 +218,7 @@ impl EntraFetcher {
             fetcher: self,
             events,
             roles: token.roles.clone(),
-            token: RwLock::new(TokenState::new(token, 1, timer.now())),
+            token: TokenKeeper::new(token, timer.now()),
             budget: UnitBudget::new(
                 self.options.tenant_units,
                 self.options.rate_limit_share,
@@ -216,7 +236,7 @@ impl EntraFetcher {
         // Built first, so the stream holds plain futures (no closure the compiler must
         // prove general over lifetimes).
         let roots: Vec<BoxFuture<'_, Result<(), FetchError>>> = kinds::all()
-            .filter(|k| k.parent.is_none())
+            .filter(|k| k.parent.is_none() && self.wanted(k))
             .map(|kind| shared.fetch_tree(kind, None))
             .collect();
         futures::stream::iter(roots)
@@ -232,6 +252,17 @@ impl EntraFetcher {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         Ok((report, delta))
+    }
+
+    /// Whether `kind` is read: in [`EntraFetchOptions::only_kinds`] (or it is empty), or
+    /// a parent of a kind that is.
+    fn wanted(&self, kind: &EntraKind) -> bool {
+        let only = &self.options.only_kinds;
+        only.is_empty()
+            || only.contains(kind.name)
+            || kinds::all().any(|child| {
+                child.parent.is_some_and(|p| p.kind == kind.name) && self.wanted(child)
+            })
     }
 
     /// One token, retrying what is worth retrying.
@@ -366,6 +397,48 @@ impl TokenState {
     }
 }
 
+/// The token every request of one fetch (or one write session) shares, renewed once
+/// however many requests find it stale.
+#[derive(Debug)]
+pub(crate) struct TokenKeeper {
+    state: RwLock<TokenState>,
+}
+
+impl TokenKeeper {
+    fn new(token: GraphToken, now: DateTime<Utc>) -> Self {
+        TokenKeeper {
+            state: RwLock::new(TokenState::new(token, 1, now)),
+        }
+    }
+
+    /// The current token and its generation, renewed first when it is about to expire;
+    /// `true` when this call signed in again.
+    async fn current(&self, fetcher: &EntraFetcher) -> Result<(String, u64, bool), String> {
+        let (value, generation, renew_at) = {
+            let state = self.state.read().await;
+            (state.token.value.clone(), state.generation, state.renew_at)
+        };
+        if fetcher.options.timer.now() < renew_at {
+            return Ok((value, generation, false));
+        }
+        let renewed = self.renew(fetcher, generation).await?;
+        let state = self.state.read().await;
+        Ok((state.token.value.clone(), state.generation, renewed))
+    }
+
+    /// Sign in again, unless another request already did since `generation`; `true`
+    /// when this call signed in.
+    async fn renew(&self, fetcher: &EntraFetcher, generation: u64) -> Result<bool, String> {
+        let mut state = self.state.write().await;
+        if state.generation != generation {
+            return Ok(false);
+        }
+        let token = fetcher.sign_in().await.map_err(|e| e.to_string())?;
+        *state = TokenState::new(token, generation + 1, fetcher.options.timer.now());
+        Ok(true)
+    }
+}
+
 /// Why a kind stopped.
 #[derive(Debug)]
 enum KindStop {
@@ -390,7 +463,7 @@ enum GetError {
 struct Shared<'a> {
     fetcher: &'a EntraFetcher,
     events: mpsc::Sender<FetchEvent>,
-    token: RwLock<TokenState>,
+    token: TokenKeeper,
     roles: Option<BTreeSet<String>>,
     budget: UnitBudget,
     stats: Mutex<FetchReport>,
@@ -429,27 +502,18 @@ impl Shared<'_> {
 
     /// The current token, renewed first when it is about to expire.
     async fn current_token(&self) -> Result<(String, u64), String> {
-        let (value, generation, renew_at) = {
-            let state = self.token.read().await;
-            (state.token.value.clone(), state.generation, state.renew_at)
-        };
-        if self.options().timer.now() < renew_at {
-            return Ok((value, generation));
+        let (value, generation, renewed) = self.token.current(self.fetcher).await?;
+        if renewed {
+            self.lock_stats().requests += 1;
         }
-        self.renew(generation).await?;
-        let state = self.token.read().await;
-        Ok((state.token.value.clone(), state.generation))
+        Ok((value, generation))
     }
 
     /// Sign in again, unless another request already did since `generation`.
     async fn renew(&self, generation: u64) -> Result<(), String> {
-        let mut state = self.token.write().await;
-        if state.generation != generation {
-            return Ok(());
+        if self.token.renew(self.fetcher, generation).await? {
+            self.lock_stats().requests += 1;
         }
-        self.lock_stats().requests += 1;
-        let token = self.fetcher.sign_in().await.map_err(|e| e.to_string())?;
-        *state = TokenState::new(token, generation + 1, self.options().timer.now());
         Ok(())
     }
 
@@ -588,7 +652,9 @@ impl Shared<'_> {
                     })
                     .await?;
                     let children: Vec<&'static EntraKind> = kinds::all()
-                        .filter(|k| k.parent.is_some_and(|p| p.kind == kind.name))
+                        .filter(|k| {
+                            k.parent.is_some_and(|p| p.kind == kind.name) && self.fetcher.wanted(k)
+                        })
                         .collect();
                     let parents = listed.parents;
                     if self.lock_delta().changes_only.contains(kind.name) {

@@ -6,7 +6,8 @@
 //!   Access policies (deleting an application deletes its service principal, as in
 //!   Entra). Server-set properties (`id`, `createdDateTime`, `deletedDateTime`,
 //!   `appId` of an application) are ignored if sent; `passwordProfile` is used, never
-//!   stored; `secretText` is never stored.
+//!   stored (a password equal to a restore's unfilled placeholder `${GENERATED_PASSWORD}`
+//!   is refused with `400`); `secretText` is never stored.
 //! - Members and owners: `POST /groups/{id}/members/$ref` (and `owners`, and
 //!   `/applications/{id}/owners/$ref`) with `{"@odata.id": ".../directoryObjects/{id}"}`,
 //!   `DELETE /groups/{id}/members/{memberId}/$ref`: `204`. A new group may also name
@@ -335,6 +336,13 @@ fn validate(
                 if map["passwordProfile"]["password"]
                     .as_str()
                     .is_none_or(str::is_empty)
+                {
+                    return Err(invalid(state, "passwordProfile", &resource));
+                }
+                // A restore's unfilled one-time password placeholder: refused, so a
+                // test catches any write path that forgets to fill it.
+                if map["passwordProfile"]["password"].as_str()
+                    == Some(crate::entra::restore::PASSWORD_PLACEHOLDER)
                 {
                     return Err(invalid(state, "passwordProfile", &resource));
                 }
