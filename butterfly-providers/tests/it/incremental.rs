@@ -123,7 +123,13 @@ fn user_body(n: u32) -> Value {
 /// policies and rules, zones, group rules, hooks, authorization servers.
 async fn mutate(s: &Harness, base: &Snapshot) {
     let t = s.admin_token().await;
-    let users = ids_of(base, "user");
+    // Deprovisioned users are left out (the default list does not show them): a delete
+    // removes one at once, where the test deletes twice.
+    let listed = s.ids(&t, "/api/v1/users?limit=200").await;
+    let users: Vec<String> = ids_of(base, "user")
+        .into_iter()
+        .filter(|id| listed.contains(id))
+        .collect();
     let groups = ids_of(base, "group");
     let apps = ids_of(base, "app");
     let ok = StatusCode::OK;

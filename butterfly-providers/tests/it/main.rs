@@ -11,10 +11,13 @@ mod entra_simulator;
 mod fetcher;
 #[cfg(feature = "simulator")]
 mod incremental;
+mod openapi;
 #[cfg(feature = "simulator")]
 mod org_address;
 #[cfg(feature = "simulator")]
 mod provider;
+#[cfg(feature = "simulator")]
+mod response_schemas;
 #[cfg(feature = "simulator")]
 mod restore;
 #[cfg(feature = "simulator")]

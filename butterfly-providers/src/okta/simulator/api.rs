@@ -547,9 +547,34 @@ fn resolve<'a>(
         Some(_) => Resolved::NotFound,
         None => match org.objects.get(path) {
             Some((kind, body)) => Resolved::Object(kind, body),
-            None => Resolved::NotFound,
+            None => match default_user_schema(state, org, path) {
+                Some(schema_path) => resolve(state, org, &schema_path, query),
+                None => Resolved::NotFound,
+            },
         },
     }
+}
+
+/// Okta serves the default user type's schema at `/api/v1/meta/schemas/user/default`
+/// too (the Schemas API's "Retrieve a user schema" names `default` as a `schemaId`):
+/// the path of that schema's listing, found through the default type's `schema` link.
+fn default_user_schema(state: &State, org: &Org, path: &str) -> Option<String> {
+    if path != "/api/v1/meta/schemas/user/default" {
+        return None;
+    }
+    let types = org
+        .listings
+        .get(&("/api/v1/meta/types/user".to_owned(), "user_type"))?;
+    types.items.iter().find_map(|item| {
+        let body: Value = serde_json::from_str(&item.body).ok()?;
+        if body.get("default").and_then(Value::as_bool) != Some(true) {
+            return None;
+        }
+        let href = body.pointer("/_links/schema/href")?.as_str()?;
+        href.strip_prefix(state.org_url.as_str())
+            .filter(|p| *p != path)
+            .map(str::to_owned)
+    })
 }
 
 fn encode_cursor(position: usize) -> String {

@@ -278,11 +278,12 @@ impl Gen {
 
         let mut features = Vec::new();
         for (name, stage) in [
-            ("Okta Identity Engine", "GA"),
-            ("Direct Authentication", "GA"),
+            // The Features API lists self-service features, which are in BETA or EA.
+            ("Okta Identity Engine", "EA"),
+            ("Direct Authentication", "EA"),
             ("Early Access Hooks", "BETA"),
             ("Passkey Autofill", "EA"),
-            ("Realms", "GA"),
+            ("Realms", "EA"),
             ("Session Protection", "EA"),
         ] {
             let id = self.id("ftr");
@@ -345,8 +346,20 @@ impl Gen {
         self.state.zones.push(id.clone());
         zones.push(json!({
             "type": "DYNAMIC", "id": id, "name": "Anonymizers", "status": "ACTIVE", "usage": "BLOCKLIST",
-            "system": false, "proxyType": "TorAnonymizer", "locations": [{ "country": "AQ", "region": null }],
+            "system": false, "proxyType": "Tor", "locations": [{ "country": "AQ", "region": null }],
             "asns": ["64496"], "_links": self.self_link(&format!("/api/v1/zones/{id}"))
+        }));
+        // Every org has this system zone (Okta's "DefaultEnhancedDynamicZone"), blocking
+        // anonymizers by IP service category.
+        let id = self.id("nzo");
+        let (c, u) = (self.ts(), self.ts());
+        self.state.zones.push(id.clone());
+        zones.push(json!({
+            "type": "DYNAMIC_V2", "id": id, "name": "DefaultEnhancedDynamicZone", "status": "ACTIVE",
+            "usage": "BLOCKLIST", "system": true, "created": c, "lastUpdated": u,
+            "locations": { "include": [], "exclude": [] }, "asns": { "include": [], "exclude": [] },
+            "ipServiceCategories": { "include": ["ALL_ANONYMIZERS"], "exclude": [] },
+            "_links": self.self_link(&format!("/api/v1/zones/{id}"))
         }));
         self.put("network_zone", &[], zones);
 
@@ -509,7 +522,7 @@ impl Gen {
         self.put(
             "hook_key",
             &[],
-            vec![json!({ "id": id, "keyId": key_id, "name": "Hook signing key", "isUsed": true, "created": c, "lastUpdated": u })],
+            vec![json!({ "id": id, "keyId": key_id, "name": "Hook signing key", "isUsed": "true", "created": c, "lastUpdated": u })],
         );
 
         let mut inline = Vec::new();
@@ -667,7 +680,7 @@ impl Gen {
         let id = self.id("");
         let password = self.secret("smtp");
         let server = json!({ "id": id, "alias": "Corporate SMTP", "host": "smtp.example.com", "port": 587,
-            "username": "okta-mailer", "password": password, "enabled": true });
+            "username": "okta-mailer", "password": password, "enabled": true, "authType": "BASIC_SMTP_AUTH" });
         self.put("email_server", &[], vec![server]);
 
         let email_domain = self.id("OeD");
@@ -704,7 +717,7 @@ impl Gen {
             if i == 0 {
                 let page = json!({ "pageContent": "<html><body>{{{SignInWidgetResources}}}</body></html>",
                     "widgetVersion": "^7", "widgetCustomizations": { "signInLabel": "Sign in to Example", "showPasswordVisibilityToggle": true },
-                    "contentSecurityPolicySetting": { "mode": "report_only", "reportUri": null, "srcList": [] } });
+                    "contentSecurityPolicySetting": { "mode": "report_only", "srcList": [] } });
                 self.put("sign_in_page", &[("brandId", brand)], vec![page]);
             } else {
                 self.put_absent("sign_in_page", &[("brandId", brand)]);
@@ -788,7 +801,7 @@ impl Gen {
                 "endpoints": { "authorization": { "url": "https://oidc.partner.example/authorize", "binding": "HTTP-REDIRECT" },
                     "token": { "url": "https://oidc.partner.example/token", "binding": "HTTP-POST" } },
                 "issuer": { "url": "https://oidc.partner.example" },
-                "credentials": { "client": { "client_id": "okta-sim", "client_secret": secret, "token_endpoint_auth_method": "client_secret_post" } } },
+                "credentials": { "client": { "client_id": "okta-sim", "client_secret": secret } } },
             "policy": { "provisioning": { "action": "AUTO", "profileMaster": false, "groups": { "action": "NONE" } },
                 "subject": { "userNameTemplate": { "template": "idpuser.email" }, "matchType": "USERNAME" }, "maxClockSkew": 0 },
             "_links": self.self_link(&format!("/api/v1/idps/{oidc}")) }));
@@ -981,7 +994,19 @@ impl Gen {
         index: usize,
     ) -> (Value, Option<String>) {
         let (c, u) = (self.ts(), self.ts());
-        let name = label.to_lowercase().replace(' ', "_");
+        let slug = label.to_lowercase().replace(' ', "_");
+        // Okta names an app after its app definition: a template's key name for the
+        // template modes (the spec's `name` enums), a generated key for custom SAML 2.0,
+        // SWA and OIDC apps.
+        let name = match mode {
+            "BOOKMARK" => "bookmark".to_owned(),
+            "BASIC_AUTH" => "template_basic_auth".to_owned(),
+            "BROWSER_PLUGIN" => "template_swa".to_owned(),
+            "SECURE_PASSWORD_STORE" => "template_sps".to_owned(),
+            "WS_FEDERATION" => "template_wsfed".to_owned(),
+            "OPENID_CONNECT" => "oidc_client".to_owned(),
+            _ => slug.clone(),
+        };
         let mut client_id = None;
         let mut app = json!({
             "id": id, "orn": format!("orn:okta:idp:00o1:apps:{name}:{id}"), "name": name, "label": format!("{label} {index}"),
@@ -997,10 +1022,11 @@ impl Gen {
         });
         match mode {
             "SAML_2_0" => {
-                app["settings"]["signOn"] = json!({ "ssoAcsUrl": format!("https://{name}.example.com/saml/acs"),
-                    "audience": format!("https://{name}.example.com"), "recipient": format!("https://{name}.example.com/saml/acs"),
+                app["settings"]["signOn"] = json!({ "ssoAcsUrl": format!("https://{slug}.example.com/saml/acs"),
+                    "audience": format!("https://{slug}.example.com"), "recipient": format!("https://{slug}.example.com/saml/acs"),
                     "subjectNameIdTemplate": "${user.userName}", "subjectNameIdFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
                     "responseSigned": true, "assertionSigned": true, "signatureAlgorithm": "RSA_SHA256", "digestAlgorithm": "SHA256",
+                    "allowMultipleAcsEndpoints": false, "honorForceAuthn": true, "requestCompressed": false,
                     "attributeStatements": [] });
                 app["_links"]["metadata"] =
                     self.href(&format!("/api/v1/apps/{id}/sso/saml/metadata"));
@@ -1017,18 +1043,50 @@ impl Gen {
                     "token_endpoint_auth_method": "client_secret_basic", "autoKeyRotation": true });
                 app["settings"]["oauthClient"] = json!({ "application_type": "web", "consent_method": "REQUIRED",
                     "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
-                    "redirect_uris": [format!("https://{name}.example.com/callback")],
-                    "post_logout_redirect_uris": [], "initiate_login_uri": null, "issuer_mode": "ORG_URL" });
+                    "redirect_uris": [format!("https://{slug}.example.com/callback")],
+                    "post_logout_redirect_uris": [], "issuer_mode": "ORG_URL" });
             }
-            "AUTO_LOGIN" | "BROWSER_PLUGIN" => {
+            "AUTO_LOGIN" => {
+                // A custom SWA app: its sign-in page is under `settings.signOn`.
                 app["credentials"]["scheme"] = json!("SHARED_USERNAME_AND_PASSWORD");
                 app["credentials"]["userName"] = json!("shared@example.com");
                 app["credentials"]["password"] = json!({ "value": self.secret("swa") });
-                app["settings"]["app"] =
-                    json!({ "url": format!("https://{name}.example.com/login") });
+                app["settings"]["signOn"] = json!({ "loginUrl": format!("https://{slug}.example.com/login"),
+                    "redirectUrl": format!("https://{slug}.example.com/home") });
+            }
+            "BROWSER_PLUGIN" => {
+                app["credentials"]["scheme"] = json!("SHARED_USERNAME_AND_PASSWORD");
+                app["credentials"]["userName"] = json!("shared@example.com");
+                app["credentials"]["password"] = json!({ "value": self.secret("swa") });
+                app["settings"]["app"] = json!({ "url": format!("https://{slug}.example.com/login"),
+                    "usernameField": "#username", "passwordField": "#password", "buttonField": "#signin" });
+            }
+            "BASIC_AUTH" => {
+                app["credentials"]["scheme"] = json!("EDIT_USERNAME_AND_PASSWORD");
+                app["settings"]["app"] = json!({ "url": format!("https://{slug}.example.com/login"),
+                    "authURL": format!("https://{slug}.example.com/auth") });
+            }
+            "SECURE_PASSWORD_STORE" => {
+                app["credentials"]["scheme"] = json!("EDIT_USERNAME_AND_PASSWORD");
+                app["settings"]["app"] = json!({ "url": format!("https://{slug}.example.com/login"),
+                    "usernameField": "user", "passwordField": "pass" });
+            }
+            "SAML_1_1" => {
+                // Only OIN SAML 1.1 integrations exist; their settings are the
+                // integration's own, with overrides under `signOn`.
+                app["settings"]["signOn"] = json!({ "defaultRelayState": "", "ssoAcsUrlOverride": "",
+                    "audienceOverride": "", "recipientOverride": "" });
+            }
+            "WS_FEDERATION" => {
+                app["settings"]["app"] = json!({ "realm": format!("urn:okta:app:{id}"),
+                    "wReplyURL": format!("https://{slug}.example.com/wsfed"), "wReplyOverride": false,
+                    "siteURL": format!("https://{slug}.example.com"), "audienceRestriction": format!("https://{slug}.example.com"),
+                    "nameIDFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+                    "authnContextClassRef": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+                    "groupValueFormat": "windowsDomainQualifiedName", "usernameAttribute": "username" });
             }
             "BOOKMARK" => {
-                app["settings"]["app"] = json!({ "url": format!("https://{name}.example.com"), "requestIntegration": false });
+                app["settings"]["app"] = json!({ "url": format!("https://{slug}.example.com"), "requestIntegration": false });
             }
             _ => {}
         }
@@ -1044,6 +1102,11 @@ impl Gen {
             "BROWSER_PLUGIN",
             "SAML_2_0",
             "OPENID_CONNECT",
+            // The rarer modes, so an org of 11 apps or more has every sign-on mode.
+            "BASIC_AUTH",
+            "SAML_1_1",
+            "SECURE_PASSWORD_STORE",
+            "WS_FEDERATION",
         ];
         let mut apps = Vec::with_capacity(count + 1);
         let mut meta = Vec::with_capacity(count + 1);
@@ -1145,7 +1208,7 @@ impl Gen {
                     let (mid, target) = (self.id("gPm"), self.id(""));
                     let (c, u) = (self.ts(), self.ts());
                     mappings.push(json!({ "id": mid, "sourceGroupId": g, "targetGroupId": target, "status": "ACTIVE",
-                        "created": c, "lastUpdated": u, "lastPush": u, "errorSummary": null,
+                        "created": c, "lastUpdated": u, "lastPush": u,
                         "_links": { "app": self.href(&format!("/api/v1/apps/{id}")), "sourceGroup": self.href(&format!("/api/v1/groups/{g}")) } }));
                 }
                 self.put("app_group_push_mapping", &params, mappings);
@@ -1382,10 +1445,14 @@ impl Gen {
                             { "key": "webauthn", "enroll": { "self": "OPTIONAL" } } ] });
                     }
                     "ACCESS_POLICY" => {
+                        p["conditions"] = Value::Null;
                         p["_links"]["mappings"] =
                             self.href(&format!("/api/v1/policies/{id}/mappings"));
                     }
-                    "PROFILE_ENROLLMENT" => {
+                    "PROFILE_ENROLLMENT" | "IDP_DISCOVERY" | "ENTITY_RISK"
+                    | "POST_AUTH_SESSION" => {
+                        // Conditions live on the rules of these types; the policy's own
+                        // `conditions` is null (the spec's nullable string).
                         p["conditions"] = Value::Null;
                     }
                     _ => {}
@@ -1458,7 +1525,7 @@ impl Gen {
                         "ACCESS_POLICY",
                         json!({ "network": { "connection": "ZONE", "include": [zone] },
                         "device": { "assurance": { "include": [assurance] }, "managed": false, "registered": true },
-                        "userType": { "include": [user_type] }, "riskScore": { "level": "ANY" } }),
+                        "userType": { "include": [user_type], "exclude": [] }, "riskScore": { "level": "ANY" } }),
                         json!({ "appSignOn": { "access": "ALLOW", "verificationMethod": { "factorMode": "2FA", "type": "ASSURANCE",
                         "reauthenticateIn": "PT2H", "constraints": [{ "possession": { "required": true, "authenticationMethods": [{ "key": "okta_verify", "method": "signed_nonce", "id": authenticator }] } }] } } }),
                     )
