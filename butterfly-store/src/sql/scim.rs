@@ -37,8 +37,8 @@ use butterfly_core::{Member, MemberId};
 use butterfly_scim::filter::{AttrPath, Filter};
 use butterfly_scim::schema::SchemaRules;
 use butterfly_scim::{
-    ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, ScimType, StoredMeta,
-    StoredResource,
+    ListQuery, QueryPage, ResolvedMember, ResourceType, ScimStore, ScimStoreError, ScimType,
+    StoredMeta, StoredResource,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -240,6 +240,20 @@ fn stored(row: &AnyRow) -> Result<StoredResource, ScimStoreError> {
     Ok(StoredResource { meta, resource })
 }
 
+/// The Groups of a User read back with it: the `groups` column (see
+/// [`SqlStore::groups_column`]), a JSON array of `[id, displayName]` pairs; NULL is none.
+fn groups_of_row(row: &AnyRow) -> Result<Vec<(String, String)>, ScimStoreError> {
+    let Some(text) = rows::opt_text(row, "groups").map_err(corrupt)? else {
+        return Ok(Vec::new());
+    };
+    let pairs: Vec<(String, Option<String>)> = serde_json::from_str(&text)
+        .map_err(|e| corrupt(StoreError::Corrupt(format!("column groups: {e}"))))?;
+    Ok(pairs
+        .into_iter()
+        .map(|(id, name)| (id, name.unwrap_or_default()))
+        .collect())
+}
+
 fn rejected_filter(e: &FilterSqlError) -> ScimStoreError {
     ScimStoreError::Rejected {
         status: 400,
@@ -261,6 +275,23 @@ impl SqlStore {
         format!(
             "SELECT {RESOURCE_COLUMNS}, {} AS body FROM scim_resources AS r",
             self.dialect().body_text("r.body")
+        )
+    }
+
+    /// A `groups` column for the User row aliased `alias`: the Groups that list it, as
+    /// [`ScimStore::groups_of_user`] gives them, so a page or a User is read with its
+    /// Groups in one statement (each a probe of the membership index).
+    fn groups_column(&self, alias: &str) -> String {
+        let from_where = format!(
+            "FROM scim_group_members AS gm \
+             JOIN scim_resources AS g ON g.team_id = gm.team_id AND g.id = gm.group_id \
+             WHERE gm.team_id = {alias}.team_id AND gm.member_id = {alias}.id \
+             AND g.resource_type = 'Group'"
+        );
+        format!(
+            "{} AS groups",
+            self.dialect()
+                .pairs_array("g.id", "g.display_name", &from_where, "g.seq")
         )
     }
 
@@ -413,6 +444,134 @@ impl SqlStore {
         ))
     }
 
+    /// A page of a query and, when `with_groups` (Users), the Groups of its Users: in one
+    /// statement when the page is picked from indexed columns (unsorted, or sorted by
+    /// `userName`, `displayName` or a `meta` time), the total counted apart only when the
+    /// page does not tell it.
+    async fn query_page(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> Result<QueryPage, ScimStoreError> {
+        let with_groups = with_groups && resource_type == ResourceType::User;
+        let team_text = team.to_string();
+        let filter = query.filter.as_ref();
+        let mut conn = self.pool.acquire().await.map_err(backend)?;
+        if query.count == 0 {
+            let total = self
+                .count(&mut conn, &team_text, resource_type, filter)
+                .await?;
+            return Ok(QueryPage {
+                total,
+                ..QueryPage::default()
+            });
+        }
+        let Some(path) = &query.sort_by else {
+            // The page's rows are picked by `seq` alone (from an index, where the filter
+            // allows), and only those rows' bodies are read: a window count over the
+            // matches would carry every matching body through the sort.
+            return self
+                .page_by_columns(
+                    &mut conn,
+                    &team_text,
+                    resource_type,
+                    query,
+                    None,
+                    with_groups,
+                )
+                .await;
+        };
+        // `userName`, `displayName` and the `meta` times sort by their indexed columns,
+        // like unsorted pages, unless some row's column cannot stand for its body. The
+        // check and the page read one snapshot, so a row written in between cannot slip
+        // into an order it does not fit.
+        if let Some(column) = sort_column(resource_type, path) {
+            let begin = match self.backend {
+                Backend::Sqlite => "BEGIN",
+                Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            };
+            let mut tx = AnyConnection::begin_with(&mut *conn, begin)
+                .await
+                .map_err(backend)?;
+            if SqlStore::column_sorts_all(&mut tx, &team_text, resource_type, column).await? {
+                let page = self
+                    .page_by_columns(
+                        &mut tx,
+                        &team_text,
+                        resource_type,
+                        query,
+                        Some(column),
+                        with_groups,
+                    )
+                    .await?;
+                tx.commit().await.map_err(backend)?;
+                return Ok(page);
+            }
+            tx.rollback().await.map_err(backend)?;
+        }
+        // Any other attribute: sort keys computed from every matching body, counted with
+        // a window over the matches.
+        let dialect = self.dialect();
+        let mut q = BoundQuery::default();
+        let columns = format!(
+            "s.id AS id, s.version AS version, s.created_ms AS created_ms, \
+             s.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
+            dialect.body_text("s.body")
+        );
+        let rules = SchemaRules::new(resource_type);
+        sort_sql::push_sorted(
+            &mut q,
+            dialect,
+            &columns,
+            &mut |q| {
+                self.push_matches(
+                    q,
+                    "SELECT r.seq AS seq, r.id AS id, r.version AS version, \
+                     r.created_ms AS created_ms, r.modified_ms AS modified_ms, r.body AS body",
+                    &team_text,
+                    resource_type,
+                    filter,
+                )
+            },
+            path,
+            query.descending,
+            &rules,
+        )
+        .map_err(|e| rejected_filter(&e))?;
+        q.push(" LIMIT ")
+            .push_bind(to_i64(query.count))
+            .push(" OFFSET ")
+            .push_bind(to_i64(query.start_index.saturating_sub(1)));
+        let rows = q.query().fetch_all(&mut *conn).await.map_err(backend)?;
+        let Some(first) = rows.first() else {
+            // Past the last match: the page is empty, and the total needs its own count.
+            let total = self
+                .count(&mut conn, &team_text, resource_type, filter)
+                .await?;
+            return Ok(QueryPage {
+                total,
+                ..QueryPage::default()
+            });
+        };
+        let total: i64 = first.try_get("total").map_err(backend)?;
+        let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+        // The sort keys already read every matching body: the Groups come apart.
+        drop(conn);
+        let groups = if with_groups {
+            let ids: Vec<String> = resources.iter().map(|r| r.meta.id.clone()).collect();
+            self.groups_of_users(team, &ids).await?
+        } else {
+            BTreeMap::new()
+        };
+        Ok(QueryPage {
+            total: usize::try_from(total).unwrap_or(0),
+            resources,
+            groups,
+        })
+    }
+
     /// `SELECT ... FROM scim_resources AS r WHERE <team, type and filter>`.
     fn push_matches(
         &self,
@@ -451,7 +610,8 @@ impl SqlStore {
         resource_type: ResourceType,
         query: &ListQuery,
         column: Option<&'static str>,
-    ) -> Result<(usize, Vec<StoredResource>), ScimStoreError> {
+        with_groups: bool,
+    ) -> Result<QueryPage, ScimStoreError> {
         let dialect = self.dialect();
         let direction = if query.descending { " DESC" } else { "" };
         let order = |table: &str| match column {
@@ -464,9 +624,14 @@ impl SqlStore {
             None => format!("{table}.seq"),
         };
         let filter = query.filter.as_ref();
+        let groups = if with_groups {
+            format!(", {}", self.groups_column("p"))
+        } else {
+            String::new()
+        };
         let mut page = BoundQuery::new(format!(
             "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
-             p.modified_ms AS modified_ms, {} AS body FROM scim_resources AS p \
+             p.modified_ms AS modified_ms, {} AS body{groups} FROM scim_resources AS p \
              WHERE p.seq IN (",
             dialect.body_text("p.body")
         ));
@@ -479,6 +644,12 @@ impl SqlStore {
             .push(&format!(") ORDER BY {}", order("p")));
         let rows = page.query().fetch_all(&mut *conn).await.map_err(backend)?;
         let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+        let mut groups = BTreeMap::new();
+        if with_groups {
+            for (row, resource) in rows.iter().zip(&resources) {
+                groups.insert(resource.meta.id.clone(), groups_of_row(row)?);
+            }
+        }
         let total =
             if resources.len() < query.count && (!resources.is_empty() || query.start_index <= 1) {
                 // A short page is the last one: everything before it, and itself.
@@ -486,7 +657,11 @@ impl SqlStore {
             } else {
                 self.count(conn, team, resource_type, filter).await?
             };
-        Ok((total, resources))
+        Ok(QueryPage {
+            total,
+            resources,
+            groups,
+        })
     }
 
     /// Whether ordering the team's resources of `resource_type` by `column` (then `seq`)
@@ -624,6 +799,77 @@ impl SqlStore {
             .map_err(backend)?
             .ok_or(ScimStoreError::NotFound)?;
         stored(&row)
+    }
+
+    /// The stored resource and, when `with_groups` (a User), the Groups that list it, in
+    /// one statement on `conn`.
+    async fn get_with_groups_on(
+        &self,
+        conn: &mut AnyConnection,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        with_groups: bool,
+    ) -> Result<(StoredResource, Vec<(String, String)>), ScimStoreError> {
+        let with_groups = with_groups && resource_type == ResourceType::User;
+        let groups = if with_groups {
+            format!(", {}", self.groups_column("r"))
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "SELECT {RESOURCE_COLUMNS}, {} AS body{groups} FROM scim_resources AS r \
+             WHERE r.team_id = $1 AND r.resource_type = $2 AND r.id = $3",
+            self.dialect().body_text("r.body")
+        );
+        let row = sqlx::query(&sql)
+            .bind(team.to_string())
+            .bind(resource_type.as_str())
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(backend)?
+            .ok_or(ScimStoreError::NotFound)?;
+        let groups = if with_groups {
+            groups_of_row(&row)?
+        } else {
+            Vec::new()
+        };
+        Ok((stored(&row)?, groups))
+    }
+
+    /// Replace `current`, read before this write, if it is still at its version: the
+    /// compare-and-swap of [`replace_on`](SqlStore::replace_on) without reading the
+    /// version again first (the UPDATE names it). Only when nothing was updated does it
+    /// look again, to tell a deleted resource (`NotFound`) from a changed one.
+    async fn replace_current_on(
+        &self,
+        conn: &mut AnyConnection,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let version: i64 = current
+            .meta
+            .version
+            .parse()
+            .map_err(|_| ScimStoreError::VersionMismatch)?;
+        let meta = StoredMeta {
+            id: current.meta.id.clone(),
+            created: current.meta.created,
+            last_modified: rows::truncate_millis(self.clock.now()).map_err(corrupt)?,
+            version: (version + 1).to_string(),
+        };
+        let stored = StoredResource::new(resource_type, meta, attributes);
+        if self
+            .update_resource(conn, team, resource_type, &stored, version)
+            .await?
+        {
+            return Ok(stored);
+        }
+        SqlStore::current_version(conn, team, resource_type, &current.meta.id).await?;
+        Err(ScimStoreError::VersionMismatch)
     }
 
     /// One attempt at a replace on `conn`: `Ok(None)` when another writer changed the
@@ -889,6 +1135,22 @@ impl ScimWrite {
             .ok_or(ScimStoreError::VersionMismatch)
     }
 
+    /// Replace `current`, as read before this transaction (as
+    /// [`ScimStore::replace_current`]): [`ScimStoreError::VersionMismatch`] if it changed
+    /// since, and the caller starts over in a new transaction. One statement when it has
+    /// not: the version is compared by the UPDATE itself, not read again first.
+    pub async fn replace_current(
+        &mut self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        self.store
+            .replace_current_on(&mut self.tx, team, resource_type, current, attributes)
+            .await
+    }
+
     /// Delete a resource (as [`ScimStore::delete`]).
     pub async fn delete(
         &mut self,
@@ -1089,6 +1351,20 @@ impl ScimStore for SqlStore {
         Err(ScimStoreError::VersionMismatch)
     }
 
+    async fn replace_current(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
+        let mut write = self.begin_scim_write().await.map_err(corrupt)?;
+        let replaced = write
+            .replace_current(team, resource_type, current, attributes)
+            .await;
+        write.finish(replaced).await
+    }
+
     async fn delete(
         &self,
         team: TeamId,
@@ -1106,88 +1382,31 @@ impl ScimStore for SqlStore {
         resource_type: ResourceType,
         query: &ListQuery,
     ) -> Result<(usize, Vec<StoredResource>), ScimStoreError> {
-        let team_text = team.to_string();
-        let filter = query.filter.as_ref();
+        let page = self.query_page(team, resource_type, query, false).await?;
+        Ok((page.total, page.resources))
+    }
+
+    async fn query_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> Result<QueryPage, ScimStoreError> {
+        self.query_page(team, resource_type, query, with_groups)
+            .await
+    }
+
+    async fn get_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        with_groups: bool,
+    ) -> Result<(StoredResource, Vec<(String, String)>), ScimStoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend)?;
-        if query.count == 0 {
-            let total = self
-                .count(&mut conn, &team_text, resource_type, filter)
-                .await?;
-            return Ok((total, Vec::new()));
-        }
-        let Some(path) = &query.sort_by else {
-            // The page's rows are picked by `seq` alone (from an index, where the filter
-            // allows), and only those rows' bodies are read: a window count over the
-            // matches would carry every matching body through the sort.
-            return self
-                .page_by_columns(&mut conn, &team_text, resource_type, query, None)
-                .await;
-        };
-        // `userName`, `displayName` and the `meta` times sort by their indexed columns,
-        // like unsorted pages, unless some row's column cannot stand for its body. The
-        // check and the page read one snapshot, so a row written in between cannot slip
-        // into an order it does not fit.
-        if let Some(column) = sort_column(resource_type, path) {
-            let begin = match self.backend {
-                Backend::Sqlite => "BEGIN",
-                Backend::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-            };
-            let mut tx = AnyConnection::begin_with(&mut *conn, begin)
-                .await
-                .map_err(backend)?;
-            if SqlStore::column_sorts_all(&mut tx, &team_text, resource_type, column).await? {
-                let page = self
-                    .page_by_columns(&mut tx, &team_text, resource_type, query, Some(column))
-                    .await?;
-                tx.commit().await.map_err(backend)?;
-                return Ok(page);
-            }
-            tx.rollback().await.map_err(backend)?;
-        }
-        // Any other attribute: sort keys computed from every matching body, counted with
-        // a window over the matches.
-        let dialect = self.dialect();
-        let mut q = BoundQuery::default();
-        let columns = format!(
-            "s.id AS id, s.version AS version, s.created_ms AS created_ms, \
-             s.modified_ms AS modified_ms, {} AS body, COUNT(*) OVER () AS total",
-            dialect.body_text("s.body")
-        );
-        let rules = SchemaRules::new(resource_type);
-        sort_sql::push_sorted(
-            &mut q,
-            dialect,
-            &columns,
-            &mut |q| {
-                self.push_matches(
-                    q,
-                    "SELECT r.seq AS seq, r.id AS id, r.version AS version, \
-                     r.created_ms AS created_ms, r.modified_ms AS modified_ms, r.body AS body",
-                    &team_text,
-                    resource_type,
-                    filter,
-                )
-            },
-            path,
-            query.descending,
-            &rules,
-        )
-        .map_err(|e| rejected_filter(&e))?;
-        q.push(" LIMIT ")
-            .push_bind(to_i64(query.count))
-            .push(" OFFSET ")
-            .push_bind(to_i64(query.start_index.saturating_sub(1)));
-        let rows = q.query().fetch_all(&mut *conn).await.map_err(backend)?;
-        let Some(first) = rows.first() else {
-            // Past the last match: the page is empty, and the total needs its own count.
-            let total = self
-                .count(&mut conn, &team_text, resource_type, filter)
-                .await?;
-            return Ok((total, Vec::new()));
-        };
-        let total: i64 = first.try_get("total").map_err(backend)?;
-        let page = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-        Ok((usize::try_from(total).unwrap_or(0), page))
+        self.get_with_groups_on(&mut conn, team, resource_type, id, with_groups)
+            .await
     }
 
     async fn groups_of_user(
