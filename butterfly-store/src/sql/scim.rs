@@ -599,6 +599,55 @@ impl SqlStore {
         Ok(())
     }
 
+    /// The statement [`page_by_columns`](SqlStore::page_by_columns) runs: the page's
+    /// `seq` values picked by the filter and order (from an index where they allow),
+    /// then those rows' bodies and, `with_groups`, their Groups.
+    fn page_query(
+        &self,
+        team: &str,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        column: Option<&'static str>,
+        with_groups: bool,
+    ) -> Result<BoundQuery, ScimStoreError> {
+        let dialect = self.dialect();
+        let direction = if query.descending { " DESC" } else { "" };
+        let order = |table: &str| match column {
+            // Text in byte order (PostgreSQL's collation might not be), as sort keys are.
+            Some(column) if column.ends_with("_ci") => format!(
+                "{}{direction}, {table}.seq{direction}",
+                dialect.byte_order(&format!("{table}.{column}"))
+            ),
+            Some(column) => format!("{table}.{column}{direction}, {table}.seq{direction}"),
+            None => format!("{table}.seq"),
+        };
+        let groups = if with_groups {
+            format!(", {}", self.groups_column("p"))
+        } else {
+            String::new()
+        };
+        let mut page = BoundQuery::new(format!(
+            "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
+             p.modified_ms AS modified_ms, {} AS body{groups} FROM scim_resources AS p \
+             WHERE p.seq IN (",
+            dialect.body_text("p.body")
+        ));
+        self.push_matches(
+            &mut page,
+            "SELECT r.seq",
+            team,
+            resource_type,
+            query.filter.as_ref(),
+        )
+        .map_err(|e| rejected_filter(&e))?;
+        page.push(&format!(" ORDER BY {} LIMIT ", order("r")))
+            .push_bind(to_i64(query.count))
+            .push(" OFFSET ")
+            .push_bind(to_i64(query.start_index.saturating_sub(1)))
+            .push(&format!(") ORDER BY {}", order("p")));
+        Ok(page)
+    }
+
     /// A page of matches ordered by an indexed `column` (then `seq`), or by `seq` alone:
     /// the page's `seq` values are picked from the index where the filter allows, and only
     /// those rows' bodies are read. The total is counted apart, and only when the page does
@@ -612,36 +661,8 @@ impl SqlStore {
         column: Option<&'static str>,
         with_groups: bool,
     ) -> Result<QueryPage, ScimStoreError> {
-        let dialect = self.dialect();
-        let direction = if query.descending { " DESC" } else { "" };
-        let order = |table: &str| match column {
-            // Text in byte order (PostgreSQL's collation might not be), as sort keys are.
-            Some(column) if column.ends_with("_ci") => format!(
-                "{}{direction}, {table}.seq{direction}",
-                dialect.byte_order(&format!("{table}.{column}"))
-            ),
-            Some(column) => format!("{table}.{column}{direction}, {table}.seq{direction}"),
-            None => format!("{table}.seq"),
-        };
         let filter = query.filter.as_ref();
-        let groups = if with_groups {
-            format!(", {}", self.groups_column("p"))
-        } else {
-            String::new()
-        };
-        let mut page = BoundQuery::new(format!(
-            "SELECT p.id AS id, p.version AS version, p.created_ms AS created_ms, \
-             p.modified_ms AS modified_ms, {} AS body{groups} FROM scim_resources AS p \
-             WHERE p.seq IN (",
-            dialect.body_text("p.body")
-        ));
-        self.push_matches(&mut page, "SELECT r.seq", team, resource_type, filter)
-            .map_err(|e| rejected_filter(&e))?;
-        page.push(&format!(" ORDER BY {} LIMIT ", order("r")))
-            .push_bind(to_i64(query.count))
-            .push(" OFFSET ")
-            .push_bind(to_i64(query.start_index.saturating_sub(1)))
-            .push(&format!(") ORDER BY {}", order("p")));
+        let page = self.page_query(team, resource_type, query, column, with_groups)?;
         let rows = page.query().fetch_all(&mut *conn).await.map_err(backend)?;
         let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
         let mut groups = BTreeMap::new();
@@ -1533,5 +1554,138 @@ impl ScimStore for SqlStore {
             }
         }
         Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::store::TeamStore as _;
+    use butterfly_scim::filter::Filter;
+
+    use super::*;
+    use crate::scim::SqlValue;
+
+    /// SQLite's plan for `sql` with `values` bound: one line per step.
+    async fn plan(store: &SqlStore, sql: &str, values: &[SqlValue]) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(&explain);
+        for value in values {
+            q = match value {
+                SqlValue::Text(s) => q.bind(s.clone()),
+                SqlValue::Integer(n) => q.bind(*n),
+                SqlValue::Real(x) => q.bind(*x),
+                _ => q.bind(None::<String>),
+            };
+        }
+        q.fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
+    /// No step of a `userName eq` lookup or of a page deep into the list (each with its
+    /// Users' Groups) scans a stored table, and the page takes its order from the list
+    /// index rather than sorting.
+    async fn assert_plans_indexed(store: &SqlStore, team: &str, stats: &str) {
+        let lookup = ListQuery {
+            filter: Some(Filter::parse("userName eq \"ada@example.com\"").unwrap()),
+            sort_by: None,
+            descending: false,
+            start_index: 1,
+            count: 100,
+        };
+        let page = ListQuery {
+            filter: None,
+            start_index: 500_001,
+            ..lookup.clone()
+        };
+        for (what, query) in [("userName eq lookup", &lookup), ("page", &page)] {
+            let q = store
+                .page_query(team, ResourceType::User, query, None, true)
+                .unwrap();
+            let steps = plan(store, q.sql(), q.values()).await;
+            let text = steps.join("\n");
+            for step in &steps {
+                // `json_each` over the bodies of irregular rows (found through their
+                // own index) are virtual tables, not scans of a stored table.
+                let scans_whole_table = step.starts_with("SCAN")
+                    && !step.contains("VIRTUAL TABLE")
+                    && !step.contains("USING INDEX")
+                    && !step.contains("USING COVERING INDEX");
+                assert!(
+                    !scans_whole_table,
+                    "{what} ({stats}) scans a table:\n{text}"
+                );
+            }
+            assert!(
+                text.contains("scim_group_members_member"),
+                "{what}'s ({stats}) Groups come from the membership index:\n{text}"
+            );
+            if query.filter.is_some() {
+                assert!(
+                    text.contains("scim_resources_user_name"),
+                    "{what} ({stats}) is a search of the userName index:\n{text}"
+                );
+            } else {
+                assert!(
+                    text.contains("COVERING INDEX scim_resources_list")
+                        && !text.contains("TEMP B-TREE FOR ORDER BY"),
+                    "{what} ({stats}) is read in the list index's order:\n{text}"
+                );
+            }
+            eprintln!("{what} ({stats}):\n{text}");
+        }
+    }
+
+    /// A `userName eq` lookup and a page deep into the list, with their Users' Groups,
+    /// stay index searches with 1M Users in one team: the planner is given the
+    /// statistics (`sqlite_stat1`) of such a table, which it plans by whatever the file
+    /// holds, so an empty file shows the plan of a full one. No step may scan
+    /// `scim_resources` or `scim_group_members` whole.
+    #[tokio::test]
+    async fn lookups_and_pages_stay_indexed_at_a_million_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = SqlStore::connect(&url).await.unwrap();
+        let team = store.create_team("plans").await.unwrap().id.to_string();
+        assert_plans_indexed(&store, &team, "the migrations' statistics").await;
+        // One team of 1M Users (the team column selects them all) and 1M memberships,
+        // ten per User; stat lines are "rows, then rows per distinct prefix". Every
+        // index of the table is given, so none looks smaller than it would be.
+        for (idx, stat) in [
+            ("sqlite_autoindex_scim_resources_1", "1000000 1000000 1"),
+            ("scim_resources_list", "1000000 1000000 1000000 1"),
+            ("scim_resources_user_name", "1000000 1000000 1"),
+            ("scim_resources_group_name", "1000000 1000000 1"),
+            (
+                "scim_resources_family_name",
+                "1000000 1000000 1000000 2000 1000",
+            ),
+            ("scim_resources_external_id", "1000000 1000000 1000000 1"),
+            ("scim_resources_created", "1000000 1000000 1000000 2"),
+            ("scim_resources_modified", "1000000 1000000 1000000 2"),
+            (
+                "sqlite_autoindex_scim_group_members_1",
+                "1000000 1000000 1000 1",
+            ),
+            ("scim_group_members_member", "1000000 1000000 10"),
+        ] {
+            let updated = sqlx::query("UPDATE sqlite_stat1 SET stat = $1 WHERE idx = $2")
+                .bind(stat)
+                .bind(idx)
+                .execute(store.pool())
+                .await
+                .unwrap()
+                .rows_affected();
+            assert_eq!(updated, 1, "{idx} has statistics");
+        }
+        // Connections read the statistics when they open.
+        store.close().await;
+        let store = SqlStore::connect(&url).await.unwrap();
+
+        assert_plans_indexed(&store, &team, "1M Users").await;
+        store.close().await;
     }
 }
