@@ -112,6 +112,14 @@ pub enum SqlError {
     /// commit: nothing of the write was stored.
     #[error("the shared write transaction did not commit")]
     SharedCommit(#[source] Arc<sqlx::Error>),
+    /// A SCIM write began another SCIM write while holding its turn on the SQLite writer
+    /// (group commit): the second would wait for the first, which waits for it. Begin
+    /// the nested write after the first commits, or run its statements on the first.
+    #[error(
+        "a SCIM write began another SCIM write while holding its turn on the writer; \
+         it would wait for itself"
+    )]
+    NestedScimWrite,
 }
 
 /// Which database a [`SqlStore`] runs on.

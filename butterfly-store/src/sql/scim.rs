@@ -1028,7 +1028,7 @@ impl SqlStore {
     /// own, a plain `BEGIN`; a replace is still a compare-and-swap on the version.
     pub async fn begin_scim_write(&self) -> Result<ScimWrite, StoreError> {
         let tx = match &self.group_commit {
-            Some(group) => WriteTx::Shared(group.begin().await.map_err(backend_error)?),
+            Some(group) => WriteTx::Shared(group.begin().await?),
             None => WriteTx::Own(self.begin_write().await.map_err(backend_error)?),
         };
         Ok(ScimWrite {
