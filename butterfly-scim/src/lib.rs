@@ -130,5 +130,6 @@ pub use error::{ScimError, ScimType};
 pub use memory::MemoryStore;
 pub use service::{SCIM_CONTENT_TYPE, ScimConfig, ScimService, error_response};
 pub use store::{
-    ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredMeta, StoredResource,
+    ListQuery, QueryPage, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredMeta,
+    StoredResource,
 };

@@ -158,6 +158,19 @@ pub struct ListQuery {
     pub count: usize,
 }
 
+/// What [`ScimStore::query_with_groups`] found: the total, the page, and the Groups of
+/// the page's Users.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct QueryPage {
+    /// How many resources match, across every page.
+    pub total: usize,
+    /// The page's resources, in order.
+    pub resources: Vec<StoredResource>,
+    /// User id -> the Groups that list it `(group id, displayName)`, for every User of the
+    /// page when Groups were asked for; empty otherwise.
+    pub groups: BTreeMap<String, Vec<(String, String)>>,
+}
+
 /// A group member as the store found it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedMember {
@@ -280,6 +293,24 @@ pub trait ScimStore: Send + Sync {
         )
     }
 
+    /// [`replace_current`](ScimStore::replace_current), told also the Groups that list
+    /// `current` (a User), as [`get_with_groups`](ScimStore::get_with_groups) read them
+    /// with it: a store that needs them to see what the write changes (a User's role may
+    /// come from its Groups) takes them from here rather than reading them again. The
+    /// provided implementation is [`replace_current`](ScimStore::replace_current),
+    /// ignoring them.
+    fn replace_current_in_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        groups: &[(String, String)],
+        attributes: Value,
+    ) -> impl Future<Output = Result<StoredResource, ScimStoreError>> + Send {
+        let _ = groups;
+        self.replace_current(team, resource_type, current, attributes)
+    }
+
     /// Delete a resource, and remove it from every Group's `members`.
     fn delete(
         &self,
@@ -320,6 +351,57 @@ pub trait ScimStore: Send + Sync {
                 groups.insert(id.clone(), self.groups_of_user(team, id).await?);
             }
             Ok(groups)
+        }
+    }
+
+    /// [`get`](ScimStore::get), and, when `with_groups` and the resource is a User, the
+    /// Groups that list it (as [`groups_of_user`](ScimStore::groups_of_user) gives them;
+    /// empty otherwise), for rendering it or writing it back. The provided implementation
+    /// makes both calls; a database store answers in one query.
+    fn get_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        with_groups: bool,
+    ) -> impl Future<Output = Result<(StoredResource, Vec<(String, String)>), ScimStoreError>> + Send
+    {
+        async move {
+            let stored = self.get(team, resource_type, id).await?;
+            let groups = if with_groups && resource_type == ResourceType::User {
+                self.groups_of_user(team, &stored.meta.id).await?
+            } else {
+                Vec::new()
+            };
+            Ok((stored, groups))
+        }
+    }
+
+    /// [`query`](ScimStore::query), and, when `with_groups` and `resource_type` is User,
+    /// the Groups of each User of the page (as
+    /// [`groups_of_users`](ScimStore::groups_of_users) gives them: an entry for every
+    /// User of the page; the map is empty otherwise). The provided implementation makes
+    /// both calls; a database store answers a `userName eq` lookup or a page in one query.
+    fn query_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> impl Future<Output = Result<QueryPage, ScimStoreError>> + Send {
+        async move {
+            let (total, page) = self.query(team, resource_type, query).await?;
+            let groups = if with_groups && resource_type == ResourceType::User && !page.is_empty() {
+                let ids: Vec<String> = page.iter().map(|s| s.meta.id.clone()).collect();
+                self.groups_of_users(team, &ids).await?
+            } else {
+                BTreeMap::new()
+            };
+            Ok(QueryPage {
+                total,
+                resources: page,
+                groups,
+            })
         }
     }
 

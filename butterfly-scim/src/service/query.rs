@@ -11,8 +11,6 @@
 //! - `/.search` at the root searches Users, then Groups: sorting applies within each
 //!   type, and the page runs across the concatenation.
 
-use std::collections::BTreeMap;
-
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -23,7 +21,7 @@ use super::{Projection, Reply, ScimService, store_error};
 use crate::filter::{AttrPath, AttributeType, Filter};
 use crate::normalize::{get_ci, invalid_syntax, invalid_value};
 use crate::schema::ResourceSchema;
-use crate::store::{ListQuery, ResourceType, ScimStore};
+use crate::store::{ListQuery, QueryPage, ResourceType, ScimStore};
 use crate::{ScimError, ScimType, schemas};
 
 /// The parameters of one list or search request.
@@ -266,28 +264,23 @@ impl<S: ScimStore> ScimService<S> {
                 start_index: start,
                 count: params.count - resources.len(),
             };
-            let (found, page) = self
+            // The page and the Groups of its Users in one store call (one query on a
+            // database), not one per User.
+            let wants_groups = resource_type == ResourceType::User
+                && params
+                    .projection
+                    .wants(ResourceSchema::of(resource_type), "groups");
+            let QueryPage {
+                total: found,
+                resources: page,
+                mut groups,
+            } = self
                 .store
-                .query(team, resource_type, &query)
+                .query_with_groups(team, resource_type, &query, wants_groups)
                 .await
                 .map_err(|e| store_error(e, resource_type.as_str()))?;
             total += found;
             start = start.saturating_sub(found).max(1);
-            // The Groups of a page of Users in one store call, not one per User.
-            let mut groups = if resource_type == ResourceType::User
-                && !page.is_empty()
-                && params
-                    .projection
-                    .wants(ResourceSchema::of(resource_type), "groups")
-            {
-                let ids: Vec<String> = page.iter().map(|s| s.meta.id.clone()).collect();
-                self.store
-                    .groups_of_users(team, &ids)
-                    .await
-                    .map_err(|e| store_error(e, "user"))?
-            } else {
-                BTreeMap::new()
-            };
             for stored in page {
                 let of_this = groups.remove(&stored.meta.id).unwrap_or_default();
                 resources.push(render_with_groups(

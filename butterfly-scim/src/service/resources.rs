@@ -116,37 +116,6 @@ fn check_immutable(
     Ok(())
 }
 
-impl<S: ScimStore> ScimService<S> {
-    /// The representation a client sees: `meta.location`, a User's `groups`, `$ref`s of
-    /// a Group's members, then the projection.
-    pub(crate) async fn render(
-        &self,
-        team: TeamId,
-        base: &str,
-        resource_type: ResourceType,
-        stored: StoredResource,
-        projection: &Projection,
-    ) -> Result<Value, ScimError> {
-        let groups = if resource_type == ResourceType::User
-            && projection.wants(ResourceSchema::of(resource_type), "groups")
-        {
-            self.store
-                .groups_of_user(team, &stored.meta.id)
-                .await
-                .map_err(|e| store_error(e, "user"))?
-        } else {
-            Vec::new()
-        };
-        Ok(render_with_groups(
-            base,
-            resource_type,
-            stored,
-            projection,
-            groups,
-        ))
-    }
-}
-
 /// The representation a client sees, given a User's Groups (id, display name) as the
 /// store found them (ignored for a Group, and when the projection leaves `groups` out).
 pub(crate) fn render_with_groups(
@@ -369,18 +338,18 @@ impl<S: ScimStore> ScimService<S> {
         if_none_match: Option<&str>,
         projection: &Projection,
     ) -> Result<Reply, ScimError> {
-        let stored = self
+        // The resource and a User's Groups in one store call (one query on a database).
+        let wants_groups = projection.wants(ResourceSchema::of(resource_type), "groups");
+        let (stored, groups) = self
             .store
-            .get(team, resource_type, id)
+            .get_with_groups(team, resource_type, id, wants_groups)
             .await
             .map_err(|e| store_error(e, &describe(resource_type, id)))?;
         let etag = stored.meta.etag();
         if if_none_match.is_some_and(|h| etag_matches(h, &etag)) {
             return Ok(Reply::empty(StatusCode::NOT_MODIFIED).with_etag(etag));
         }
-        let body = self
-            .render(team, base, resource_type, stored, projection)
-            .await?;
+        let body = render_with_groups(base, resource_type, stored, projection, groups);
         Ok(Reply::json(StatusCode::OK, body).with_etag(etag))
     }
 
@@ -466,9 +435,13 @@ impl<S: ScimStore> ScimService<S> {
     {
         let what = describe(resource_type, id);
         for _ in 0..self.config.write_attempts.max(1) {
-            let current = self
+            // A User is read with its Groups, once: the store may need them to see what
+            // the write changes (a role from a Group), and the answer shows them. A User
+            // write cannot change its Groups (`groups` is read-only), so the ones read
+            // here are the answer's, as of this read.
+            let (current, groups) = self
                 .store
-                .get(team, resource_type, id)
+                .get_with_groups(team, resource_type, id, true)
                 .await
                 .map_err(|e| store_error(e, &what))?;
             if if_match.is_some_and(|h| !etag_matches(h, &current.meta.etag())) {
@@ -484,7 +457,13 @@ impl<S: ScimStore> ScimService<S> {
             } else {
                 match self
                     .store
-                    .replace_current(team, resource_type, &current, Value::Object(attributes))
+                    .replace_current_in_groups(
+                        team,
+                        resource_type,
+                        &current,
+                        &groups,
+                        Value::Object(attributes),
+                    )
                     .await
                 {
                     Ok(stored) => stored,
@@ -499,9 +478,7 @@ impl<S: ScimStore> ScimService<S> {
             if minimal {
                 return Ok(Reply::empty(StatusCode::NO_CONTENT).with_etag(etag));
             }
-            let body = self
-                .render(team, base, resource_type, stored, projection)
-                .await?;
+            let body = render_with_groups(base, resource_type, stored, projection, groups);
             return Ok(Reply::json(StatusCode::OK, body).with_etag(etag));
         }
         tracing::warn!(resource = %what, "SCIM write lost every compare-and-swap race");

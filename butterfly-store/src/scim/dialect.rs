@@ -161,6 +161,11 @@ pub(crate) trait JsonDialect: Sync {
 
     /// What a SELECT ends with to lock the rows of `table` it reads until commit.
     fn lock_rows(&self, table: &str) -> String;
+
+    /// A scalar subquery: the JSON text of an array of `[first, second]` pairs, one per
+    /// row of `from_where` (a `FROM ... WHERE ...` clause), ordered by `order`; `[]` or
+    /// NULL when there is no row.
+    fn pairs_array(&self, first: &str, second: &str, from_where: &str, order: &str) -> String;
 }
 
 /// SQLite: JSON as text, walked by path with `json_each` / `json_tree`.
@@ -402,6 +407,13 @@ impl JsonDialect for Sqlite {
         // A SQLite write transaction already excludes every other writer.
         String::new()
     }
+
+    fn pairs_array(&self, first: &str, second: &str, from_where: &str, order: &str) -> String {
+        // An ORDER BY inside an aggregate needs SQLite 3.44; the bundled one is newer.
+        format!(
+            "(SELECT json_group_array(json_array({first}, {second}) ORDER BY {order}) {from_where})"
+        )
+    }
 }
 
 impl Postgres {
@@ -611,5 +623,12 @@ impl JsonDialect for Postgres {
 
     fn lock_rows(&self, table: &str) -> String {
         format!(" FOR UPDATE OF {table}")
+    }
+
+    fn pairs_array(&self, first: &str, second: &str, from_where: &str, order: &str) -> String {
+        format!(
+            "(SELECT CAST(json_agg(json_build_array({first}, {second}) ORDER BY {order}) AS text) \
+             {from_where})"
+        )
     }
 }

@@ -22,15 +22,26 @@
 //!   [`BatchedWrite::rollback`] returns when its batch has ended, so a caller that lost a
 //!   compare-and-swap and reads again (on another connection) sees the write that beat it.
 //!
+//! - **A write cannot wait for itself.** A write that, holding its turn, asks for
+//!   another turn from the same task (a SCIM write starting a nested SCIM write) would
+//!   wait forever: the writer task waits for the first write to hand the transaction
+//!   back. [`GroupCommit::begin`] refuses it at once with
+//!   [`SqlError::NestedScimWrite`]; the outer write goes on. (A nested write from
+//!   *another* task that the holder awaits cannot be told from an ordinary concurrent
+//!   write, and still waits for the holder.)
+//!
 //! PostgreSQL has no such queue (writers of different rows proceed in parallel), so it
 //! keeps one transaction per write.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::{Any, AnyConnection, AnyPool, Executor as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
+
+use super::{SqlError, backend_error, boxed};
+use butterfly_core::store::StoreError;
 
 /// Most writes in one transaction: bounds how long the batch holds SQLite's write lock
 /// (other writers, such as token and session updates, wait for it) and how long the
@@ -92,6 +103,23 @@ struct Returned {
 pub(crate) struct GroupCommit {
     requests: mpsc::UnboundedSender<Request>,
     counters: Arc<Counters>,
+    /// Who holds the current turn (one at a time), so that it cannot ask for another.
+    holder: Arc<Mutex<Option<Holder>>>,
+}
+
+/// The caller holding a turn: its Tokio task, or outside a task (`block_on`) its thread,
+/// where every await of that caller runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Task(tokio::task::Id),
+    Thread(std::thread::ThreadId),
+}
+
+impl Holder {
+    fn current() -> Holder {
+        tokio::task::try_id()
+            .map_or_else(|| Holder::Thread(std::thread::current().id()), Holder::Task)
+    }
 }
 
 impl GroupCommit {
@@ -100,19 +128,35 @@ impl GroupCommit {
         let (requests, queue) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(writer, queue, Arc::clone(&counters)));
-        GroupCommit { requests, counters }
+        GroupCommit {
+            requests,
+            counters,
+            holder: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// Wait for this write's turn: the shared transaction, inside a savepoint of its own.
-    pub(crate) async fn begin(&self) -> Result<BatchedWrite, sqlx::Error> {
+    /// [`SqlError::NestedScimWrite`] at once if this caller already holds a turn (it
+    /// would wait for itself).
+    pub(crate) async fn begin(&self) -> Result<BatchedWrite, StoreError> {
+        let me = Holder::current();
+        if *lock(&self.holder) == Some(me) {
+            return Err(boxed(SqlError::NestedScimWrite));
+        }
         let (turn, answer) = oneshot::channel();
         self.counters.waiting.fetch_add(1, Ordering::Relaxed);
         if self.requests.send(Request { turn }).is_err() {
             self.counters.waiting.fetch_sub(1, Ordering::Relaxed);
-            return Err(sqlx::Error::PoolClosed);
+            return Err(backend_error(sqlx::Error::PoolClosed));
         }
         // The writer task only goes away with the runtime.
-        answer.await.unwrap_or(Err(sqlx::Error::PoolClosed))
+        let mut write = answer
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolClosed))
+            .map_err(backend_error)?;
+        *lock(&self.holder) = Some(me);
+        write.holder = Some(Arc::clone(&self.holder));
+        Ok(write)
     }
 
     pub(crate) fn stats(&self) -> GroupCommitStats {
@@ -133,6 +177,13 @@ pub(crate) struct BatchedWrite {
     /// Present from the lending until `commit`, `rollback` or drop hands it back.
     tx: Option<Transaction<'static, Any>>,
     back: Option<oneshot::Sender<Returned>>,
+    /// Where its caller is recorded as holding the turn, until it hands it back.
+    holder: Option<Arc<Mutex<Option<Holder>>>>,
+}
+
+/// The holder slot, even if a panic elsewhere poisoned it (it is a plain value).
+fn lock(holder: &Mutex<Option<Holder>>) -> std::sync::MutexGuard<'_, Option<Holder>> {
+    holder.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for BatchedWrite {
@@ -143,6 +194,11 @@ impl std::fmt::Debug for BatchedWrite {
 
 impl BatchedWrite {
     fn hand_back(&mut self, outcome: Outcome) {
+        // Cleared before the transaction goes back: the next write's caller records
+        // itself as soon as it gets its turn.
+        if let Some(holder) = self.holder.take() {
+            *lock(&holder) = None;
+        }
         if let (Some(tx), Some(back)) = (self.tx.take(), self.back.take()) {
             // The writer task waits for it; if it is gone, so is the transaction.
             let _ = back.send(Returned { tx, outcome });
@@ -290,6 +346,7 @@ async fn serve(
     let write = BatchedWrite {
         tx: Some(tx),
         back: Some(back),
+        holder: None,
     };
     // A write whose caller stopped waiting comes straight back, given up (its drop).
     let _ = request.turn.send(Ok(write));

@@ -112,6 +112,14 @@ pub enum SqlError {
     /// commit: nothing of the write was stored.
     #[error("the shared write transaction did not commit")]
     SharedCommit(#[source] Arc<sqlx::Error>),
+    /// A SCIM write began another SCIM write while holding its turn on the SQLite writer
+    /// (group commit): the second would wait for the first, which waits for it. Begin
+    /// the nested write after the first commits, or run its statements on the first.
+    #[error(
+        "a SCIM write began another SCIM write while holding its turn on the writer; \
+         it would wait for itself"
+    )]
+    NestedScimWrite,
 }
 
 /// Which database a [`SqlStore`] runs on.
@@ -378,23 +386,29 @@ impl SqlStore {
 
 /// How every connection to a SQLite file is set up.
 fn sqlite_pool_options() -> AnyPoolOptions {
-    AnyPoolOptions::new().after_connect(|conn, _meta| {
-        Box::pin(async move {
-            // sqlx already defaults to both; stated here so the guarantees do not hang on
-            // a library default.
-            conn.execute("PRAGMA foreign_keys = ON").await?;
-            conn.execute("PRAGMA busy_timeout = 5000").await?;
-            // In WAL mode NORMAL syncs the log at checkpoints, not at every commit: a
-            // commit survives the process crashing or being killed (it is in the OS's
-            // page cache) and the file never corrupts, but a power loss or OS crash may
-            // undo the last commits before the next checkpoint, although they were
-            // acknowledged. Chosen for write throughput (FULL costs an fsync per commit,
-            // several per SCIM write): provisioning clients reconcile on their next
-            // sync, and a token or key created in that window must be made again.
-            conn.execute("PRAGMA synchronous = NORMAL").await?;
-            Ok(())
+    // No ping before each checkout: a SQLite connection is a file handle in this process,
+    // so a ping (a hand-off to sqlx's worker thread for the connection, and back) finds
+    // nothing a statement would not, and it cost every SCIM lookup a hand-off (sqlx
+    // still pings once when a connection goes back to the pool).
+    AnyPoolOptions::new()
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // sqlx already defaults to both; stated here so the guarantees do not hang on
+                // a library default.
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 5000").await?;
+                // In WAL mode NORMAL syncs the log at checkpoints, not at every commit: a
+                // commit survives the process crashing or being killed (it is in the OS's
+                // page cache) and the file never corrupts, but a power loss or OS crash may
+                // undo the last commits before the next checkpoint, although they were
+                // acknowledged. Chosen for write throughput (FULL costs an fsync per commit,
+                // several per SCIM write): provisioning clients reconcile on their next
+                // sync, and a token or key created in that window must be made again.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
         })
-    })
 }
 
 /// Create the SQLite file if needed and switch it to WAL; returns whether the URL names

@@ -27,7 +27,7 @@ use butterfly_core::members::{MemberChange, MemberRuleError, effective_role, gro
 use butterfly_core::store::{GroupRoleStore, MemberStore, MemberUpdate, NewMember, StoreError};
 use butterfly_core::{Role, TeamId};
 use butterfly_scim::store::{
-    ListQuery, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredResource,
+    ListQuery, QueryPage, ResolvedMember, ResourceType, ScimStore, ScimStoreError, StoredResource,
 };
 use butterfly_scim::{ScimError, ScimService, ScimType, schemas};
 use serde_json::Value;
@@ -216,6 +216,20 @@ async fn sync_members(
         .map_err(backend)
 }
 
+/// The membership a stored User stands for, in `groups` (the Groups that list it).
+fn membership_with(
+    stored: &StoredResource,
+    groups: &[(String, String)],
+    mapping: &GroupRoles,
+) -> Option<Membership> {
+    // A stored User whose role no longer parses counts as having none, so it can still
+    // be fixed or deleted.
+    Membership::of_user(&stored.resource)
+        .ok()
+        .flatten()
+        .map(|m| m.in_groups(groups, mapping))
+}
+
 /// A SCIM store whose Users are also the team's members.
 #[derive(Debug, Clone)]
 pub struct MemberLinkedStore<S> {
@@ -264,12 +278,7 @@ impl<S: ScimStore> MemberLinkedStore<S> {
         mapping: &GroupRoles,
     ) -> Result<(Option<Membership>, Vec<(String, String)>), ScimStoreError> {
         let groups = self.inner.groups_of_user(team, &stored.meta.id).await?;
-        // A stored User whose role no longer parses counts as having none, so it can
-        // still be fixed or deleted.
-        let membership = Membership::of_user(&stored.resource)
-            .ok()
-            .flatten()
-            .map(|m| m.in_groups(&groups, mapping));
+        let membership = membership_with(stored, &groups, mapping);
         Ok((membership, groups))
     }
 
@@ -554,6 +563,23 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         current: &StoredResource,
         attributes: Value,
     ) -> Result<StoredResource, ScimStoreError> {
+        let groups = if resource_type == ResourceType::User {
+            self.inner.groups_of_user(team, &current.meta.id).await?
+        } else {
+            Vec::new()
+        };
+        self.replace_current_in_groups(team, resource_type, current, &groups, attributes)
+            .await
+    }
+
+    async fn replace_current_in_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        current: &StoredResource,
+        groups: &[(String, String)],
+        attributes: Value,
+    ) -> Result<StoredResource, ScimStoreError> {
         let id = current.meta.id.as_str();
         if resource_type == ResourceType::Group {
             return self
@@ -566,22 +592,16 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
                 .await?
                 .ok_or(ScimStoreError::NotFound);
         }
-        // The User as the caller read it stands for "before": the write below names its
-        // version, so if it changed since, nothing is written (VersionMismatch) and the
-        // caller reads again.
+        // The User and its Groups as the caller read them stand for "before": the write
+        // below names its version, so if it changed since, nothing is written
+        // (VersionMismatch) and the caller reads again.
         let mapping = self.mapping(team).await?;
-        let (before, groups) = self.membership_in(team, current, &mapping).await?;
-        let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(&groups, &mapping));
+        let before = membership_with(current, groups, &mapping);
+        let after = Membership::of_user(&attributes)?.map(|m| m.in_groups(groups, &mapping));
         let mut write = self.begin(team).await?;
         let outcome: Result<_, ScimStoreError> = async {
             let replaced = write
-                .replace(
-                    team,
-                    resource_type,
-                    id,
-                    attributes,
-                    Some(&current.meta.version),
-                )
+                .replace_current(team, resource_type, current, attributes)
                 .await?;
             if let Some(after) = &after {
                 sync_members(&mut write, team, &[(before, after.clone())]).await?;
@@ -640,6 +660,30 @@ impl ScimStore for MemberLinkedStore<SqlStore> {
         user_id: &str,
     ) -> Result<Vec<(String, String)>, ScimStoreError> {
         self.inner.groups_of_user(team, user_id).await
+    }
+
+    async fn get_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        id: &str,
+        with_groups: bool,
+    ) -> Result<(StoredResource, Vec<(String, String)>), ScimStoreError> {
+        self.inner
+            .get_with_groups(team, resource_type, id, with_groups)
+            .await
+    }
+
+    async fn query_with_groups(
+        &self,
+        team: TeamId,
+        resource_type: ResourceType,
+        query: &ListQuery,
+        with_groups: bool,
+    ) -> Result<QueryPage, ScimStoreError> {
+        self.inner
+            .query_with_groups(team, resource_type, query, with_groups)
+            .await
     }
 
     async fn groups_of_users(

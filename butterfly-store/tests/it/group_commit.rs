@@ -6,7 +6,7 @@ use butterfly_core::TeamId;
 use butterfly_core::store::{MemberStore as _, TeamStore as _};
 use butterfly_scim::{ResourceType, ScimStore as _, ScimStoreError};
 use butterfly_store::SqlStore;
-use butterfly_store::sql::GroupCommitStats;
+use butterfly_store::sql::{GroupCommitStats, SqlError};
 use serde_json::json;
 
 fn user(name: &str) -> serde_json::Value {
@@ -175,4 +175,59 @@ pub async fn a_write_is_answered_after_its_batch_commits(s: &SqlStore) {
     assert!(user_named(s, team, "ada@example.com").await);
     assert!(!user_named(s, team, "grace@example.com").await);
     assert!(s.list_members(team).await.unwrap().is_empty());
+}
+
+/// A SCIM write that begins another while holding its turn gets a precise error at once,
+/// from a Tokio task or straight from `block_on`, instead of waiting for itself forever;
+/// its own write goes on and commits, and the next write gets its turn.
+pub async fn a_nested_write_is_refused_not_left_waiting(s: &SqlStore) {
+    let team = s.create_team("nested").await.unwrap().id;
+    // A hang would be the bug: fail instead of waiting for ever.
+    let limit = std::time::Duration::from_secs(60);
+    for in_task in [false, true] {
+        let store = s.clone();
+        let attempt = async move {
+            let mut outer = store.begin_scim_write().await.unwrap();
+            let name = format!("outer-{in_task}@example.com");
+            outer
+                .create(team, ResourceType::User, user(&name))
+                .await
+                .unwrap();
+            let nested = store.begin_scim_write().await;
+            let error = nested.expect_err("a nested write must be refused");
+            let refused = matches!(
+                &error,
+                butterfly_core::store::StoreError::Backend(e)
+                    if matches!(e.downcast_ref::<SqlError>(), Some(SqlError::NestedScimWrite))
+            );
+            assert!(refused, "{error}");
+            outer.commit().await.unwrap();
+            // Handed back: the same caller may write again.
+            let again = store.begin_scim_write().await.unwrap();
+            again.commit().await.unwrap();
+        };
+        if in_task {
+            tokio::time::timeout(limit, tokio::spawn(attempt))
+                .await
+                .unwrap()
+                .unwrap();
+        } else {
+            tokio::time::timeout(limit, attempt).await.unwrap();
+        }
+    }
+    let (total, _) = s
+        .query(
+            team,
+            ResourceType::User,
+            &butterfly_scim::ListQuery {
+                filter: None,
+                sort_by: None,
+                descending: false,
+                start_index: 1,
+                count: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2, "both outer writes committed");
 }

@@ -171,6 +171,14 @@ mod group_commit_on_sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_nested_write_is_refused_not_left_waiting() {
+        crate::harness::on_sqlite(|s| async move {
+            crate::group_commit::a_nested_write_is_refused_not_left_waiting(&s).await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_has_no_group_commit() {
         crate::harness::on_postgres(|s| async move {
             assert!(s.group_commit_stats().is_none());
