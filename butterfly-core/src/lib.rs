@@ -75,7 +75,7 @@ pub use provider::ProviderKind;
 pub use resource::{Resource, ResourceKind};
 pub use role::{Permission, Role};
 pub use snapshot::{
-    ManifestEntry, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus, SnapshotSummary,
+    ManifestEntry, RootDigest, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus, SnapshotSummary,
     SnapshotTarget, WriteStats,
 };
 pub use team::{Member, MemberId, Team, TeamId};

@@ -162,25 +162,14 @@ impl Snapshot {
 
     /// The root digest as it should be for the current entries.
     pub fn compute_root_digest(&self) -> Digest {
-        let mut hasher = Sha256::new();
-        // Length-prefixed fields, so no two different manifests hash alike by shifting
-        // bytes between neighbouring fields.
-        let mut field = |bytes: &[u8]| {
-            hasher.update((bytes.len() as u64).to_be_bytes());
-            hasher.update(bytes);
-        };
-        field(b"butterfly-snapshot-v1");
-        field(self.provider.as_str().as_bytes());
-        field(self.org.as_bytes());
+        let mut root = RootDigest::new(self.provider, &self.org);
         for (kind, entries) in &self.kinds {
-            field(kind.as_str().as_bytes());
-            field(&(entries.len() as u64).to_be_bytes());
+            root.kind(kind, entries.len() as u64);
             for entry in entries {
-                field(entry.id.as_bytes());
-                field(entry.digest.as_bytes());
+                root.entry(&entry.id, &entry.digest);
             }
         }
-        Digest::from_array(hasher.finalize().into())
+        root.finish()
     }
 
     /// Check that the counts and the root digest match the entries.
@@ -226,6 +215,54 @@ impl Snapshot {
             warnings: self.warnings.clone(),
             root_digest: self.root_digest,
         }
+    }
+}
+
+/// The root digest of a manifest, fed kind by kind and entry by entry, so a writer that
+/// keeps its entries stored rather than in memory can compute it by reading them back
+/// one entry list at a time. [`Snapshot::compute_root_digest`] is this over `kinds`.
+///
+/// Feed kinds in order (a [`Snapshot`]'s `kinds` order: [`ResourceKind`]'s), each with
+/// its entry count, then its entries sorted by id.
+#[derive(Debug, Clone)]
+pub struct RootDigest {
+    hasher: Sha256,
+}
+
+impl RootDigest {
+    /// Start the digest of a manifest of `org` at `provider`.
+    pub fn new(provider: ProviderKind, org: &str) -> Self {
+        let mut root = RootDigest {
+            hasher: Sha256::new(),
+        };
+        root.field(b"butterfly-snapshot-v1");
+        root.field(provider.as_str().as_bytes());
+        root.field(org.as_bytes());
+        root
+    }
+
+    /// Length-prefixed, so no two different manifests hash alike by shifting bytes
+    /// between neighbouring fields.
+    fn field(&mut self, bytes: &[u8]) {
+        self.hasher.update((bytes.len() as u64).to_be_bytes());
+        self.hasher.update(bytes);
+    }
+
+    /// The next kind, which holds `count` entries.
+    pub fn kind(&mut self, kind: &ResourceKind, count: u64) {
+        self.field(kind.as_str().as_bytes());
+        self.field(&count.to_be_bytes());
+    }
+
+    /// The kind's next entry.
+    pub fn entry(&mut self, id: &str, digest: &Digest) {
+        self.field(id.as_bytes());
+        self.field(digest.as_bytes());
+    }
+
+    /// The root digest.
+    pub fn finish(self) -> Digest {
+        Digest::from_array(self.hasher.finalize().into())
     }
 }
 
@@ -305,7 +342,8 @@ pub trait SnapshotSink: Send {
 
     /// Every resource of `kind` has been added: a sink that keeps a checkpoint records
     /// the kind there, so that if this backup is killed, the next run resumes it without
-    /// fetching `kind` again. The default keeps no checkpoint.
+    /// fetching `kind` again; it may also release the kind's entries from memory (see
+    /// [`release_kind`](Self::release_kind)). The default keeps no checkpoint.
     fn kind_finished(
         &mut self,
         kind: &ResourceKind,
@@ -321,8 +359,25 @@ pub trait SnapshotSink: Send {
         BTreeMap::new()
     }
 
+    /// Every resource of `kind` has been added, and none will follow: a sink that can
+    /// store a kind's entries may do so now and drop them from memory, so a large org's
+    /// manifest is not held whole until the seal. Unlike
+    /// [`kind_finished`](Self::kind_finished), nothing is checkpointed: for a kind a
+    /// resumed run must not take as it is (an incremental backup's). The default keeps
+    /// the entries.
+    fn release_kind(
+        &mut self,
+        kind: &ResourceKind,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = kind;
+        async { Ok(()) }
+    }
+
     /// Seal the manifest with `status` and store it: only now does the snapshot exist.
-    /// Dropping a sink unfinished leaves no snapshot.
+    /// Dropping a sink unfinished leaves no snapshot. The snapshot returned has its
+    /// counts, status and root digest; a sink that streams its entries to storage
+    /// (the snapshot repository's) returns it without entries (`kinds` empty): read
+    /// them from the target if needed.
     fn finish(
         self,
         finished_at: DateTime<Utc>,

@@ -47,8 +47,8 @@ use futures::stream::{self, StreamExt as _};
 use serde_json::Value;
 
 use crate::{
-    Digest, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId, SnapshotSink,
-    SnapshotStatus, SnapshotSummary, SnapshotTarget, WriteStats,
+    Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId,
+    SnapshotSink, SnapshotStatus, SnapshotSummary, SnapshotTarget, WriteStats,
 };
 
 /// Why a snapshot could not be read.
@@ -165,6 +165,23 @@ pub trait SnapshotSource: Send + Sync {
             visit(&entry.id, &attributes);
         }
         Ok(())
+    }
+
+    /// The entries of one kind of snapshot `id`, sorted by id (empty when it lists
+    /// none): for readers that go kind by kind and need not hold a large org's whole
+    /// manifest at once. By default, read from the whole [`manifest`](Self::manifest);
+    /// a source that stores entries per kind reads only this kind's.
+    async fn kind_entries(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+    ) -> Result<Vec<ManifestEntry>, SourceError> {
+        Ok(self
+            .manifest(id)
+            .await?
+            .kinds
+            .remove(kind)
+            .unwrap_or_default())
     }
 
     /// The snapshot whose id is `text` or starts with it (at least 4 characters).

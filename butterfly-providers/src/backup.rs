@@ -48,8 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
-    Clock, ProviderKind, Resource, Snapshot, SnapshotId, SnapshotSink, SnapshotStatus,
-    SnapshotSummary, SnapshotTarget, WriteStats,
+    Clock, ProviderKind, Resource, SnapshotId, SnapshotSink, SnapshotStatus, SnapshotSummary,
+    SnapshotTarget, WriteStats,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -242,17 +242,18 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
         }
     };
     if let Some(previous) = &previous {
-        let known_parents = ["group", "app"]
-            .into_iter()
-            .map(|kind| {
-                let ids = previous
-                    .kinds
-                    .get(&butterfly_core::ResourceKind::new(kind))
-                    .map(|entries| entries.iter().map(|e| e.id.clone()).collect())
-                    .unwrap_or_default();
-                (kind.to_owned(), ids)
-            })
-            .collect();
+        // Only the parents' ids: the previous manifest is read kind by kind, never whole.
+        let mut known_parents = BTreeMap::new();
+        for kind in ["group", "app"] {
+            let ids = repo
+                .kind_entries(previous.id, &butterfly_core::ResourceKind::new(kind))
+                .await
+                .map_err(BackupError::Previous)?
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            known_parents.insert(kind.to_owned(), ids);
+        }
         options.incremental = Some(IncrementalWindow {
             since: previous.started_at - MAX_CLOCK_SKEW,
             until: started_at,
@@ -332,7 +333,7 @@ async fn choose_base<S: SnapshotSource>(
     org: &str,
     now: DateTime<Utc>,
     full_every: u32,
-) -> Result<(Option<Snapshot>, Option<String>), BackupError> {
+) -> Result<(Option<SnapshotSummary>, Option<String>), BackupError> {
     let mut ours: Vec<SnapshotSummary> = source
         .summaries()
         .await
@@ -372,11 +373,7 @@ async fn choose_base<S: SnapshotSource>(
             )),
         ));
     }
-    let manifest = source
-        .manifest(base.id)
-        .await
-        .map_err(BackupError::Previous)?;
-    Ok((Some(manifest), None))
+    Ok((Some(base.clone()), None))
 }
 
 /// Resources carried over from the previous snapshot at once.
@@ -388,22 +385,24 @@ const CARRY_BATCH: usize = 256;
 async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
     source: &S,
     sink: &mut K,
-    previous: &Snapshot,
+    previous: &SnapshotSummary,
     fetch: &FetchReport,
     report: &IncrementalReport,
     fetched_users: &BTreeSet<String>,
     parents: &BTreeMap<&'static str, BTreeSet<String>>,
 ) -> Result<(), BackupError> {
     let empty = BTreeSet::new();
-    let deleted_groups: BTreeSet<&str> = previous
-        .kinds
-        .get(&butterfly_core::ResourceKind::new("group"))
+    let deleted_groups: BTreeSet<String> = source
+        .kind_entries(previous.id, &butterfly_core::ResourceKind::new("group"))
+        .await
+        .map_err(BackupError::Previous)?
         .into_iter()
-        .flatten()
-        .map(|e| e.id.as_str())
-        .filter(|id| !parents.get("group").unwrap_or(&empty).contains(*id))
+        .map(|e| e.id)
+        .filter(|id| !parents.get("group").unwrap_or(&empty).contains(id))
         .collect();
-    for (kind, entries) in &previous.kinds {
+    // Kind by kind, each released once carried over: neither the previous manifest nor
+    // the new one is held whole.
+    for kind in previous.counts.keys() {
         let Some(spec) = kinds::by_name(kind.as_str()) else {
             continue;
         };
@@ -429,6 +428,10 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
         } else {
             continue;
         };
+        let entries = source
+            .kind_entries(previous.id, kind)
+            .await
+            .map_err(BackupError::Previous)?;
         let mut batch = Vec::with_capacity(CARRY_BATCH);
         for entry in entries.iter().filter(|e| keep(&e.id)) {
             let attributes = source
@@ -448,6 +451,10 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
                 .await
                 .map_err(|e| BackupError::Storage(Box::new(e)))?;
         }
+        drop(entries);
+        sink.release_kind(kind)
+            .await
+            .map_err(|e| BackupError::Storage(Box::new(e)))?;
     }
     Ok(())
 }
@@ -455,7 +462,7 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use butterfly_core::{Digest, ResourceKind};
+    use butterfly_core::{Digest, ResourceKind, Snapshot};
     use chrono::{DateTime, Utc};
 
     #[test]

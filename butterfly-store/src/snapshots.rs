@@ -83,7 +83,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
-    Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotId,
+    Digest, ManifestEntry, ProviderKind, Resource, ResourceKind, RootDigest, Snapshot, SnapshotId,
     SnapshotSink, SnapshotStatus, SnapshotSummary, SnapshotTarget, TeamId, canonical_json,
 };
 use bytes::Bytes;
@@ -105,6 +105,7 @@ use crate::format::{open_sealed_bytes, seal_bytes};
 use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_env};
 
 mod checkpoint;
+mod index;
 mod prune;
 
 pub use checkpoint::{CHECKPOINT_ENTRIES, Checkpoint};
@@ -253,9 +254,8 @@ pub struct SnapshotRepository {
     local_root: Option<PathBuf>,
     team: TeamId,
     key: TeamKey,
-    /// Every indexed object. A `HashMap` for speed: it is never serialized or iterated
-    /// into output.
-    index: Mutex<HashMap<Digest, Location>>,
+    /// Every indexed object, compact (see the `index` module).
+    index: Mutex<index::ObjectIndex>,
     /// The packs whose indexes are in `index`: what a refresh need not read again.
     indexed_packs: Mutex<HashSet<PackId>>,
     /// Indexed packs that are missing, or shorter than their index says: their objects
@@ -468,7 +468,7 @@ impl SnapshotRepository {
             local_root: None,
             team,
             key: master.team_key(team),
-            index: Mutex::new(HashMap::new()),
+            index: Mutex::new(index::ObjectIndex::default()),
             indexed_packs: Mutex::new(HashSet::new()),
             untrusted_packs: Mutex::new(HashSet::new()),
             pack_target: pack::PACK_TARGET_BYTES,
@@ -520,7 +520,7 @@ impl SnapshotRepository {
             .unwrap_or_else(PoisonError::into_inner);
         for (id, entries) in found {
             for (digest, location) in entries {
-                prefer_trusted(&mut index, &untrusted, digest, location);
+                index.prefer_trusted(&untrusted, digest, location);
             }
             indexed.insert(id);
         }
@@ -647,7 +647,7 @@ impl SnapshotRepository {
         Ok(())
     }
 
-    fn lock_index(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Location>> {
+    fn lock_index(&self) -> std::sync::MutexGuard<'_, index::ObjectIndex> {
         self.index.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -660,7 +660,7 @@ impl SnapshotRepository {
     /// Whether the index names a copy of the object, and if so whether its pack is
     /// trusted.
     fn stored_copy(&self, digest: &Digest) -> Option<bool> {
-        let location = self.lock_index().get(digest).copied()?;
+        let location = self.lock_index().get(digest)?;
         Some(!self.lock_untrusted().contains(&location.pack))
     }
 
@@ -685,6 +685,7 @@ impl SnapshotRepository {
             stored_again: 0,
             lock: None,
             checkpoint: None,
+            stored_kinds: BTreeMap::new(),
         }
     }
 
@@ -699,7 +700,7 @@ impl SnapshotRepository {
 
     /// Where the index puts `digest`.
     async fn location_of(&self, digest: &Digest) -> Result<Location, SnapshotError> {
-        let known = self.lock_index().get(digest).copied();
+        let known = self.lock_index().get(digest);
         match known {
             Some(location) => Ok(location),
             // Another writer sharing the store (a server replica) may have stored it
@@ -707,7 +708,6 @@ impl SnapshotRepository {
             None if self.load_new_indexes().await? > 0 => self
                 .lock_index()
                 .get(digest)
-                .copied()
                 .ok_or(SnapshotError::MissingObject(*digest)),
             None => Err(SnapshotError::MissingObject(*digest)),
         }
@@ -1367,8 +1367,8 @@ fn pack_damage(size: Option<u64>, entries: &[(Digest, Location)]) -> Option<Stri
     }
 }
 
-/// Record where an object is, keeping a copy in a trusted pack over one in an untrusted
-/// pack (a damaged pack's objects are stored again, and the new copy must win).
+/// [`index::ObjectIndex::prefer_trusted`] for the indexes `verify`, `check` and
+/// `repair_index` read afresh.
 fn prefer_trusted(
     index: &mut HashMap<Digest, Location>,
     untrusted: &HashSet<PackId>,
@@ -1407,16 +1407,21 @@ impl SnapshotSink for SnapshotWriter<'_> {
         self.finish_kind(kind).await
     }
 
+    async fn release_kind(&mut self, kind: &ResourceKind) -> Result<(), SnapshotError> {
+        self.store_kind(kind).await.map(drop)
+    }
+
     fn resumed_kinds(&self) -> BTreeMap<ResourceKind, u64> {
         SnapshotWriter::resumed_kinds(self)
     }
 
+    /// Returns the snapshot without its entries: they are in the repository.
     async fn finish(
         self,
         finished_at: DateTime<Utc>,
         status: SnapshotStatus,
     ) -> Result<(Snapshot, WriteStats), SnapshotError> {
-        self.finish_with_stats(finished_at, status).await
+        self.seal(finished_at, status).await
     }
 }
 
@@ -1559,6 +1564,20 @@ pub struct SnapshotWriter<'r> {
     lock: Option<prune::HeldLock>,
     /// The checkpoint a resumable writer keeps (see [`SnapshotRepository::resume`]).
     checkpoint: Option<checkpoint::CheckpointState>,
+    /// Kinds whose entries are stored as entry lists (in this snapshot's packs, open or
+    /// flushed) and no longer held in `snapshot.kinds`: a kind is moved here when it
+    /// finishes, so a large org's manifest is never held whole. The seal reads them back
+    /// one list at a time for the root digest.
+    stored_kinds: BTreeMap<ResourceKind, StoredKind>,
+}
+
+/// A kind whose entries are stored as entry-list objects, not held in memory.
+#[derive(Debug, Clone)]
+struct StoredKind {
+    /// Its entry lists, in id order.
+    chunks: Vec<Digest>,
+    /// How many entries they hold (at least one: a kind without entries is not listed).
+    count: u64,
 }
 
 impl Drop for SnapshotWriter<'_> {
@@ -1649,7 +1668,7 @@ impl SnapshotWriter<'_> {
             let untrusted = self.repo.lock_untrusted();
             let mut index = self.repo.lock_index();
             for (digest, location) in pack.entries {
-                prefer_trusted(&mut index, &untrusted, digest, location);
+                index.prefer_trusted(&untrusted, digest, location);
             }
         }
         self.repo
@@ -1675,7 +1694,69 @@ impl SnapshotWriter<'_> {
     }
 
     /// [`SnapshotWriter::finish`], also returning what was written.
+    ///
+    /// The snapshot returned holds its entries, read back from the repository: for
+    /// callers that use them at once. A backup runner seals through
+    /// [`SnapshotSink::finish`], which returns it without them, so a large org's
+    /// manifest is never held whole.
     pub async fn finish_with_stats(
+        self,
+        finished_at: DateTime<Utc>,
+        status: SnapshotStatus,
+    ) -> Result<(Snapshot, WriteStats), SnapshotError> {
+        let repo = self.repo;
+        let (mut snapshot, stats) = self.seal(finished_at, status).await?;
+        snapshot.kinds = repo.manifest(snapshot.id).await?.kinds;
+        Ok((snapshot, stats))
+    }
+
+    /// Store `kind`'s entries held in memory as entry lists, sorted, and drop them from
+    /// memory; returns the kind's lists. Entries added after the kind was stored are
+    /// merged with the stored ones (read back), so the lists always hold the whole kind.
+    pub(crate) async fn store_kind(
+        &mut self,
+        kind: &ResourceKind,
+    ) -> Result<Vec<Digest>, SnapshotError> {
+        let Some(mut entries) = self.snapshot.kinds.remove(kind) else {
+            return Ok(self
+                .stored_kinds
+                .get(kind)
+                .map(|stored| stored.chunks.clone())
+                .unwrap_or_default());
+        };
+        if let Some(earlier) = self.stored_kinds.remove(kind) {
+            // Readable only once their pack is stored and indexed.
+            if earlier.chunks.iter().any(|c| self.pending.contains_key(c)) {
+                self.flush().await?;
+            }
+            for chunk in &earlier.chunks {
+                entries.extend(self.repo.entry_list(self.snapshot.id, kind, chunk).await?);
+            }
+        }
+        // Sorted as the sealed manifest is, so these lists are the very objects it points
+        // to (and a checkpoint's lists cost the manifest nothing more).
+        entries.sort();
+        entries.dedup();
+        let mut chunks = Vec::with_capacity(entries.len().div_ceil(ENTRY_LIST_CHUNK));
+        for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
+            chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
+        }
+        if !entries.is_empty() {
+            self.stored_kinds.insert(
+                kind.clone(),
+                StoredKind {
+                    chunks: chunks.clone(),
+                    count: entries.len() as u64,
+                },
+            );
+        }
+        Ok(chunks)
+    }
+
+    /// Store what is still in memory, compute the root digest from the stored entry
+    /// lists, and write the manifest: the snapshot, without entries, and what was
+    /// written.
+    async fn seal(
         mut self,
         finished_at: DateTime<Utc>,
         status: SnapshotStatus,
@@ -1700,7 +1781,6 @@ impl SnapshotWriter<'_> {
                 packs.join(", ")
             ));
         }
-        self.snapshot.seal(finished_at, status);
         let id = self.snapshot.id;
         let manifest_error = |reason: String| SnapshotError::Manifest {
             id: id.to_string(),
@@ -1708,18 +1788,34 @@ impl SnapshotWriter<'_> {
         };
         // The entry lists go into packs as objects, in chunks, so an unchanged kind costs
         // the next snapshot nothing: the manifest file itself stays small.
-        let mut entry_lists: BTreeMap<ResourceKind, Vec<Digest>> = BTreeMap::new();
-        // Taken out while the writer adds objects, and put back.
-        let kinds = std::mem::take(&mut self.snapshot.kinds);
-        for (kind, entries) in &kinds {
-            let mut chunks = Vec::new();
-            for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
-                chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
-            }
-            entry_lists.insert(kind.clone(), chunks);
+        let in_memory: Vec<ResourceKind> = self.snapshot.kinds.keys().cloned().collect();
+        for kind in &in_memory {
+            self.store_kind(kind).await?;
         }
-        self.snapshot.kinds = kinds;
         self.flush().await?;
+        // Every kind is stored now: the root digest is read back one list at a time.
+        let mut root = RootDigest::new(self.snapshot.provider, &self.snapshot.org);
+        for (kind, stored) in &self.stored_kinds {
+            root.kind(kind, stored.count);
+            for chunk in &stored.chunks {
+                for entry in self.repo.entry_list(id, kind, chunk).await? {
+                    root.entry(&entry.id, &entry.digest);
+                }
+            }
+        }
+        self.snapshot.counts = self
+            .stored_kinds
+            .iter()
+            .map(|(kind, stored)| (kind.clone(), stored.count))
+            .collect();
+        self.snapshot.finished_at = Some(finished_at);
+        self.snapshot.status = status;
+        self.snapshot.root_digest = root.finish();
+        let entry_lists: BTreeMap<ResourceKind, Vec<Digest>> = self
+            .stored_kinds
+            .iter()
+            .map(|(kind, stored)| (kind.clone(), stored.chunks.clone()))
+            .collect();
         self.confirm_lock().await?;
         let plain = StoredManifest::new(&self.snapshot, &entry_lists)
             .and_then(|stored| stored.to_bytes())

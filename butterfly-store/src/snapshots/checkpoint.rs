@@ -28,12 +28,12 @@
 
 use std::collections::BTreeMap;
 
-use butterfly_core::{Digest, ManifestEntry, ProviderKind, ResourceKind, SnapshotId};
+use butterfly_core::{Digest, ProviderKind, ResourceKind, SnapshotId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{SnapshotError, SnapshotRepository, SnapshotWriter, storage_error};
-use crate::format::manifest::{self, ENTRY_LIST_CHUNK};
+use super::{SnapshotError, SnapshotRepository, SnapshotWriter, StoredKind, storage_error};
+use crate::format::manifest;
 use crate::format::{open_sealed_bytes, seal_bytes};
 
 /// A finished kind with at least this many entries is made durable (its pack flushed,
@@ -146,12 +146,19 @@ impl SnapshotRepository {
         };
         if let Some(file) = &resumable {
             for (kind, chunks) in &file.kinds {
-                if let Some(entries) = self.entries_if_stored(chunks).await {
-                    state.resumed.insert(kind.clone(), entries.len() as u64);
-                    writer.stats.resources += entries.len() as u64;
+                if let Some(count) = self.entries_if_stored(chunks).await {
+                    state.resumed.insert(kind.clone(), count);
+                    writer.stats.resources += count;
                     state.durable.insert(kind.clone(), chunks.clone());
-                    if !entries.is_empty() {
-                        writer.snapshot.kinds.insert(kind.clone(), entries);
+                    // Kept stored, not read into memory: the seal reads them back.
+                    if count > 0 {
+                        writer.stored_kinds.insert(
+                            kind.clone(),
+                            StoredKind {
+                                chunks: chunks.clone(),
+                                count,
+                            },
+                        );
                     }
                 }
             }
@@ -242,10 +249,10 @@ impl SnapshotRepository {
         }
     }
 
-    /// The entries in `chunks`, if the lists and every object they name are stored in
-    /// trusted packs; `None` if anything is missing or does not read.
-    async fn entries_if_stored(&self, chunks: &[Digest]) -> Option<Vec<ManifestEntry>> {
-        let mut entries = Vec::new();
+    /// How many entries `chunks` hold, if the lists and every object they name are stored
+    /// in trusted packs; `None` if anything is missing or does not read.
+    async fn entries_if_stored(&self, chunks: &[Digest]) -> Option<u64> {
+        let mut count = 0;
         for chunk in chunks {
             if !self.contains(chunk) {
                 return None;
@@ -255,9 +262,9 @@ impl SnapshotRepository {
             if !list.iter().all(|e| self.contains(&e.digest)) {
                 return None;
             }
-            entries.extend(list);
+            count += list.len() as u64;
         }
-        Some(entries)
+        Some(count)
     }
 
     async fn remove_checkpoint(&self, name: &str) -> Result<(), SnapshotError> {
@@ -271,35 +278,25 @@ impl SnapshotRepository {
 
 impl SnapshotWriter<'_> {
     /// Every resource of `kind` was added: record it in the checkpoint, at once if it is
-    /// large, else at the next pack flush. A writer without a checkpoint does nothing.
+    /// large, else at the next pack flush. Either way its entries are stored as entry
+    /// lists and dropped from memory (a writer without a checkpoint does only that).
     pub async fn finish_kind(&mut self, kind: &ResourceKind) -> Result<(), SnapshotError> {
-        let Some(state) = &self.checkpoint else {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_some_and(|state| state.has(kind))
+        {
+            return Ok(());
+        }
+        // Stored as the sealed manifest's entry lists will be, and dropped from memory:
+        // a checkpoint's lists cost the manifest nothing more.
+        let chunks = self.store_kind(kind).await?;
+        let Some(state) = &mut self.checkpoint else {
             return Ok(());
         };
-        if state.has(kind) {
-            return Ok(());
-        }
-        // Sorted as the sealed manifest will be, so these lists are the very objects the
-        // manifest points to, and cost nothing more when it is written.
-        let mut lists = Vec::new();
-        let mut count = 0;
-        if let Some(entries) = self.snapshot.kinds.get_mut(kind) {
-            entries.sort();
-            entries.dedup();
-            count = entries.len();
-            lists = entries
-                .chunks(ENTRY_LIST_CHUNK)
-                .map(manifest::encode_entry_list)
-                .collect();
-        }
-        let mut chunks = Vec::with_capacity(lists.len());
-        for list in lists {
-            chunks.push(self.add_object(&list).await?);
-        }
-        if let Some(state) = &mut self.checkpoint {
-            state.awaiting.insert(kind.clone(), chunks);
-        }
-        if count >= CHECKPOINT_ENTRIES || self.pending.is_empty() {
+        let count = self.stored_kinds.get(kind).map_or(0, |stored| stored.count);
+        state.awaiting.insert(kind.clone(), chunks);
+        if count >= CHECKPOINT_ENTRIES as u64 || self.pending.is_empty() {
             self.flush().await?;
             self.save_checkpoint().await?;
         }
