@@ -1675,7 +1675,7 @@ mod tests {
             &ExecuteOptions::new("run-1"),
         ))
         .unwrap();
-        assert_eq!(report.done as usize, plan.write_count());
+        assert_eq!(report.done, plan.write_count() as u64);
         assert!(journal.is_finished());
         // The created user got a real one-time password, which the journal does not hold.
         let passwords = fake.state.lock().unwrap().2.clone();
