@@ -520,6 +520,17 @@ pub struct GraphWrite {
     pub body: Option<Value>,
 }
 
+impl GraphWrite {
+    /// A write of `body` (if any) with `method` to `path` (under the version root).
+    pub fn new(method: &'static str, path: impl Into<String>, body: Option<Value>) -> Self {
+        GraphWrite {
+            method,
+            path: path.into(),
+            body,
+        }
+    }
+}
+
 /// The Graph write for one plan step, with references remapped through `remap` (which
 /// the executor extends with [`record_created`] as objects are created, so a member
 /// added after its group is created points at the new group). `snapshot` is the step's
