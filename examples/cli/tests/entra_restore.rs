@@ -621,3 +621,59 @@ async fn a_write_refused_midway_is_journaled_and_undone() {
             .any(|(_, u)| u["userPrincipalName"] == guest_body["userPrincipalName"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_restore_continues_in_its_run_and_undoes_whole() {
+    let s = Setup::start().await;
+    let first = s.backup().await;
+    let (user, _) = s.first("user", |u| u["userType"] == json!("Member"));
+    let (location, location_body) = s.first("named_location", |_| true);
+    s.graph(&[
+        ("DELETE", format!("/users/{user}"), None),
+        (
+            "DELETE",
+            format!("/identity/conditionalAccess/namedLocations/{location}"),
+            None,
+        ),
+    ])
+    .await;
+    let users = s.count("user");
+    let locations = s.count("named_location");
+    // Killed after its first step (the user).
+    let out = s.restore(&[&first.to_string(), "--stop-after", "1"]).await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("stopped before the end"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        (s.count("user"), s.count("named_location")),
+        (users + 1, locations)
+    );
+    // Run again: the same run goes on, and the user is not created twice.
+    let out = s.restore(&[&first.to_string()]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        (s.count("user"), s.count("named_location")),
+        (users + 1, locations + 1)
+    );
+    let runs: Vec<_> = std::fs::read_dir(s.repo().join("restores"))
+        .unwrap()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let run = run_id(&out);
+    // Undo takes back both attempts.
+    let out = s.restore(&["--undo", &run]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        (s.count("user"), s.count("named_location")),
+        (users, locations)
+    );
+    assert!(
+        !s.sim
+            .tenant()
+            .objects_of("named_location")
+            .any(|(_, l)| l["displayName"] == location_body["displayName"])
+    );
+}
