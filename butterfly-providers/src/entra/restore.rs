@@ -201,7 +201,10 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
         Value::Object(map) => map
             .iter()
             .filter(|(k, _)| {
-                !READ_ONLY.contains(&k.as_str()) && !k.contains("@odata.")
+                // A user's mail is its own to set (a guest's is its home address); a
+                // group's is derived by Graph.
+                (!READ_ONLY.contains(&k.as_str()) || (kind == "user" && k.as_str() == "mail"))
+                    && !k.contains("@odata.")
                     || k.as_str() == "@odata.type"
             })
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -226,6 +229,14 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
         "service_principal" => {
             if let Some(app_id) = text(body, "appId") {
                 out.insert("appId".to_owned(), json!(remap.app_id(app_id)));
+            }
+            // Its names hold its application's appId, which a re-created app changes.
+            if let Some(Value::Array(names)) = out.get_mut("servicePrincipalNames") {
+                for name in names.iter_mut() {
+                    if let Some(n) = name.as_str() {
+                        *name = json!(remap.app_id(n));
+                    }
+                }
             }
         }
         "app_role_assignment" => {
@@ -469,7 +480,7 @@ fn create_reason(kind: &str) -> &'static str {
             "not in the tenant: created in report-only state (enabledForReportingButNotEnforced) so it cannot lock anyone out; switch it on after review"
         }
         "application" | "service_principal" => "not in the tenant: created without credentials",
-        "group_member" | "group_owner" | "app_role_assignment" => {
+        "group_member" | "group_owner" | "application_owner" | "app_role_assignment" => {
             "not in the tenant: added, both ends remapped to the tenant's ids"
         }
         _ => "not in the tenant",
@@ -507,6 +518,17 @@ pub struct GraphWrite {
     pub path: String,
     /// The body, for `POST` and `PATCH`.
     pub body: Option<Value>,
+}
+
+impl GraphWrite {
+    /// A write of `body` (if any) with `method` to `path` (under the version root).
+    pub fn new(method: &'static str, path: impl Into<String>, body: Option<Value>) -> Self {
+        GraphWrite {
+            method,
+            path: path.into(),
+            body,
+        }
+    }
 }
 
 /// The Graph write for one plan step, with references remapped through `remap` (which
@@ -1664,7 +1686,7 @@ mod tests {
             &ExecuteOptions::new("run-1"),
         ))
         .unwrap();
-        assert_eq!(report.done as usize, plan.write_count());
+        assert_eq!(report.done, plan.write_count() as u64);
         assert!(journal.is_finished());
         // The created user got a real one-time password, which the journal does not hold.
         let passwords = fake.state.lock().unwrap().2.clone();

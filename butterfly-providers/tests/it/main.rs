@@ -6,6 +6,8 @@ mod catalogue;
 #[cfg(feature = "simulator")]
 mod entra_backup;
 #[cfg(feature = "simulator")]
+mod entra_restore;
+#[cfg(feature = "simulator")]
 mod entra_simulator;
 #[cfg(feature = "simulator")]
 mod fetcher;

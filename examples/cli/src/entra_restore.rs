@@ -130,18 +130,18 @@ pub async fn restore_entra(
         return Ok(());
     }
     // An interrupted run of the same snapshot is continued in its journal.
-    let (run_id, mut journal) = match unfinished_run(
+    let resumed = unfinished_run(
         &args.repo,
         plan.snapshot_id,
         fetcher.tenant_id(),
         RestoreMode::Restore,
-    )? {
-        Some(resumed) => resumed,
-        None => {
-            let run_id = new_run_id();
-            let journal = Journal::open(&run_dir(&args.repo, &run_id)?.join("journal.jsonl"))?;
-            (run_id, journal)
-        }
+    )?;
+    let (run_id, mut journal) = if let Some(resumed) = resumed {
+        resumed
+    } else {
+        let run_id = new_run_id();
+        let journal = Journal::open(&run_dir(&args.repo, &run_id)?.join("journal.jsonl"))?;
+        (run_id, journal)
     };
     write_run_plan(&args.repo, &run_id, plan)?;
     let result = run(

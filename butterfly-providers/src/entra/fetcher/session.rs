@@ -2,8 +2,8 @@
 //! `DELETE` requests through.
 //!
 //! It is the fetcher's client with the fetcher's rules: one token renewed before it
-//! expires and after a `401` ([`TokenKeeper`]), every request paced by the same
-//! resource-unit budget ([`UnitBudget`], one unit per write as Graph charges), a `429`
+//! expires and after a `401`, every request paced by the same
+//! resource-unit budget (one unit per write, as Graph charges), a `429`
 //! (or a `503` with `Retry-After`) pausing every request for its `Retry-After`, and
 //! `5xx`, timeouts and broken answers retried with exponential backoff. Any other
 //! answer is final: Graph's error code and message come back as [`SendError::Refused`].

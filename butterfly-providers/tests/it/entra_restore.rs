@@ -1,0 +1,122 @@
+//! The Entra restore's Graph write session against the simulator over HTTP: Graph's
+//! refusals come back as precise errors, and a user created with the unfilled password
+//! placeholder is refused.
+
+use butterfly_providers::entra::fetcher::{
+    ClientCredential, ClientSecret, EndpointUrl, EntraCredentials, EntraFetchOptions, EntraFetcher,
+    SendError, TenantId,
+};
+use butterfly_providers::entra::restore::{
+    ExecuteError, GraphWrite, GraphWriter, PASSWORD_PLACEHOLDER, send_write,
+};
+use butterfly_providers::entra::simulator::{
+    EntraSimConfig, EntraSimulator, TenantConfig, default_permissions,
+};
+use butterfly_providers::okta::fetcher::ClientId;
+use serde_json::json;
+
+async fn simulator() -> EntraSimulator {
+    EntraSimulator::start(EntraSimConfig {
+        tenant: TenantConfig {
+            seed: 3,
+            users: 12,
+            groups: 2,
+            apps: 1,
+            secret_canary: false,
+        },
+        resource_units_per_10s: Some(1_000_000),
+        ..EntraSimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn fetcher(sim: &EntraSimulator) -> EntraFetcher {
+    EntraFetcher::new(
+        EntraCredentials {
+            tenant_id: TenantId::new(sim.tenant_id()).unwrap(),
+            client_id: ClientId::new(sim.client_id()).unwrap(),
+            credential: ClientCredential::Secret(ClientSecret::new(sim.client_secret()).unwrap()),
+            graph_url: EndpointUrl::parse(sim.graph_url()).unwrap(),
+            authority_url: EndpointUrl::parse(sim.authority_url()).unwrap(),
+        },
+        EntraFetchOptions {
+            insecure_allow_private_addresses: true,
+            ..EntraFetchOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+fn new_user(password: &str) -> serde_json::Value {
+    json!({"accountEnabled": false, "displayName": "Restored", "mailNickname": "restored",
+        "userPrincipalName": "restored@example3.com",
+        "passwordProfile": {"forceChangePasswordNextSignIn": true, "password": password}})
+}
+
+#[tokio::test]
+async fn the_unfilled_placeholder_is_refused_and_send_write_fills_it() {
+    let sim = simulator().await;
+    let fetcher = fetcher(&sim);
+    let session = fetcher.session().await.unwrap();
+    // Sent as is (a path that forgot to fill it): Graph-shaped 400.
+    let refused = session
+        .send("POST", "/users", Some(&new_user(PASSWORD_PLACEHOLDER)))
+        .await
+        .unwrap_err();
+    match refused {
+        SendError::Refused { status, code, .. } => {
+            assert_eq!((status, code.as_str()), (400, "Request_BadRequest"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let users = sim.tenant().objects_of("user").count();
+    // Through send_write, the one path restores and undos use: filled, created.
+    let created = send_write(
+        &session,
+        GraphWrite::new("POST", "/users", Some(new_user(PASSWORD_PLACEHOLDER))),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(created["id"].is_string());
+    assert_eq!(sim.tenant().objects_of("user").count(), users + 1);
+}
+
+#[tokio::test]
+async fn a_missing_write_permission_is_graphs_403_with_its_code() {
+    let sim = simulator().await;
+    let mut roles = default_permissions();
+    roles.remove("Group.ReadWrite.All");
+    roles.remove("Directory.ReadWrite.All");
+    sim.set_permissions(roles);
+    let fetcher = fetcher(&sim);
+    let session = fetcher.session().await.unwrap();
+    let write = GraphWrite::new(
+        "POST",
+        "/groups",
+        Some(json!({"displayName": "Finance", "mailEnabled": false,
+            "mailNickname": "finance", "securityEnabled": true})),
+    );
+    let error = session.write(&write).await.unwrap_err();
+    assert_eq!(error.graph_code(), Some("Authorization_RequestDenied"));
+    match &error {
+        ExecuteError::Graph {
+            method,
+            path,
+            status,
+            message,
+            ..
+        } => {
+            assert_eq!((*method, path.as_str(), *status), ("POST", "/groups", 403));
+            assert!(!message.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("POST /groups: Graph answered 403 Authorization_RequestDenied"),
+        "{error}"
+    );
+}
