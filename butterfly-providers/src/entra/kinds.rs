@@ -246,8 +246,10 @@ static KINDS: &[EntraKind] = &[
         entity_type: "microsoft.graph.directoryObject",
         parent: under("application", "applicationId"),
         read_permission: "Application.Read.All",
+        write_permission: Some("Application.ReadWrite.All"),
         shape: pages(999),
         id: IdRule::Member,
+        restore_rank: Some(62),
         ..BASE
     },
     EntraKind {

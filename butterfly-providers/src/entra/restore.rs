@@ -201,7 +201,10 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
         Value::Object(map) => map
             .iter()
             .filter(|(k, _)| {
-                !READ_ONLY.contains(&k.as_str()) && !k.contains("@odata.")
+                // A user's mail is its own to set (a guest's is its home address); a
+                // group's is derived by Graph.
+                (!READ_ONLY.contains(&k.as_str()) || (kind == "user" && k.as_str() == "mail"))
+                    && !k.contains("@odata.")
                     || k.as_str() == "@odata.type"
             })
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -226,6 +229,14 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
         "service_principal" => {
             if let Some(app_id) = text(body, "appId") {
                 out.insert("appId".to_owned(), json!(remap.app_id(app_id)));
+            }
+            // Its names hold its application's appId, which a re-created app changes.
+            if let Some(Value::Array(names)) = out.get_mut("servicePrincipalNames") {
+                for name in names.iter_mut() {
+                    if let Some(n) = name.as_str() {
+                        *name = json!(remap.app_id(n));
+                    }
+                }
             }
         }
         "app_role_assignment" => {
@@ -469,7 +480,7 @@ fn create_reason(kind: &str) -> &'static str {
             "not in the tenant: created in report-only state (enabledForReportingButNotEnforced) so it cannot lock anyone out; switch it on after review"
         }
         "application" | "service_principal" => "not in the tenant: created without credentials",
-        "group_member" | "group_owner" | "app_role_assignment" => {
+        "group_member" | "group_owner" | "application_owner" | "app_role_assignment" => {
             "not in the tenant: added, both ends remapped to the tenant's ids"
         }
         _ => "not in the tenant",
