@@ -180,6 +180,7 @@ impl EntraFetcher {
     }
 
     /// The same fetcher, reading only `kinds` (and their parents).
+    #[must_use]
     pub fn with_only_kinds(&self, kinds: BTreeSet<String>) -> EntraFetcher {
         EntraFetcher {
             credentials: self.credentials.clone(),
