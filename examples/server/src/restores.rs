@@ -103,13 +103,13 @@ pub enum RestoreJobError {
     },
     /// An Entra ID run did not plan, or was refused before writing.
     #[error(transparent)]
-    Entra(#[from] RunError),
+    Entra(Box<RunError>),
     /// An Entra ID run stopped after writing: its journal holds what was done.
     #[error("{source}")]
     EntraStopped {
         /// Why it stopped.
         #[source]
-        source: RunError,
+        source: Box<RunError>,
         /// The steps done (and the one that failed), for an undo.
         journal: Vec<JournalRecord>,
     },
@@ -133,6 +133,13 @@ impl RestoreJobError {
             RestoreJobError::NotForEntra(_) => "not_supported",
             _ => "internal",
         }
+    }
+}
+
+impl From<RunError> for RestoreJobError {
+    fn from(error: RunError) -> Self {
+        // Boxed: the run's error is large, and every result of this module carries it.
+        RestoreJobError::Entra(Box::new(error))
     }
 }
 
@@ -519,7 +526,7 @@ async fn run_entra(
             journal: journal.records().to_vec(),
         }),
         Err(source) => Err(RestoreJobError::EntraStopped {
-            source,
+            source: Box::new(source),
             journal: journal.records().to_vec(),
         }),
     }

@@ -196,7 +196,7 @@ fn plan_error(e: RestoreJobError) -> ApiError {
         RestoreJobError::Fetch(fetch) => {
             ApiError::Upstream(format!("cannot read the org: {fetch}"))
         }
-        RestoreJobError::Entra(run) => match run {
+        RestoreJobError::Entra(run) => match *run {
             RunError::Plan(plan) => ApiError::Conflict(plan.to_string()),
             e @ RunError::OtherTenant { .. } => ApiError::Conflict(e.to_string()),
             e @ RunError::NotEntra(_) => ApiError::BadRequest(e.to_string()),
