@@ -279,18 +279,54 @@ async fn change_one_percent(
     Ok(writes)
 }
 
-/// Whether two snapshots list the same entries and digests.
+/// Whether two snapshots list the same entries and digests, and where they differ: per
+/// kind, entries only in the first, only in the second, and with other digests (the
+/// first of each named).
 async fn same_entries(
     repo: &Path,
     a: butterfly_core::SnapshotId,
     b: butterfly_core::SnapshotId,
-) -> Result<bool, String> {
+) -> Result<(bool, Vec<String>), String> {
     let repo = SnapshotRepository::open_or_create(repo)
         .await
         .map_err(|e| e.to_string())?;
     let a = repo.manifest(a).await.map_err(|e| e.to_string())?;
     let b = repo.manifest(b).await.map_err(|e| e.to_string())?;
-    Ok(a.kinds == b.kinds && a.root_digest == b.root_digest)
+    let mut differences = Vec::new();
+    let kinds: std::collections::BTreeSet<_> = a.kinds.keys().chain(b.kinds.keys()).collect();
+    for kind in kinds {
+        let entries = |s: &butterfly_core::Snapshot| -> std::collections::BTreeMap<String, _> {
+            s.kinds
+                .get(kind)
+                .into_iter()
+                .flatten()
+                .map(|e| (e.id.clone(), e.digest))
+                .collect()
+        };
+        let (ea, eb) = (entries(&a), entries(&b));
+        let only_a: Vec<_> = ea.keys().filter(|id| !eb.contains_key(*id)).collect();
+        let only_b: Vec<_> = eb.keys().filter(|id| !ea.contains_key(*id)).collect();
+        let changed: Vec<_> = ea
+            .iter()
+            .filter(|(id, d)| eb.get(*id).is_some_and(|other| other != *d))
+            .map(|(id, _)| id)
+            .collect();
+        if !(only_a.is_empty() && only_b.is_empty() && changed.is_empty()) {
+            differences.push(format!(
+                "{kind}: {} only in the incremental (first {:?}), {} only in the full (first {:?}), {} with other digests (first {:?})",
+                only_a.len(),
+                only_a.first(),
+                only_b.len(),
+                only_b.first(),
+                changed.len(),
+                changed.first(),
+            ));
+        }
+    }
+    Ok((
+        a.kinds == b.kinds && a.root_digest == b.root_digest,
+        differences,
+    ))
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -354,7 +390,7 @@ async fn run(args: Args) -> Result<(), String> {
     let after_incremental = dir_bytes(&repo);
     let full = backup(&credentials, &timer, &repo, &args, BackupMode::Full).await?;
     let peak_kib = vm_hwm_kib();
-    let equal = same_entries(&repo, incremental.snapshot, full.snapshot).await?;
+    let (equal, differences) = same_entries(&repo, incremental.snapshot, full.snapshot).await?;
 
     println!(
         "org: {} users, {} groups, {} apps -> {} resources in {} kinds",
@@ -408,6 +444,9 @@ async fn run(args: Args) -> Result<(), String> {
         after_incremental.saturating_sub(before_incremental),
         if equal { "yes" } else { "NO" }
     );
+    for difference in &differences {
+        println!("  {difference}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
     sim.shutdown().await.map_err(|e| e.to_string())
 }

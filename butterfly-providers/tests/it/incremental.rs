@@ -380,6 +380,50 @@ async fn an_incremental_backup_equals_a_full_one_after_many_changes() {
     );
 }
 
+/// A deleted user leaves the groups it owned, with no event naming those groups (the
+/// incremental backup drops entries naming a deleted user): both backups agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_group_owner_leaves_its_groups() {
+    let s = harness(None).await;
+    let repo = InMemorySnapshotSource::new();
+    let first = back_up(&s, &repo, incremental()).await;
+    let base = manifest(&repo, &first).await;
+    let memberships = ids_of(&base, "group_membership");
+    // An owner who is not a member of the group it owns: deleting it names no such group.
+    let (group, owner) = ids_of(&base, "group_owner")
+        .into_iter()
+        .find_map(|id| {
+            let (group, user) = id.split_once('/')?;
+            (!memberships.contains(&id)).then(|| (group.to_owned(), user.to_owned()))
+        })
+        .expect("a group owned by a user who is not its member");
+    s.timer.advance(TimeDelta::hours(1));
+    let t = s.admin_token().await;
+    for _ in 0..2 {
+        s.delete(&t, &format!("/api/v1/users/{owner}"))
+            .await
+            .expect(StatusCode::NO_CONTENT);
+    }
+    let owners = s.ids(&t, &format!("/api/v1/groups/{group}/owners")).await;
+    assert!(!owners.contains(&owner), "{owners:?}");
+    s.timer.advance(TimeDelta::minutes(5));
+    let second = back_up(&s, &repo, incremental()).await;
+    assert!(
+        second
+            .fetch
+            .incremental
+            .as_ref()
+            .unwrap()
+            .fallback
+            .is_none()
+    );
+    let full = back_up(&s, &repo, BackupMode::Full).await;
+    assert_same_entries(
+        &manifest(&repo, &second).await,
+        &manifest(&repo, &full).await,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_log_scope_the_backup_is_full_and_says_why() {
     let granted: BTreeSet<String> = kinds::backup_scopes()

@@ -69,7 +69,7 @@
 //!   (`PROVISIONED` only). Refused transitions: `403 E0000038` for activate and reactivate,
 //!   `400 E0000001` for suspend and unsuspend.
 //! - delete: `DELETE /api/v1/users/{id}` removes a `DEPROVISIONED` user (with its group
-//!   memberships and app assignments); on any other user it deactivates instead, as the
+//!   memberships, group ownerships and app assignments); on any other user it deactivates instead, as the
 //!   OpenAPI says, and a second delete removes it. Either way `204`.
 //!
 //! Relations, which have no object of their own:

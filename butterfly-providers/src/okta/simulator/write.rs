@@ -792,6 +792,9 @@ impl Writer<'_> {
                         ],
                     ));
                 }
+                // A deleted user owns nothing any more; Okta logs no event for the groups
+                // it owned (a backup drops entries naming a user the log says is deleted).
+                self.org.remove_everywhere("group_owner", &id);
                 for apps in self.org.remove_everywhere("app_user_assignment", &id) {
                     self.effects.push((
                         "application.user_membership.remove".into(),
