@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use butterfly_core::{Resource, ResourceKind, SnapshotStatus, TeamId};
+use butterfly_core::{Resource, ResourceKind, SnapshotSink, SnapshotStatus, TeamId};
 use butterfly_store::MasterKey;
 use butterfly_store::snapshots::{SnapshotError, SnapshotRepository};
 use chrono::Utc;
@@ -1097,4 +1097,79 @@ async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() 
         "a sealed snapshot is never written again"
     );
     assert!(writer.resumed_kinds().is_empty());
+}
+
+/// A released kind is stored and dropped from memory; entries of it added afterwards are
+/// merged with the stored ones at the seal, and the sealed manifest is the one a writer
+/// that held everything would have written: same entries, counts and root digest.
+#[tokio::test]
+async fn released_kinds_are_merged_with_later_entries_and_sealed_the_same() {
+    use butterfly_core::source::SnapshotSource as _;
+
+    let store = Arc::new(InMemory::new());
+    let master = MasterKey::generate();
+    let repo = in_memory(&store, "teams/t/repository", &master, TeamId::new_random())
+        .await
+        .with_pack_target(8 * 1024);
+    let user = ResourceKind::new("user");
+    let group = ResourceKind::new("group");
+    let all_users = users(2500, 3);
+    let groups: Vec<Resource> = (0..40)
+        .map(|i| Resource::new(group.clone(), format!("00g{i}"), json!({"id": i})))
+        .collect();
+
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        Utc::now(),
+    );
+    // Users in reverse order, released twice with more added between: the seal sorts.
+    let (late, early) = all_users.split_at(700);
+    let mut early = early.to_vec();
+    early.reverse();
+    writer.add_all(&early).await.unwrap();
+    writer.release_kind(&user).await.unwrap();
+    writer.add_all(&groups).await.unwrap();
+    writer.kind_finished(&group).await.unwrap();
+    writer.add_all(late).await.unwrap();
+    writer.release_kind(&user).await.unwrap();
+    writer.add_all(&all_users[..10]).await.unwrap();
+    let (sealed, stats) = SnapshotSink::finish(writer, Utc::now(), SnapshotStatus::Complete)
+        .await
+        .unwrap();
+    // Returned without entries, with everything else.
+    assert!(sealed.kinds.is_empty());
+    assert_eq!(sealed.counts[&user], 2500);
+    assert_eq!(sealed.counts[&group], 40);
+    assert_eq!(stats.resources, 2500 + 40 + 10);
+
+    // Read back (root digest checked), it lists every entry once, in order.
+    let manifest = butterfly_core::source::SnapshotSource::manifest(&repo, sealed.id)
+        .await
+        .unwrap();
+    assert_eq!(manifest.root_digest, sealed.root_digest);
+    let mut expected = butterfly_core::Snapshot::begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        manifest.started_at,
+    );
+    for r in all_users.iter().chain(&groups) {
+        let digest =
+            butterfly_core::Digest::of_bytes(&butterfly_core::canonical_json(&r.attributes));
+        expected.insert(r.kind.clone(), r.id.clone(), digest);
+    }
+    expected.seal(Utc::now(), SnapshotStatus::Complete);
+    assert_eq!(manifest.kinds, expected.kinds);
+    assert_eq!(manifest.root_digest, expected.root_digest);
+    assert_eq!(
+        repo.kind_entries(sealed.id, &user).await.unwrap(),
+        expected.kinds[&user]
+    );
+    assert!(
+        repo.verify(Some(sealed.id))
+            .await
+            .unwrap()
+            .problems
+            .is_empty()
+    );
 }

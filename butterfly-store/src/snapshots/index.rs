@@ -48,15 +48,14 @@ pub(super) struct ObjectIndex {
 impl ObjectIndex {
     /// Where `digest` is, if indexed.
     pub(super) fn get(&self, digest: &Digest) -> Option<Location> {
-        let at = match self.recent.get(digest) {
-            Some(at) => *at,
-            None => {
-                let i = self
-                    .sorted
-                    .binary_search_by(|slot| slot.digest.cmp(digest))
-                    .ok()?;
-                self.sorted[i].at
-            }
+        let at = if let Some(at) = self.recent.get(digest) {
+            *at
+        } else {
+            let i = self
+                .sorted
+                .binary_search_by(|slot| slot.digest.cmp(digest))
+                .ok()?;
+            self.sorted[i].at
         };
         Some(self.unpack(at))
     }
@@ -143,7 +142,7 @@ impl ObjectIndex {
             .drain()
             .map(|(digest, at)| Slot { digest, at })
             .collect();
-        new.sort_unstable_by(|a, b| a.digest.cmp(&b.digest));
+        new.sort_unstable_by_key(|slot| slot.digest);
         let mut old = self.sorted.len();
         // Placeholders, each overwritten by the merge below.
         self.sorted.extend_from_slice(&new);
