@@ -71,6 +71,14 @@ fn options(timer: &Arc<VirtualTimer>) -> EntraFetchOptions {
     }
 }
 
+/// Each backup of a test starts a minute after the one before (after `T0`): an
+/// incremental backup builds on the newest snapshot by start time, and equal start times
+/// would leave that choice to the order the repository lists snapshots in.
+fn next_start() -> DateTime<Utc> {
+    static MINUTES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+    T0 + chrono::Duration::minutes(MINUTES.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
 async fn backup(
     sim: &EntraSimulator,
     timer: &Arc<VirtualTimer>,
@@ -82,7 +90,7 @@ async fn backup(
         options(timer),
         mode,
         repo,
-        &FixedClock::new(T0),
+        &FixedClock::new(next_start()),
         |_: &FetchEvent| {},
     )
     .await
