@@ -17,6 +17,13 @@
 //! tenant state would (apart from the delta links themselves).
 //!
 //! A delta link older than Graph keeps it answers `410`; that kind is then read afresh.
+//!
+//! **Links are keyed by where they came from.** Each stored link records the Graph URL of
+//! the backup that received it (`graphUrl`). A run follows only links recorded for its own
+//! Graph URL that also point under it: the base snapshot may come from another connection
+//! to the same tenant id (another cloud, a simulator, a fake Graph), and its links must
+//! neither fail the kind (they leave this run's Graph URL) nor steer a run against the
+//! real host. Any other link is ignored with a warning, and its kind is read in full.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,19 +61,25 @@ pub async fn run_entra_backup<T: SnapshotTarget + SnapshotSource>(
     mut progress: impl ProgressSink,
 ) -> Result<BackupOutcome, BackupError> {
     let org = credentials.tenant_id.as_str().to_owned();
+    let graph_url = credentials.graph_url.as_str().to_owned();
     let started_at = clock.now();
     let (previous, full_instead) = match mode {
         BackupMode::Full => (None, None),
         BackupMode::Incremental { full_every } => choose_base(repo, &org, full_every).await?,
     };
     options.delta_links.clear();
+    let mut ignored = Vec::new();
     if let Some(previous) = &previous {
-        options.delta_links = usable_links(repo, previous).await?;
+        (options.delta_links, ignored) = usable_links(repo, previous, &graph_url).await?;
     }
     let fetcher = EntraFetcher::new(credentials, options)?;
     let mut sink = repo.begin_snapshot(ProviderKind::EntraId, &org, started_at);
     if let Some(why) = full_instead {
         sink.warn(format!("{FULL_INSTEAD_NOTE}{why}"));
+    }
+    for warning in ignored {
+        tracing::warn!(%warning, "delta link ignored");
+        sink.warn(warning);
     }
     let changed_kinds: BTreeSet<String> = fetcher_links(&fetcher);
     let (tx, mut rx) = mpsc::channel(PAGES_IN_FLIGHT);
@@ -129,17 +142,21 @@ pub async fn run_entra_backup<T: SnapshotTarget + SnapshotSource>(
                 .join(", ")
         ));
     }
-    let links: Vec<Resource> = delta
-        .links
-        .iter()
-        .map(|(kind, link)| {
-            Resource::new(
-                ResourceKind::new(DELTA_LINK_KIND),
-                kind.clone(),
-                json!({"kind": kind, "deltaLink": link}),
-            )
-        })
-        .collect();
+    let mut links: Vec<Resource> = Vec::new();
+    for (kind, link) in &delta.links {
+        if !on_origin(link, &graph_url) {
+            // Never kept: the next run would only ignore it.
+            sink.warn(format!(
+                "delta link for `{kind}` not kept: it leaves the Graph URL {graph_url}"
+            ));
+            continue;
+        }
+        links.push(Resource::new(
+            ResourceKind::new(DELTA_LINK_KIND),
+            kind.clone(),
+            json!({"kind": kind, "deltaLink": link, "graphUrl": graph_url}),
+        ));
+    }
     if !links.is_empty() {
         sink.add(&links)
             .await
@@ -218,15 +235,25 @@ async fn choose_base<S: SnapshotSource>(
     Ok((Some(manifest), None))
 }
 
-/// The previous snapshot's delta links, for kinds it read in full with all their
-/// children (a link is no use when the previous copy of a child kind is missing).
+/// Whether `link` lies under `graph_url` (the slash keeps `http://h:80` from matching
+/// `http://h:8080`).
+fn on_origin(link: &str, graph_url: &str) -> bool {
+    link.starts_with(&format!("{graph_url}/"))
+}
+
+/// The previous snapshot's delta links a run against `graph_url` may follow, for kinds it
+/// read in full with all their children (a link is no use when the previous copy of a
+/// child kind is missing), and a warning for each link ignored because it was received
+/// from another Graph URL (or before origins were recorded) or points elsewhere.
 async fn usable_links<S: SnapshotSource>(
     source: &S,
     previous: &Snapshot,
-) -> Result<BTreeMap<String, String>, BackupError> {
+    graph_url: &str,
+) -> Result<(BTreeMap<String, String>, Vec<String>), BackupError> {
     let mut links = BTreeMap::new();
+    let mut ignored = Vec::new();
     let Some(entries) = previous.kinds.get(&ResourceKind::new(DELTA_LINK_KIND)) else {
-        return Ok(links);
+        return Ok((links, ignored));
     };
     let incomplete = |name: &str| {
         previous.warnings.iter().any(|w| {
@@ -249,11 +276,30 @@ async fn usable_links<S: SnapshotSource>(
             .object(&entry.digest)
             .await
             .map_err(BackupError::Previous)?;
-        if let Some(link) = stored.get("deltaLink").and_then(Value::as_str) {
-            links.insert(kind.name.to_owned(), link.to_owned());
+        let Some(link) = stored.get("deltaLink").and_then(Value::as_str) else {
+            continue;
+        };
+        let why = match stored.get("graphUrl").and_then(Value::as_str) {
+            None => Some("its Graph URL was not recorded".to_owned()),
+            Some(origin) if origin != graph_url => {
+                Some(format!("it came from the Graph URL {origin}"))
+            }
+            Some(_) if !on_origin(link, graph_url) => {
+                Some("it points outside the Graph URL".to_owned())
+            }
+            Some(_) => None,
+        };
+        match why {
+            None => {
+                links.insert(kind.name.to_owned(), link.to_owned());
+            }
+            Some(why) => ignored.push(format!(
+                "delta link for `{}` of snapshot {} ignored: {why}, not {graph_url}; the kind is read in full",
+                kind.name, previous.id
+            )),
         }
     }
-    Ok(links)
+    Ok((links, ignored))
 }
 
 /// Lay a changed object over its previous copy: Graph's delta answers carry at least the

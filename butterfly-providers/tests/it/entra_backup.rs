@@ -389,6 +389,152 @@ async fn a_delta_backup_equals_a_full_backup_of_the_same_state() {
     assert!(delta.fetch.requests < full.fetch.requests);
 }
 
+/// The delta-link warnings of a backup.
+fn ignored_links(outcome: &BackupOutcome) -> Vec<&String> {
+    outcome
+        .warnings()
+        .iter()
+        .filter(|w| w.starts_with("delta link for"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_links_from_another_graph_url_are_ignored_and_the_kinds_read_in_full() {
+    let timer = timer();
+    // Two Graphs serving the same tenant id: say, a fake one and the real one.
+    let (other, ours) = (
+        simulator(&timer, false).await,
+        simulator(&timer, false).await,
+    );
+    assert_eq!(other.tenant_id(), ours.tenant_id());
+    assert_ne!(other.graph_url(), ours.graph_url());
+    let repo = InMemorySnapshotSource::new();
+    let mode = BackupMode::Incremental { full_every: 24 };
+    let seeded = backup(&other, &timer, &repo, mode).await;
+    assert_eq!(seeded.status(), SnapshotStatus::Complete);
+    // Each stored link records the Graph URL it came from.
+    let manifest = repo.manifest(seeded.snapshot_id()).await.unwrap();
+    let links = &manifest.kinds[&ResourceKind::new(DELTA_LINK_KIND)];
+    assert!(!links.is_empty());
+    for entry in links {
+        let stored = repo.object(&entry.digest).await.unwrap();
+        assert_eq!(stored["graphUrl"], other.graph_url(), "{stored}");
+    }
+
+    ours.mutate(5.0);
+    other.reset_request_log();
+    let run = backup(&ours, &timer, &repo, mode).await;
+    assert_eq!(other.request_log().total, 0, "the other Graph was asked");
+    assert_eq!(
+        run.status(),
+        SnapshotStatus::Complete,
+        "{:?}",
+        run.warnings()
+    );
+    assert!(
+        !run.warnings()
+            .iter()
+            .any(|w| w.starts_with(INCREMENTAL_NOTE)),
+        "{:?}",
+        run.warnings()
+    );
+    let ignored = ignored_links(&run);
+    assert_eq!(ignored.len(), links.len(), "{ignored:?}");
+    assert!(
+        ignored
+            .iter()
+            .all(|w| w.contains(other.graph_url()) && w.contains("the kind is read in full")),
+        "{ignored:?}"
+    );
+    // Read in full: what a full backup of our tenant gives.
+    let full = backup(&ours, &timer, &repo, BackupMode::Full).await;
+    let run_manifest = repo.manifest(run.snapshot_id()).await.unwrap();
+    let full_manifest = repo.manifest(full.snapshot_id()).await.unwrap();
+    assert_eq!(entries(&run_manifest), entries(&full_manifest));
+
+    // The next run builds on our own links.
+    let next = backup(&ours, &timer, &repo, mode).await;
+    assert!(ignored_links(&next).is_empty(), "{:?}", next.warnings());
+    assert!(
+        next.warnings()
+            .iter()
+            .any(|w| w.starts_with(INCREMENTAL_NOTE)),
+        "{:?}",
+        next.warnings()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_links_pointing_off_the_graph_url_are_never_followed() {
+    let timer = timer();
+    let (elsewhere, ours) = (
+        simulator(&timer, false).await,
+        simulator(&timer, false).await,
+    );
+    let mut repo = InMemorySnapshotSource::new();
+    // A snapshot of our tenant whose links claim our Graph URL, or none, but point at
+    // another host (as a fake Graph could answer them).
+    let link = |path: &str| {
+        format!(
+            "{}/v1.0/{path}/delta?$deltatoken=planted",
+            elsewhere.graph_url()
+        )
+    };
+    repo.insert(
+        butterfly_core::ProviderKind::EntraId,
+        ours.tenant_id(),
+        T0,
+        SnapshotStatus::Complete,
+        [
+            butterfly_core::Resource::new(
+                ResourceKind::new(DELTA_LINK_KIND),
+                "user",
+                serde_json::json!({"kind": "user", "deltaLink": link("users"), "graphUrl": ours.graph_url()}),
+            ),
+            butterfly_core::Resource::new(
+                ResourceKind::new(DELTA_LINK_KIND),
+                "group",
+                serde_json::json!({"kind": "group", "deltaLink": link("groups")}),
+            ),
+        ],
+    );
+    elsewhere.reset_request_log();
+    let run = backup(
+        &ours,
+        &timer,
+        &repo,
+        BackupMode::Incremental { full_every: 24 },
+    )
+    .await;
+    assert_eq!(
+        elsewhere.request_log().total,
+        0,
+        "a planted link was followed"
+    );
+    assert_eq!(
+        run.status(),
+        SnapshotStatus::Complete,
+        "{:?}",
+        run.warnings()
+    );
+    let ignored = ignored_links(&run);
+    assert_eq!(ignored.len(), 2, "{ignored:?}");
+    assert!(
+        ignored
+            .iter()
+            .any(|w| w.contains("`user`") && w.contains("points outside"))
+    );
+    assert!(
+        ignored
+            .iter()
+            .any(|w| w.contains("`group`") && w.contains("not recorded"))
+    );
+    assert_eq!(
+        run.snapshot.counts[&ResourceKind::new("user")],
+        ours.tenant().objects_of("user").count() as u64
+    );
+}
+
 /// The README lists every Entra kind with its Graph path and application permission, and
 /// `ENTRA_KINDS.md` holds the same table; regenerate it with `BUTTERFLY_BLESS=1 cargo test`.
 #[test]

@@ -56,7 +56,7 @@ use butterfly_providers::backup::{BackupError, BackupMode, run_okta_backup_with}
 use butterfly_providers::entra::backup::run_entra_backup;
 use butterfly_providers::entra::fetcher::{
     ClientCertificate, ClientCredential, ClientSecret, DEFAULT_AUTHORITY_URL, DEFAULT_GRAPH_URL,
-    EndpointUrl, EntraCredentials, EntraFetchOptions, TenantId,
+    EndpointUrl, EntraCredentials, EntraFetchOptions, EntraFetcher, TenantId,
 };
 use butterfly_providers::okta::fetcher::{
     ClientId, CredentialError, FetchEvent, FetchOptions, OktaCredentials, OktaFetcher, OrgUrl,
@@ -720,6 +720,15 @@ pub fn fetcher_for(
 ) -> Result<OktaFetcher, BackupJobError> {
     let (credentials, options) = credentials_for(state, connection)?;
     Ok(OktaFetcher::new(credentials, options)?)
+}
+
+/// The Graph client for a stored Entra ID connection (what "Test connection" runs).
+pub fn entra_fetcher_for(
+    state: &AppState,
+    connection: &BackupConnection,
+) -> Result<EntraFetcher, BackupJobError> {
+    let (credentials, options) = entra_credentials_for(state, connection)?;
+    Ok(EntraFetcher::new(credentials, options)?)
 }
 
 /// Back up one connection into the team's repository; the job's result is the

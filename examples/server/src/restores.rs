@@ -1,6 +1,8 @@
 //! Restores, syncs and undos as server jobs, with the Okta restore engine of
 //! `butterfly_providers::okta::restore` (the same plan and execution as the CLI's
-//! `butterfly restore` and `butterfly sync`).
+//! `butterfly restore` and `butterfly sync`), and for Entra ID connections the Entra
+//! runner of `butterfly_providers::entra::restore::runner` (the CLI's
+//! `butterfly restore entra`): restores, dry runs and undos, no syncs.
 //!
 //! A run is a row of `restore_jobs` (see `butterfly_store::sql::SqlStore::start_restore_job`)
 //! and a task on the server that accepted it: it reads the live org, makes (or checks) the
@@ -15,7 +17,9 @@
 //! behind backups.
 //!
 //! The journal is kept in memory while the run writes and stored with the run when it
-//! ends (ids and actions only); `POST /restores/{id}/undo` reads it back. A run killed
+//! ends (ids and actions only); `POST /restores/{id}/undo` reads it back. An Entra run
+//! stops at its first failed step, and its journal is stored then too, so the steps done
+//! before it can be undone. A run killed
 //! midway loses its journal: a new run of the same snapshot re-plans, finds what the
 //! killed run created by name, and does not create it twice.
 
@@ -25,7 +29,9 @@ use std::time::Duration;
 use butterfly_core::restore::{PlanError, RestoreMode, RestoreOptions, RestorePlan, Variables};
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::store::{AuditOutcome, BackupConnection};
-use butterfly_core::{Clock as _, SnapshotId, SystemClock};
+use butterfly_core::{Clock as _, ProviderKind, SnapshotId, SystemClock};
+use butterfly_providers::entra::restore::ExecuteOptions as EntraExecuteOptions;
+use butterfly_providers::entra::restore::runner::{self as entra_runner, RunError};
 use butterfly_providers::okta::fetcher::{FetchError, OktaFetcher};
 use butterfly_providers::okta::kinds;
 use butterfly_providers::okta::restore::execute::ExecutionReport;
@@ -39,7 +45,7 @@ use butterfly_store::sql::{AuditContext, RestoreFinish, RestoreJob};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::backups::{BackupJobError, fetcher_for};
+use crate::backups::{BackupJobError, entra_fetcher_for, fetcher_for};
 
 /// Purpose label under which restore plans are sealed.
 pub const PLAN_PURPOSE: &str = "restore-plan";
@@ -95,6 +101,21 @@ pub enum RestoreJobError {
         /// How many.
         failed: u64,
     },
+    /// An Entra ID run did not plan, or was refused before writing.
+    #[error(transparent)]
+    Entra(Box<RunError>),
+    /// An Entra ID run stopped after writing: its journal holds what was done.
+    #[error("{source}")]
+    EntraStopped {
+        /// Why it stopped.
+        #[source]
+        source: Box<RunError>,
+        /// The steps done (and the one that failed), for an undo.
+        journal: Vec<JournalRecord>,
+    },
+    /// Something the provider of the connection cannot do.
+    #[error("{0} is not available for entra_id connections")]
+    NotForEntra(&'static str),
 }
 
 impl RestoreJobError {
@@ -106,9 +127,38 @@ impl RestoreJobError {
             RestoreJobError::OtherOrg { .. } => "other_org",
             RestoreJobError::StepsFailed { .. } => "steps_failed",
             RestoreJobError::Fetch(_) | RestoreJobError::Connection(_) => "org_unreachable",
+            RestoreJobError::Entra(e) | RestoreJobError::EntraStopped { source: e, .. } => {
+                entra_code(e)
+            }
+            RestoreJobError::NotForEntra(_) => "not_supported",
             _ => "internal",
         }
     }
+}
+
+impl From<RunError> for RestoreJobError {
+    fn from(error: RunError) -> Self {
+        // Boxed: the run's error is large, and every result of this module carries it.
+        RestoreJobError::Entra(Box::new(error))
+    }
+}
+
+/// The `error_code` of an Entra run's error, in Okta's words where they mean the same.
+fn entra_code(error: &RunError) -> &'static str {
+    match error {
+        RunError::Plan(PlanError::LiveChanged { .. }) => "plan_stale",
+        RunError::Plan(_) => "plan_refused",
+        RunError::OtherTenant { .. } | RunError::NotEntra(_) => "other_org",
+        RunError::MissingPermissions { .. } => "missing_permissions",
+        RunError::Fetch(_) | RunError::Unreadable { .. } => "org_unreachable",
+        RunError::Execute(_) => "steps_failed",
+        _ => "internal",
+    }
+}
+
+/// Whether a connection is an Entra ID one (its runs go to the Entra runner).
+pub fn is_entra(connection: &BackupConnection) -> bool {
+    connection.provider == ProviderKind::EntraId.as_str()
 }
 
 /// What a run is asked to do.
@@ -190,6 +240,26 @@ async fn plan_with(
         now: SystemClock.now(),
     })?;
     Ok((made, live))
+}
+
+/// Plan a restore of `snapshot` onto an Entra ID connection's tenant with the Entra
+/// runner: reads the snapshot and the tenant, writes nothing.
+pub async fn make_entra_plan(
+    state: &AppState,
+    connection: &BackupConnection,
+    snapshot: SnapshotId,
+    options: RestoreOptions,
+) -> Result<RestorePlan, RestoreJobError> {
+    let fetcher = entra_fetcher_for(state, connection)?;
+    let repo = state.backups.repository(connection.team_id).await?;
+    let prepared = entra_runner::prepare(
+        &fetcher,
+        repo.as_ref(),
+        entra_runner::RunRequest::Fresh { snapshot, options },
+        SystemClock.now(),
+    )
+    .await?;
+    Ok(prepared.plan)
 }
 
 /// Seal a plan under the team's key, for the database.
@@ -279,11 +349,18 @@ async fn finish(state: &AppState, job: &RestoreJob, result: Result<RunOutcome, R
         }
         Err(e) => {
             tracing::warn!(job = %job.id, error = %e, "restore failed");
+            // What an Entra run did before it stopped stays undoable.
+            let journal = match &e {
+                RestoreJobError::EntraStopped { journal, .. } if !journal.is_empty() => {
+                    Some(serde_json::to_value(journal).unwrap_or(Value::Array(vec![])))
+                }
+                _ => None,
+            };
             (
                 RestoreFinish {
                     succeeded: false,
                     report: None,
-                    journal: None,
+                    journal,
                     error: Some(format!("{}: {e}", e.code())),
                 },
                 json!({"error_code": e.code()}),
@@ -324,6 +401,9 @@ async fn run(
     connection: &BackupConnection,
     request: RunRequest,
 ) -> Result<RunOutcome, RestoreJobError> {
+    if is_entra(connection) {
+        return run_entra(state, job, connection, request).await;
+    }
     let fetcher = fetcher_for(state, connection)?;
     let repo = state.backups.repository(connection.team_id).await?;
     let (plan, live, variables) = match request {
@@ -391,6 +471,65 @@ async fn run(
         report: Some(report),
         journal: journal.records().to_vec(),
     })
+}
+
+/// A run on an Entra ID connection, through the Entra runner: the same steps as
+/// [`run`] (plan, keep it sealed, stop for a dry run or an empty plan, execute with an
+/// in-memory journal stored with the run).
+async fn run_entra(
+    state: &AppState,
+    job: &RestoreJob,
+    connection: &BackupConnection,
+    request: RunRequest,
+) -> Result<RunOutcome, RestoreJobError> {
+    let request = match request {
+        RunRequest::Fresh {
+            snapshot,
+            mode: RestoreMode::Restore,
+            options,
+            variables: None,
+        } => entra_runner::RunRequest::Fresh { snapshot, options },
+        RunRequest::Fresh { .. } => return Err(RestoreJobError::NotForEntra("sync")),
+        RunRequest::Reviewed(plan) => entra_runner::RunRequest::Reviewed(plan),
+        RunRequest::Undo { journal } => entra_runner::RunRequest::Undo { journal },
+    };
+    let fetcher = entra_fetcher_for(state, connection)?;
+    let repo = state.backups.repository(connection.team_id).await?;
+    let prepared =
+        entra_runner::prepare(&fetcher, repo.as_ref(), request, SystemClock.now()).await?;
+    let sealed = seal_plan(state, connection, &prepared.plan)?;
+    if let Err(e) = state.store.set_restore_job_plan(job.id, &sealed).await {
+        tracing::warn!(job = %job.id, error = %e, "cannot keep the restore's plan");
+    }
+    if job.dry_run || prepared.plan.write_count() == 0 {
+        return Ok(RunOutcome {
+            plan: prepared.plan,
+            report: None,
+            journal: Vec::new(),
+        });
+    }
+    let mut journal = Journal::in_memory();
+    let ran = entra_runner::run(
+        &fetcher,
+        repo.as_ref(),
+        &prepared,
+        &mut journal,
+        repo.as_ref(),
+        &EntraExecuteOptions::new(job.id.to_string()),
+        SystemClock.now(),
+    )
+    .await;
+    match ran {
+        Ok(report) => Ok(RunOutcome {
+            plan: prepared.plan,
+            report: Some(report),
+            journal: journal.records().to_vec(),
+        }),
+        Err(source) => Err(RestoreJobError::EntraStopped {
+            source: Box::new(source),
+            journal: journal.records().to_vec(),
+        }),
+    }
 }
 
 /// The plan that takes back a run with `records` as its journal (as `butterfly restore

@@ -22,7 +22,7 @@ struct Setup {
     _worker: Worker,
     router: Router,
     key: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Setup {
@@ -51,7 +51,7 @@ impl Setup {
             _worker: spawn_worker(state.clone()),
             router: build_router(state),
             key: key.secret().to_owned(),
-            _dir: dir,
+            dir,
         }
     }
 
@@ -195,4 +195,161 @@ async fn bad_entra_connections_are_refused() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.to_string().contains("org_url"), "{body}");
+}
+
+impl Setup {
+    async fn create(&self, body: Value) -> String {
+        let (status, created) = self
+            .call(Method::POST, "/api/v1/connections", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn test_connection(&self, id: &str) -> Value {
+        let (status, tested) = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/connections/{id}/test"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{tested}");
+        tested
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_connection_tests_report_permissions_and_reach_graph() {
+    let s = Setup::start(true).await;
+    let secret = s.create(s.secret_body("secret")).await;
+    let tested = s.test_connection(&secret).await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["users_readable"], true, "{tested}");
+    assert_eq!(tested["missing_permissions"], json!([]), "{tested}");
+    assert_eq!(tested["kinds_without_permission"], json!([]), "{tested}");
+    let granted: Vec<&str> = tested["granted_permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(granted.contains(&"User.Read.All"), "{tested}");
+    // Kept on the connection.
+    let (_, shown) = s
+        .call(Method::GET, &format!("/api/v1/connections/{secret}"), None)
+        .await;
+    assert_eq!(shown["last_test"]["ok"], true, "{shown}");
+    assert!(!tested.to_string().contains(s.sim.client_secret()));
+
+    // A certificate signs in too.
+    let mut body = s.secret_body("cert");
+    body.as_object_mut().unwrap().remove("client_secret");
+    body["certificate"] = json!(s.sim.certificate_pem());
+    body["private_key"] = json!(s.sim.private_key_pem());
+    let cert = s.create(body).await;
+    let tested = s.test_connection(&cert).await;
+    assert_eq!(tested["ok"], true, "{tested}");
+
+    // Without the identity-provider and user permissions: the kinds a backup would skip
+    // are named, and Graph still answers (403 on users is not a failed test).
+    let narrowed: Vec<String> = s
+        .sim
+        .permissions()
+        .into_iter()
+        .filter(|p| {
+            !p.starts_with("IdentityProvider.")
+                && !p.starts_with("User.")
+                && !p.starts_with("Directory.")
+        })
+        .collect();
+    s.sim.set_permissions(narrowed);
+    let tested = s.test_connection(&secret).await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    assert_eq!(tested["users_readable"], false, "{tested}");
+    let missing = tested["missing_permissions"].as_array().unwrap();
+    assert!(
+        missing.contains(&json!("IdentityProvider.Read.All")),
+        "{tested}"
+    );
+    assert!(missing.contains(&json!("User.Read.All")), "{tested}");
+    let skipped = tested["kinds_without_permission"].as_array().unwrap();
+    assert!(skipped.contains(&json!("identity_provider")), "{tested}");
+    assert!(skipped.contains(&json!("user")), "{tested}");
+    assert!(!skipped.contains(&json!("group")), "{tested}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_entra_connection_tests_say_precisely_why() {
+    let s = Setup::start(true).await;
+    // A wrong secret: the OAuth error and Entra's AADSTS code, never Entra's prose.
+    let mut wrong = s.secret_body("wrong-secret");
+    wrong["client_secret"] = json!("not-the-secret");
+    let wrong = s.create(wrong).await;
+    let tested = s.test_connection(&wrong).await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    let error = tested["error"].as_str().unwrap();
+    assert!(
+        error.contains("invalid_client") && error.contains("AADSTS7000215"),
+        "{error}"
+    );
+    assert!(error.contains("client secret is wrong"), "{error}");
+    assert!(!error.contains("Trace ID"), "{error}");
+
+    // An authority nobody listens on: the host and the cause are named.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let mut unreachable = s.secret_body("unreachable");
+    unreachable["authority_url"] = json!(format!("http://{closed}"));
+    let unreachable = s.create(unreachable).await;
+    let tested = s.test_connection(&unreachable).await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    let error = tested["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("token endpoint http://{closed}/")),
+        "{error}"
+    );
+    assert!(
+        error.to_lowercase().contains("connection refused"),
+        "{error}"
+    );
+
+    // A Graph URL the authority issues no tokens for.
+    let mut other_graph = s.secret_body("other-graph");
+    other_graph["graph_url"] = json!(format!("http://{closed}"));
+    let other_graph = s.create(other_graph).await;
+    let tested = s.test_connection(&other_graph).await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    let error = tested["error"].as_str().unwrap();
+    assert!(
+        error.contains("invalid_scope") && error.contains("AADSTS1002012"),
+        "{error}"
+    );
+
+    // The same connection on a server that refuses private addresses: refused before
+    // any request, and the test says which range.
+    let secret = s.create(s.secret_body("loopback")).await;
+    let strict = open_state(&Config::for_data_dir(s.dir.path()))
+        .await
+        .unwrap();
+    assert!(!strict.allow_private_org_urls);
+    let strict = build_router(strict);
+    let before = s.sim.request_count();
+    let (status, tested) = support::call(
+        &strict,
+        Method::POST,
+        &format!("/api/v1/connections/{secret}/test"),
+        Some(&s.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert!(
+        tested["error"].as_str().unwrap().contains("loopback"),
+        "{tested}"
+    );
+    assert_eq!(s.sim.request_count(), before);
 }

@@ -337,6 +337,26 @@ struct TokenAnswer {
 #[derive(Deserialize)]
 struct OAuthErrorBody {
     error: String,
+    /// Entra's own codes (`7000215`: invalid client secret): numbers, so safe to repeat
+    /// where the description is not.
+    #[serde(default)]
+    error_codes: Vec<u64>,
+}
+
+impl OAuthErrorBody {
+    /// ` (AADSTS7000215)`, or nothing when the answer named no code.
+    fn aadsts(&self) -> String {
+        if self.error_codes.is_empty() {
+            return String::new();
+        }
+        let codes: Vec<String> = self
+            .error_codes
+            .iter()
+            .take(4)
+            .map(|c| format!("AADSTS{c}"))
+            .collect();
+        format!(" ({})", codes.join(", "))
+    }
 }
 
 /// One token request's outcome.
@@ -383,7 +403,10 @@ pub(crate) async fn request_token(
         Ok(r) => r,
         Err(e) => {
             return Ok(TokenOutcome::Transient(
-                format!("token request failed: {e}"),
+                format!(
+                    "token request failed: {}",
+                    super::check::request_failure(&e)
+                ),
                 None,
             ));
         }
@@ -435,11 +458,30 @@ pub(crate) async fn request_token(
     let error: Option<OAuthErrorBody> = serde_json::from_slice(&body).ok();
     Err(FetchError::Authentication(match error {
         Some(e) => match oauth_error_hint(&e.error) {
-            Some((code, hint)) => format!("the token endpoint answered {status} {code}: {hint}"),
-            None => format!("the token endpoint answered {status} with an unrecognised error"),
+            Some((code, hint)) => format!(
+                "the token endpoint answered {status} {code}{}: {}",
+                e.aadsts(),
+                aadsts_hint(&e.error_codes).unwrap_or(hint)
+            ),
+            None => format!(
+                "the token endpoint answered {status} with an unrecognised error{}",
+                e.aadsts()
+            ),
         },
         None => format!("the token endpoint answered {status} without an OAuth error"),
     }))
+}
+
+/// A more precise hint than the OAuth error's for the AADSTS codes operators meet most.
+fn aadsts_hint(codes: &[u64]) -> Option<&'static str> {
+    Some(match codes.first()? {
+        7_000_215 => "the client secret is wrong (give the secret's value, not its id)",
+        7_000_222 => "the client secret has expired; create a new one",
+        700_016 => "no app with this client id in the tenant (check the client and tenant ids)",
+        700_027 => "the certificate is not registered with the app, or the assertion is malformed",
+        90_002 => "no such tenant (check the tenant id and the authority URL)",
+        _ => return None,
+    })
 }
 
 fn oauth_error_hint(error: &str) -> Option<(&'static str, &'static str)> {

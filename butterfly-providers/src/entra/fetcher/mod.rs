@@ -30,6 +30,7 @@
 
 mod auth;
 mod budget;
+mod check;
 pub mod select;
 pub mod session;
 
@@ -53,6 +54,7 @@ pub use auth::{
 use auth::{GraphToken, TokenOutcome, request_token};
 use budget::UnitBudget;
 pub use budget::WINDOW;
+pub use check::EntraConnectionCheck;
 pub use session::{GraphSession, SendError};
 
 use super::kinds::{self, EntraKind, IdRule, Shape, request_cost};

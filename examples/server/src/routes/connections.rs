@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{audit, label, no_content_or_not_found, parse_id};
 use crate::app::AppState;
-use crate::backups::{BackupJobError, PRIVATE_KEY_PURPOSE, fetcher_for};
+use crate::backups::{BackupJobError, PRIVATE_KEY_PURPOSE, entra_fetcher_for, fetcher_for};
 use crate::error::ApiError;
 use crate::rbac::Caller;
 use crate::secret::SecretText;
@@ -391,26 +391,36 @@ pub async fn remove(
     no_content_or_not_found(found, "connection")
 }
 
-/// Sign in to the org and read one page of users; keep and return the outcome. A
-/// failed test is a `200` with `"ok": false` and the reason: the test ran.
+/// Sign in to the org (or tenant) and read one page of users; keep and return the
+/// outcome. A failed test is a `200` with `"ok": false` and the reason: the test ran.
 pub async fn test(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let connection = find(&state, &caller, &id).await?;
-    if connection.provider == ProviderKind::EntraId.to_string() {
-        return Err(ApiError::BadRequest(
-            "connection tests are not available for entra_id connections yet; run a backup".into(),
-        ));
-    }
-    let checked = match fetcher_for(&state, &connection) {
+    let mut outcome = if connection.provider == ProviderKind::EntraId.to_string() {
+        test_entra(&state, &connection).await?
+    } else {
+        test_okta(&state, &connection).await?
+    };
+    outcome["tested_at"] = json!(Utc::now().timestamp());
+    state
+        .store
+        .record_connection_test(caller.team_id, connection.id, outcome.clone())
+        .await?;
+    Ok(Json(outcome))
+}
+
+/// Okta: the scopes the token was granted and one page of users.
+async fn test_okta(state: &AppState, connection: &BackupConnection) -> Result<Value, ApiError> {
+    let checked = match fetcher_for(state, connection) {
         Ok(fetcher) => tokio::time::timeout(TEST_TIMEOUT, fetcher.check_connection()).await,
         // A stored org URL the server now refuses: a failed test, not a server error.
         Err(BackupJobError::Credentials(e)) => Ok(Err(FetchError::OrgAddress(e))),
         Err(e) => return Err(ApiError::Internal(Box::new(e))),
     };
-    let mut outcome = match checked {
+    Ok(match checked {
         Ok(Ok(check)) => json!({
             "ok": true,
             "granted_scopes": check.granted_scopes,
@@ -419,17 +429,43 @@ pub async fn test(
             "users_readable": check.users_readable,
         }),
         Ok(Err(e)) => json!({"ok": false, "error": e.to_string()}),
-        Err(_) => json!({
-            "ok": false,
-            "error": format!("no answer within {} s", TEST_TIMEOUT.as_secs()),
-        }),
+        Err(_) => timed_out(),
+    })
+}
+
+/// Entra ID: a token (secret or certificate), the application permissions its `roles`
+/// grant, the kinds a backup would skip without one, and one page of users from Graph.
+async fn test_entra(state: &AppState, connection: &BackupConnection) -> Result<Value, ApiError> {
+    let checked = match entra_fetcher_for(state, connection) {
+        Ok(fetcher) => tokio::time::timeout(TEST_TIMEOUT, fetcher.check_connection())
+            .await
+            .map(|checked| checked.map_err(|e| e.to_string())),
+        // A stored Graph or authority URL the server now refuses, or a stored credential
+        // that no longer reads: a failed test, not a server error.
+        Err(BackupJobError::Credentials(e)) => Ok(Err(FetchError::OrgAddress(e).to_string())),
+        Err(e @ (BackupJobError::Fetch(_) | BackupJobError::EntraCredentials(_))) => {
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => return Err(ApiError::Internal(Box::new(e))),
     };
-    outcome["tested_at"] = json!(Utc::now().timestamp());
-    state
-        .store
-        .record_connection_test(caller.team_id, connection.id, outcome.clone())
-        .await?;
-    Ok(Json(outcome))
+    Ok(match checked {
+        Ok(Ok(check)) => json!({
+            "ok": true,
+            "granted_permissions": check.granted_permissions,
+            "missing_permissions": check.missing_permissions,
+            "kinds_without_permission": check.kinds_without_permission,
+            "users_readable": check.users_readable,
+        }),
+        Ok(Err(e)) => json!({"ok": false, "error": e}),
+        Err(_) => timed_out(),
+    })
+}
+
+fn timed_out() -> Value {
+    json!({
+        "ok": false,
+        "error": format!("no answer within {} s", TEST_TIMEOUT.as_secs()),
+    })
 }
 
 #[cfg(test)]

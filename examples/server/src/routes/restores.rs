@@ -15,6 +15,10 @@
 //!
 //! A second run that writes to an org while one runs is refused with `409`, naming the
 //! running job (enforced by the database, so across replicas).
+//!
+//! Entra ID connections take restore plans, restores (dry run, reviewed plan) and undos
+//! through the Entra runner, with the same bodies and answers; a sync onto one is refused
+//! with `400`.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -27,7 +31,8 @@ use butterfly_core::api::{
 use butterfly_core::restore::{RestoreMode, RestoreOptions, RestorePlan, Variables};
 use butterfly_core::store::{AuditOutcome, BackupConnection, ConnectionStore};
 use butterfly_core::{ProviderKind, ResourceKind};
-use butterfly_providers::okta::kinds;
+use butterfly_providers::entra::restore::runner::RunError;
+use butterfly_providers::{entra, okta};
 use butterfly_store::sql::{AuditContext, NewRestoreJob, RestoreJob, RestoreStart};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -41,8 +46,8 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::rbac::Caller;
 use crate::restores::{
-    RestoreJobError, RunRequest, STALE_AFTER, journal_has_done_steps, make_plan, open_plan,
-    seal_plan, spawn,
+    RestoreJobError, RunRequest, STALE_AFTER, is_entra, journal_has_done_steps, make_entra_plan,
+    make_plan, open_plan, seal_plan, spawn,
 };
 
 /// Most kinds or ids one request may name.
@@ -102,24 +107,53 @@ fn describe(state: &AppState, job: &RestoreJob, with_plan: bool) -> RestoreJobBo
     body
 }
 
-fn check_kinds(list: &[String], ids: &[String]) -> Result<(), ApiError> {
+/// Check the kinds (of the connection's provider's catalogue) and ids a request names.
+fn check_kinds(
+    connection: &BackupConnection,
+    list: &[String],
+    ids: &[String],
+) -> Result<(), ApiError> {
     if list.len() > MAX_SELECTORS || ids.len() > MAX_SELECTORS {
         return Err(ApiError::BadRequest(format!(
             "at most {MAX_SELECTORS} kinds and {MAX_SELECTORS} ids"
         )));
     }
-    if let Some(bad) = list.iter().find(|k| kinds::by_name(k).is_none()) {
-        return Err(ApiError::BadRequest(format!("unknown kind `{bad}`")));
+    let known = |kind: &str| {
+        if is_entra(connection) {
+            entra::kinds::by_name(kind).is_some()
+        } else {
+            okta::kinds::by_name(kind).is_some()
+        }
+    };
+    if let Some(bad) = list.iter().find(|k| !known(k)) {
+        return Err(ApiError::BadRequest(format!(
+            "unknown kind `{bad}` for {} connections",
+            connection.provider
+        )));
     }
     Ok(())
 }
 
+/// Restores and undos: Okta and Entra ID connections.
+fn restorable(connection: &BackupConnection) -> Result<(), ApiError> {
+    if connection.provider == ProviderKind::Okta.as_str() || is_entra(connection) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "restore is not available for `{}` connections",
+            connection.provider
+        )))
+    }
+}
+
+/// Syncs: Okta connections only (Entra ID restores match by id, then name, and take no
+/// variables).
 fn okta_only(connection: &BackupConnection) -> Result<(), ApiError> {
     if connection.provider == ProviderKind::Okta.as_str() {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "restore is not available for `{}` connections",
+            "sync is not available for `{}` connections",
             connection.provider
         )))
     }
@@ -162,6 +196,15 @@ fn plan_error(e: RestoreJobError) -> ApiError {
         RestoreJobError::Fetch(fetch) => {
             ApiError::Upstream(format!("cannot read the org: {fetch}"))
         }
+        RestoreJobError::Entra(run) => match *run {
+            RunError::Plan(plan) => ApiError::Conflict(plan.to_string()),
+            e @ RunError::OtherTenant { .. } => ApiError::Conflict(e.to_string()),
+            e @ RunError::NotEntra(_) => ApiError::BadRequest(e.to_string()),
+            e @ (RunError::Fetch(_) | RunError::Unreadable { .. }) => {
+                ApiError::Upstream(e.to_string())
+            }
+            other => ApiError::Internal(Box::new(other)),
+        },
         other => ApiError::Internal(Box::new(other)),
     }
 }
@@ -176,19 +219,24 @@ pub async fn plan(
 ) -> Result<Json<RestorePlan>, ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
-    okta_only(&connection)?;
-    check_kinds(&body.kinds, &body.ids)?;
+    restorable(&connection)?;
+    check_kinds(&connection, &body.kinds, &body.ids)?;
     let snapshot = resolve_snapshot(&state, &caller, &body.snapshot).await?;
     let options = options(&body.kinds, &body.ids, body.overwrite, body.delete_extra);
-    let (made, _) = make_plan(
-        &state,
-        &connection,
-        snapshot,
-        RestoreMode::Restore,
-        &options,
-        None,
-    )
-    .await
+    let made = if is_entra(&connection) {
+        make_entra_plan(&state, &connection, snapshot, options).await
+    } else {
+        make_plan(
+            &state,
+            &connection,
+            snapshot,
+            RestoreMode::Restore,
+            &options,
+            None,
+        )
+        .await
+        .map(|(made, _)| made)
+    }
     .map_err(plan_error)?;
     let sealed = seal_plan(&state, &connection, &made).map_err(plan_error)?;
     state
@@ -301,8 +349,8 @@ pub async fn restore(
 ) -> Result<(StatusCode, Json<RestoreJobBody>), ApiError> {
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
-    okta_only(&connection)?;
-    check_kinds(&body.kinds, &body.ids)?;
+    restorable(&connection)?;
+    check_kinds(&connection, &body.kinds, &body.ids)?;
     let (run, request) = if let Some(fingerprint) = &body.plan_fingerprint {
         if body.snapshot.is_some()
             || !body.kinds.is_empty()
@@ -381,7 +429,7 @@ pub async fn sync(
     let Json(body) = body?;
     let connection = find(&state, &caller, &id).await?;
     okta_only(&connection)?;
-    check_kinds(&body.kinds, &[])?;
+    check_kinds(&connection, &body.kinds, &[])?;
     let variables = match &body.vars {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => Some(Variables::parse(text)),
