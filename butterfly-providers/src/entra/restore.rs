@@ -691,6 +691,20 @@ pub enum ExecuteError {
         #[source]
         source: Box<ExecuteError>,
     },
+    /// A create's outcome is unknown: Graph may have carried it out (a `5xx`, a timeout
+    /// or a dropped connection after it was sent, or a `2xx` without the new object's
+    /// id). It is not sent again, since a second `POST` would make a duplicate.
+    #[error("{method} {path}: {reason}; the write may have happened: check {check}")]
+    Uncertain {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+        /// What to look for in the tenant: the object's natural key.
+        check: String,
+    },
     /// A step names a resource the snapshot does not hold.
     #[error("`{kind}` `{id}` is not in the snapshot")]
     MissingResource {
@@ -820,12 +834,28 @@ pub async fn send_write(
         (Err(mut e), Some(password)) => {
             match &mut e {
                 ExecuteError::Graph { message, .. } => scrub(message, &password),
-                ExecuteError::Write { reason, .. } => scrub(reason, &password),
+                ExecuteError::Write { reason, .. } | ExecuteError::Uncertain { reason, .. } => {
+                    scrub(reason, &password);
+                }
                 _ => {}
             }
             Err(e)
         }
         (result, _) => result,
+    }
+}
+
+/// What to look for in the tenant to learn whether `write` happened: a user's
+/// `userPrincipalName`, another object's `displayName`, or else the path (a `$ref`
+/// names both ends).
+pub(crate) fn write_check(write: &GraphWrite) -> String {
+    let body = write.body.as_ref();
+    if let Some(upn) = body.and_then(|b| text(b, "userPrincipalName")) {
+        return format!("the user with userPrincipalName `{upn}`");
+    }
+    match body.and_then(|b| text(b, "displayName")) {
+        Some(name) => format!("{} with displayName `{name}`", write.path),
+        None => format!("{} in the tenant", write.path),
     }
 }
 

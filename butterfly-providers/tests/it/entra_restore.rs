@@ -13,6 +13,7 @@ use butterfly_providers::entra::simulator::{
     EntraSimConfig, EntraSimulator, TenantConfig, default_permissions,
 };
 use butterfly_providers::okta::fetcher::ClientId;
+use butterfly_providers::okta::simulator::{FaultKind, FaultRule};
 use serde_json::json;
 
 async fn simulator() -> EntraSimulator {
@@ -119,4 +120,55 @@ async fn a_missing_write_permission_is_graphs_403_with_its_code() {
             .contains("POST /groups: Graph answered 403 Authorization_RequestDenied"),
         "{error}"
     );
+}
+
+/// A `POST` Graph carried out although it answered `500` is never sent again: a second
+/// copy would be a duplicate the journal never learns of.
+#[tokio::test]
+async fn a_create_answered_500_after_it_happened_is_not_sent_again() {
+    let sim = simulator().await;
+    let mut rule = FaultRule::new(FaultKind::ServerErrorAfterWrite);
+    rule.count = Some(1);
+    rule.path_prefix = Some("/v1.0/groups".to_owned());
+    sim.add_faults([rule]);
+    let groups = sim.tenant().objects_of("group").count();
+    let fetcher = fetcher(&sim);
+    let session = fetcher.session().await.unwrap();
+    let write = GraphWrite::new(
+        "POST",
+        "/groups",
+        Some(json!({"displayName": "Finance", "mailEnabled": false,
+            "mailNickname": "finance", "securityEnabled": true})),
+    );
+    let error = session.write(&write).await.unwrap_err();
+    assert!(matches!(error, ExecuteError::Uncertain { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains(
+            "server error 500; the write may have happened: check /groups with displayName `Finance`"
+        ),
+        "{error}"
+    );
+    // Created once, not twice.
+    assert_eq!(sim.tenant().objects_of("group").count(), groups + 1);
+    assert_eq!(session.stats().retries, 0);
+    // A `PATCH` is the same whether sent once or twice: it is retried.
+    let mut rule = FaultRule::new(FaultKind::ServerError);
+    rule.count = Some(1);
+    rule.path_prefix = Some("/v1.0/groups".to_owned());
+    sim.add_faults([rule]);
+    let (id, _) = sim
+        .tenant()
+        .objects_of("group")
+        .next()
+        .map(|(id, g)| (id.clone(), g.clone()))
+        .unwrap();
+    session
+        .send(
+            "PATCH",
+            &format!("/groups/{id}"),
+            Some(&json!({"description": "x"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(session.stats().retries, 1);
 }
