@@ -259,6 +259,16 @@ pub async fn prepare(
                 None => None,
             };
             let live = read_live(fetcher, &restorable_kinds()).await?;
+            // A kind that cannot be read would look already gone: its steps would be
+            // skipped and the undo would report success having taken nothing back.
+            for (_, _, _, kind, _, _) in journal.done_steps() {
+                if let Some(reason) = live.unreadable.get(kind.as_str()) {
+                    return Err(RunError::Unreadable {
+                        kind: kind.as_str().to_owned(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
             let plan = undo_plan(
                 &journal,
                 before.as_ref().map(|(id, set)| (*id, set)),
