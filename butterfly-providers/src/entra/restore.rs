@@ -948,14 +948,31 @@ pub async fn execute(
             };
             match write_for(action, entry, body, against, &remap) {
                 None => Ok(None),
-                Some(write) => match send_write(writer, write).await {
-                    Err(ExecuteError::Graph { status: 404, .. })
-                        if action == PlanAction::Delete =>
-                    {
-                        Ok(None)
+                Some(write) => {
+                    let check = write_check(&write);
+                    let (method, path) = (write.method, write.path.clone());
+                    match send_write(writer, write).await {
+                        Err(ExecuteError::Graph { status: 404, .. })
+                            if action == PlanAction::Delete =>
+                        {
+                            Ok(None)
+                        }
+                        // Journaled without its tenant id, an undo could not delete it.
+                        Ok(created)
+                            if action == PlanAction::Create
+                                && !entry.id.contains('/')
+                                && created.as_ref().and_then(|c| text(c, "id")).is_none() =>
+                        {
+                            Err(ExecuteError::Uncertain {
+                                method,
+                                path,
+                                reason: "Graph's reply has no id for the new object".to_owned(),
+                                check,
+                            })
+                        }
+                        other => other,
                     }
-                    other => other,
-                },
+                }
             }
         };
         let created = match result {
@@ -1792,5 +1809,57 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(fake.resources(), before);
+    }
+
+    /// A tenant whose create replies lose the new object's id.
+    struct NoIdEcho(FakeTenant);
+
+    #[async_trait::async_trait]
+    impl GraphWriter for NoIdEcho {
+        async fn write(&self, write: &GraphWrite) -> Result<Option<Value>, ExecuteError> {
+            let mut reply = self.0.write(write).await?;
+            if let Some(Value::Object(map)) = &mut reply {
+                map.remove("id");
+            }
+            Ok(reply)
+        }
+    }
+
+    #[test]
+    fn a_create_answered_without_an_id_fails_as_may_have_happened() {
+        let tenant = tenant();
+        let live: Vec<Resource> = tenant.iter().filter(|r| r.id != "u1").cloned().collect();
+        let plan = plan_for(&live, &RestoreOptions::default());
+        assert_eq!(
+            names(&plan.create),
+            vec![("user".to_owned(), "u1".to_owned())]
+        );
+        let fake = NoIdEcho(FakeTenant::new(&live));
+        let mut journal = Journal::in_memory();
+        let error = futures::executor::block_on(execute(
+            &plan,
+            &set(&tenant),
+            &set(&live),
+            &fake,
+            &mut journal,
+            &ExecuteOptions::new("run-1"),
+        ))
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(
+                "may have happened: check the user with userPrincipalName `ada@contoso.com`"
+            ),
+            "{message}"
+        );
+        // Not journaled as done without an id (an undo could not delete it).
+        assert_eq!(journal.done_steps().count(), 0);
+        assert!(journal.records().iter().any(|r| matches!(
+            r,
+            JournalRecord::Step {
+                outcome: StepOutcome::Failed,
+                ..
+            }
+        )));
     }
 }
