@@ -27,7 +27,8 @@
 //! - Conditional Access policies come back **report-only**
 //!   (`enabledForReportingButNotEnforced`), so a restore cannot lock anyone out; a
 //!   follow-up lists the ones to switch on after review. An update never switches a
-//!   policy to enforced either.
+//!   policy to enforced either, and an update never enables a user the tenant holds
+//!   disabled (one an earlier run created, say): a follow-up lists them.
 //! - references (group members, policy includes and excludes, app role assignments) are
 //!   remapped to the tenant's object ids: matched objects now, created ones at execution.
 
@@ -226,6 +227,11 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
                 json!({"forceChangePasswordNextSignIn": true, "password": PASSWORD_PLACEHOLDER}),
             );
         }
+        // Never enable an account through a restore (a user an earlier run created
+        // disabled, or one disabled since): enabling is a person's decision.
+        "user" if live.and_then(|l| l.get("accountEnabled")) == Some(&json!(false)) => {
+            out.insert("accountEnabled".to_owned(), json!(false));
+        }
         "service_principal" => {
             if let Some(app_id) = text(body, "appId") {
                 out.insert("appId".to_owned(), json!(remap.app_id(app_id)));
@@ -332,6 +338,7 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
     let mut report_only = Vec::new();
     let mut without_credentials = Vec::new();
     let mut disabled_users = Vec::new();
+    let mut kept_disabled = Vec::new();
     let in_scope = |kind: &str| {
         input.options.kinds.is_empty() || input.options.kinds.contains(&ResourceKind::new(kind))
     };
@@ -387,6 +394,12 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
                     out.create.push(entry);
                 }
                 Some((live_id, live_body)) => {
+                    if kind == "user"
+                        && body.get("accountEnabled") == Some(&json!(true))
+                        && live_body.get("accountEnabled") == Some(&json!(false))
+                    {
+                        kept_disabled.push(name.clone());
+                    }
                     let wanted_body = comparable(kind, body, &remap, Some(live_body));
                     let live_view =
                         comparable(kind, live_body, &IdRemap::default(), Some(live_body));
@@ -447,6 +460,12 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
         out.follow_ups.push(FollowUp::new(
             "users created disabled with a one-time random password: enable them and send a password reset (the password is never stored or shown)",
             disabled_users,
+        ));
+    }
+    if !kept_disabled.is_empty() {
+        out.follow_ups.push(FollowUp::new(
+            "users enabled in the snapshot but disabled in the tenant: left disabled (a restore never enables an account); enable them after review",
+            kept_disabled,
         ));
     }
     if !report_only.is_empty() {
@@ -1406,6 +1425,11 @@ mod tests {
         );
         assert_eq!(update["accountEnabled"], json!(true));
         assert!(update.get("passwordProfile").is_none());
+        // Nor enabled by one: a disabled tenant copy stays disabled.
+        let mut disabled = tenant[0].attributes.clone();
+        disabled["accountEnabled"] = json!(false);
+        let update = write_body("user", &tenant[0].attributes, &remap, Some(&disabled));
+        assert_eq!(update["accountEnabled"], json!(false));
         let app = write_body("application", &tenant[4].attributes, &remap, None);
         assert!(app.get("passwordCredentials").is_none() && app.get("appId").is_none());
         let sp = write_body("service_principal", &tenant[5].attributes, &remap, None);
@@ -1740,8 +1764,9 @@ mod tests {
         assert_eq!(passwords.len(), 1);
         assert!(passwords[0].len() >= 64 && passwords[0] != PASSWORD_PLACEHOLDER);
         assert!(!format!("{:?}", journal.records()).contains(&passwords[0]));
-        // Planned again, the restored tenant matches the snapshot apart from what a
-        // restore leaves for a person to do: the user is still disabled.
+        // Planned again (the same restore run again), the restored tenant matches the
+        // snapshot apart from what a restore leaves for a person to do: the user it
+        // created disabled stays disabled, and the plan says so.
         let after = fake.resources();
         let mut source = InMemorySnapshotSource::new();
         let snapshot = source.insert(
@@ -1759,16 +1784,16 @@ mod tests {
             DateTime::<Utc>::UNIX_EPOCH,
         ));
         assert!(
-            again.create.is_empty() && again.delete.is_empty(),
+            again.create.is_empty() && again.delete.is_empty() && again.update.is_empty(),
             "{:#?}",
             again.steps()
         );
-        assert_eq!(
-            names(&again.update),
-            vec![("user".to_owned(), "u1".to_owned())]
-        );
-        assert_eq!(again.update[0].changes.len(), 1);
-        assert_eq!(again.update[0].changes[0].change.pointer, "/accountEnabled");
+        let kept = again
+            .follow_ups
+            .iter()
+            .find(|f| f.what.contains("never enables an account"))
+            .unwrap();
+        assert_eq!(kept.count, 1, "{kept:?}");
         // The restored policy is report-only and excludes the re-created group.
         let (_, policy) = after.kind("conditional_access_policy").next().unwrap();
         assert_eq!(policy["state"], json!(REPORT_ONLY));
