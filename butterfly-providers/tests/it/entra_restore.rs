@@ -197,6 +197,35 @@ fn journal_of(org: &str, group_id: &str) -> Vec<JournalRecord> {
 }
 
 #[tokio::test]
+async fn an_undo_of_another_tenants_run_is_refused() {
+    let sim = simulator().await;
+    let fetcher = fetcher(&sim);
+    let error = runner::prepare(
+        &fetcher,
+        &InMemorySnapshotSource::new(),
+        RunRequest::Undo {
+            journal: journal_of("00000000-0000-0000-0000-00000000beef", "g1"),
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, RunError::OtherTenant { .. }), "{error:?}");
+    // The same journal with this tenant's id (any case) plans the undo.
+    let prepared = runner::prepare(
+        &fetcher,
+        &InMemorySnapshotSource::new(),
+        RunRequest::Undo {
+            journal: journal_of(&sim.tenant_id().to_uppercase(), "g1"),
+        },
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(prepared.plan.org, sim.tenant_id());
+}
+
+#[tokio::test]
 async fn an_undo_refuses_when_a_kind_it_took_back_cannot_be_read() {
     let sim = simulator().await;
     let group = sim.tenant().objects_of("group").next().unwrap().0.clone();

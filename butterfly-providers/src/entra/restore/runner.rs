@@ -243,6 +243,18 @@ pub async fn prepare(
             for record in records {
                 journal.append(record)?;
             }
+            // An undo of another tenant's run would find nothing of it here and
+            // report success having taken nothing back.
+            if let Some(org) = journal.records().iter().find_map(|r| match r {
+                JournalRecord::Run { org, .. } => Some(org),
+                _ => None,
+            }) && !org.eq_ignore_ascii_case(&tenant)
+            {
+                return Err(RunError::OtherTenant {
+                    planned: org.clone(),
+                    given: tenant,
+                });
+            }
             let before = match journal.undo_snapshot() {
                 Some(id) => {
                     let manifest = source.manifest(id).await?;
