@@ -642,29 +642,6 @@ pub fn record_created(
     }
 }
 
-/// The write that takes a step back (the journal's undo): a create is deleted, an
-/// update patched back to the tenant's body before it, a delete re-created.
-pub fn undo_for(
-    action: butterfly_core::restore::PlanAction,
-    entry: &PlanEntry,
-    created_id: Option<&str>,
-    live_before: Option<&Value>,
-) -> Option<GraphWrite> {
-    use butterfly_core::restore::PlanAction;
-    let none = IdRemap::default();
-    match action {
-        PlanAction::Create => {
-            let mut undone = entry.clone();
-            undone.live_id = Some(created_id.unwrap_or(&entry.id).to_owned());
-            let live = live_before.cloned().unwrap_or(Value::Null);
-            write_for(PlanAction::Delete, &undone, None, Some(&live), &none)
-        }
-        PlanAction::Update => write_for(PlanAction::Update, entry, live_before, live_before, &none),
-        PlanAction::Delete => write_for(PlanAction::Create, entry, live_before, None, &none),
-        _ => None,
-    }
-}
-
 /// Why an execution stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -1581,16 +1558,25 @@ mod tests {
             policy["conditions"]["users"]["excludeGroups"],
             json!(["new-g1"])
         );
-        // Undo: creates are deleted by their new ids, the update is patched back.
-        let user = &plan.create[0];
+        // Undo (as undo_plan makes it): creates are deleted by their new ids, the
+        // update is patched back to the tenant's earlier body.
+        let mut user = plan.create[0].clone();
+        user.live_id = Some("new-u1".to_owned());
         assert_eq!(
-            undo_for(PlanAction::Create, user, Some("new-u1"), None)
+            write_for(PlanAction::Delete, &user, None, None, &IdRemap::default())
                 .map(|w| format!("{} {}", w.method, w.path)),
             Some("DELETE /users/new-u1".to_owned())
         );
         let location = &plan.update[0];
         let before = live_set.get("named_location", "l1").unwrap();
-        let back = undo_for(PlanAction::Update, location, None, Some(before)).unwrap();
+        let back = write_for(
+            PlanAction::Update,
+            location,
+            Some(before),
+            Some(before),
+            &IdRemap::default(),
+        )
+        .unwrap();
         assert_eq!(back.method, "PATCH");
         assert_eq!(
             back.body.unwrap()["ipRanges"][0]["cidrAddress"],
