@@ -27,7 +27,8 @@
 //! - Conditional Access policies come back **report-only**
 //!   (`enabledForReportingButNotEnforced`), so a restore cannot lock anyone out; a
 //!   follow-up lists the ones to switch on after review. An update never switches a
-//!   policy to enforced either.
+//!   policy to enforced either, and an update never enables a user the tenant holds
+//!   disabled (one an earlier run created, say): a follow-up lists them.
 //! - references (group members, policy includes and excludes, app role assignments) are
 //!   remapped to the tenant's object ids: matched objects now, created ones at execution.
 
@@ -226,6 +227,11 @@ pub fn write_body(kind: &str, body: &Value, remap: &IdRemap, live: Option<&Value
                 json!({"forceChangePasswordNextSignIn": true, "password": PASSWORD_PLACEHOLDER}),
             );
         }
+        // Never enable an account through a restore (a user an earlier run created
+        // disabled, or one disabled since): enabling is a person's decision.
+        "user" if live.and_then(|l| l.get("accountEnabled")) == Some(&json!(false)) => {
+            out.insert("accountEnabled".to_owned(), json!(false));
+        }
         "service_principal" => {
             if let Some(app_id) = text(body, "appId") {
                 out.insert("appId".to_owned(), json!(remap.app_id(app_id)));
@@ -332,6 +338,7 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
     let mut report_only = Vec::new();
     let mut without_credentials = Vec::new();
     let mut disabled_users = Vec::new();
+    let mut kept_disabled = Vec::new();
     let in_scope = |kind: &str| {
         input.options.kinds.is_empty() || input.options.kinds.contains(&ResourceKind::new(kind))
     };
@@ -387,6 +394,12 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
                     out.create.push(entry);
                 }
                 Some((live_id, live_body)) => {
+                    if kind == "user"
+                        && body.get("accountEnabled") == Some(&json!(true))
+                        && live_body.get("accountEnabled") == Some(&json!(false))
+                    {
+                        kept_disabled.push(name.clone());
+                    }
                     let wanted_body = comparable(kind, body, &remap, Some(live_body));
                     let live_view =
                         comparable(kind, live_body, &IdRemap::default(), Some(live_body));
@@ -447,6 +460,12 @@ pub fn plan(input: &PlanInput<'_>) -> RestorePlan {
         out.follow_ups.push(FollowUp::new(
             "users created disabled with a one-time random password: enable them and send a password reset (the password is never stored or shown)",
             disabled_users,
+        ));
+    }
+    if !kept_disabled.is_empty() {
+        out.follow_ups.push(FollowUp::new(
+            "users enabled in the snapshot but disabled in the tenant: left disabled (a restore never enables an account); enable them after review",
+            kept_disabled,
         ));
     }
     if !report_only.is_empty() {
@@ -623,29 +642,6 @@ pub fn record_created(
     }
 }
 
-/// The write that takes a step back (the journal's undo): a create is deleted, an
-/// update patched back to the tenant's body before it, a delete re-created.
-pub fn undo_for(
-    action: butterfly_core::restore::PlanAction,
-    entry: &PlanEntry,
-    created_id: Option<&str>,
-    live_before: Option<&Value>,
-) -> Option<GraphWrite> {
-    use butterfly_core::restore::PlanAction;
-    let none = IdRemap::default();
-    match action {
-        PlanAction::Create => {
-            let mut undone = entry.clone();
-            undone.live_id = Some(created_id.unwrap_or(&entry.id).to_owned());
-            let live = live_before.cloned().unwrap_or(Value::Null);
-            write_for(PlanAction::Delete, &undone, None, Some(&live), &none)
-        }
-        PlanAction::Update => write_for(PlanAction::Update, entry, live_before, live_before, &none),
-        PlanAction::Delete => write_for(PlanAction::Create, entry, live_before, None, &none),
-        _ => None,
-    }
-}
-
 /// Why an execution stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -690,6 +686,20 @@ pub enum ExecuteError {
         /// Why it failed.
         #[source]
         source: Box<ExecuteError>,
+    },
+    /// A create's outcome is unknown: Graph may have carried it out (a `5xx`, a timeout
+    /// or a dropped connection after it was sent, or a `2xx` without the new object's
+    /// id). It is not sent again, since a second `POST` would make a duplicate.
+    #[error("{method} {path}: {reason}; the write may have happened: check {check}")]
+    Uncertain {
+        /// The method.
+        method: &'static str,
+        /// The path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+        /// What to look for in the tenant: the object's natural key.
+        check: String,
     },
     /// A step names a resource the snapshot does not hold.
     #[error("`{kind}` `{id}` is not in the snapshot")]
@@ -820,12 +830,28 @@ pub async fn send_write(
         (Err(mut e), Some(password)) => {
             match &mut e {
                 ExecuteError::Graph { message, .. } => scrub(message, &password),
-                ExecuteError::Write { reason, .. } => scrub(reason, &password),
+                ExecuteError::Write { reason, .. } | ExecuteError::Uncertain { reason, .. } => {
+                    scrub(reason, &password);
+                }
                 _ => {}
             }
             Err(e)
         }
         (result, _) => result,
+    }
+}
+
+/// What to look for in the tenant to learn whether `write` happened: a user's
+/// `userPrincipalName`, another object's `displayName`, or else the path (a `$ref`
+/// names both ends).
+pub(crate) fn write_check(write: &GraphWrite) -> String {
+    let body = write.body.as_ref();
+    if let Some(upn) = body.and_then(|b| text(b, "userPrincipalName")) {
+        return format!("the user with userPrincipalName `{upn}`");
+    }
+    match body.and_then(|b| text(b, "displayName")) {
+        Some(name) => format!("{} with displayName `{name}`", write.path),
+        None => format!("{} in the tenant", write.path),
     }
 }
 
@@ -918,14 +944,31 @@ pub async fn execute(
             };
             match write_for(action, entry, body, against, &remap) {
                 None => Ok(None),
-                Some(write) => match send_write(writer, write).await {
-                    Err(ExecuteError::Graph { status: 404, .. })
-                        if action == PlanAction::Delete =>
-                    {
-                        Ok(None)
+                Some(write) => {
+                    let check = write_check(&write);
+                    let (method, path) = (write.method, write.path.clone());
+                    match send_write(writer, write).await {
+                        Err(ExecuteError::Graph { status: 404, .. })
+                            if action == PlanAction::Delete =>
+                        {
+                            Ok(None)
+                        }
+                        // Journaled without its tenant id, an undo could not delete it.
+                        Ok(created)
+                            if action == PlanAction::Create
+                                && !entry.id.contains('/')
+                                && created.as_ref().and_then(|c| text(c, "id")).is_none() =>
+                        {
+                            Err(ExecuteError::Uncertain {
+                                method,
+                                path,
+                                reason: "Graph's reply has no id for the new object".to_owned(),
+                                check,
+                            })
+                        }
+                        other => other,
                     }
-                    other => other,
-                },
+                }
             }
         };
         let created = match result {
@@ -1359,6 +1402,11 @@ mod tests {
         );
         assert_eq!(update["accountEnabled"], json!(true));
         assert!(update.get("passwordProfile").is_none());
+        // Nor enabled by one: a disabled tenant copy stays disabled.
+        let mut disabled = tenant[0].attributes.clone();
+        disabled["accountEnabled"] = json!(false);
+        let update = write_body("user", &tenant[0].attributes, &remap, Some(&disabled));
+        assert_eq!(update["accountEnabled"], json!(false));
         let app = write_body("application", &tenant[4].attributes, &remap, None);
         assert!(app.get("passwordCredentials").is_none() && app.get("appId").is_none());
         let sp = write_body("service_principal", &tenant[5].attributes, &remap, None);
@@ -1510,16 +1558,25 @@ mod tests {
             policy["conditions"]["users"]["excludeGroups"],
             json!(["new-g1"])
         );
-        // Undo: creates are deleted by their new ids, the update is patched back.
-        let user = &plan.create[0];
+        // Undo (as undo_plan makes it): creates are deleted by their new ids, the
+        // update is patched back to the tenant's earlier body.
+        let mut user = plan.create[0].clone();
+        user.live_id = Some("new-u1".to_owned());
         assert_eq!(
-            undo_for(PlanAction::Create, user, Some("new-u1"), None)
+            write_for(PlanAction::Delete, &user, None, None, &IdRemap::default())
                 .map(|w| format!("{} {}", w.method, w.path)),
             Some("DELETE /users/new-u1".to_owned())
         );
         let location = &plan.update[0];
         let before = live_set.get("named_location", "l1").unwrap();
-        let back = undo_for(PlanAction::Update, location, None, Some(before)).unwrap();
+        let back = write_for(
+            PlanAction::Update,
+            location,
+            Some(before),
+            Some(before),
+            &IdRemap::default(),
+        )
+        .unwrap();
         assert_eq!(back.method, "PATCH");
         assert_eq!(
             back.body.unwrap()["ipRanges"][0]["cidrAddress"],
@@ -1693,8 +1750,9 @@ mod tests {
         assert_eq!(passwords.len(), 1);
         assert!(passwords[0].len() >= 64 && passwords[0] != PASSWORD_PLACEHOLDER);
         assert!(!format!("{:?}", journal.records()).contains(&passwords[0]));
-        // Planned again, the restored tenant matches the snapshot apart from what a
-        // restore leaves for a person to do: the user is still disabled.
+        // Planned again (the same restore run again), the restored tenant matches the
+        // snapshot apart from what a restore leaves for a person to do: the user it
+        // created disabled stays disabled, and the plan says so.
         let after = fake.resources();
         let mut source = InMemorySnapshotSource::new();
         let snapshot = source.insert(
@@ -1712,16 +1770,16 @@ mod tests {
             DateTime::<Utc>::UNIX_EPOCH,
         ));
         assert!(
-            again.create.is_empty() && again.delete.is_empty(),
+            again.create.is_empty() && again.delete.is_empty() && again.update.is_empty(),
             "{:#?}",
             again.steps()
         );
-        assert_eq!(
-            names(&again.update),
-            vec![("user".to_owned(), "u1".to_owned())]
-        );
-        assert_eq!(again.update[0].changes.len(), 1);
-        assert_eq!(again.update[0].changes[0].change.pointer, "/accountEnabled");
+        let kept = again
+            .follow_ups
+            .iter()
+            .find(|f| f.what.contains("never enables an account"))
+            .unwrap();
+        assert_eq!(kept.count, 1, "{kept:?}");
         // The restored policy is report-only and excludes the re-created group.
         let (_, policy) = after.kind("conditional_access_policy").next().unwrap();
         assert_eq!(policy["state"], json!(REPORT_ONLY));
@@ -1762,5 +1820,57 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(fake.resources(), before);
+    }
+
+    /// A tenant whose create replies lose the new object's id.
+    struct NoIdEcho(FakeTenant);
+
+    #[async_trait::async_trait]
+    impl GraphWriter for NoIdEcho {
+        async fn write(&self, write: &GraphWrite) -> Result<Option<Value>, ExecuteError> {
+            let mut reply = self.0.write(write).await?;
+            if let Some(Value::Object(map)) = &mut reply {
+                map.remove("id");
+            }
+            Ok(reply)
+        }
+    }
+
+    #[test]
+    fn a_create_answered_without_an_id_fails_as_may_have_happened() {
+        let tenant = tenant();
+        let live: Vec<Resource> = tenant.iter().filter(|r| r.id != "u1").cloned().collect();
+        let plan = plan_for(&live, &RestoreOptions::default());
+        assert_eq!(
+            names(&plan.create),
+            vec![("user".to_owned(), "u1".to_owned())]
+        );
+        let fake = NoIdEcho(FakeTenant::new(&live));
+        let mut journal = Journal::in_memory();
+        let error = futures::executor::block_on(execute(
+            &plan,
+            &set(&tenant),
+            &set(&live),
+            &fake,
+            &mut journal,
+            &ExecuteOptions::new("run-1"),
+        ))
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains(
+                "may have happened: check the user with userPrincipalName `ada@contoso.com`"
+            ),
+            "{message}"
+        );
+        // Not journaled as done without an id (an undo could not delete it).
+        assert_eq!(journal.done_steps().count(), 0);
+        assert!(journal.records().iter().any(|r| matches!(
+            r,
+            JournalRecord::Step {
+                outcome: StepOutcome::Failed,
+                ..
+            }
+        )));
     }
 }

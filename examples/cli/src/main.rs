@@ -440,8 +440,14 @@ struct RestoreOrgFlags {
     /// Entra ID: the tenant id (GUID) or one of its domains.
     #[arg(long)]
     tenant_id: Option<String>,
-    /// Entra ID: a file holding the app's client secret.
-    #[arg(long, requires = "tenant_id", conflicts_with = "certificate")]
+    /// Entra ID: a file holding the app's client secret (or give --certificate and
+    /// --private-key).
+    #[arg(
+        long,
+        requires = "tenant_id",
+        conflicts_with = "certificate",
+        required_unless_present_any = ["org_url", "certificate"]
+    )]
     client_secret_file: Option<std::path::PathBuf>,
     /// Entra ID: the app's certificate (PEM), for a signed client assertion; needs
     /// --private-key.

@@ -677,3 +677,25 @@ async fn an_interrupted_restore_continues_in_its_run_and_undoes_whole() {
             .any(|(_, l)| l["displayName"] == location_body["displayName"])
     );
 }
+
+/// An Entra restore names the credential it lacks, before anything is read.
+#[test]
+fn an_entra_restore_without_a_credential_is_refused_by_its_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_butterfly"))
+        .args([
+            "restore",
+            "3f2a",
+            "--repo",
+            "/nonexistent",
+            "--tenant-id",
+            "contoso.onmicrosoft.com",
+            "--client-id",
+            "c1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--client-secret-file"), "{stderr}");
+    assert!(!stderr.contains("client secret is empty"), "{stderr}");
+}

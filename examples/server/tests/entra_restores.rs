@@ -549,6 +549,19 @@ async fn a_stale_plan_and_missing_write_permissions_are_refused_without_writing(
     .await;
     let plans = format!("/api/v1/connections/{connection}/restore-plans");
     let restores = format!("/api/v1/connections/{connection}/restores");
+    // A kind a restore does not write is refused, as the CLI refuses it.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            &plans,
+            Some(json!({"snapshot": first, "kinds": ["domain"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string().contains("not restorable kind `domain`"),
+        "{body}"
+    );
     let (status, reviewed) = s
         .call(Method::POST, &plans, Some(json!({"snapshot": first})))
         .await;

@@ -5,7 +5,9 @@
 //! expires and after a `401`, every request paced by the same
 //! resource-unit budget (one unit per write, as Graph charges), a `429`
 //! (or a `503` with `Retry-After`) pausing every request for its `Retry-After`, and
-//! `5xx`, timeouts and broken answers retried with exponential backoff. Any other
+//! `5xx`, timeouts and broken answers retried with exponential backoff, except for a
+//! `POST`: Graph may have carried it out, so it is never sent again after such an
+//! outcome ([`SendError::Uncertain`]). Any other
 //! answer is final: Graph's error code and message come back as [`SendError::Refused`].
 //!
 //! A request body may hold a created user's one-time password: it is never logged, and
@@ -44,6 +46,10 @@ pub enum SendError {
     /// The request could not be sent, or kept failing (throttled, `5xx`, timeouts).
     #[error("{0}")]
     Failed(String),
+    /// A `POST` was sent and its outcome is unknown (a `5xx`, a timeout or a dropped
+    /// connection): Graph may have carried it out, so it is not sent again.
+    #[error("{0}; it may have happened")]
+    Uncertain(String),
 }
 
 /// Counters of one session.
@@ -145,6 +151,11 @@ impl GraphSession<'_> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| SendError::Failed(format!("bad method {method}")))?;
         let cost = request_cost(method.as_str(), path, "");
+        // A `POST` creates: sent again after an unknown outcome it would make a
+        // duplicate (or fail on the first copy). Only answers Graph gives before
+        // processing (`429`, `503` with `Retry-After`, `401`) and connections never
+        // made let it go again.
+        let repeatable = method != reqwest::Method::POST;
         let mut backoff = self.fetcher.backoff();
         let mut reauthentications = 0u32;
         let mut throttled = 0u32;
@@ -169,7 +180,14 @@ impl GraphSession<'_> {
                 request = request.json(body);
             }
             let failure = match request.send().await {
-                Err(e) => format!("request failed: {}", e.without_url()),
+                Err(e) => {
+                    let connect = e.is_connect();
+                    let failure = format!("request failed: {}", e.without_url());
+                    if !repeatable && !connect {
+                        return Err(SendError::Uncertain(failure));
+                    }
+                    failure
+                }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     match status {
@@ -206,6 +224,9 @@ impl GraphSession<'_> {
                                 self.requests.fetch_add(1, Ordering::Relaxed);
                             }
                             continue;
+                        }
+                        500..=599 if !repeatable => {
+                            return Err(SendError::Uncertain(format!("server error {status}")));
                         }
                         500..=599 => format!("server error {status}"),
                         _ => {
@@ -248,6 +269,12 @@ impl GraphWriter for GraphSession<'_> {
                     status,
                     code,
                     message,
+                },
+                SendError::Uncertain(reason) => ExecuteError::Uncertain {
+                    method: write.method,
+                    path: write.path.clone(),
+                    reason,
+                    check: crate::entra::restore::write_check(write),
                 },
                 SendError::Failed(reason) => ExecuteError::Write {
                     method: write.method,

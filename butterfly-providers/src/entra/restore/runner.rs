@@ -243,6 +243,18 @@ pub async fn prepare(
             for record in records {
                 journal.append(record)?;
             }
+            // An undo of another tenant's run would find nothing of it here and
+            // report success having taken nothing back.
+            if let Some(org) = journal.records().iter().find_map(|r| match r {
+                JournalRecord::Run { org, .. } => Some(org),
+                _ => None,
+            }) && !org.eq_ignore_ascii_case(&tenant)
+            {
+                return Err(RunError::OtherTenant {
+                    planned: org.clone(),
+                    given: tenant,
+                });
+            }
             let before = match journal.undo_snapshot() {
                 Some(id) => {
                     let manifest = source.manifest(id).await?;
@@ -259,6 +271,16 @@ pub async fn prepare(
                 None => None,
             };
             let live = read_live(fetcher, &restorable_kinds()).await?;
+            // A kind that cannot be read would look already gone: its steps would be
+            // skipped and the undo would report success having taken nothing back.
+            for (_, _, _, kind, _, _) in journal.done_steps() {
+                if let Some(reason) = live.unreadable.get(kind.as_str()) {
+                    return Err(RunError::Unreadable {
+                        kind: kind.as_str().to_owned(),
+                        reason: reason.clone(),
+                    });
+                }
+            }
             let plan = undo_plan(
                 &journal,
                 before.as_ref().map(|(id, set)| (*id, set)),

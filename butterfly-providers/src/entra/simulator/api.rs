@@ -338,6 +338,16 @@ pub(crate) async fn handle(AxumState(state): AxumState<Arc<State>>, request: Req
             }
         }
     };
+    // Carried out above; the client only learns that something failed.
+    let reply = match fault {
+        Some(FaultAction::AfterWrite(status)) => graph_error(
+            &state,
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "UnknownError",
+            "",
+        ),
+        _ => reply,
+    };
     state.record(method.as_str(), &label, reply.status.as_u16());
 
     let client_request_id = parts

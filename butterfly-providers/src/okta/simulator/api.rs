@@ -223,6 +223,16 @@ pub(crate) async fn handle(AxumState(state): AxumState<Arc<State>>, request: Req
             }
         }
     };
+    // Carried out above; the client only learns that something failed.
+    let reply = match fault {
+        Some(FaultAction::AfterWrite(status)) => Reply::okta_error(
+            &state,
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            codes::INTERNAL,
+            "Internal Server Error",
+        ),
+        _ => reply,
+    };
     record(&state, &method, &label, reply.status.as_u16());
 
     let mut reply = reply

@@ -24,6 +24,9 @@ pub enum FaultKind {
     DropConnection,
     /// The body is cut in half: valid HTTP, invalid JSON.
     TruncatePage,
+    /// The request is carried out, then answered with a server error (`status`,
+    /// default `500`): a write that happened although the client was told it failed.
+    ServerErrorAfterWrite,
 }
 
 /// One fault rule.
@@ -67,7 +70,7 @@ impl FaultRule {
     pub fn parse(spec: &str) -> Result<Self, String> {
         let (kind, options) = spec.split_once(':').unwrap_or((spec, ""));
         let kind: FaultKind = serde_json::from_value(serde_json::Value::String(kind.trim().to_owned()))
-            .map_err(|_| format!("unknown fault `{kind}`: expected rate_limit_storm, server_error, slow, drop_connection or truncate_page"))?;
+            .map_err(|_| format!("unknown fault `{kind}`: expected rate_limit_storm, server_error, slow, drop_connection, truncate_page or server_error_after_write"))?;
         let mut rule = FaultRule::new(kind);
         for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let (key, value) = option
@@ -103,6 +106,8 @@ pub(crate) enum FaultAction {
     Slow(u64),
     Drop,
     Truncate,
+    /// Carry the request out, then answer this status.
+    AfterWrite(u16),
 }
 
 #[derive(Debug)]
@@ -148,6 +153,9 @@ impl Faults {
                 FaultKind::Slow => FaultAction::Slow(rule.delay_ms.unwrap_or(1000)),
                 FaultKind::DropConnection => FaultAction::Drop,
                 FaultKind::TruncatePage => FaultAction::Truncate,
+                FaultKind::ServerErrorAfterWrite => {
+                    FaultAction::AfterWrite(rule.status.unwrap_or(500))
+                }
             });
         }
         None

@@ -120,14 +120,16 @@ fn check_kinds(
     }
     let known = |kind: &str| {
         if is_entra(connection) {
-            entra::kinds::by_name(kind).is_some()
+            // A kind a restore does not write would only be skipped: say so now, as
+            // the CLI does.
+            entra::kinds::by_name(kind).is_some_and(|k| k.restore_rank.is_some())
         } else {
             okta::kinds::by_name(kind).is_some()
         }
     };
     if let Some(bad) = list.iter().find(|k| !known(k)) {
         return Err(ApiError::BadRequest(format!(
-            "unknown kind `{bad}` for {} connections",
+            "unknown or not restorable kind `{bad}` for {} connections",
             connection.provider
         )));
     }
