@@ -52,15 +52,7 @@ pub async fn restore_entra(
     let source: &dyn SnapshotSource = &repo;
     let now = SystemClock.now();
     if let Some(run_id) = &args.undo {
-        let path = args
-            .repo
-            .join("restores")
-            .join(run_id)
-            .join("journal.jsonl");
-        if !path.is_file() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
-            return Err(RestoreError::NoRun(run_id.clone()));
-        }
-        let journal = Journal::open(&path)?;
+        let journal = crate::restore::open_run_journal(&args.repo, run_id)?;
         let prepared = prepare(
             &fetcher,
             source,

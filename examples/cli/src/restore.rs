@@ -313,15 +313,7 @@ async fn undo(
     fetcher: &OktaFetcher,
     run_id: &str,
 ) -> Result<(), RestoreError> {
-    let path = args
-        .repo
-        .join("restores")
-        .join(run_id)
-        .join("journal.jsonl");
-    if !path.is_file() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
-        return Err(RestoreError::NoRun(run_id.to_owned()));
-    }
-    let journal = Journal::open(&path)?;
+    let journal = open_run_journal(&args.repo, run_id)?;
     let mut touched: BTreeSet<String> = journal
         .done_steps()
         .map(|(_, _, _, kind, _, _)| kind.as_str().to_owned())
@@ -558,4 +550,18 @@ fn table<const N: usize>(header: [&str; N]) -> Table {
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header);
     table
+}
+
+/// The journal of restore run `run_id` in the repository at `repo`: `NoRun` for an id
+/// that is not a run there, or that would lead out of `restores/` (a path separator, a
+/// leading dot). Okta's and Entra ID's `--undo` both read runs this way.
+pub(crate) fn open_run_journal(
+    repo: &Path,
+    run_id: &str,
+) -> Result<Journal, RestoreError> {
+    let path = repo.join("restores").join(run_id).join("journal.jsonl");
+    if !path.is_file() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
+        return Err(RestoreError::NoRun(run_id.to_owned()));
+    }
+    Ok(Journal::open(&path)?)
 }
