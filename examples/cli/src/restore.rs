@@ -555,10 +555,7 @@ fn table<const N: usize>(header: [&str; N]) -> Table {
 /// The journal of restore run `run_id` in the repository at `repo`: `NoRun` for an id
 /// that is not a run there, or that would lead out of `restores/` (a path separator, a
 /// leading dot). Okta's and Entra ID's `--undo` both read runs this way.
-pub(crate) fn open_run_journal(
-    repo: &Path,
-    run_id: &str,
-) -> Result<Journal, RestoreError> {
+pub(crate) fn open_run_journal(repo: &Path, run_id: &str) -> Result<Journal, RestoreError> {
     let path = repo.join("restores").join(run_id).join("journal.jsonl");
     if !path.is_file() || run_id.contains(['/', '\\']) || run_id.starts_with('.') {
         return Err(RestoreError::NoRun(run_id.to_owned()));
