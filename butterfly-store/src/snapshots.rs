@@ -862,6 +862,24 @@ impl SnapshotRepository {
         Ok(snapshot)
     }
 
+    /// The entries of one kind of snapshot `id`, sorted by id (empty when it lists
+    /// none): the small manifest object and this kind's entry lists only, so a reader
+    /// going kind by kind (the incremental backup) neither holds nor downloads the whole
+    /// manifest once per kind. Like [`Self::manifest`], the root digest is not checked.
+    pub async fn kind_entries(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+    ) -> Result<Vec<ManifestEntry>, SnapshotError> {
+        let (mut snapshot, mut entry_lists) = self.stored_manifest(id).await?;
+        // Manifests written before entry lists held their entries inline.
+        let mut entries = snapshot.kinds.remove(kind).unwrap_or_default();
+        for chunk in entry_lists.remove(kind).unwrap_or_default() {
+            entries.extend(self.entry_list(id, kind, &chunk).await?);
+        }
+        Ok(entries)
+    }
+
     /// One entry-list object of snapshot `id`.
     async fn entry_list(
         &self,
@@ -1502,6 +1520,14 @@ impl SnapshotSource for SnapshotRepository {
 
     async fn object(&self, digest: &Digest) -> Result<Value, SourceError> {
         Ok(self.get_json(digest).await?)
+    }
+
+    async fn kind_entries(
+        &self,
+        id: SnapshotId,
+        kind: &ResourceKind,
+    ) -> Result<Vec<ManifestEntry>, SourceError> {
+        Ok(SnapshotRepository::kind_entries(self, id, kind).await?)
     }
 
     /// Reads the kind a chunk at a time, each chunk's packs once ([`get_many`]), and lends

@@ -1173,3 +1173,136 @@ async fn released_kinds_are_merged_with_later_entries_and_sealed_the_same() {
             .is_empty()
     );
 }
+
+/// Counts the reads that reach the store under it: what a repository call costs in
+/// requests on S3.
+#[derive(Debug)]
+struct CountingStore {
+    inner: Arc<InMemory>,
+    gets: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingStore {
+    fn gets(&self) -> usize {
+        self.gets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Display for CountingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CountingStore({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CountingStore {
+    async fn put_opts(
+        &self,
+        location: &ObjectPath,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &ObjectPath,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &ObjectPath,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn delete(&self, location: &ObjectPath) -> object_store::Result<()> {
+        self.inner.delete(location).await
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&ObjectPath>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy(&self, from: &ObjectPath, to: &ObjectPath) -> object_store::Result<()> {
+        self.inner.copy(from, to).await
+    }
+
+    async fn copy_if_not_exists(
+        &self,
+        from: &ObjectPath,
+        to: &ObjectPath,
+    ) -> object_store::Result<()> {
+        self.inner.copy_if_not_exists(from, to).await
+    }
+}
+
+/// Reading one kind's entries reads the manifest object and that kind's entry lists,
+/// not the whole manifest: the incremental backup reads the previous snapshot kind by
+/// kind, and on S3 each read is a request (reading the whole manifest per kind made
+/// every backup of a 150-user org thousands of requests).
+#[tokio::test]
+async fn one_kind_s_entries_cost_the_manifest_and_that_kind_s_lists_only() {
+    let counting = Arc::new(CountingStore {
+        inner: Arc::new(InMemory::new()),
+        gets: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let store: Arc<dyn ObjectStore> = Arc::clone(&counting) as Arc<dyn ObjectStore>;
+    let master = MasterKey::generate();
+    let repo = SnapshotRepository::open_in(
+        store,
+        ObjectPath::from("teams/t/repository"),
+        &master,
+        TeamId::new_random(),
+    )
+    .await
+    .unwrap();
+    let group = ResourceKind::new("group");
+    let mut resources = users(5000, 1);
+    resources
+        .extend((0..10).map(|i| Resource::new(group.clone(), format!("00g{i}"), json!({"id": i}))));
+    let sealed = backup(&repo, &resources).await;
+    let manifest = repo.manifest(sealed.id).await.unwrap();
+
+    let before = counting.gets();
+    let groups = repo.kind_entries(sealed.id, &group).await.unwrap();
+    let group_reads = counting.gets() - before;
+    assert_eq!(groups, manifest.kinds[&group]);
+    // The manifest object, then the group's one entry list (its pack's header and the
+    // list, in one ranged read or two).
+    assert!(group_reads <= 3, "{group_reads} reads for one small kind");
+
+    let before = counting.gets();
+    let user_entries = repo
+        .kind_entries(sealed.id, &ResourceKind::new("user"))
+        .await
+        .unwrap();
+    assert_eq!(user_entries, manifest.kinds[&ResourceKind::new("user")]);
+    assert_eq!(user_entries.len(), 5000);
+    assert!(
+        counting.gets() - before > group_reads,
+        "five lists of users"
+    );
+    assert!(
+        repo.kind_entries(sealed.id, &ResourceKind::new("app"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
