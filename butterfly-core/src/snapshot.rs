@@ -340,6 +340,21 @@ pub trait SnapshotSink: Send {
     /// Record something an operator should know (a skipped or failed kind).
     fn warn(&mut self, warning: String);
 
+    /// Record entries of `kind` carried over from an earlier snapshot in the same target
+    /// (an incremental backup's unchanged resources), without their bodies: a sink whose
+    /// target already holds an entry's object records the entry as it is, so carrying an
+    /// org's unchanged resources costs no reads. Returns the entries it did not record
+    /// (their object is not held, or only in a damaged pack): the caller reads those and
+    /// [`add`](Self::add)s them. The default records none.
+    fn carry(
+        &mut self,
+        kind: &ResourceKind,
+        entries: Vec<ManifestEntry>,
+    ) -> impl Future<Output = Result<Vec<ManifestEntry>, Self::Error>> + Send {
+        let _ = kind;
+        async { Ok(entries) }
+    }
+
     /// Every resource of `kind` has been added: a sink that keeps a checkpoint records
     /// the kind there, so that if this backup is killed, the next run resumes it without
     /// fetching `kind` again; it may also release the kind's entries from memory (see

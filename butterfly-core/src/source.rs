@@ -372,6 +372,25 @@ impl SnapshotSink for InMemorySnapshotWriter<'_> {
         self.snapshot.warnings.push(warning);
     }
 
+    async fn carry(
+        &mut self,
+        kind: &ResourceKind,
+        entries: Vec<ManifestEntry>,
+    ) -> Result<Vec<ManifestEntry>, Self::Error> {
+        let held = self.into.lock();
+        let mut not_held = Vec::new();
+        for entry in entries {
+            if self.objects.contains_key(&entry.digest) || held.objects.contains_key(&entry.digest)
+            {
+                self.stats.resources += 1;
+                self.snapshot.insert(kind.clone(), entry.id, entry.digest);
+            } else {
+                not_held.push(entry);
+            }
+        }
+        Ok(not_held)
+    }
+
     async fn finish(
         mut self,
         finished_at: DateTime<Utc>,

@@ -1429,6 +1429,14 @@ impl SnapshotSink for SnapshotWriter<'_> {
         self.store_kind(kind).await.map(drop)
     }
 
+    async fn carry(
+        &mut self,
+        kind: &ResourceKind,
+        entries: Vec<ManifestEntry>,
+    ) -> Result<Vec<ManifestEntry>, SnapshotError> {
+        SnapshotWriter::carry(self, kind, entries).await
+    }
+
     fn resumed_kinds(&self) -> BTreeMap<ResourceKind, u64> {
         SnapshotWriter::resumed_kinds(self)
     }
@@ -1627,6 +1635,33 @@ impl SnapshotWriter<'_> {
         self.snapshot
             .insert(resource.kind.clone(), resource.id.clone(), digest);
         Ok(digest)
+    }
+
+    /// Record entries of `kind` whose objects the repository already holds in a trusted
+    /// pack (or this writer's open pack), without reading or storing them again: an
+    /// incremental backup's unchanged resources. Returns the entries whose object is not
+    /// held, or only in a damaged pack, for the caller to [`add`](Self::add) with their
+    /// bodies.
+    pub async fn carry(
+        &mut self,
+        kind: &ResourceKind,
+        entries: Vec<ManifestEntry>,
+    ) -> Result<Vec<ManifestEntry>, SnapshotError> {
+        // Before the index is consulted, as for `add_object`: a prune must not delete an
+        // object between this check and the seal.
+        self.ensure_lock().await?;
+        let mut not_held = Vec::new();
+        for entry in entries {
+            let held = self.pending.contains_key(&entry.digest)
+                || self.repo.stored_copy(&entry.digest) == Some(true);
+            if held {
+                self.stats.resources += 1;
+                self.snapshot.insert(kind.clone(), entry.id, entry.digest);
+            } else {
+                not_held.push(entry);
+            }
+        }
+        Ok(not_held)
     }
 
     /// Store bytes unless the repository or the open pack has them already.

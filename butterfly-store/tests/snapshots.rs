@@ -1104,8 +1104,6 @@ async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() 
 /// that held everything would have written: same entries, counts and root digest.
 #[tokio::test]
 async fn released_kinds_are_merged_with_later_entries_and_sealed_the_same() {
-    use butterfly_core::source::SnapshotSource as _;
-
     let store = Arc::new(InMemory::new());
     let master = MasterKey::generate();
     let repo = in_memory(&store, "teams/t/repository", &master, TeamId::new_random())
@@ -1305,4 +1303,69 @@ async fn one_kind_s_entries_cost_the_manifest_and_that_kind_s_lists_only() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Entries carried over from an earlier snapshot are recorded without reading their
+/// objects (no read reaches the store), seal the same manifest as adding the resources
+/// would, and an entry whose object the repository does not hold is handed back.
+#[tokio::test]
+async fn carried_entries_cost_no_reads_and_seal_what_adding_them_would() {
+    let counting = Arc::new(CountingStore {
+        inner: Arc::new(InMemory::new()),
+        gets: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let store: Arc<dyn ObjectStore> = Arc::clone(&counting) as Arc<dyn ObjectStore>;
+    let repo = SnapshotRepository::open_in(
+        store,
+        ObjectPath::from("teams/t/repository"),
+        &MasterKey::generate(),
+        TeamId::new_random(),
+    )
+    .await
+    .unwrap();
+    let user = ResourceKind::new("user");
+    let all = users(3000, 1);
+    let first = backup(&repo, &all).await;
+    let previous = repo.kind_entries(first.id, &user).await.unwrap();
+
+    let mut writer = repo.begin(
+        butterfly_core::ProviderKind::Okta,
+        "https://x.okta.com",
+        Utc::now(),
+    );
+    // One changed user is added with its body; the others are carried, plus one entry
+    // whose object was never stored.
+    let changed = Resource::new(user.clone(), "00u7", json!({"id": "00u7", "v": 2}));
+    writer.add(&changed).await.unwrap();
+    let mut carried: Vec<_> = previous
+        .iter()
+        .filter(|e| e.id != "00u7")
+        .cloned()
+        .collect();
+    let stranger = butterfly_core::ManifestEntry {
+        id: "00u-stranger".into(),
+        digest: butterfly_core::Digest::of_bytes(b"never stored"),
+    };
+    carried.push(stranger.clone());
+    let before = counting.gets();
+    let not_held = SnapshotSink::carry(&mut writer, &user, carried)
+        .await
+        .unwrap();
+    assert_eq!(counting.gets(), before, "carrying read the store");
+    assert_eq!(not_held, vec![stranger]);
+    let (sealed, stats) = SnapshotSink::finish(writer, Utc::now(), SnapshotStatus::Complete)
+        .await
+        .unwrap();
+    assert_eq!(stats.resources, 3000);
+    // The changed user, and the one entry list (of three) that names it.
+    assert_eq!(stats.new_objects, 2);
+
+    let mut expected = all.clone();
+    expected[7] = changed;
+    let reference = backup(&repo, &expected).await;
+    let sealed = butterfly_core::source::SnapshotSource::manifest(&repo, sealed.id)
+        .await
+        .unwrap();
+    assert_eq!(sealed.kinds, reference.kinds);
+    assert_eq!(sealed.root_digest, reference.root_digest);
 }
