@@ -46,6 +46,11 @@ pub(crate) async fn lock_team(
     }
 }
 
+/// The members of a team with a role, active or not: a search of the `members_by_role`
+/// index (see `tests::the_super_admin_check_is_an_index_search`), since every member
+/// write runs it.
+const ACTIVE_WITH_ROLE: &str = "WHERE team_id = $1 AND role = $2 AND active = $3";
+
 /// The members the rules need for `changes`: every one they name, and every active
 /// super_admin of the team.
 async fn members_for(
@@ -53,9 +58,7 @@ async fn members_for(
     team: TeamId,
     changes: &[MemberChange],
 ) -> Result<Vec<Member>, StoreError> {
-    let sql = format!(
-        "SELECT {MEMBER_COLUMNS} FROM members WHERE team_id = $1 AND role = $2 AND active = $3"
-    );
+    let sql = format!("SELECT {MEMBER_COLUMNS} FROM members {ACTIVE_WITH_ROLE}");
     let mut members: Vec<Member> = sqlx::query(&sql)
         .bind(team.to_string())
         .bind(Role::SuperAdmin.as_str())
@@ -300,5 +303,42 @@ impl MemberWriteStore for SqlStore {
         };
         tx.commit().await.map_err(backend_error)?;
         Ok(member)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use butterfly_core::store::TeamStore as _;
+    use sqlx::Row as _;
+
+    use super::*;
+
+    /// The check every member write makes (the team's active super_admins) searches an
+    /// index (SQLite's plan; PostgreSQL has the same index) rather than reading every member of the team: with
+    /// SCIM Users as members, that read grew with the team and slowed every SCIM write.
+    #[tokio::test]
+    async fn the_super_admin_check_is_an_index_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("plan.db").display());
+        let store = SqlStore::connect(&url).await.unwrap();
+        let team = store.create_team("plans").await.unwrap().id.to_string();
+        let explain =
+            format!("EXPLAIN QUERY PLAN SELECT {MEMBER_COLUMNS} FROM members {ACTIVE_WITH_ROLE}");
+        let steps: Vec<String> = sqlx::query(&explain)
+            .bind(&team)
+            .bind(Role::SuperAdmin.as_str())
+            .bind(rows::flag(true))
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap())
+            .collect();
+        let text = steps.join("\n");
+        assert!(
+            text.contains("USING INDEX members_by_role (team_id=? AND role=? AND active=?)"),
+            "{text}"
+        );
+        store.close().await;
     }
 }
