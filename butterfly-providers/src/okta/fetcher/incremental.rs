@@ -134,8 +134,8 @@ pub(crate) struct Touched {
     pairs: BTreeMap<(String, String), PairEvent>,
     /// Groups whose members the log cannot prove: listed again.
     unproven_members: BTreeSet<String>,
-    /// Whether an event names a user in a way that may change a `BUILT_IN` group.
-    built_in_changed: bool,
+    /// Users an event names in a way that may change a `BUILT_IN` group.
+    built_in_changed: BTreeSet<String>,
 }
 
 /// The latest membership event of one pair.
@@ -154,11 +154,18 @@ impl Touched {
             .and_then(Value::as_array)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let names_a_user = targets
-            .iter()
-            .any(|t| t.get("type").and_then(Value::as_str) == Some("User"));
-        if names_a_user && !event_type.is_some_and(|t| BUILT_IN_UNCHANGED.contains(&t)) {
-            self.built_in_changed = true;
+        if !event_type.is_some_and(|t| BUILT_IN_UNCHANGED.contains(&t)) {
+            self.built_in_changed.extend(
+                targets
+                    .iter()
+                    .filter(|t| t.get("type").and_then(Value::as_str) == Some("User"))
+                    .map(|t| {
+                        t.get("id")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned()
+                    }),
+            );
         }
         if let Some(member) = match event_type {
             Some(MEMBER_ADDED) => Some(true),
@@ -253,7 +260,17 @@ impl Touched {
         named
             || !known
             || (child == "group_membership"
-                && (self.unproven_members.contains(parent) || (built_in && self.built_in_changed)))
+                && (self.unproven_members.contains(parent)
+                    || (built_in && self.built_in_changed())))
+    }
+
+    /// Whether a `BUILT_IN` group's members may have changed without a membership event:
+    /// an event named a user that is not deleted by the end of the window (a deleted user
+    /// has left every group, whatever came before).
+    fn built_in_changed(&self) -> bool {
+        self.built_in_changed
+            .iter()
+            .any(|user| !self.deleted_users.contains(user))
     }
 
     /// Per group, per user: whether the user is a member after the window, for every
@@ -408,6 +425,9 @@ mod tests {
         touched.add(&json!({"eventType": "user.account.update_profile",
             "target": [{"id": "00u1", "type": "User"}]}));
         touched.add(&json!({"eventType": USER_DELETED,
+            "target": [{"id": "00u2", "type": "User"}]}));
+        // A deactivation before the deletion: the user is gone either way.
+        touched.add(&json!({"eventType": "user.lifecycle.deactivate",
             "target": [{"id": "00u2", "type": "User"}]}));
         assert!(!touched.relist(&window, "group_membership", "group", "00gE", true));
         touched.add(&json!({"eventType": "user.lifecycle.create",
