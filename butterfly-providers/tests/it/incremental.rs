@@ -249,7 +249,18 @@ async fn mutate(s: &Harness, base: &Snapshot) {
     .await
     .expect(ok);
 
-    // Apps: assignments of a user and a group, a relabel.
+    // Apps: an unassignment of a user who stays (the app is listed again), assignments
+    // of a user and a group, a relabel.
+    let (app, user) = ids_of(base, "app_user_assignment")
+        .into_iter()
+        .find_map(|id| {
+            let (app, user) = id.split_once('/')?;
+            (user != gone.as_str()).then(|| (app.to_owned(), user.to_owned()))
+        })
+        .expect("a user assigned to an app");
+    s.delete(&t, &format!("/api/v1/apps/{app}/users/{user}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
     s.post(
         &t,
         &format!("/api/v1/apps/{}/users", apps[1]),

@@ -34,6 +34,10 @@
 //!   change it without a membership event: a new user joins Everyone, and whether Okta
 //!   logs a `group.user_membership.add` for that (or for a status change) is not
 //!   established, so the list is read rather than guessed.
+//!
+//! Likewise an app's children are not listed again for an
+//! `application.user_membership.remove` of a user deleted in the same window: the
+//! deleted user's entries are dropped everywhere, which is that removal.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +66,9 @@ pub const MEMBER_ADDED: &str = "group.user_membership.add";
 /// The event that says a user left a group.
 pub const MEMBER_REMOVED: &str = "group.user_membership.remove";
 
+/// The event that says a user's assignment to an app is gone.
+pub const APP_USER_REMOVED: &str = "application.user_membership.remove";
+
 /// Events that name a user without changing who is in a `BUILT_IN` group, or whose
 /// effect on members is applied from the log itself. Any other event naming a user
 /// (a creation, a status change, one this code does not know) lists those groups again.
@@ -71,7 +78,7 @@ const BUILT_IN_UNCHANGED: [&str; 6] = [
     MEMBER_ADDED,
     MEMBER_REMOVED,
     "application.user_membership.add",
-    "application.user_membership.remove",
+    APP_USER_REMOVED,
 ];
 
 /// Where an incremental fetch starts from.
@@ -136,6 +143,9 @@ pub(crate) struct Touched {
     unproven_members: BTreeSet<String>,
     /// Users an event names in a way that may change a `BUILT_IN` group.
     built_in_changed: BTreeSet<String>,
+    /// `(app, user)` of each assignment removal: the app is listed again unless the user
+    /// is deleted by the end of the window (see [`Touched::finish`]).
+    app_user_removals: Vec<(String, String)>,
 }
 
 /// The latest membership event of one pair.
@@ -166,6 +176,22 @@ impl Touched {
                             .to_owned()
                     }),
             );
+        }
+        if event_type == Some(APP_USER_REMOVED)
+            && targets.iter().all(|t| {
+                matches!(
+                    t.get("type").and_then(Value::as_str),
+                    Some("AppInstance" | "User")
+                )
+            })
+            && let ([app], [user]) = (
+                ids_of(targets, "AppInstance").as_slice(),
+                ids_of(targets, "User").as_slice(),
+            )
+        {
+            self.app_user_removals
+                .push(((*app).to_owned(), (*user).to_owned()));
+            return;
         }
         if let Some(member) = match event_type {
             Some(MEMBER_ADDED) => Some(true),
@@ -199,15 +225,7 @@ impl Touched {
 
     /// Note a membership event: the pair's state after it, when the event proves it.
     fn membership(&mut self, event: &Value, targets: &[Value], member: bool) {
-        let ids_of = |kind: &str| -> Vec<&str> {
-            targets
-                .iter()
-                .filter(|t| t.get("type").and_then(Value::as_str) == Some(kind))
-                .filter_map(|t| t.get("id").and_then(Value::as_str))
-                .filter(|id| !id.is_empty())
-                .collect()
-        };
-        let (groups, users) = (ids_of("UserGroup"), ids_of("User"));
+        let (groups, users) = (ids_of(targets, "UserGroup"), ids_of(targets, "User"));
         let succeeded = event.pointer("/outcome/result").and_then(Value::as_str) == Some("SUCCESS");
         let published = event
             .get("published")
@@ -235,6 +253,17 @@ impl Touched {
                     // Which came last is unknown: the list says.
                     self.unproven_members.insert((*group).to_owned());
                 }
+            }
+        }
+    }
+
+    /// Settle what depends on the whole window, once every event is noted: an assignment
+    /// removal of a user deleted in the window is already applied (a deleted user's
+    /// entries are dropped everywhere), any other lists the app again.
+    pub(crate) fn finish(&mut self) {
+        for (app, user) in std::mem::take(&mut self.app_user_removals) {
+            if !self.deleted_users.contains(&user) {
+                self.parents.entry("app").or_default().insert(app);
             }
         }
     }
@@ -284,6 +313,16 @@ impl Touched {
         }
         out
     }
+}
+
+/// The non-blank ids of the targets of one type.
+fn ids_of<'v>(targets: &'v [Value], kind: &str) -> Vec<&'v str> {
+    targets
+        .iter()
+        .filter(|t| t.get("type").and_then(Value::as_str) == Some(kind))
+        .filter_map(|t| t.get("id").and_then(Value::as_str))
+        .filter(|id| !id.is_empty())
+        .collect()
 }
 
 #[cfg(test)]
@@ -415,6 +454,25 @@ mod tests {
             );
             assert!(touched.memberships().is_empty());
         }
+    }
+
+    #[test]
+    fn a_deleted_users_assignment_removals_do_not_relist_its_apps() {
+        let window = window();
+        let removal = |app: &str, user: &str| {
+            json!({"eventType": APP_USER_REMOVED, "outcome": {"result": "SUCCESS"},
+                "target": [{"id": app, "type": "AppInstance"}, {"id": user, "type": "User"}]})
+        };
+        let mut touched = Touched::default();
+        touched.add(&removal("0oa1", "00u2"));
+        touched.add(&json!({"eventType": USER_DELETED,
+            "target": [{"id": "00u2", "type": "User"}]}));
+        touched.finish();
+        assert!(!touched.relist(&window, "app_user_assignment", "app", "0oa1", false));
+        // A user still there: the app's assignments are listed again.
+        touched.add(&removal("0oa1", "00u3"));
+        touched.finish();
+        assert!(touched.relist(&window, "app_user_assignment", "app", "0oa1", false));
     }
 
     #[test]

@@ -890,6 +890,7 @@ impl Shared<'_> {
                 url = Some(next);
             }
         }
+        touched.finish();
         Ok((touched, events))
     }
 
