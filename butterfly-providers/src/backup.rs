@@ -381,7 +381,9 @@ const CARRY_BATCH: usize = 256;
 
 /// Add the previous snapshot's entries the incremental fetch did not read again: users it
 /// did not list (and the log did not delete), and the children of groups and apps it did
-/// not list again (whose parent still exists, and whose member was not deleted).
+/// not list again (whose parent still exists, and whose member was not deleted). Member
+/// lists not read again get the log's membership changes: a pair an event decided is
+/// kept or added as the latest event says.
 async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
     source: &S,
     sink: &mut K,
@@ -409,6 +411,8 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
         if fetch.skipped.contains_key(kind) || fetch.failed.contains_key(kind) {
             continue;
         }
+        // Pairs the log added to groups whose members were not listed again.
+        let mut added: Vec<Resource> = Vec::new();
         let keep: Box<dyn Fn(&str) -> bool + Send + Sync> = if spec.name == "user" {
             Box::new(|id: &str| !fetched_users.contains(id) && !report.deleted_users.contains(id))
         } else if partial_child(spec)
@@ -416,6 +420,12 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
         {
             let current = parents.get(parent.kind).unwrap_or(&empty);
             let deleted_groups = &deleted_groups;
+            let applied = if spec.name == "group_membership" {
+                added = applied_members(spec, report, current, relisted);
+                Some(&report.memberships)
+            } else {
+                None
+            };
             Box::new(move |id: &str| {
                 let Some((parent_id, member)) = id.split_once('/') else {
                     return false;
@@ -424,6 +434,10 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
                     && !relisted.contains(parent_id)
                     && !report.deleted_users.contains(member)
                     && !deleted_groups.contains(member)
+                    // A pair the log decided is added (or not) from the log.
+                    && !applied
+                        .and_then(|m| m.get(parent_id))
+                        .is_some_and(|users| users.contains_key(member))
             })
         } else {
             continue;
@@ -433,6 +447,11 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
             .await
             .map_err(BackupError::Previous)?;
         entries.retain(|e| keep(&e.id));
+        if !added.is_empty() {
+            sink.add(&added)
+                .await
+                .map_err(|e| BackupError::Storage(Box::new(e)))?;
+        }
         // The repository holds their objects already: the entries are carried as they
         // are, and only those it cannot vouch for (a damaged pack's) are read and stored
         // again. Reading every unchanged object cost one request each on S3.
@@ -465,6 +484,38 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
             .map_err(|e| BackupError::Storage(Box::new(e)))?;
     }
     Ok(())
+}
+
+/// The member pairs the log says exist at the end of its window, under groups that still
+/// exist and were not listed again, of users not deleted: built as a listing would build
+/// them, so their digests are the ones a full backup stores.
+fn applied_members(
+    spec: &kinds::KindSpec,
+    report: &IncrementalReport,
+    current: &BTreeSet<String>,
+    relisted: &BTreeSet<String>,
+) -> Vec<Resource> {
+    let mut out = Vec::new();
+    for (group, users) in &report.memberships {
+        if !current.contains(group) || relisted.contains(group) {
+            continue;
+        }
+        let parent = kinds::ParentIds {
+            resource_id: group.clone(),
+            param_value: group.clone(),
+        };
+        for (user, member) in users {
+            if !*member || report.deleted_users.contains(user) {
+                continue;
+            }
+            // Only a blank id fails, and the log's reader keeps no blank ids.
+            if let Ok(resource) = spec.to_resource(Some(&parent), serde_json::json!({ "id": user }))
+            {
+                out.push(resource);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -439,6 +439,25 @@ async fn run(args: Args) -> Result<(), String> {
             run.new_objects,
         );
     }
+    for (name, run) in [("incremental", &incremental), ("full", &full)] {
+        println!(
+            "{name} requests per bucket: {:?}",
+            run.report.requests_per_bucket
+        );
+    }
+    if let Some(report) = &incremental.report.incremental {
+        let relisted: Vec<String> = report
+            .relisted
+            .iter()
+            .map(|(kind, parents)| format!("{kind} {}", parents.len()))
+            .collect();
+        println!(
+            "incremental: {} System Log events, {} deleted users, parents listed again: {}",
+            report.log_events,
+            report.deleted_users.len(),
+            relisted.join(", ")
+        );
+    }
     println!(
         "the incremental backup added {} bytes; same entries and digests as the full backup: {}",
         after_incremental.saturating_sub(before_incremental),

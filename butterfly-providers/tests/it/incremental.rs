@@ -13,7 +13,7 @@ use butterfly_providers::okta::fetcher::{
     ClientId, FetchEvent, FetchOptions, OktaCredentials, OrgUrl, PrivateKey,
 };
 use butterfly_providers::okta::kinds;
-use butterfly_providers::okta::simulator::{OrgConfig, SimulatorConfig};
+use butterfly_providers::okta::simulator::{FaultKind, FaultRule, OrgConfig, SimulatorConfig};
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -202,6 +202,27 @@ async fn mutate(s: &Harness, base: &Snapshot) {
     )
     .await
     .expect(StatusCode::NO_CONTENT);
+    // A pair added then removed, and one removed then added back, a second apart.
+    let pair = |g: &str, u: &str| format!("/api/v1/groups/{g}/users/{u}");
+    s.put(&t, &pair(&groups[3], &users[7]), json!({}))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    s.timer.advance(TimeDelta::seconds(1));
+    s.delete(&t, &pair(&groups[3], &users[7]))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let kept = s
+        .ids(&t, &format!("/api/v1/groups/{}/users", groups[2]))
+        .await;
+    if let Some(kept) = kept.last() {
+        s.delete(&t, &pair(&groups[2], kept))
+            .await
+            .expect(StatusCode::NO_CONTENT);
+        s.timer.advance(TimeDelta::seconds(1));
+        s.put(&t, &pair(&groups[2], kept), json!({}))
+            .await
+            .expect(StatusCode::NO_CONTENT);
+    }
 
     // Groups: a new one with a member, a rename, a deletion (with its app assignments).
     let group = s
@@ -228,7 +249,18 @@ async fn mutate(s: &Harness, base: &Snapshot) {
     .await
     .expect(ok);
 
-    // Apps: assignments of a user and a group, a relabel.
+    // Apps: an unassignment of a user who stays (the app is listed again), assignments
+    // of a user and a group, a relabel.
+    let (app, user) = ids_of(base, "app_user_assignment")
+        .into_iter()
+        .find_map(|id| {
+            let (app, user) = id.split_once('/')?;
+            (user != gone.as_str()).then(|| (app.to_owned(), user.to_owned()))
+        })
+        .expect("a user assigned to an app");
+    s.delete(&t, &format!("/api/v1/apps/{app}/users/{user}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
     s.post(
         &t,
         &format!("/api/v1/apps/{}/users", apps[1]),
@@ -362,10 +394,16 @@ async fn an_incremental_backup_equals_a_full_one_after_many_changes() {
         second.fetch.requests,
         full.fetch.requests
     );
-    // Members listed again only under the groups the log names (and the new group).
+    // Members listed again only under the new group, the groups other events name (a
+    // rename, a deletion) and Everyone (new users); membership events are applied.
     let relisted = &report.relisted["group_membership"];
     let groups = ids_of(&manifest(&repo, &full).await, "group");
     assert!(relisted.len() < groups.len(), "{relisted:?}");
+    assert!(
+        !relisted.contains(&ids_of(&base, "group")[3]),
+        "{relisted:?}"
+    );
+    assert!(report.memberships_applied >= 4, "{report:?}");
     // Changed users only, not all 60.
     let users = second.fetch.counts[&butterfly_core::ResourceKind::new("user")];
     assert!(users < 10, "{users} users read again");
@@ -504,4 +542,244 @@ async fn a_full_backup_comes_every_n_incrementals() {
         kinds_of_run.push(outcome.fetch.incremental.is_some());
     }
     assert_eq!(kinds_of_run, [false, true, true, false, true]);
+}
+
+/// Count the simulator's requests under each of `prefixes` from now on: a fault rule per
+/// prefix that delays by nothing, whose `fired` count `/__sim/faults` reports.
+fn watch(s: &Harness, prefixes: &[String]) {
+    s.sim.simulator().clear_faults();
+    s.sim
+        .simulator()
+        .add_faults(prefixes.iter().map(|prefix| FaultRule {
+            delay_ms: Some(0),
+            path_prefix: Some(prefix.clone()),
+            ..FaultRule::new(FaultKind::Slow)
+        }));
+}
+
+/// Requests under each watched prefix so far, in the order given to [`watch`].
+async fn watched(s: &Harness) -> Vec<u64> {
+    let faults: Value = reqwest::get(format!("{}/__sim/faults", s.sim.org_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    faults["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["fired"].as_u64().unwrap())
+        .collect()
+}
+
+fn members_path(group: &str) -> String {
+    format!("/api/v1/groups/{group}/users")
+}
+
+/// The org's groups: the `BUILT_IN` one (Everyone), and the others with their members.
+async fn groups_of(s: &Harness, base: &Snapshot) -> (String, Vec<(String, BTreeSet<String>)>) {
+    let t = s.admin_token().await;
+    let listed = s.get(&t, "/api/v1/groups").await.body;
+    let everyone = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["type"] == "BUILT_IN")
+        .map(|g| g["id"].as_str().unwrap().to_owned())
+        .expect("an Everyone group");
+    let mut members: BTreeMap<String, BTreeSet<String>> = ids_of(base, "group")
+        .into_iter()
+        .filter(|g| *g != everyone)
+        .map(|g| (g, BTreeSet::new()))
+        .collect();
+    for pair in ids_of(base, "group_membership") {
+        let (group, user) = pair.split_once('/').unwrap();
+        if let Some(users) = members.get_mut(group) {
+            users.insert(user.to_owned());
+        }
+    }
+    (everyone, members.into_iter().collect())
+}
+
+/// A full (first) backup, a change, then an incremental and a full backup: the
+/// incremental outcome, the requests it made under each watched prefix, and both
+/// manifests compared.
+async fn incremental_after(
+    s: &Harness,
+    repo: &InMemorySnapshotSource,
+    prefixes: &[String],
+) -> (BackupOutcome, Vec<u64>) {
+    s.timer.advance(TimeDelta::minutes(5));
+    watch(s, prefixes);
+    let second = back_up(s, repo, incremental()).await;
+    let requests = watched(s).await;
+    s.sim.simulator().clear_faults();
+    let report = second.fetch.incremental.as_ref().expect("an incremental");
+    assert_eq!(report.fallback, None, "{:?}", second.warnings());
+    let full = back_up(s, repo, BackupMode::Full).await;
+    assert_same_entries(&manifest(repo, &second).await, &manifest(repo, &full).await);
+    (second, requests)
+}
+
+/// Membership moves and a deleted user are applied from the log: neither the groups
+/// involved nor Everyone are listed again, and the result equals a full backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_moves_and_deleted_users_are_applied_without_listing_the_groups() {
+    let s = harness(None).await;
+    let repo = InMemorySnapshotSource::new();
+    let base = manifest(&repo, &back_up(&s, &repo, incremental()).await).await;
+    let (everyone, groups) = groups_of(&s, &base).await;
+    let (from, from_members) = groups.iter().find(|(_, m)| m.len() >= 2).unwrap();
+    let (to, to_members) = groups.iter().find(|(g, _)| g != from).unwrap();
+    let mover = from_members
+        .iter()
+        .find(|u| !to_members.contains(*u))
+        .unwrap();
+    // A member of `from` other than the mover, deleted: it leaves `from` and Everyone.
+    let gone = from_members.iter().find(|u| *u != mover).unwrap();
+    s.timer.advance(TimeDelta::hours(1));
+    let t = s.admin_token().await;
+    s.delete(&t, &format!("/api/v1/groups/{from}/users/{mover}"))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    s.put(&t, &format!("/api/v1/groups/{to}/users/{mover}"), json!({}))
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    for _ in 0..2 {
+        s.delete(&t, &format!("/api/v1/users/{gone}"))
+            .await
+            .expect(StatusCode::NO_CONTENT);
+    }
+    let watched_groups = [from, to, &everyone];
+    let prefixes: Vec<String> = watched_groups.iter().map(|g| members_path(g)).collect();
+    let (second, requests) = incremental_after(&s, &repo, &prefixes).await;
+    assert_eq!(requests, [0, 0, 0], "{watched_groups:?} listed again");
+    let report = second.fetch.incremental.clone().unwrap();
+    assert!(report.relisted["group_membership"].is_empty(), "{report:?}");
+    // The move (two pairs) and the deleted user's removals (from its groups, Everyone
+    // included).
+    assert!(report.memberships_applied >= 4, "{report:?}");
+    let members = ids_of(&manifest(&repo, &second).await, "group_membership");
+    assert!(members.contains(&format!("{to}/{mover}")));
+    assert!(!members.contains(&format!("{from}/{mover}")));
+    assert!(!members.iter().any(|m| m.ends_with(&format!("/{gone}"))));
+}
+
+/// A new user joins Everyone without a membership event in the log (whether Okta logs
+/// one is not established): Everyone is listed again, the group it was added to is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_lists_everyone_again_and_applies_its_other_groups() {
+    let s = harness(None).await;
+    let repo = InMemorySnapshotSource::new();
+    let base = manifest(&repo, &back_up(&s, &repo, incremental()).await).await;
+    let (everyone, groups) = groups_of(&s, &base).await;
+    let group = &groups[0].0;
+    s.timer.advance(TimeDelta::hours(1));
+    let t = s.admin_token().await;
+    let user = s
+        .post(&t, "/api/v1/users", user_body(7))
+        .await
+        .expect(StatusCode::OK)
+        .id();
+    s.put(
+        &t,
+        &format!("/api/v1/groups/{group}/users/{user}"),
+        json!({}),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let prefixes = [members_path(group), members_path(&everyone)];
+    let (second, requests) = incremental_after(&s, &repo, &prefixes).await;
+    assert_eq!(requests[0], 0, "{group} listed again");
+    assert!(requests[1] > 0, "Everyone not listed again");
+    let members = ids_of(&manifest(&repo, &second).await, "group_membership");
+    assert!(members.contains(&format!("{group}/{user}")));
+    assert!(members.contains(&format!("{everyone}/{user}")));
+}
+
+/// An add and a remove of the same pair in one window end as the later one says; at
+/// the same instant, which came last is unknown and the group is listed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_and_a_remove_of_one_pair_in_one_window() {
+    let s = harness(None).await;
+    let repo = InMemorySnapshotSource::new();
+    let base = manifest(&repo, &back_up(&s, &repo, incremental()).await).await;
+    let (_, groups) = groups_of(&s, &base).await;
+    let users = ids_of(&base, "user");
+    let outsider = |members: &BTreeSet<String>| {
+        users
+            .iter()
+            .find(|u| !members.contains(*u))
+            .unwrap()
+            .clone()
+    };
+    let (added_removed, members_a) = &groups[0];
+    let (removed_added, members_b) = &groups[1];
+    let (same_instant, members_c) = &groups[2];
+    let (joiner, returner, flicker) = (
+        outsider(members_a),
+        members_b.iter().next().unwrap().clone(),
+        outsider(members_c),
+    );
+    s.timer.advance(TimeDelta::hours(1));
+    let t = s.admin_token().await;
+    let pair = |g: &str, u: &str| format!("/api/v1/groups/{g}/users/{u}");
+    let no_content = StatusCode::NO_CONTENT;
+    // Added, then removed a second later: not a member.
+    s.put(&t, &pair(added_removed, &joiner), json!({}))
+        .await
+        .expect(no_content);
+    s.timer.advance(TimeDelta::seconds(1));
+    s.delete(&t, &pair(added_removed, &joiner))
+        .await
+        .expect(no_content);
+    // Removed, then added back a second later: a member, as before.
+    s.delete(&t, &pair(removed_added, &returner))
+        .await
+        .expect(no_content);
+    s.timer.advance(TimeDelta::seconds(1));
+    s.put(&t, &pair(removed_added, &returner), json!({}))
+        .await
+        .expect(no_content);
+    // Added and removed at the same instant.
+    s.put(&t, &pair(same_instant, &flicker), json!({}))
+        .await
+        .expect(no_content);
+    s.delete(&t, &pair(same_instant, &flicker))
+        .await
+        .expect(no_content);
+    let prefixes = [
+        members_path(added_removed),
+        members_path(removed_added),
+        members_path(same_instant),
+    ];
+    let (second, requests) = incremental_after(&s, &repo, &prefixes).await;
+    assert_eq!(requests[..2], [0, 0], "applied pairs listed again");
+    assert!(requests[2] > 0, "a same-instant pair was not listed again");
+    let members = ids_of(&manifest(&repo, &second).await, "group_membership");
+    assert!(!members.contains(&format!("{added_removed}/{joiner}")));
+    assert!(members.contains(&format!("{removed_added}/{returner}")));
+    assert!(!members.contains(&format!("{same_instant}/{flicker}")));
+}
+
+/// An event type this code does not know, naming a group, lists its members again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_event_naming_a_group_lists_it_again() {
+    let s = harness(None).await;
+    let repo = InMemorySnapshotSource::new();
+    let base = manifest(&repo, &back_up(&s, &repo, incremental()).await).await;
+    let (_, groups) = groups_of(&s, &base).await;
+    let (named, other) = (&groups[0].0, &groups[1].0);
+    s.timer.advance(TimeDelta::hours(1));
+    s.sim
+        .simulator()
+        .log_event("group.something_okta_adds_later", &[("UserGroup", named)]);
+    let prefixes = [members_path(named), members_path(other)];
+    let (second, requests) = incremental_after(&s, &repo, &prefixes).await;
+    assert!(requests[0] > 0, "the named group was not listed again");
+    assert_eq!(requests[1], 0);
+    let report = second.fetch.incremental.unwrap();
+    assert!(report.relisted["group_membership"].contains(named));
+    assert!(report.relisted["group_owner"].contains(named));
 }

@@ -375,9 +375,12 @@ impl OktaFetcher {
         if let Some(window) = &self.options.incremental {
             let report = match shared.read_log(window).await {
                 Ok((touched, events)) => {
+                    let memberships = touched.memberships();
                     let report = IncrementalReport {
                         log_events: events,
                         deleted_users: touched.deleted_users.clone(),
+                        memberships_applied: memberships.values().map(|m| m.len() as u64).sum(),
+                        memberships,
                         ..IncrementalReport::default()
                     };
                     shared.touched = Some((window.clone(), touched));
@@ -468,6 +471,7 @@ impl OktaFetcher {
             events,
             only: None,
             touched: None,
+            built_in_groups: Mutex::new(BTreeSet::new()),
         }
     }
 }
@@ -552,6 +556,9 @@ struct Shared<'a> {
     only: Option<BTreeSet<&'static str>>,
     /// For an incremental fetch that could read the log: its window and what it names.
     touched: Option<(IncrementalWindow, incremental::Touched)>,
+    /// For an incremental fetch, the ids of the `BUILT_IN` groups listed (Everyone), whose
+    /// members change without a membership event.
+    built_in_groups: Mutex<BTreeSet<String>>,
 }
 
 impl Shared<'_> {
@@ -883,6 +890,7 @@ impl Shared<'_> {
                 url = Some(next);
             }
         }
+        touched.finish();
         Ok((touched, events))
     }
 
@@ -1012,7 +1020,16 @@ impl Shared<'_> {
                 if let (Some((window, touched)), Some(parent)) = (&self.touched, kind.parent)
                     && partial_child(kind)
                 {
-                    parents.retain(|p| touched.relist(window, parent.kind, &p.resource_id));
+                    let built_in = self
+                        .built_in_groups
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    parents.retain(|p| {
+                        let is_built_in =
+                            parent.kind == "group" && built_in.contains(&p.resource_id);
+                        touched.relist(window, kind.name, parent.kind, &p.resource_id, is_built_in)
+                    });
                     let mut stats = self.lock_stats();
                     if let Some(report) = stats.incremental.as_mut() {
                         report.relisted.insert(
@@ -1127,6 +1144,16 @@ impl Shared<'_> {
                         Some(detail) => self.detail(kind, detail, &params, &item).await?,
                         None => item,
                     };
+                    if kind.name == "group"
+                        && self.touched.is_some()
+                        && item.get("type").and_then(Value::as_str) == Some("BUILT_IN")
+                        && let Some(id) = kind.own_id(&item)
+                    {
+                        self.built_in_groups
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .insert(id);
+                    }
                     for (child, contexts) in &mut found {
                         let Some(spec) = kinds::by_name(child) else {
                             continue;

@@ -436,6 +436,25 @@ impl Simulator {
     pub fn lower_bound(&self) -> LowerBound {
         admin::lower_bound(&self.state)
     }
+
+    /// Append an event to the System Log now, as the org's service app, for tests of what
+    /// reads the log: an event type Okta may add later, say. `targets` are `(type, id)`
+    /// pairs such as `("UserGroup", "00g1")`; nothing in the org changes.
+    pub fn log_event(&self, event_type: &str, targets: &[(&'static str, &str)]) {
+        let now = self.state.clock.now();
+        let mut org = self
+            .state
+            .org
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let actor = org.service_app.client_id.clone();
+        let targets: Vec<syslog::Target> = targets
+            .iter()
+            .map(|(kind, id)| (*kind, (*id).to_owned(), String::new()))
+            .collect();
+        org.system_log
+            .append(now, event_type, event_type, &actor, &targets);
+    }
 }
 
 /// A simulator serving in the background.
