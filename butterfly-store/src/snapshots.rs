@@ -119,6 +119,11 @@ pub use prune::{
 /// after a round trip, so reading one at a time would add them all up.
 const READ_CONCURRENCY: usize = 16;
 
+/// Room an open pack keeps past its target for the object that reaches it: a resource's
+/// canonical JSON or an entry list is well under this, so the pack's buffer is not
+/// regrown (see [`PackBuilder::with_capacity`]).
+const LAST_OBJECT_ROOM: usize = 256 * 1024;
+
 /// The team a local repository's key is derived for (the nil UUID): a local repository
 /// has one owner, and a fixed id lets the directory open wherever its key is.
 pub fn local_team() -> TeamId {
@@ -679,14 +684,21 @@ impl SnapshotRepository {
         SnapshotWriter {
             repo: self,
             snapshot: Snapshot::begin(provider, org, started_at),
-            pack: PackBuilder::new(),
-            pending: HashMap::new(),
+            pack: self.new_pack(),
+            pending: HashSet::new(),
             stats: WriteStats::default(),
             stored_again: 0,
             lock: None,
             checkpoint: None,
             stored_kinds: BTreeMap::new(),
         }
+    }
+
+    /// An empty pack sized for this handle's target (see [`PackBuilder::with_capacity`]).
+    fn new_pack(&self) -> PackBuilder {
+        // A target set far above the default still grows as it fills, not reserved whole.
+        let target = self.pack_target.min(4 * pack::PACK_TARGET_BYTES);
+        PackBuilder::with_capacity(target.saturating_add(LAST_OBJECT_ROOM))
     }
 
     /// The bytes of an object, checked against its digest.
@@ -1581,8 +1593,9 @@ pub struct SnapshotWriter<'r> {
     repo: &'r SnapshotRepository,
     snapshot: Snapshot,
     pack: PackBuilder,
-    /// Objects in the open pack, not yet in the repository's index.
-    pending: HashMap<Digest, Location>,
+    /// Objects in the open pack, not yet in the repository's index (their locations are
+    /// in the pack builder: a set, not a second map of them).
+    pending: HashSet<Digest>,
     stats: WriteStats,
     /// Objects stored again because the only indexed copy is in an untrusted pack.
     stored_again: u64,
@@ -1634,7 +1647,7 @@ impl SnapshotWriter<'_> {
         // Before the index is consulted: see `prune` for why.
         self.ensure_lock().await?;
         let digest = Digest::of_bytes(bytes);
-        let stored = if self.pending.contains_key(&digest) {
+        let stored = if self.pending.contains(&digest) {
             Some(true)
         } else {
             self.repo.stored_copy(&digest)
@@ -1643,10 +1656,9 @@ impl SnapshotWriter<'_> {
             if stored == Some(false) {
                 self.stored_again += 1;
             }
-            let location = self
-                .pack
+            self.pack
                 .add(self.repo.team, &self.repo.key, digest, bytes)?;
-            self.pending.insert(digest, location);
+            self.pending.insert(digest);
             self.stats.new_objects += 1;
             if self.pack.len_bytes() >= self.repo.pack_target {
                 self.flush().await?;
@@ -1678,7 +1690,8 @@ impl SnapshotWriter<'_> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let pack = std::mem::take(&mut self.pack).finish(self.repo.team, &self.repo.key)?;
+        let pack = std::mem::replace(&mut self.pack, self.repo.new_pack())
+            .finish(self.repo.team, &self.repo.key)?;
         let bytes = (pack.pack.len() + pack.index.len()) as u64;
         // The pack first: an index that is stored always names a pack that is.
         self.repo
@@ -1752,7 +1765,7 @@ impl SnapshotWriter<'_> {
         };
         if let Some(earlier) = self.stored_kinds.remove(kind) {
             // Readable only once their pack is stored and indexed.
-            if earlier.chunks.iter().any(|c| self.pending.contains_key(c)) {
+            if earlier.chunks.iter().any(|c| self.pending.contains(c)) {
                 self.flush().await?;
             }
             for chunk in &earlier.chunks {
