@@ -107,6 +107,7 @@ use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_
 mod checkpoint;
 mod index;
 mod prune;
+mod spill;
 
 pub use checkpoint::{CHECKPOINT_ENTRIES, Checkpoint};
 
@@ -128,6 +129,14 @@ const LAST_OBJECT_ROOM: usize = 256 * 1024;
 /// has one owner, and a fixed id lets the directory open wherever its key is.
 pub fn local_team() -> TeamId {
     TeamId::from_uuid(uuid::Uuid::nil())
+}
+
+/// A spilled run of entries could not be written or read back (see `spill`).
+fn spill_error(source: io::Error) -> SnapshotError {
+    SnapshotError::Io {
+        path: std::env::temp_dir(),
+        source,
+    }
 }
 
 /// Errors from the snapshot repository.
@@ -691,6 +700,7 @@ impl SnapshotRepository {
             lock: None,
             checkpoint: None,
             stored_kinds: BTreeMap::new(),
+            spilled: BTreeMap::new(),
         }
     }
 
@@ -1608,6 +1618,9 @@ pub struct SnapshotWriter<'r> {
     /// finishes, so a large org's manifest is never held whole. The seal reads them back
     /// one list at a time for the root digest.
     stored_kinds: BTreeMap<ResourceKind, StoredKind>,
+    /// Kinds with more than [`spill::SPILL_AT`] entries so far: all but the last of them
+    /// are in sorted runs in temporary files, merged when the kind is stored.
+    spilled: BTreeMap<ResourceKind, spill::Spill>,
 }
 
 /// A kind whose entries are stored as entry-list objects, not held in memory.
@@ -1639,6 +1652,15 @@ impl SnapshotWriter<'_> {
         self.stats.resources += 1;
         self.snapshot
             .insert(resource.kind.clone(), resource.id.clone(), digest);
+        if let Some(entries) = self.snapshot.kinds.get_mut(&resource.kind)
+            && entries.len() >= spill::SPILL_AT
+        {
+            self.spilled
+                .entry(resource.kind.clone())
+                .or_default()
+                .push_run(entries)
+                .map_err(spill_error)?;
+        }
         Ok(digest)
     }
 
@@ -1756,7 +1778,13 @@ impl SnapshotWriter<'_> {
         &mut self,
         kind: &ResourceKind,
     ) -> Result<Vec<Digest>, SnapshotError> {
-        let Some(mut entries) = self.snapshot.kinds.remove(kind) else {
+        let spilled = self.spilled.remove(kind);
+        let Some(mut entries) = self
+            .snapshot
+            .kinds
+            .remove(kind)
+            .or_else(|| spilled.as_ref().map(|_| Vec::new()))
+        else {
             return Ok(self
                 .stored_kinds
                 .get(kind)
@@ -1773,19 +1801,39 @@ impl SnapshotWriter<'_> {
             }
         }
         // Sorted as the sealed manifest is, so these lists are the very objects it points
-        // to (and a checkpoint's lists cost the manifest nothing more).
-        entries.sort();
-        entries.dedup();
-        let mut chunks = Vec::with_capacity(entries.len().div_ceil(ENTRY_LIST_CHUNK));
-        for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
-            chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
+        // to (and a checkpoint's lists cost the manifest nothing more). The spilled runs
+        // and what is in memory are merged one entry at a time.
+        let mut merged = spilled
+            .unwrap_or_default()
+            .merge(entries)
+            .map_err(spill_error)?;
+        let mut chunks = Vec::new();
+        let mut count = 0u64;
+        let mut chunk = Vec::with_capacity(ENTRY_LIST_CHUNK);
+        loop {
+            let next = merged.next_entry().map_err(spill_error)?;
+            let end = next.is_none();
+            if let Some(entry) = next {
+                chunk.push(entry);
+                count += 1;
+            }
+            if chunk.len() == ENTRY_LIST_CHUNK || (end && !chunk.is_empty()) {
+                chunks.push(
+                    self.add_object(&manifest::encode_entry_list(&chunk))
+                        .await?,
+                );
+                chunk.clear();
+            }
+            if end {
+                break;
+            }
         }
-        if !entries.is_empty() {
+        if count > 0 {
             self.stored_kinds.insert(
                 kind.clone(),
                 StoredKind {
                     chunks: chunks.clone(),
-                    count: entries.len() as u64,
+                    count,
                 },
             );
         }
