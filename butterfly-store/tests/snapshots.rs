@@ -1104,8 +1104,6 @@ async fn a_checkpoint_naming_a_lost_pack_or_a_sealed_snapshot_resumes_nothing() 
 /// that held everything would have written: same entries, counts and root digest.
 #[tokio::test]
 async fn released_kinds_are_merged_with_later_entries_and_sealed_the_same() {
-    use butterfly_core::source::SnapshotSource as _;
-
     let store = Arc::new(InMemory::new());
     let master = MasterKey::generate();
     let repo = in_memory(&store, "teams/t/repository", &master, TeamId::new_random())

@@ -41,14 +41,16 @@ impl Spill {
         let mut out = BufWriter::new(file);
         for entry in entries.drain(..) {
             let id = entry.id.as_bytes();
-            if id.len() > MAX_ID_BYTES {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("a resource id of {} bytes is too long", id.len()),
-                ));
-            }
-            // Fits: at most MAX_ID_BYTES.
-            out.write_all(&(id.len() as u32).to_le_bytes())?;
+            let len = u32::try_from(id.len())
+                .ok()
+                .filter(|_| id.len() <= MAX_ID_BYTES)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("a resource id of {} bytes is too long", id.len()),
+                    )
+                })?;
+            out.write_all(&len.to_le_bytes())?;
             out.write_all(id)?;
             out.write_all(entry.digest.as_bytes())?;
         }

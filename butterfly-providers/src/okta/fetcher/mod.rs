@@ -146,7 +146,8 @@ pub struct FetchOptions {
     pub rate_limit_share: f64,
     /// The scopes to request instead of every scope the catalogue needs.
     pub scopes: Option<BTreeSet<String>>,
-    /// Parents of one nested kind listed at once. Default `16`.
+    /// Parents of one nested kind listed at once, and pages read and not yet handed on
+    /// across every kind (a bound on the fetch's memory). Default `16`.
     pub concurrency: usize,
     /// Per-request timeout. Default 30 seconds.
     pub request_timeout: Duration,
