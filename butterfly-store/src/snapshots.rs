@@ -107,6 +107,7 @@ use crate::repository_keys::{RepositoryKeys, RepositoryKeysError, password_from_
 mod checkpoint;
 mod index;
 mod prune;
+mod spill;
 
 pub use checkpoint::{CHECKPOINT_ENTRIES, Checkpoint};
 
@@ -119,10 +120,23 @@ pub use prune::{
 /// after a round trip, so reading one at a time would add them all up.
 const READ_CONCURRENCY: usize = 16;
 
+/// Room an open pack keeps past its target for the object that reaches it: a resource's
+/// canonical JSON or an entry list is well under this, so the pack's buffer is not
+/// regrown (see [`PackBuilder::with_capacity`]).
+const LAST_OBJECT_ROOM: usize = 256 * 1024;
+
 /// The team a local repository's key is derived for (the nil UUID): a local repository
 /// has one owner, and a fixed id lets the directory open wherever its key is.
 pub fn local_team() -> TeamId {
     TeamId::from_uuid(uuid::Uuid::nil())
+}
+
+/// A spilled run of entries could not be written or read back (see `spill`).
+fn spill_error(source: io::Error) -> SnapshotError {
+    SnapshotError::Io {
+        path: std::env::temp_dir(),
+        source,
+    }
 }
 
 /// Errors from the snapshot repository.
@@ -679,14 +693,22 @@ impl SnapshotRepository {
         SnapshotWriter {
             repo: self,
             snapshot: Snapshot::begin(provider, org, started_at),
-            pack: PackBuilder::new(),
-            pending: HashMap::new(),
+            pack: self.new_pack(),
+            pending: HashSet::new(),
             stats: WriteStats::default(),
             stored_again: 0,
             lock: None,
             checkpoint: None,
             stored_kinds: BTreeMap::new(),
+            spilled: BTreeMap::new(),
         }
+    }
+
+    /// An empty pack sized for this handle's target (see [`PackBuilder::with_capacity`]).
+    fn new_pack(&self) -> PackBuilder {
+        // A target set far above the default still grows as it fills, not reserved whole.
+        let target = self.pack_target.min(4 * pack::PACK_TARGET_BYTES);
+        PackBuilder::with_capacity(target.saturating_add(LAST_OBJECT_ROOM))
     }
 
     /// The bytes of an object, checked against its digest.
@@ -1589,8 +1611,9 @@ pub struct SnapshotWriter<'r> {
     repo: &'r SnapshotRepository,
     snapshot: Snapshot,
     pack: PackBuilder,
-    /// Objects in the open pack, not yet in the repository's index.
-    pending: HashMap<Digest, Location>,
+    /// Objects in the open pack, not yet in the repository's index (their locations are
+    /// in the pack builder: a set, not a second map of them).
+    pending: HashSet<Digest>,
     stats: WriteStats,
     /// Objects stored again because the only indexed copy is in an untrusted pack.
     stored_again: u64,
@@ -1603,6 +1626,9 @@ pub struct SnapshotWriter<'r> {
     /// finishes, so a large org's manifest is never held whole. The seal reads them back
     /// one list at a time for the root digest.
     stored_kinds: BTreeMap<ResourceKind, StoredKind>,
+    /// Kinds with more than [`spill::SPILL_AT`] entries so far: all but the last of them
+    /// are in sorted runs in temporary files, merged when the kind is stored.
+    spilled: BTreeMap<ResourceKind, spill::Spill>,
 }
 
 /// A kind whose entries are stored as entry-list objects, not held in memory.
@@ -1634,6 +1660,15 @@ impl SnapshotWriter<'_> {
         self.stats.resources += 1;
         self.snapshot
             .insert(resource.kind.clone(), resource.id.clone(), digest);
+        if let Some(entries) = self.snapshot.kinds.get_mut(&resource.kind)
+            && entries.len() >= spill::SPILL_AT
+        {
+            self.spilled
+                .entry(resource.kind.clone())
+                .or_default()
+                .push_run(entries)
+                .map_err(spill_error)?;
+        }
         Ok(digest)
     }
 
@@ -1669,7 +1704,7 @@ impl SnapshotWriter<'_> {
         // Before the index is consulted: see `prune` for why.
         self.ensure_lock().await?;
         let digest = Digest::of_bytes(bytes);
-        let stored = if self.pending.contains_key(&digest) {
+        let stored = if self.pending.contains(&digest) {
             Some(true)
         } else {
             self.repo.stored_copy(&digest)
@@ -1678,10 +1713,9 @@ impl SnapshotWriter<'_> {
             if stored == Some(false) {
                 self.stored_again += 1;
             }
-            let location = self
-                .pack
+            self.pack
                 .add(self.repo.team, &self.repo.key, digest, bytes)?;
-            self.pending.insert(digest, location);
+            self.pending.insert(digest);
             self.stats.new_objects += 1;
             if self.pack.len_bytes() >= self.repo.pack_target {
                 self.flush().await?;
@@ -1713,7 +1747,8 @@ impl SnapshotWriter<'_> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let pack = std::mem::take(&mut self.pack).finish(self.repo.team, &self.repo.key)?;
+        let pack = std::mem::replace(&mut self.pack, self.repo.new_pack())
+            .finish(self.repo.team, &self.repo.key)?;
         let bytes = (pack.pack.len() + pack.index.len()) as u64;
         // The pack first: an index that is stored always names a pack that is.
         self.repo
@@ -1778,7 +1813,13 @@ impl SnapshotWriter<'_> {
         &mut self,
         kind: &ResourceKind,
     ) -> Result<Vec<Digest>, SnapshotError> {
-        let Some(mut entries) = self.snapshot.kinds.remove(kind) else {
+        let spilled = self.spilled.remove(kind);
+        let Some(mut entries) = self
+            .snapshot
+            .kinds
+            .remove(kind)
+            .or_else(|| spilled.as_ref().map(|_| Vec::new()))
+        else {
             return Ok(self
                 .stored_kinds
                 .get(kind)
@@ -1787,7 +1828,7 @@ impl SnapshotWriter<'_> {
         };
         if let Some(earlier) = self.stored_kinds.remove(kind) {
             // Readable only once their pack is stored and indexed.
-            if earlier.chunks.iter().any(|c| self.pending.contains_key(c)) {
+            if earlier.chunks.iter().any(|c| self.pending.contains(c)) {
                 self.flush().await?;
             }
             for chunk in &earlier.chunks {
@@ -1795,19 +1836,39 @@ impl SnapshotWriter<'_> {
             }
         }
         // Sorted as the sealed manifest is, so these lists are the very objects it points
-        // to (and a checkpoint's lists cost the manifest nothing more).
-        entries.sort();
-        entries.dedup();
-        let mut chunks = Vec::with_capacity(entries.len().div_ceil(ENTRY_LIST_CHUNK));
-        for chunk in entries.chunks(ENTRY_LIST_CHUNK) {
-            chunks.push(self.add_object(&manifest::encode_entry_list(chunk)).await?);
+        // to (and a checkpoint's lists cost the manifest nothing more). The spilled runs
+        // and what is in memory are merged one entry at a time.
+        let mut merged = spilled
+            .unwrap_or_default()
+            .merge(entries)
+            .map_err(spill_error)?;
+        let mut chunks = Vec::new();
+        let mut count = 0u64;
+        let mut chunk = Vec::with_capacity(ENTRY_LIST_CHUNK);
+        loop {
+            let next = merged.next_entry().map_err(spill_error)?;
+            let end = next.is_none();
+            if let Some(entry) = next {
+                chunk.push(entry);
+                count += 1;
+            }
+            if chunk.len() == ENTRY_LIST_CHUNK || (end && !chunk.is_empty()) {
+                chunks.push(
+                    self.add_object(&manifest::encode_entry_list(&chunk))
+                        .await?,
+                );
+                chunk.clear();
+            }
+            if end {
+                break;
+            }
         }
-        if !entries.is_empty() {
+        if count > 0 {
             self.stored_kinds.insert(
                 kind.clone(),
                 StoredKind {
                     chunks: chunks.clone(),
-                    count: entries.len() as u64,
+                    count,
                 },
             );
         }

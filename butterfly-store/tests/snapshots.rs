@@ -1369,3 +1369,51 @@ async fn carried_entries_cost_no_reads_and_seal_what_adding_them_would() {
     assert_eq!(sealed.kinds, reference.kinds);
     assert_eq!(sealed.root_digest, reference.root_digest);
 }
+
+/// More entries of one kind than a writer holds in memory (it spills sorted runs to
+/// temporary files and merges them when the kind is stored): the manifest is what sorting
+/// every entry at once gives, duplicates kept once, and its root digest checks.
+#[tokio::test]
+async fn a_kind_spilled_to_runs_gives_the_same_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = SnapshotRepository::open_or_create(dir.path())
+        .await
+        .unwrap();
+    let kind = ResourceKind::new("group_membership");
+    // Shuffled ids (a multiplier coprime to n), some listed twice, another kind between.
+    let n = 40_000u64;
+    let mut resources = Vec::new();
+    for i in 0..n {
+        let k = (i * 7919) % n;
+        resources.push(Resource::new(
+            kind.clone(),
+            format!("00g{}/00u{k}", k % 97),
+            json!({"groupId": format!("00g{}", k % 97), "userId": format!("00u{k}")}),
+        ));
+        if i % 9_000 == 0 {
+            resources.push(resources[resources.len() / 2].clone());
+            resources.extend(users(3, u32::try_from(i).unwrap()));
+        }
+    }
+    let mut expected =
+        butterfly_core::Snapshot::begin(butterfly_core::ProviderKind::Okta, "o", Utc::now());
+    for r in &resources {
+        expected.insert(r.kind.clone(), r.id.clone(), r.digest());
+    }
+    expected.seal(Utc::now(), SnapshotStatus::Complete);
+
+    let mut writer = repo.begin(butterfly_core::ProviderKind::Okta, "o", Utc::now());
+    for r in &resources {
+        writer.add(r).await.unwrap();
+    }
+    let written = writer
+        .finish(Utc::now(), SnapshotStatus::Complete)
+        .await
+        .unwrap();
+    assert_eq!(written.kinds[&kind].len(), usize::try_from(n).unwrap());
+    assert_eq!(written.kinds, expected.kinds);
+    assert_eq!(written.counts, expected.counts);
+    assert_eq!(written.root_digest, expected.root_digest);
+    let report = repo.verify(None).await.unwrap();
+    assert!(report.problems.is_empty(), "{report:?}");
+}

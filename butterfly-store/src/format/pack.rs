@@ -127,8 +127,19 @@ impl Default for PackBuilder {
 impl PackBuilder {
     /// An empty pack with a fresh id.
     pub fn new() -> Self {
+        Self::with_capacity(1024 * 1024)
+    }
+
+    /// An empty pack with a fresh id, with room for `bytes` without growing.
+    ///
+    /// A pack closed at a target of `t` bytes ends a little past `t` (it closes after the
+    /// object that reaches it), so a buffer grown by doubling ends at twice the target,
+    /// and each doubling copies it whole while the old copy is still held. Sized once,
+    /// at the target and some room for the last object, it is never copied (and pages
+    /// not yet written cost no resident memory).
+    pub fn with_capacity(bytes: usize) -> Self {
         let id = PackId::new_random();
-        let mut bytes = Vec::with_capacity(1024 * 1024);
+        let mut bytes = Vec::with_capacity(bytes.max(PACK_HEADER_LEN));
         bytes.extend_from_slice(PACK_MAGIC);
         bytes.push(PACK_VERSION);
         bytes.extend_from_slice(&id.0);

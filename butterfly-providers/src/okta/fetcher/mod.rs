@@ -69,7 +69,7 @@ use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use reqwest::header::{ACCEPT, HeaderMap, LINK};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{RwLock, mpsc};
+use tokio::sync::{RwLock, Semaphore, SemaphorePermit, mpsc};
 
 pub(crate) use address::PublicOnlyResolver;
 use auth::{AccessToken, TokenOutcome, request_token};
@@ -146,7 +146,8 @@ pub struct FetchOptions {
     pub rate_limit_share: f64,
     /// The scopes to request instead of every scope the catalogue needs.
     pub scopes: Option<BTreeSet<String>>,
-    /// Parents of one nested kind listed at once. Default `16`.
+    /// Parents of one nested kind listed at once, and pages read and not yet handed on
+    /// across every kind (a bound on the fetch's memory). Default `16`.
     pub concurrency: usize,
     /// Per-request timeout. Default 30 seconds.
     pub request_timeout: Duration,
@@ -472,6 +473,7 @@ impl OktaFetcher {
             only: None,
             touched: None,
             built_in_groups: Mutex::new(BTreeSet::new()),
+            pages: Semaphore::new(self.options.concurrency.max(1)),
         }
     }
 }
@@ -537,11 +539,14 @@ fn okta_error_hint(code: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-struct Page {
+struct Page<'s> {
     body: Value,
     next: Option<String>,
     /// The org's clock, from the `Date` header (seconds since the epoch).
     date: Option<i64>,
+    /// One of [`Shared::pages`], held while the page is in memory: dropped with it, or
+    /// by the lister once its resources are sent.
+    permit: SemaphorePermit<'s>,
 }
 
 struct Shared<'a> {
@@ -559,6 +564,13 @@ struct Shared<'a> {
     /// For an incremental fetch, the ids of the `BUILT_IN` groups listed (Everyone), whose
     /// members change without a membership event.
     built_in_groups: Mutex<BTreeSet<String>>,
+    /// Pages read and not yet handed on, across every kind: [`FetchOptions::concurrency`]
+    /// of them. Each kind lists up to that many parents at once and every kind with its
+    /// parent listed runs at the same time, so without a shared bound a large org had
+    /// about a hundred pages (each a response body and its parsed JSON, about a MiB for
+    /// 200 users) in memory at once. Taken after the bucket's pacing, so a bucket that
+    /// waits holds none and the others keep their pace.
+    pages: Semaphore,
 }
 
 impl Shared<'_> {
@@ -706,13 +718,18 @@ impl Shared<'_> {
     }
 
     /// GET one page, within the bucket's budget, retrying what is worth retrying.
-    async fn get(&self, url: &str, bucket: RateLimitBucket) -> Result<Page, GetError> {
+    async fn get(&self, url: &str, bucket: RateLimitBucket) -> Result<Page<'_>, GetError> {
         let budget = self.budget(bucket);
         let mut backoff = self.backoff();
         let mut reauthentications = 0u32;
         let mut rate_limited = 0u32;
         loop {
             budget.acquire().await;
+            let permit = self
+                .pages
+                .acquire()
+                .await
+                .map_err(|_| GetError::Failed("the fetch was stopped".into()))?;
             let (token, generation) = {
                 let guard = self.token.read().await;
                 (guard.0.clone(), guard.1)
@@ -754,7 +771,12 @@ impl Shared<'_> {
                             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                                 Ok(body) => {
                                     let date = response_date;
-                                    return Ok(Page { body, next, date });
+                                    return Ok(Page {
+                                        body,
+                                        next,
+                                        date,
+                                        permit,
+                                    });
                                 }
                                 // A truncated page: valid HTTP, broken JSON. Ask again.
                                 Err(e) => format!("unreadable page: {e}"),
@@ -1127,17 +1149,24 @@ impl Shared<'_> {
                     }
                     Err(GetError::Failed(why)) => return Err(KindStop::Fail(why)),
                 };
+                let Page {
+                    body, next, permit, ..
+                } = page;
                 let next = match kind.pagination {
-                    Pagination::LinkHeader { .. } => page.next,
-                    Pagination::BodyLink { .. } => next_body_link(&page.body),
+                    Pagination::LinkHeader { .. } => next,
+                    Pagination::BodyLink { .. } => next_body_link(&body),
                     _ => None,
                 };
                 if let Some(next) = next {
                     url = Some(self.checked_next(kind, next)?);
                 }
                 let items = kind
-                    .items(page.body)
+                    .items(body)
                     .map_err(|e| KindStop::Fail(e.to_string()))?;
+                // Held until this page's resources are sent; but a kind read item by item
+                // asks for a page per item while it holds this one, and listers holding
+                // every permit while waiting for another would wait forever.
+                let permit = kind.detail_path.is_none().then_some(permit);
                 let mut resources = Vec::with_capacity(items.len());
                 for item in items {
                     let item = match kind.detail_path {
@@ -1178,6 +1207,7 @@ impl Shared<'_> {
                     .await
                     .map_err(KindStop::Fatal)?;
                 }
+                drop(permit);
             }
         }
         Ok((count, found))
