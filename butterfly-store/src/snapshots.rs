@@ -1657,19 +1657,30 @@ impl SnapshotWriter<'_> {
         let digest = self
             .add_object(&canonical_json(&resource.attributes))
             .await?;
+        self.record(&resource.kind, resource.id.clone(), digest)?;
+        Ok(digest)
+    }
+
+    /// Record one manifest entry, spilling the kind's entries to a sorted run once it
+    /// holds [`spill::SPILL_AT`] of them.
+    fn record(
+        &mut self,
+        kind: &ResourceKind,
+        id: String,
+        digest: Digest,
+    ) -> Result<(), SnapshotError> {
         self.stats.resources += 1;
-        self.snapshot
-            .insert(resource.kind.clone(), resource.id.clone(), digest);
-        if let Some(entries) = self.snapshot.kinds.get_mut(&resource.kind)
+        self.snapshot.insert(kind.clone(), id, digest);
+        if let Some(entries) = self.snapshot.kinds.get_mut(kind)
             && entries.len() >= spill::SPILL_AT
         {
             self.spilled
-                .entry(resource.kind.clone())
+                .entry(kind.clone())
                 .or_default()
                 .push_run(entries)
                 .map_err(spill_error)?;
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// Record entries of `kind` whose objects the repository already holds in a trusted
@@ -1687,11 +1698,10 @@ impl SnapshotWriter<'_> {
         self.ensure_lock().await?;
         let mut not_held = Vec::new();
         for entry in entries {
-            let held = self.pending.contains_key(&entry.digest)
+            let held = self.pending.contains(&entry.digest)
                 || self.repo.stored_copy(&entry.digest) == Some(true);
             if held {
-                self.stats.resources += 1;
-                self.snapshot.insert(kind.clone(), entry.id, entry.digest);
+                self.record(kind, entry.id, entry.digest)?;
             } else {
                 not_held.push(entry);
             }
