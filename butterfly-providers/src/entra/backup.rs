@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::source::SnapshotSource;
 use butterfly_core::{
-    Clock, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotSink, SnapshotStatus,
-    SnapshotSummary, SnapshotTarget,
+    Clock, ManifestEntry, ProviderKind, Resource, ResourceKind, Snapshot, SnapshotSink,
+    SnapshotStatus, SnapshotSummary, SnapshotTarget,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -358,10 +358,18 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
         if delta.changes_only.contains(spec.name) {
             let fetched = fetched.get(spec.name).unwrap_or(&empty);
             let removed = delta.removed.get(spec.name).unwrap_or(&empty);
-            for entry in entries
+            let unchanged: Vec<ManifestEntry> = entries
                 .iter()
                 .filter(|e| !fetched.contains(&e.id) && !removed.contains(&e.id))
-            {
+                .cloned()
+                .collect();
+            // The repository holds their objects: carried by digest, and only what the
+            // sink cannot vouch for is read back and stored again.
+            let not_held = sink
+                .carry(kind, unchanged)
+                .await
+                .map_err(|e| BackupError::Storage(Box::new(e)))?;
+            for entry in &not_held {
                 let attributes = source
                     .object(&entry.digest)
                     .await
