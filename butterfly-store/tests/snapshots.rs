@@ -1251,26 +1251,31 @@ impl ObjectStore for CountingStore {
     }
 }
 
+/// A repository in memory behind a [`CountingStore`], and the store to read its count.
+async fn counting_repository() -> (SnapshotRepository, Arc<CountingStore>) {
+    let counting = Arc::new(CountingStore {
+        inner: Arc::new(InMemory::new()),
+        gets: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let store: Arc<dyn ObjectStore> = Arc::clone(&counting) as Arc<dyn ObjectStore>;
+    let repo = SnapshotRepository::open_in(
+        store,
+        ObjectPath::from("teams/t/repository"),
+        &MasterKey::generate(),
+        TeamId::new_random(),
+    )
+    .await
+    .unwrap();
+    (repo, counting)
+}
+
 /// Reading one kind's entries reads the manifest object and that kind's entry lists,
 /// not the whole manifest: the incremental backup reads the previous snapshot kind by
 /// kind, and on S3 each read is a request (reading the whole manifest per kind made
 /// every backup of a 150-user org thousands of requests).
 #[tokio::test]
 async fn one_kind_s_entries_cost_the_manifest_and_that_kind_s_lists_only() {
-    let counting = Arc::new(CountingStore {
-        inner: Arc::new(InMemory::new()),
-        gets: std::sync::atomic::AtomicUsize::new(0),
-    });
-    let store: Arc<dyn ObjectStore> = Arc::clone(&counting) as Arc<dyn ObjectStore>;
-    let master = MasterKey::generate();
-    let repo = SnapshotRepository::open_in(
-        store,
-        ObjectPath::from("teams/t/repository"),
-        &master,
-        TeamId::new_random(),
-    )
-    .await
-    .unwrap();
+    let (repo, counting) = counting_repository().await;
     let group = ResourceKind::new("group");
     let mut resources = users(5000, 1);
     resources
@@ -1310,19 +1315,7 @@ async fn one_kind_s_entries_cost_the_manifest_and_that_kind_s_lists_only() {
 /// would, and an entry whose object the repository does not hold is handed back.
 #[tokio::test]
 async fn carried_entries_cost_no_reads_and_seal_what_adding_them_would() {
-    let counting = Arc::new(CountingStore {
-        inner: Arc::new(InMemory::new()),
-        gets: std::sync::atomic::AtomicUsize::new(0),
-    });
-    let store: Arc<dyn ObjectStore> = Arc::clone(&counting) as Arc<dyn ObjectStore>;
-    let repo = SnapshotRepository::open_in(
-        store,
-        ObjectPath::from("teams/t/repository"),
-        &MasterKey::generate(),
-        TeamId::new_random(),
-    )
-    .await
-    .unwrap();
+    let (repo, counting) = counting_repository().await;
     let user = ResourceKind::new("user");
     let all = users(3000, 1);
     let first = backup(&repo, &all).await;
