@@ -241,6 +241,9 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
             choose_base(repo, &org, started_at, full_every).await?
         }
     };
+    // The previous snapshot's groups, read once: the fetch needs them (new groups'
+    // children are listed) and so does the carry-over (a deleted group's memberships go).
+    let mut previous_groups: BTreeSet<String> = BTreeSet::new();
     if let Some(previous) = &previous {
         // Only the parents' ids: the previous manifest is read kind by kind, never whole.
         let mut known_parents = BTreeMap::new();
@@ -254,6 +257,7 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
                 .collect();
             known_parents.insert(kind.to_owned(), ids);
         }
+        previous_groups = known_parents.get("group").cloned().unwrap_or_default();
         options.incremental = Some(IncrementalWindow {
             since: previous.started_at - MAX_CLOCK_SKEW,
             until: started_at,
@@ -296,7 +300,10 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
             carry_over(
                 repo,
                 &mut sink,
-                previous,
+                Base {
+                    summary: previous,
+                    groups: &previous_groups,
+                },
                 &run.report,
                 report,
                 &fetched_users,
@@ -379,6 +386,14 @@ async fn choose_base<S: SnapshotSource>(
 /// Resources carried over from the previous snapshot at once.
 const CARRY_BATCH: usize = 256;
 
+/// The snapshot an incremental backup builds on, as the carry-over needs it.
+#[derive(Debug, Clone, Copy)]
+struct Base<'a> {
+    summary: &'a SnapshotSummary,
+    /// Its groups' ids (read once, for the fetch too).
+    groups: &'a BTreeSet<String>,
+}
+
 /// Add the previous snapshot's entries the incremental fetch did not read again: users it
 /// did not list (and the log did not delete), and the children of groups and apps it did
 /// not list again (whose parent still exists, and whose member was not deleted). Member
@@ -387,24 +402,22 @@ const CARRY_BATCH: usize = 256;
 async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
     source: &S,
     sink: &mut K,
-    previous: &SnapshotSummary,
+    previous: Base<'_>,
     fetch: &FetchReport,
     report: &IncrementalReport,
     fetched_users: &BTreeSet<String>,
     parents: &BTreeMap<&'static str, BTreeSet<String>>,
 ) -> Result<(), BackupError> {
     let empty = BTreeSet::new();
-    let deleted_groups: BTreeSet<String> = source
-        .kind_entries(previous.id, &butterfly_core::ResourceKind::new("group"))
-        .await
-        .map_err(BackupError::Previous)?
-        .into_iter()
-        .map(|e| e.id)
-        .filter(|id| !parents.get("group").unwrap_or(&empty).contains(id))
+    let current_groups = parents.get("group").unwrap_or(&empty);
+    let deleted_groups: BTreeSet<&str> = previous
+        .groups
+        .difference(current_groups)
+        .map(String::as_str)
         .collect();
     // Kind by kind, each released once carried over: neither the previous manifest nor
     // the new one is held whole.
-    for kind in previous.counts.keys() {
+    for kind in previous.summary.counts.keys() {
         let Some(spec) = kinds::by_name(kind.as_str()) else {
             continue;
         };
@@ -443,7 +456,7 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
             continue;
         };
         let mut entries = source
-            .kind_entries(previous.id, kind)
+            .kind_entries(previous.summary.id, kind)
             .await
             .map_err(BackupError::Previous)?;
         entries.retain(|e| keep(&e.id));

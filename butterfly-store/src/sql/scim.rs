@@ -271,13 +271,6 @@ impl SqlStore {
         self.backend.json_dialect()
     }
 
-    fn select_resources(&self) -> String {
-        format!(
-            "SELECT {RESOURCE_COLUMNS}, {} AS body FROM scim_resources AS r",
-            self.dialect().body_text("r.body")
-        )
-    }
-
     /// A `groups` column for the User row aliased `alias`: the Groups that list it, as
     /// [`ScimStore::groups_of_user`] gives them, so a page or a User is read with its
     /// Groups in one statement (each a probe of the membership index).
@@ -807,19 +800,9 @@ impl SqlStore {
         resource_type: ResourceType,
         id: &str,
     ) -> Result<StoredResource, ScimStoreError> {
-        let sql = format!(
-            "{} WHERE r.team_id = $1 AND r.resource_type = $2 AND r.id = $3",
-            self.select_resources()
-        );
-        let row = sqlx::query(&sql)
-            .bind(team.to_string())
-            .bind(resource_type.as_str())
-            .bind(id)
-            .fetch_optional(conn)
+        self.get_with_groups_on(conn, team, resource_type, id, false)
             .await
-            .map_err(backend)?
-            .ok_or(ScimStoreError::NotFound)?;
-        stored(&row)
+            .map(|(stored, _)| stored)
     }
 
     /// The stored resource and, when `with_groups` (a User), the Groups that list it, in
