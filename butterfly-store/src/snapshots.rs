@@ -131,8 +131,9 @@ pub fn local_team() -> TeamId {
     TeamId::from_uuid(uuid::Uuid::nil())
 }
 
-/// A spilled run of entries could not be written or read back (see `spill`).
-fn spill_error(source: io::Error) -> SnapshotError {
+/// A local scratch file (spilled manifest entries, the object index's runs) could not be
+/// written or read.
+fn scratch_error(source: io::Error) -> SnapshotError {
     SnapshotError::Io {
         path: std::env::temp_dir(),
         source,
@@ -508,35 +509,33 @@ impl SnapshotRepository {
             .filter(|id| !known.contains(id))
             .collect();
         let count = new.len();
-        let mut found = Vec::new();
-        let mut indexes = self.read_indexes(new);
-        while let Some((id, sealed)) = indexes.next().await {
-            found.push((id, pack::open_index(id, &sealed?, self.team, &self.key)?));
-        }
-        drop(indexes);
-        if found.is_empty() {
+        if count == 0 {
             return Ok(0);
         }
         // Deduplication trusts the index: an object it names is not written again. So
-        // before trusting an index, check its pack is there, whole (one listing for all).
+        // before trusting an index, check its pack is there, whole (one listing for all,
+        // after the listing of indexes: a pack is stored before its index).
         let sizes = self.pack_sizes().await?;
-        let mut untrusted = self.lock_untrusted();
-        for (id, entries) in &found {
-            if let Some(reason) = pack_damage(sizes.get(id).copied(), entries) {
+        // Each index goes into the object index as it is read, not gathered first: at
+        // 1.4 million objects the gathered entries were 90 MiB on top of the index.
+        let mut indexes = self.read_indexes(new);
+        while let Some((id, sealed)) = indexes.next().await {
+            let entries = pack::open_index(id, &sealed?, self.team, &self.key)?;
+            let mut untrusted = self.lock_untrusted();
+            if let Some(reason) = pack_damage(sizes.get(&id).copied(), &entries) {
                 tracing::warn!(pack = %id, %reason, "pack not trusted for deduplication: its objects will be stored again");
-                untrusted.insert(*id);
+                untrusted.insert(id);
             }
-        }
-        let mut index = self.lock_index();
-        let mut indexed = self
-            .indexed_packs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for (id, entries) in found {
+            let mut index = self.lock_index();
             for (digest, location) in entries {
-                index.prefer_trusted(&untrusted, digest, location);
+                index
+                    .prefer_trusted(&untrusted, digest, location)
+                    .map_err(scratch_error)?;
             }
-            indexed.insert(id);
+            self.indexed_packs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id);
         }
         Ok(count)
     }
@@ -667,15 +666,23 @@ impl SnapshotRepository {
 
     /// Whether an object is stored in a pack that is present and whole (so a backup
     /// need not store it again).
-    pub fn contains(&self, digest: &Digest) -> bool {
-        self.stored_copy(digest) == Some(true)
+    pub fn contains(&self, digest: &Digest) -> Result<bool, SnapshotError> {
+        Ok(self.stored_copy(digest)? == Some(true))
     }
 
     /// Whether the index names a copy of the object, and if so whether its pack is
     /// trusted.
-    fn stored_copy(&self, digest: &Digest) -> Option<bool> {
-        let location = self.lock_index().get(digest)?;
-        Some(!self.lock_untrusted().contains(&location.pack))
+    fn stored_copy(&self, digest: &Digest) -> Result<Option<bool>, SnapshotError> {
+        let Some(location) = self.lock_index().get(digest).map_err(scratch_error)? else {
+            return Ok(None);
+        };
+        Ok(Some(!self.lock_untrusted().contains(&location.pack)))
+    }
+
+    /// Where the index says an object is stored: its pack, offset and sealed length.
+    /// For diagnostics (and tests that damage one object on purpose).
+    pub fn location(&self, digest: &Digest) -> Result<Option<Location>, SnapshotError> {
+        self.lock_index().get(digest).map_err(scratch_error)
     }
 
     /// How many distinct objects are stored.
@@ -722,7 +729,7 @@ impl SnapshotRepository {
 
     /// Where the index puts `digest`.
     async fn location_of(&self, digest: &Digest) -> Result<Location, SnapshotError> {
-        let known = self.lock_index().get(digest);
+        let known = self.lock_index().get(digest).map_err(scratch_error)?;
         match known {
             Some(location) => Ok(location),
             // Another writer sharing the store (a server replica) may have stored it
@@ -730,6 +737,7 @@ impl SnapshotRepository {
             None if self.load_new_indexes().await? > 0 => self
                 .lock_index()
                 .get(digest)
+                .map_err(scratch_error)?
                 .ok_or(SnapshotError::MissingObject(*digest)),
             None => Err(SnapshotError::MissingObject(*digest)),
         }
@@ -1678,7 +1686,7 @@ impl SnapshotWriter<'_> {
                 .entry(kind.clone())
                 .or_default()
                 .push_run(entries)
-                .map_err(spill_error)?;
+                .map_err(scratch_error)?;
         }
         Ok(())
     }
@@ -1699,7 +1707,7 @@ impl SnapshotWriter<'_> {
         let mut not_held = Vec::new();
         for entry in entries {
             let held = self.pending.contains(&entry.digest)
-                || self.repo.stored_copy(&entry.digest) == Some(true);
+                || self.repo.stored_copy(&entry.digest)? == Some(true);
             if held {
                 self.record(kind, entry.id, entry.digest)?;
             } else {
@@ -1717,7 +1725,7 @@ impl SnapshotWriter<'_> {
         let stored = if self.pending.contains(&digest) {
             Some(true)
         } else {
-            self.repo.stored_copy(&digest)
+            self.repo.stored_copy(&digest)?
         };
         if stored != Some(true) {
             if stored == Some(false) {
@@ -1757,7 +1765,9 @@ impl SnapshotWriter<'_> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let pack = std::mem::replace(&mut self.pack, self.repo.new_pack())
+        // The next pack's buffer is made once this one is stored and freed, not before:
+        // two pack buffers at once were 16 MiB of a backup's peak.
+        let pack = std::mem::replace(&mut self.pack, PackBuilder::with_capacity(0))
             .finish(self.repo.team, &self.repo.key)?;
         let bytes = (pack.pack.len() + pack.index.len()) as u64;
         // The pack first: an index that is stored always names a pack that is.
@@ -1774,7 +1784,9 @@ impl SnapshotWriter<'_> {
             let untrusted = self.repo.lock_untrusted();
             let mut index = self.repo.lock_index();
             for (digest, location) in pack.entries {
-                index.prefer_trusted(&untrusted, digest, location);
+                index
+                    .prefer_trusted(&untrusted, digest, location)
+                    .map_err(scratch_error)?;
             }
         }
         self.repo
@@ -1783,6 +1795,7 @@ impl SnapshotWriter<'_> {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(pack.id);
         self.pending.clear();
+        self.pack = self.repo.new_pack();
         // Only now are the finished kinds' objects all stored: the checkpoint may name them.
         self.save_checkpoint().await
     }
@@ -1851,12 +1864,12 @@ impl SnapshotWriter<'_> {
         let mut merged = spilled
             .unwrap_or_default()
             .merge(entries)
-            .map_err(spill_error)?;
+            .map_err(scratch_error)?;
         let mut chunks = Vec::new();
         let mut count = 0u64;
         let mut chunk = Vec::with_capacity(ENTRY_LIST_CHUNK);
         loop {
-            let next = merged.next_entry().map_err(spill_error)?;
+            let next = merged.next_entry().map_err(scratch_error)?;
             let end = next.is_none();
             if let Some(entry) = next {
                 chunk.push(entry);

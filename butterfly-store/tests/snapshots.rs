@@ -474,7 +474,7 @@ async fn a_handle_sees_objects_another_writer_stored_after_it_opened() {
     let entry = &seen.kinds[&ResourceKind::new("user")][0];
     let body = early.get_json(&entry.digest).await.unwrap();
     assert_eq!(body["v"], 7);
-    assert!(early.contains(&entry.digest));
+    assert!(early.contains(&entry.digest).unwrap());
     assert!(
         early
             .verify(Some(snapshot.id))

@@ -254,12 +254,15 @@ impl SnapshotRepository {
     async fn entries_if_stored(&self, chunks: &[Digest]) -> Option<u64> {
         let mut count = 0;
         for chunk in chunks {
-            if !self.contains(chunk) {
+            if !self.contains(chunk).ok()? {
                 return None;
             }
             let bytes = self.get(chunk).await.ok()?;
             let list = manifest::decode_entry_list(&bytes).ok()?;
-            if !list.iter().all(|e| self.contains(&e.digest)) {
+            if !list
+                .iter()
+                .all(|e| self.contains(&e.digest).unwrap_or(false))
+            {
                 return None;
             }
             count += list.len() as u64;

@@ -50,7 +50,7 @@ async fn from_url_creates_a_private_master_key_and_refuses_a_readable_one() {
     assert_eq!(repo.get_json(&digest).await.unwrap(), kept.attributes);
     // Another team's repository in the same store does not see it.
     let other = reopened.repository(TeamId::new_random()).await.unwrap();
-    assert!(!other.contains(&digest));
+    assert!(!other.contains(&digest).unwrap());
 
     fs::set_permissions(&key_file, fs::Permissions::from_mode(0o644)).unwrap();
     let err = RepositoryStore::from_url(&url, &data).unwrap_err();

@@ -20,6 +20,7 @@ use butterfly_providers::okta::simulator::{
 };
 use butterfly_providers::okta::{RateLimitBucket, kinds};
 use butterfly_store::format::keyring::Password;
+use butterfly_store::format::pack;
 use butterfly_store::snapshots::SnapshotRepository;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{Value, json};
@@ -397,13 +398,18 @@ async fn verify_reports_a_flipped_byte_in_a_pack() {
     let ok = s.snapshots(&["verify", &id.to_string()]).await;
     assert!(ok.status.success());
 
-    let pack = files_under(&s.repo().join("packs"))
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "pack"))
-        .unwrap();
+    // Damage one resource object whose content no other entry shares (a user), in the
+    // middle of its sealed bytes. A byte flipped at random could land in an entry list
+    // (the manifest then does not open) or in an object no snapshot names.
+    let repo = s.open_repo().await;
+    let manifest = repo.manifest(id).await.unwrap();
+    let user = &manifest.kinds[&ResourceKind::new("user")][0];
+    let at = repo.location(&user.digest).unwrap().unwrap();
+    drop(repo);
+    let pack = s.repo().join(pack::pack_name(at.pack));
     let mut bytes = std::fs::read(&pack).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
+    let target = usize::try_from(at.offset).unwrap() + at.length as usize / 2;
+    bytes[target] ^= 0x01;
     std::fs::write(&pack, &bytes).unwrap();
 
     let damaged = s.snapshots(&["verify", "--output", "json"]).await;
@@ -411,18 +417,16 @@ async fn verify_reports_a_flipped_byte_in_a_pack() {
     let report: Value = serde_json::from_slice(&damaged.stdout).unwrap();
     let problems = report["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{report}");
-    // Which check trips depends on where the byte lands (the object's header or its
-    // ciphertext); each names the object, its pack and offset.
+    // The problem names the object, its pack and offset, and the entry that needs it.
     let message = problems[0]["message"].as_str().unwrap();
     assert!(
-        message.contains(" in pack ") && message.contains(" at offset "),
+        message.contains(&format!(" in pack {}", at.pack))
+            && message.contains(&format!(" at offset {}", at.offset)),
         "{message}"
     );
-    assert!(
-        problems[0]["location"]
-            .as_str()
-            .unwrap()
-            .starts_with(&format!("snapshot {id}")),
+    assert_eq!(
+        problems[0]["location"].as_str().unwrap(),
+        format!("snapshot {id} user/{}", user.id),
         "{report}"
     );
     assert!(text(&damaged.stderr).contains("1 problem"));
