@@ -279,7 +279,7 @@ impl ArgonMemory {
 impl Drop for ArgonMemory {
     fn drop(&mut self) {
         // The blocks are derived from the password.
-        for block in self.0.iter_mut() {
+        for block in &mut self.0 {
             block.zeroize();
         }
     }
