@@ -7,10 +7,13 @@ use tokio::sync::mpsc;
 use super::fetcher::{FetchEvent, FetchReport, OktaFetcher};
 use crate::backup::BackupError;
 
-/// Pages waiting between the fetcher and the sink. Short on purpose: when writing falls
-/// behind, the fetch waits instead of piling pages up in memory (a page of 200 users is
-/// about a MiB as parsed JSON; 16 of them were a tenth of a 50K-user backup's peak).
-const PAGES_IN_FLIGHT: usize = 4;
+/// Pages waiting between the fetcher and the sink. One on purpose: when writing falls
+/// behind, the fetch waits instead of piling pages up in memory. Pages in this channel
+/// are outside the fetcher's own bound on pages in memory, and a parsed page is large
+/// (a page of 200 users about a MiB, of an app's assignments up to 10 MiB): four here
+/// were 40 MiB of a 200K-user backup's peak. The fetcher's concurrent listings keep
+/// their pages (within that bound) while they wait to send them.
+const PAGES_IN_FLIGHT: usize = 1;
 
 /// How a fetch into a sink went.
 #[derive(Debug, Clone)]

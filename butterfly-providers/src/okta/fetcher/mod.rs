@@ -474,6 +474,7 @@ impl OktaFetcher {
             touched: None,
             built_in_groups: Mutex::new(BTreeSet::new()),
             pages: Semaphore::new(self.options.concurrency.max(1)),
+            page_kib: Semaphore::new(PAGE_KIB_IN_FLIGHT as usize),
         }
     }
 }
@@ -494,12 +495,33 @@ pub struct ConnectionCheck {
 }
 
 /// One parent's place, as its children see it.
+///
+/// A backup holds one for every parent of every child kind until that kind is listed
+/// (20K groups x 3 child kinds at 200K users), so it is kept small: the placeholder
+/// names are the kinds' static strings, in a vector of one or two, where a `BTreeMap`
+/// of owned strings cost about 500 bytes each.
 #[derive(Debug, Clone)]
 struct ParentContext {
     /// The parent's snapshot id.
     resource_id: String,
     /// Every placeholder value from the root down to this parent.
-    params: BTreeMap<String, String>,
+    params: Vec<(&'static str, String)>,
+}
+
+impl ParentContext {
+    /// The placeholder values, as a path is filled from them.
+    fn param_map(&self) -> BTreeMap<String, String> {
+        self.params
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect()
+    }
+
+    fn param(&self, name: &str) -> Option<&String> {
+        self.params
+            .iter()
+            .find_map(|(n, value)| (*n == name).then_some(value))
+    }
 }
 
 /// Why a kind stopped.
@@ -544,10 +566,23 @@ struct Page<'s> {
     next: Option<String>,
     /// The org's clock, from the `Date` header (seconds since the epoch).
     date: Option<i64>,
-    /// One of [`Shared::pages`], held while the page is in memory: dropped with it, or
-    /// by the lister once its resources are sent.
-    permit: SemaphorePermit<'s>,
+    /// Its share of [`Shared::pages`] and [`Shared::page_kib`], held while the page is in
+    /// memory: dropped with it, or by the lister once its resources are sent.
+    permit: PagePermit<'s>,
 }
+
+/// A page's hold on the fetch's memory bounds (dropped, it gives both back).
+struct PagePermit<'s> {
+    _page: SemaphorePermit<'s>,
+    _kib: SemaphorePermit<'s>,
+}
+
+/// Response bodies in memory at once, across every kind, in KiB ([`Shared::page_kib`]).
+/// Parsed, a page is ten times its body or more (every small object of an item, such as
+/// each `_links` entry, is a B-tree node of about 600 bytes): counting pages alone let
+/// 60 MiB of parsed pages be held at once in a 200K-user org. A MiB of bodies is still
+/// several pages at once, more than Okta's rate limits let a backup use.
+const PAGE_KIB_IN_FLIGHT: u32 = 1024;
 
 struct Shared<'a> {
     fetcher: &'a OktaFetcher,
@@ -571,6 +606,12 @@ struct Shared<'a> {
     /// 200 users) in memory at once. Taken after the bucket's pacing, so a bucket that
     /// waits holds none and the others keep their pace.
     pages: Semaphore,
+    /// The KiB of response bodies read and not yet handed on: [`PAGE_KIB_IN_FLIGHT`].
+    /// Taken before the body is read when `Content-Length` gives its size, else once it
+    /// is read, always after the page's permit of `pages`; a body larger than the whole
+    /// bound takes all of it. Never waited for while holding another page's share, so
+    /// it cannot deadlock.
+    page_kib: Semaphore,
 }
 
 impl Shared<'_> {
@@ -708,6 +749,17 @@ impl Shared<'_> {
         Ok(())
     }
 
+    /// A body's share of [`Shared::page_kib`]: its KiB, at least one, at most all.
+    async fn page_memory(&self, bytes: u64) -> Result<SemaphorePermit<'_>, GetError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, PAGE_KIB_IN_FLIGHT);
+        self.page_kib
+            .acquire_many(kib)
+            .await
+            .map_err(|_| GetError::Failed("the fetch was stopped".into()))
+    }
+
     fn count_request(&self, bucket: RateLimitBucket) {
         let mut stats = self.lock_stats();
         stats.requests += 1;
@@ -767,22 +819,38 @@ impl Shared<'_> {
                             .filter_map(|v| v.to_str().ok()),
                     );
                     match status {
-                        200..=299 => match response.bytes().await {
-                            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                                Ok(body) => {
-                                    let date = response_date;
-                                    return Ok(Page {
-                                        body,
-                                        next,
-                                        date,
-                                        permit,
-                                    });
+                        200..=299 => {
+                            // Before the body is read when its length is known (the body,
+                            // and then its parsed JSON, is what is large); else once read.
+                            let early = match response.content_length() {
+                                Some(length) => Some(self.page_memory(length).await?),
+                                None => None,
+                            };
+                            match response.bytes().await {
+                                Ok(bytes) => {
+                                    let kib = match early {
+                                        Some(kib) => kib,
+                                        None => self.page_memory(bytes.len() as u64).await?,
+                                    };
+                                    match serde_json::from_slice::<Value>(&bytes) {
+                                        Ok(body) => {
+                                            return Ok(Page {
+                                                body,
+                                                next,
+                                                date: response_date,
+                                                permit: PagePermit {
+                                                    _page: permit,
+                                                    _kib: kib,
+                                                },
+                                            });
+                                        }
+                                        // A truncated page: valid HTTP, broken JSON. Ask again.
+                                        Err(e) => format!("unreadable page: {e}"),
+                                    }
                                 }
-                                // A truncated page: valid HTTP, broken JSON. Ask again.
-                                Err(e) => format!("unreadable page: {e}"),
-                            },
-                            Err(e) => format!("response broke off: {e}"),
-                        },
+                                Err(e) => format!("response broke off: {e}"),
+                            }
+                        }
                         429 => {
                             rate_limited += 1;
                             self.lock_stats().rate_limited += 1;
@@ -1095,7 +1163,7 @@ impl Shared<'_> {
     ) -> Result<(u64, Vec<(&'static str, Vec<ParentContext>)>), KindStop> {
         let params = parent
             .as_ref()
-            .map(|p| p.params.clone())
+            .map(ParentContext::param_map)
             .unwrap_or_default();
         let Some(path) = kind.path_for(&params) else {
             return Err(KindStop::Fail(format!(
@@ -1108,7 +1176,7 @@ impl Shared<'_> {
             .zip(kind.parent)
             .map(|(p, parent_ref)| ParentIds {
                 resource_id: p.resource_id.clone(),
-                param_value: p.params.get(parent_ref.param).cloned().unwrap_or_default(),
+                param_value: p.param(parent_ref.param).cloned().unwrap_or_default(),
             });
         let changed_users = match &self.touched {
             Some((window, _)) if kind.name == "user" => {
@@ -1297,7 +1365,8 @@ fn child_context(
     let value = parent_ref.value_from(parent_kind, item)?;
     let resource_id = parent_kind.resource_id(grandparent.map(|g| g.resource_id.as_str()), item)?;
     let mut params = grandparent.map(|g| g.params.clone()).unwrap_or_default();
-    params.insert(parent_ref.param.to_owned(), value);
+    params.retain(|(name, _)| *name != parent_ref.param);
+    params.push((parent_ref.param, value));
     Some(ParentContext {
         resource_id,
         params,
