@@ -190,6 +190,21 @@ async fn okta_limits_are_kept_and_paced_on_the_shared_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_memory_bound_below_every_body_still_fetches_everything() {
+    // Each body is larger than 1 KiB, so each page takes the whole bound: the sixteen
+    // listings read one page at a time, and none may wait forever for the bound while
+    // another holds it.
+    let h = Harness::start(config(300)).await;
+    let fetched = h
+        .fetch(FetchOptions {
+            page_memory_kib: 1,
+            ..FetchOptions::default()
+        })
+        .await;
+    h.assert_whole(&fetched);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_storm_is_waited_out_until_the_reset() {
     let h = Harness::start(config(40)).await;
     h.sim.simulator().add_faults([FaultRule {

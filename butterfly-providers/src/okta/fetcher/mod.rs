@@ -149,6 +149,10 @@ pub struct FetchOptions {
     /// Parents of one nested kind listed at once, and pages read and not yet handed on
     /// across every kind (a bound on the fetch's memory). Default `16`.
     pub concurrency: usize,
+    /// KiB of response bodies read and not yet handed on, across every kind: with
+    /// `concurrency`, the bound on the pages a fetch holds (a parsed page is ten times its
+    /// body or more). A body larger than the bound takes all of it. Default `1024`.
+    pub page_memory_kib: u32,
     /// Per-request timeout. Default 30 seconds.
     pub request_timeout: Duration,
     /// Retries of one request after `5xx`, timeouts and broken responses. Default `6`.
@@ -181,6 +185,7 @@ impl Default for FetchOptions {
             rate_limit_share: 0.5,
             scopes: None,
             concurrency: 16,
+            page_memory_kib: PAGE_KIB_IN_FLIGHT,
             request_timeout: Duration::from_secs(30),
             max_retries: 6,
             min_backoff: Duration::from_millis(200),
@@ -282,6 +287,11 @@ impl OktaFetcher {
         if options.concurrency == 0 {
             return Err(FetchError::InvalidOptions(
                 "concurrency must be at least 1".into(),
+            ));
+        }
+        if options.page_memory_kib == 0 {
+            return Err(FetchError::InvalidOptions(
+                "page memory must be at least 1 KiB".into(),
             ));
         }
         let mut http = reqwest::Client::builder()
@@ -474,7 +484,7 @@ impl OktaFetcher {
             touched: None,
             built_in_groups: Mutex::new(BTreeSet::new()),
             pages: Semaphore::new(self.options.concurrency.max(1)),
-            page_kib: Semaphore::new(PAGE_KIB_IN_FLIGHT as usize),
+            page_kib: Semaphore::new(self.options.page_memory_kib as usize),
         }
     }
 }
@@ -577,7 +587,8 @@ struct PagePermit<'s> {
     _kib: SemaphorePermit<'s>,
 }
 
-/// Response bodies in memory at once, across every kind, in KiB ([`Shared::page_kib`]).
+/// The default of [`FetchOptions::page_memory_kib`]: response bodies in memory at once,
+/// across every kind, in KiB ([`Shared::page_kib`]).
 /// Parsed, a page is ten times its body or more (every small object of an item, such as
 /// each `_links` entry, is a B-tree node of about 600 bytes): counting pages alone let
 /// 60 MiB of parsed pages be held at once in a 200K-user org. A MiB of bodies is still
@@ -606,7 +617,8 @@ struct Shared<'a> {
     /// 200 users) in memory at once. Taken after the bucket's pacing, so a bucket that
     /// waits holds none and the others keep their pace.
     pages: Semaphore,
-    /// The KiB of response bodies read and not yet handed on: [`PAGE_KIB_IN_FLIGHT`].
+    /// The KiB of response bodies read and not yet handed on:
+    /// [`FetchOptions::page_memory_kib`].
     /// Taken before the body is read when `Content-Length` gives its size, else once it
     /// is read, always after the page's permit of `pages`; a body larger than the whole
     /// bound takes all of it. Never waited for while holding another page's share, so
@@ -753,7 +765,7 @@ impl Shared<'_> {
     async fn page_memory(&self, bytes: u64) -> Result<SemaphorePermit<'_>, GetError> {
         let kib = u32::try_from(bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
-            .clamp(1, PAGE_KIB_IN_FLIGHT);
+            .clamp(1, self.options().page_memory_kib);
         self.page_kib
             .acquire_many(kib)
             .await
