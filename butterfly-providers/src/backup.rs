@@ -48,8 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use butterfly_core::source::{SnapshotSource, SourceError};
 use butterfly_core::{
-    Clock, ProviderKind, Resource, SnapshotId, SnapshotSink, SnapshotStatus, SnapshotSummary,
-    SnapshotTarget, WriteStats,
+    Clock, ManifestEntry, ProviderKind, Resource, ResourceKind, SnapshotId, SnapshotSink,
+    SnapshotStatus, SnapshotSummary, SnapshotTarget, WriteStats,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -249,7 +249,7 @@ pub async fn run_okta_backup_with<T: SnapshotTarget + SnapshotSource>(
         let mut known_parents = BTreeMap::new();
         for kind in ["group", "app"] {
             let ids = repo
-                .kind_entries(previous.id, &butterfly_core::ResourceKind::new(kind))
+                .kind_entries(previous.id, &ResourceKind::new(kind))
                 .await
                 .map_err(BackupError::Previous)?
                 .into_iter()
@@ -384,7 +384,38 @@ async fn choose_base<S: SnapshotSource>(
 }
 
 /// Resources carried over from the previous snapshot at once.
-const CARRY_BATCH: usize = 256;
+pub(crate) const CARRY_BATCH: usize = 256;
+
+/// Carry unchanged `entries` of `kind` from the previous snapshot into `sink` (Okta's
+/// and Entra's incremental backups). The repository holds their objects already, so the
+/// entries are carried as they are; only those it cannot vouch for (a damaged pack's)
+/// are read back and stored again, [`CARRY_BATCH`] at a time. Reading every unchanged
+/// object cost one request each on S3.
+pub(crate) async fn carry_entries<S: SnapshotSource, K: SnapshotSink>(
+    source: &S,
+    sink: &mut K,
+    kind: &ResourceKind,
+    entries: Vec<ManifestEntry>,
+) -> Result<(), BackupError> {
+    let not_held = sink
+        .carry(kind, entries)
+        .await
+        .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    for chunk in not_held.chunks(CARRY_BATCH) {
+        let mut batch = Vec::with_capacity(chunk.len());
+        for entry in chunk {
+            let attributes = source
+                .object(&entry.digest)
+                .await
+                .map_err(BackupError::Previous)?;
+            batch.push(Resource::new(kind.clone(), entry.id.clone(), attributes));
+        }
+        sink.add(&batch)
+            .await
+            .map_err(|e| BackupError::Storage(Box::new(e)))?;
+    }
+    Ok(())
+}
 
 /// The snapshot an incremental backup builds on, as the carry-over needs it.
 #[derive(Debug, Clone, Copy)]
@@ -465,33 +496,7 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
                 .await
                 .map_err(|e| BackupError::Storage(Box::new(e)))?;
         }
-        // The repository holds their objects already: the entries are carried as they
-        // are, and only those it cannot vouch for (a damaged pack's) are read and stored
-        // again. Reading every unchanged object cost one request each on S3.
-        let entries = sink
-            .carry(kind, entries)
-            .await
-            .map_err(|e| BackupError::Storage(Box::new(e)))?;
-        let mut batch = Vec::with_capacity(CARRY_BATCH);
-        for entry in &entries {
-            let attributes = source
-                .object(&entry.digest)
-                .await
-                .map_err(BackupError::Previous)?;
-            batch.push(Resource::new(kind.clone(), entry.id.clone(), attributes));
-            if batch.len() == CARRY_BATCH {
-                sink.add(&batch)
-                    .await
-                    .map_err(|e| BackupError::Storage(Box::new(e)))?;
-                batch.clear();
-            }
-        }
-        if !batch.is_empty() {
-            sink.add(&batch)
-                .await
-                .map_err(|e| BackupError::Storage(Box::new(e)))?;
-        }
-        drop(entries);
+        carry_entries(source, sink, kind, entries).await?;
         sink.release_kind(kind)
             .await
             .map_err(|e| BackupError::Storage(Box::new(e)))?;
@@ -724,7 +729,7 @@ mod runner_tests {
             outcome
                 .fetch
                 .skipped
-                .contains_key(&butterfly_core::ResourceKind::new("idp"))
+                .contains_key(&ResourceKind::new("idp"))
         );
         assert!(
             outcome

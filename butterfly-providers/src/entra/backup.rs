@@ -38,7 +38,8 @@ use tokio::sync::mpsc;
 use super::fetcher::{DeltaOutcome, EntraCredentials, EntraFetchOptions, EntraFetcher, parent_of};
 use super::kinds;
 use crate::backup::{
-    BackupError, BackupMode, BackupOutcome, FULL_INSTEAD_NOTE, INCREMENTAL_NOTE, ProgressSink,
+    BackupError, BackupMode, BackupOutcome, CARRY_BATCH, FULL_INSTEAD_NOTE, INCREMENTAL_NOTE,
+    ProgressSink, carry_entries,
 };
 use crate::okta::fetcher::{FetchEvent, FetchReport};
 
@@ -47,8 +48,6 @@ pub const DELTA_LINK_KIND: &str = "delta_link";
 
 /// Pages waiting between the fetcher and the sink.
 const PAGES_IN_FLIGHT: usize = 16;
-/// Resources carried over from the previous snapshot at once.
-const CARRY_BATCH: usize = 256;
 
 /// Back up the tenant in `credentials` into `repo`, through delta queries on top of the
 /// newest snapshot of the same tenant when `mode` allows it. See the [module docs](self).
@@ -363,20 +362,7 @@ async fn carry_over<S: SnapshotSource, K: SnapshotSink>(
                 .filter(|e| !fetched.contains(&e.id) && !removed.contains(&e.id))
                 .cloned()
                 .collect();
-            // The repository holds their objects: carried by digest, and only what the
-            // sink cannot vouch for is read back and stored again.
-            let not_held = sink
-                .carry(kind, unchanged)
-                .await
-                .map_err(|e| BackupError::Storage(Box::new(e)))?;
-            for entry in &not_held {
-                let attributes = source
-                    .object(&entry.digest)
-                    .await
-                    .map_err(BackupError::Previous)?;
-                batch.push(Resource::new(kind.clone(), entry.id.clone(), attributes));
-                flush(sink, &mut batch, CARRY_BATCH).await?;
-            }
+            carry_entries(source, sink, kind, unchanged).await?;
         } else if let (Some(parent), Some(relisted)) = (spec.parent, delta.relisted.get(spec.name))
         {
             let parent_removed = delta.removed.get(parent.kind).unwrap_or(&empty);

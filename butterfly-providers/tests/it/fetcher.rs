@@ -12,7 +12,7 @@ use std::sync::Arc;
 use butterfly_core::ResourceKind;
 use butterfly_providers::clock::VirtualTimer;
 use butterfly_providers::okta::fetcher::{
-    FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher, PrivateKey,
+    FetchError, FetchEvent, FetchOptions, FetchReport, OktaCredentials, OktaFetcher, PrivateKey,
 };
 use butterfly_providers::okta::kinds;
 use butterfly_providers::okta::simulator::{
@@ -202,6 +202,37 @@ async fn a_page_memory_bound_below_every_body_still_fetches_everything() {
         })
         .await;
     h.assert_whole(&fetched);
+}
+
+#[test]
+fn no_concurrency_or_no_page_memory_is_refused() {
+    let credentials = || OktaCredentials {
+        org_url: "https://example.okta.com".parse().unwrap(),
+        client_id: "0oa1".parse().unwrap(),
+        key_id: None,
+        private_key: PrivateKey::from_pem(&client_key().private_pem).unwrap(),
+    };
+    for (options, expected) in [
+        (
+            FetchOptions {
+                concurrency: 0,
+                ..FetchOptions::default()
+            },
+            "concurrency must be at least 1",
+        ),
+        (
+            FetchOptions {
+                page_memory_kib: 0,
+                ..FetchOptions::default()
+            },
+            "page memory must be at least 1 KiB",
+        ),
+    ] {
+        match OktaFetcher::new(credentials(), options) {
+            Err(FetchError::InvalidOptions(why)) => assert_eq!(why, expected),
+            other => panic!("expected InvalidOptions({expected}), got {:?}", other.err()),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

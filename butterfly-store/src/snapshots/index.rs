@@ -109,7 +109,7 @@ impl Run {
     }
 
     /// Write slots sorted by digest, without duplicates, as a run.
-    fn write(slots: impl ExactSizeIterator<Item = Slot>) -> io::Result<Run> {
+    fn write(slots: &[Slot]) -> io::Result<Run> {
         let mut prefixes = Vec::with_capacity(slots.len());
         let mut out = BufWriter::new(tempfile::tempfile()?);
         for slot in slots {
@@ -294,7 +294,7 @@ impl ObjectIndex {
             })
             .collect();
         slots.sort_unstable_by_key(|slot| slot.digest);
-        let run = Run::write(slots.into_iter())?;
+        let run = Run::write(&slots)?;
         self.recent.clear();
         self.runs.push(run);
         while let [.., older, newer] = self.runs.as_slice()

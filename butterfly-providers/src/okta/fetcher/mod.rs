@@ -483,7 +483,7 @@ impl OktaFetcher {
             only: None,
             touched: None,
             built_in_groups: Mutex::new(BTreeSet::new()),
-            pages: Semaphore::new(self.options.concurrency.max(1)),
+            pages: Semaphore::new(self.options.concurrency),
             page_kib: Semaphore::new(self.options.page_memory_kib as usize),
         }
     }
@@ -579,6 +579,14 @@ struct Page<'s> {
     /// Its share of [`Shared::pages`] and [`Shared::page_kib`], held while the page is in
     /// memory: dropped with it, or by the lister once its resources are sent.
     permit: PagePermit<'s>,
+}
+
+/// A 2xx body as [`Shared::read_body`] read it.
+enum Body<'s> {
+    /// Parsed, with its share of the page memory bound.
+    Parsed(Value, SemaphorePermit<'s>),
+    /// Broken off or not JSON: worth asking again.
+    Broken(String),
 }
 
 /// A page's hold on the fetch's memory bounds (dropped, it gives both back).
@@ -761,6 +769,29 @@ impl Shared<'_> {
         Ok(())
     }
 
+    /// A 2xx response's body, parsed, with its share of [`Shared::page_kib`]: taken before
+    /// the body is read when its length is known (the body, and then its parsed JSON, is
+    /// what is large), else once it is read.
+    async fn read_body(&self, response: reqwest::Response) -> Result<Body<'_>, GetError> {
+        let early = match response.content_length() {
+            Some(length) => Some(self.page_memory(length).await?),
+            None => None,
+        };
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => return Ok(Body::Broken(format!("response broke off: {e}"))),
+        };
+        let kib = match early {
+            Some(kib) => kib,
+            None => self.page_memory(bytes.len() as u64).await?,
+        };
+        Ok(match serde_json::from_slice::<Value>(&bytes) {
+            Ok(body) => Body::Parsed(body, kib),
+            // A truncated page: valid HTTP, broken JSON. Ask again.
+            Err(e) => Body::Broken(format!("unreadable page: {e}")),
+        })
+    }
+
     /// A body's share of [`Shared::page_kib`]: its KiB, at least one, at most all.
     async fn page_memory(&self, bytes: u64) -> Result<SemaphorePermit<'_>, GetError> {
         let kib = u32::try_from(bytes.div_ceil(1024))
@@ -831,38 +862,20 @@ impl Shared<'_> {
                             .filter_map(|v| v.to_str().ok()),
                     );
                     match status {
-                        200..=299 => {
-                            // Before the body is read when its length is known (the body,
-                            // and then its parsed JSON, is what is large); else once read.
-                            let early = match response.content_length() {
-                                Some(length) => Some(self.page_memory(length).await?),
-                                None => None,
-                            };
-                            match response.bytes().await {
-                                Ok(bytes) => {
-                                    let kib = match early {
-                                        Some(kib) => kib,
-                                        None => self.page_memory(bytes.len() as u64).await?,
-                                    };
-                                    match serde_json::from_slice::<Value>(&bytes) {
-                                        Ok(body) => {
-                                            return Ok(Page {
-                                                body,
-                                                next,
-                                                date: response_date,
-                                                permit: PagePermit {
-                                                    _page: permit,
-                                                    _kib: kib,
-                                                },
-                                            });
-                                        }
-                                        // A truncated page: valid HTTP, broken JSON. Ask again.
-                                        Err(e) => format!("unreadable page: {e}"),
-                                    }
-                                }
-                                Err(e) => format!("response broke off: {e}"),
+                        200..=299 => match self.read_body(response).await? {
+                            Body::Parsed(body, kib) => {
+                                return Ok(Page {
+                                    body,
+                                    next,
+                                    date: response_date,
+                                    permit: PagePermit {
+                                        _page: permit,
+                                        _kib: kib,
+                                    },
+                                });
                             }
-                        }
+                            Body::Broken(why) => why,
+                        },
                         429 => {
                             rate_limited += 1;
                             self.lock_stats().rate_limited += 1;
