@@ -56,4 +56,12 @@ pub enum Error {
         /// What was expected.
         expected: &'static str,
     },
+    /// A list response that is JSON but could not be read as the kind's items.
+    #[error("the `{kind}` list response cannot be read: {reason}")]
+    Unreadable {
+        /// The kind.
+        kind: String,
+        /// What the JSON parser said.
+        reason: String,
+    },
 }

@@ -571,8 +571,19 @@ fn okta_error_hint(code: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// Where a lister puts what one page's items give ([`Shared::take_item`]).
+struct Listed<'a> {
+    kind: &'static KindSpec,
+    parent: Option<&'a ParentContext>,
+    parent_ids: Option<&'a ParentIds>,
+    found: &'a mut Vec<(&'static str, Vec<ParentContext>)>,
+    resources: &'a mut Vec<Resource>,
+}
+
 struct Page<'s> {
-    body: Value,
+    /// The body, checked to be JSON: a lister reads its items one at a time
+    /// ([`KindSpec::for_each_item`]), other callers parse it whole ([`Page::json`]).
+    body: Vec<u8>,
     next: Option<String>,
     /// The org's clock, from the `Date` header (seconds since the epoch).
     date: Option<i64>,
@@ -581,10 +592,17 @@ struct Page<'s> {
     permit: PagePermit<'s>,
 }
 
+impl Page<'_> {
+    /// The body as one JSON tree.
+    fn json(&self) -> Result<Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("unreadable page: {e}"))
+    }
+}
+
 /// A 2xx body as [`Shared::read_body`] read it.
 enum Body<'s> {
-    /// Parsed, with its share of the page memory bound.
-    Parsed(Value, SemaphorePermit<'s>),
+    /// Read whole and checked to be JSON, with its share of the page memory bound.
+    Read(Vec<u8>, SemaphorePermit<'s>),
     /// Broken off or not JSON: worth asking again.
     Broken(String),
 }
@@ -769,7 +787,7 @@ impl Shared<'_> {
         Ok(())
     }
 
-    /// A 2xx response's body, parsed, with its share of [`Shared::page_kib`]: taken before
+    /// A 2xx response's body, checked to be JSON, with its share of [`Shared::page_kib`]: taken before
     /// the body is read when its length is known (the body, and then its parsed JSON, is
     /// what is large), else once it is read.
     async fn read_body(&self, response: reqwest::Response) -> Result<Body<'_>, GetError> {
@@ -785,11 +803,16 @@ impl Shared<'_> {
             Some(kib) => kib,
             None => self.page_memory(bytes.len() as u64).await?,
         };
-        Ok(match serde_json::from_slice::<Value>(&bytes) {
-            Ok(body) => Body::Parsed(body, kib),
-            // A truncated page: valid HTTP, broken JSON. Ask again.
-            Err(e) => Body::Broken(format!("unreadable page: {e}")),
-        })
+        // Checked without building a tree (that is the lister's, an item at a time): a
+        // page broken off mid-item is asked for again before any of it is used.
+        let body: Vec<u8> = bytes.into();
+        Ok(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                Ok(_) => Body::Read(body, kib),
+                // A truncated page: valid HTTP, broken JSON. Ask again.
+                Err(e) => Body::Broken(format!("unreadable page: {e}")),
+            },
+        )
     }
 
     /// A body's share of [`Shared::page_kib`]: its KiB, at least one, at most all.
@@ -863,7 +886,7 @@ impl Shared<'_> {
                     );
                     match status {
                         200..=299 => match self.read_body(response).await? {
-                            Body::Parsed(body, kib) => {
+                            Body::Read(body, kib) => {
                                 return Ok(Page {
                                     body,
                                     next,
@@ -984,7 +1007,7 @@ impl Shared<'_> {
                     ));
                 }
             }
-            let Value::Array(items) = page.body else {
+            let Ok(Value::Array(items)) = page.json() else {
                 return Err("the System Log's answer is not a list of events".into());
             };
             for event in &items {
@@ -1245,49 +1268,59 @@ impl Shared<'_> {
                 let Page {
                     body, next, permit, ..
                 } = page;
+                // Read whole only where the next link is in the body or each item is
+                // read again: a page of items otherwise goes an item at a time.
+                let whole = match (kind.pagination, kind.detail_path) {
+                    (Pagination::BodyLink { .. }, _) | (_, Some(_)) => Some(
+                        serde_json::from_slice::<Value>(&body)
+                            .map_err(|e| KindStop::Fail(format!("unreadable page: {e}")))?,
+                    ),
+                    _ => None,
+                };
                 let next = match kind.pagination {
                     Pagination::LinkHeader { .. } => next,
-                    Pagination::BodyLink { .. } => next_body_link(&body),
+                    Pagination::BodyLink { .. } => whole.as_ref().and_then(next_body_link),
                     _ => None,
                 };
                 if let Some(next) = next {
                     url = Some(self.checked_next(kind, next)?);
                 }
-                let items = kind
-                    .items(body)
-                    .map_err(|e| KindStop::Fail(e.to_string()))?;
                 // Held until this page's resources are sent; but a kind read item by item
                 // asks for a page per item while it holds this one, and listers holding
                 // every permit while waiting for another would wait forever.
                 let permit = kind.detail_path.is_none().then_some(permit);
-                let mut resources = Vec::with_capacity(items.len());
-                for item in items {
-                    let item = match kind.detail_path {
-                        Some(detail) => self.detail(kind, detail, &params, &item).await?,
-                        None => item,
-                    };
-                    if kind.name == "group"
-                        && self.touched.is_some()
-                        && item.get("type").and_then(Value::as_str) == Some("BUILT_IN")
-                        && let Some(id) = kind.own_id(&item)
-                    {
-                        self.built_in_groups
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .insert(id);
+                let mut resources = Vec::new();
+                let mut listed = Listed {
+                    kind,
+                    parent: parent.as_ref(),
+                    parent_ids: parent_ids.as_ref(),
+                    found: &mut found,
+                    resources: &mut resources,
+                };
+                match whole {
+                    None => {
+                        let taken =
+                            kind.for_each_item(&body, |item| self.take_item(&mut listed, item));
+                        // The resources are what is sent; the body need not wait with them.
+                        drop(body);
+                        taken.map_err(|e| match e {
+                            kinds::ItemError::Page(e) => KindStop::Fail(e.to_string()),
+                            kinds::ItemError::Item(stop) => stop,
+                        })?;
                     }
-                    for (child, contexts) in &mut found {
-                        let Some(spec) = kinds::by_name(child) else {
-                            continue;
-                        };
-                        if let Some(context) = child_context(kind, spec, parent.as_ref(), &item) {
-                            contexts.push(context);
+                    Some(whole) => {
+                        drop(body);
+                        let items = kind
+                            .items(whole)
+                            .map_err(|e| KindStop::Fail(e.to_string()))?;
+                        for item in items {
+                            let item = match kind.detail_path {
+                                Some(detail) => self.detail(kind, detail, &params, &item).await?,
+                                None => item,
+                            };
+                            self.take_item(&mut listed, item)?;
                         }
                     }
-                    let resource = kind
-                        .to_resource(parent_ids.as_ref(), item)
-                        .map_err(|e| KindStop::Fail(e.to_string()))?;
-                    resources.push(resource);
                 }
                 count += resources.len() as u64;
                 // A resumed kind listed again only for its children: the snapshot has
@@ -1304,6 +1337,35 @@ impl Shared<'_> {
             }
         }
         Ok((count, found))
+    }
+
+    /// One listed item: noted if it is a built-in group, its children's parent contexts
+    /// found, and turned into a resource.
+    fn take_item(&self, listed: &mut Listed<'_>, item: Value) -> Result<(), KindStop> {
+        let kind = listed.kind;
+        if kind.name == "group"
+            && self.touched.is_some()
+            && item.get("type").and_then(Value::as_str) == Some("BUILT_IN")
+            && let Some(id) = kind.own_id(&item)
+        {
+            self.built_in_groups
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id);
+        }
+        for (child, contexts) in listed.found.iter_mut() {
+            let Some(spec) = kinds::by_name(child) else {
+                continue;
+            };
+            if let Some(context) = child_context(kind, spec, listed.parent, &item) {
+                contexts.push(context);
+            }
+        }
+        let resource = kind
+            .to_resource(listed.parent_ids, item)
+            .map_err(|e| KindStop::Fail(e.to_string()))?;
+        listed.resources.push(resource);
+        Ok(())
     }
 
     /// The whole object behind a list summary.
@@ -1333,7 +1395,7 @@ impl Shared<'_> {
             .get(&url, RateLimitBucket::for_request("GET", &path))
             .await
         {
-            Ok(page) => Ok(page.body),
+            Ok(page) => page.json().map_err(KindStop::Fail),
             Err(GetError::Refused { status, .. }) => Err(KindStop::Fail(format!(
                 "{status} on {path} after it was listed"
             ))),
