@@ -683,7 +683,8 @@ pub async fn concurrent_writers_cannot_both_win<S: ScimStore>(s: &S, [team, _]: 
     assert!(
         replaces
             .iter()
-            .all(|r| r.is_ok() || matches!(r, Err(ScimStoreError::VersionMismatch)))
+            .all(|r| r.is_ok() || matches!(r, Err(ScimStoreError::VersionMismatch))),
+        "{replaces:?}"
     );
     // Without expected versions, every write lands, one after another.
     let forced = join_all((0..8).map(|i| {
