@@ -127,6 +127,6 @@ pub use format::key::{KeyError, MASTER_KEY_FILE, MasterKey};
 #[cfg(feature = "snapshots")]
 pub use repository_store::{RepositoryStore, RepositoryStoreError};
 #[cfg(feature = "snapshots")]
-pub use snapshots::{SnapshotError, SnapshotRepository};
+pub use snapshots::{BLOCKING_THREAD_KEEP_ALIVE, SnapshotError, SnapshotRepository};
 #[cfg(feature = "sql")]
 pub use sql::{Backend, SqlStore};

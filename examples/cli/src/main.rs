@@ -1197,23 +1197,13 @@ enum ScimTokenCommand {
     },
 }
 
-/// How long an idle thread of the runtime's blocking pool lives (tokio's default: 10 s).
-///
-/// Short, for memory: opening a repository reads every pack index on blocking threads
-/// (the object store's file reads), and those buffers are freed on the async workers. The
-/// allocator returns a block freed by another thread to its owner's heap only when the
-/// owner next allocates or exits, and an idle blocking thread does neither, so at 200K
-/// users about 100 MiB of freed index buffers stayed resident into the backup (a second
-/// full backup peaked at 220-260 MiB; 125-155 MiB with idle threads ending). A thread
-/// started again costs microseconds; see README, "Memory of a backup".
-const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(50);
-
 // Multi-threaded: a backup writes packs with blocking I/O (in `block_in_place`) while
-// the fetch goes on.
+// the fetch goes on. Idle blocking threads end soon, so the memory they allocated while
+// a repository was opened is given back (see `BLOCKING_THREAD_KEEP_ALIVE`).
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .thread_keep_alive(butterfly_store::BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
     {

@@ -17,17 +17,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// `listening on 127.0.0.1:8080`. Kept stable: scripts and tests read it.
 const LISTENING_PREFIX: &str = "listening on ";
 
-/// How long an idle thread of the runtime's blocking pool lives (tokio's default: 10 s).
-/// Short, for memory: a backup opening its repository reads the pack indexes on blocking
-/// threads and frees the buffers on the async workers, and the allocator returns such a
-/// block to its owner only when the owning thread allocates again or exits. Kept alive
-/// idle, those threads held about 100 MiB of a 200K-user backup's freed buffers (see
-/// README, "Memory of a backup"); a thread started again costs microseconds.
-const BLOCKING_THREAD_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(50);
-
+// Idle blocking threads end soon, so the memory they allocated while a backup opened its
+// repository is given back (see `BLOCKING_THREAD_KEEP_ALIVE`).
 fn main() -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
-        .thread_keep_alive(BLOCKING_THREAD_KEEP_ALIVE)
+        .thread_keep_alive(butterfly_store::BLOCKING_THREAD_KEEP_ALIVE)
         .enable_all()
         .build()
     {

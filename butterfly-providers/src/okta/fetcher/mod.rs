@@ -787,9 +787,9 @@ impl Shared<'_> {
         Ok(())
     }
 
-    /// A 2xx response's body, checked to be JSON, with its share of [`Shared::page_kib`]: taken before
-    /// the body is read when its length is known (the body, and then its parsed JSON, is
-    /// what is large), else once it is read.
+    /// A 2xx response's body, checked to be JSON, with its share of [`Shared::page_kib`]:
+    /// taken before the body is read when its length is known (the body, and then its
+    /// parsed JSON, is what is large), else once it is read.
     async fn read_body(&self, response: reqwest::Response) -> Result<Body<'_>, GetError> {
         let early = match response.content_length() {
             Some(length) => Some(self.page_memory(length).await?),
@@ -1265,18 +1265,17 @@ impl Shared<'_> {
                     }
                     Err(GetError::Failed(why)) => return Err(KindStop::Fail(why)),
                 };
-                let Page {
-                    body, next, permit, ..
-                } = page;
                 // Read whole only where the next link is in the body or each item is
                 // read again: a page of items otherwise goes an item at a time.
                 let whole = match (kind.pagination, kind.detail_path) {
-                    (Pagination::BodyLink { .. }, _) | (_, Some(_)) => Some(
-                        serde_json::from_slice::<Value>(&body)
-                            .map_err(|e| KindStop::Fail(format!("unreadable page: {e}")))?,
-                    ),
+                    (Pagination::BodyLink { .. }, _) | (_, Some(_)) => {
+                        Some(page.json().map_err(KindStop::Fail)?)
+                    }
                     _ => None,
                 };
+                let Page {
+                    body, next, permit, ..
+                } = page;
                 let next = match kind.pagination {
                     Pagination::LinkHeader { .. } => next,
                     Pagination::BodyLink { .. } => whole.as_ref().and_then(next_body_link),
